@@ -1,0 +1,99 @@
+//! bcrypt hashing and checking, always off the async executor.
+
+use rand::RngCore;
+
+use shared::domain::Password;
+use shared::Error;
+
+/// Hashes and checks passwords at one bcrypt cost.
+#[derive(Clone)]
+pub struct Passwords {
+    cost: u32,
+    dummy_hash: String,
+}
+
+impl Passwords {
+    pub fn new(cost: u32) -> Self {
+        Self {
+            cost,
+            dummy_hash: dummy_hash(cost),
+        }
+    }
+
+    pub async fn hash(&self, password: &Password) -> Result<String, Error> {
+        let password = password.clone();
+        let cost = self.cost;
+        tokio::task::spawn_blocking(move || bcrypt::hash(password.expose(), cost))
+            .await
+            .map_err(|e| Error::PasswordHash(e.to_string()))?
+            .map_err(|e| Error::PasswordHash(e.to_string()))
+    }
+
+    /// Checks `password` against `hash`, or against a dummy hash of the same cost when
+    /// there is no account, so both take the same time.
+    pub async fn verify(&self, password: &Password, hash: Option<&str>) -> Result<bool, Error> {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or(&self.dummy_hash).to_owned();
+        let password = password.clone();
+        let matched = tokio::task::spawn_blocking(move || bcrypt::verify(password.expose(), &hash))
+            .await
+            .map_err(Error::internal)?
+            .map_err(Error::internal)?;
+        Ok(known && matched)
+    }
+}
+
+/// A well-formed bcrypt hash of nothing anyone knows, built without hashing so that
+/// cold starts stay fast.
+fn dummy_hash(cost: u32) -> String {
+    use base64::engine::{general_purpose::NO_PAD, GeneralPurpose};
+    use base64::{alphabet, Engine};
+    const BCRYPT_B64: GeneralPurpose = GeneralPurpose::new(&alphabet::BCRYPT, NO_PAD);
+    let mut salt = [0u8; 16];
+    let mut digest = [0u8; 23];
+    let mut rng = rand::rng();
+    rng.fill_bytes(&mut salt);
+    rng.fill_bytes(&mut digest);
+    format!(
+        "$2b${cost:02}${}{}",
+        BCRYPT_B64.encode(salt),
+        BCRYPT_B64.encode(digest)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[tokio::test]
+    async fn a_hash_verifies_only_its_password() {
+        let p = Passwords::new(4);
+        let good = Password::parse("correct horse".into()).unwrap();
+        let bad = Password::parse("wrong horse!".into()).unwrap();
+        let hash = p.hash(&good).await.unwrap();
+        assert!(hash.starts_with("$2b$04$"));
+        assert!(p.verify(&good, Some(&hash)).await.unwrap());
+        assert!(!p.verify(&bad, Some(&hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_is_checked_at_full_cost_and_never_matches() {
+        let p = Passwords::new(10);
+        let pw = Password::parse("anything-at-all".into()).unwrap();
+        let real = p.hash(&pw).await.unwrap();
+        let start = Instant::now();
+        assert!(!p.verify(&pw, None).await.unwrap());
+        let dummy_time = start.elapsed();
+        let start = Instant::now();
+        assert!(p.verify(&pw, Some(&real)).await.unwrap());
+        let real_time = start.elapsed();
+        assert!(
+            dummy_time * 4 > real_time,
+            "dummy {dummy_time:?} vs real {real_time:?}"
+        );
+        for _ in 0..200 {
+            assert_eq!(bcrypt::verify("x", &dummy_hash(4)).ok(), Some(false));
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Configuration, read once at cold start from the environment.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Why the configuration could not be read; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+/// The JWT signing secret; never printed.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub const MIN_BYTES: usize = 32;
+
+    pub fn new(value: String) -> Result<Self, ConfigError> {
+        if value.len() < Self::MIN_BYTES {
+            return Err(ConfigError(format!(
+                "JWT_SECRET must be at least {} bytes long (it is {})",
+                Self::MIN_BYTES,
+                value.len()
+            )));
+        }
+        Ok(Self(value))
+    }
+
+    /// A random secret for a process that keeps its tokens to itself.
+    pub fn random() -> Self {
+        use base64::Engine;
+        use rand::RngCore;
+        let mut bytes = [0u8; 48];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Memory,
+    Dynamodb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Tokens verified in-process with the shared secret.
+    Local,
+    /// Tokens sent to `POST {AUTH_SERVICE_URL}/validate`, as the seed did.
+    Remote,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub jwt_secret: Option<Secret>,
+    pub token_expiry: Duration,
+    pub bcrypt_cost: u32,
+    pub store: StoreKind,
+    pub accounts_table: String,
+    pub profiles_table: String,
+    pub dynamodb_endpoint: Option<String>,
+    pub auth_mode: AuthMode,
+    pub auth_service_url: String,
+    pub user_service_url: String,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads the configuration through any lookup (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+        let number = |key: &str, default: u64| -> Result<u64, ConfigError> {
+            get(key).map_or(Ok(default), |v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| ConfigError(format!("{key} must be a whole number, got {v:?}")))
+            })
+        };
+        let token_hours = number("TOKEN_EXPIRY", 24)?;
+        if token_hours == 0 || token_hours > 24 * 365 {
+            return Err(ConfigError(
+                "TOKEN_EXPIRY must be between 1 and 8760 hours".into(),
+            ));
+        }
+        let bcrypt_cost = number("BCRYPT_COST", 12)?;
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(ConfigError("BCRYPT_COST must be between 4 and 31".into()));
+        }
+        let store = match get("STORE")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("memory") => StoreKind::Memory,
+            Some("dynamodb") => StoreKind::Dynamodb,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "STORE must be \"memory\" or \"dynamodb\", got {other:?}"
+                )))
+            }
+        };
+        let auth_mode = match get("AUTH_MODE")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("local") => AuthMode::Local,
+            Some("remote") => AuthMode::Remote,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "AUTH_MODE must be \"local\" or \"remote\", got {other:?}"
+                )))
+            }
+        };
+        let millis = |key: &str, default: u64| -> Result<Duration, ConfigError> {
+            let ms = number(key, default)?;
+            if ms == 0 {
+                return Err(ConfigError(format!("{key} must be above zero")));
+            }
+            Ok(Duration::from_millis(ms))
+        };
+        Ok(Self {
+            jwt_secret: get("JWT_SECRET").map(Secret::new).transpose()?,
+            token_expiry: Duration::from_secs(token_hours * 3600),
+            bcrypt_cost: bcrypt_cost as u32,
+            store,
+            accounts_table: get("ACCOUNTS_TABLE").unwrap_or_else(|| "accounts".into()),
+            profiles_table: get("PROFILES_TABLE").unwrap_or_else(|| "profiles".into()),
+            dynamodb_endpoint: get("DYNAMODB_ENDPOINT"),
+            auth_mode,
+            auth_service_url: trim_url(get("AUTH_SERVICE_URL"), "http://localhost:3000"),
+            user_service_url: trim_url(get("USER_SERVICE_URL"), "http://localhost:3001"),
+            connect_timeout: millis("CONNECT_TIMEOUT_MS", 1000)?,
+            request_timeout: millis("REQUEST_TIMEOUT_MS", 5000)?,
+            cors_allowed_origins: get("CORS_ALLOWED_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The secret a signing or verifying function cannot start without.
+    pub fn require_jwt_secret(&self) -> Result<&Secret, ConfigError> {
+        self.jwt_secret.as_ref().ok_or_else(|| {
+            ConfigError(format!(
+                "JWT_SECRET is not set; set it to a random string of at least {} bytes",
+                Secret::MIN_BYTES
+            ))
+        })
+    }
+}
+
+fn trim_url(value: Option<String>, default: &str) -> String {
+    value
+        .unwrap_or_else(|| default.to_owned())
+        .trim()
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.token_expiry, Duration::from_secs(86400));
+        assert_eq!(c.bcrypt_cost, 12);
+        assert_eq!(c.store, StoreKind::Memory);
+        assert_eq!(c.auth_mode, AuthMode::Local);
+        assert_eq!(c.auth_service_url, "http://localhost:3000");
+        assert!(c.jwt_secret.is_none());
+        assert!(c
+            .require_jwt_secret()
+            .unwrap_err()
+            .to_string()
+            .contains("JWT_SECRET"));
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_without_being_echoed() {
+        let err = config(&[("JWT_SECRET", "tooshort-secret")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least 32 bytes"));
+        assert!(!err.contains("tooshort-secret"));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (key, value) in [
+            ("TOKEN_EXPIRY", "abc"),
+            ("TOKEN_EXPIRY", "0"),
+            ("BCRYPT_COST", "3"),
+            ("STORE", "postgres"),
+            ("AUTH_MODE", "maybe"),
+            ("REQUEST_TIMEOUT_MS", "-1"),
+        ] {
+            let err = config(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::random();
+        assert!(s.expose().len() >= Secret::MIN_BYTES);
+        assert!(!format!("{s:?}").contains(s.expose()));
+    }
+}

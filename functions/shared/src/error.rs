@@ -1,0 +1,155 @@
+//! The one error type: every failure leaves a function as `{"status", "message"}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error a client can see. Messages are the spec's, byte for byte.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Username already exists")]
+    UsernameTaken,
+    #[error("Email already registered")]
+    EmailTaken,
+    #[error("Invalid username or password")]
+    InvalidCredentials,
+    #[error("Invalid or malformed token")]
+    InvalidToken,
+    #[error("Token has expired")]
+    TokenExpired,
+    #[error("Failed to hash password")]
+    PasswordHash(String),
+    #[error("Failed to generate token")]
+    TokenGeneration(String),
+
+    #[error("Missing authorization header")]
+    MissingAuthHeader,
+    #[error("Invalid authorization header format")]
+    InvalidAuthHeader,
+    #[error("Invalid or expired token")]
+    Unauthorized,
+    #[error("User not found")]
+    UserNotFound,
+    #[error("User already exists")]
+    ProfileExists,
+    #[error("You can only modify your own profile")]
+    Forbidden,
+    #[error("Auth service unavailable")]
+    AuthServiceUnavailable,
+    #[error("User service unavailable")]
+    UserServiceUnavailable,
+
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Request body too large")]
+    PayloadTooLarge,
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("Route not found")]
+    NotFound,
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    #[error("Too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("Bad gateway")]
+    BadGateway(String),
+    #[error("Service temporarily unavailable")]
+    Unavailable(String),
+    #[error("Internal server error")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    status: &'a str,
+    message: &'a str,
+}
+
+impl Error {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        Self::Unavailable(cause.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UsernameTaken | Self::EmailTaken | Self::ProfileExists => StatusCode::CONFLICT,
+            Self::InvalidCredentials
+            | Self::InvalidToken
+            | Self::TokenExpired
+            | Self::MissingAuthHeader
+            | Self::InvalidAuthHeader
+            | Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::UserNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::AuthServiceUnavailable | Self::UserServiceUnavailable | Self::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::PasswordHash(_) | Self::TokenGeneration(_) | Self::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// The cause kept for the log, never for the client.
+    fn cause(&self) -> Option<&str> {
+        match self {
+            Self::PasswordHash(c)
+            | Self::TokenGeneration(c)
+            | Self::Internal(c)
+            | Self::Unavailable(c)
+            | Self::BadGateway(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// Renders the spec's error body for any status and message.
+pub fn error_response(status: StatusCode, message: &str) -> Response {
+    let code = status.as_str();
+    let body = serde_json::to_vec(&Body {
+        status: code,
+        message,
+    })
+    .unwrap_or_else(|_| b"{\"status\":\"500\",\"message\":\"Internal server error\"}".to_vec());
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Some(cause) = self.cause() {
+            tracing::error!(status = status.as_u16(), cause, "request failed");
+        }
+        let mut response = error_response(status, &self.to_string());
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}

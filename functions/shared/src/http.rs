@@ -1,0 +1,95 @@
+//! Router plumbing every function shares: the `/api` prefix, JSON 404/405, panics
+//! turned into 500 JSON, one log line per request, and the Lambda entry point.
+
+use std::any::Any;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::error::error_response;
+use crate::Error;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Serves `routes` at `/` and under `/api`, with JSON errors for unknown routes and
+/// methods, panics answered as 500 JSON, and one access log line per request.
+pub fn finish(routes: Router) -> Router {
+    let routes = routes.method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .merge(routes.clone())
+        .nest("/api", routes)
+        .fallback(not_found)
+        .layer(CatchPanicLayer::custom(on_panic))
+        .layer(middleware::from_fn(access_log))
+}
+
+async fn not_found() -> Error {
+    Error::NotFound
+}
+
+async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
+}
+
+fn on_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    tracing::error!(panic = %detail, "handler panicked");
+    error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+}
+
+/// The id a request is known by: the caller's `X-Request-Id`, else API Gateway's.
+pub fn request_id(req: &Request) -> Option<String> {
+    if let Some(id) = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
+        return Some(id.to_owned());
+    }
+    use lambda_http::request::RequestContext;
+    match req.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    }
+}
+
+async fn access_log(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let id = request_id(&req);
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        target: "access",
+        request_id = id.as_deref().unwrap_or("-"),
+        %method,
+        path,
+        status,
+        latency_ms = format_args!("{latency_ms:.2}"),
+        "request"
+    );
+    response
+}
+
+/// Runs a function's router under the Lambda runtime.
+pub async fn run_lambda(app: Router) -> Result<(), lambda_http::Error> {
+    lambda_http::run(app).await
+}
+
+/// A JSON body with status 200.
+pub fn ok_json(value: serde_json::Value) -> Response {
+    (StatusCode::OK, axum::Json(value)).into_response()
+}
+
+/// Header value for a string known to be valid.
+pub fn header_value(s: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(s).ok()
+}

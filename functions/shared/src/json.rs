@@ -1,0 +1,100 @@
+//! The JSON body extractor: every way a body can be wrong becomes an [`Error`].
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::Error;
+
+/// The largest request body any function accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON object body in, a JSON body out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Error> {
+        check_content_type(req.headers())?;
+        let bytes = read_body(req.into_body(), MAX_BODY_BYTES).await?;
+        parse(&bytes).map(Json)
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// A body with a declared non-JSON type is refused; a body without one is tried as JSON.
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), Error> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let mime = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let is_json =
+        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedMediaType)
+    }
+}
+
+/// Reads at most `limit` bytes of a body; more is [`Error::PayloadTooLarge`].
+pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Error> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if is_length_limit(err.as_ref()) => Err(Error::PayloadTooLarge),
+        Err(_) => Err(Error::bad_request("Could not read request body")),
+    }
+}
+
+fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Parses a request body that must be one JSON object.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => return Err(Error::bad_request("Request body is empty")),
+        Some(b'{') => {}
+        Some(_) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+            return Err(Error::bad_request("Request body must be a JSON object"))
+        }
+        Some(_) => return Err(Error::bad_request("Malformed JSON")),
+    }
+    serde_json::from_slice(bytes).map_err(|err| {
+        use serde_json::error::Category;
+        match err.classify() {
+            Category::Data => Error::bad_request(format!("Invalid request body: {err}")),
+            Category::Syntax | Category::Eof | Category::Io => {
+                Error::bad_request(format!("Malformed JSON: {err}"))
+            }
+        }
+    })
+}

@@ -1,0 +1,15 @@
+//! Everything the auth, users and gateway functions share: domain types, the error
+//! type, the JSON extractor, tokens, configuration, stores and router plumbing.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod json;
+pub mod store;
+pub mod telemetry;
+pub mod token;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use json::Json;

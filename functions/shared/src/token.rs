@@ -1,0 +1,217 @@
+//! HS256 access tokens: issued by auth, verified in-process by auth and users.
+
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config::{ConfigError, Secret};
+use crate::Error;
+
+/// Tokens longer than this are refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub username: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+impl Claims {
+    /// The user id the token speaks for (checked to be a UUID at verification).
+    pub fn user_id(&self) -> Uuid {
+        Uuid::parse_str(&self.sub).unwrap_or_default()
+    }
+}
+
+/// A freshly issued token.
+#[derive(Debug)]
+pub struct Issued {
+    pub token: String,
+    pub expires_in: u64,
+    pub claims: Claims,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    Expired,
+    Invalid,
+}
+
+impl From<Rejected> for Error {
+    fn from(r: Rejected) -> Self {
+        match r {
+            Rejected::Expired => Error::TokenExpired,
+            Rejected::Invalid => Error::InvalidToken,
+        }
+    }
+}
+
+/// Signs and verifies tokens with one HS256 secret.
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    pub fn new(secret: &Secret, ttl: Duration) -> Result<Self, ConfigError> {
+        let key_error =
+            |e: jsonwebtoken::errors::Error| ConfigError(format!("JWT_SECRET unusable: {e}"));
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        validation.leeway = 0;
+        validation.validate_exp = true;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes()).map_err(key_error)?,
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes()).map_err(key_error)?,
+            validation,
+            ttl,
+        })
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub fn issue(&self, user_id: Uuid, username: &str) -> Result<Issued, Error> {
+        let now = chrono::Utc::now().timestamp();
+        let expires_in = self.ttl.as_secs();
+        let claims = Claims {
+            sub: user_id.to_string(),
+            username: username.to_owned(),
+            iat: now,
+            exp: now.saturating_add(i64::try_from(expires_in).unwrap_or(i64::MAX)),
+            jti: Uuid::new_v4().to_string(),
+        };
+        self.sign(&claims).map(|token| Issued {
+            token,
+            expires_in,
+            claims,
+        })
+    }
+
+    /// Signs arbitrary claims; `issue` is the normal way in.
+    pub fn sign(&self, claims: &Claims) -> Result<String, Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .map_err(|e| Error::TokenGeneration(e.to_string()))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, Rejected> {
+        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+            return Err(Rejected::Invalid);
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => Rejected::Expired,
+                _ => Rejected::Invalid,
+            })?;
+        if Uuid::parse_str(&data.claims.sub).is_err() {
+            return Err(Rejected::Invalid);
+        }
+        Ok(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    fn tokens() -> Tokens {
+        Tokens::new(
+            &Secret::new("an-example-secret-of-at-least-32-bytes".into()).unwrap(),
+            Duration::from_secs(3600),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_issued_token_verifies_with_its_claims() {
+        let t = tokens();
+        let id = Uuid::new_v4();
+        let issued = t.issue(id, "alice").unwrap();
+        assert_eq!(issued.expires_in, 3600);
+        let claims = t.verify(&issued.token).unwrap();
+        assert_eq!(claims.user_id(), id);
+        assert_eq!(claims.username, "alice");
+        assert_eq!(claims.exp - claims.iat, 3600);
+        assert!(Uuid::parse_str(&claims.jti).is_ok());
+    }
+
+    #[test]
+    fn an_expired_token_is_told_apart_from_a_bad_one() {
+        let t = tokens();
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = t.issue(Uuid::new_v4(), "bob").unwrap().claims;
+        claims.exp = now - 10;
+        claims.iat = now - 100;
+        let expired = t.sign(&claims).unwrap();
+        assert_eq!(t.verify(&expired), Err(Rejected::Expired));
+        assert_eq!(t.verify("not.a.token"), Err(Rejected::Invalid));
+        assert_eq!(t.verify(""), Err(Rejected::Invalid));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_is_invalid() {
+        let other = Tokens::new(
+            &Secret::new("another-secret-that-is-32-bytes-long!!".into()).unwrap(),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let token = other.issue(Uuid::new_v4(), "eve").unwrap().token;
+        assert_eq!(tokens().verify(&token), Err(Rejected::Invalid));
+    }
+
+    #[test]
+    fn alg_none_and_other_algorithms_are_refused() {
+        let t = tokens();
+        let good = t.issue(Uuid::new_v4(), "mallory").unwrap().token;
+        let payload = good.split('.').nth(1).unwrap();
+        for alg in ["none", "None", "HS512", "RS256"] {
+            let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+            for sig in ["", "AAAA"] {
+                let forged = format!("{header}.{payload}.{sig}");
+                assert_eq!(t.verify(&forged), Err(Rejected::Invalid), "alg {alg}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_token_without_exp_or_with_a_non_uuid_subject_is_invalid() {
+        let t = tokens();
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: "not-a-uuid".into(),
+            username: "x".into(),
+            iat: now,
+            exp: now + 60,
+            jti: "j".into(),
+        };
+        assert_eq!(t.verify(&t.sign(&claims).unwrap()), Err(Rejected::Invalid));
+        let no_exp = serde_json::json!({"sub": Uuid::new_v4().to_string(), "username": "x", "iat": now, "jti": "j"});
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &no_exp,
+            &EncodingKey::from_secret(b"an-example-secret-of-at-least-32-bytes").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(t.verify(&token), Err(Rejected::Invalid));
+    }
+}

@@ -1,0 +1,154 @@
+//! The local stack: the three function routers served on loopback ports, sharing one
+//! process (and so one signing secret and one set of stores).
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use shared::config::{ConfigError, Secret};
+use shared::store::memory::MemoryAccountStore;
+use shared::token::Tokens;
+use shared::Config;
+
+/// Where each service listens; 0 picks a free port.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub auth: u16,
+    pub users: u16,
+    pub gateway: u16,
+}
+
+impl Ports {
+    pub const DEFAULT: Ports = Ports {
+        auth: 3000,
+        users: 3001,
+        gateway: 3002,
+    };
+    pub const ANY: Ports = Ports {
+        auth: 0,
+        users: 0,
+        gateway: 0,
+    };
+
+    /// The defaults, overridden by `AUTH_PORT`, `USERS_PORT` and `GATEWAY_PORT`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let port = |key: &str, default: u16| -> Result<u16, ConfigError> {
+            match std::env::var(key) {
+                Ok(v) if !v.trim().is_empty() => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError(format!("{key} must be a port number, got {v:?}"))),
+                _ => Ok(default),
+            }
+        };
+        Ok(Self {
+            auth: port("AUTH_PORT", Self::DEFAULT.auth)?,
+            users: port("USERS_PORT", Self::DEFAULT.users)?,
+            gateway: port("GATEWAY_PORT", Self::DEFAULT.gateway)?,
+        })
+    }
+}
+
+/// A running stack; dropping it (or calling `stop`) shuts every server down.
+pub struct Stack {
+    pub auth: SocketAddr,
+    pub users: SocketAddr,
+    pub gateway: SocketAddr,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl Stack {
+    pub fn auth_url(&self) -> String {
+        format!("http://{}", self.auth)
+    }
+
+    pub fn users_url(&self) -> String {
+        format!("http://{}", self.users)
+    }
+
+    pub fn gateway_url(&self) -> String {
+        format!("http://{}", self.gateway)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for every server.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        for server in self.servers.drain(..) {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// The signing secret: `JWT_SECRET` when set, else a random one (said in the log).
+pub fn secret(config: &Config) -> Secret {
+    config.jwt_secret.clone().unwrap_or_else(|| {
+        tracing::warn!(
+            "JWT_SECRET is not set: using a random secret; tokens die with this process"
+        );
+        Secret::random()
+    })
+}
+
+/// Binds every port, then serves all three routers until stopped.
+pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::error::Error>> {
+    let tokens = Arc::new(Tokens::new(&secret(config), config.token_expiry)?);
+    let auth_state = auth::AppState::new(
+        Arc::new(MemoryAccountStore::new()),
+        tokens.clone(),
+        config.bcrypt_cost,
+    );
+    let apps = [
+        (ports.auth, auth::router(auth_state)),
+        (ports.users, users::router()),
+        (ports.gateway, gateway::router()),
+    ];
+    let (stop, stopped) = watch::channel(false);
+    let mut addrs = Vec::new();
+    let mut servers = Vec::new();
+    for (port, app) in apps {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        addrs.push(listener.local_addr()?);
+        servers.push(tokio::spawn(serve(
+            listener,
+            app,
+            wait_for(stopped.clone()),
+        )));
+    }
+    Ok(Stack {
+        auth: addrs[0],
+        users: addrs[1],
+        gateway: addrs[2],
+        stop,
+        servers,
+    })
+}
+
+async fn wait_for(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}
+
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(err) = axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %err, "server stopped with an error");
+    }
+}
