@@ -13,3 +13,5 @@ pub mod token;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use json::Json;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,214 @@
+//! Bad input, table-driven: every case is a 4xx in the spec's error shape.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::json;
+
+use common::*;
+
+struct Case {
+    name: &'static str,
+    path: &'static str,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+    status: StatusCode,
+}
+
+fn case(
+    name: &'static str,
+    path: &'static str,
+    body: impl Into<Vec<u8>>,
+    status: StatusCode,
+) -> Case {
+    Case {
+        name,
+        path,
+        content_type: Some("application/json"),
+        body: body.into(),
+        status,
+    }
+}
+
+fn register_body(username: &str, email: &str, password: &str) -> Vec<u8> {
+    json!({"username": username, "email": email, "password": password})
+        .to_string()
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn every_bad_input_gets_a_4xx_json_error() {
+    let bad = StatusCode::BAD_REQUEST;
+    let huge = format!(
+        r#"{{"username":"{}","password":"x"}}"#,
+        "a".repeat(70 * 1024)
+    );
+    let cases = vec![
+        case("malformed JSON", "/register", r#"{"username": "a""#, bad),
+        case(
+            "trailing garbage",
+            "/login",
+            r#"{"username":"a","password":"b"} x"#,
+            bad,
+        ),
+        case("empty body", "/register", "", bad),
+        case("whitespace body", "/login", "   \n", bad),
+        case(
+            "missing field",
+            "/register",
+            r#"{"username":"john_doe","email":"j@example.com"}"#,
+            bad,
+        ),
+        case(
+            "wrongly typed field",
+            "/login",
+            r#"{"username":5,"password":"securePassword123"}"#,
+            bad,
+        ),
+        case("null field", "/validate", r#"{"token":null}"#, bad),
+        case("array instead of object", "/register", "[1,2,3]", bad),
+        case("string instead of object", "/login", r#""hello""#, bad),
+        case("number instead of object", "/validate", "42", bad),
+        case(
+            "invalid UTF-8",
+            "/login",
+            vec![b'{', b'"', 0xff, 0xfe, b'"', b'}'],
+            bad,
+        ),
+        case(
+            "body over 64 KiB",
+            "/login",
+            huge,
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        case(
+            "over-long username",
+            "/register",
+            register_body(&"a".repeat(33), "j@example.com", "securePassword123"),
+            bad,
+        ),
+        case(
+            "short username",
+            "/register",
+            register_body("ab", "j@example.com", "securePassword123"),
+            bad,
+        ),
+        case(
+            "username with a space",
+            "/register",
+            register_body("john doe", "j@example.com", "securePassword123"),
+            bad,
+        ),
+        case(
+            "invalid email",
+            "/register",
+            register_body("john_doe", "not-an-email", "securePassword123"),
+            bad,
+        ),
+        case(
+            "email with a display name",
+            "/register",
+            register_body("john_doe", "John <j@example.com>", "securePassword123"),
+            bad,
+        ),
+        case(
+            "empty password at registration",
+            "/register",
+            register_body("john_doe", "j@example.com", ""),
+            bad,
+        ),
+        case(
+            "seven-character password",
+            "/register",
+            register_body("john_doe", "j@example.com", "1234567"),
+            bad,
+        ),
+        case(
+            "100-byte password at registration",
+            "/register",
+            register_body("john_doe", "j@example.com", &"p".repeat(100)),
+            bad,
+        ),
+        case(
+            "100-byte password at login",
+            "/login",
+            json!({"username": "john_doe", "password": "p".repeat(100)}).to_string(),
+            bad,
+        ),
+        case(
+            "empty password at login",
+            "/login",
+            r#"{"username":"john_doe","password":""}"#,
+            bad,
+        ),
+        Case {
+            name: "text/plain body",
+            path: "/login",
+            content_type: Some("text/plain"),
+            body: b"hi".to_vec(),
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        },
+        Case {
+            name: "form body",
+            path: "/register",
+            content_type: Some("application/x-www-form-urlencoded"),
+            body: b"username=a".to_vec(),
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        },
+    ];
+    let app = app();
+    for case in cases {
+        let mut request = Request::post(case.path);
+        if let Some(ct) = case.content_type {
+            request = request.header("content-type", ct);
+        }
+        let (status, body) = send(&app, request.body(Body::from(case.body)).unwrap()).await;
+        assert_eq!(status, case.status, "{}: {body}", case.name);
+        assert_eq!(body["status"], case.status.as_str(), "{}", case.name);
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.is_empty(),
+            "{}: a message explains the error",
+            case.name
+        );
+        assert_eq!(
+            body.as_object().unwrap().len(),
+            2,
+            "{}: only status and message",
+            case.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_registration_stores_nothing() {
+    let app = app();
+    let (status, _) = register(&app, "john_doe", "j@example.com", "short").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = register(&app, "john_doe", "j@example.com", "securePassword123").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the refused attempt claimed neither name nor email"
+    );
+}
+
+#[tokio::test]
+async fn a_72_byte_password_works_and_is_not_truncated() {
+    let app = app();
+    let password = "p".repeat(72);
+    assert_eq!(
+        register(&app, "john_doe", "j@example.com", &password)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(login(&app, "john_doe", &password).await.0, StatusCode::OK);
+    let (status, _) = login(&app, "john_doe", &format!("{password}x")).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a 73rd byte is refused, not ignored"
+    );
+}

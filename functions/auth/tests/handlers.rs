@@ -1,0 +1,185 @@
+//! The auth section of the spec, example by example and error row by error row.
+
+mod common;
+
+use axum::http::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use common::*;
+use shared::token::Claims;
+
+#[tokio::test]
+async fn health_answers_as_the_spec_shows() {
+    let (status, body) = get(&app(), "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({
+            "status": "ok",
+            "message": "API is running",
+            "endpoints": {"health": "/", "register": "/register", "login": "/login", "validate": "/validate"}
+        })
+    );
+}
+
+#[tokio::test]
+async fn register_answers_with_a_new_user_id() {
+    let (status, body) =
+        register(&app(), "john_doe", "john@example.com", "securePassword123").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["username"], "john_doe");
+    assert_eq!(body["message"], "User registered successfully");
+    assert!(Uuid::parse_str(body["user_id"].as_str().unwrap()).is_ok());
+    assert_eq!(body.as_object().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_taken_username_is_a_conflict_whatever_its_case() {
+    let app = app();
+    register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    for name in ["john_doe", "JOHN_DOE", "John_Doe"] {
+        let (status, body) = register(&app, name, "other@example.com", "securePassword123").await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body, error(409, "Username already exists"));
+    }
+}
+
+#[tokio::test]
+async fn a_taken_email_is_a_conflict_whatever_its_case() {
+    let app = app();
+    register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let (status, body) = register(&app, "jane", "John@Example.COM", "securePassword123").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body, error(409, "Email already registered"));
+}
+
+#[tokio::test]
+async fn username_is_reported_first_when_both_are_taken() {
+    let app = app();
+    register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let (_, body) = register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    assert_eq!(body, error(409, "Username already exists"));
+}
+
+#[tokio::test]
+async fn login_gives_a_bearer_token_for_a_day() {
+    let app = app();
+    let (_, registered) = register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let (status, body) = login(&app, "john_doe", "securePassword123").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 86400);
+    let claims: Claims = tokens().verify(body["token"].as_str().unwrap()).unwrap();
+    assert_eq!(claims.sub, registered["user_id"].as_str().unwrap());
+    assert_eq!(claims.username, "john_doe");
+}
+
+#[tokio::test]
+async fn login_is_case_insensitive_on_the_username_only() {
+    let app = app();
+    register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    assert_eq!(
+        login(&app, "JOHN_DOE", "securePassword123").await.0,
+        StatusCode::OK
+    );
+    let (status, body) = login(&app, "john_doe", "SECUREPASSWORD123").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body, error(401, "Invalid username or password"));
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
+    let app = app();
+    register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let wrong = login(&app, "john_doe", "wrongPassword").await;
+    let unknown = login(&app, "nobody_here", "securePassword123").await;
+    let malformed = login(&app, "no spaces allowed", "securePassword123").await;
+    for answer in [wrong, unknown, malformed] {
+        assert_eq!(
+            answer,
+            (
+                StatusCode::UNAUTHORIZED,
+                error(401, "Invalid username or password")
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn validate_answers_with_the_token_owner() {
+    let app = app();
+    let (_, registered) = register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let (_, logged_in) = login(&app, "john_doe", "securePassword123").await;
+    let (status, body) = post(&app, "/validate", json!({"token": logged_in["token"]})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"valid": true, "user_id": registered["user_id"], "username": "john_doe"})
+    );
+}
+
+#[tokio::test]
+async fn a_garbage_token_is_invalid_or_malformed() {
+    for token in ["", "abc", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30.x"] {
+        let (status, body) = post(&app(), "/validate", json!({"token": token})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body, error(401, "Invalid or malformed token"));
+    }
+}
+
+#[tokio::test]
+async fn an_expired_token_says_so() {
+    let tokens = tokens();
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: Uuid::new_v4().to_string(),
+        username: "john_doe".into(),
+        iat: now - 7200,
+        exp: now - 3600,
+        jti: Uuid::new_v4().to_string(),
+    };
+    let token = tokens.sign(&claims).unwrap();
+    let (status, body) = post(&app(), "/validate", json!({"token": token})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body, error(401, "Token has expired"));
+}
+
+#[tokio::test]
+async fn every_route_is_also_served_under_api() {
+    let app = app();
+    assert_eq!(get(&app, "/api").await.0, StatusCode::OK);
+    let (status, _) = register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = post(
+        &app,
+        "/api/login",
+        json!({"username": "john_doe", "password": "securePassword123"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = post(&app, "/api/validate", json!({"token": body["token"]})).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_are_json_errors() {
+    let app = app();
+    assert_eq!(
+        get(&app, "/nope").await,
+        (StatusCode::NOT_FOUND, error(404, "Route not found"))
+    );
+    assert_eq!(
+        get(&app, "/api/nope").await,
+        (StatusCode::NOT_FOUND, error(404, "Route not found"))
+    );
+    for path in ["/login", "/api/register", "/validate"] {
+        assert_eq!(
+            get(&app, path).await,
+            (
+                StatusCode::METHOD_NOT_ALLOWED,
+                error(405, "Method not allowed")
+            )
+        );
+    }
+}

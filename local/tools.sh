@@ -1,0 +1,178 @@
+# shellcheck shell=bash
+# Helpers for local runs and CI. Source it, don't run it:
+#   source local/tools.sh; tools_venv; start_moto; create_tables; ...; stop_moto
+# Strict mode for scripts; left off in interactive shells so errors don't close them.
+[[ $- == *i* ]] || set -euo pipefail
+
+TOOLS_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(git -C "$TOOLS_LIB_DIR" rev-parse --show-toplevel 2>/dev/null || (cd "$TOOLS_LIB_DIR/.." && pwd))"
+TOOLS_DIR="$REPO/.tools"
+TOOLS_VENV="$TOOLS_DIR/venv"
+export REPO TOOLS_DIR TOOLS_VENV
+
+_tools_log() { echo "tools: $*" >&2; }
+
+# The venv's python when it exists (no pyenv shim overhead), else python3.
+_tools_py() {
+  if [[ -x "$TOOLS_VENV/bin/python" ]]; then echo "$TOOLS_VENV/bin/python"; else echo python3; fi
+}
+
+# Create/refresh .tools/venv from the pinned requirements; put its bin first on PATH.
+tools_venv() {
+  local req="$TOOLS_LIB_DIR/requirements-tools.txt"
+  local con="$TOOLS_LIB_DIR/constraints-tools.txt"
+  local stamp="$TOOLS_VENV/.tools-stamp"
+  local py="${TOOLS_PYTHON:-python3}"
+  local want
+  want="$(cat "$req" "$con" | sha256sum | cut -d' ' -f1)" || return 1
+  mkdir -p "$TOOLS_DIR" || return 1
+
+  if [[ -x "$TOOLS_VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    _tools_log "venv up to date ($TOOLS_VENV)"
+  else
+    # Lock so parallel callers don't install into the same venv at once.
+    (
+      exec 9>"$TOOLS_DIR/venv.lock"
+      if command -v flock >/dev/null; then flock 9 || exit 1; fi
+      if [[ -x "$TOOLS_VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        exit 0
+      fi
+      if ! "$TOOLS_VENV/bin/python" -c '' 2>/dev/null; then
+        _tools_log "creating venv at $TOOLS_VENV ($("$py" -V 2>&1))"
+        rm -rf "$TOOLS_VENV"
+        "$py" -m venv "$TOOLS_VENV" || exit 1
+      fi
+      local log="$TOOLS_DIR/pip-install.log"
+      _tools_log "installing pinned tools (a few minutes on a fresh machine; log: $log)"
+      if ! PIP_DISABLE_PIP_VERSION_CHECK=1 "$TOOLS_VENV/bin/python" -m pip install \
+          --no-input -r "$req" -c "$con" >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        _tools_log "pip install failed (see $log)"
+        exit 1
+      fi
+      echo "$want" >"$stamp"
+      _tools_log "tools installed"
+    ) || return 1
+  fi
+
+  case ":$PATH:" in
+    *":$TOOLS_VENV/bin:"*) ;;
+    *) PATH="$TOOLS_VENV/bin:$PATH" ;;
+  esac
+  export PATH
+  # No SAM usage reporting (no network to send it to anyway).
+  export SAM_CLI_TELEMETRY=0
+  _tools_log "PATH now starts with $TOOLS_VENV/bin"
+}
+
+# Print a free TCP port on 127.0.0.1.
+free_port() {
+  "$(_tools_py)" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# Exit 0 if something answers HTTP on 127.0.0.1:$1 (any status code counts).
+_tools_http_up() {
+  "$(_tools_py)" - "$1" <<'PY' 2>/dev/null
+import sys, urllib.error, urllib.request
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/moto-api/", timeout=1)
+except urllib.error.HTTPError:
+    pass
+PY
+}
+
+# Exit 0 if the TCP port on 127.0.0.1 is already taken.
+_tools_port_busy() {
+  "$(_tools_py)" -c 'import socket, sys
+s = socket.socket()
+sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"
+}
+
+# Start moto_server (DynamoDB mock) in the background on 127.0.0.1:[port].
+start_moto() {
+  local port="${1:-}"
+  if [[ -z "$port" ]]; then port="$(free_port)" || return 1; fi
+  if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+    _tools_log "bad port: $port"
+    return 1
+  fi
+  if [[ -n "${MOTO_PID:-}" ]] && kill -0 "$MOTO_PID" 2>/dev/null; then
+    _tools_log "moto already running (pid $MOTO_PID); stop_moto first"
+    return 1
+  fi
+  if [[ ! -x "$TOOLS_VENV/bin/moto_server" ]]; then
+    _tools_log "moto_server missing: run tools_venv first"
+    return 1
+  fi
+  if _tools_port_busy "$port"; then
+    _tools_log "port $port on 127.0.0.1 is already in use"
+    return 1
+  fi
+  local log="$TOOLS_DIR/moto-$port.log"
+  _tools_log "starting moto on 127.0.0.1:$port (log: $log)"
+  "$TOOLS_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  MOTO_PID=$!
+  MOTO_PORT="$port"
+  export MOTO_PID MOTO_PORT
+
+  local i
+  for ((i = 0; i < 150; i++)); do
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+      tail -n 20 "$log" >&2
+      _tools_log "moto exited before answering on port $port"
+      unset MOTO_PID MOTO_PORT
+      return 1
+    fi
+    if _tools_http_up "$port"; then break; fi
+    sleep 0.2
+  done
+  if ((i == 150)); then
+    tail -n 20 "$log" >&2
+    _tools_log "moto did not answer on port $port within 30 s"
+    stop_moto
+    return 1
+  fi
+
+  export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  # Clean up on exit unless the caller already has an EXIT trap.
+  if [[ -z "$(trap -p EXIT)" ]]; then trap stop_moto EXIT; fi
+  _tools_log "moto up: DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT (pid $MOTO_PID)"
+}
+
+# Stop the moto started by start_moto. Safe to call twice and from traps.
+stop_moto() {
+  local pid="${MOTO_PID:-}"
+  [[ -n "$pid" ]] || return 0
+  unset MOTO_PID MOTO_PORT
+  if kill -0 "$pid" 2>/dev/null; then
+    _tools_log "stopping moto (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 50; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+  fi
+  wait "$pid" 2>/dev/null || true
+  return 0
+}
+
+# Create the accounts/profiles tables at $DYNAMODB_ENDPOINT (skips existing ones).
+create_tables() {
+  if [[ -z "${DYNAMODB_ENDPOINT:-}" ]]; then
+    _tools_log "DYNAMODB_ENDPOINT is not set (start_moto first)"
+    return 1
+  fi
+  export ACCOUNTS_TABLE="${ACCOUNTS_TABLE:-accounts}"
+  export PROFILES_TABLE="${PROFILES_TABLE:-profiles}"
+  _tools_log "creating tables $ACCOUNTS_TABLE, $PROFILES_TABLE at $DYNAMODB_ENDPOINT"
+  "$TOOLS_VENV/bin/python" "$TOOLS_LIB_DIR/create_tables.py" \
+    --endpoint "$DYNAMODB_ENDPOINT" --accounts "$ACCOUNTS_TABLE" --profiles "$PROFILES_TABLE"
+}
