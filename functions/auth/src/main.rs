@@ -1,9 +1,11 @@
 //! The auth function under the Lambda runtime.
 
+use shared::config::or_exit;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let config = shared::Config::from_env()?;
-    let state = auth::AppState::from_config(&config).await?;
+    let config = or_exit("auth", shared::Config::from_env());
+    let state = or_exit("auth", auth::AppState::from_config(&config).await);
     shared::http::run_lambda(auth::router(state)).await
 }

@@ -178,6 +178,15 @@ fn trim_url(value: Option<String>, default: &str) -> String {
         .to_owned()
 }
 
+/// Ends the process with a clear one-line message when start-up configuration fails.
+pub fn or_exit<T>(function: &str, result: Result<T, ConfigError>) -> T {
+    result.unwrap_or_else(|err| {
+        tracing::error!(%err, "{function} cannot start");
+        eprintln!("{function}: cannot start: {err}");
+        std::process::exit(78)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

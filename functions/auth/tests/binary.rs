@@ -1,0 +1,35 @@
+//! The Lambda binary refuses to start without a usable signing secret.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn start(secret: Option<&str>) -> (i32, String, Duration) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth"));
+    cmd.env_remove("JWT_SECRET").env("RUST_LOG", "off");
+    if let Some(secret) = secret {
+        cmd.env("JWT_SECRET", secret);
+    }
+    let started = Instant::now();
+    let out = cmd.output().expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn a_missing_secret_stops_the_binary_with_a_clear_message() {
+    let (code, stderr, took) = start(None);
+    assert_eq!(code, 78);
+    assert!(stderr.contains("JWT_SECRET is not set"), "{stderr}");
+    assert!(took < Duration::from_secs(5));
+}
+
+#[test]
+fn a_short_secret_stops_the_binary_without_echoing_it() {
+    let (code, stderr, _) = start(Some("short-secret-value"));
+    assert_eq!(code, 78);
+    assert!(stderr.contains("at least 32 bytes"), "{stderr}");
+    assert!(!stderr.contains("short-secret-value"));
+}
