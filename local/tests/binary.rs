@@ -11,7 +11,11 @@ fn the_local_binary_serves_and_stops_cleanly_on_ctrl_c() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_local"))
         .env_remove("JWT_SECRET")
         .env_remove("STORE")
-        .envs([("AUTH_PORT", "0"), ("USERS_PORT", "0"), ("GATEWAY_PORT", "0")])
+        .envs([
+            ("AUTH_PORT", "0"),
+            ("USERS_PORT", "0"),
+            ("GATEWAY_PORT", "0"),
+        ])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -33,7 +37,11 @@ fn the_local_binary_serves_and_stops_cleanly_on_ctrl_c() {
     let mut seen = Vec::new();
     let auth_url = loop {
         let line = next_line("the auth address");
-        if let Some(url) = line.split("auth service").nth(1).and_then(|l| l.split(" on ").nth(1)) {
+        if let Some(url) = line
+            .split("auth service")
+            .nth(1)
+            .and_then(|l| l.split(" on ").nth(1))
+        {
             break url.trim().to_owned();
         }
         seen.push(line);
@@ -43,7 +51,10 @@ fn the_local_binary_serves_and_stops_cleanly_on_ctrl_c() {
         "a generated secret is announced: {seen:?}"
     );
 
-    let body = reqwest::blocking::get(format!("{auth_url}/")).unwrap().text().unwrap();
+    let body = reqwest::blocking::get(format!("{auth_url}/"))
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(body.contains("API is running"));
     let access = (0..50)
         .map(|_| next_line("the access log line"))
@@ -54,13 +65,20 @@ fn the_local_binary_serves_and_stops_cleanly_on_ctrl_c() {
     }
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(std::time::Instant::now() < deadline, "local did not stop on SIGINT");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "local did not stop on SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "clean exit, got {status:?}");
