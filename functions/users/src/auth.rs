@@ -47,6 +47,15 @@ impl Authenticator {
         connect_timeout: Duration,
         request_timeout: Duration,
     ) -> Result<Self, ConfigError> {
+        let base = auth_service_url.trim_end_matches('/');
+        let validate_url = reqwest::Url::parse(&format!("{base}/validate"))
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "AUTH_SERVICE_URL must be an http(s) URL, got {auth_service_url:?}"
+                ))
+            })?;
         let client = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(request_timeout)
@@ -54,7 +63,7 @@ impl Authenticator {
             .map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self(Arc::new(Mode::Remote(Remote {
             client,
-            validate_url: format!("{}/validate", auth_service_url.trim_end_matches('/')),
+            validate_url,
             cache: Cache::new(Cache::CAPACITY, Cache::TTL),
         }))))
     }
@@ -120,7 +129,7 @@ fn bearer_token(parts: &Parts) -> Result<&str, Error> {
 
 struct Remote {
     client: reqwest::Client,
-    validate_url: String,
+    validate_url: reqwest::Url,
     cache: Cache,
 }
 
@@ -138,16 +147,20 @@ impl Remote {
             return Ok(user);
         }
         let unavailable = |cause: &dyn std::fmt::Display| {
-            tracing::warn!(url = %self.validate_url, cause = %cause, "auth service unavailable");
+            tracing::warn!(
+                host = self.validate_url.host_str().unwrap_or("-"),
+                cause = %cause,
+                "auth service unavailable"
+            );
             Error::AuthServiceUnavailable
         };
         let response = self
             .client
-            .post(&self.validate_url)
+            .post(self.validate_url.clone())
             .json(&serde_json::json!({ "token": token }))
             .send()
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(|e| unavailable(&e.without_url()))?;
         let status = response.status();
         if matches!(
             status,
@@ -158,7 +171,10 @@ impl Remote {
         if status != StatusCode::OK {
             return Err(unavailable(&format_args!("answered {status}")));
         }
-        let answer: ValidateAnswer = response.json().await.map_err(|e| unavailable(&e))?;
+        let answer: ValidateAnswer = response
+            .json()
+            .await
+            .map_err(|e| unavailable(&e.without_url()))?;
         if !answer.valid {
             return Err(Error::Unauthorized);
         }

@@ -31,6 +31,20 @@ async fn local_mode_needs_jwt_secret_and_remote_mode_does_not() {
     );
 }
 
+#[tokio::test]
+async fn remote_mode_refuses_an_auth_url_it_cannot_call() {
+    for url in ["not a url", "ftp://auth.example.com", "localhost:3000"] {
+        let err = users::AppState::from_config(&config(&[
+            ("AUTH_MODE", "remote"),
+            ("AUTH_SERVICE_URL", url),
+        ]))
+        .await
+        .err()
+        .expect("refused");
+        assert!(err.to_string().contains("AUTH_SERVICE_URL"), "{url}: {err}");
+    }
+}
+
 #[test]
 fn the_lambda_binary_refuses_to_start_without_jwt_secret() {
     let output = Command::new(env!("CARGO_BIN_EXE_users"))

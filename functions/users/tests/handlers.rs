@@ -360,6 +360,38 @@ async fn creating_an_existing_profile_is_a_conflict() {
 }
 
 #[tokio::test]
+async fn concurrent_creates_of_one_profile_let_exactly_one_win() {
+    let app = Arc::new(app());
+    let token = app.token(ALICE, "alice");
+    let attempts = (0..20).map(|i| {
+        let app = app.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            app.call(
+                Method::POST,
+                "/users",
+                Some(&token),
+                Some(profile_json(ALICE, &format!("alice{i}"))),
+            )
+            .await
+            .status
+        })
+    });
+    let mut statuses = Vec::new();
+    for attempt in attempts.collect::<Vec<_>>() {
+        statuses.push(attempt.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1);
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count(),
+        19
+    );
+}
+
+#[tokio::test]
 async fn nobody_creates_changes_or_deletes_another_users_profile() {
     let app = app();
     app.create(ALICE, "alice").await;
