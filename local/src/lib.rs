@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use shared::config::{ConfigError, Secret};
-use shared::store::memory::MemoryAccountStore;
+use shared::config::{AuthMode, ConfigError, Secret};
+use shared::store::memory::{MemoryAccountStore, MemoryProfileStore};
 use shared::token::Tokens;
 use shared::Config;
 
@@ -101,31 +101,44 @@ pub fn secret(config: &Config) -> Secret {
     })
 }
 
-/// Binds every port, then serves all three routers until stopped.
+/// Binds every port, then serves all three routers until stopped. Users checks
+/// tokens with auth's own `Tokens`, or, with `AUTH_MODE=remote`, by calling this
+/// stack's auth over HTTP.
 pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::error::Error>> {
     let tokens = Arc::new(Tokens::new(&secret(config), config.token_expiry)?);
+    let mut listeners = Vec::new();
+    for port in [ports.auth, ports.users, ports.gateway] {
+        listeners.push(TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?);
+    }
+    let addrs = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<Result<Vec<_>, _>>()?;
     let auth_state = auth::AppState::new(
         Arc::new(MemoryAccountStore::new()),
         tokens.clone(),
         config.bcrypt_cost,
     );
+    let authenticator = match config.auth_mode {
+        AuthMode::Local => users::Authenticator::local(tokens),
+        AuthMode::Remote => users::Authenticator::remote(
+            &format!("http://{}", addrs[0]),
+            config.connect_timeout,
+            config.request_timeout,
+        )?,
+    };
+    let users_state = users::AppState::new(Arc::new(MemoryProfileStore::new()), authenticator);
     let apps = [
-        (ports.auth, auth::router(auth_state)),
-        (ports.users, users::router()),
-        (ports.gateway, gateway::router()),
+        auth::router(auth_state),
+        users::router(users_state),
+        gateway::router(),
     ];
     let (stop, stopped) = watch::channel(false);
-    let mut addrs = Vec::new();
-    let mut servers = Vec::new();
-    for (port, app) in apps {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
-        addrs.push(listener.local_addr()?);
-        servers.push(tokio::spawn(serve(
-            listener,
-            app,
-            wait_for(stopped.clone()),
-        )));
-    }
+    let servers = listeners
+        .into_iter()
+        .zip(apps)
+        .map(|(listener, app)| tokio::spawn(serve(listener, app, wait_for(stopped.clone()))))
+        .collect();
     Ok(Stack {
         auth: addrs[0],
         users: addrs[1],

@@ -1,7 +1,75 @@
-//! Placeholder until this function's issue lands.
+//! The users function: profile CRUD behind bearer tokens, each user owning their own.
 
+mod auth;
+mod handlers;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use axum::routing::get;
 use axum::Router;
 
-pub fn router() -> Router {
-    shared::http::finish(Router::new())
+use shared::config::{AuthMode, ConfigError, StoreKind};
+use shared::store::memory::MemoryProfileStore;
+use shared::store::ProfileStore;
+use shared::token::Tokens;
+use shared::Config;
+
+pub use auth::{AuthUser, Authenticator};
+pub use handlers::{DEFAULT_LIMIT, MAX_BIO_CHARS, MAX_FULL_NAME_CHARS, MAX_LIMIT, NEXT_CURSOR};
+
+/// What the users handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub profiles: Arc<dyn ProfileStore>,
+    pub auth: Authenticator,
+}
+
+impl AppState {
+    pub fn new(profiles: Arc<dyn ProfileStore>, auth: Authenticator) -> Self {
+        Self { profiles, auth }
+    }
+
+    /// The state a deployed function runs with: everything from `config`. In local
+    /// auth mode there is no starting without `JWT_SECRET`.
+    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let auth = match config.auth_mode {
+            AuthMode::Local => Authenticator::local(Arc::new(Tokens::new(
+                config.require_jwt_secret()?,
+                config.token_expiry,
+            )?)),
+            AuthMode::Remote => Authenticator::remote_from_config(config)?,
+        };
+        let profiles: Arc<dyn ProfileStore> = match config.store {
+            StoreKind::Memory => Arc::new(MemoryProfileStore::new()),
+            StoreKind::Dynamodb => {
+                return Err(ConfigError("STORE=dynamodb is not available yet".into()))
+            }
+        };
+        Ok(Self::new(profiles, auth))
+    }
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// The spec's user-service routes, at `/` and under `/api`.
+///
+/// `GET /users` takes `?limit=` (1 to 1000, default 100) and `?cursor=`; when more
+/// profiles remain it answers the next page's cursor in the `X-Next-Cursor` header.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/", get(handlers::health))
+        .route("/users", get(handlers::list).post(handlers::create))
+        .route(
+            "/users/{id}",
+            get(handlers::get_one)
+                .put(handlers::update)
+                .delete(handlers::delete),
+        )
+        .with_state(state);
+    shared::http::finish(routes)
 }

@@ -1,0 +1,370 @@
+//! Who is calling: the bearer token checked in-process (local mode) or by the auth
+//! service (remote mode), offered to handlers as the [`AuthUser`] extractor.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use shared::config::ConfigError;
+use shared::token::{Tokens, MAX_TOKEN_BYTES};
+use shared::{Config, Error};
+
+/// The caller a valid bearer token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    pub user_id: Uuid,
+    pub username: String,
+}
+
+/// Checks bearer tokens; cheap to clone.
+#[derive(Clone)]
+pub struct Authenticator(Arc<Mode>);
+
+enum Mode {
+    Local(Arc<Tokens>),
+    Remote(Remote),
+}
+
+impl Authenticator {
+    /// Verifies tokens in-process with the signing secret auth uses.
+    pub fn local(tokens: Arc<Tokens>) -> Self {
+        Self(Arc::new(Mode::Local(tokens)))
+    }
+
+    /// Asks `POST {auth_service_url}/validate` through one client with the configured
+    /// connect and total timeouts, remembering valid answers briefly.
+    pub fn remote(
+        auth_service_url: &str,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Result<Self, ConfigError> {
+        let base = auth_service_url.trim_end_matches('/');
+        let validate_url = reqwest::Url::parse(&format!("{base}/validate"))
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "AUTH_SERVICE_URL must be an http(s) URL, got {auth_service_url:?}"
+                ))
+            })?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .timeout(request_timeout)
+            .build()
+            .map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self(Arc::new(Mode::Remote(Remote {
+            client,
+            validate_url,
+            cache: Cache::new(Cache::CAPACITY, Cache::TTL),
+        }))))
+    }
+
+    /// Remote mode at `config.auth_service_url` with `config`'s timeouts.
+    pub fn remote_from_config(config: &Config) -> Result<Self, ConfigError> {
+        Self::remote(
+            &config.auth_service_url,
+            config.connect_timeout,
+            config.request_timeout,
+        )
+    }
+
+    /// The caller `token` speaks for, or [`Error::Unauthorized`]; in remote mode
+    /// [`Error::AuthServiceUnavailable`] when auth cannot answer.
+    pub async fn check(&self, token: &str) -> Result<AuthUser, Error> {
+        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+            return Err(Error::Unauthorized);
+        }
+        match self.0.as_ref() {
+            Mode::Local(tokens) => {
+                let claims = tokens.verify(token).map_err(|_| Error::Unauthorized)?;
+                Ok(AuthUser {
+                    user_id: claims.user_id(),
+                    username: claims.username,
+                })
+            }
+            Mode::Remote(remote) => remote.check(token).await,
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    Authenticator: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let token = bearer_token(parts)?;
+        Authenticator::from_ref(state).check(token).await
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+fn bearer_token(parts: &Parts) -> Result<&str, Error> {
+    let value = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(Error::MissingAuthHeader)?;
+    let value = value.to_str().map_err(|_| Error::InvalidAuthHeader)?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(Error::InvalidAuthHeader)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(Error::InvalidAuthHeader);
+    }
+    Ok(token)
+}
+
+struct Remote {
+    client: reqwest::Client,
+    validate_url: reqwest::Url,
+    cache: Cache,
+}
+
+#[derive(Deserialize)]
+struct ValidateAnswer {
+    valid: bool,
+    user_id: String,
+    username: String,
+}
+
+impl Remote {
+    async fn check(&self, token: &str) -> Result<AuthUser, Error> {
+        let now = Instant::now();
+        if let Some(user) = self.cache.get(token, now) {
+            return Ok(user);
+        }
+        let unavailable = |cause: &dyn std::fmt::Display| {
+            tracing::warn!(
+                host = self.validate_url.host_str().unwrap_or("-"),
+                cause = %cause,
+                "auth service unavailable"
+            );
+            Error::AuthServiceUnavailable
+        };
+        let response = self
+            .client
+            .post(self.validate_url.clone())
+            .json(&serde_json::json!({ "token": token }))
+            .send()
+            .await
+            .map_err(|e| unavailable(&e.without_url()))?;
+        let status = response.status();
+        if matches!(
+            status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::BAD_REQUEST
+        ) {
+            return Err(Error::Unauthorized);
+        }
+        if status != StatusCode::OK {
+            return Err(unavailable(&format_args!("answered {status}")));
+        }
+        let answer: ValidateAnswer = response
+            .json()
+            .await
+            .map_err(|e| unavailable(&e.without_url()))?;
+        if !answer.valid {
+            return Err(Error::Unauthorized);
+        }
+        let user_id = Uuid::parse_str(&answer.user_id)
+            .map_err(|_| unavailable(&"answered a user_id that is not a UUID"))?;
+        let user = AuthUser {
+            user_id,
+            username: answer.username,
+        };
+        if let Some(left) = lifetime_left(token, SystemTime::now()) {
+            self.cache.put(token, &user, now, left);
+        }
+        Ok(user)
+    }
+}
+
+/// How long `token` has until its `exp`, read from its payload without verifying the
+/// signature: only ever used to cut a cache entry short.
+fn lifetime_left(token: &str, now: SystemTime) -> Option<Duration> {
+    #[derive(Deserialize)]
+    struct Exp {
+        exp: i64,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let exp = serde_json::from_slice::<Exp>(&bytes).ok()?.exp;
+    let exp = UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(exp).ok()?))?;
+    exp.duration_since(now).ok().filter(|d| !d.is_zero())
+}
+
+/// Valid answers of auth by token, each kept for at most `ttl` and never past the
+/// token's own expiry; never more than `capacity` of them.
+struct Cache {
+    entries: Mutex<HashMap<String, (AuthUser, Instant)>>,
+    capacity: usize,
+    ttl: Duration,
+}
+
+impl Cache {
+    const CAPACITY: usize = 1024;
+    const TTL: Duration = Duration::from_secs(30);
+
+    fn new(capacity: usize, ttl: Duration) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            capacity,
+            ttl,
+        }
+    }
+
+    fn get(&self, token: &str, now: Instant) -> Option<AuthUser> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        match entries.get(token) {
+            Some((user, deadline)) if now < *deadline => Some(user.clone()),
+            Some(_) => {
+                entries.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&self, token: &str, user: &AuthUser, now: Instant, token_left: Duration) {
+        if self.capacity == 0 {
+            return;
+        }
+        let deadline = now + self.ttl.min(token_left);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= self.capacity && !entries.contains_key(token) {
+            entries.retain(|_, (_, d)| now < *d);
+            if entries.len() >= self.capacity {
+                let soonest = entries
+                    .iter()
+                    .min_by_key(|(_, (_, d))| *d)
+                    .map(|(k, _)| k.clone());
+                if let Some(key) = soonest {
+                    entries.remove(&key);
+                }
+            }
+        }
+        entries.insert(token.to_owned(), (user.clone(), deadline));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(header: Option<&str>) -> Parts {
+        let mut builder = Request::get("/users");
+        if let Some(value) = header {
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn the_bearer_token_is_taken_from_the_header() {
+        assert_eq!(bearer_token(&parts(Some("Bearer abc"))).unwrap(), "abc");
+        assert_eq!(bearer_token(&parts(Some("bearer  abc "))).unwrap(), "abc");
+        assert!(matches!(
+            bearer_token(&parts(None)),
+            Err(Error::MissingAuthHeader)
+        ));
+        for bad in ["Basic abc", "Bearer", "Bearer ", "abc", "Token abc", ""] {
+            assert!(
+                matches!(
+                    bearer_token(&parts(Some(bad))),
+                    Err(Error::InvalidAuthHeader)
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    fn token_with(payload: &serde_json::Value) -> String {
+        format!(
+            "eyJhbGciOiJIUzI1NiJ9.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(payload.to_string())
+        )
+    }
+
+    #[test]
+    fn the_lifetime_left_comes_from_exp() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let left = lifetime_left(&token_with(&serde_json::json!({"exp": 1_000_090})), now);
+        assert_eq!(left, Some(Duration::from_secs(90)));
+        for payload in [
+            serde_json::json!({"exp": 999_999}),
+            serde_json::json!({"exp": 1_000_000}),
+            serde_json::json!({"exp": -5}),
+            serde_json::json!({"exp": "soon"}),
+            serde_json::json!({"sub": "x"}),
+        ] {
+            assert_eq!(lifetime_left(&token_with(&payload), now), None, "{payload}");
+        }
+        for garbage in ["", "a", "a.!!!.c", "a.e30.c"] {
+            assert_eq!(lifetime_left(garbage, now), None, "{garbage:?}");
+        }
+    }
+
+    fn user(n: u128) -> AuthUser {
+        AuthUser {
+            user_id: Uuid::from_u128(n),
+            username: format!("user{n}"),
+        }
+    }
+
+    #[test]
+    fn a_cached_answer_lasts_the_ttl_or_until_the_token_expires() {
+        let cache = Cache::new(8, Duration::from_secs(30));
+        let now = Instant::now();
+        cache.put("long", &user(1), now, Duration::from_secs(3600));
+        cache.put("short", &user(2), now, Duration::from_secs(5));
+        assert_eq!(
+            cache.get("long", now + Duration::from_secs(29)),
+            Some(user(1))
+        );
+        assert_eq!(cache.get("long", now + Duration::from_secs(30)), None);
+        assert_eq!(
+            cache.get("short", now + Duration::from_secs(4)),
+            Some(user(2))
+        );
+        assert_eq!(cache.get("short", now + Duration::from_secs(5)), None);
+        assert_eq!(cache.get("other", now), None);
+        assert_eq!(cache.len(), 0, "expired entries are dropped when looked up");
+    }
+
+    #[test]
+    fn the_cache_never_grows_past_its_capacity() {
+        let cache = Cache::new(4, Duration::from_secs(30));
+        let now = Instant::now();
+        for n in 0..100u64 {
+            cache.put(
+                &format!("t{n}"),
+                &user(n.into()),
+                now,
+                Duration::from_secs(1000 - n),
+            );
+            assert!(cache.len() <= 4);
+        }
+        assert_eq!(cache.get("t99", now), Some(user(99)));
+        let expired_later = now + Duration::from_secs(60);
+        cache.put("fresh", &user(7), expired_later, Duration::from_secs(60));
+        assert_eq!(cache.len(), 1, "expired entries are dropped first");
+    }
+}

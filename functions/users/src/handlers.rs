@@ -1,0 +1,239 @@
+//! The users handlers, one per route of the spec.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue};
+use chrono::{SecondsFormat, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use shared::domain::{Email, Username};
+use shared::store::{Cursor, Profile, ProfilePatch};
+use shared::{Error, Json};
+
+use crate::auth::AuthUser;
+use crate::AppState;
+
+/// Longest `full_name`, in characters.
+pub const MAX_FULL_NAME_CHARS: usize = 100;
+/// Longest `bio`, in characters.
+pub const MAX_BIO_CHARS: usize = 1000;
+/// Page size of `GET /users` without `?limit=`.
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest `?limit=` of `GET /users`.
+pub const MAX_LIMIT: usize = 1000;
+/// The response header of `GET /users` that carries the `?cursor=` of the next page.
+pub const NEXT_CURSOR: &str = "x-next-cursor";
+
+pub async fn health() -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "service": "user-service",
+        "message": "User service is running"
+    }))
+}
+
+/// A profile as the spec shows it.
+#[derive(Serialize)]
+pub struct ProfileBody {
+    user_id: Uuid,
+    username: String,
+    email: String,
+    full_name: String,
+    bio: String,
+    created_at: String,
+}
+
+impl From<Profile> for ProfileBody {
+    fn from(p: Profile) -> Self {
+        Self {
+            user_id: p.user_id,
+            username: p.username,
+            email: p.email,
+            full_name: p.full_name,
+            bio: p.bio,
+            created_at: p.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Done {
+    user_id: Uuid,
+    message: &'static str,
+}
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /users?limit=&cursor=`: one page of profiles in `user_id` order. When more
+/// remain, the `X-Next-Cursor` response header holds the opaque `cursor` to pass for
+/// the next page; its absence means this page is the last.
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<(HeaderMap, Json<Vec<ProfileBody>>), Error> {
+    let Query(params) = params.map_err(|_| Error::bad_request("Invalid query string"))?;
+    let limit = match params.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                Error::bad_request(format!(
+                    "limit must be a whole number from 1 to {MAX_LIMIT}"
+                ))
+            })?,
+    };
+    let after = params.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let page = state.profiles.list(limit, after).await?;
+    let mut headers = HeaderMap::new();
+    if let Some(next) = page.next {
+        let value = HeaderValue::from_str(&next.encode()).map_err(Error::internal)?;
+        headers.insert(NEXT_CURSOR, value);
+    }
+    Ok((
+        headers,
+        Json(page.items.into_iter().map(ProfileBody::from).collect()),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    user_id: String,
+    username: String,
+    email: String,
+    full_name: String,
+    bio: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Json(req): Json<CreateRequest>,
+) -> Result<Json<Done>, Error> {
+    let user_id = parse_user_id(&req.user_id)?;
+    let username = Username::parse(&req.username)?;
+    let email = Email::parse(&req.email)?;
+    check_full_name(&req.full_name)?;
+    check_bio(&req.bio)?;
+    require_owner(&caller, user_id)?;
+    let profile = Profile {
+        user_id,
+        username: username.as_str().to_owned(),
+        email: email.as_str().to_owned(),
+        full_name: req.full_name,
+        bio: req.bio,
+        created_at: Utc::now().trunc_subsecs(0),
+    };
+    state.profiles.create(&profile).await?;
+    tracing::info!(%user_id, "profile created");
+    Ok(Json(Done {
+        user_id,
+        message: "Profile created successfully",
+    }))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    _caller: AuthUser,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<ProfileBody>, Error> {
+    let user_id = path_user_id(id)?;
+    let profile = state
+        .profiles
+        .get(user_id)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+    Ok(Json(profile.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    full_name: Option<String>,
+    bio: Option<String>,
+}
+
+/// `PUT /users/{id}`: changes only the fields present; the others stay.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    id: Result<Path<String>, PathRejection>,
+    Json(req): Json<UpdateRequest>,
+) -> Result<Json<Done>, Error> {
+    let user_id = path_user_id(id)?;
+    if let Some(full_name) = &req.full_name {
+        check_full_name(full_name)?;
+    }
+    if let Some(bio) = &req.bio {
+        check_bio(bio)?;
+    }
+    require_owner(&caller, user_id)?;
+    let patch = ProfilePatch {
+        full_name: req.full_name,
+        bio: req.bio,
+    };
+    state.profiles.update(user_id, &patch).await?;
+    Ok(Json(Done {
+        user_id,
+        message: "Profile updated successfully",
+    }))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Done>, Error> {
+    let user_id = path_user_id(id)?;
+    require_owner(&caller, user_id)?;
+    state.profiles.delete(user_id).await?;
+    tracing::info!(%user_id, "profile deleted");
+    Ok(Json(Done {
+        user_id,
+        message: "Profile deleted successfully",
+    }))
+}
+
+fn require_owner(caller: &AuthUser, user_id: Uuid) -> Result<(), Error> {
+    if caller.user_id == user_id {
+        Ok(())
+    } else {
+        Err(Error::Forbidden)
+    }
+}
+
+fn parse_user_id(raw: &str) -> Result<Uuid, Error> {
+    Uuid::try_parse(raw).map_err(|_| Error::bad_request("user_id must be a UUID"))
+}
+
+fn path_user_id(id: Result<Path<String>, PathRejection>) -> Result<Uuid, Error> {
+    let Path(raw) = id.map_err(|_| Error::bad_request("user_id must be a UUID"))?;
+    parse_user_id(&raw)
+}
+
+fn check_full_name(full_name: &str) -> Result<(), Error> {
+    if full_name.chars().count() > MAX_FULL_NAME_CHARS {
+        return Err(Error::bad_request(format!(
+            "full_name must be at most {MAX_FULL_NAME_CHARS} characters long"
+        )));
+    }
+    Ok(())
+}
+
+fn check_bio(bio: &str) -> Result<(), Error> {
+    if bio.chars().count() > MAX_BIO_CHARS {
+        return Err(Error::bad_request(format!(
+            "bio must be at most {MAX_BIO_CHARS} characters long"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! Bad input, table by table: every mistake is a 4xx JSON error, never a 404, 5xx or
+//! a change to the data.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::{json, Value};
+
+use common::*;
+
+fn with(overrides: Value) -> Value {
+    let mut body = profile_json(ALICE, "alice");
+    for (k, v) in overrides.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
+#[tokio::test]
+async fn bad_create_bodies_are_400_and_create_nothing() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    let mut missing_bio = profile_json(ALICE, "alice");
+    missing_bio.as_object_mut().unwrap().remove("bio");
+    let cases: Vec<(&str, Value)> = vec![
+        ("user_id not a UUID", with(json!({"user_id": "123"}))),
+        ("user_id empty", with(json!({"user_id": ""}))),
+        ("user_id a number", with(json!({"user_id": 42}))),
+        ("username too short", with(json!({"username": "al"}))),
+        ("username with a space", with(json!({"username": "al ice"}))),
+        ("email invalid", with(json!({"email": "alice"}))),
+        (
+            "email without domain dot",
+            with(json!({"email": "alice@localhost"})),
+        ),
+        (
+            "full_name 101 chars",
+            with(json!({"full_name": "x".repeat(101)})),
+        ),
+        (
+            "full_name 101 wide chars",
+            with(json!({"full_name": "é".repeat(101)})),
+        ),
+        ("bio 1001 chars", with(json!({"bio": "b".repeat(1001)}))),
+        ("bio not a string", with(json!({"bio": ["b"]}))),
+        ("bio missing", missing_bio),
+        (
+            "unknown field",
+            with(json!({"created_at": "2024-01-15T10:30:00Z"})),
+        ),
+        ("empty object", json!({})),
+        ("array", json!([profile_json(ALICE, "alice")])),
+        ("string", json!("alice")),
+        ("null", Value::Null),
+    ];
+    for (what, body) in cases {
+        let reply = app
+            .call(Method::POST, "/users", Some(&token), Some(body))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{what}: {:?}",
+            reply.body
+        );
+        assert_eq!(reply.body["status"], "400", "{what}");
+        assert!(!reply.body["message"].as_str().unwrap().is_empty());
+    }
+    let list = app.call(Method::GET, "/users", Some(&token), None).await;
+    assert_eq!(list.body, json!([]));
+}
+
+#[tokio::test]
+async fn fields_exactly_at_their_limits_are_accepted() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    let body = with(json!({"full_name": "é".repeat(100), "bio": "😀".repeat(1000)}));
+    let reply = app
+        .call(Method::POST, "/users", Some(&token), Some(body))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let path = format!("/users/{ALICE}");
+    let update = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&token),
+            Some(json!({"full_name": "x".repeat(100), "bio": "y".repeat(1000)})),
+        )
+        .await;
+    assert_eq!(update.status, StatusCode::OK);
+    let got = app.call(Method::GET, &path, Some(&token), None).await.body;
+    assert_eq!(got["bio"].as_str().unwrap().len(), 1000);
+}
+
+#[tokio::test]
+async fn bad_update_bodies_are_400_and_change_nothing() {
+    let app = app();
+    app.create(ALICE, "alice").await;
+    let token = app.token(ALICE, "alice");
+    let path = format!("/users/{ALICE}");
+    let before = app.call(Method::GET, &path, Some(&token), None).await.body;
+    for (what, body) in [
+        ("full_name 101 chars", json!({"full_name": "x".repeat(101)})),
+        (
+            "bio 1001 chars",
+            json!({"bio": "b".repeat(1001), "full_name": "ok"}),
+        ),
+        ("bio a number", json!({"bio": 7})),
+        (
+            "email is not updatable",
+            json!({"email": "new@example.com"}),
+        ),
+        ("username is not updatable", json!({"username": "mallory"})),
+        ("array", json!([{"bio": "x"}])),
+    ] {
+        let reply = app.call(Method::PUT, &path, Some(&token), Some(body)).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{what}: {:?}",
+            reply.body
+        );
+        assert_eq!(reply.body["status"], "400");
+    }
+    let after = app.call(Method::GET, &path, Some(&token), None).await.body;
+    assert_eq!(after, before);
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_415_or_413_json() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    let path = format!("/users/{ALICE}");
+    let cases: Vec<(Method, &str, &str, String, StatusCode)> = vec![
+        (
+            Method::POST,
+            "/users",
+            "application/json",
+            "{not json".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/users",
+            "application/json",
+            String::new(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::POST,
+            "/users",
+            "application/json",
+            "{\"user_id\":".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PUT,
+            &path,
+            "application/json",
+            "{\"bio\": \"x\",}".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PUT,
+            &path,
+            "text/plain",
+            "{\"bio\": \"x\"}".into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            Method::POST,
+            "/users",
+            "application/x-www-form-urlencoded",
+            "a=b".into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            Method::POST,
+            "/users",
+            "application/json",
+            format!("{{\"bio\": \"{}\"}}", "x".repeat(70 * 1024)),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (method, uri, content_type, body, expected) in cases {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap();
+        let reply = send(&app.router, request).await;
+        assert_eq!(reply.status, expected, "{method} {uri} {content_type}");
+        assert_eq!(reply.body["status"], expected.as_str());
+    }
+}
+
+#[tokio::test]
+async fn a_path_id_that_is_not_a_uuid_is_400_not_404() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    for id in [
+        "123",
+        "not-a-uuid",
+        "550e8400-e29b-41d4-a716-44665544000",
+        "%FF%FE",
+        "..",
+        "%20",
+    ] {
+        let path = format!("/users/{id}");
+        for (method, body) in [
+            (Method::GET, None),
+            (Method::PUT, Some(json!({"bio": "x"}))),
+            (Method::DELETE, None),
+        ] {
+            let reply = app.call(method.clone(), &path, Some(&token), body).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{method} {path}");
+            assert_eq!(
+                reply.body,
+                error(400, "user_id must be a UUID"),
+                "{method} {path}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_limits_and_cursors_are_400() {
+    let app = app();
+    app.create(ALICE, "alice").await;
+    let token = app.token(ALICE, "alice");
+    for query in [
+        "limit=0",
+        "limit=5000",
+        "limit=1001",
+        "limit=abc",
+        "limit=-1",
+        "limit=1.5",
+        "limit=",
+        "limit=99999999999999999999999",
+        "cursor=",
+        "cursor=garbage",
+        "cursor=!!!",
+        "limit=1&limit=2",
+    ] {
+        let reply = app
+            .call(Method::GET, &format!("/users?{query}"), Some(&token), None)
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {:?}",
+            reply.body
+        );
+        assert_eq!(reply.body["status"], "400", "{query}");
+    }
+    for query in ["limit=1", "limit=1000", "limit=%31", "other=ignored"] {
+        let reply = app
+            .call(Method::GET, &format!("/users?{query}"), Some(&token), None)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn authentication_is_checked_before_the_input() {
+    let app = app();
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/users".to_owned(),
+            Some(json!({"user_id": "x"})),
+        ),
+        (Method::GET, "/users/not-a-uuid".to_owned(), None),
+        (Method::GET, "/users?limit=0".to_owned(), None),
+    ] {
+        let reply = app.call(method, &path, None, body).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_json_errors() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    let missing = app.call(Method::GET, "/profiles", Some(&token), None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.body, error(404, "Route not found"));
+    let wrong = app.call(Method::PATCH, "/users", Some(&token), None).await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong.body, error(405, "Method not allowed"));
+}

@@ -1,0 +1,59 @@
+//! The users function's start-up: configuration read once, and no start in local
+//! auth mode without a signing secret.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use shared::Config;
+
+fn config(pairs: &[(&str, &str)]) -> Config {
+    let map: HashMap<&str, &str> = pairs.iter().copied().collect();
+    Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).unwrap()
+}
+
+#[tokio::test]
+async fn local_mode_needs_jwt_secret_and_remote_mode_does_not() {
+    let err = users::AppState::from_config(&config(&[("BCRYPT_COST", "4")]))
+        .await
+        .err()
+        .expect("no secret, no start");
+    assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+    assert!(users::AppState::from_config(&config(&[(
+        "JWT_SECRET",
+        "a-secret-that-is-at-least-32-bytes-long"
+    )]))
+    .await
+    .is_ok());
+    assert!(
+        users::AppState::from_config(&config(&[("AUTH_MODE", "remote")]))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn remote_mode_refuses_an_auth_url_it_cannot_call() {
+    for url in ["not a url", "ftp://auth.example.com", "localhost:3000"] {
+        let err = users::AppState::from_config(&config(&[
+            ("AUTH_MODE", "remote"),
+            ("AUTH_SERVICE_URL", url),
+        ]))
+        .await
+        .err()
+        .expect("refused");
+        assert!(err.to_string().contains("AUTH_SERVICE_URL"), "{url}: {err}");
+    }
+}
+
+#[test]
+fn the_lambda_binary_refuses_to_start_without_jwt_secret() {
+    let output = Command::new(env!("CARGO_BIN_EXE_users"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AUTH_MODE", "local")
+        .output()
+        .expect("the users binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("JWT_SECRET"), "{stderr}");
+}

@@ -1,0 +1,516 @@
+//! The users section of the spec, example by example and error row by error row.
+
+mod common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use uuid::Uuid;
+
+use common::*;
+use shared::store::{Cursor, Page, Profile, ProfilePatch, ProfileStore};
+use shared::Error;
+use users::{AppState, Authenticator};
+
+#[tokio::test]
+async fn health_answers_as_the_spec_shows_without_a_token() {
+    let app = app();
+    for path in ["/", "/api"] {
+        let reply = app.call(Method::GET, path, None, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert_eq!(
+            reply.body,
+            json!({"status": "ok", "service": "user-service", "message": "User service is running"}),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn create_answers_as_the_spec_shows() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    let reply = app
+        .call(
+            Method::POST,
+            "/users",
+            Some(&token),
+            Some(json!({
+                "user_id": ALICE,
+                "username": "alice",
+                "email": "alice@example.com",
+                "full_name": "Alice Smith",
+                "bio": "Software developer passionate about Rust"
+            })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.body,
+        json!({"user_id": ALICE, "message": "Profile created successfully"})
+    );
+}
+
+#[tokio::test]
+async fn get_answers_the_profile_with_an_rfc3339_utc_timestamp() {
+    let app = app();
+    let before = chrono::Utc::now().timestamp();
+    app.create(ALICE, "alice").await;
+    let after = chrono::Utc::now().timestamp();
+    let token = app.token(BOB, "bob");
+    let reply = app
+        .call(Method::GET, &format!("/users/{ALICE}"), Some(&token), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let created_at = reply.body["created_at"].as_str().unwrap().to_owned();
+    assert_eq!(
+        reply.body,
+        json!({
+            "user_id": ALICE,
+            "username": "alice",
+            "email": "alice@example.com",
+            "full_name": "alice Smith",
+            "bio": "Software developer passionate about Rust",
+            "created_at": created_at
+        })
+    );
+    assert_eq!(
+        created_at.len(),
+        "2024-01-15T10:30:00Z".len(),
+        "{created_at}"
+    );
+    assert!(created_at.ends_with('Z'), "{created_at}");
+    let parsed = chrono::DateTime::parse_from_rfc3339(&created_at).unwrap();
+    assert!(
+        (before..=after).contains(&parsed.timestamp()),
+        "{created_at}"
+    );
+}
+
+#[tokio::test]
+async fn list_answers_every_profile_as_an_array_in_user_id_order() {
+    let app = app();
+    app.create(BOB, "bob").await;
+    app.create(ALICE, "alice").await;
+    let token = app.token(ALICE, "alice");
+    let reply = app.call(Method::GET, "/users", Some(&token), None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let items = reply.body.as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["user_id"], ALICE);
+    assert_eq!(items[0]["username"], "alice");
+    assert_eq!(items[1]["user_id"], BOB);
+    assert_eq!(items[1]["email"], "bob@example.com");
+    for item in items {
+        let keys: Vec<&str> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "user_id",
+                "username",
+                "email",
+                "full_name",
+                "bio",
+                "created_at"
+            ]
+        );
+    }
+    assert!(reply.headers.get(users::NEXT_CURSOR).is_none());
+}
+
+#[tokio::test]
+async fn an_empty_listing_is_an_empty_array() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    let reply = app.call(Method::GET, "/users", Some(&token), None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, json!([]));
+}
+
+#[tokio::test]
+async fn a_partial_update_changes_only_the_fields_sent() {
+    let app = app();
+    app.create(ALICE, "alice").await;
+    let token = app.token(ALICE, "alice");
+    let path = format!("/users/{ALICE}");
+    let new_bio = "Senior software developer specializing in microservices";
+    let reply = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&token),
+            Some(json!({"bio": new_bio})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.body,
+        json!({"user_id": ALICE, "message": "Profile updated successfully"})
+    );
+    let profile = app.call(Method::GET, &path, Some(&token), None).await.body;
+    assert_eq!(profile["bio"], new_bio);
+    assert_eq!(profile["full_name"], "alice Smith");
+
+    app.call(
+        Method::PUT,
+        &path,
+        Some(&token),
+        Some(json!({"full_name": "Alice Smith", "bio": null})),
+    )
+    .await;
+    let again = app.call(Method::GET, &path, Some(&token), None).await.body;
+    assert_eq!(again["full_name"], "Alice Smith");
+    assert_eq!(again["bio"], new_bio);
+    assert_eq!(again["email"], profile["email"]);
+    assert_eq!(again["created_at"], profile["created_at"]);
+
+    let empty = app
+        .call(Method::PUT, &path, Some(&token), Some(json!({})))
+        .await;
+    assert_eq!(empty.status, StatusCode::OK);
+    let unchanged = app.call(Method::GET, &path, Some(&token), None).await.body;
+    assert_eq!(unchanged, again);
+}
+
+#[tokio::test]
+async fn delete_answers_as_the_spec_shows_and_the_profile_is_gone() {
+    let app = app();
+    app.create(ALICE, "alice").await;
+    let token = app.token(ALICE, "alice");
+    let path = format!("/users/{ALICE}");
+    let reply = app.call(Method::DELETE, &path, Some(&token), None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.body,
+        json!({"user_id": ALICE, "message": "Profile deleted successfully"})
+    );
+    let gone = app.call(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(gone.body, error(404, "User not found"));
+    let twice = app.call(Method::DELETE, &path, Some(&token), None).await;
+    assert_eq!(twice.status, StatusCode::NOT_FOUND);
+    assert_eq!(twice.body, error(404, "User not found"));
+}
+
+#[tokio::test]
+async fn every_route_also_answers_under_api() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    let created = app
+        .call(
+            Method::POST,
+            "/api/users",
+            Some(&token),
+            Some(profile_json(ALICE, "alice")),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK);
+    let path = format!("/api/users/{ALICE}");
+    let got = app.call(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(got.body["username"], "alice");
+    let listed = app
+        .call(Method::GET, "/api/users", Some(&token), None)
+        .await;
+    assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    let updated = app
+        .call(Method::PUT, &path, Some(&token), Some(json!({"bio": "x"})))
+        .await;
+    assert_eq!(updated.status, StatusCode::OK);
+    let deleted = app.call(Method::DELETE, &path, Some(&token), None).await;
+    assert_eq!(deleted.status, StatusCode::OK);
+}
+
+/// Every protected route, with a body where it takes one.
+fn protected_routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
+    let one = format!("/users/{ALICE}");
+    vec![
+        (Method::GET, "/users".into(), None),
+        (
+            Method::POST,
+            "/users".into(),
+            Some(profile_json(ALICE, "alice")),
+        ),
+        (Method::GET, one.clone(), None),
+        (Method::PUT, one.clone(), Some(json!({"bio": "x"}))),
+        (Method::DELETE, one, None),
+    ]
+}
+
+#[tokio::test]
+async fn a_missing_authorization_header_is_401_on_every_protected_route() {
+    let app = app();
+    for (method, path, body) in protected_routes() {
+        let reply = app.call(method.clone(), &path, None, body).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(reply.body, error(401, "Missing authorization header"));
+    }
+}
+
+#[tokio::test]
+async fn a_non_bearer_authorization_header_is_401() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    for header in [
+        format!("Basic {token}"),
+        token.clone(),
+        "Bearer".into(),
+        "Bearer    ".into(),
+        "Token abc".into(),
+    ] {
+        for (method, path, body) in protected_routes() {
+            let mut request = axum::http::Request::builder()
+                .method(method.clone())
+                .uri(&path)
+                .header("authorization", &header);
+            if body.is_some() {
+                request = request.header("content-type", "application/json");
+            }
+            let body = body.map_or(axum::body::Body::empty(), |b| b.to_string().into());
+            let reply = send(&app.router, request.body(body).unwrap()).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::UNAUTHORIZED,
+                "{header:?} {method} {path}"
+            );
+            assert_eq!(
+                reply.body,
+                error(401, "Invalid authorization header format")
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_or_expired_token_is_401_on_every_protected_route() {
+    let app = app();
+    let other = Arc::new(
+        shared::token::Tokens::new(
+            &shared::config::Secret::new("a-different-secret-that-is-32-bytes!!".into()).unwrap(),
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap(),
+    );
+    let foreign = other
+        .issue(Uuid::parse_str(ALICE).unwrap(), "alice")
+        .unwrap()
+        .token;
+    let valid = app.token(ALICE, "alice");
+    let mut tampered = valid.clone();
+    tampered.pop();
+    tampered.push(if valid.ends_with('A') { 'B' } else { 'A' });
+    let too_long = "a".repeat(5000);
+    for token in [
+        app.expired_token(ALICE),
+        foreign,
+        tampered,
+        "not.a.token".into(),
+        "garbage".into(),
+        too_long,
+    ] {
+        for (method, path, body) in protected_routes() {
+            let reply = app.call(method.clone(), &path, Some(&token), body).await;
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            assert_eq!(reply.body, error(401, "Invalid or expired token"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_missing_profile_is_404_to_read_update_or_delete() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    let path = format!("/users/{ALICE}");
+    for (method, body) in [
+        (Method::GET, None),
+        (Method::PUT, Some(json!({"bio": "x"}))),
+        (Method::DELETE, None),
+    ] {
+        let reply = app.call(method.clone(), &path, Some(&token), body).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method}");
+        assert_eq!(reply.body, error(404, "User not found"));
+    }
+}
+
+#[tokio::test]
+async fn creating_an_existing_profile_is_a_conflict() {
+    let app = app();
+    app.create(ALICE, "alice").await;
+    let token = app.token(ALICE, "alice");
+    let reply = app
+        .call(
+            Method::POST,
+            "/users",
+            Some(&token),
+            Some(profile_json(ALICE, "alice2")),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CONFLICT);
+    assert_eq!(reply.body, error(409, "User already exists"));
+    let kept = app
+        .call(Method::GET, &format!("/users/{ALICE}"), Some(&token), None)
+        .await;
+    assert_eq!(kept.body["username"], "alice");
+}
+
+#[tokio::test]
+async fn concurrent_creates_of_one_profile_let_exactly_one_win() {
+    let app = Arc::new(app());
+    let token = app.token(ALICE, "alice");
+    let attempts = (0..20).map(|i| {
+        let app = app.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            app.call(
+                Method::POST,
+                "/users",
+                Some(&token),
+                Some(profile_json(ALICE, &format!("alice{i}"))),
+            )
+            .await
+            .status
+        })
+    });
+    let mut statuses = Vec::new();
+    for attempt in attempts.collect::<Vec<_>>() {
+        statuses.push(attempt.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1);
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count(),
+        19
+    );
+}
+
+#[tokio::test]
+async fn nobody_creates_changes_or_deletes_another_users_profile() {
+    let app = app();
+    app.create(ALICE, "alice").await;
+    let bob = app.token(BOB, "bob");
+    let path = format!("/users/{ALICE}");
+    let before = app.call(Method::GET, &path, Some(&bob), None).await.body;
+
+    let stolen_create = app
+        .call(
+            Method::POST,
+            "/users",
+            Some(&bob),
+            Some(profile_json(
+                "770e8400-e29b-41d4-a716-446655440002",
+                "carol",
+            )),
+        )
+        .await;
+    let update = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&bob),
+            Some(json!({"bio": "pwned"})),
+        )
+        .await;
+    let delete = app.call(Method::DELETE, &path, Some(&bob), None).await;
+    for reply in [stolen_create, update, delete] {
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            reply.body,
+            error(403, "You can only modify your own profile")
+        );
+    }
+    let after = app.call(Method::GET, &path, Some(&bob), None).await.body;
+    assert_eq!(after, before);
+    let carol = app
+        .call(
+            Method::GET,
+            "/users/770e8400-e29b-41d4-a716-446655440002",
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(carol.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn another_users_missing_profile_is_403_not_404() {
+    let app = app();
+    let bob = app.token(BOB, "bob");
+    let path = format!("/users/{ALICE}");
+    for (method, body) in [
+        (Method::PUT, Some(json!({"bio": "x"}))),
+        (Method::DELETE, None),
+    ] {
+        let reply = app.call(method, &path, Some(&bob), body).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    }
+}
+
+#[tokio::test]
+async fn a_profile_id_in_another_uuid_spelling_is_the_same_profile() {
+    let app = app();
+    app.create(ALICE, "alice").await;
+    let token = app.token(ALICE, "alice");
+    let upper = ALICE.to_uppercase();
+    let reply = app
+        .call(Method::GET, &format!("/users/{upper}"), Some(&token), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["user_id"], ALICE);
+}
+
+/// A store whose every call fails, as a broken database would.
+struct BrokenStore;
+
+#[async_trait]
+impl ProfileStore for BrokenStore {
+    async fn create(&self, _: &Profile) -> Result<(), Error> {
+        Err(Error::internal("table profiles: connection reset"))
+    }
+    async fn get(&self, _: Uuid) -> Result<Option<Profile>, Error> {
+        Err(Error::internal("table profiles: connection reset"))
+    }
+    async fn update(&self, _: Uuid, _: &ProfilePatch) -> Result<Profile, Error> {
+        Err(Error::internal("table profiles: connection reset"))
+    }
+    async fn delete(&self, _: Uuid) -> Result<(), Error> {
+        Err(Error::internal("table profiles: connection reset"))
+    }
+    async fn list(&self, _: usize, _: Option<Cursor>) -> Result<Page<Profile>, Error> {
+        Err(Error::internal("table profiles: connection reset"))
+    }
+}
+
+#[tokio::test]
+async fn a_store_failure_is_a_generic_500_that_leaks_nothing() {
+    let tokens = tokens();
+    let router = users::router(AppState::new(
+        Arc::new(BrokenStore),
+        Authenticator::local(tokens.clone()),
+    ));
+    let token = tokens
+        .issue(Uuid::parse_str(ALICE).unwrap(), "alice")
+        .unwrap()
+        .token;
+    let app = TestApp {
+        router,
+        store: Arc::new(shared::store::memory::MemoryProfileStore::new()),
+        tokens,
+    };
+    for (method, path, body) in protected_routes() {
+        let reply = app.call(method.clone(), &path, Some(&token), body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{method} {path}"
+        );
+        assert_eq!(reply.body, error(500, "Internal server error"));
+    }
+}

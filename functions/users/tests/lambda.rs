@@ -1,0 +1,145 @@
+//! The users function behind API Gateway: the repo's HTTP API (v2) event fixtures fed
+//! through lambda_http's adapter, one per method, as the Lambda runtime does.
+
+mod common;
+
+use serde_json::json;
+use shared::testing::{event, invoke, with_body, with_header};
+
+use common::*;
+
+#[tokio::test]
+async fn health_event_answers_the_health_body() {
+    let reply = invoke(app().router, event("users-health")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.body,
+        json!({"status": "ok", "service": "user-service", "message": "User service is running"})
+    );
+    assert_eq!(reply.headers["content-type"], "application/json");
+}
+
+#[tokio::test]
+async fn create_get_list_update_and_delete_events_work_in_turn() {
+    let app = app();
+    let bearer = format!("Bearer {}", app.token(ALICE, "alice"));
+    let authed = |name: &str| with_header(event(name), "authorization", &bearer);
+
+    let created = invoke(app.router.clone(), authed("users-create")).await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    assert_eq!(
+        created.body,
+        json!({"user_id": ALICE, "message": "Profile created successfully"})
+    );
+
+    let got = invoke(app.router.clone(), authed("users-get")).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["full_name"], "Alice Smith");
+    assert_eq!(got.body["bio"], "Software developer passionate about Rust");
+
+    let updated = invoke(app.router.clone(), authed("users-update")).await;
+    assert_eq!(updated.status, 200);
+    assert_eq!(
+        updated.body,
+        json!({"user_id": ALICE, "message": "Profile updated successfully"})
+    );
+    let got = invoke(app.router.clone(), authed("users-get")).await;
+    assert_eq!(
+        got.body["bio"],
+        "Senior software developer specializing in microservices"
+    );
+    assert_eq!(got.body["full_name"], "Alice Smith");
+
+    let listed = invoke(app.router.clone(), authed("users-list")).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    assert_eq!(listed.body[0]["user_id"], ALICE);
+
+    let deleted = invoke(app.router.clone(), authed("users-delete")).await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(
+        deleted.body,
+        json!({"user_id": ALICE, "message": "Profile deleted successfully"})
+    );
+    let gone = invoke(app.router.clone(), authed("users-get")).await;
+    assert_eq!(gone.status, 404);
+    assert_eq!(gone.body, error(404, "User not found"));
+}
+
+#[tokio::test]
+async fn the_list_event_honours_its_limit_and_answers_the_cursor_header() {
+    let app = app();
+    for (id, name) in [
+        (ALICE, "alice"),
+        (BOB, "bob"),
+        ("770e8400-e29b-41d4-a716-446655440002", "carol"),
+    ] {
+        app.create(id, name).await;
+    }
+    let bearer = format!("Bearer {}", app.token(ALICE, "alice"));
+    let reply = invoke(
+        app.router.clone(),
+        with_header(event("users-list"), "authorization", &bearer),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body.as_array().unwrap().len(), 2);
+    let cursor = reply.headers[users::NEXT_CURSOR]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut next = with_header(event("users-list"), "authorization", &bearer);
+    next["rawQueryString"] = json!(format!("limit=2&cursor={cursor}"));
+    next["queryStringParameters"] = json!({"limit": "2", "cursor": cursor});
+    let reply = invoke(app.router, next).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body.as_array().unwrap().len(), 1);
+    assert_eq!(reply.body[0]["username"], "carol");
+    assert!(reply.headers.get(users::NEXT_CURSOR).is_none());
+}
+
+#[tokio::test]
+async fn the_fixture_placeholder_token_is_refused() {
+    let app = app();
+    for name in [
+        "users-list",
+        "users-create",
+        "users-get",
+        "users-update",
+        "users-delete",
+    ] {
+        let reply = invoke(app.router.clone(), event(name)).await;
+        assert_eq!(reply.status, 401, "{name}");
+        assert_eq!(reply.body, error(401, "Invalid or expired token"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn events_without_authorization_or_with_bad_bodies_are_json_4xx() {
+    let app = app();
+    let mut anonymous = event("users-get");
+    anonymous["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorization");
+    let reply = invoke(app.router.clone(), anonymous).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.body, error(401, "Missing authorization header"));
+
+    let bearer = format!("Bearer {}", app.token(ALICE, "alice"));
+    let long_bio = with_body(
+        with_header(event("users-create"), "authorization", &bearer),
+        &json!({"user_id": ALICE, "username": "alice", "email": "alice@example.com",
+                "full_name": "Alice", "bio": "b".repeat(1001)}),
+    );
+    let reply = invoke(app.router.clone(), long_bio).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.body["status"], "400");
+
+    let mut broken = with_header(event("users-update"), "authorization", &bearer);
+    broken["body"] = json!("{not json");
+    let reply = invoke(app.router, broken).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.body["status"], "400");
+}

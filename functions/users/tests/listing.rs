@@ -1,0 +1,150 @@
+//! `GET /users` pages through any number of profiles: stable order, no duplicates, no
+//! gaps, the next page's cursor in the `X-Next-Cursor` header.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use axum::http::{Method, StatusCode};
+use chrono::Utc;
+use uuid::Uuid;
+
+use common::*;
+use shared::store::{Profile, ProfileStore};
+
+async fn seed(app: &TestApp, n: usize) -> BTreeSet<Uuid> {
+    let mut ids = BTreeSet::new();
+    for i in 0..n {
+        let user_id = Uuid::new_v4();
+        app.store
+            .create(&Profile {
+                user_id,
+                username: format!("user{i}"),
+                email: format!("user{i}@example.com"),
+                full_name: format!("User {i}"),
+                bio: String::new(),
+                created_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        ids.insert(user_id);
+    }
+    ids
+}
+
+/// Walks every page with `limit`, returning the ids in the order seen and the pages.
+async fn walk(app: &TestApp, token: &str, limit: Option<usize>) -> (Vec<Uuid>, usize) {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut query = Vec::new();
+        if let Some(limit) = limit {
+            query.push(format!("limit={limit}"));
+        }
+        if let Some(c) = &cursor {
+            query.push(format!("cursor={c}"));
+        }
+        let path = format!("/users?{}", query.join("&"));
+        let reply = app.call(Method::GET, &path, Some(token), None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {:?}", reply.body);
+        let items = reply.body.as_array().unwrap();
+        pages += 1;
+        assert!(items.len() <= limit.unwrap_or(users::DEFAULT_LIMIT));
+        seen.extend(
+            items
+                .iter()
+                .map(|p| Uuid::parse_str(p["user_id"].as_str().unwrap()).unwrap()),
+        );
+        match reply.headers.get(users::NEXT_CURSOR) {
+            Some(next) => {
+                assert_eq!(items.len(), limit.unwrap_or(users::DEFAULT_LIMIT));
+                cursor = Some(next.to_str().unwrap().to_owned());
+            }
+            None => return (seen, pages),
+        }
+        assert!(pages < 10_000, "the walk never ends");
+    }
+}
+
+#[tokio::test]
+async fn the_default_page_is_100_and_the_header_leads_to_the_rest() {
+    let app = app();
+    let ids = seed(&app, 250).await;
+    let token = app.token(ALICE, "alice");
+    let first = app.call(Method::GET, "/users", Some(&token), None).await;
+    assert_eq!(first.body.as_array().unwrap().len(), 100);
+    assert!(first.headers.get(users::NEXT_CURSOR).is_some());
+    let (seen, pages) = walk(&app, &token, None).await;
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ids.iter().copied().collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn pages_of_any_size_cover_everything_once_in_order() {
+    let app = app();
+    let ids = seed(&app, 57).await;
+    let expected: Vec<Uuid> = ids.iter().copied().collect();
+    let token = app.token(ALICE, "alice");
+    for (limit, pages) in [(1, 57), (7, 9), (19, 3), (57, 1), (100, 1), (1000, 1)] {
+        let (seen, got_pages) = walk(&app, &token, Some(limit)).await;
+        assert_eq!(seen, expected, "limit {limit}");
+        assert_eq!(got_pages, pages, "limit {limit}");
+    }
+}
+
+#[tokio::test]
+async fn a_full_last_page_carries_no_cursor() {
+    let app = app();
+    seed(&app, 10).await;
+    let token = app.token(ALICE, "alice");
+    let first = app
+        .call(Method::GET, "/users?limit=5", Some(&token), None)
+        .await;
+    let cursor = first.headers[users::NEXT_CURSOR]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let second = app
+        .call(
+            Method::GET,
+            &format!("/users?limit=5&cursor={cursor}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(second.body.as_array().unwrap().len(), 5);
+    assert!(second.headers.get(users::NEXT_CURSOR).is_none());
+}
+
+#[tokio::test]
+async fn a_cursor_survives_the_deletion_of_the_profile_it_points_after() {
+    let app = app();
+    let ids: Vec<Uuid> = seed(&app, 6).await.into_iter().collect();
+    let token = app.token(ALICE, "alice");
+    let first = app
+        .call(Method::GET, "/users?limit=3", Some(&token), None)
+        .await;
+    let cursor = first.headers[users::NEXT_CURSOR]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    app.store.delete(ids[2]).await.unwrap();
+    let rest = app
+        .call(
+            Method::GET,
+            &format!("/users?limit=3&cursor={cursor}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    let rest: Vec<&str> = rest
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["user_id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = ids[3..].iter().map(Uuid::to_string).collect();
+    assert_eq!(rest, expected);
+}

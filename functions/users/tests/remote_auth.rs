@@ -1,0 +1,226 @@
+//! `AUTH_MODE=remote`: tokens checked by a real auth function over HTTP, its valid
+//! answers cached briefly and never past the token's expiry, and a 503 when auth is
+//! down, slow or broken.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::Router;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use common::*;
+use shared::store::memory::{MemoryAccountStore, MemoryProfileStore};
+use shared::token::Claims;
+use users::{AppState, Authenticator};
+
+/// Serves `app` on a free loopback port for the rest of the test.
+async fn serve(app: Router) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// A real auth function sharing the tests' secret, counting the `/validate` calls.
+async fn counted_auth() -> (String, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = auth::router(auth::AppState::new(
+        Arc::new(MemoryAccountStore::new()),
+        tokens(),
+        4,
+    ))
+    .layer(middleware::from_fn(
+        move |req: axum::extract::Request, next: Next| {
+            if req.uri().path().ends_with("/validate") {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            next.run(req)
+        },
+    ));
+    (serve(app).await, calls)
+}
+
+fn remote_app(auth_url: &str, request_timeout: Duration) -> TestApp {
+    let store = Arc::new(MemoryProfileStore::new());
+    let auth =
+        Authenticator::remote(auth_url, Duration::from_millis(500), request_timeout).unwrap();
+    TestApp {
+        router: users::router(AppState::new(store.clone(), auth)),
+        store,
+        tokens: tokens(),
+    }
+}
+
+#[tokio::test]
+async fn a_token_auth_accepts_is_accepted_and_auth_says_who_it_is() {
+    let (url, calls) = counted_auth().await;
+    let app = remote_app(&url, Duration::from_secs(5));
+    let created = app.create(ALICE, "alice").await;
+    assert_eq!(created["user_id"], ALICE);
+    let bob = app.token(BOB, "bob");
+    let refused = app
+        .call(Method::DELETE, &format!("/users/{ALICE}"), Some(&bob), None)
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_token_auth_refuses_is_401_and_never_cached() {
+    let (url, calls) = counted_auth().await;
+    let app = remote_app(&url, Duration::from_secs(5));
+    let expired = app.expired_token(ALICE);
+    for token in [expired.as_str(), "garbage", "a.b.c", expired.as_str()] {
+        let reply = app.call(Method::GET, "/users", Some(token), None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{token}");
+        assert_eq!(reply.body, error(401, "Invalid or expired token"));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn header_mistakes_are_refused_without_asking_auth() {
+    let (url, calls) = counted_auth().await;
+    let app = remote_app(&url, Duration::from_secs(5));
+    let reply = app.call(Method::GET, "/users", None, None).await;
+    assert_eq!(reply.body, error(401, "Missing authorization header"));
+    let huge = "x".repeat(10_000);
+    let reply = app.call(Method::GET, "/users", Some(&huge), None).await;
+    assert_eq!(reply.body, error(401, "Invalid or expired token"));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_valid_answer_is_reused_for_the_same_token_only() {
+    let (url, calls) = counted_auth().await;
+    let app = remote_app(&url, Duration::from_secs(5));
+    let alice = app.token(ALICE, "alice");
+    for _ in 0..5 {
+        let reply = app.call(Method::GET, "/users", Some(&alice), None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let bob = app.token(BOB, "bob");
+    app.call(Method::GET, "/users", Some(&bob), None).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_cached_answer_never_outlives_the_token() {
+    let (url, calls) = counted_auth().await;
+    let app = remote_app(&url, Duration::from_secs(5));
+    let now = chrono::Utc::now().timestamp();
+    let short = app
+        .tokens
+        .sign(&Claims {
+            sub: ALICE.into(),
+            username: "alice".into(),
+            iat: now,
+            exp: now + 2,
+            jti: Uuid::new_v4().to_string(),
+        })
+        .unwrap();
+    for _ in 0..2 {
+        let reply = app.call(Method::GET, "/users", Some(&short), None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let reply = app.call(Method::GET, "/users", Some(&short), None).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.body, error(401, "Invalid or expired token"));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_dead_auth_service_is_503_at_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = remote_app(&format!("http://127.0.0.1:{port}"), Duration::from_secs(5));
+    let token = app.token(ALICE, "alice");
+    let start = Instant::now();
+    let reply = app.call(Method::GET, "/users", Some(&token), None).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body, error(503, "Auth service unavailable"));
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_auth_service_that_never_answers_is_503_after_the_request_timeout() {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let app = remote_app(&format!("http://{addr}"), Duration::from_millis(300));
+    let token = app.token(ALICE, "alice");
+    let start = Instant::now();
+    let reply = app.call(Method::GET, "/users", Some(&token), None).await;
+    let elapsed = start.elapsed();
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body, error(503, "Auth service unavailable"));
+    assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    drop(silent);
+}
+
+#[tokio::test]
+async fn an_auth_service_answering_nonsense_is_503() {
+    use axum::routing::post;
+    let cases: Vec<(&str, Router)> = vec![
+        (
+            "500",
+            Router::new().route(
+                "/validate",
+                post(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+            ),
+        ),
+        (
+            "not JSON",
+            Router::new().route("/validate", post(|| async { "hello" })),
+        ),
+        (
+            "not a UUID",
+            Router::new().route(
+                "/validate",
+                post(|| async {
+                    axum::Json(serde_json::json!({"valid": true, "user_id": "1", "username": "x"}))
+                }),
+            ),
+        ),
+    ];
+    for (what, fake) in cases {
+        let app = remote_app(&serve(fake).await, Duration::from_secs(5));
+        let token = app.token(ALICE, "alice");
+        let reply = app.call(Method::GET, "/users", Some(&token), None).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert_eq!(reply.body, error(503, "Auth service unavailable"), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn an_auth_answer_of_valid_false_is_401() {
+    use axum::routing::post;
+    let fake = Router::new().route(
+        "/validate",
+        post(|| async {
+            axum::Json(serde_json::json!({"valid": false, "user_id": ALICE, "username": "alice"}))
+        }),
+    );
+    let app = remote_app(&serve(fake).await, Duration::from_secs(5));
+    let token = app.token(ALICE, "alice");
+    let reply = app.call(Method::GET, "/users", Some(&token), None).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.body, error(401, "Invalid or expired token"));
+}
