@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use shared::config::{ConfigError, Secret};
-use shared::store::memory::MemoryAccountStore;
+use shared::store::Stores;
 use shared::token::Tokens;
 use shared::Config;
 
@@ -104,11 +104,9 @@ pub fn secret(config: &Config) -> Secret {
 /// Binds every port, then serves all three routers until stopped.
 pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::error::Error>> {
     let tokens = Arc::new(Tokens::new(&secret(config), config.token_expiry)?);
-    let auth_state = auth::AppState::new(
-        Arc::new(MemoryAccountStore::new()),
-        tokens.clone(),
-        config.bcrypt_cost,
-    );
+    let stores = Stores::from_config(config).await?;
+    let auth_state =
+        auth::AppState::new(stores.accounts.clone(), tokens.clone(), config.bcrypt_cost);
     let apps = [
         (ports.auth, auth::router(auth_state)),
         (ports.users, users::router()),
