@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use shared::config::{AuthMode, ConfigError, Secret};
-use shared::store::memory::{MemoryAccountStore, MemoryProfileStore};
+use shared::store::Stores;
 use shared::token::Tokens;
 use shared::Config;
 
@@ -114,11 +114,9 @@ pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::
         .iter()
         .map(TcpListener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
-    let auth_state = auth::AppState::new(
-        Arc::new(MemoryAccountStore::new()),
-        tokens.clone(),
-        config.bcrypt_cost,
-    );
+    let stores = Stores::from_config(config).await?;
+    let auth_state =
+        auth::AppState::new(stores.accounts.clone(), tokens.clone(), config.bcrypt_cost);
     let authenticator = match config.auth_mode {
         AuthMode::Local => users::Authenticator::local(tokens),
         AuthMode::Remote => users::Authenticator::remote(
@@ -127,7 +125,7 @@ pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::
             config.request_timeout,
         )?,
     };
-    let users_state = users::AppState::new(Arc::new(MemoryProfileStore::new()), authenticator);
+    let users_state = users::AppState::new(stores.profiles.clone(), authenticator);
     let apps = [
         auth::router(auth_state),
         users::router(users_state),

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 
-use shared::config::{ConfigError, StoreKind};
-use shared::store::memory::MemoryAccountStore;
+use shared::config::ConfigError;
 use shared::store::AccountStore;
 use shared::token::Tokens;
 use shared::Config;
@@ -36,12 +35,7 @@ impl AppState {
     /// The state a deployed function runs with: everything from `config`.
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let tokens = Tokens::new(config.require_jwt_secret()?, config.token_expiry)?;
-        let accounts: Arc<dyn AccountStore> = match config.store {
-            StoreKind::Memory => Arc::new(MemoryAccountStore::new()),
-            StoreKind::Dynamodb => {
-                return Err(ConfigError("STORE=dynamodb is not available yet".into()))
-            }
-        };
+        let accounts = shared::store::account_store(config).await?;
         Ok(Self::new(accounts, Arc::new(tokens), config.bcrypt_cost))
     }
 }

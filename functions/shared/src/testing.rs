@@ -84,3 +84,123 @@ pub fn require_env(var: &str) -> Option<String> {
         }
     }
 }
+
+/// Throwaway DynamoDB tables (features `testing` + `dynamodb`) on the server at
+/// `DYNAMODB_ENDPOINT`, named uniquely so tests never see each other's items.
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb {
+    use std::time::Duration;
+
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TableStatus,
+    };
+    use aws_sdk_dynamodb::Client;
+
+    use crate::store::Stores;
+    use crate::Config;
+
+    pub struct TempTables {
+        pub client: Client,
+        /// `STORE=dynamodb` pointed at these tables.
+        pub config: Config,
+    }
+
+    impl TempTables {
+        /// `None` (the test skips) when `DYNAMODB_ENDPOINT` is unset outside CI.
+        pub async fn create() -> Option<Self> {
+            let endpoint = super::require_env("DYNAMODB_ENDPOINT")?;
+            let suffix = uuid::Uuid::new_v4().simple().to_string();
+            let config = Config::from_lookup(|key| match key {
+                "STORE" => Some("dynamodb".into()),
+                "DYNAMODB_ENDPOINT" => Some(endpoint.clone()),
+                "ACCOUNTS_TABLE" => Some(format!("accounts-{suffix}")),
+                "PROFILES_TABLE" => Some(format!("profiles-{suffix}")),
+                _ => None,
+            })
+            .expect("test configuration is valid");
+            let client = crate::store::dynamodb::client(&config).await;
+            let tables = Self { client, config };
+            tables.make(&tables.config.accounts_table, "pk").await;
+            tables.make(&tables.config.profiles_table, "user_id").await;
+            Some(tables)
+        }
+
+        /// Stores on these tables, sharing this client.
+        pub async fn stores(&self) -> Stores {
+            Stores::from_config(&self.config)
+                .await
+                .expect("dynamodb stores build")
+        }
+
+        async fn make(&self, table: &str, key: &str) {
+            self.client
+                .create_table()
+                .table_name(table)
+                .billing_mode(BillingMode::PayPerRequest)
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name(key)
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .expect("attribute definition"),
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(key)
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .expect("key schema"),
+                )
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("cannot create table {table}: {e:?}"));
+            for _ in 0..100 {
+                let described = self
+                    .client
+                    .describe_table()
+                    .table_name(table)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot describe table {table}: {e:?}"));
+                if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("table {table} did not become active");
+        }
+
+        /// The accounts-table keys (`pk`) among `keys` that have an item.
+        pub async fn account_keys_present(&self, keys: &[String]) -> Vec<String> {
+            let mut present = Vec::new();
+            for key in keys {
+                let out = self
+                    .client
+                    .get_item()
+                    .table_name(&self.config.accounts_table)
+                    .key(
+                        "pk",
+                        aws_sdk_dynamodb::types::AttributeValue::S(key.clone()),
+                    )
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot read {key}: {e:?}"));
+                if out.item().is_some() {
+                    present.push(key.clone());
+                }
+            }
+            present
+        }
+
+        /// Deletes both tables; failures are reported, not fatal.
+        pub async fn delete(self) {
+            for table in [&self.config.accounts_table, &self.config.profiles_table] {
+                if let Err(e) = self.client.delete_table().table_name(table).send().await {
+                    eprintln!("could not delete test table {table}: {e:?}");
+                }
+            }
+        }
+    }
+}

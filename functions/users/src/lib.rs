@@ -9,8 +9,7 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
 
-use shared::config::{AuthMode, ConfigError, StoreKind};
-use shared::store::memory::MemoryProfileStore;
+use shared::config::{AuthMode, ConfigError};
 use shared::store::ProfileStore;
 use shared::token::Tokens;
 use shared::Config;
@@ -40,12 +39,7 @@ impl AppState {
             )?)),
             AuthMode::Remote => Authenticator::remote_from_config(config)?,
         };
-        let profiles: Arc<dyn ProfileStore> = match config.store {
-            StoreKind::Memory => Arc::new(MemoryProfileStore::new()),
-            StoreKind::Dynamodb => {
-                return Err(ConfigError("STORE=dynamodb is not available yet".into()))
-            }
-        };
+        let profiles = shared::store::profile_store(config).await?;
         Ok(Self::new(profiles, auth))
     }
 }

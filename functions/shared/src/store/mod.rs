@@ -1,8 +1,11 @@
 //! Store traits, one per owner, and the types they speak in.
 
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 pub mod memory;
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,8 +13,9 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::config::{ConfigError, StoreKind};
 use crate::domain::{Email, Username};
-use crate::Error;
+use crate::{Config, Error};
 
 /// A registered user's credentials.
 #[derive(Clone)]
@@ -118,6 +122,53 @@ pub trait ProfileStore: Send + Sync {
 
     /// At most `limit` profiles in a stable order, starting after `after`.
     async fn list(&self, limit: usize, after: Option<Cursor>) -> Result<Page<Profile>, Error>;
+}
+
+/// The stores `config` asks for (`STORE`); on DynamoDB both share one client.
+#[derive(Clone)]
+pub struct Stores {
+    pub accounts: Arc<dyn AccountStore>,
+    pub profiles: Arc<dyn ProfileStore>,
+}
+
+impl Stores {
+    pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        match config.store {
+            StoreKind::Memory => Ok(Self {
+                accounts: Arc::new(memory::MemoryAccountStore::new()),
+                profiles: Arc::new(memory::MemoryProfileStore::new()),
+            }),
+            #[cfg(feature = "dynamodb")]
+            StoreKind::Dynamodb => {
+                let client = dynamodb::client(config).await;
+                Ok(Self {
+                    accounts: Arc::new(dynamodb::DynamoAccountStore::new(
+                        client.clone(),
+                        &config.accounts_table,
+                    )),
+                    profiles: Arc::new(dynamodb::DynamoProfileStore::new(
+                        client,
+                        &config.profiles_table,
+                    )),
+                })
+            }
+            #[cfg(not(feature = "dynamodb"))]
+            StoreKind::Dynamodb => Err(ConfigError(
+                "STORE=dynamodb: this binary was built without the `dynamodb` feature of shared"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// The account store `config` asks for, for the auth function.
+pub async fn account_store(config: &Config) -> Result<Arc<dyn AccountStore>, ConfigError> {
+    Ok(Stores::from_config(config).await?.accounts)
+}
+
+/// The profile store `config` asks for, for the users function.
+pub async fn profile_store(config: &Config) -> Result<Arc<dyn ProfileStore>, ConfigError> {
+    Ok(Stores::from_config(config).await?.profiles)
 }
 
 #[cfg(test)]

@@ -1,0 +1,481 @@
+//! DynamoDB stores (feature `dynamodb`): accounts guarded by claim items written in one
+//! transaction, profiles by conditional writes. Keys and calls are in `TABLES.md`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::environment::EnvironmentVariableRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rand::Rng;
+use uuid::Uuid;
+
+use super::{Account, AccountStore, Cursor, Page, Profile, ProfilePatch, ProfileStore};
+use crate::domain::{Email, Username};
+use crate::{Config, Error};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Service error codes that mean "try again later", not "you asked for something wrong".
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
+
+/// Cancellation reasons of a transaction that mean the same.
+const TRANSIENT_REASONS: &[&str] = &[
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+    "TransactionConflict",
+];
+
+/// How often a registration is retried when it collides with another transaction.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
+/// The one DynamoDB client of a process: region from `AWS_REGION`/`AWS_DEFAULT_REGION`
+/// (else us-east-1), `DYNAMODB_ENDPOINT` as endpoint override, connect timeout from
+/// `CONNECT_TIMEOUT_MS`, every call (retries included) bounded by `REQUEST_TIMEOUT_MS`.
+/// Builds without I/O; credentials are resolved on first use. A local endpoint without
+/// `AWS_ACCESS_KEY_ID` gets placeholder credentials, which emulators accept.
+pub async fn client(config: &Config) -> Client {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(config.connect_timeout)
+        .operation_attempt_timeout(config.request_timeout)
+        .operation_timeout(config.request_timeout)
+        .build();
+    let retries = RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_secs(1));
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(Region::from_static("us-east-1"));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .timeout_config(timeouts)
+        .retry_config(retries);
+    if let Some(endpoint) = &config.dynamodb_endpoint {
+        loader = loader.endpoint_url(endpoint);
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader
+                .credentials_provider(Credentials::new("local", "local", None, None, "local"));
+        }
+    }
+    Client::new(&loader.load().await)
+}
+
+/// Maps an SDK failure to the client-facing error; the SDK's words stay in the cause.
+fn sdk_error<E>(operation: &str, err: SdkError<E>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(ctx) => {
+            ctx.raw().status().is_server_error()
+                || ctx
+                    .err()
+                    .code()
+                    .is_some_and(|c| TRANSIENT_CODES.contains(&c))
+        }
+        _ => false,
+    };
+    let cause = format!("DynamoDB {operation}: {}", DisplayErrorContext(&err));
+    if transient {
+        Error::Unavailable(cause)
+    } else {
+        Error::Internal(cause)
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn timestamp(at: &DateTime<Utc>) -> AttributeValue {
+    s(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+/// Reads item attributes, naming the item in every complaint.
+struct Fields<'a> {
+    item: &'a Item,
+    what: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    fn text(&self, name: &str) -> Result<&'a str, Error> {
+        match self.item.get(name) {
+            Some(AttributeValue::S(v)) => Ok(v),
+            Some(_) => Err(self.bad(name, "is not a string")),
+            None => Err(self.bad(name, "is missing")),
+        }
+    }
+
+    fn uuid(&self, name: &str) -> Result<Uuid, Error> {
+        Uuid::parse_str(self.text(name)?).map_err(|_| self.bad(name, "is not a UUID"))
+    }
+
+    fn time(&self, name: &str) -> Result<DateTime<Utc>, Error> {
+        DateTime::parse_from_rfc3339(self.text(name)?)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| self.bad(name, "is not an RFC 3339 time"))
+    }
+
+    fn bad(&self, name: &str, problem: &str) -> Error {
+        Error::internal(format!(
+            "undecodable {} item: attribute {name} {problem}",
+            self.what
+        ))
+    }
+}
+
+/// Accounts in one table keyed by `pk`: the account, its username claim (a full copy,
+/// so login is one read) and its email claim.
+#[derive(Clone)]
+pub struct DynamoAccountStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoAccountStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn user_key(user_id: Uuid) -> String {
+        format!("USER#{user_id}")
+    }
+
+    pub fn username_key(username: &Username) -> String {
+        format!("USERNAME#{}", username.key())
+    }
+
+    pub fn email_key(email: &Email) -> String {
+        format!("EMAIL#{}", email.key())
+    }
+
+    fn put(&self, pk: String, mut item: Item) -> Result<TransactWriteItem, Error> {
+        item.insert("pk".into(), s(pk));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn registration(&self, account: &Account) -> Result<Vec<TransactWriteItem>, Error> {
+        let record = Item::from([
+            ("user_id".into(), s(account.user_id.to_string())),
+            ("username".into(), s(account.username.as_str())),
+            ("email".into(), s(account.email.as_str())),
+            ("password_hash".into(), s(&account.password_hash)),
+            ("created_at".into(), timestamp(&account.created_at)),
+        ]);
+        let claim = Item::from([("user_id".into(), s(account.user_id.to_string()))]);
+        Ok(vec![
+            self.put(Self::user_key(account.user_id), record.clone())?,
+            self.put(Self::username_key(&account.username), record)?,
+            self.put(Self::email_key(&account.email), claim)?,
+        ])
+    }
+}
+
+/// Why a registration transaction did not commit.
+enum Refusal {
+    /// Lost a race with another transaction on the same items; worth another try.
+    Conflict(String),
+    Final(Error),
+}
+
+fn registration_refusal(err: SdkError<TransactWriteItemsError>) -> Refusal {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        err.as_service_error()
+    else {
+        return Refusal::Final(sdk_error("TransactWriteItems", err));
+    };
+    let codes: Vec<&str> = cancelled
+        .cancellation_reasons()
+        .iter()
+        .map(|r| r.code().unwrap_or("None"))
+        .collect();
+    let failed = |i: usize| codes.get(i) == Some(&"ConditionalCheckFailed");
+    if failed(1) {
+        return Refusal::Final(Error::UsernameTaken);
+    }
+    if failed(2) {
+        return Refusal::Final(Error::EmailTaken);
+    }
+    let cause = format!("DynamoDB TransactWriteItems cancelled, reasons {codes:?}");
+    if codes.contains(&"TransactionConflict") {
+        Refusal::Conflict(cause)
+    } else if codes.iter().any(|c| TRANSIENT_REASONS.contains(c)) {
+        Refusal::Final(Error::Unavailable(cause))
+    } else {
+        Refusal::Final(Error::Internal(cause))
+    }
+}
+
+fn account_from(item: &Item) -> Result<Account, Error> {
+    let f = Fields {
+        item,
+        what: "account",
+    };
+    let invalid = |name: &str| f.bad(name, "fails validation");
+    Ok(Account {
+        user_id: f.uuid("user_id")?,
+        username: Username::parse(f.text("username")?).map_err(|_| invalid("username"))?,
+        email: Email::parse(f.text("email")?).map_err(|_| invalid("email"))?,
+        password_hash: f.text("password_hash")?.to_owned(),
+        created_at: f.time("created_at")?,
+    })
+}
+
+#[async_trait]
+impl AccountStore for DynamoAccountStore {
+    async fn create(&self, account: &Account) -> Result<(), Error> {
+        let items = self.registration(account)?;
+        let mut attempt = 1;
+        loop {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let Err(err) = sent else { return Ok(()) };
+            match registration_refusal(err) {
+                Refusal::Final(error) => return Err(error),
+                Refusal::Conflict(cause) if attempt >= CONFLICT_ATTEMPTS => {
+                    return Err(Error::Unavailable(cause))
+                }
+                Refusal::Conflict(_) => {
+                    let base = 10u64 << attempt;
+                    let pause = rand::rng().random_range(base / 2..=base);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn find_by_username(&self, username: &Username) -> Result<Option<Account>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(Self::username_key(username)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        out.item().map(account_from).transpose()
+    }
+}
+
+/// Profiles in one table keyed by `user_id`.
+#[derive(Clone)]
+pub struct DynamoProfileStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoProfileStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn profile_key(user_id: Uuid) -> AttributeValue {
+    s(user_id.to_string())
+}
+
+fn profile_from(item: &Item) -> Result<Profile, Error> {
+    let f = Fields {
+        item,
+        what: "profile",
+    };
+    Ok(Profile {
+        user_id: f.uuid("user_id")?,
+        username: f.text("username")?.to_owned(),
+        email: f.text("email")?.to_owned(),
+        full_name: f.text("full_name")?.to_owned(),
+        bio: f.text("bio")?.to_owned(),
+        created_at: f.time("created_at")?,
+    })
+}
+
+#[async_trait]
+impl ProfileStore for DynamoProfileStore {
+    async fn create(&self, profile: &Profile) -> Result<(), Error> {
+        let item = Item::from([
+            ("user_id".into(), profile_key(profile.user_id)),
+            ("username".into(), s(&profile.username)),
+            ("email".into(), s(&profile.email)),
+            ("full_name".into(), s(&profile.full_name)),
+            ("bio".into(), s(&profile.bio)),
+            ("created_at".into(), timestamp(&profile.created_at)),
+        ]);
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(user_id)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Err(Error::ProfileExists),
+                _ => Err(sdk_error("PutItem", err)),
+            },
+        }
+    }
+
+    async fn get(&self, user_id: Uuid) -> Result<Option<Profile>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("user_id", profile_key(user_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        out.item().map(profile_from).transpose()
+    }
+
+    async fn update(&self, user_id: Uuid, patch: &ProfilePatch) -> Result<Profile, Error> {
+        let fields: Vec<(&str, &String)> = [
+            ("full_name", patch.full_name.as_ref()),
+            ("bio", patch.bio.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
+        .collect();
+        if fields.is_empty() {
+            return self.get(user_id).await?.ok_or(Error::UserNotFound);
+        }
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("user_id", profile_key(user_id))
+            .condition_expression("attribute_exists(user_id)")
+            .return_values(ReturnValue::AllNew);
+        let mut sets = Vec::new();
+        for (name, value) in fields {
+            sets.push(format!("#{name} = :{name}"));
+            request = request
+                .expression_attribute_names(format!("#{name}"), name)
+                .expression_attribute_values(format!(":{name}"), s(value));
+        }
+        match request
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .attributes()
+                .ok_or_else(|| Error::internal("DynamoDB UpdateItem returned no attributes"))
+                .and_then(profile_from),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
+                    Err(Error::UserNotFound)
+                }
+                _ => Err(sdk_error("UpdateItem", err)),
+            },
+        }
+    }
+
+    async fn delete(&self, user_id: Uuid) -> Result<(), Error> {
+        match self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("user_id", profile_key(user_id))
+            .condition_expression("attribute_exists(user_id)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(_)) => {
+                    Err(Error::UserNotFound)
+                }
+                _ => Err(sdk_error("DeleteItem", err)),
+            },
+        }
+    }
+
+    /// Scans `limit + 1` items so that `next` is only set when more follow. A page can
+    /// still come back shorter than `limit` (DynamoDB stops a scan at 1 MB); its `next`
+    /// then continues from where DynamoDB stopped, and only a page without `next` is
+    /// the last.
+    async fn list(&self, limit: usize, after: Option<Cursor>) -> Result<Page<Profile>, Error> {
+        if limit == 0 {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .limit(i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .set_exclusive_start_key(
+                after.map(|c| Item::from([("user_id".into(), profile_key(c.last_key()))])),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error("Scan", e))?;
+        let mut items = out
+            .items()
+            .iter()
+            .map(profile_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|p| Cursor::after(p.user_id))
+        } else {
+            match out.last_evaluated_key() {
+                Some(key) => Some(Cursor::after(
+                    Fields {
+                        item: key,
+                        what: "scan position",
+                    }
+                    .uuid("user_id")?,
+                )),
+                None => None,
+            }
+        };
+        Ok(Page { items, next })
+    }
+}
