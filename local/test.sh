@@ -31,4 +31,16 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
+step "template: cfn-lint"
+cfn-lint template.yaml
+
+step "template: sam validate --lint"
+AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" sam validate --lint --template-file template.yaml
+
+step "template: routes, least privilege, tables, secret (local/check_template.py)"
+"$TOOLS_VENV/bin/python" local/check_template.py template.yaml
+
+step "functions under the Lambda runtime emulator (cargo lambda watch + invoke)"
+local/test_lambda.sh
+
 step "all checks passed"

@@ -1,9 +1,17 @@
 //! `cargo run -p local`: the whole API on 127.0.0.1:3000 (auth), 3001 (users) and
 //! 3002 (gateway) until Ctrl-C.
 
+use axum::http::StatusCode;
+
+/// Set by a Lambda runtime, and by `cargo lambda watch` for every binary it starts.
+const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::telemetry::init();
+    if std::env::var_os(LAMBDA_RUNTIME_API).is_some() {
+        return refuse_lambda_invocations().await;
+    }
     let config = shared::Config::from_env()?;
     let ports = local::Ports::from_env()?;
     let stack = local::start(&config, ports).await?;
@@ -14,4 +22,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("shutting down");
     stack.stop().await;
     Ok(())
+}
+
+/// `cargo lambda watch` offers every binary of the workspace as a function and has
+/// no way to leave one out, so `/lambda-url/local/...` lands here: answer each
+/// invocation with a 404 naming the real functions instead of binding ports.
+async fn refuse_lambda_invocations() -> Result<(), Box<dyn std::error::Error>> {
+    tracing::warn!("local is not a Lambda function; refusing invocations");
+    let app = axum::Router::new().fallback(|| async {
+        shared::error::error_response(
+            StatusCode::NOT_FOUND,
+            "local is not a Lambda function: use /lambda-url/auth, /lambda-url/users or /lambda-url/gateway",
+        )
+    });
+    shared::http::run_lambda(app)
+        .await
+        .map_err(|e| e as Box<dyn std::error::Error>)
 }

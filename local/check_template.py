@@ -1,0 +1,393 @@
+#!/usr/bin/env python3
+"""Checks template.yaml against the API contract and the least-privilege rules that
+cfn-lint and `sam validate` don't look at: every route of the spec goes to the right
+function, each function's policy names only its own table, the tables keep their
+data safe, and the JWT secret never appears in the template.
+
+Usage: local/check_template.py [template.yaml]   (run with .tools/venv/bin/python)
+Then it mutates the parsed template in memory and asserts that each mutation is
+caught, so a checker that silently passes everything fails too.
+"""
+import copy
+import json
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+from cfnlint.decode import cfn_yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+# The spec's routes (gateway table of seed-services.md) and who serves each in AWS.
+ROUTES = {
+    "POST /api/register": "AuthFunction",
+    "POST /api/login": "AuthFunction",
+    "POST /api/validate": "AuthFunction",
+    "GET /api/users": "UsersFunction",
+    "POST /api/users": "UsersFunction",
+    "GET /api/users/{id}": "UsersFunction",
+    "PUT /api/users/{id}": "UsersFunction",
+    "DELETE /api/users/{id}": "UsersFunction",
+    "GET /": "GatewayFunction",
+    "$default": "GatewayFunction",
+}
+
+# logical id -> (binary, crate dir, table it may touch or None, allowed actions)
+FUNCTIONS = {
+    "AuthFunction": ("auth", "functions/auth", "AccountsTable", {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"}),
+    "UsersFunction": ("users", "functions/users", "ProfilesTable", {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:Query", "dynamodb:ConditionCheckItem"}),
+    "GatewayFunction": ("gateway", "functions/gateway", None, set()),
+}
+
+# logical id -> (partition key, env var that names it)
+TABLES = {"AccountsTable": ("pk", "ACCOUNTS_TABLE"), "ProfilesTable": ("user_id", "PROFILES_TABLE")}
+
+# Env every function that holds a table must get; the JWT secret for signers/verifiers.
+NEEDS_SECRET = {"AuthFunction", "UsersFunction"}
+
+# aws-sdk-dynamodb call -> the IAM action that authorises it.
+SDK_ACTIONS = {
+    "get_item": "dynamodb:GetItem",
+    "put_item": "dynamodb:PutItem",
+    "update_item": "dynamodb:UpdateItem",
+    "delete_item": "dynamodb:DeleteItem",
+    "query": "dynamodb:Query",
+    "scan": "dynamodb:Scan",
+    "batch_get_item": "dynamodb:BatchGetItem",
+    "batch_write_item": "dynamodb:BatchWriteItem",
+    "describe_table": "dynamodb:DescribeTable",
+}
+
+
+def refs_in(node):
+    """Every logical id a value refers to through Ref, GetAtt or ${...} in Sub."""
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) else str(value).split(".")[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found.update(m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text)))
+                if isinstance(value, list) and len(value) > 1:
+                    found.update(refs_in(value[1]))
+            else:
+                found.update(refs_in(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.update(refs_in(item))
+    return found
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def check(t):
+    """Returns a list of problems; empty means the template is right."""
+    errors = []
+
+    def need(cond, msg):
+        if not cond:
+            errors.append(msg)
+        return cond
+
+    resources = t.get("Resources", {})
+    glob = t.get("Globals", {}).get("Function", {})
+
+    # The API: one HTTP API on the $default stage, throttled, CORS from a parameter.
+    apis = [k for k, r in resources.items() if r.get("Type") == "AWS::Serverless::HttpApi"]
+    if not need(len(apis) == 1, f"expected exactly one AWS::Serverless::HttpApi, found {apis}"):
+        return errors
+    api_id = apis[0]
+    api = resources[api_id].get("Properties", {})
+    need(api.get("StageName", "$default") == "$default", f"{api_id}: StageName must be $default")
+    throttle = api.get("DefaultRouteSettings", {})
+    for key in ("ThrottlingBurstLimit", "ThrottlingRateLimit"):
+        need(key in throttle, f"{api_id}: DefaultRouteSettings.{key} is not set (no throttling)")
+    origins = api.get("CorsConfiguration", {}).get("AllowOrigins")
+    need(
+        isinstance(origins, dict) and origins.get("Ref") in t.get("Parameters", {}),
+        f"{api_id}: CorsConfiguration.AllowOrigins must come from a parameter, got {origins!r}",
+    )
+
+    # Routes: collected from every function's HttpApi events.
+    routes = {}
+    for fid, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        for ename, event in (res.get("Properties", {}).get("Events") or {}).items():
+            if event.get("Type") != "HttpApi":
+                continue
+            props = event.get("Properties", {})
+            need(props.get("ApiId") == {"Ref": api_id}, f"{fid}.{ename}: ApiId must be !Ref {api_id}")
+            path = props.get("Path", "$default")
+            method = str(props.get("Method", "ANY")).upper()
+            key = "$default" if path == "$default" else f"{method} {path}"
+            need(key not in routes, f"route {key} is mapped twice ({routes.get(key)} and {fid})")
+            routes[key] = fid
+    for key, fid in ROUTES.items():
+        got = routes.get(key)
+        need(got == fid, f"route {key} must go to {fid}, goes to {got or 'nothing'}")
+    for key in sorted(set(routes) - set(ROUTES)):
+        errors.append(f"route {key} ({routes[key]}) is not in the spec")
+
+    # Functions: runtime, arch, cargo-lambda build of the right binary, env, policies.
+    for fid, (binary, crate, table, allowed) in FUNCTIONS.items():
+        res = resources.get(fid)
+        if not need(res and res.get("Type") == "AWS::Serverless::Function", f"{fid}: missing"):
+            continue
+        props = res.get("Properties", {})
+        eff = lambda k: props.get(k, glob.get(k))  # noqa: E731
+        need(eff("Runtime") == "provided.al2023", f"{fid}: Runtime must be provided.al2023")
+        need(eff("Architectures") == ["arm64"], f"{fid}: Architectures must be [arm64]")
+        meta = res.get("Metadata", {})
+        need(meta.get("BuildMethod") == "rust-cargolambda", f"{fid}: Metadata.BuildMethod must be rust-cargolambda")
+        need(
+            meta.get("BuildProperties", {}).get("Binary") == binary,
+            f"{fid}: Metadata.BuildProperties.Binary must be {binary!r}",
+        )
+        need(props.get("CodeUri") == crate, f"{fid}: CodeUri must be {crate!r}, got {props.get('CodeUri')!r}")
+        need(isinstance(props.get("MemorySize"), int), f"{fid}: MemorySize must be set per function")
+        need(isinstance(props.get("Timeout"), int) and props["Timeout"] < 30, f"{fid}: Timeout must be set and under API Gateway's 30 s")
+        log_group = props.get("LoggingConfig", {}).get("LogGroup", {})
+        lg = resources.get(log_group.get("Ref", "") if isinstance(log_group, dict) else "", {})
+        need(
+            lg.get("Type") == "AWS::Logs::LogGroup" and "RetentionInDays" in lg.get("Properties", {}),
+            f"{fid}: LoggingConfig.LogGroup must be a log group of this stack with RetentionInDays",
+        )
+        fmt = props.get("LoggingConfig", {}).get("LogFormat", glob.get("LoggingConfig", {}).get("LogFormat"))
+        need(fmt == "JSON", f"{fid}: LoggingConfig.LogFormat must be JSON")
+
+        env = dict(glob.get("Environment", {}).get("Variables", {}))
+        env.update(props.get("Environment", {}).get("Variables", {}))
+        for other, (_, var) in TABLES.items():
+            if other == table:
+                need(env.get(var) == {"Ref": other}, f"{fid}: {var} must be !Ref {other}")
+                need(env.get("STORE") == "dynamodb", f"{fid}: STORE must be dynamodb")
+            else:
+                need(var not in env, f"{fid}: must not get {var} (not its table)")
+        secret = env.get("JWT_SECRET")
+        if fid in NEEDS_SECRET:
+            text = secret.get("Fn::Sub") if isinstance(secret, dict) else None
+            need(
+                isinstance(text, str) and text.startswith("{{resolve:secretsmanager:"),
+                f"{fid}: JWT_SECRET must be a {{{{resolve:secretsmanager:...}}}} dynamic reference, got {secret!r}",
+            )
+        else:
+            need(secret is None, f"{fid}: must not get JWT_SECRET")
+
+        policies = as_list(props.get("Policies", []))
+        touched = refs_in(policies) & set(TABLES)
+        want = {table} if table else set()
+        need(touched == want, f"{fid}: policies must name only {sorted(want) or 'no table'}, name {sorted(touched)}")
+        for policy in policies:
+            if not isinstance(policy, dict) or "Statement" not in policy:
+                errors.append(f"{fid}: only inline policies are allowed, got {policy!r}")
+                continue
+            for st in as_list(policy["Statement"]):
+                actions = {str(a) for a in as_list(st.get("Action", []))}
+                for res_ in as_list(st.get("Resource", [])):
+                    need(res_ != "*" and "*" not in str(res_).replace("/index/*", ""), f"{fid}: wildcard Resource {res_!r}")
+                need(st.get("Effect") == "Allow", f"{fid}: unexpected statement effect {st.get('Effect')!r}")
+                extra = actions - allowed
+                need(not extra, f"{fid}: actions {sorted(extra)} are more than it needs")
+                need(not any(a.endswith("*") for a in actions), f"{fid}: wildcard action in {sorted(actions)}")
+
+    # Tables: on-demand, key as local/create_tables.py makes it, PITR, SSE, TTL.
+    for tid, (key, _) in TABLES.items():
+        res = resources.get(tid)
+        if not need(res and res.get("Type") == "AWS::DynamoDB::Table", f"{tid}: missing"):
+            continue
+        p = res.get("Properties", {})
+        need(p.get("BillingMode") == "PAY_PER_REQUEST", f"{tid}: BillingMode must be PAY_PER_REQUEST")
+        need(p.get("KeySchema") == [{"AttributeName": key, "KeyType": "HASH"}], f"{tid}: key must be {key} (HASH)")
+        need(
+            p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True,
+            f"{tid}: point-in-time recovery must be enabled",
+        )
+        need(p.get("SSESpecification", {}).get("SSEEnabled") is True, f"{tid}: SSESpecification.SSEEnabled must be true")
+        ttl = p.get("TimeToLiveSpecification", {})
+        need(
+            ttl.get("Enabled") is True and ttl.get("AttributeName") == "expires_at",
+            f"{tid}: TTL must be enabled on expires_at",
+        )
+
+    # The secret: generated by the stack, long enough, never a parameter or literal.
+    secrets = [k for k, r in resources.items() if r.get("Type") == "AWS::SecretsManager::Secret"]
+    if need(len(secrets) == 1, f"expected one AWS::SecretsManager::Secret, found {secrets}"):
+        sp = resources[secrets[0]].get("Properties", {})
+        gen = sp.get("GenerateSecretString", {})
+        need("SecretString" not in sp, f"{secrets[0]}: SecretString must not be in the template")
+        need(gen.get("PasswordLength", 32) >= 48, f"{secrets[0]}: GenerateSecretString.PasswordLength must be >= 48")
+        need("GenerateStringKey" not in gen, f"{secrets[0]}: the secret must be a plain string, not JSON")
+    for name in t.get("Parameters", {}):
+        need("secret" not in name.lower(), f"parameter {name}: secrets must not be parameters")
+    # Outputs.
+    for name in ("ApiUrl", "AccountsTableName", "ProfilesTableName"):
+        need(name in t.get("Outputs", {}), f"output {name} is missing")
+    return errors
+
+
+def sdk_coverage(t):
+    """IAM actions the DynamoDB store calls but no policy grants, when the store exists."""
+    sources = sorted((REPO / "functions/shared/src/store").glob("dynamo*")) if (REPO / "functions/shared/src/store").is_dir() else []
+    files = []
+    for s in sources:
+        files += sorted(s.rglob("*.rs")) if s.is_dir() else [s]
+    if not files:
+        print("check_template: SKIPPED the SDK-call coverage check: no functions/shared/src/store/dynamo* yet", file=sys.stderr)
+        return []
+    calls = set()
+    for f in files:
+        calls.update(re.findall(r"\.(\w+)\(\)", f.read_text()))
+    needed = {SDK_ACTIONS[c] for c in calls if c in SDK_ACTIONS}
+    if "transact_write_items" in calls:
+        needed.add("dynamodb:PutItem")
+    granted = set()
+    for fid in FUNCTIONS:
+        for policy in as_list(t["Resources"].get(fid, {}).get("Properties", {}).get("Policies", [])):
+            for st in as_list(policy.get("Statement", [])) if isinstance(policy, dict) else []:
+                granted.update(str(a) for a in as_list(st.get("Action", [])))
+    missing = needed - granted
+    return [f"the DynamoDB store calls {sorted(missing)} but no function's policy grants it"] if missing else []
+
+
+def translated_routes(t):
+    """Routes as SAM actually emits them (the HTTP API's OpenAPI body), so a route
+    SAM reads differently from what the template says (e.g. a misspelt $default) shows."""
+    from samtranslator.translator.transform import transform
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)
+    t = copy.deepcopy(t)
+    for res in t.get("Resources", {}).values():
+        if res.get("Type") == "AWS::Serverless::Function":
+            res.setdefault("Properties", {})["CodeUri"] = "s3://bucket/key"  # as after `sam package`
+
+    class NoManagedPolicies:
+        def load(self):
+            return {}
+
+    try:
+        out = transform(t, {}, NoManagedPolicies())
+    except Exception as e:
+        return [f"SAM could not translate the template: {e}"]
+    errors = []
+    apis = [r for r in out["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    if len(apis) != 1:
+        return [f"expected one AWS::ApiGatewayV2::Api after translation, found {len(apis)}"]
+    emitted = {}
+    for path, methods in apis[0]["Properties"].get("Body", {}).get("paths", {}).items():
+        for method, op in methods.items():
+            uri = json.dumps(op.get("x-amazon-apigateway-integration", {}).get("uri"))
+            fid = next((f for f in FUNCTIONS if "${" + f + ".Arn}" in uri), uri)
+            method = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+            emitted["$default" if path == "$default" else f"{method} {path}"] = fid
+    if emitted != ROUTES:
+        for key in sorted(set(emitted) | set(ROUTES)):
+            if emitted.get(key) != ROUTES.get(key):
+                errors.append(f"translated API: {key} goes to {emitted.get(key)}, the spec wants {ROUTES.get(key)}")
+    stages = [r["Properties"] for r in out["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    if [s.get("StageName") for s in stages] != ["$default"]:
+        errors.append(f"translated API: stages are {[s.get('StageName') for s in stages]}, want only $default")
+    return errors
+
+
+def self_test(base):
+    """Each mutation must make check() fail with a message naming the problem."""
+
+    def mutated(fn):
+        t = copy.deepcopy(base)
+        fn(t)
+        return check(t)
+
+    r = lambda t: t["Resources"]  # noqa: E731
+    cases = {
+        "route to the wrong function": (
+            lambda t: r(t)["AuthFunction"]["Properties"]["Events"].update(
+                {"Stolen": {"Type": "HttpApi", "Properties": {"ApiId": {"Ref": "HttpApi"}, "Method": "DELETE", "Path": "/api/users/{id}"}}}
+            ),
+            "DELETE /api/users/{id}",
+        ),
+        "route missing": (lambda t: r(t)["UsersFunction"]["Properties"]["Events"].pop("UpdateUser"), "PUT /api/users/{id} must go to UsersFunction"),
+        "auth policy naming the profiles table": (
+            lambda t: r(t)["AuthFunction"]["Properties"]["Policies"][0]["Statement"][0].update(
+                {"Resource": [{"Fn::GetAtt": ["AccountsTable", "Arn"]}, {"Fn::Sub": "${ProfilesTable.Arn}"}]}
+            ),
+            "AuthFunction: policies must name only",
+        ),
+        "users policy with a wildcard action": (
+            lambda t: r(t)["UsersFunction"]["Properties"]["Policies"][0]["Statement"][0].update({"Action": "dynamodb:*"}),
+            "UsersFunction: actions",
+        ),
+        "managed policy template": (
+            lambda t: r(t)["GatewayFunction"]["Properties"].update({"Policies": [{"DynamoDBCrudPolicy": {"TableName": {"Ref": "AccountsTable"}}}]}),
+            "GatewayFunction: policies must name only",
+        ),
+        "PITR off": (
+            lambda t: r(t)["ProfilesTable"]["Properties"]["PointInTimeRecoverySpecification"].update({"PointInTimeRecoveryEnabled": False}),
+            "ProfilesTable: point-in-time recovery",
+        ),
+        "SSE missing": (lambda t: r(t)["AccountsTable"]["Properties"].pop("SSESpecification"), "AccountsTable: SSESpecification"),
+        "TTL on another attribute": (
+            lambda t: r(t)["AccountsTable"]["Properties"]["TimeToLiveSpecification"].update({"AttributeName": "ttl"}),
+            "AccountsTable: TTL",
+        ),
+        "literal JWT secret": (
+            lambda t: r(t)["UsersFunction"]["Properties"]["Environment"]["Variables"].update({"JWT_SECRET": "x" * 40}),
+            "UsersFunction: JWT_SECRET",
+        ),
+        "wrong binary": (lambda t: r(t)["GatewayFunction"]["Metadata"]["BuildProperties"].update({"Binary": "local"}), "GatewayFunction: Metadata.BuildProperties.Binary"),
+        "no throttling": (lambda t: r(t)["HttpApi"]["Properties"].pop("DefaultRouteSettings"), "ThrottlingBurstLimit"),
+        "output missing": (lambda t: t["Outputs"].pop("ApiUrl"), "output ApiUrl"),
+    }
+    translated = {
+        "default route misspelt": (
+            lambda t: r(t)["GatewayFunction"]["Properties"]["Events"]["Default"]["Properties"].update({"Path": "/$default"}),
+            "translated API: $default goes to None",
+        ),
+    }
+    failures = []
+    for name, (mutate, expect) in list(cases.items()) + list(translated.items()):
+        try:
+            if name in translated:
+                t = copy.deepcopy(base)
+                mutate(t)
+                errs = translated_routes(t)
+            else:
+                errs = mutated(mutate)
+        except Exception as e:  # a crash is not a clean rejection
+            failures.append(f"self-test '{name}': checker crashed: {e!r}")
+            continue
+        if not any(expect in e for e in errs):
+            failures.append(f"self-test '{name}': expected a problem containing {expect!r}, got {errs}")
+    return failures, len(cases) + len(translated)
+
+
+def main():
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "template.yaml"
+    template = json.loads(json.dumps(cfn_yaml.load(str(path))))
+    errors = check(template) + translated_routes(template) + sdk_coverage(template)
+    for fid, (binary, crate, _, _) in FUNCTIONS.items():
+        manifest = REPO / crate / "Cargo.toml"
+        if not manifest.is_file():
+            errors.append(f"{fid}: {manifest} does not exist (CodeUri)")
+    failures, n = self_test(template)
+    for e in errors:
+        print(f"check_template: FAIL: {e}", file=sys.stderr)
+    for f in failures:
+        print(f"check_template: SELF-TEST FAIL: {f}", file=sys.stderr)
+    if errors or failures:
+        print(f"check_template: {len(errors)} problem(s) in {path.name}, {len(failures)} self-test failure(s)", file=sys.stderr)
+        sys.exit(1)
+    print(f"check_template: {path.name} OK ({len(ROUTES)} routes, {len(FUNCTIONS)} functions, {len(TABLES)} tables); {n} mutations all caught")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""Drives the Lambda functions through cargo lambda's runtime emulator.
+
+Starts `cargo lambda watch` on a free loopback port with local/watch.env, runs the
+register -> login -> validate flow over the function URLs
+(http://127.0.0.1:<port>/lambda-url/<function>/...), a profile create/read through
+users and a health check and a forwarded login through gateway, then feeds every
+API Gateway v2 fixture in local/events to `cargo lambda invoke --data-file` and
+checks the status code. Every wait is bounded; watch and everything it started are
+stopped on the way out. Run it through local/test_lambda.sh.
+
+A function whose binary target does not exist yet is skipped with a loud message,
+unless it is listed in REQUIRED (or LAMBDA_REQUIRE_ALL=1 is set).
+"""
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EVENTS = REPO / "local" / "events"
+FUNCTIONS = ["auth", "users", "gateway"]
+# Functions that must exist. Add "users" and "gateway" once their binaries are merged.
+REQUIRED = {"auth"}
+
+# Status each fixture must produce, in the order they run ("TOKEN" in a fixture is
+# replaced by a fresh token of a user registered by the flow first). A fixture in
+# local/events for a function under test but missing here fails the run.
+EXPECTED = {
+    "auth-health": 200,
+    "auth-register": 200,
+    "auth-login": 200,
+    "auth-validate": 200,
+}
+
+BUILD_TIMEOUT = int(os.environ.get("LAMBDA_BUILD_TIMEOUT", "900"))
+LISTEN_TIMEOUT = 60
+# The first request to each function starts it with `cargo run` (a no-op build
+# after the prebuild step, but it may still link on a slow machine).
+FIRST_REQUEST_TIMEOUT = int(os.environ.get("LAMBDA_FIRST_REQUEST_TIMEOUT", "300"))
+REQUEST_TIMEOUT = 60
+INVOKE_TIMEOUT = 120
+
+
+class Failure(Exception):
+    pass
+
+
+def say(msg):
+    print(f"test_lambda: {msg}", file=sys.stderr, flush=True)
+
+
+def binary_targets():
+    out = subprocess.run(
+        ["cargo", "metadata", "--no-deps", "--format-version", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    meta = json.loads(out)
+    return {t["name"] for p in meta["packages"] for t in p["targets"] if "bin" in t["kind"]}
+
+
+def cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Watch:
+    """`cargo lambda watch` in its own session, so it and its children can be stopped."""
+
+    def __init__(self, port, env_file, log_path):
+        self.port = port
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(
+            ["cargo", "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
+             "--ignore-changes", "--timeout", str(REQUEST_TIMEOUT), "--env-file", str(env_file)],
+            cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def base(self, function):
+        return f"http://127.0.0.1:{self.port}/lambda-url/{function}"
+
+    def wait_listening(self):
+        deadline = time.monotonic() + LISTEN_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise Failure(f"cargo lambda watch exited with {self.proc.returncode} before listening")
+            with socket.socket() as s:
+                s.settimeout(1)
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.2)
+        raise Failure(f"cargo lambda watch did not listen on port {self.port} within {LISTEN_TIMEOUT} s")
+
+    def descendants(self):
+        """(pid, cmdline) of every process started under watch, read before stopping
+        it: the functions it runs with `cargo run` may sit in other process groups."""
+        children = {}
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(d.name))
+        found, todo = [], [self.proc.pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                found.append((child, cmdline(child)))
+                todo.append(child)
+        return found
+
+    def stop(self):
+        started = self.descendants()
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=15)
+        for pid, cmd in started:
+            if cmd is not None and cmdline(pid) == cmd:
+                say(f"killing leftover pid {pid} ({cmd[:80]!r})")
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.log.close()
+
+    def tail(self, n=40):
+        try:
+            return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+def request(method, url, body=None, token=None, timeout=REQUEST_TIMEOUT):
+    """(status, parsed JSON body) of one HTTP call; a non-JSON body is a failure."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    except (urllib.error.URLError, TimeoutError, socket.timeout) as e:
+        raise Failure(f"{method} {url}: no answer ({e})") from e
+    try:
+        return status, json.loads(raw) if raw else None
+    except json.JSONDecodeError as e:
+        raise Failure(f"{method} {url}: {status} with a body that is not JSON: {raw[:200]!r}") from e
+
+
+PASSED = []
+
+
+def expect(what, got_status, want, body):
+    wants = want if isinstance(want, (set, tuple)) else {want}
+    if got_status not in wants:
+        raise Failure(f"{what}: expected {sorted(wants)}, got {got_status}: {body}")
+    PASSED.append(what)
+    say(f"ok  {what} -> {got_status}")
+
+
+def flow(watch, active):
+    """The user-facing journey over the function URLs; returns (token, user_id)."""
+    auth = watch.base("auth")
+    name = "watch" + secrets.token_hex(4)
+    password = "securePassword123"
+    creds = {"username": name, "email": f"{name}@example.com", "password": password}
+
+    status, body = request("POST", f"{auth}/register", creds, timeout=FIRST_REQUEST_TIMEOUT)
+    expect("auth POST /register", status, 200, body)
+    user_id = body.get("user_id") if isinstance(body, dict) else None
+    if not user_id or body.get("username") != name:
+        raise Failure(f"register answered {body}, expected user_id and username {name!r}")
+
+    status, body = request("POST", f"{auth}/register", creds)
+    expect("auth POST /register again (duplicate)", status, 409, body)
+
+    status, body = request("POST", f"{auth}/api/login", {"username": name, "password": password})
+    expect("auth POST /api/login (the /api prefix works too)", status, 200, body)
+    token = body.get("token") if isinstance(body, dict) else None
+    if not token or body.get("token_type") != "Bearer":
+        raise Failure(f"login answered {body}, expected a Bearer token")
+
+    status, body = request("POST", f"{auth}/login", {"username": name, "password": "wrongPassword1"})
+    expect("auth POST /login with a wrong password", status, 401, body)
+
+    status, body = request("POST", f"{auth}/validate", {"token": token})
+    expect("auth POST /validate", status, 200, body)
+    if body != {"valid": True, "user_id": user_id, "username": name}:
+        raise Failure(f"validate answered {body}")
+
+    status, body = request("GET", f"{watch.base('local')}/", timeout=FIRST_REQUEST_TIMEOUT)
+    expect("local under watch refuses to act as a function", status, 404, body)
+    if "not a Lambda function" not in str(body):
+        raise Failure(f"/lambda-url/local answered {body}, expected the refusal message")
+
+    if "users" in active:
+        users = watch.base("users")
+        profile = {
+            "user_id": user_id, "username": name, "email": f"{name}@example.com",
+            "full_name": "Watch Test", "bio": "made by local/test_lambda.py",
+        }
+        status, body = request("POST", f"{users}/users", profile, token=token, timeout=FIRST_REQUEST_TIMEOUT)
+        expect("users POST /users (token from auth)", status, {200, 201}, body)
+        status, body = request("GET", f"{users}/users/{user_id}", token=token)
+        expect("users GET /users/{id}", status, 200, body)
+        if not isinstance(body, dict) or body.get("username") != name or body.get("user_id") != user_id:
+            raise Failure(f"users GET /users/{user_id} answered {body}")
+        status, body = request("GET", f"{users}/users/{user_id}")
+        expect("users GET /users/{id} without a token", status, 401, body)
+
+    if "gateway" in active:
+        gateway = watch.base("gateway")
+        status, body = request("GET", f"{gateway}/", timeout=FIRST_REQUEST_TIMEOUT)
+        expect("gateway GET /", status, 200, body)
+        if not isinstance(body, dict) or body.get("status") != "ok":
+            raise Failure(f"gateway GET / answered {body}")
+        status, body = request("POST", f"{gateway}/api/login", {"username": name, "password": password})
+        expect("gateway POST /api/login (forwarded to auth under watch)", status, 200, body)
+        if "users" in active:
+            status, body = request("GET", f"{gateway}/api/users/{user_id}", token=token)
+            expect("gateway GET /api/users/{id} (forwarded to users under watch)", status, 200, body)
+            if not isinstance(body, dict) or body.get("user_id") != user_id:
+                raise Failure(f"gateway GET /api/users/{user_id} answered {body}")
+
+    return token, user_id
+
+
+def fixtures(active):
+    found = sorted(p.stem for p in EVENTS.glob("*.json") if p.stem.split("-", 1)[0] in active)
+    missing = [f for f in found if f not in EXPECTED]
+    if missing:
+        raise Failure(
+            f"no expected status for fixture(s) {missing}: add them to EXPECTED in local/test_lambda.py"
+        )
+    ordered = [f for f in EXPECTED if f in found]
+    for f in EXPECTED:
+        if f.split("-", 1)[0] in active and f not in found:
+            raise Failure(f"EXPECTED names {f} but local/events/{f}.json does not exist")
+    return ordered
+
+
+def invoke_all(watch, active, token, tmp):
+    count = 0
+    for name in fixtures(active):
+        function = name.split("-", 1)[0]
+        text = (EVENTS / f"{name}.json").read_text().replace("TOKEN", token)
+        data_file = Path(tmp) / f"{name}.json"
+        data_file.write_text(text)
+        cmd = ["cargo", "lambda", "invoke", function, "--data-file", str(data_file),
+               "--invoke-address", "127.0.0.1", "--invoke-port", str(watch.port), "--output-format", "json"]
+        try:
+            out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=INVOKE_TIMEOUT)
+        except subprocess.TimeoutExpired as e:
+            raise Failure(f"cargo lambda invoke {function} {name}: no answer within {INVOKE_TIMEOUT} s") from e
+        if out.returncode != 0:
+            raise Failure(f"cargo lambda invoke {function} {name} exited {out.returncode}: {out.stderr.strip()[-800:]}")
+        try:
+            reply = json.loads(out.stdout)
+        except json.JSONDecodeError as e:
+            raise Failure(f"cargo lambda invoke {function} {name}: output is not JSON: {out.stdout[:300]!r}") from e
+        status = reply.get("statusCode")
+        body = reply.get("body")
+        expect(f"cargo lambda invoke {function} --data-file local/events/{name}.json", status, EXPECTED[name], body)
+        try:
+            json.loads(body or "")
+        except json.JSONDecodeError as e:
+            raise Failure(f"{name}: the body is not JSON: {body!r}") from e
+        count += 1
+    return count
+
+
+def main():
+    require_all = os.environ.get("LAMBDA_REQUIRE_ALL") == "1"
+    bins = binary_targets()
+    active = []
+    for f in FUNCTIONS:
+        if f in bins:
+            active.append(f)
+        elif f in REQUIRED or require_all:
+            raise Failure(f"the {f} function has no binary target named {f!r}")
+        else:
+            say("#" * 72)
+            say(f"SKIPPED: the {f} function has no binary target yet; not tested under cargo lambda")
+            say("#" * 72)
+
+    say(f"prebuilding {', '.join(active)} (debug, as watch runs them)")
+    build = ["cargo", "build", "--quiet"] + [a for f in active for a in ("--bin", f)] + ["--bin", "local"]
+    try:
+        subprocess.run(build, cwd=REPO, check=True, timeout=BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        raise Failure(f"cargo build did not finish within {BUILD_TIMEOUT} s") from e
+    except subprocess.CalledProcessError as e:
+        raise Failure(f"cargo build failed ({e.returncode})") from e
+
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="test-lambda-") as tmp:
+        env_text = (REPO / "local" / "watch.env").read_text()
+        env_text = re.sub(r"127\.0\.0\.1:9000\b", f"127.0.0.1:{port}", env_text)
+        env_file = Path(tmp) / "watch.env"
+        env_file.write_text(env_text)
+        log_dir = REPO / ".tools"
+        log_dir.mkdir(exist_ok=True)
+        watch = Watch(port, env_file, log_dir / f"watch-{port}.log")
+        say(f"cargo lambda watch on 127.0.0.1:{port} (log: {watch.log_path})")
+        try:
+            watch.wait_listening()
+            token, _ = flow(watch, active)
+            n = invoke_all(watch, active, token, tmp)
+        except Failure:
+            say("last lines of the watch log:\n" + watch.tail())
+            raise
+        finally:
+            watch.stop()
+    say(f"{len(active)} function(s) under watch ({', '.join(active)}), {n} fixture invocations")
+    print(f"test_lambda: {len(PASSED)} passed, 0 failed", flush=True)
+
+
+if __name__ == "__main__":
+    # An outer `timeout` sends SIGTERM: unwind so that watch is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        main()
+    except Failure as e:
+        say(f"FAIL: {e}")
+        sys.exit(1)
