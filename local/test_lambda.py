@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "local" / "events"
 FUNCTIONS = ["auth", "users", "gateway"]
 # Functions that must exist. Add "users" and "gateway" once their binaries are merged.
-REQUIRED = {"auth"}
+REQUIRED = {"auth", "users"}
 
 # Status each fixture must produce, in the order they run ("TOKEN" in a fixture is
 # replaced by a fresh token of a user registered by the flow first). A fixture in
@@ -40,6 +40,14 @@ EXPECTED = {
     "auth-register": 200,
     "auth-login": 200,
     "auth-validate": 200,
+    # The users fixtures name the spec's sample user, not the token's: reads of it are
+    # 404 (no such profile), writes are refused as someone else's profile.
+    "users-health": 200,
+    "users-list": 200,
+    "users-create": 403,
+    "users-get": 404,
+    "users-update": 403,
+    "users-delete": 403,
 }
 
 BUILD_TIMEOUT = int(os.environ.get("LAMBDA_BUILD_TIMEOUT", "900"))
