@@ -109,17 +109,21 @@ pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::
         tokens.clone(),
         config.bcrypt_cost,
     );
-    let apps = [
-        (ports.auth, auth::router(auth_state)),
-        (ports.users, users::router()),
-        (ports.gateway, gateway::router()),
-    ];
-    let (stop, stopped) = watch::channel(false);
+    let mut listeners = Vec::new();
     let mut addrs = Vec::new();
-    let mut servers = Vec::new();
-    for (port, app) in apps {
+    for port in [ports.auth, ports.users, ports.gateway] {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
         addrs.push(listener.local_addr()?);
+        listeners.push(listener);
+    }
+    let apps = [
+        auth::router(auth_state),
+        users::router(),
+        gateway::router(gateway_state(config, addrs[0], addrs[1])?),
+    ];
+    let (stop, stopped) = watch::channel(false);
+    let mut servers = Vec::new();
+    for (listener, app) in listeners.into_iter().zip(apps) {
         servers.push(tokio::spawn(serve(
             listener,
             app,
@@ -133,6 +137,23 @@ pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::
         stop,
         servers,
     })
+}
+
+/// The gateway pointed at this stack's auth and users, unless `AUTH_SERVICE_URL` or
+/// `USER_SERVICE_URL` were set.
+pub fn gateway_state(
+    config: &Config,
+    auth: SocketAddr,
+    users: SocketAddr,
+) -> Result<gateway::AppState, ConfigError> {
+    let mut config = config.clone();
+    if !config.auth_service_url_set {
+        config.auth_service_url = format!("http://{auth}");
+    }
+    if !config.user_service_url_set {
+        config.user_service_url = format!("http://{users}");
+    }
+    gateway::AppState::from_config(&config)
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {
