@@ -271,7 +271,13 @@ async fn an_unreasonable_client_request_id_is_replaced() {
 #[tokio::test]
 async fn unknown_api_paths_are_a_404_json_without_contacting_anyone() {
     let (url, auth, users) = setup().await;
-    for path in ["/api/nope", "/api/users/a/b", "/api/registerx", "/nope"] {
+    for path in [
+        "/api/nope",
+        "/api/users/a/b",
+        "/api/registerx",
+        "/nope",
+        "/api/",
+    ] {
         let response = client().get(format!("{url}{path}")).send().await.unwrap();
         let (status, headers, body) = read(response).await;
         assert_eq!(
