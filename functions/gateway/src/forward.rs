@@ -18,13 +18,13 @@ pub const MAX_UPSTREAM_BODY_BYTES: usize = 1024 * 1024;
 
 /// The services behind the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upstream {
+pub(crate) enum Upstream {
     Auth,
     Users,
 }
 
 impl Upstream {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Auth => "auth",
             Self::Users => "users",
@@ -62,7 +62,7 @@ const DROPPED: [HeaderName; 11] = [
     HeaderName::from_static(REQUEST_ID),
 ];
 
-pub async fn forward(state: &AppState, upstream: Upstream, req: Request) -> Response {
+pub(crate) async fn forward(state: &AppState, upstream: Upstream, req: Request) -> Response {
     match try_forward(state, upstream, req).await {
         Ok(response) => response,
         Err(err) => err.into_response(),

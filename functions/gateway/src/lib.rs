@@ -20,7 +20,8 @@ use shared::config::ConfigError;
 use shared::http::REQUEST_ID;
 use shared::Config;
 
-pub use forward::{Upstream, MAX_UPSTREAM_BODY_BYTES};
+use forward::Upstream;
+pub use forward::MAX_UPSTREAM_BODY_BYTES;
 pub use health::PROBE_TIMEOUT;
 
 /// The response header carrying the users listing's next-page cursor.
@@ -53,14 +54,6 @@ impl AppState {
             users_url: base_url("USER_SERVICE_URL", &config.user_service_url)?,
             cors: cors(&config.cors_allowed_origins)?,
         })
-    }
-
-    pub fn auth_url(&self) -> &str {
-        &self.auth_url
-    }
-
-    pub fn users_url(&self) -> &str {
-        &self.users_url
     }
 
     fn base(&self, upstream: Upstream) -> &str {
@@ -131,6 +124,8 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, ConfigError> {
     ))
 }
 
+/// `GET /` and the forwarded routes, each served with and without the `/api` prefix
+/// like every function's; anything else is a 404 JSON without contacting anyone.
 pub fn router(state: AppState) -> Router {
     let cors = state.cors.clone();
     let routes = Router::new()
