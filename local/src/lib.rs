@@ -104,32 +104,30 @@ pub fn secret(config: &Config) -> Secret {
 /// Binds every port, then serves all three routers until stopped.
 pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::error::Error>> {
     let tokens = Arc::new(Tokens::new(&secret(config), config.token_expiry)?);
+    let mut listeners = Vec::new();
+    for port in [ports.auth, ports.users, ports.gateway] {
+        listeners.push(TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?);
+    }
+    let addrs = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<Result<Vec<_>, _>>()?;
     let auth_state = auth::AppState::new(
         Arc::new(MemoryAccountStore::new()),
         tokens.clone(),
         config.bcrypt_cost,
     );
-    let mut listeners = Vec::new();
-    let mut addrs = Vec::new();
-    for port in [ports.auth, ports.users, ports.gateway] {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
-        addrs.push(listener.local_addr()?);
-        listeners.push(listener);
-    }
     let apps = [
         auth::router(auth_state),
         users::router(),
         gateway::router(gateway_state(config, addrs[0], addrs[1])?),
     ];
     let (stop, stopped) = watch::channel(false);
-    let mut servers = Vec::new();
-    for (listener, app) in listeners.into_iter().zip(apps) {
-        servers.push(tokio::spawn(serve(
-            listener,
-            app,
-            wait_for(stopped.clone()),
-        )));
-    }
+    let servers = listeners
+        .into_iter()
+        .zip(apps)
+        .map(|(listener, app)| tokio::spawn(serve(listener, app, wait_for(stopped.clone()))))
+        .collect();
     Ok(Stack {
         auth: addrs[0],
         users: addrs[1],
