@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "local" / "events"
 FUNCTIONS = ["auth", "users", "gateway"]
 # Functions that must exist. Add "users" and "gateway" once their binaries are merged.
-REQUIRED = {"auth", "users"}
+REQUIRED = {"auth", "users", "gateway"}
 
 # Status each fixture must produce, in the order they run ("TOKEN" in a fixture is
 # replaced by a fresh token of a user registered by the flow first). A fixture in
@@ -48,6 +48,8 @@ EXPECTED = {
     "users-get": 404,
     "users-update": 403,
     "users-delete": 403,
+    "gateway-health": 200,
+    "gateway-unknown-route": 404,
 }
 
 BUILD_TIMEOUT = int(os.environ.get("LAMBDA_BUILD_TIMEOUT", "900"))

@@ -102,8 +102,8 @@ pub fn secret(config: &Config) -> Secret {
 }
 
 /// Binds every port, then serves all three routers until stopped. Users checks
-/// tokens with auth's own `Tokens`, or, with `AUTH_MODE=remote`, by calling this
-/// stack's auth over HTTP.
+/// tokens with auth's own `Tokens`, or, with `AUTH_MODE=remote`, by calling auth over
+/// HTTP (this stack's, unless `AUTH_SERVICE_URL` is set).
 pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::error::Error>> {
     let tokens = Arc::new(Tokens::new(&secret(config), config.token_expiry)?);
     let mut listeners = Vec::new();
@@ -114,13 +114,14 @@ pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::
         .iter()
         .map(TcpListener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
+    let wired = wired(config, addrs[0], addrs[1]);
     let stores = Stores::from_config(config).await?;
     let auth_state =
         auth::AppState::new(stores.accounts.clone(), tokens.clone(), config.bcrypt_cost);
     let authenticator = match config.auth_mode {
         AuthMode::Local => users::Authenticator::local(tokens),
         AuthMode::Remote => users::Authenticator::remote(
-            &format!("http://{}", addrs[0]),
+            &wired.auth_service_url,
             config.connect_timeout,
             config.request_timeout,
         )?,
@@ -129,7 +130,7 @@ pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::
     let apps = [
         auth::router(auth_state),
         users::router(users_state),
-        gateway::router(),
+        gateway::router(gateway::AppState::from_config(&wired)?),
     ];
     let (stop, stopped) = watch::channel(false);
     let servers = listeners
@@ -144,6 +145,19 @@ pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::
         stop,
         servers,
     })
+}
+
+/// `config` with the service URLs pointed at this stack's own auth and users, unless
+/// `AUTH_SERVICE_URL` or `USER_SERVICE_URL` were set.
+pub fn wired(config: &Config, auth: SocketAddr, users: SocketAddr) -> Config {
+    let mut config = config.clone();
+    if !config.auth_service_url_set {
+        config.auth_service_url = format!("http://{auth}");
+    }
+    if !config.user_service_url_set {
+        config.user_service_url = format!("http://{users}");
+    }
+    config
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {

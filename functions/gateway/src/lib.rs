@@ -1,7 +1,152 @@
-//! Placeholder until this function's issue lands.
+//! The gateway function: the health and route index at `GET /`, and `/api/*` forwarded
+//! to the auth and users services, with CORS and a request id on every answer.
 
+mod forward;
+mod health;
+mod request_id;
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::{any, get};
 use axum::Router;
+use reqwest::Url;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub fn router() -> Router {
-    shared::http::finish(Router::new())
+use shared::config::ConfigError;
+use shared::http::REQUEST_ID;
+use shared::Config;
+
+use forward::Upstream;
+pub use forward::MAX_UPSTREAM_BODY_BYTES;
+pub use health::PROBE_TIMEOUT;
+
+/// The response header carrying the users listing's next-page cursor.
+pub const NEXT_CURSOR: &str = "x-next-cursor";
+
+/// What the gateway handlers share: one pooled HTTP client and where to send requests.
+#[derive(Clone)]
+pub struct AppState {
+    client: reqwest::Client,
+    auth_url: String,
+    users_url: String,
+    cors: Option<CorsLayer>,
+}
+
+impl AppState {
+    /// One client for the whole process: rustls, pooled, no redirects followed, the
+    /// connect and total timeouts from `config`.
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(|err| ConfigError(format!("cannot build the HTTP client: {err}")))?;
+        Ok(Self {
+            client,
+            auth_url: base_url("AUTH_SERVICE_URL", &config.auth_service_url)?,
+            users_url: base_url("USER_SERVICE_URL", &config.user_service_url)?,
+            cors: cors(&config.cors_allowed_origins)?,
+        })
+    }
+
+    fn base(&self, upstream: Upstream) -> &str {
+        match upstream {
+            Upstream::Auth => &self.auth_url,
+            Upstream::Users => &self.users_url,
+        }
+    }
+}
+
+fn base_url(var: &str, value: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(value).map_err(|err| {
+        ConfigError(format!(
+            "{var} must be an http(s) URL, got {value:?}: {err}"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError(format!(
+            "{var} must be an http(s) URL, got {value:?}"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError(format!(
+            "{var} must not carry a query or fragment, got {value:?}"
+        )));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// The CORS policy: no CORS headers without origins, any origin for `*`, else the list.
+fn cors(origins: &[String]) -> Result<Option<CorsLayer>, ConfigError> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let list = origins
+            .iter()
+            .map(|o| {
+                HeaderValue::from_str(o).map_err(|_| {
+                    ConfigError(format!(
+                        "CORS_ALLOWED_ORIGINS holds an invalid origin: {o:?}"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        AllowOrigin::list(list)
+    };
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                request_id.clone(),
+            ])
+            .expose_headers([request_id, HeaderName::from_static(NEXT_CURSOR)])
+            .max_age(Duration::from_secs(600)),
+    ))
+}
+
+/// `GET /` and the forwarded routes, each served with and without the `/api` prefix
+/// like every function's; anything else is a 404 JSON without contacting anyone.
+pub fn router(state: AppState) -> Router {
+    let cors = state.cors.clone();
+    let routes = Router::new()
+        .route("/", get(health::health))
+        .route("/register", any(to_auth))
+        .route("/login", any(to_auth))
+        .route("/validate", any(to_auth))
+        .route("/users", any(to_users))
+        .route("/users/{id}", any(to_users))
+        .with_state(state);
+    let mut app = shared::http::finish(routes);
+    if let Some(cors) = cors {
+        app = app.layer(cors);
+    }
+    app.layer(middleware::from_fn(request_id::request_id))
+}
+
+async fn to_auth(State(state): State<AppState>, req: Request) -> Response {
+    forward::forward(&state, Upstream::Auth, req).await
+}
+
+async fn to_users(State(state): State<AppState>, req: Request) -> Response {
+    forward::forward(&state, Upstream::Users, req).await
 }

@@ -75,6 +75,10 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub cors_allowed_origins: Vec<String>,
+    /// Whether `AUTH_SERVICE_URL` / `USER_SERVICE_URL` were set rather than defaulted
+    /// (the local stack points at its own ports unless they were).
+    pub auth_service_url_set: bool,
+    pub user_service_url_set: bool,
 }
 
 impl Config {
@@ -156,6 +160,8 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            auth_service_url_set: get("AUTH_SERVICE_URL").is_some(),
+            user_service_url_set: get("USER_SERVICE_URL").is_some(),
         })
     }
 
@@ -208,12 +214,21 @@ mod tests {
         assert_eq!(c.store, StoreKind::Memory);
         assert_eq!(c.auth_mode, AuthMode::Local);
         assert_eq!(c.auth_service_url, "http://localhost:3000");
+        assert!(!c.auth_service_url_set && !c.user_service_url_set);
         assert!(c.jwt_secret.is_none());
         assert!(c
             .require_jwt_secret()
             .unwrap_err()
             .to_string()
             .contains("JWT_SECRET"));
+    }
+
+    #[test]
+    fn service_urls_from_the_environment_are_marked_as_set() {
+        let c = config(&[("USER_SERVICE_URL", "http://127.0.0.1:9/")]).unwrap();
+        assert_eq!(c.user_service_url, "http://127.0.0.1:9");
+        assert!(c.user_service_url_set);
+        assert!(!c.auth_service_url_set);
     }
 
     #[test]

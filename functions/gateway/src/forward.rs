@@ -1,0 +1,161 @@
+//! Forwarding one request to a downstream service and its answer back, unchanged
+//! except for hop-by-hop headers; every failure to get an answer is a JSON error.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::{self, HeaderMap, HeaderName};
+use axum::response::{IntoResponse, Response};
+use reqwest::Url;
+
+use shared::http::REQUEST_ID;
+use shared::json::{read_body, MAX_BODY_BYTES};
+use shared::Error;
+
+use crate::AppState;
+
+/// The largest downstream answer relayed; a bigger one is a 502.
+pub const MAX_UPSTREAM_BODY_BYTES: usize = 1024 * 1024;
+
+/// The services behind the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upstream {
+    Auth,
+    Users,
+}
+
+impl Upstream {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Users => "users",
+        }
+    }
+
+    fn unavailable(self) -> Error {
+        match self {
+            Self::Auth => Error::AuthServiceUnavailable,
+            Self::Users => Error::UserServiceUnavailable,
+        }
+    }
+}
+
+/// Request headers the downstream services need; nothing else is passed on.
+const FORWARDED: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::CONTENT_TYPE,
+    HeaderName::from_static(REQUEST_ID),
+];
+
+/// Response headers that describe one connection, not the answer (RFC 9110 §7.6.1),
+/// plus those the gateway sets itself.
+const DROPPED: [HeaderName; 11] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("proxy-connection"),
+    header::CONTENT_LENGTH,
+    HeaderName::from_static(REQUEST_ID),
+];
+
+pub(crate) async fn forward(state: &AppState, upstream: Upstream, req: Request) -> Response {
+    match try_forward(state, upstream, req).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn try_forward(
+    state: &AppState,
+    upstream: Upstream,
+    req: Request,
+) -> Result<Response, Error> {
+    let (parts, body) = req.into_parts();
+    let body = read_body(body, MAX_BODY_BYTES).await?;
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = Url::parse(&format!("{}{path}", state.base(upstream)))
+        .map_err(|_| Error::bad_request("Invalid request path"))?;
+
+    let mut outbound = state.client.request(parts.method, url);
+    for name in &FORWARDED {
+        for value in parts.headers.get_all(name) {
+            outbound = outbound.header(name, value);
+        }
+    }
+    if !body.is_empty() {
+        outbound = outbound.body(body);
+    }
+
+    let mut answer = outbound.send().await.map_err(|err| {
+        tracing::warn!(upstream = upstream.name(), error = %err, "downstream did not answer");
+        upstream.unavailable()
+    })?;
+    let status = answer.status();
+    let headers = relayed(answer.headers());
+    if answer
+        .content_length()
+        .is_some_and(|n| n > MAX_UPSTREAM_BODY_BYTES as u64)
+    {
+        return Err(Error::BadGateway(format!(
+            "{} answered a body over {MAX_UPSTREAM_BODY_BYTES} bytes",
+            upstream.name()
+        )));
+    }
+    let mut bytes = Vec::new();
+    loop {
+        match answer.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > MAX_UPSTREAM_BODY_BYTES {
+                    return Err(Error::BadGateway(format!(
+                        "{} answered a body over {MAX_UPSTREAM_BODY_BYTES} bytes",
+                        upstream.name()
+                    )));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(err) if err.is_timeout() => {
+                tracing::warn!(upstream = upstream.name(), error = %err, "downstream answer timed out");
+                return Err(upstream.unavailable());
+            }
+            Err(err) => {
+                return Err(Error::BadGateway(format!(
+                    "{} answer could not be read: {err}",
+                    upstream.name()
+                )))
+            }
+        }
+    }
+
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+/// The downstream's response headers minus hop-by-hop ones and any it named in
+/// `Connection`.
+fn relayed(headers: &HeaderMap) -> HeaderMap {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    let mut kept = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if DROPPED.contains(name)
+            || named.contains(name)
+            || name.as_str().starts_with("access-control-")
+        {
+            continue;
+        }
+        kept.append(name.clone(), value.clone());
+    }
+    kept
+}

@@ -1,0 +1,69 @@
+//! `GET /`: the spec's gateway health body and route index, plus whether auth and
+//! users answer their own health check right now.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use serde_json::{json, Value};
+
+use shared::Json;
+
+use crate::{AppState, Upstream};
+
+/// How long the health check waits for each downstream service.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
+pub async fn health(State(state): State<AppState>) -> Json<Value> {
+    let (auth, users) = tokio::join!(
+        probe(&state, Upstream::Auth),
+        probe(&state, Upstream::Users)
+    );
+    Json(json!({
+        "status": "ok",
+        "service": "gateway-service",
+        "message": "Gateway service is running",
+        "routes": {
+            "auth": {
+                "register": "POST /api/register",
+                "login": "POST /api/login",
+                "validate": "POST /api/validate"
+            },
+            "users": {
+                "get_all": "GET /api/users",
+                "create": "POST /api/users",
+                "get_one": "GET /api/users/:id",
+                "update": "PUT /api/users/:id",
+                "delete": "DELETE /api/users/:id"
+            }
+        },
+        "downstream": {
+            "auth": auth,
+            "users": users
+        }
+    }))
+}
+
+/// `"ok"` when the service's `GET /` answers 2xx within [`PROBE_TIMEOUT`].
+async fn probe(state: &AppState, upstream: Upstream) -> &'static str {
+    let answer = state
+        .client
+        .get(format!("{}/", state.base(upstream)))
+        .timeout(PROBE_TIMEOUT)
+        .send()
+        .await;
+    match answer {
+        Ok(response) if response.status().is_success() => "ok",
+        Ok(response) => {
+            tracing::warn!(
+                upstream = upstream.name(),
+                status = response.status().as_u16(),
+                "health probe failed"
+            );
+            "unavailable"
+        }
+        Err(err) => {
+            tracing::warn!(upstream = upstream.name(), error = %err, "health probe failed");
+            "unavailable"
+        }
+    }
+}

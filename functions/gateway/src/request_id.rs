@@ -1,0 +1,52 @@
+//! The `X-Request-Id` every request carries downstream and every answer carries back:
+//! the client's when it is sensible, else API Gateway's, else a fresh UUID.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use lambda_http::request::RequestContext;
+use uuid::Uuid;
+
+use shared::http::REQUEST_ID;
+
+/// The longest client-chosen id kept; a longer or odd one is replaced.
+const MAX_LEN: usize = 128;
+
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = from_client(&req)
+        .or_else(|| from_api_gateway(&req))
+        .unwrap_or_else(fresh);
+    let name = HeaderName::from_static(REQUEST_ID);
+    req.headers_mut().insert(name.clone(), id.clone());
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(name, id);
+    response
+}
+
+fn from_client(req: &Request) -> Option<HeaderValue> {
+    let mut values = req.headers().get_all(REQUEST_ID).iter();
+    let value = values.next()?;
+    let sensible = values.next().is_none()
+        && !value.is_empty()
+        && value.len() <= MAX_LEN
+        && value
+            .as_bytes()
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(b));
+    sensible.then(|| value.clone())
+}
+
+fn from_api_gateway(req: &Request) -> Option<HeaderValue> {
+    let id = match req.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.as_deref(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.as_deref(),
+        _ => None,
+    }?;
+    HeaderValue::from_str(id).ok()
+}
+
+fn fresh() -> HeaderValue {
+    let id = Uuid::new_v4().to_string();
+    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}

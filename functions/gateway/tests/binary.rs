@@ -1,0 +1,120 @@
+//! The Lambda binary itself: it starts without JWT_SECRET and answers an API Gateway
+//! event handed to it by a stand-in Lambda Runtime API; a malformed configuration
+//! stops it with a message naming the variable.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use common::*;
+
+fn command(env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));
+    cmd.env_clear().env("RUST_LOG", "off");
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd
+}
+
+#[test]
+fn a_malformed_service_url_stops_the_binary_naming_the_variable() {
+    let out = command(&[("USER_SERVICE_URL", "users.internal:3001")])
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("USER_SERVICE_URL"), "{stderr}");
+}
+
+#[derive(Clone)]
+struct Runtime {
+    event: Arc<Mutex<Option<Value>>>,
+    responses: mpsc::UnboundedSender<Value>,
+}
+
+async fn next(State(runtime): State<Runtime>) -> (HeaderMap, String) {
+    let Some(event) = runtime.event.lock().unwrap().take() else {
+        std::future::pending::<()>().await;
+        unreachable!()
+    };
+    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(30);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "lambda-runtime-aws-request-id",
+        "invocation-1".parse().unwrap(),
+    );
+    headers.insert(
+        "lambda-runtime-deadline-ms",
+        deadline.as_millis().to_string().parse().unwrap(),
+    );
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:eu-west-1:123456789012:function:gateway"
+            .parse()
+            .unwrap(),
+    );
+    headers.insert("lambda-runtime-trace-id", "Root=1-0-0".parse().unwrap());
+    (headers, event.to_string())
+}
+
+async fn respond(State(runtime): State<Runtime>, body: String) -> &'static str {
+    let _ = runtime.responses.send(serde_json::from_str(&body).unwrap());
+    "{}"
+}
+
+#[tokio::test]
+async fn the_binary_answers_a_health_event_without_a_jwt_secret() {
+    let (responses, mut answers) = mpsc::unbounded_channel();
+    let runtime = Runtime {
+        event: Arc::new(Mutex::new(Some(shared::testing::event("gateway-health")))),
+        responses,
+    };
+    let api = serve(
+        Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(respond),
+            )
+            .with_state(runtime),
+    )
+    .await;
+    let dead = dead_url().await;
+    let mut child = command(&[
+        ("AWS_LAMBDA_RUNTIME_API", api.trim_start_matches("http://")),
+        ("AWS_LAMBDA_FUNCTION_NAME", "gateway"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AUTH_SERVICE_URL", &dead),
+        ("USER_SERVICE_URL", &dead),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("the binary starts");
+
+    let answer = tokio::time::timeout(Duration::from_secs(20), answers.recv()).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let answer = answer
+        .expect("the binary answered within 20 s")
+        .expect("one answer");
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(answer["headers"]["x-request-id"], "REQ-gateway-health");
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["service"], "gateway-service");
+    assert_eq!(
+        body["downstream"],
+        serde_json::json!({"auth": "unavailable", "users": "unavailable"})
+    );
+}

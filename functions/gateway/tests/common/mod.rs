@@ -1,0 +1,248 @@
+//! Helpers for the gateway tests: the gateway on a free port, and stand-in downstream
+//! services (one that records what it got and answers as told, a dead port, one that
+//! never answers, one that cuts its answer short).
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use shared::Config;
+
+/// A config read from `pairs` only, never from the process environment.
+pub fn config(pairs: &[(&str, &str)]) -> Config {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(|k| map.get(k).cloned()).unwrap()
+}
+
+/// The gateway router with both downstream services at the given base URLs.
+pub fn gateway(auth: &str, users: &str, extra: &[(&str, &str)]) -> Router {
+    let mut pairs = vec![("AUTH_SERVICE_URL", auth), ("USER_SERVICE_URL", users)];
+    pairs.extend_from_slice(extra);
+    gateway::router(gateway::AppState::from_config(&config(&pairs)).unwrap())
+}
+
+/// Serves `app` on a free loopback port until the test ends; returns its base URL.
+pub async fn serve(app: Router) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    format!("http://{addr}")
+}
+
+/// A plain HTTP client that ignores any proxy settings of the machine.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// What a stand-in service received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// How a stand-in service answers.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+    pub headers: Vec<(&'static str, &'static str)>,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: Value) -> Self {
+        Self {
+            status,
+            content_type: "application/json",
+            body: body.to_string(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+#[derive(Clone, Default)]
+struct Recorder {
+    received: Arc<Mutex<Vec<Received>>>,
+    reply: Arc<Mutex<Option<Reply>>>,
+}
+
+/// A downstream service that records every request and answers with its current reply.
+pub struct Fake {
+    pub url: String,
+    recorder: Recorder,
+}
+
+impl Fake {
+    pub async fn start(reply: Reply) -> Self {
+        let recorder = Recorder::default();
+        *recorder.reply.lock().unwrap() = Some(reply);
+        let app = Router::new().fallback(record).with_state(recorder.clone());
+        Self {
+            url: serve(app).await,
+            recorder,
+        }
+    }
+
+    /// A stand-in that answers its health check and every other request with 200 `{}`.
+    pub async fn healthy() -> Self {
+        Self::start(Reply::json(200, json!({"status": "ok"}))).await
+    }
+
+    pub fn answer(&self, reply: Reply) {
+        *self.recorder.reply.lock().unwrap() = Some(reply);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.recorder.received.lock().unwrap().clone()
+    }
+
+    /// The one request received; fails when there was not exactly one.
+    pub fn only(&self) -> Received {
+        let received = self.received();
+        assert_eq!(received.len(), 1, "expected one request, got {received:?}");
+        received.into_iter().next().unwrap()
+    }
+}
+
+async fn record(State(recorder): State<Recorder>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    recorder.received.lock().unwrap().push(Received {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers,
+        body: body.to_vec(),
+    });
+    let reply = recorder.reply.lock().unwrap().clone().unwrap();
+    let mut response = Response::builder()
+        .status(StatusCode::from_u16(reply.status).unwrap())
+        .header("content-type", reply.content_type);
+    for (name, value) in reply.headers {
+        response = response.header(name, value);
+    }
+    response
+        .body(Body::from(reply.body))
+        .unwrap()
+        .into_response()
+}
+
+/// A loopback URL nothing listens on.
+pub async fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// A server that accepts connections and reads requests but never answers.
+pub async fn silent_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A server that promises a longer body than it sends, then hangs up.
+pub async fn truncating_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"user_id\":",
+                )
+                .await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Status, headers and JSON body of an answer; fails unless the body is JSON.
+pub async fn read(response: reqwest::Response) -> (u16, HeaderMap, Value) {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let content_type = headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.bytes().await.unwrap();
+    assert!(
+        content_type.starts_with("application/json"),
+        "every answer is JSON, got {content_type:?} for {status}: {bytes:?}"
+    );
+    (status, headers, serde_json::from_slice(&bytes).unwrap())
+}
+
+pub fn error(status: u16, message: &str) -> Value {
+    json!({"status": status.to_string(), "message": message})
+}
+
+/// The spec's gateway health body, without the `downstream` field.
+pub fn spec_health() -> Value {
+    json!({
+        "status": "ok",
+        "service": "gateway-service",
+        "message": "Gateway service is running",
+        "routes": {
+            "auth": {
+                "register": "POST /api/register",
+                "login": "POST /api/login",
+                "validate": "POST /api/validate"
+            },
+            "users": {
+                "get_all": "GET /api/users",
+                "create": "POST /api/users",
+                "get_one": "GET /api/users/:id",
+                "update": "PUT /api/users/:id",
+                "delete": "DELETE /api/users/:id"
+            }
+        }
+    })
+}

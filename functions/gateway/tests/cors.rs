@@ -1,0 +1,143 @@
+//! CORS: a browser page on another origin may call the API when its origin is allowed.
+
+mod common;
+
+use common::*;
+
+const PAGE: &str = "http://localhost:5173";
+
+async fn preflight(url: &str, origin: &str) -> reqwest::Response {
+    client()
+        .request(reqwest::Method::OPTIONS, format!("{url}/api/users/u1"))
+        .header("origin", origin)
+        .header("access-control-request-method", "PUT")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn a_preflight_from_an_allowed_origin_is_answered_without_downstream() {
+    let auth = Fake::healthy().await;
+    let users = Fake::healthy().await;
+    let url = serve(gateway(
+        &auth.url,
+        &users.url,
+        &[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example, http://localhost:5173",
+        )],
+    ))
+    .await;
+    let response = preflight(&url, PAGE).await;
+    assert!(
+        matches!(response.status().as_u16(), 200 | 204),
+        "{}",
+        response.status()
+    );
+    assert_eq!(header(&response, "access-control-allow-origin"), Some(PAGE));
+    let methods = header(&response, "access-control-allow-methods").unwrap();
+    for method in ["GET", "POST", "PUT", "DELETE", "OPTIONS"] {
+        assert!(methods.contains(method), "{methods}");
+    }
+    let headers = header(&response, "access-control-allow-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for name in ["authorization", "content-type", "x-request-id"] {
+        assert!(headers.contains(name), "{headers}");
+    }
+    assert!(header(&response, "access-control-max-age").is_some());
+    assert!(header(&response, "x-request-id").is_some());
+    assert!(users.received().is_empty() && auth.received().is_empty());
+}
+
+#[tokio::test]
+async fn an_allowed_origin_can_read_the_answer_and_its_exposed_headers() {
+    let auth = Fake::healthy().await;
+    let users = Fake::start(
+        Reply::json(200, serde_json::json!([])).with_header("x-next-cursor", "next-page"),
+    )
+    .await;
+    let url = serve(gateway(
+        &auth.url,
+        &users.url,
+        &[("CORS_ALLOWED_ORIGINS", "http://localhost:5173")],
+    ))
+    .await;
+    let response = client()
+        .get(format!("{url}/api/users"))
+        .header("origin", PAGE)
+        .header("authorization", "Bearer t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "access-control-allow-origin"), Some(PAGE));
+    let exposed = header(&response, "access-control-expose-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("x-request-id") && exposed.contains("x-next-cursor"),
+        "{exposed}"
+    );
+    assert_eq!(users.only().header("origin"), None);
+}
+
+#[tokio::test]
+async fn an_origin_outside_the_list_gets_no_allow_origin() {
+    let fake = Fake::healthy().await;
+    let url = serve(gateway(
+        &fake.url,
+        &fake.url,
+        &[("CORS_ALLOWED_ORIGINS", "https://app.example")],
+    ))
+    .await;
+    let response = preflight(&url, "https://evil.example").await;
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+    let response = client()
+        .get(format!("{url}/"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn a_star_allows_any_origin() {
+    let fake = Fake::healthy().await;
+    let url = serve(gateway(
+        &fake.url,
+        &fake.url,
+        &[("CORS_ALLOWED_ORIGINS", "*")],
+    ))
+    .await;
+    let response = preflight(&url, "https://anywhere.example").await;
+    assert!(matches!(response.status().as_u16(), 200 | 204));
+    assert_eq!(header(&response, "access-control-allow-origin"), Some("*"));
+}
+
+#[tokio::test]
+async fn without_allowed_origins_no_cors_headers_are_sent() {
+    let fake = Fake::healthy().await;
+    let url = serve(gateway(&fake.url, &fake.url, &[])).await;
+    let response = client()
+        .get(format!("{url}/"))
+        .header("origin", PAGE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response
+        .headers()
+        .keys()
+        .all(|name| !name.as_str().starts_with("access-control-")));
+}

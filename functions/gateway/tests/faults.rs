@@ -1,0 +1,125 @@
+//! Downstream faults: dead, silent and truncating services become JSON errors in
+//! bounded time, never a hang or a text page.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const TIMEOUTS: [(&str, &str); 2] = [("CONNECT_TIMEOUT_MS", "200"), ("REQUEST_TIMEOUT_MS", "500")];
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+
+async fn call(url: &str, method: &str, path: &str) -> (u16, serde_json::Value, Duration) {
+    let started = Instant::now();
+    let mut request = client().request(method.parse().unwrap(), format!("{url}{path}"));
+    if method == "POST" {
+        request = request
+            .header("content-type", "application/json")
+            .body(r#"{"username":"alice","password":"securePassword123"}"#);
+    }
+    let response = request.send().await.unwrap();
+    let (status, headers, body) = read(response).await;
+    assert!(headers.contains_key("x-request-id"));
+    (status, body, started.elapsed())
+}
+
+#[tokio::test]
+async fn a_dead_downstream_is_a_503_naming_the_service_at_once() {
+    let dead = dead_url().await;
+    let url = serve(gateway(&dead, &dead, &TIMEOUTS)).await;
+    for (method, path, message) in [
+        ("POST", "/api/register", "Auth service unavailable"),
+        ("POST", "/api/login", "Auth service unavailable"),
+        ("POST", "/api/validate", "Auth service unavailable"),
+        ("GET", "/api/users", "User service unavailable"),
+        ("GET", "/api/users/u1", "User service unavailable"),
+        ("DELETE", "/api/users/u1", "User service unavailable"),
+    ] {
+        let (status, body, took) = call(&url, method, path).await;
+        assert_eq!(
+            (status, body),
+            (503, error(503, message)),
+            "{method} {path}"
+        );
+        assert!(took < REQUEST_TIMEOUT, "{method} {path} took {took:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_downstream_that_never_answers_is_a_503_after_the_request_timeout() {
+    let silent = silent_url().await;
+    let url = serve(gateway(&silent, &silent, &TIMEOUTS)).await;
+    for (method, path, message) in [
+        ("POST", "/api/login", "Auth service unavailable"),
+        ("GET", "/api/users", "User service unavailable"),
+    ] {
+        let (status, body, took) = call(&url, method, path).await;
+        assert_eq!(
+            (status, body),
+            (503, error(503, message)),
+            "{method} {path}"
+        );
+        assert!(
+            took >= REQUEST_TIMEOUT && took < REQUEST_TIMEOUT * 4,
+            "{method} {path} took {took:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn silent_downstreams_do_not_hold_up_concurrent_requests() {
+    let silent = silent_url().await;
+    let url = serve(gateway(&silent, &silent, &TIMEOUTS)).await;
+    let started = Instant::now();
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { call(&url, "GET", "/api/users").await })
+        })
+        .collect();
+    for handle in calls {
+        let (status, body, _) = handle.await.unwrap();
+        assert_eq!(
+            (status, body),
+            (503, error(503, "User service unavailable"))
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took < REQUEST_TIMEOUT * 4,
+        "8 concurrent calls took {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_downstream_that_cuts_its_answer_short_is_a_502_json() {
+    let truncating = truncating_url().await;
+    let url = serve(gateway(&truncating, &truncating, &TIMEOUTS)).await;
+    for (method, path) in [("POST", "/api/register"), ("GET", "/api/users/u1")] {
+        let (status, body, took) = call(&url, method, path).await;
+        assert_eq!(
+            (status, body),
+            (502, error(502, "Bad gateway")),
+            "{method} {path}"
+        );
+        assert!(took < REQUEST_TIMEOUT, "{method} {path} took {took:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_recovers_when_a_dead_downstream_comes_back() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let users = format!("http://{addr}");
+    let url = serve(gateway(&dead_url().await, &users, &TIMEOUTS)).await;
+    let (status, _, _) = call(&url, "GET", "/api/users").await;
+    assert_eq!(status, 503);
+
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let app = axum::Router::new().fallback(|| async { axum::Json(serde_json::json!([])) });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (status, body, _) = call(&url, "GET", "/api/users").await;
+    assert_eq!((status, body), (200, serde_json::json!([])));
+}

@@ -1,0 +1,388 @@
+//! Forwarding over real HTTP to stand-in services: what goes down, what comes back.
+
+mod common;
+
+use serde_json::{json, Value};
+
+use common::*;
+
+/// The gateway on a free port in front of two fakes; returns (gateway URL, auth, users).
+async fn setup() -> (String, Fake, Fake) {
+    let auth = Fake::healthy().await;
+    let users = Fake::healthy().await;
+    let url = serve(gateway(&auth.url, &users.url, &[])).await;
+    (url, auth, users)
+}
+
+#[tokio::test]
+async fn health_is_the_spec_body_in_the_spec_key_order_plus_downstream_status() {
+    let (url, _auth, _users) = setup().await;
+    let response = client().get(format!("{url}/")).send().await.unwrap();
+    let (status, _, mut body) = read(response).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["downstream"], json!({"auth": "ok", "users": "ok"}));
+    body.as_object_mut().unwrap().shift_remove("downstream");
+    assert_eq!(body.to_string(), spec_health().to_string());
+}
+
+#[tokio::test]
+async fn health_reports_a_dead_downstream_without_failing_itself() {
+    let auth = Fake::healthy().await;
+    let url = serve(gateway(&auth.url, &silent_url().await, &[])).await;
+    let started = std::time::Instant::now();
+    let response = client().get(format!("{url}/")).send().await.unwrap();
+    let took = started.elapsed();
+    let (status, _, body) = read(response).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(
+        body["downstream"],
+        json!({"auth": "ok", "users": "unavailable"})
+    );
+    assert!(
+        took >= gateway::PROBE_TIMEOUT && took < gateway::PROBE_TIMEOUT * 3,
+        "probes run with a short timeout, took {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn health_also_answers_at_api() {
+    let (url, _auth, _users) = setup().await;
+    let response = client().get(format!("{url}/api")).send().await.unwrap();
+    let (status, _, body) = read(response).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["service"], "gateway-service");
+}
+
+#[tokio::test]
+async fn auth_routes_go_to_auth_with_method_path_body_and_headers() {
+    let (url, auth, users) = setup().await;
+    for route in ["register", "login", "validate"] {
+        let body = json!({"route": route, "password": "securePassword123"});
+        let response = client()
+            .post(format!("{url}/api/{route}"))
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer abc.def.ghi")
+            .header("x-request-id", format!("req-{route}"))
+            .header("cookie", "session=secret")
+            .header("x-custom", "not forwarded")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let got = auth.received().pop().unwrap();
+        assert_eq!(got.method, "POST");
+        assert_eq!(got.path, format!("/{route}"));
+        assert_eq!(got.json(), body);
+        assert_eq!(got.header("content-type"), Some("application/json"));
+        assert_eq!(got.header("authorization"), Some("Bearer abc.def.ghi"));
+        let expected_id = format!("req-{route}");
+        assert_eq!(got.header("x-request-id"), Some(expected_id.as_str()));
+        assert_eq!(got.header("cookie"), None);
+        assert_eq!(got.header("x-custom"), None);
+    }
+    assert_eq!(auth.received().len(), 3);
+    assert!(users.received().is_empty());
+}
+
+#[tokio::test]
+async fn user_routes_go_to_users_with_every_method_path_and_query() {
+    let (url, auth, users) = setup().await;
+    let id = "550e8400-e29b-41d4-a716-446655440000";
+    let cases: [(&str, String, Option<Value>); 6] = [
+        ("GET", "/api/users".into(), None),
+        ("GET", "/api/users?limit=2&cursor=abc%3D%3D".into(), None),
+        (
+            "POST",
+            "/api/users".into(),
+            Some(
+                json!({"user_id": id, "username": "alice", "email": "alice@example.com",
+                        "full_name": "Alice Smith", "bio": "Software developer"}),
+            ),
+        ),
+        ("GET", format!("/api/users/{id}"), None),
+        (
+            "PUT",
+            format!("/api/users/{id}"),
+            Some(json!({"bio": "Senior software developer"})),
+        ),
+        ("DELETE", format!("/api/users/{id}"), None),
+    ];
+    for (method, path, body) in cases {
+        let mut request = client()
+            .request(method.parse().unwrap(), format!("{url}{path}"))
+            .header("authorization", "Bearer token-1");
+        if let Some(body) = &body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{method} {path}");
+        let got = users.received().pop().unwrap();
+        assert_eq!(got.method, method);
+        let (want_path, want_query) = match path.strip_prefix("/api").unwrap().split_once('?') {
+            Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+            None => (path.strip_prefix("/api").unwrap().to_owned(), None),
+        };
+        assert_eq!(got.path, want_path);
+        assert_eq!(got.query, want_query);
+        assert_eq!(got.header("authorization"), Some("Bearer token-1"));
+        match body {
+            Some(body) => assert_eq!(got.json(), body),
+            None => assert!(got.body.is_empty(), "{method} {path} sent {:?}", got.body),
+        }
+    }
+    assert_eq!(users.received().len(), 6);
+    assert!(auth.received().is_empty());
+}
+
+#[tokio::test]
+async fn downstream_status_body_and_content_type_come_back_unchanged() {
+    let (url, _auth, users) = setup().await;
+    let cases = [
+        (
+            200,
+            json!({"user_id": "u1", "message": "Profile created successfully"}),
+        ),
+        (401, error(401, "Invalid or expired token")),
+        (403, error(403, "You can only modify your own profile")),
+        (404, error(404, "User not found")),
+        (409, error(409, "User already exists")),
+    ];
+    for (status, body) in cases {
+        users.answer(Reply::json(status, body.clone()));
+        let response = client()
+            .get(format!("{url}/api/users/u1"))
+            .send()
+            .await
+            .unwrap();
+        let (got_status, headers, got_body) = read(response).await;
+        assert_eq!(got_status, status);
+        assert_eq!(got_body, body);
+        assert_eq!(headers["content-type"], "application/json");
+    }
+}
+
+#[tokio::test]
+async fn a_non_json_answer_keeps_its_content_type_and_bytes() {
+    let (url, _auth, users) = setup().await;
+    users.answer(Reply {
+        status: 418,
+        content_type: "text/plain; charset=utf-8",
+        body: "short and stout".into(),
+        headers: Vec::new(),
+    });
+    let response = client()
+        .get(format!("{url}/api/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 418);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(response.text().await.unwrap(), "short and stout");
+}
+
+#[tokio::test]
+async fn the_next_cursor_header_passes_through_and_hop_by_hop_headers_do_not() {
+    let (url, _auth, users) = setup().await;
+    users.answer(
+        Reply::json(200, json!([]))
+            .with_header("x-next-cursor", "eyJrIjoiYWxpY2UifQ")
+            .with_header("retry-after", "7")
+            .with_header("keep-alive", "timeout=5")
+            .with_header("x-internal", "yes")
+            .with_header("connection", "x-internal"),
+    );
+    let response = client()
+        .get(format!("{url}/api/users?limit=1"))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, body) = read(response).await;
+    assert_eq!((status, body), (200, json!([])));
+    assert_eq!(headers["x-next-cursor"], "eyJrIjoiYWxpY2UifQ");
+    assert_eq!(headers["retry-after"], "7");
+    assert!(headers.get("keep-alive").is_none());
+    assert!(headers.get("x-internal").is_none());
+}
+
+#[tokio::test]
+async fn a_request_id_is_made_when_missing_and_returned_on_every_answer() {
+    let (url, _auth, users) = setup().await;
+    let response = client()
+        .get(format!("{url}/api/users"))
+        .send()
+        .await
+        .unwrap();
+    let returned = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&returned).is_ok(), "{returned}");
+    assert_eq!(users.only().header("x-request-id"), Some(returned.as_str()));
+
+    for path in ["/", "/api/nope", "/api/users"] {
+        let response = client()
+            .get(format!("{url}{path}"))
+            .header("x-request-id", "client-chosen-42")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["x-request-id"],
+            "client-chosen-42",
+            "{path}"
+        );
+    }
+    let forwarded = users.received().pop().unwrap();
+    assert_eq!(forwarded.path, "/users");
+    assert_eq!(forwarded.header("x-request-id"), Some("client-chosen-42"));
+}
+
+#[tokio::test]
+async fn an_unreasonable_client_request_id_is_replaced() {
+    let (url, _auth, users) = setup().await;
+    let long = "x".repeat(500);
+    for bad in [long.as_str(), "has spaces in it", "quote\"d"] {
+        let response = client()
+            .get(format!("{url}/api/users"))
+            .header("x-request-id", bad)
+            .send()
+            .await
+            .unwrap();
+        let returned = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            uuid::Uuid::parse_str(&returned).is_ok(),
+            "{bad} -> {returned}"
+        );
+        let forwarded = users.received().pop().unwrap();
+        assert_eq!(forwarded.header("x-request-id"), Some(returned.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn unknown_api_paths_are_a_404_json_without_contacting_anyone() {
+    let (url, auth, users) = setup().await;
+    for path in [
+        "/api/nope",
+        "/api/users/a/b",
+        "/api/registerx",
+        "/nope",
+        "/api/",
+    ] {
+        let response = client().get(format!("{url}{path}")).send().await.unwrap();
+        let (status, headers, body) = read(response).await;
+        assert_eq!(
+            (status, body),
+            (404, error(404, "Route not found")),
+            "{path}"
+        );
+        assert!(headers.contains_key("x-request-id"));
+    }
+    assert!(auth.received().is_empty() && users.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_a_413_without_contacting_downstream() {
+    let (url, auth, users) = setup().await;
+    let big = json!({"username": "a".repeat(shared::json::MAX_BODY_BYTES)}).to_string();
+    for path in ["/api/register", "/api/users"] {
+        let response = client()
+            .post(format!("{url}{path}"))
+            .header("content-type", "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        let (status, headers, body) = read(response).await;
+        assert_eq!(
+            (status, body),
+            (413, error(413, "Request body too large")),
+            "{path}"
+        );
+        assert!(headers.contains_key("x-request-id"));
+    }
+    assert!(auth.received().is_empty() && users.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_body_of_exactly_64_kib_is_forwarded_whole() {
+    let (url, auth, _users) = setup().await;
+    let limit = shared::json::MAX_BODY_BYTES;
+    let body = format!("\"{}\"", "a".repeat(limit - 2));
+    assert_eq!(body.len(), limit);
+    let response = client()
+        .post(format!("{url}/api/register"))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(auth.only().body, body.as_bytes());
+}
+
+#[tokio::test]
+async fn a_downstream_answer_over_the_cap_is_a_502_json() {
+    let (url, _auth, users) = setup().await;
+    users.answer(Reply {
+        status: 200,
+        content_type: "application/json",
+        body: format!("\"{}\"", "a".repeat(gateway::MAX_UPSTREAM_BODY_BYTES)),
+        headers: Vec::new(),
+    });
+    let response = client()
+        .get(format!("{url}/api/users"))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(response).await;
+    assert_eq!((status, body), (502, error(502, "Bad gateway")));
+}
+
+#[tokio::test]
+async fn a_base_url_with_a_path_prefix_keeps_it() {
+    let users = Fake::healthy().await;
+    let auth = Fake::healthy().await;
+    let url = serve(gateway(
+        &format!("{}/lambda-url/auth/", auth.url),
+        &users.url,
+        &[],
+    ))
+    .await;
+    let response = client()
+        .post(format!("{url}/api/login?x=1"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let got = auth.only();
+    assert_eq!(got.path, "/lambda-url/auth/login");
+    assert_eq!(got.query.as_deref(), Some("x=1"));
+}
+
+#[tokio::test]
+async fn bad_service_urls_and_origins_are_refused_at_start_naming_the_variable() {
+    for (var, value) in [
+        ("AUTH_SERVICE_URL", "localhost:3000"),
+        ("AUTH_SERVICE_URL", "ftp://example.com"),
+        ("USER_SERVICE_URL", "not a url"),
+        ("USER_SERVICE_URL", "http://example.com/?q=1"),
+        ("CORS_ALLOWED_ORIGINS", "https://ok.example,bad\u{7f}origin"),
+    ] {
+        let err = gateway::AppState::from_config(&config(&[(var, value)]))
+            .err()
+            .unwrap_or_else(|| panic!("{var}={value:?} was accepted"));
+        assert!(err.to_string().contains(var), "{err}");
+    }
+}

@@ -1,0 +1,76 @@
+//! The gateway function behind API Gateway: the repo's HTTP API (v2) event fixtures
+//! fed through lambda_http's adapter, as the Lambda runtime does.
+
+mod common;
+
+use serde_json::json;
+use shared::testing::{event, invoke, with_header};
+
+use common::*;
+
+#[tokio::test]
+async fn the_health_event_answers_the_spec_body_with_api_gateways_request_id() {
+    let fake = Fake::healthy().await;
+    let reply = invoke(gateway(&fake.url, &fake.url, &[]), event("gateway-health")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    assert_eq!(reply.headers["x-request-id"], "REQ-gateway-health");
+    let mut body = reply.body;
+    assert_eq!(body["downstream"], json!({"auth": "ok", "users": "ok"}));
+    body.as_object_mut().unwrap().shift_remove("downstream");
+    assert_eq!(body.to_string(), spec_health().to_string());
+}
+
+#[tokio::test]
+async fn the_unknown_route_event_is_a_404_json_without_contacting_anyone() {
+    let fake = Fake::healthy().await;
+    let reply = invoke(
+        gateway(&fake.url, &fake.url, &[]),
+        event("gateway-unknown-route"),
+    )
+    .await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.body, error(404, "Route not found"));
+    assert_eq!(reply.headers["x-request-id"], "REQ-gateway-unknown-route");
+    assert!(fake.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_client_request_id_wins_over_api_gateways() {
+    let dead = dead_url().await;
+    let reply = invoke(
+        gateway(&dead, &dead, &[]),
+        with_header(
+            event("gateway-unknown-route"),
+            "X-Request-Id",
+            "from-client-7",
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.headers["x-request-id"], "from-client-7");
+}
+
+#[tokio::test]
+async fn a_forwarded_event_reaches_the_downstream_service() {
+    let users = Fake::start(Reply::json(404, error(404, "User not found"))).await;
+    let mut request = event("gateway-unknown-route");
+    request["rawPath"] = json!("/api/users/u1");
+    request["rawQueryString"] = json!("fields=bio");
+    request["requestContext"]["http"]["path"] = json!("/api/users/u1");
+    let request = with_header(request, "Authorization", "Bearer t-1");
+    let reply = invoke(gateway(&dead_url().await, &users.url, &[]), request).await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.body, error(404, "User not found"));
+    let got = users.only();
+    assert_eq!(
+        (got.method.as_str(), got.path.as_str()),
+        ("GET", "/users/u1")
+    );
+    assert_eq!(got.query.as_deref(), Some("fields=bio"));
+    assert_eq!(got.header("authorization"), Some("Bearer t-1"));
+    assert_eq!(
+        got.header("x-request-id"),
+        Some("REQ-gateway-unknown-route")
+    );
+}

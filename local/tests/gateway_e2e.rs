@@ -1,0 +1,340 @@
+//! The spec's gateway examples over real HTTP through the local stack's gateway,
+//! with the stack's own auth behind it (and its own users, or a stand-in for users).
+
+#[path = "../../functions/gateway/tests/common/mod.rs"]
+mod common;
+
+use std::collections::HashMap;
+
+use local::{Ports, Stack};
+use serde_json::{json, Value};
+use shared::Config;
+
+use common::{client, dead_url, error, read, spec_health, Fake, Reply};
+
+const ALICE_ID: &str = "550e8400-e29b-41d4-a716-446655440000";
+
+async fn stack_with(env: &[(&str, &str)]) -> Stack {
+    let mut vars: HashMap<&str, &str> = HashMap::from([("BCRYPT_COST", "4")]);
+    vars.extend(env.iter().copied());
+    let config = Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+    local::start(&config, Ports::ANY).await.unwrap()
+}
+
+async fn send(
+    method: &str,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = client().request(method.parse().unwrap(), url);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    read(request.send().await.unwrap()).await
+}
+
+async fn call(method: &str, url: String, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let (status, _, body) = send(method, url, token, body).await;
+    (status, body)
+}
+
+/// Registers and logs in through the gateway; returns (user id, token).
+async fn sign_up(gw: &str, username: &str) -> (String, String) {
+    let (status, registered) = call(
+        "POST",
+        format!("{gw}/api/register"),
+        None,
+        Some(
+            json!({"username": username, "email": format!("{username}@example.com"),
+                    "password": "securePassword123"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{registered}");
+    let (status, login) = call(
+        "POST",
+        format!("{gw}/api/login"),
+        None,
+        Some(json!({"username": username, "password": "securePassword123"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    (
+        registered["user_id"].as_str().unwrap().to_owned(),
+        login["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_gateway_health_and_auth_examples_answer_as_the_spec_shows() {
+    let stack = stack_with(&[]).await;
+    let gw = stack.gateway_url();
+
+    let (status, mut health) = call("GET", format!("{gw}/"), None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(health["downstream"]["auth"], "ok");
+    health.as_object_mut().unwrap().shift_remove("downstream");
+    assert_eq!(health.to_string(), spec_health().to_string());
+
+    let alice = json!({"username": "alice", "email": "alice@example.com",
+                       "password": "securePassword123"});
+    let (status, headers, registered) = send(
+        "POST",
+        format!("{gw}/api/register"),
+        None,
+        Some(alice.clone()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(headers.contains_key("x-request-id"));
+    assert_eq!(registered["username"], "alice");
+    assert_eq!(registered["message"], "User registered successfully");
+    let user_id = registered["user_id"].as_str().unwrap();
+    assert!(uuid_like(user_id), "{user_id}");
+
+    let (status, body) = call("POST", format!("{gw}/api/register"), None, Some(alice)).await;
+    assert_eq!((status, body), (409, error(409, "Username already exists")));
+
+    let (status, login) = call(
+        "POST",
+        format!("{gw}/api/login"),
+        None,
+        Some(json!({"username": "alice", "password": "securePassword123"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(login["token_type"], "Bearer");
+    assert_eq!(login["expires_in"], 86400);
+
+    let (status, body) = call(
+        "POST",
+        format!("{gw}/api/login"),
+        None,
+        Some(json!({"username": "alice", "password": "wrong-password"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (401, error(401, "Invalid username or password"))
+    );
+
+    let (status, body) = call(
+        "POST",
+        format!("{gw}/api/validate"),
+        None,
+        Some(json!({"token": login["token"]})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"valid": true, "user_id": user_id, "username": "alice"})
+        )
+    );
+
+    let (status, body) = call(
+        "POST",
+        format!("{gw}/api/validate"),
+        None,
+        Some(json!({"token": "not.a.token"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (401, error(401, "Invalid or malformed token"))
+    );
+    stack.stop().await;
+}
+
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
+}
+
+#[tokio::test]
+async fn the_users_examples_reach_the_users_service_named_in_the_environment() {
+    let users = Fake::start(Reply::json(
+        200,
+        json!({"user_id": ALICE_ID, "message": "Profile created successfully"}),
+    ))
+    .await;
+    let stack = stack_with(&[("USER_SERVICE_URL", &users.url)]).await;
+    let gw = stack.gateway_url();
+    let (_, token) = sign_up(&gw, "alice").await;
+
+    let create = json!({"user_id": ALICE_ID, "username": "alice", "email": "alice@example.com",
+                        "full_name": "Alice Smith", "bio": "Software developer"});
+    let update = json!({"bio": "Senior software developer"});
+    let profile_url = format!("{gw}/api/users/{ALICE_ID}");
+    let examples = [
+        (
+            "POST",
+            format!("{gw}/api/users"),
+            Some(create),
+            "/users".to_owned(),
+        ),
+        (
+            "GET",
+            profile_url.clone(),
+            None,
+            format!("/users/{ALICE_ID}"),
+        ),
+        (
+            "PUT",
+            profile_url.clone(),
+            Some(update),
+            format!("/users/{ALICE_ID}"),
+        ),
+        ("DELETE", profile_url, None, format!("/users/{ALICE_ID}")),
+    ];
+    for (i, (method, url, body, path)) in examples.into_iter().enumerate() {
+        let (status, answer) = call(method, url, Some(&token), body.clone()).await;
+        assert_eq!(status, 200, "{method} {path}: {answer}");
+        assert_eq!(answer["user_id"], ALICE_ID);
+        let got = users.received().remove(i);
+        assert_eq!(
+            (got.method.as_str(), got.path.as_str()),
+            (method, path.as_str())
+        );
+        let bearer = format!("Bearer {token}");
+        assert_eq!(got.header("authorization"), Some(bearer.as_str()));
+        assert!(got.header("x-request-id").is_some());
+        match body {
+            Some(body) => assert_eq!(got.json(), body),
+            None => assert!(got.body.is_empty()),
+        }
+    }
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_auth_service_named_in_the_environment_is_a_503() {
+    let dead = dead_url().await;
+    let stack = stack_with(&[("AUTH_SERVICE_URL", &dead)]).await;
+    let (status, body) = call(
+        "POST",
+        format!("{}/api/login", stack.gateway_url()),
+        None,
+        Some(json!({"username": "alice", "password": "securePassword123"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (503, error(503, "Auth service unavailable"))
+    );
+    let (status, health) = call("GET", format!("{}/", stack.gateway_url()), None, None).await;
+    assert_eq!(
+        (status, &health["downstream"]["auth"]),
+        (200, &json!("unavailable"))
+    );
+    stack.stop().await;
+}
+
+/// The whole spec flow through the gateway against the real users service:
+/// register → login → create profile → get → list → update → delete, and the
+/// forwarded 401, 403, 404 and 409.
+#[tokio::test]
+async fn the_whole_flow_through_the_gateway_matches_the_spec() {
+    let stack = stack_with(&[]).await;
+    let gw = stack.gateway_url();
+    let (alice_id, alice) = sign_up(&gw, "alice").await;
+    let (_, bob) = sign_up(&gw, "bob").await;
+    let profile_url = format!("{gw}/api/users/{alice_id}");
+    let create = json!({"user_id": alice_id, "username": "alice", "email": "alice@example.com",
+                        "full_name": "Alice Smith", "bio": "Software developer"});
+
+    let (status, body) = call("GET", format!("{gw}/api/users"), None, None).await;
+    assert_eq!(
+        (status, body),
+        (401, error(401, "Missing authorization header"))
+    );
+    let (status, body) = call("GET", profile_url.clone(), Some("not.a.token"), None).await;
+    assert_eq!(
+        (status, body),
+        (401, error(401, "Invalid or expired token"))
+    );
+
+    let (status, body) = call(
+        "POST",
+        format!("{gw}/api/users"),
+        Some(&alice),
+        Some(create.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"user_id": alice_id, "message": "Profile created successfully"})
+        )
+    );
+    let (status, body) = call(
+        "POST",
+        format!("{gw}/api/users"),
+        Some(&alice),
+        Some(create),
+    )
+    .await;
+    assert_eq!((status, body), (409, error(409, "User already exists")));
+
+    let (status, profile) = call("GET", profile_url.clone(), Some(&alice), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(profile["full_name"], "Alice Smith");
+    assert_eq!(profile["bio"], "Software developer");
+    assert!(profile["created_at"].is_string());
+
+    let (status, all) = call("GET", format!("{gw}/api/users"), Some(&bob), None).await;
+    assert_eq!(status, 200);
+    assert!(all
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["user_id"] == alice_id.as_str()));
+
+    let (status, body) = call(
+        "PUT",
+        profile_url.clone(),
+        Some(&bob),
+        Some(json!({"bio": "hacked"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (403, error(403, "You can only modify your own profile"))
+    );
+
+    let (status, body) = call(
+        "PUT",
+        profile_url.clone(),
+        Some(&alice),
+        Some(json!({"bio": "Senior software developer"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"user_id": alice_id, "message": "Profile updated successfully"})
+        )
+    );
+    let (_, profile) = call("GET", profile_url.clone(), Some(&alice), None).await;
+    assert_eq!(profile["bio"], "Senior software developer");
+
+    let (status, body) = call("DELETE", profile_url.clone(), Some(&alice), None).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"user_id": alice_id, "message": "Profile deleted successfully"})
+        )
+    );
+    let (status, body) = call("GET", profile_url, Some(&alice), None).await;
+    assert_eq!((status, body), (404, error(404, "User not found")));
+    stack.stop().await;
+}
