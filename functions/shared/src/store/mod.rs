@@ -278,11 +278,6 @@ pub async fn profile_store(config: &Config) -> Result<Arc<dyn ProfileStore>, Con
     Ok(Stores::from_config(config).await?.profiles)
 }
 
-/// The security store `config` asks for, for the auth and users functions.
-pub async fn security_store(config: &Config) -> Result<Arc<dyn SecurityStore>, ConfigError> {
-    Ok(Stores::from_config(config).await?.security)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
