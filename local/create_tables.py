@@ -3,6 +3,7 @@
 
 accounts: partition key `pk` (S), on-demand, TTL on `expires_at`.
 profiles: partition key `user_id` (S), on-demand.
+security: partition key `pk` (S), on-demand, TTL on `expires_at`.
 """
 import argparse
 import os
@@ -60,6 +61,7 @@ def main() -> None:
                    help="DynamoDB endpoint URL (default: $DYNAMODB_ENDPOINT; unset = real AWS)")
     p.add_argument("--accounts", default=os.environ.get("ACCOUNTS_TABLE", "accounts"))
     p.add_argument("--profiles", default=os.environ.get("PROFILES_TABLE", "profiles"))
+    p.add_argument("--security", default=os.environ.get("SECURITY_TABLE", "security"))
     args = p.parse_args()
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -74,6 +76,8 @@ def main() -> None:
     ensure_table(client, args.accounts, "pk")
     ensure_ttl(client, args.accounts, "expires_at")
     ensure_table(client, args.profiles, "user_id")
+    ensure_table(client, args.security, "pk")
+    ensure_ttl(client, args.security, "expires_at")
 
 
 if __name__ == "__main__":

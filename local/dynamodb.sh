@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local DynamoDB (moto) with the project's tables, for running the service by hand.
-# Usage: local/dynamodb.sh   (DYNAMODB_PORT, ACCOUNTS_TABLE, PROFILES_TABLE optional)
+# Usage: local/dynamodb.sh   (DYNAMODB_PORT, ACCOUNTS_TABLE, PROFILES_TABLE, SECURITY_TABLE optional)
 # Runs until Ctrl-C.
 set -euo pipefail
 
@@ -21,6 +21,7 @@ export STORE=dynamodb
 export DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT
 export ACCOUNTS_TABLE=$ACCOUNTS_TABLE
 export PROFILES_TABLE=$PROFILES_TABLE
+export SECURITY_TABLE=$SECURITY_TABLE
 export AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
 export AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
 export AWS_REGION=$AWS_REGION

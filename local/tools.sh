@@ -164,7 +164,7 @@ stop_moto() {
   return 0
 }
 
-# Create the accounts/profiles tables at $DYNAMODB_ENDPOINT (skips existing ones).
+# Create the accounts/profiles/security tables at $DYNAMODB_ENDPOINT (skips existing ones).
 create_tables() {
   if [[ -z "${DYNAMODB_ENDPOINT:-}" ]]; then
     _tools_log "DYNAMODB_ENDPOINT is not set (start_moto first)"
@@ -172,7 +172,9 @@ create_tables() {
   fi
   export ACCOUNTS_TABLE="${ACCOUNTS_TABLE:-accounts}"
   export PROFILES_TABLE="${PROFILES_TABLE:-profiles}"
-  _tools_log "creating tables $ACCOUNTS_TABLE, $PROFILES_TABLE at $DYNAMODB_ENDPOINT"
+  export SECURITY_TABLE="${SECURITY_TABLE:-security}"
+  _tools_log "creating tables $ACCOUNTS_TABLE, $PROFILES_TABLE, $SECURITY_TABLE at $DYNAMODB_ENDPOINT"
   "$TOOLS_VENV/bin/python" "$TOOLS_LIB_DIR/create_tables.py" \
-    --endpoint "$DYNAMODB_ENDPOINT" --accounts "$ACCOUNTS_TABLE" --profiles "$PROFILES_TABLE"
+    --endpoint "$DYNAMODB_ENDPOINT" --accounts "$ACCOUNTS_TABLE" --profiles "$PROFILES_TABLE" \
+    --security "$SECURITY_TABLE"
 }

@@ -102,8 +102,9 @@ pub fn secret(config: &Config) -> Secret {
 }
 
 /// Binds every port, then serves all three routers until stopped. Users checks
-/// tokens with auth's own `Tokens`, or, with `AUTH_MODE=remote`, by calling auth over
-/// HTTP (this stack's, unless `AUTH_SERVICE_URL` is set).
+/// tokens with auth's own `Tokens` and auth's revocations (one shared security store),
+/// or, with `AUTH_MODE=remote`, by calling auth over HTTP (this stack's, unless
+/// `AUTH_SERVICE_URL` is set).
 pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::error::Error>> {
     let tokens = Arc::new(Tokens::new(&secret(config), config.token_expiry)?);
     let mut listeners = Vec::new();
@@ -116,10 +117,14 @@ pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::
         .collect::<Result<Vec<_>, _>>()?;
     let wired = wired(config, addrs[0], addrs[1]);
     let stores = Stores::from_config(config).await?;
-    let auth_state =
-        auth::AppState::new(stores.accounts.clone(), tokens.clone(), config.bcrypt_cost);
+    let auth_state = auth::AppState::new(
+        stores.accounts.clone(),
+        stores.security.clone(),
+        tokens.clone(),
+        config,
+    );
     let authenticator = match config.auth_mode {
-        AuthMode::Local => users::Authenticator::local(tokens),
+        AuthMode::Local => users::Authenticator::local(tokens, stores.security.clone()),
         AuthMode::Remote => users::Authenticator::remote(
             &wired.auth_service_url,
             config.connect_timeout,

@@ -1,16 +1,19 @@
-//! The auth handlers, one per route of the spec.
+//! The auth handlers: the spec's routes, plus refresh and logout.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use shared::domain::{Email, Password, Username};
-use shared::store::Account;
+use shared::json::OptionalJson;
+use shared::refresh::RefreshSecret;
+use shared::store::{Account, RefreshRecord, Rotation};
 use shared::{Error, Json};
 
-use crate::AppState;
+use crate::{limits, AppState, ClientIp};
 
 pub async fn health() -> Json<Value> {
     Json(json!({
@@ -20,7 +23,9 @@ pub async fn health() -> Json<Value> {
             "health": "/",
             "register": "/register",
             "login": "/login",
-            "validate": "/validate"
+            "validate": "/validate",
+            "refresh": "/refresh",
+            "logout": "/logout"
         }
     }))
 }
@@ -69,35 +74,150 @@ pub struct LoginRequest {
     password: String,
 }
 
+/// The answer of `/login` and `/refresh`: an access token and the refresh token that
+/// gets the next one.
 #[derive(Serialize)]
 pub struct LoginResponse {
     token: String,
     token_type: &'static str,
     expires_in: u64,
+    refresh_token: String,
+}
+
+impl AppState {
+    fn refresh_expires_at(&self, now: i64) -> i64 {
+        now.saturating_add(i64::try_from(self.refresh_token_expiry.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    fn answer(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        refresh: RefreshSecret,
+    ) -> Result<LoginResponse, Error> {
+        let issued = self.tokens.issue(user_id, username)?;
+        Ok(LoginResponse {
+            token: issued.token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            refresh_token: refresh.expose().to_owned(),
+        })
+    }
 }
 
 pub async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
     let password = Password::parse_attempt(req.password)?;
-    let account = match Username::parse(&req.username) {
-        Ok(username) => state.accounts.find_by_username(&username).await?,
-        Err(_) => None,
+    let username = Username::parse(&req.username).ok();
+    let reservation = limits::reserve(
+        state.security.as_ref(),
+        &state.login_limits,
+        username.as_ref(),
+        ip,
+    )
+    .await?;
+    let account = match &username {
+        Some(username) => state.accounts.find_by_username(username).await?,
+        None => None,
     };
     let hash = account.as_ref().map(|a| a.password_hash.as_str());
     if !state.passwords.verify(&password, hash).await? {
         return Err(Error::InvalidCredentials);
     }
     let account = account.ok_or(Error::InvalidCredentials)?;
-    let issued = state
-        .tokens
-        .issue(account.user_id, account.username.as_str())?;
-    Ok(Json(LoginResponse {
-        token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-    }))
+    reservation.succeeded().await;
+
+    let refresh = RefreshSecret::generate();
+    state
+        .security
+        .put_refresh(&RefreshRecord {
+            hash: refresh.hash(),
+            family: Uuid::new_v4(),
+            user_id: account.user_id,
+            username: account.username.as_str().to_owned(),
+            expires_at: state.refresh_expires_at(Utc::now().timestamp()),
+            used: false,
+        })
+        .await?;
+    state
+        .answer(account.user_id, account.username.as_str(), refresh)
+        .map(Json)
+}
+
+#[derive(Deserialize)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    Json(req): Json<RefreshRequest>,
+) -> Result<Json<LoginResponse>, Error> {
+    let presented = RefreshSecret::parse(&req.refresh_token).ok_or(Error::InvalidRefreshToken)?;
+    let next = RefreshSecret::generate();
+    let now = Utc::now().timestamp();
+    let rotation = state
+        .security
+        .rotate_refresh(
+            &presented.hash(),
+            &next.hash(),
+            state.refresh_expires_at(now),
+            now,
+        )
+        .await?;
+    match rotation {
+        Rotation::Rotated(record) => state
+            .answer(record.user_id, &record.username, next)
+            .map(Json),
+        Rotation::Refused => Err(Error::InvalidRefreshToken),
+        Rotation::Reused { family } => {
+            tracing::warn!(%family, "retired refresh token presented again: family revoked");
+            Err(Error::InvalidRefreshToken)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutRequest {
+    refresh_token: Option<String>,
+}
+
+/// Revokes the bearer access token until it expires and, when the body names one of
+/// the caller's refresh tokens, that token's whole family. A refresh token that is
+/// unknown, expired or malformed cannot be used anyway and is ignored; one that belongs
+/// to another user refuses the whole request and revokes nothing.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OptionalJson(body): OptionalJson<LogoutRequest>,
+) -> Result<Json<Value>, Error> {
+    let claims = state.tokens.verify(shared::http::bearer_token(&headers)?)?;
+    let now = Utc::now().timestamp();
+    if state.security.is_access_revoked(&claims.jti, now).await? {
+        return Err(Error::TokenRevoked);
+    }
+    let presented = body
+        .and_then(|b| b.refresh_token)
+        .and_then(|t| RefreshSecret::parse(&t));
+    if let Some(presented) = presented {
+        if let Some(record) = state.security.find_refresh(&presented.hash()).await? {
+            if record.user_id != claims.user_id() {
+                return Err(Error::InvalidRefreshToken);
+            }
+            state
+                .security
+                .revoke_family(record.family, state.refresh_expires_at(now))
+                .await?;
+        }
+    }
+    state
+        .security
+        .revoke_access(&claims.jti, claims.exp)
+        .await?;
+    Ok(Json(json!({"message": "Logged out successfully"})))
 }
 
 #[derive(Deserialize)]
@@ -117,6 +237,10 @@ pub async fn validate(
     Json(req): Json<ValidateRequest>,
 ) -> Result<Json<ValidateResponse>, Error> {
     let claims = state.tokens.verify(&req.token)?;
+    let now = Utc::now().timestamp();
+    if state.security.is_access_revoked(&claims.jti, now).await? {
+        return Err(Error::TokenRevoked);
+    }
     Ok(Json(ValidateResponse {
         valid: true,
         user_id: claims.sub,

@@ -1,42 +1,64 @@
-//! The auth function: registration, login and token validation.
+//! The auth function: registration, login, token validation, refresh and logout.
 
+mod client_ip;
 mod handlers;
+mod limits;
 mod passwords;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
 
-use shared::config::ConfigError;
-use shared::store::AccountStore;
+use shared::config::{ConfigError, LoginLimits};
+use shared::store::{AccountStore, SecurityStore, Stores};
 use shared::token::Tokens;
 use shared::Config;
 
+pub use client_ip::{client_ip, ClientIp};
 pub use passwords::Passwords;
 
 /// What the auth handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub accounts: Arc<dyn AccountStore>,
+    pub security: Arc<dyn SecurityStore>,
     pub tokens: Arc<Tokens>,
     pub passwords: Passwords,
+    pub login_limits: LoginLimits,
+    pub refresh_token_expiry: Duration,
 }
 
 impl AppState {
-    pub fn new(accounts: Arc<dyn AccountStore>, tokens: Arc<Tokens>, bcrypt_cost: u32) -> Self {
+    /// The handlers' state over these stores, with the bcrypt cost, login limits and
+    /// refresh-token lifetime of `config`.
+    pub fn new(
+        accounts: Arc<dyn AccountStore>,
+        security: Arc<dyn SecurityStore>,
+        tokens: Arc<Tokens>,
+        config: &Config,
+    ) -> Self {
         Self {
             accounts,
+            security,
             tokens,
-            passwords: Passwords::new(bcrypt_cost),
+            passwords: Passwords::new(config.bcrypt_cost),
+            login_limits: config.login_limits,
+            refresh_token_expiry: config.refresh_token_expiry,
         }
     }
 
     /// The state a deployed function runs with: everything from `config`.
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let tokens = Tokens::new(config.require_jwt_secret()?, config.token_expiry)?;
-        let accounts = shared::store::account_store(config).await?;
-        Ok(Self::new(accounts, Arc::new(tokens), config.bcrypt_cost))
+        let stores = Stores::from_config(config).await?;
+        Ok(Self::new(
+            stores.accounts,
+            stores.security,
+            Arc::new(tokens),
+            config,
+        ))
     }
 }
 
@@ -46,6 +68,8 @@ pub fn router(state: AppState) -> Router {
         .route("/register", post(handlers::register))
         .route("/login", post(handlers::login))
         .route("/validate", post(handlers::validate))
+        .route("/refresh", post(handlers::refresh))
+        .route("/logout", post(handlers::logout))
         .with_state(state);
     shared::http::finish(routes)
 }

@@ -18,7 +18,10 @@ async fn health_answers_as_the_spec_shows() {
         json!({
             "status": "ok",
             "message": "API is running",
-            "endpoints": {"health": "/", "register": "/register", "login": "/login", "validate": "/validate"}
+            "endpoints": {
+                "health": "/", "register": "/register", "login": "/login", "validate": "/validate",
+                "refresh": "/refresh", "logout": "/logout"
+            }
         })
     );
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use serde_json::json;
-use shared::testing::{event, invoke, with_body};
+use shared::testing::{event, invoke, with_body, with_header};
 
 use common::*;
 
@@ -69,4 +69,111 @@ async fn a_base64_encoded_body_is_decoded() {
     encoded["isBase64Encoded"] = json!(true);
     let reply = invoke(app(), encoded).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn login_refresh_and_logout_events_work_end_to_end() {
+    let app = app();
+    assert_eq!(
+        invoke(app.clone(), event("auth-register")).await.status,
+        200
+    );
+    let login = invoke(app.clone(), event("auth-login")).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+
+    let refreshed = invoke(
+        app.clone(),
+        with_body(
+            event("auth-refresh"),
+            &json!({"refresh_token": login.body["refresh_token"]}),
+        ),
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
+    assert_eq!(refreshed.body["token_type"], "Bearer");
+
+    let bearer = format!("Bearer {}", refreshed.body["token"].as_str().unwrap());
+    let logout = invoke(
+        app.clone(),
+        with_header(
+            with_body(
+                event("auth-logout"),
+                &json!({"refresh_token": refreshed.body["refresh_token"]}),
+            ),
+            "authorization",
+            &bearer,
+        ),
+    )
+    .await;
+    assert_eq!(logout.status, 200, "{:?}", logout.body);
+    assert_eq!(logout.body, json!({"message": "Logged out successfully"}));
+
+    let validate = invoke(
+        app.clone(),
+        with_body(
+            event("auth-validate"),
+            &json!({"token": refreshed.body["token"]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (validate.status, validate.body),
+        (401, error(401, "Token has been revoked"))
+    );
+    let again = invoke(
+        app.clone(),
+        with_body(
+            event("auth-refresh"),
+            &json!({"refresh_token": refreshed.body["refresh_token"]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.body),
+        (401, error(401, "Invalid or expired refresh token"))
+    );
+
+    let fixture = invoke(app.clone(), event("auth-refresh")).await;
+    assert_eq!(fixture.status, 401);
+    let fixture = invoke(app, event("auth-logout")).await;
+    assert_eq!(
+        (fixture.status, fixture.body),
+        (401, error(401, "Invalid or malformed token"))
+    );
+}
+
+#[tokio::test]
+async fn api_gateways_source_ip_is_the_address_failures_count_against() {
+    let app = auth::router(state_with(&config(&[("LOGIN_MAX_FAILURES_PER_IP", "2")])));
+    let attempt = |name: &str, source_ip: &str| {
+        let mut e = with_body(
+            event("auth-login"),
+            &json!({"username": name, "password": "wrong-password"}),
+        );
+        e["requestContext"]["http"]["sourceIp"] = json!(source_ip);
+        e
+    };
+    for name in ["anna", "bert"] {
+        let reply = invoke(app.clone(), attempt(name, "203.0.113.7")).await;
+        assert_eq!(reply.status, 401, "{name}");
+    }
+    let locked = invoke(app.clone(), attempt("carl", "203.0.113.7")).await;
+    assert_eq!(
+        (locked.status, &locked.body),
+        (
+            429,
+            &error(429, "Too many failed login attempts, try again later")
+        )
+    );
+    let wait: u64 = locked.headers["retry-after"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&wait));
+    let elsewhere = invoke(app, attempt("carl", "198.51.100.1")).await;
+    assert_eq!(
+        elsewhere.status, 401,
+        "another source address is not locked"
+    );
 }

@@ -64,10 +64,14 @@ pub enum AuthMode {
 pub struct Config {
     pub jwt_secret: Option<Secret>,
     pub token_expiry: Duration,
+    /// Lifetime of each refresh token, from `REFRESH_TOKEN_EXPIRY` in hours.
+    pub refresh_token_expiry: Duration,
     pub bcrypt_cost: u32,
     pub store: StoreKind,
     pub accounts_table: String,
     pub profiles_table: String,
+    /// Refresh tokens, revocations and login-failure counters (`SECURITY_TABLE`).
+    pub security_table: String,
     pub dynamodb_endpoint: Option<String>,
     pub auth_mode: AuthMode,
     pub auth_service_url: String,
@@ -79,6 +83,26 @@ pub struct Config {
     /// (the local stack points at its own ports unless they were).
     pub auth_service_url_set: bool,
     pub user_service_url_set: bool,
+    pub login_limits: LoginLimits,
+}
+
+/// How many failed logins a username and a client IP may have in one window before
+/// `/login` answers 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    pub per_user: u64,
+    pub per_ip: u64,
+    pub window: Duration,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            per_user: 5,
+            per_ip: 50,
+            window: Duration::from_secs(900),
+        }
+    }
 }
 
 impl Config {
@@ -102,6 +126,24 @@ impl Config {
                 "TOKEN_EXPIRY must be between 1 and 8760 hours".into(),
             ));
         }
+        let refresh_hours = number("REFRESH_TOKEN_EXPIRY", 720)?;
+        if refresh_hours == 0 || refresh_hours > 24 * 365 {
+            return Err(ConfigError(
+                "REFRESH_TOKEN_EXPIRY must be between 1 and 8760 hours".into(),
+            ));
+        }
+        let between = |key: &str, default: u64, max: u64| -> Result<u64, ConfigError> {
+            let value = number(key, default)?;
+            if value == 0 || value > max {
+                return Err(ConfigError(format!("{key} must be between 1 and {max}")));
+            }
+            Ok(value)
+        };
+        let login_limits = LoginLimits {
+            per_user: between("LOGIN_MAX_FAILURES_PER_USER", 5, 1_000_000)?,
+            per_ip: between("LOGIN_MAX_FAILURES_PER_IP", 50, 1_000_000)?,
+            window: Duration::from_secs(between("LOGIN_FAILURE_WINDOW_SECS", 900, 86_400)?),
+        };
         let bcrypt_cost = number("BCRYPT_COST", 12)?;
         if !(4..=31).contains(&bcrypt_cost) {
             return Err(ConfigError("BCRYPT_COST must be between 4 and 31".into()));
@@ -142,10 +184,12 @@ impl Config {
         Ok(Self {
             jwt_secret: get("JWT_SECRET").map(Secret::new).transpose()?,
             token_expiry: Duration::from_secs(token_hours * 3600),
+            refresh_token_expiry: Duration::from_secs(refresh_hours * 3600),
             bcrypt_cost: bcrypt_cost as u32,
             store,
             accounts_table: get("ACCOUNTS_TABLE").unwrap_or_else(|| "accounts".into()),
             profiles_table: get("PROFILES_TABLE").unwrap_or_else(|| "profiles".into()),
+            security_table: get("SECURITY_TABLE").unwrap_or_else(|| "security".into()),
             dynamodb_endpoint: get("DYNAMODB_ENDPOINT"),
             auth_mode,
             auth_service_url: trim_url(get("AUTH_SERVICE_URL"), "http://localhost:3000"),
@@ -162,6 +206,7 @@ impl Config {
                 .unwrap_or_default(),
             auth_service_url_set: get("AUTH_SERVICE_URL").is_some(),
             user_service_url_set: get("USER_SERVICE_URL").is_some(),
+            login_limits,
         })
     }
 
@@ -232,6 +277,35 @@ mod tests {
     }
 
     #[test]
+    fn security_settings_have_defaults_and_can_be_set() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.security_table, "security");
+        assert_eq!(c.refresh_token_expiry, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(c.login_limits, LoginLimits::default());
+        assert_eq!((c.login_limits.per_user, c.login_limits.per_ip), (5, 50));
+        assert_eq!(c.login_limits.window, Duration::from_secs(900));
+
+        let c = config(&[
+            ("SECURITY_TABLE", "sec-prod"),
+            ("REFRESH_TOKEN_EXPIRY", "48"),
+            ("LOGIN_MAX_FAILURES_PER_USER", "3"),
+            ("LOGIN_MAX_FAILURES_PER_IP", " 20 "),
+            ("LOGIN_FAILURE_WINDOW_SECS", "2"),
+        ])
+        .unwrap();
+        assert_eq!(c.security_table, "sec-prod");
+        assert_eq!(c.refresh_token_expiry, Duration::from_secs(48 * 3600));
+        assert_eq!(
+            c.login_limits,
+            LoginLimits {
+                per_user: 3,
+                per_ip: 20,
+                window: Duration::from_secs(2)
+            }
+        );
+    }
+
+    #[test]
     fn a_short_secret_is_refused_without_being_echoed() {
         let err = config(&[("JWT_SECRET", "tooshort-secret")])
             .unwrap_err()
@@ -249,6 +323,15 @@ mod tests {
             ("STORE", "postgres"),
             ("AUTH_MODE", "maybe"),
             ("REQUEST_TIMEOUT_MS", "-1"),
+            ("REFRESH_TOKEN_EXPIRY", "0"),
+            ("REFRESH_TOKEN_EXPIRY", "8761"),
+            ("REFRESH_TOKEN_EXPIRY", "thirty days"),
+            ("LOGIN_MAX_FAILURES_PER_USER", "0"),
+            ("LOGIN_MAX_FAILURES_PER_USER", "-5"),
+            ("LOGIN_MAX_FAILURES_PER_IP", "0"),
+            ("LOGIN_MAX_FAILURES_PER_IP", "many"),
+            ("LOGIN_FAILURE_WINDOW_SECS", "0"),
+            ("LOGIN_FAILURE_WINDOW_SECS", "86401"),
         ] {
             let err = config(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");

@@ -19,6 +19,12 @@ pub enum Error {
     InvalidToken,
     #[error("Token has expired")]
     TokenExpired,
+    #[error("Token has been revoked")]
+    TokenRevoked,
+    #[error("Invalid or expired refresh token")]
+    InvalidRefreshToken,
+    #[error("Too many failed login attempts, try again later")]
+    LoginLocked { retry_after_secs: u64 },
     #[error("Failed to hash password")]
     PasswordHash(String),
     #[error("Failed to generate token")]
@@ -86,6 +92,8 @@ impl Error {
             Self::InvalidCredentials
             | Self::InvalidToken
             | Self::TokenExpired
+            | Self::TokenRevoked
+            | Self::InvalidRefreshToken
             | Self::MissingAuthHeader
             | Self::InvalidAuthHeader
             | Self::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -95,7 +103,9 @@ impl Error {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } | Self::LoginLocked { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::AuthServiceUnavailable | Self::UserServiceUnavailable | Self::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -145,7 +155,9 @@ impl IntoResponse for Error {
             tracing::error!(status = status.as_u16(), cause, "request failed");
         }
         let mut response = error_response(status, &self.to_string());
-        if let Self::TooManyRequests { retry_after_secs } = self {
+        if let Self::TooManyRequests { retry_after_secs } | Self::LoginLocked { retry_after_secs } =
+            self
+        {
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

@@ -1,11 +1,13 @@
 //! Router plumbing every function shares: the `/api` prefix, JSON 404/405, panics
-//! turned into 500 JSON, one log line per request, and the Lambda entry point.
+//! turned into 500 JSON, one log line per request, bearer tokens, and the Lambda entry
+//! point.
 
 use std::any::Any;
 use std::time::Instant;
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -92,4 +94,51 @@ pub fn ok_json(value: serde_json::Value) -> Response {
 /// Header value for a string known to be valid.
 pub fn header_value(s: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(s).ok()
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Error> {
+    let value = headers.get(AUTHORIZATION).ok_or(Error::MissingAuthHeader)?;
+    let value = value.to_str().map_err(|_| Error::InvalidAuthHeader)?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(Error::InvalidAuthHeader)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(Error::InvalidAuthHeader);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = value {
+            headers.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_bearer_token_is_taken_from_the_header() {
+        assert_eq!(bearer_token(&headers(Some("Bearer abc"))).unwrap(), "abc");
+        assert_eq!(bearer_token(&headers(Some("bearer  abc "))).unwrap(), "abc");
+        assert!(matches!(
+            bearer_token(&headers(None)),
+            Err(Error::MissingAuthHeader)
+        ));
+        for bad in ["Basic abc", "Bearer", "Bearer ", "abc", "Token abc", ""] {
+            assert!(
+                matches!(
+                    bearer_token(&headers(Some(bad))),
+                    Err(Error::InvalidAuthHeader)
+                ),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -37,6 +37,28 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// A JSON object body that may also be absent: no body, or only whitespace, is `None`.
+#[derive(Debug, Clone, Default)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Error> {
+        let (parts, body) = req.into_parts();
+        let bytes = read_body(body, MAX_BODY_BYTES).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        check_content_type(&parts.headers)?;
+        parse(&bytes).map(|value| Self(Some(value)))
+    }
+}
+
 /// A body with a declared non-JSON type is refused; a body without one is tried as JSON.
 pub fn check_content_type(headers: &HeaderMap) -> Result<(), Error> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {

@@ -1,11 +1,13 @@
 //! Everything the auth, users and gateway functions share: domain types, the error
-//! type, the JSON extractor, tokens, configuration, stores and router plumbing.
+//! type, the JSON extractor, access and refresh tokens, configuration, stores and router
+//! plumbing.
 
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod json;
+pub mod refresh;
 pub mod store;
 pub mod telemetry;
 pub mod token;

@@ -116,6 +116,7 @@ pub mod dynamodb {
                 "DYNAMODB_ENDPOINT" => Some(endpoint.clone()),
                 "ACCOUNTS_TABLE" => Some(format!("accounts-{suffix}")),
                 "PROFILES_TABLE" => Some(format!("profiles-{suffix}")),
+                "SECURITY_TABLE" => Some(format!("security-{suffix}")),
                 _ => None,
             })
             .expect("test configuration is valid");
@@ -123,6 +124,7 @@ pub mod dynamodb {
             let tables = Self { client, config };
             tables.make(&tables.config.accounts_table, "pk").await;
             tables.make(&tables.config.profiles_table, "user_id").await;
+            tables.make(&tables.config.security_table, "pk").await;
             Some(tables)
         }
 
@@ -194,9 +196,38 @@ pub mod dynamodb {
             present
         }
 
-        /// Deletes both tables; failures are reported, not fatal.
+        /// Every item of the security table, as text (`pk` first), for tests that check
+        /// what is and is not stored.
+        pub async fn security_items(&self) -> Vec<String> {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.config.security_table)
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("cannot scan the security table: {e:?}"));
+            let mut items: Vec<String> = out
+                .items()
+                .iter()
+                .map(|item| {
+                    let mut fields: Vec<String> =
+                        item.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                    fields.sort_by_key(|f| !f.starts_with("pk="));
+                    fields.join(" ")
+                })
+                .collect();
+            items.sort();
+            items
+        }
+
+        /// Deletes the tables; failures are reported, not fatal.
         pub async fn delete(self) {
-            for table in [&self.config.accounts_table, &self.config.profiles_table] {
+            for table in [
+                &self.config.accounts_table,
+                &self.config.profiles_table,
+                &self.config.security_table,
+            ] {
                 if let Err(e) = self.client.delete_table().table_name(table).send().await {
                     eprintln!("could not delete test table {table}: {e:?}");
                 }

@@ -2,15 +2,20 @@
 //! against the DynamoDB stores on a real DynamoDB-compatible server (`DYNAMODB_ENDPOINT`).
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use shared::domain::{Email, Username};
+use shared::refresh::{RefreshSecret, TokenHash};
 use shared::store::dynamodb::DynamoAccountStore;
-use shared::store::memory::{MemoryAccountStore, MemoryProfileStore};
-use shared::store::{Account, AccountStore, Profile, ProfilePatch, ProfileStore};
+use shared::store::memory::{MemoryAccountStore, MemoryProfileStore, MemorySecurityStore};
+use shared::store::{
+    Account, AccountStore, AttemptKey, Attempts, Profile, ProfilePatch, ProfileStore,
+    RefreshRecord, Rotation, SecurityStore,
+};
 use shared::testing::dynamodb::TempTables;
 use shared::Error;
 
@@ -18,6 +23,7 @@ use shared::Error;
 struct Subject {
     accounts: Arc<dyn AccountStore>,
     profiles: Arc<dyn ProfileStore>,
+    security: Arc<dyn SecurityStore>,
     tables: Option<TempTables>,
 }
 
@@ -26,6 +32,7 @@ impl Subject {
         Self {
             accounts: Arc::new(MemoryAccountStore::new()),
             profiles: Arc::new(MemoryProfileStore::new()),
+            security: Arc::new(MemorySecurityStore::new()),
             tables: None,
         }
     }
@@ -36,6 +43,7 @@ impl Subject {
         Some(Self {
             accounts: stores.accounts,
             profiles: stores.profiles,
+            security: stores.security,
             tables: Some(tables),
         })
     }
@@ -314,6 +322,366 @@ async fn listing_pages_through_every_profile_once(s: &Subject) {
     assert!(rest.iter().all(|id| !first_ids.contains(id)));
 }
 
+fn now() -> i64 {
+    Utc::now().timestamp()
+}
+
+fn hash() -> TokenHash {
+    RefreshSecret::generate().hash()
+}
+
+/// The first token of a new family for a new user, valid for an hour.
+fn first_token() -> RefreshRecord {
+    RefreshRecord {
+        hash: hash(),
+        family: Uuid::new_v4(),
+        user_id: Uuid::new_v4(),
+        username: "alice".into(),
+        expires_at: now() + 3600,
+        used: false,
+    }
+}
+
+async fn a_refresh_token_rotates_into_its_family_once(s: &Subject) {
+    let first = first_token();
+    s.security.put_refresh(&first).await.unwrap();
+    assert_eq!(
+        s.security.find_refresh(&first.hash).await.unwrap(),
+        Some(first.clone())
+    );
+
+    let (second, later) = (hash(), now() + 7200);
+    let rotated = s
+        .security
+        .rotate_refresh(&first.hash, &second, later, now())
+        .await
+        .unwrap();
+    let expected = RefreshRecord {
+        hash: second.clone(),
+        expires_at: later,
+        ..first.clone()
+    };
+    assert_eq!(rotated, Rotation::Rotated(expected.clone()));
+    assert_eq!(
+        s.security.find_refresh(&second).await.unwrap(),
+        Some(expected)
+    );
+    let retired = s.security.find_refresh(&first.hash).await.unwrap().unwrap();
+    assert!(retired.used, "the presented token is retired");
+
+    let third = hash();
+    assert!(matches!(
+        s.security.rotate_refresh(&second, &third, later, now()).await.unwrap(),
+        Rotation::Rotated(r) if r.family == first.family && r.user_id == first.user_id
+    ));
+}
+
+async fn presenting_a_retired_token_revokes_its_whole_family(s: &Subject) {
+    let first = first_token();
+    let bystander = first_token();
+    s.security.put_refresh(&first).await.unwrap();
+    s.security.put_refresh(&bystander).await.unwrap();
+    let second = hash();
+    let until = now() + 3600;
+    assert!(matches!(
+        s.security
+            .rotate_refresh(&first.hash, &second, until, now())
+            .await
+            .unwrap(),
+        Rotation::Rotated(_)
+    ));
+
+    let stolen_copy = hash();
+    assert_eq!(
+        s.security
+            .rotate_refresh(&first.hash, &stolen_copy, until, now())
+            .await
+            .unwrap(),
+        Rotation::Reused {
+            family: first.family
+        }
+    );
+    assert_eq!(s.security.find_refresh(&stolen_copy).await.unwrap(), None);
+    let after_reuse = hash();
+    assert_eq!(
+        s.security
+            .rotate_refresh(&second, &after_reuse, until, now())
+            .await
+            .unwrap(),
+        Rotation::Refused,
+        "the newest member of a revoked family is refused too"
+    );
+    assert_eq!(s.security.find_refresh(&after_reuse).await.unwrap(), None);
+    assert!(
+        matches!(
+            s.security
+                .rotate_refresh(&bystander.hash, &hash(), until, now())
+                .await
+                .unwrap(),
+            Rotation::Rotated(_)
+        ),
+        "other families are untouched"
+    );
+}
+
+async fn unknown_expired_and_revoked_tokens_are_refused(s: &Subject) {
+    let until = now() + 3600;
+    assert_eq!(
+        s.security
+            .rotate_refresh(&hash(), &hash(), until, now())
+            .await
+            .unwrap(),
+        Rotation::Refused
+    );
+
+    let expired = RefreshRecord {
+        expires_at: now() - 1,
+        ..first_token()
+    };
+    s.security.put_refresh(&expired).await.unwrap();
+    assert_eq!(
+        s.security
+            .rotate_refresh(&expired.hash, &hash(), until, now())
+            .await
+            .unwrap(),
+        Rotation::Refused
+    );
+    assert!(
+        !s.security
+            .find_refresh(&expired.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used
+    );
+
+    let revoked = first_token();
+    s.security.put_refresh(&revoked).await.unwrap();
+    s.security
+        .revoke_family(revoked.family, until)
+        .await
+        .unwrap();
+    let next = hash();
+    assert_eq!(
+        s.security
+            .rotate_refresh(&revoked.hash, &next, until, now())
+            .await
+            .unwrap(),
+        Rotation::Refused
+    );
+    assert_eq!(s.security.find_refresh(&next).await.unwrap(), None);
+    assert!(
+        !s.security
+            .find_refresh(&revoked.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used
+    );
+
+    let lapsed = first_token();
+    s.security.put_refresh(&lapsed).await.unwrap();
+    s.security
+        .revoke_family(lapsed.family, now() - 1)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            s.security
+                .rotate_refresh(&lapsed.hash, &hash(), until, now())
+                .await
+                .unwrap(),
+            Rotation::Rotated(_)
+        ),
+        "a revocation whose time has passed refuses nothing"
+    );
+}
+
+async fn twenty_concurrent_refreshes_with_one_token_have_at_most_one_winner(s: &Subject) {
+    let first = first_token();
+    s.security.put_refresh(&first).await.unwrap();
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let security = s.security.clone();
+        let presented = first.hash.clone();
+        racers.spawn(async move {
+            security
+                .rotate_refresh(&presented, &hash(), now() + 3600, now())
+                .await
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(joined) = racers.join_next().await {
+        match joined
+            .expect("racer did not panic")
+            .expect("store answered")
+        {
+            Rotation::Rotated(next) => winners.push(next),
+            Rotation::Reused { family } => assert_eq!(family, first.family),
+            Rotation::Refused => {}
+        }
+    }
+    assert!(winners.len() <= 1, "{} winners", winners.len());
+    for winner in winners {
+        assert_eq!(
+            s.security
+                .rotate_refresh(&winner.hash, &hash(), now() + 3600, now())
+                .await
+                .unwrap(),
+            Rotation::Refused,
+            "the losers' reuse revoked the winner's family"
+        );
+    }
+}
+
+async fn access_revocations_last_until_their_time(s: &Subject) {
+    let (jti, other) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+    let t = now();
+    assert!(!s.security.is_access_revoked(&jti, t).await.unwrap());
+    s.security.revoke_access(&jti, t + 60).await.unwrap();
+    assert!(s.security.is_access_revoked(&jti, t).await.unwrap());
+    assert!(s.security.is_access_revoked(&jti, t + 59).await.unwrap());
+    assert!(!s.security.is_access_revoked(&jti, t + 60).await.unwrap());
+    assert!(!s.security.is_access_revoked(&other, t).await.unwrap());
+
+    s.security.revoke_access(&jti, t + 10).await.unwrap();
+    assert!(
+        s.security.is_access_revoked(&jti, t + 30).await.unwrap(),
+        "a second revocation never shortens the first"
+    );
+}
+
+async fn attempts_count_up_in_a_window_and_start_again_after_it(s: &Subject) {
+    let window = std::time::Duration::from_secs(900);
+    let t = now();
+    let alice = AttemptKey::user(&username("Alice"));
+    for n in 1..=3 {
+        assert_eq!(
+            s.security
+                .count_attempt(&alice, window, t + n)
+                .await
+                .unwrap(),
+            Attempts {
+                count: n as u64,
+                window_ends_at: t + 1 + 900
+            }
+        );
+    }
+    let same_name = AttemptKey::user(&username("ALICE"));
+    assert_eq!(
+        s.security
+            .count_attempt(&same_name, window, t + 10)
+            .await
+            .unwrap()
+            .count,
+        4,
+        "usernames count case-insensitively"
+    );
+    let ip = AttemptKey::Ip("203.0.113.7".parse::<IpAddr>().unwrap());
+    let ip6 = AttemptKey::Ip("2001:db8::7".parse::<IpAddr>().unwrap());
+    assert_eq!(
+        s.security
+            .count_attempt(&ip, window, t)
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+    assert_eq!(
+        s.security
+            .count_attempt(&ip6, window, t)
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+
+    let closed = t + 1 + 900;
+    assert_eq!(
+        s.security
+            .count_attempt(&alice, window, closed)
+            .await
+            .unwrap(),
+        Attempts {
+            count: 1,
+            window_ends_at: closed + 900
+        },
+        "a closed window starts again at 1 even before TTL removes it"
+    );
+}
+
+async fn attempts_can_be_released_and_cleared(s: &Subject) {
+    let window = std::time::Duration::from_secs(900);
+    let t = now();
+    let bob = AttemptKey::user(&username("bob"));
+    for _ in 0..3 {
+        s.security.count_attempt(&bob, window, t).await.unwrap();
+    }
+    s.security.release_attempt(&bob, t).await.unwrap();
+    assert_eq!(
+        s.security
+            .count_attempt(&bob, window, t)
+            .await
+            .unwrap()
+            .count,
+        3
+    );
+
+    s.security.clear_attempts(&bob).await.unwrap();
+    s.security.clear_attempts(&bob).await.unwrap();
+    assert_eq!(
+        s.security
+            .count_attempt(&bob, window, t)
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+
+    let nobody = AttemptKey::user(&username("nobody"));
+    s.security.release_attempt(&nobody, t).await.unwrap();
+    s.security.count_attempt(&nobody, window, t).await.unwrap();
+    s.security.release_attempt(&nobody, t).await.unwrap();
+    s.security.release_attempt(&nobody, t).await.unwrap();
+    assert_eq!(
+        s.security
+            .count_attempt(&nobody, window, t)
+            .await
+            .unwrap()
+            .count,
+        1,
+        "a release never goes below zero"
+    );
+    s.security.release_attempt(&nobody, t + 900).await.unwrap();
+    assert_eq!(
+        s.security
+            .count_attempt(&nobody, window, t + 899)
+            .await
+            .unwrap()
+            .count,
+        2,
+        "a release after the window closed changes nothing"
+    );
+}
+
+async fn fifty_concurrent_attempts_are_each_counted_once(s: &Subject) {
+    let window = std::time::Duration::from_secs(900);
+    let key = AttemptKey::user(&username("target"));
+    let t = now();
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let security = s.security.clone();
+        let key = key.clone();
+        racers.spawn(async move { security.count_attempt(&key, window, t).await });
+    }
+    let mut counts = Vec::new();
+    while let Some(joined) = racers.join_next().await {
+        counts.push(joined.unwrap().unwrap().count);
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=50).collect::<Vec<u64>>());
+}
+
 macro_rules! contract {
     ($($test:ident),+ $(,)?) => {
         mod memory {
@@ -346,6 +714,14 @@ contract!(
     profiles_are_created_read_updated_and_deleted,
     profile_writes_never_overwrite_or_resurrect,
     listing_pages_through_every_profile_once,
+    a_refresh_token_rotates_into_its_family_once,
+    presenting_a_retired_token_revokes_its_whole_family,
+    unknown_expired_and_revoked_tokens_are_refused,
+    twenty_concurrent_refreshes_with_one_token_have_at_most_one_winner,
+    access_revocations_last_until_their_time,
+    attempts_count_up_in_a_window_and_start_again_after_it,
+    attempts_can_be_released_and_cleared,
+    fifty_concurrent_attempts_are_each_counted_once,
 );
 
 /// A DynamoDB that is down, hanging or throttling is a 503 within the request timeout.

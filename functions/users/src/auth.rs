@@ -1,12 +1,12 @@
-//! Who is calling: the bearer token checked in-process (local mode) or by the auth
-//! service (remote mode), offered to handlers as the [`AuthUser`] extractor.
+//! Who is calling: the bearer token checked in-process against the revocation records
+//! (local mode) or by the auth service (remote mode), offered to handlers as the
+//! [`AuthUser`] extractor.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +15,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use shared::config::ConfigError;
+use shared::store::SecurityStore;
 use shared::token::{Tokens, MAX_TOKEN_BYTES};
 use shared::{Config, Error};
 
@@ -30,18 +31,27 @@ pub struct AuthUser {
 pub struct Authenticator(Arc<Mode>);
 
 enum Mode {
-    Local(Arc<Tokens>),
+    Local {
+        tokens: Arc<Tokens>,
+        revocations: Arc<dyn SecurityStore>,
+    },
     Remote(Remote),
 }
 
 impl Authenticator {
-    /// Verifies tokens in-process with the signing secret auth uses.
-    pub fn local(tokens: Arc<Tokens>) -> Self {
-        Self(Arc::new(Mode::Local(tokens)))
+    /// Verifies tokens in-process with the signing secret auth uses, then refuses those
+    /// revoked by a logout (one consistent read of the revocation record per request).
+    pub fn local(tokens: Arc<Tokens>, revocations: Arc<dyn SecurityStore>) -> Self {
+        Self(Arc::new(Mode::Local {
+            tokens,
+            revocations,
+        }))
     }
 
     /// Asks `POST {auth_service_url}/validate` through one client with the configured
-    /// connect and total timeouts, remembering valid answers briefly.
+    /// connect and total timeouts, remembering valid answers for at most
+    /// [`Authenticator::REMOTE_CACHE_TTL`]: a token revoked by a logout can still pass
+    /// here for that long after it was last validated.
     pub fn remote(
         auth_service_url: &str,
         connect_timeout: Duration,
@@ -77,15 +87,25 @@ impl Authenticator {
         )
     }
 
-    /// The caller `token` speaks for, or [`Error::Unauthorized`]; in remote mode
-    /// [`Error::AuthServiceUnavailable`] when auth cannot answer.
+    /// How long remote mode trusts a valid answer of auth without asking again.
+    pub const REMOTE_CACHE_TTL: Duration = Cache::TTL;
+
+    /// The caller `token` speaks for, or [`Error::Unauthorized`] (also for a revoked
+    /// token); in remote mode [`Error::AuthServiceUnavailable`] when auth cannot answer.
     pub async fn check(&self, token: &str) -> Result<AuthUser, Error> {
         if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
             return Err(Error::Unauthorized);
         }
         match self.0.as_ref() {
-            Mode::Local(tokens) => {
+            Mode::Local {
+                tokens,
+                revocations,
+            } => {
                 let claims = tokens.verify(token).map_err(|_| Error::Unauthorized)?;
+                let now = chrono::Utc::now().timestamp();
+                if revocations.is_access_revoked(&claims.jti, now).await? {
+                    return Err(Error::Unauthorized);
+                }
                 Ok(AuthUser {
                     user_id: claims.user_id(),
                     username: claims.username,
@@ -104,27 +124,9 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
-        let token = bearer_token(parts)?;
+        let token = shared::http::bearer_token(&parts.headers)?;
         Authenticator::from_ref(state).check(token).await
     }
-}
-
-/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
-fn bearer_token(parts: &Parts) -> Result<&str, Error> {
-    let value = parts
-        .headers
-        .get(AUTHORIZATION)
-        .ok_or(Error::MissingAuthHeader)?;
-    let value = value.to_str().map_err(|_| Error::InvalidAuthHeader)?;
-    let (scheme, token) = value
-        .trim()
-        .split_once(' ')
-        .ok_or(Error::InvalidAuthHeader)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(Error::InvalidAuthHeader);
-    }
-    Ok(token)
 }
 
 struct Remote {
@@ -267,34 +269,6 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::Request;
-
-    fn parts(header: Option<&str>) -> Parts {
-        let mut builder = Request::get("/users");
-        if let Some(value) = header {
-            builder = builder.header(AUTHORIZATION, value);
-        }
-        builder.body(()).unwrap().into_parts().0
-    }
-
-    #[test]
-    fn the_bearer_token_is_taken_from_the_header() {
-        assert_eq!(bearer_token(&parts(Some("Bearer abc"))).unwrap(), "abc");
-        assert_eq!(bearer_token(&parts(Some("bearer  abc "))).unwrap(), "abc");
-        assert!(matches!(
-            bearer_token(&parts(None)),
-            Err(Error::MissingAuthHeader)
-        ));
-        for bad in ["Basic abc", "Bearer", "Bearer ", "abc", "Token abc", ""] {
-            assert!(
-                matches!(
-                    bearer_token(&parts(Some(bad))),
-                    Err(Error::InvalidAuthHeader)
-                ),
-                "{bad:?}"
-            );
-        }
-    }
 
     fn token_with(payload: &serde_json::Value) -> String {
         format!(

@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::Router;
 
 use shared::config::{AuthMode, ConfigError};
-use shared::store::ProfileStore;
+use shared::store::{ProfileStore, Stores};
 use shared::token::Tokens;
 use shared::Config;
 
@@ -30,17 +30,21 @@ impl AppState {
     }
 
     /// The state a deployed function runs with: everything from `config`. In local
-    /// auth mode there is no starting without `JWT_SECRET`.
+    /// auth mode there is no starting without `JWT_SECRET`, and revocations are read
+    /// from the security store.
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let stores = Stores::from_config(config).await?;
         let auth = match config.auth_mode {
-            AuthMode::Local => Authenticator::local(Arc::new(Tokens::new(
-                config.require_jwt_secret()?,
-                config.token_expiry,
-            )?)),
+            AuthMode::Local => Authenticator::local(
+                Arc::new(Tokens::new(
+                    config.require_jwt_secret()?,
+                    config.token_expiry,
+                )?),
+                stores.security,
+            ),
             AuthMode::Remote => Authenticator::remote_from_config(config)?,
         };
-        let profiles = shared::store::profile_store(config).await?;
-        Ok(Self::new(profiles, auth))
+        Ok(Self::new(stores.profiles, auth))
     }
 }
 

@@ -15,8 +15,9 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use common::*;
-use shared::store::memory::{MemoryAccountStore, MemoryProfileStore};
+use shared::store::memory::{MemoryAccountStore, MemoryProfileStore, MemorySecurityStore};
 use shared::token::Claims;
+use shared::Config;
 use users::{AppState, Authenticator};
 
 /// Serves `app` on a free loopback port for the rest of the test.
@@ -33,8 +34,9 @@ async fn counted_auth() -> (String, Arc<AtomicUsize>) {
     let counter = calls.clone();
     let app = auth::router(auth::AppState::new(
         Arc::new(MemoryAccountStore::new()),
+        Arc::new(MemorySecurityStore::new()),
         tokens(),
-        4,
+        &Config::from_lookup(|k| (k == "BCRYPT_COST").then(|| "4".to_owned())).unwrap(),
     ))
     .layer(middleware::from_fn(
         move |req: axum::extract::Request, next: Next| {
@@ -55,6 +57,7 @@ fn remote_app(auth_url: &str, request_timeout: Duration) -> TestApp {
         router: users::router(AppState::new(store.clone(), auth)),
         store,
         tokens: tokens(),
+        security: Arc::new(MemorySecurityStore::new()),
     }
 }
 

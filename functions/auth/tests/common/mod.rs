@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use shared::config::Secret;
-use shared::store::memory::MemoryAccountStore;
+use shared::store::memory::{MemoryAccountStore, MemorySecurityStore};
 use shared::token::Tokens;
+use shared::Config;
 
 pub const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 
@@ -28,13 +29,28 @@ pub fn tokens() -> Arc<Tokens> {
     )
 }
 
-/// An auth router over a fresh in-memory store, hashing at bcrypt's lowest cost.
-pub fn app() -> Router {
-    auth::router(auth::AppState::new(
+/// The default configuration with bcrypt's lowest cost and `extra` on top.
+pub fn config(extra: &[(&str, &str)]) -> Config {
+    let vars: std::collections::HashMap<&str, &str> = [("BCRYPT_COST", "4")]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned())).unwrap()
+}
+
+/// An auth state over fresh in-memory stores, configured by `config`.
+pub fn state_with(config: &Config) -> auth::AppState {
+    auth::AppState::new(
         Arc::new(MemoryAccountStore::new()),
+        Arc::new(MemorySecurityStore::new()),
         tokens(),
-        4,
-    ))
+        config,
+    )
+}
+
+/// An auth router over fresh in-memory stores, hashing at bcrypt's lowest cost.
+pub fn app() -> Router {
+    auth::router(state_with(&config(&[])))
 }
 
 pub async fn send(app: &Router, request: Request<Body>) -> (StatusCode, Value) {

@@ -1,5 +1,6 @@
 //! DynamoDB stores (feature `dynamodb`): accounts guarded by claim items written in one
-//! transaction, profiles by conditional writes. Keys and calls are in `TABLES.md`.
+//! transaction, profiles by conditional writes, refresh tokens rotated in one transaction
+//! and attempt counters kept by atomic `ADD`. Keys and calls are in `TABLES.md`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,14 +17,20 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use uuid::Uuid;
 
-use super::{Account, AccountStore, Cursor, Page, Profile, ProfilePatch, ProfileStore};
+use super::{
+    Account, AccountStore, AttemptKey, Attempts, Cursor, Page, Profile, ProfilePatch, ProfileStore,
+    RefreshRecord, Rotation, SecurityStore,
+};
 use crate::domain::{Email, Username};
+use crate::refresh::TokenHash;
 use crate::{Config, Error};
 
 type Item = HashMap<String, AttributeValue>;
@@ -109,6 +116,10 @@ fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
 fn timestamp(at: &DateTime<Utc>) -> AttributeValue {
     s(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
@@ -130,6 +141,24 @@ impl<'a> Fields<'a> {
 
     fn uuid(&self, name: &str) -> Result<Uuid, Error> {
         Uuid::parse_str(self.text(name)?).map_err(|_| self.bad(name, "is not a UUID"))
+    }
+
+    fn number(&self, name: &str) -> Result<i64, Error> {
+        match self.item.get(name) {
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map_err(|_| self.bad(name, "is not a whole number")),
+            Some(_) => Err(self.bad(name, "is not a number")),
+            None => Err(self.bad(name, "is missing")),
+        }
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, Error> {
+        match self.item.get(name) {
+            Some(AttributeValue::Bool(v)) => Ok(*v),
+            Some(_) => Err(self.bad(name, "is not a boolean")),
+            None => Err(self.bad(name, "is missing")),
+        }
     }
 
     fn time(&self, name: &str) -> Result<DateTime<Utc>, Error> {
@@ -271,9 +300,7 @@ impl AccountStore for DynamoAccountStore {
                     return Err(Error::Unavailable(cause))
                 }
                 Refusal::Conflict(_) => {
-                    let base = 10u64 << attempt;
-                    let pause = rand::rng().random_range(base / 2..=base);
-                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    conflict_pause(attempt).await;
                     attempt += 1;
                 }
             }
@@ -477,5 +504,408 @@ impl ProfileStore for DynamoProfileStore {
             }
         };
         Ok(Page { items, next })
+    }
+}
+
+/// Refresh tokens (by hash), revoked families, revoked access tokens and login-attempt
+/// counters in one table keyed by `pk`, each item expiring by TTL on `expires_at`.
+#[derive(Clone)]
+pub struct DynamoSecurityStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoSecurityStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn refresh_key(hash: &TokenHash) -> String {
+        format!("REFRESH#{}", hash.as_str())
+    }
+
+    pub fn family_key(family: Uuid) -> String {
+        format!("FAMILY#{family}")
+    }
+
+    pub fn revoked_key(jti: &str) -> String {
+        format!("REVOKED#{jti}")
+    }
+
+    pub fn attempt_key(key: &AttemptKey) -> String {
+        match key {
+            AttemptKey::User(name) => format!("ATTEMPTS#USER#{name}"),
+            AttemptKey::Ip(ip) => format!("ATTEMPTS#IP#{ip}"),
+        }
+    }
+
+    /// Writes a record that refuses something until `until`, never shortening one that
+    /// already refuses it for longer.
+    async fn put_revocation(&self, pk: String, until: i64) -> Result<(), Error> {
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("expires_at", n(until))
+            .item("revoked_at", n(Utc::now().timestamp()))
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :until")
+            .expression_attribute_values(":until", n(until))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(sdk_error("PutItem", err)),
+            },
+        }
+    }
+
+    fn rotation(
+        &self,
+        old: &RefreshRecord,
+        next: &RefreshRecord,
+        now: i64,
+    ) -> Result<Vec<TransactWriteItem>, Error> {
+        let retire = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(Self::refresh_key(&old.hash)))
+            .update_expression("SET #used = :true")
+            .condition_expression("#used = :false")
+            .expression_attribute_names("#used", "used")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .build()
+            .map_err(Error::internal)?;
+        let family_alive = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(Self::family_key(old.family)))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(Error::internal)?;
+        let successor = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(refresh_item(next)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(Error::internal)?;
+        Ok(vec![
+            TransactWriteItem::builder().update(retire).build(),
+            TransactWriteItem::builder()
+                .condition_check(family_alive)
+                .build(),
+            TransactWriteItem::builder().put(successor).build(),
+        ])
+    }
+}
+
+fn refresh_item(record: &RefreshRecord) -> Item {
+    Item::from([
+        (
+            "pk".into(),
+            s(DynamoSecurityStore::refresh_key(&record.hash)),
+        ),
+        ("family".into(), s(record.family.to_string())),
+        ("user_id".into(), s(record.user_id.to_string())),
+        ("username".into(), s(&record.username)),
+        ("expires_at".into(), n(record.expires_at)),
+        ("used".into(), AttributeValue::Bool(record.used)),
+    ])
+}
+
+fn refresh_from(hash: &TokenHash, item: &Item) -> Result<RefreshRecord, Error> {
+    let f = Fields {
+        item,
+        what: "refresh token",
+    };
+    Ok(RefreshRecord {
+        hash: hash.clone(),
+        family: f.uuid("family")?,
+        user_id: f.uuid("user_id")?,
+        username: f.text("username")?.to_owned(),
+        expires_at: f.number("expires_at")?,
+        used: f.flag("used")?,
+    })
+}
+
+/// Why a rotation transaction did not commit, by the position of the failed condition.
+enum RotationRefusal {
+    AlreadyUsed,
+    FamilyRevoked,
+    Conflict,
+    Final(Error),
+}
+
+fn rotation_refusal(err: SdkError<TransactWriteItemsError>) -> RotationRefusal {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        err.as_service_error()
+    else {
+        return RotationRefusal::Final(sdk_error("TransactWriteItems", err));
+    };
+    let codes: Vec<&str> = cancelled
+        .cancellation_reasons()
+        .iter()
+        .map(|r| r.code().unwrap_or("None"))
+        .collect();
+    let failed = |i: usize| codes.get(i) == Some(&"ConditionalCheckFailed");
+    if failed(0) {
+        return RotationRefusal::AlreadyUsed;
+    }
+    if failed(1) {
+        return RotationRefusal::FamilyRevoked;
+    }
+    let cause = format!("DynamoDB TransactWriteItems (refresh) cancelled, reasons {codes:?}");
+    if codes.contains(&"TransactionConflict") {
+        RotationRefusal::Conflict
+    } else if codes.iter().any(|c| TRANSIENT_REASONS.contains(c)) {
+        RotationRefusal::Final(Error::Unavailable(cause))
+    } else {
+        RotationRefusal::Final(Error::Internal(cause))
+    }
+}
+
+async fn conflict_pause(attempt: u32) {
+    let base = 10u64 << attempt;
+    let pause = rand::rng().random_range(base / 2..=base);
+    tokio::time::sleep(Duration::from_millis(pause)).await;
+}
+
+#[async_trait]
+impl SecurityStore for DynamoSecurityStore {
+    async fn put_refresh(&self, record: &RefreshRecord) -> Result<(), Error> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(refresh_item(record)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => {
+                    Err(Error::internal("refresh token hash collision"))
+                }
+                _ => Err(sdk_error("PutItem", err)),
+            },
+        }
+    }
+
+    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(Self::refresh_key(hash)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        out.item().map(|item| refresh_from(hash, item)).transpose()
+    }
+
+    /// One consistent `GetItem` of the presented token, then one `TransactWriteItems`
+    /// that retires it (if still unused), checks that its family is not revoked and
+    /// puts the successor. A transaction lost to a concurrent one is retried from the
+    /// read, which then sees the token retired: that is reuse.
+    async fn rotate_refresh(
+        &self,
+        presented: &TokenHash,
+        next: &TokenHash,
+        next_expires_at: i64,
+        now: i64,
+    ) -> Result<Rotation, Error> {
+        let mut attempt = 1;
+        loop {
+            let Some(old) = self.find_refresh(presented).await? else {
+                return Ok(Rotation::Refused);
+            };
+            if old.expires_at <= now {
+                return Ok(Rotation::Refused);
+            }
+            if old.used {
+                self.revoke_family(old.family, next_expires_at).await?;
+                return Ok(Rotation::Reused { family: old.family });
+            }
+            let successor = RefreshRecord {
+                hash: next.clone(),
+                expires_at: next_expires_at,
+                used: false,
+                ..old.clone()
+            };
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(self.rotation(&old, &successor, now)?))
+                .send()
+                .await;
+            let Err(err) = sent else {
+                return Ok(Rotation::Rotated(successor));
+            };
+            match rotation_refusal(err) {
+                RotationRefusal::AlreadyUsed => {
+                    self.revoke_family(old.family, next_expires_at).await?;
+                    return Ok(Rotation::Reused { family: old.family });
+                }
+                RotationRefusal::FamilyRevoked => return Ok(Rotation::Refused),
+                RotationRefusal::Final(error) => return Err(error),
+                RotationRefusal::Conflict if attempt >= CONFLICT_ATTEMPTS => {
+                    return Err(Error::unavailable(
+                        "DynamoDB TransactWriteItems (refresh): still conflicting after retries",
+                    ))
+                }
+                RotationRefusal::Conflict => {
+                    conflict_pause(attempt).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn revoke_family(&self, family: Uuid, until: i64) -> Result<(), Error> {
+        self.put_revocation(Self::family_key(family), until).await
+    }
+
+    async fn revoke_access(&self, jti: &str, until: i64) -> Result<(), Error> {
+        self.put_revocation(Self::revoked_key(jti), until).await
+    }
+
+    async fn is_access_revoked(&self, jti: &str, now: i64) -> Result<bool, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(Self::revoked_key(jti)))
+            .projection_expression("expires_at")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        match out.item() {
+            None => Ok(false),
+            Some(item) => Ok(Fields {
+                item,
+                what: "revocation",
+            }
+            .number("expires_at")?
+                > now),
+        }
+    }
+
+    /// One `UpdateItem` that `ADD`s 1 while the window is open (or the item absent) and
+    /// sets its end once. A closed window that TTL has not removed yet fails that
+    /// condition and is replaced by a `PutItem` starting a new window at 1.
+    async fn count_attempt(
+        &self,
+        key: &AttemptKey,
+        window: Duration,
+        now: i64,
+    ) -> Result<Attempts, Error> {
+        let pk = Self::attempt_key(key);
+        let window_ends_at =
+            now.saturating_add(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(&pk))
+                .update_expression(
+                    "ADD #attempts :one SET expires_at = if_not_exists(expires_at, :end)",
+                )
+                .condition_expression("attribute_not_exists(pk) OR expires_at > :now")
+                .expression_attribute_names("#attempts", "attempts")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":end", n(window_ends_at))
+                .expression_attribute_values(":now", n(now))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match counted {
+                Ok(out) => {
+                    let item = out.attributes().ok_or_else(|| {
+                        Error::internal("DynamoDB UpdateItem returned no attributes")
+                    })?;
+                    let f = Fields {
+                        item,
+                        what: "attempt counter",
+                    };
+                    return Ok(Attempts {
+                        count: u64::try_from(f.number("attempts")?).unwrap_or(0),
+                        window_ends_at: f.number("expires_at")?,
+                    });
+                }
+                Err(err) => match err.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(_)) => {}
+                    _ => return Err(sdk_error("UpdateItem", err)),
+                },
+            }
+            let restarted = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(&pk))
+                .item("attempts", n(1))
+                .item("expires_at", n(window_ends_at))
+                .condition_expression("expires_at <= :now")
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await;
+            match restarted {
+                Ok(_) => {
+                    return Ok(Attempts {
+                        count: 1,
+                        window_ends_at,
+                    })
+                }
+                Err(err) => match err.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(_)) => {}
+                    _ => return Err(sdk_error("PutItem", err)),
+                },
+            }
+        }
+        Err(Error::unavailable(
+            "DynamoDB attempt counter: still contended after retries",
+        ))
+    }
+
+    async fn release_attempt(&self, key: &AttemptKey, now: i64) -> Result<(), Error> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(Self::attempt_key(key)))
+            .update_expression("ADD #attempts :minus_one")
+            .condition_expression("expires_at > :now AND #attempts > :zero")
+            .expression_attribute_names("#attempts", "attempts")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match released {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(sdk_error("UpdateItem", err)),
+            },
+        }
+    }
+
+    async fn clear_attempts(&self, key: &AttemptKey) -> Result<(), Error> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(Self::attempt_key(key)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("DeleteItem", e))
     }
 }

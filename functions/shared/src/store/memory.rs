@@ -3,12 +3,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Account, AccountStore, Cursor, Page, Profile, ProfilePatch, ProfileStore};
+use super::{
+    Account, AccountStore, AttemptKey, Attempts, Cursor, Page, Profile, ProfilePatch, ProfileStore,
+    RefreshRecord, Rotation, SecurityStore,
+};
 use crate::domain::Username;
+use crate::refresh::TokenHash;
 use crate::Error;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -114,5 +119,182 @@ impl ProfileStore for MemoryProfileStore {
             _ => None,
         };
         Ok(Page { items, next })
+    }
+}
+
+#[derive(Default)]
+struct Security {
+    refresh: HashMap<TokenHash, RefreshRecord>,
+    /// Revoked families and access-token ids, each with the time it may be forgotten.
+    revoked_families: HashMap<Uuid, i64>,
+    revoked_jtis: HashMap<String, i64>,
+    attempts: HashMap<AttemptKey, Attempts>,
+    writes: u64,
+}
+
+impl Security {
+    /// How many writes pass between sweeps of expired entries.
+    const SWEEP_EVERY: u64 = 1024;
+
+    fn wrote(&mut self, now: i64) {
+        self.writes += 1;
+        if self.writes.is_multiple_of(Self::SWEEP_EVERY) {
+            self.refresh.retain(|_, r| r.expires_at > now);
+            self.revoked_families.retain(|_, until| *until > now);
+            self.revoked_jtis.retain(|_, until| *until > now);
+            self.attempts.retain(|_, a| a.window_ends_at > now);
+        }
+    }
+
+    fn family_revoked(&self, family: Uuid, now: i64) -> bool {
+        self.revoked_families
+            .get(&family)
+            .is_some_and(|until| *until > now)
+    }
+
+    fn revoke_family(&mut self, family: Uuid, until: i64) {
+        let entry = self.revoked_families.entry(family).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+}
+
+/// Refresh tokens, revocations and attempt counters under one lock, so a rotation and
+/// a count are each one step; expired entries are swept every so many writes.
+#[derive(Default)]
+pub struct MemorySecurityStore {
+    inner: Mutex<Security>,
+}
+
+impl MemorySecurityStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+}
+
+#[async_trait]
+impl SecurityStore for MemorySecurityStore {
+    async fn put_refresh(&self, record: &RefreshRecord) -> Result<(), Error> {
+        let mut security = lock(&self.inner);
+        if security.refresh.contains_key(&record.hash) {
+            return Err(Error::internal("refresh token hash collision"));
+        }
+        security.refresh.insert(record.hash.clone(), record.clone());
+        security.wrote(Self::now());
+        Ok(())
+    }
+
+    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, Error> {
+        Ok(lock(&self.inner).refresh.get(hash).cloned())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &TokenHash,
+        next: &TokenHash,
+        next_expires_at: i64,
+        now: i64,
+    ) -> Result<Rotation, Error> {
+        let mut security = lock(&self.inner);
+        let Some(old) = security.refresh.get(presented).cloned() else {
+            return Ok(Rotation::Refused);
+        };
+        if old.expires_at <= now {
+            return Ok(Rotation::Refused);
+        }
+        if old.used {
+            security.revoke_family(old.family, next_expires_at);
+            security.wrote(now);
+            return Ok(Rotation::Reused { family: old.family });
+        }
+        if security.family_revoked(old.family, now) {
+            return Ok(Rotation::Refused);
+        }
+        if security.refresh.contains_key(next) {
+            return Err(Error::internal("refresh token hash collision"));
+        }
+        let successor = RefreshRecord {
+            hash: next.clone(),
+            expires_at: next_expires_at,
+            used: false,
+            ..old
+        };
+        if let Some(old) = security.refresh.get_mut(presented) {
+            old.used = true;
+        }
+        security.refresh.insert(next.clone(), successor.clone());
+        security.wrote(now);
+        Ok(Rotation::Rotated(successor))
+    }
+
+    async fn revoke_family(&self, family: Uuid, until: i64) -> Result<(), Error> {
+        let mut security = lock(&self.inner);
+        security.revoke_family(family, until);
+        security.wrote(Self::now());
+        Ok(())
+    }
+
+    async fn revoke_access(&self, jti: &str, until: i64) -> Result<(), Error> {
+        let mut security = lock(&self.inner);
+        let entry = security.revoked_jtis.entry(jti.to_owned()).or_insert(until);
+        *entry = (*entry).max(until);
+        security.wrote(Self::now());
+        Ok(())
+    }
+
+    async fn is_access_revoked(&self, jti: &str, now: i64) -> Result<bool, Error> {
+        Ok(lock(&self.inner)
+            .revoked_jtis
+            .get(jti)
+            .is_some_and(|until| *until > now))
+    }
+
+    async fn count_attempt(
+        &self,
+        key: &AttemptKey,
+        window: Duration,
+        now: i64,
+    ) -> Result<Attempts, Error> {
+        let mut security = lock(&self.inner);
+        let window_ends_at =
+            now.saturating_add(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
+        let attempts = security
+            .attempts
+            .entry(key.clone())
+            .and_modify(|a| {
+                if a.window_ends_at > now {
+                    a.count += 1;
+                } else {
+                    *a = Attempts {
+                        count: 1,
+                        window_ends_at,
+                    };
+                }
+            })
+            .or_insert(Attempts {
+                count: 1,
+                window_ends_at,
+            });
+        let attempts = *attempts;
+        security.wrote(now);
+        Ok(attempts)
+    }
+
+    async fn release_attempt(&self, key: &AttemptKey, now: i64) -> Result<(), Error> {
+        let mut security = lock(&self.inner);
+        if let Some(a) = security.attempts.get_mut(key) {
+            if a.window_ends_at > now && a.count > 0 {
+                a.count -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn clear_attempts(&self, key: &AttemptKey) -> Result<(), Error> {
+        lock(&self.inner).attempts.remove(key);
+        Ok(())
     }
 }

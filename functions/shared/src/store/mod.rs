@@ -5,7 +5,9 @@ pub mod dynamodb;
 pub mod memory;
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +17,7 @@ use uuid::Uuid;
 
 use crate::config::{ConfigError, StoreKind};
 use crate::domain::{Email, Username};
+use crate::refresh::TokenHash;
 use crate::{Config, Error};
 
 /// A registered user's credentials.
@@ -124,11 +127,110 @@ pub trait ProfileStore: Send + Sync {
     async fn list(&self, limit: usize, after: Option<Cursor>) -> Result<Page<Profile>, Error>;
 }
 
-/// The stores `config` asks for (`STORE`); on DynamoDB both share one client.
+/// A refresh token as stored: its hash, never the token itself. Every token a login
+/// starts belongs to one family, and each refresh adds the next member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub hash: TokenHash,
+    pub family: Uuid,
+    pub user_id: Uuid,
+    pub username: String,
+    /// Epoch seconds; the token is refused from then on.
+    pub expires_at: i64,
+    /// Retired by a refresh: presenting it again is reuse.
+    pub used: bool,
+}
+
+/// What came of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented token is now retired; this is its successor in the same family.
+    Rotated(RefreshRecord),
+    /// Unknown, expired, or its family has been revoked.
+    Refused,
+    /// The token had already been retired: its whole family is now revoked.
+    Reused { family: Uuid },
+}
+
+/// Who a login attempt is counted against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AttemptKey {
+    /// The username tried, as its lowercased key; build it with [`AttemptKey::user`].
+    User(String),
+    /// The client address the attempt came from.
+    Ip(IpAddr),
+}
+
+impl AttemptKey {
+    /// The key of `username`, the same in any case.
+    pub fn user(username: &Username) -> Self {
+        Self::User(username.key())
+    }
+}
+
+/// A counter of login attempts after counting one more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempts {
+    /// Attempts in the current window, this one included.
+    pub count: u64,
+    /// Epoch seconds at which the window closes and the count starts again.
+    pub window_ends_at: i64,
+}
+
+/// Refresh tokens, access-token revocations and login-attempt counters, owned by the
+/// auth function; the users function only asks [`SecurityStore::is_access_revoked`].
+/// Times are epoch seconds, and a record whose time has passed counts as absent even
+/// before the store's TTL removes it.
+#[async_trait]
+pub trait SecurityStore: Send + Sync {
+    /// Stores the first token of a new family.
+    async fn put_refresh(&self, record: &RefreshRecord) -> Result<(), Error>;
+
+    /// The stored token with this hash, used or not, expired or not.
+    async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, Error>;
+
+    /// Retires `presented` and stores `next` (expiring at `next_expires_at`) in its
+    /// family, in one atomic step. Presenting a retired token revokes its family until
+    /// `next_expires_at`, which outlives every member.
+    async fn rotate_refresh(
+        &self,
+        presented: &TokenHash,
+        next: &TokenHash,
+        next_expires_at: i64,
+        now: i64,
+    ) -> Result<Rotation, Error>;
+
+    /// Refuses every token of `family` from now until `until`.
+    async fn revoke_family(&self, family: Uuid, until: i64) -> Result<(), Error>;
+
+    /// Refuses the access token with this `jti` until `until` (its `exp`).
+    async fn revoke_access(&self, jti: &str, until: i64) -> Result<(), Error>;
+
+    /// Whether the access token with this `jti` has been revoked (a consistent read).
+    async fn is_access_revoked(&self, jti: &str, now: i64) -> Result<bool, Error>;
+
+    /// Counts one attempt against `key`. A window opens at the first attempt and lasts
+    /// `window`; when it has closed, counting starts again at 1.
+    async fn count_attempt(
+        &self,
+        key: &AttemptKey,
+        window: Duration,
+        now: i64,
+    ) -> Result<Attempts, Error>;
+
+    /// Takes back one attempt counted in the still-open window, if there is one.
+    async fn release_attempt(&self, key: &AttemptKey, now: i64) -> Result<(), Error>;
+
+    /// Forgets every attempt counted against `key`.
+    async fn clear_attempts(&self, key: &AttemptKey) -> Result<(), Error>;
+}
+
+/// The stores `config` asks for (`STORE`); on DynamoDB they share one client.
 #[derive(Clone)]
 pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     pub profiles: Arc<dyn ProfileStore>,
+    pub security: Arc<dyn SecurityStore>,
 }
 
 impl Stores {
@@ -137,6 +239,7 @@ impl Stores {
             StoreKind::Memory => Ok(Self {
                 accounts: Arc::new(memory::MemoryAccountStore::new()),
                 profiles: Arc::new(memory::MemoryProfileStore::new()),
+                security: Arc::new(memory::MemorySecurityStore::new()),
             }),
             #[cfg(feature = "dynamodb")]
             StoreKind::Dynamodb => {
@@ -147,8 +250,12 @@ impl Stores {
                         &config.accounts_table,
                     )),
                     profiles: Arc::new(dynamodb::DynamoProfileStore::new(
-                        client,
+                        client.clone(),
                         &config.profiles_table,
+                    )),
+                    security: Arc::new(dynamodb::DynamoSecurityStore::new(
+                        client,
+                        &config.security_table,
                     )),
                 })
             }

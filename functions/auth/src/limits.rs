@@ -1,0 +1,77 @@
+//! Brute-force protection: every login attempt is counted per username and per client
+//! address before the password is checked, and refused with 429 past the limits.
+
+use std::net::IpAddr;
+
+use chrono::Utc;
+
+use shared::config::LoginLimits;
+use shared::domain::Username;
+use shared::store::{AttemptKey, Attempts, SecurityStore};
+use shared::Error;
+
+/// Attempts counted for one login; a success gives them back.
+#[must_use]
+pub struct Reservation<'a> {
+    store: &'a dyn SecurityStore,
+    user: Option<AttemptKey>,
+    ip: Option<AttemptKey>,
+}
+
+/// Counts this attempt against the client address, then against the username, and
+/// refuses it as soon as one count passes its limit. Counting first (one atomic `ADD`
+/// each) is what keeps parallel guesses from slipping past: each sees its own count.
+/// An address already locked out does not count against the username it tried.
+pub async fn reserve<'a>(
+    store: &'a dyn SecurityStore,
+    limits: &LoginLimits,
+    username: Option<&Username>,
+    ip: Option<IpAddr>,
+) -> Result<Reservation<'a>, Error> {
+    let now = Utc::now().timestamp();
+    let ip = ip.map(AttemptKey::Ip);
+    if let Some(key) = &ip {
+        let attempts = store.count_attempt(key, limits.window, now).await?;
+        if attempts.count > limits.per_ip {
+            return Err(locked("address", attempts, now));
+        }
+    }
+    let user = username.map(AttemptKey::user);
+    if let Some(key) = &user {
+        let attempts = store.count_attempt(key, limits.window, now).await?;
+        if attempts.count > limits.per_user {
+            return Err(locked("username", attempts, now));
+        }
+    }
+    Ok(Reservation { store, user, ip })
+}
+
+fn locked(by: &'static str, attempts: Attempts, now: i64) -> Error {
+    let retry_after_secs = u64::try_from(attempts.window_ends_at - now)
+        .unwrap_or(1)
+        .max(1);
+    tracing::warn!(
+        locked_by = by,
+        retry_after_secs,
+        "login refused: too many failed attempts"
+    );
+    Error::LoginLocked { retry_after_secs }
+}
+
+impl Reservation<'_> {
+    /// The login succeeded: the username's failures are forgotten and the address gets
+    /// this attempt back. A store failure here is logged, not fatal to the login.
+    pub async fn succeeded(self) {
+        let now = Utc::now().timestamp();
+        if let Some(key) = &self.user {
+            if let Err(err) = self.store.clear_attempts(key).await {
+                tracing::warn!(error = ?err, "could not reset the username's failed logins");
+            }
+        }
+        if let Some(key) = &self.ip {
+            if let Err(err) = self.store.release_attempt(key, now).await {
+                tracing::warn!(error = ?err, "could not give the address its attempt back");
+            }
+        }
+    }
+}

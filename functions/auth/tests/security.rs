@@ -1,0 +1,654 @@
+//! Refresh, logout and brute-force protection, each test run on the in-memory stores
+//! and on DynamoDB tables (`DYNAMODB_ENDPOINT`).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::Router;
+use futures::future::join_all;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+
+use common::*;
+use shared::config::Secret;
+use shared::testing::dynamodb::TempTables;
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Memory,
+    Dynamodb,
+}
+
+/// An auth app configured with `extra` on top of the test defaults, on one backend.
+struct Subject {
+    app: Router,
+    tables: Option<TempTables>,
+}
+
+impl Backend {
+    /// `None` when the DynamoDB server is missing outside CI (the test skips).
+    async fn start(self, extra: &[(&str, &str)]) -> Option<Subject> {
+        let wanted = config(extra);
+        match self {
+            Backend::Memory => Some(Subject {
+                app: auth::router(state_with(&wanted)),
+                tables: None,
+            }),
+            Backend::Dynamodb => {
+                let tables = TempTables::create().await?;
+                let mut config = tables.config.clone();
+                config.jwt_secret = Some(Secret::new(SECRET.into()).unwrap());
+                config.bcrypt_cost = wanted.bcrypt_cost;
+                config.login_limits = wanted.login_limits;
+                config.refresh_token_expiry = wanted.refresh_token_expiry;
+                let state = auth::AppState::from_config(&config).await.unwrap();
+                Some(Subject {
+                    app: auth::router(state),
+                    tables: Some(tables),
+                })
+            }
+        }
+    }
+}
+
+impl Subject {
+    async fn finish(self) {
+        if let Some(tables) = self.tables {
+            tables.delete().await;
+        }
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+/// One request: an optional JSON body, bearer token and client address.
+async fn call(
+    app: &Router,
+    path: &str,
+    body: Option<Value>,
+    bearer: Option<&str>,
+    peer: Option<&str>,
+) -> Reply {
+    let mut builder = Request::post(path);
+    if let Some(token) = bearer {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    let mut request = match body {
+        Some(body) => builder
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string())),
+        None => builder.body(Body::empty()),
+    }
+    .unwrap();
+    if let Some(peer) = peer {
+        let addr: SocketAddr = format!("{peer}:40000").parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(addr));
+    }
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap(),
+    }
+}
+
+const PASSWORD: &str = "securePassword123";
+
+async fn signed_up(app: &Router, name: &str) -> Value {
+    let (status, body) = register(app, name, &format!("{name}@example.com"), PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = login(app, name, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn refresh(app: &Router, refresh_token: &Value) -> Reply {
+    call(
+        app,
+        "/refresh",
+        Some(json!({"refresh_token": refresh_token})),
+        None,
+        None,
+    )
+    .await
+}
+
+async fn validate(app: &Router, token: &Value) -> Reply {
+    call(app, "/validate", Some(json!({"token": token})), None, None).await
+}
+
+async fn logout(app: &Router, session: &Value, body: Option<Value>) -> Reply {
+    call(app, "/logout", body, session["token"].as_str(), None).await
+}
+
+fn refused_refresh() -> Value {
+    error(401, "Invalid or expired refresh token")
+}
+
+fn locked_out() -> Value {
+    error(429, "Too many failed login attempts, try again later")
+}
+
+fn retry_after(reply: &Reply) -> u64 {
+    reply
+        .headers
+        .get("retry-after")
+        .expect("a 429 says when to retry")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn login_answers_a_refresh_token_that_refresh_rotates(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    let session = signed_up(&s.app, "john_doe").await;
+    let first = session["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(first.len(), 43, "256 bits in base64url");
+    assert_eq!(session.as_object().unwrap().len(), 4);
+
+    let reply = refresh(&s.app, &session["refresh_token"]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let keys: Vec<&String> = reply.body.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["token", "token_type", "expires_in", "refresh_token"],
+        "answered exactly like /login"
+    );
+    assert_eq!(reply.body["token_type"], "Bearer");
+    assert_eq!(reply.body["expires_in"], 86400);
+    assert_ne!(reply.body["refresh_token"], session["refresh_token"]);
+    let old = tokens().verify(session["token"].as_str().unwrap()).unwrap();
+    let new = tokens()
+        .verify(reply.body["token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!((new.sub, new.username), (old.sub, old.username));
+    assert_ne!(new.jti, old.jti);
+    assert_eq!(
+        validate(&s.app, &reply.body["token"]).await.status,
+        StatusCode::OK
+    );
+
+    let again = refresh(&s.app, &reply.body["refresh_token"]).await;
+    assert_eq!(again.status, StatusCode::OK, "the new one rotates in turn");
+    s.finish().await;
+}
+
+async fn a_reused_refresh_token_revokes_its_whole_family(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    let session = signed_up(&s.app, "john_doe").await;
+    let other_device = login(&s.app, "john_doe", PASSWORD).await.1;
+    let rotated = refresh(&s.app, &session["refresh_token"]).await.body;
+
+    let replayed = refresh(&s.app, &session["refresh_token"]).await;
+    assert_eq!(
+        (replayed.status, replayed.body),
+        (StatusCode::UNAUTHORIZED, refused_refresh())
+    );
+    let newest = refresh(&s.app, &rotated["refresh_token"]).await;
+    assert_eq!(
+        (newest.status, newest.body),
+        (StatusCode::UNAUTHORIZED, refused_refresh()),
+        "the legitimate holder's newest token dies with its family"
+    );
+    let elsewhere = refresh(&s.app, &other_device["refresh_token"]).await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::OK,
+        "another login is another family"
+    );
+    s.finish().await;
+}
+
+async fn unknown_and_malformed_refresh_tokens_are_refused(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    let session = signed_up(&s.app, "john_doe").await;
+    let unknown = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let access_token = session["token"].as_str().unwrap();
+    for token in [
+        unknown,
+        "",
+        "short",
+        access_token,
+        &"A".repeat(10_000),
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    ] {
+        let reply = refresh(&s.app, &json!(token)).await;
+        assert_eq!(
+            (reply.status, reply.body),
+            (StatusCode::UNAUTHORIZED, refused_refresh()),
+            "{token:.50}"
+        );
+    }
+    for body in [
+        json!({}),
+        json!({"refresh_token": 42}),
+        json!({"refresh_token": null}),
+    ] {
+        let reply = call(&s.app, "/refresh", Some(body.clone()), None, None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(reply.body["status"], "400");
+    }
+    assert_eq!(
+        refresh(&s.app, &session["refresh_token"]).await.status,
+        StatusCode::OK,
+        "failed attempts do not touch a good token"
+    );
+    s.finish().await;
+}
+
+async fn logout_revokes_the_access_token_everywhere_auth_checks_it(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    let session = signed_up(&s.app, "john_doe").await;
+    let second = login(&s.app, "john_doe", PASSWORD).await.1;
+
+    let reply = logout(&s.app, &session, None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body, json!({"message": "Logged out successfully"}));
+
+    let revoked = error(401, "Token has been revoked");
+    let checked = validate(&s.app, &session["token"]).await;
+    assert_eq!(
+        (checked.status, checked.body),
+        (StatusCode::UNAUTHORIZED, revoked.clone())
+    );
+    let twice = logout(&s.app, &session, None).await;
+    assert_eq!(
+        (twice.status, twice.body),
+        (StatusCode::UNAUTHORIZED, revoked)
+    );
+
+    assert_eq!(
+        validate(&s.app, &second["token"]).await.status,
+        StatusCode::OK,
+        "only that token is revoked"
+    );
+    assert_eq!(
+        refresh(&s.app, &session["refresh_token"]).await.status,
+        StatusCode::OK,
+        "without a refresh token in the body, its family lives on"
+    );
+    s.finish().await;
+}
+
+async fn logout_with_a_refresh_token_ends_its_family(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    let session = signed_up(&s.app, "john_doe").await;
+    let rotated = refresh(&s.app, &session["refresh_token"]).await.body;
+    let reply = logout(
+        &s.app,
+        &rotated,
+        Some(json!({"refresh_token": rotated["refresh_token"]})),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let after = refresh(&s.app, &rotated["refresh_token"]).await;
+    assert_eq!(
+        (after.status, after.body),
+        (StatusCode::UNAUTHORIZED, refused_refresh())
+    );
+    assert_eq!(
+        validate(&s.app, &session["token"]).await.status,
+        StatusCode::OK,
+        "an access token not logged out stays valid until it expires"
+    );
+
+    let fresh = login(&s.app, "john_doe", PASSWORD).await.1;
+    for body in [
+        json!({"refresh_token": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
+        json!({"refresh_token": "not one of ours"}),
+        json!({"refresh_token": null}),
+        json!({}),
+    ] {
+        let session = login(&s.app, "john_doe", PASSWORD).await.1;
+        let reply = logout(&s.app, &session, Some(body.clone())).await;
+        assert_eq!(reply.status, StatusCode::OK, "{body}: {}", reply.body);
+    }
+    assert_eq!(
+        refresh(&s.app, &fresh["refresh_token"]).await.status,
+        StatusCode::OK
+    );
+    s.finish().await;
+}
+
+async fn logout_refuses_another_users_refresh_token_and_revokes_nothing(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    let alice = signed_up(&s.app, "alice").await;
+    let bob = signed_up(&s.app, "bob").await;
+    let reply = logout(
+        &s.app,
+        &alice,
+        Some(json!({"refresh_token": bob["refresh_token"]})),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.body),
+        (StatusCode::UNAUTHORIZED, refused_refresh())
+    );
+    assert_eq!(
+        validate(&s.app, &alice["token"]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        refresh(&s.app, &bob["refresh_token"]).await.status,
+        StatusCode::OK
+    );
+    s.finish().await;
+}
+
+async fn logout_without_a_usable_bearer_token_is_refused(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    let session = signed_up(&s.app, "john_doe").await;
+    let mut expired = tokens().verify(session["token"].as_str().unwrap()).unwrap();
+    expired.iat -= 7200;
+    expired.exp = expired.iat + 60;
+    let expired = tokens().sign(&expired).unwrap();
+    for (authorization, message) in [
+        (None, "Missing authorization header"),
+        (Some("Basic abc"), "Invalid authorization header format"),
+        (Some("Bearer not.a.token"), "Invalid or malformed token"),
+        (Some(&*format!("Bearer {expired}")), "Token has expired"),
+    ] {
+        let mut request = Request::post("/logout");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let (status, body) = send(&s.app, request.body(Body::empty()).unwrap()).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::UNAUTHORIZED, error(401, message)),
+            "{authorization:?}"
+        );
+    }
+    let token = session["token"].as_str().unwrap();
+    let request = Request::post("/logout")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    assert_eq!(send(&s.app, request).await.0, StatusCode::BAD_REQUEST);
+    let request = Request::post("/logout")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "text/plain")
+        .body(Body::from("refresh"))
+        .unwrap();
+    assert_eq!(
+        send(&s.app, request).await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    assert_eq!(
+        validate(&s.app, &session["token"]).await.status,
+        StatusCode::OK,
+        "a refused logout revokes nothing"
+    );
+    s.finish().await;
+}
+
+async fn twenty_parallel_wrong_passwords_get_at_most_the_limit_of_401s(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    register(&s.app, "victim", "victim@example.com", PASSWORD).await;
+    let guesses = (0..20).map(|i| {
+        let app = s.app.clone();
+        tokio::spawn(async move {
+            call(
+                &app,
+                "/login",
+                Some(json!({"username": "victim", "password": format!("guess-number-{i}")})),
+                None,
+                None,
+            )
+            .await
+        })
+    });
+    let replies: Vec<Reply> = join_all(guesses)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let refused = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let locked: Vec<&Reply> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert_eq!(refused, 5, "exactly the limit were checked");
+    assert_eq!(locked.len(), 15);
+    for reply in locked {
+        assert_eq!(reply.body, locked_out());
+        assert!((1..=900).contains(&retry_after(reply)));
+    }
+    let right = login(&s.app, "victim", PASSWORD).await;
+    assert_eq!(
+        right,
+        (StatusCode::TOO_MANY_REQUESTS, locked_out()),
+        "even the right password waits out the lockout"
+    );
+    let (status, _) = login(&s.app, "someone_else", PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "other usernames are not locked"
+    );
+    s.finish().await;
+}
+
+async fn failures_are_limited_per_client_address_too(backend: Backend) {
+    let Some(s) = backend.start(&[("LOGIN_MAX_FAILURES_PER_IP", "3")]).await else {
+        return;
+    };
+    let attacker = "203.0.113.66";
+    for name in ["anna", "bert", "carl"] {
+        let reply = call(
+            &s.app,
+            "/login",
+            Some(json!({"username": name, "password": "wrong-password"})),
+            None,
+            Some(attacker),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
+    }
+    let reply = call(
+        &s.app,
+        "/login",
+        Some(json!({"username": "dora", "password": "wrong-password"})),
+        None,
+        Some(attacker),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, &reply.body),
+        (StatusCode::TOO_MANY_REQUESTS, &locked_out())
+    );
+    assert!(retry_after(&reply) >= 1);
+    let reply = call(
+        &s.app,
+        "/login",
+        Some(json!({"username": "dora", "password": "wrong-password"})),
+        None,
+        Some("198.51.100.1"),
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "other addresses are not locked"
+    );
+    s.finish().await;
+}
+
+async fn a_lockout_ends_when_its_window_does(backend: Backend) {
+    let Some(s) = backend
+        .start(&[
+            ("LOGIN_MAX_FAILURES_PER_USER", "2"),
+            ("LOGIN_FAILURE_WINDOW_SECS", "2"),
+        ])
+        .await
+    else {
+        return;
+    };
+    register(&s.app, "john_doe", "john@example.com", PASSWORD).await;
+    for _ in 0..2 {
+        assert_eq!(
+            login(&s.app, "john_doe", "wrong-password").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let body = json!({"username": "john_doe", "password": PASSWORD});
+    let locked = call(&s.app, "/login", Some(body.clone()), None, None).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    let wait = retry_after(&locked);
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(200)).await;
+    let after = call(&s.app, "/login", Some(body), None, None).await;
+    assert_eq!(after.status, StatusCode::OK, "{}", after.body);
+    s.finish().await;
+}
+
+async fn a_successful_login_resets_the_username_counter(backend: Backend) {
+    let Some(s) = backend.start(&[("LOGIN_MAX_FAILURES_PER_USER", "3")]).await else {
+        return;
+    };
+    register(&s.app, "john_doe", "john@example.com", PASSWORD).await;
+    let wrong = || login(&s.app, "john_doe", "wrong-password");
+    for _ in 0..2 {
+        assert_eq!(wrong().await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login(&s.app, "JOHN_DOE", PASSWORD).await.0, StatusCode::OK);
+    for _ in 0..3 {
+        assert_eq!(
+            wrong().await.0,
+            StatusCode::UNAUTHORIZED,
+            "the count started again"
+        );
+    }
+    assert_eq!(wrong().await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        login(&s.app, "John_Doe", "wrong-password").await.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the username counts in any case"
+    );
+    s.finish().await;
+}
+
+async fn a_locked_out_login_does_not_run_bcrypt(backend: Backend) {
+    let Some(s) = backend
+        .start(&[("BCRYPT_COST", "10"), ("LOGIN_MAX_FAILURES_PER_USER", "1")])
+        .await
+    else {
+        return;
+    };
+    let started = Instant::now();
+    assert_eq!(
+        login(&s.app, "nobody", "wrong-password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let checked = started.elapsed();
+    let mut fastest_locked = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(
+            login(&s.app, "nobody", "wrong-password").await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        fastest_locked = fastest_locked.min(started.elapsed());
+    }
+    eprintln!("bcrypt cost 10: {checked:?}; locked out: {fastest_locked:?}");
+    assert!(
+        fastest_locked * 4 < checked,
+        "locked out {fastest_locked:?} vs checked {checked:?}"
+    );
+    s.finish().await;
+}
+
+/// Only the SHA-256 of a refresh token reaches the table.
+async fn the_table_holds_refresh_token_hashes_never_tokens(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    let session = signed_up(&s.app, "john_doe").await;
+    let token = session["refresh_token"].as_str().unwrap();
+    let digest: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let tables = s.tables.as_ref().expect("a DynamoDB subject");
+    let items = tables.security_items().await.join("\n");
+    assert!(!items.contains(token), "{items}");
+    assert!(items.contains(&format!("REFRESH#{digest}")), "{items}");
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn on_dynamodb_the_table_holds_refresh_token_hashes_never_tokens() {
+    the_table_holds_refresh_token_hashes_never_tokens(Backend::Dynamodb).await;
+}
+
+macro_rules! on_both_stores {
+    ($($test:ident),+ $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Backend::Memory).await;
+                }
+            )+
+        }
+
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Backend::Dynamodb).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_stores!(
+    login_answers_a_refresh_token_that_refresh_rotates,
+    a_reused_refresh_token_revokes_its_whole_family,
+    unknown_and_malformed_refresh_tokens_are_refused,
+    logout_revokes_the_access_token_everywhere_auth_checks_it,
+    logout_with_a_refresh_token_ends_its_family,
+    logout_refuses_another_users_refresh_token_and_revokes_nothing,
+    logout_without_a_usable_bearer_token_is_refused,
+    twenty_parallel_wrong_passwords_get_at_most_the_limit_of_401s,
+    failures_are_limited_per_client_address_too,
+    a_lockout_ends_when_its_window_does,
+    a_successful_login_resets_the_username_counter,
+    a_locked_out_login_does_not_run_bcrypt,
+);

@@ -1,0 +1,183 @@
+//! Tokens revoked by a logout: refused in local auth mode by reading the revocation
+//! record, and in remote mode by auth's `/validate`.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use common::*;
+use shared::refresh::TokenHash;
+use shared::store::memory::{MemoryAccountStore, MemoryProfileStore, MemorySecurityStore};
+use shared::store::{AttemptKey, Attempts, RefreshRecord, Rotation, SecurityStore};
+use shared::{Config, Error};
+use users::{AppState, Authenticator};
+
+fn protected_routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
+    let one = format!("/users/{ALICE}");
+    vec![
+        (Method::GET, "/users".into(), None),
+        (
+            Method::POST,
+            "/users".into(),
+            Some(profile_json(ALICE, "alice")),
+        ),
+        (Method::GET, one.clone(), None),
+        (Method::PUT, one.clone(), Some(json!({"bio": "x"}))),
+        (Method::DELETE, one, None),
+    ]
+}
+
+async fn revoke(security: &dyn SecurityStore, app: &TestApp, token: &str) {
+    let claims = app.tokens.verify(token).unwrap();
+    security
+        .revoke_access(&claims.jti, claims.exp)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_401_on_every_protected_route() {
+    let app = app();
+    app.create(ALICE, "alice").await;
+    let revoked = app.token(ALICE, "alice");
+    revoke(app.security.as_ref(), &app, &revoked).await;
+    for (method, path, body) in protected_routes() {
+        let reply = app.call(method.clone(), &path, Some(&revoked), body).await;
+        assert_eq!(
+            (reply.status, reply.body),
+            (
+                StatusCode::UNAUTHORIZED,
+                error(401, "Invalid or expired token")
+            ),
+            "{method} {path}"
+        );
+    }
+    let other = app.token(ALICE, "alice");
+    let reply = app
+        .call(Method::GET, &format!("/users/{ALICE}"), Some(&other), None)
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "another token of alice is fine"
+    );
+}
+
+/// A security store whose server is down.
+struct DownStore;
+
+#[async_trait]
+impl SecurityStore for DownStore {
+    async fn put_refresh(&self, _: &RefreshRecord) -> Result<(), Error> {
+        Err(Error::unavailable("security table: connection refused"))
+    }
+    async fn find_refresh(&self, _: &TokenHash) -> Result<Option<RefreshRecord>, Error> {
+        Err(Error::unavailable("security table: connection refused"))
+    }
+    async fn rotate_refresh(
+        &self,
+        _: &TokenHash,
+        _: &TokenHash,
+        _: i64,
+        _: i64,
+    ) -> Result<Rotation, Error> {
+        Err(Error::unavailable("security table: connection refused"))
+    }
+    async fn revoke_family(&self, _: Uuid, _: i64) -> Result<(), Error> {
+        Err(Error::unavailable("security table: connection refused"))
+    }
+    async fn revoke_access(&self, _: &str, _: i64) -> Result<(), Error> {
+        Err(Error::unavailable("security table: connection refused"))
+    }
+    async fn is_access_revoked(&self, _: &str, _: i64) -> Result<bool, Error> {
+        Err(Error::unavailable("security table: connection refused"))
+    }
+    async fn count_attempt(&self, _: &AttemptKey, _: Duration, _: i64) -> Result<Attempts, Error> {
+        Err(Error::unavailable("security table: connection refused"))
+    }
+    async fn release_attempt(&self, _: &AttemptKey, _: i64) -> Result<(), Error> {
+        Err(Error::unavailable("security table: connection refused"))
+    }
+    async fn clear_attempts(&self, _: &AttemptKey) -> Result<(), Error> {
+        Err(Error::unavailable("security table: connection refused"))
+    }
+}
+
+#[tokio::test]
+async fn when_revocations_cannot_be_read_a_token_is_not_trusted_503() {
+    let tokens = tokens();
+    let router = users::router(AppState::new(
+        Arc::new(MemoryProfileStore::new()),
+        Authenticator::local(tokens.clone(), Arc::new(DownStore)),
+    ));
+    let token = tokens
+        .issue(Uuid::parse_str(ALICE).unwrap(), "alice")
+        .unwrap()
+        .token;
+    let app = TestApp {
+        router,
+        store: Arc::new(MemoryProfileStore::new()),
+        tokens,
+        security: Arc::new(MemorySecurityStore::new()),
+    };
+    for (method, path, body) in protected_routes() {
+        let reply = app.call(method.clone(), &path, Some(&token), body).await;
+        assert_eq!(
+            (reply.status, reply.body),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                error(503, "Service temporarily unavailable")
+            ),
+            "{method} {path}"
+        );
+    }
+    let health = app.call(Method::GET, "/", None, None).await;
+    assert_eq!(health.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn in_remote_mode_a_token_revoked_at_auth_is_refused() {
+    let security = Arc::new(MemorySecurityStore::new());
+    let config = Config::from_lookup(|k| (k == "BCRYPT_COST").then(|| "4".to_owned())).unwrap();
+    let auth = auth::router(auth::AppState::new(
+        Arc::new(MemoryAccountStore::new()),
+        security.clone(),
+        tokens(),
+        &config,
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, auth).await.unwrap() });
+
+    let store = Arc::new(MemoryProfileStore::new());
+    let remote =
+        Authenticator::remote(&url, Duration::from_millis(500), Duration::from_secs(5)).unwrap();
+    let app = TestApp {
+        router: users::router(AppState::new(store.clone(), remote)),
+        store,
+        tokens: tokens(),
+        security: security.clone(),
+    };
+    let token = app.token(ALICE, "alice");
+    revoke(security.as_ref(), &app, &token).await;
+    let reply = app.call(Method::GET, "/users", Some(&token), None).await;
+    assert_eq!(
+        (reply.status, reply.body),
+        (
+            StatusCode::UNAUTHORIZED,
+            error(401, "Invalid or expired token")
+        )
+    );
+    assert_eq!(
+        Authenticator::REMOTE_CACHE_TTL,
+        Duration::from_secs(30),
+        "the documented bound on how long a cached answer can hide a revocation"
+    );
+}

@@ -1,0 +1,271 @@
+//! Refresh, logout and login limits over real HTTP on the local stack, with the
+//! in-memory stores and with DynamoDB tables (`DYNAMODB_ENDPOINT`).
+
+use std::collections::HashMap;
+
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+use local::{Ports, Stack};
+use shared::config::Secret;
+use shared::testing::dynamodb::TempTables;
+use shared::Config;
+
+const SECRET: &str = "e2e-secret-that-is-at-least-32-bytes-long";
+const PASSWORD: &str = "securePassword123";
+
+fn config(extra: &[(&str, &str)]) -> Config {
+    let vars: HashMap<&str, &str> = [("BCRYPT_COST", "4"), ("JWT_SECRET", SECRET)]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned())).unwrap()
+}
+
+struct Api {
+    http: Client,
+    stack: Stack,
+    tables: Option<TempTables>,
+}
+
+impl Api {
+    async fn memory(extra: &[(&str, &str)]) -> Self {
+        Self {
+            http: Client::new(),
+            stack: local::start(&config(extra), Ports::ANY).await.unwrap(),
+            tables: None,
+        }
+    }
+
+    async fn dynamodb() -> Option<Self> {
+        let tables = TempTables::create().await?;
+        let mut config = tables.config.clone();
+        config.jwt_secret = Some(Secret::new(SECRET.into()).unwrap());
+        config.bcrypt_cost = 4;
+        Some(Self {
+            http: Client::new(),
+            stack: local::start(&config, Ports::ANY).await.unwrap(),
+            tables: Some(tables),
+        })
+    }
+
+    async fn stop(self) {
+        self.stack.stop().await;
+        if let Some(tables) = self.tables {
+            tables.delete().await;
+        }
+    }
+
+    async fn auth(
+        &self,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.stack.auth_url()));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    async fn my_profile(&self, user_id: &Value, token: &Value) -> StatusCode {
+        self.http
+            .get(format!(
+                "{}/users/{}",
+                self.stack.users_url(),
+                user_id.as_str().unwrap()
+            ))
+            .bearer_auth(token.as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// Registers `name`, logs in and creates the profile; the login's answer.
+    async fn signed_up(&self, name: &str) -> (Value, Value) {
+        let creds =
+            json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
+        let (status, registered) = self.auth("/register", Some(creds), &[]).await;
+        assert_eq!(status, StatusCode::OK, "{registered}");
+        let (status, session) = self
+            .auth(
+                "/login",
+                Some(json!({"username": name, "password": PASSWORD})),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{session}");
+        let user_id = registered["user_id"].clone();
+        let created = self
+            .http
+            .post(format!("{}/users", self.stack.users_url()))
+            .bearer_auth(session["token"].as_str().unwrap())
+            .json(&json!({"user_id": user_id, "username": name, "email": format!("{name}@example.com"), "full_name": name, "bio": ""}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::OK);
+        (user_id, session)
+    }
+}
+
+/// login → refresh → use the new token at users → logout (with the refresh token) →
+/// the token is refused by auth and users, and the refresh token by auth.
+async fn login_refresh_logout(api: Api) {
+    let (user_id, session) = api.signed_up("john_doe").await;
+    let (status, refreshed) = api
+        .auth(
+            "/refresh",
+            Some(json!({"refresh_token": session["refresh_token"]})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(
+        api.my_profile(&user_id, &refreshed["token"]).await,
+        StatusCode::OK
+    );
+
+    let bearer = format!("Bearer {}", refreshed["token"].as_str().unwrap());
+    let (status, body) = api
+        .auth(
+            "/logout",
+            Some(json!({"refresh_token": refreshed["refresh_token"]})),
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"message": "Logged out successfully"})
+        )
+    );
+
+    let (status, body) = api
+        .auth("/validate", Some(json!({"token": refreshed["token"]})), &[])
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"status": "401", "message": "Token has been revoked"})
+        )
+    );
+    assert_eq!(
+        api.my_profile(&user_id, &refreshed["token"]).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = api
+        .auth(
+            "/refresh",
+            Some(json!({"refresh_token": refreshed["refresh_token"]})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"status": "401", "message": "Invalid or expired refresh token"})
+        )
+    );
+    assert_eq!(
+        api.my_profile(&user_id, &session["token"]).await,
+        StatusCode::OK,
+        "the first access token was not logged out"
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn login_refresh_and_logout_over_http_with_the_memory_store() {
+    login_refresh_logout(Api::memory(&[]).await).await;
+}
+
+#[tokio::test]
+async fn login_refresh_and_logout_over_http_with_dynamodb() {
+    let Some(api) = Api::dynamodb().await else {
+        return;
+    };
+    login_refresh_logout(api).await;
+}
+
+#[tokio::test]
+async fn in_remote_auth_mode_users_refuses_a_logged_out_token() {
+    let api = Api::memory(&[("AUTH_MODE", "remote")]).await;
+    let (user_id, session) = api.signed_up("john_doe").await;
+    let (_, second) = api
+        .auth(
+            "/login",
+            Some(json!({"username": "john_doe", "password": PASSWORD})),
+            &[],
+        )
+        .await;
+    let bearer = format!("Bearer {}", second["token"].as_str().unwrap());
+    let (status, _) = api
+        .auth("/logout", None, &[("authorization", &bearer)])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        api.my_profile(&user_id, &second["token"]).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        api.my_profile(&user_id, &session["token"]).await,
+        StatusCode::OK
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn failures_count_per_peer_and_a_local_proxy_names_the_client() {
+    let api = Api::memory(&[("LOGIN_MAX_FAILURES_PER_IP", "2")]).await;
+    let wrong = |name: &str| Some(json!({"username": name, "password": "wrong-password"}));
+    let client = [("x-forwarded-for", "203.0.113.5")];
+    for name in ["anna", "bert"] {
+        let (status, _) = api.auth("/login", wrong(name), &client).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = api.auth("/login", wrong("carl"), &client).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"status": "429", "message": "Too many failed login attempts, try again later"})
+        )
+    );
+    let other = [("x-forwarded-for", "203.0.113.6")];
+    assert_eq!(
+        api.auth("/login", wrong("carl"), &other).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    for name in ["dora", "emil"] {
+        assert_eq!(
+            api.auth("/login", wrong(name), &[]).await.0,
+            StatusCode::UNAUTHORIZED,
+            "the peer itself (127.0.0.1) is a third address"
+        );
+    }
+    let response = api
+        .http
+        .post(format!("{}/login", api.stack.auth_url()))
+        .json(&wrong("fred"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry));
+    api.stop().await;
+}
