@@ -25,6 +25,8 @@ ROUTES = {
     "POST /api/register": "AuthFunction",
     "POST /api/login": "AuthFunction",
     "POST /api/validate": "AuthFunction",
+    "POST /api/refresh": "AuthFunction",
+    "POST /api/logout": "AuthFunction",
     "GET /api/users": "UsersFunction",
     "POST /api/users": "UsersFunction",
     "GET /api/users/{id}": "UsersFunction",
@@ -33,16 +35,30 @@ ROUTES = {
     "GET /": "GatewayFunction",
     "$default": "GatewayFunction",
 }
+# Any other method on a function's path goes to that function too, so it answers
+# 405 itself instead of falling through to the gateway's default route.
+ROUTES.update({
+    f"ANY {key.split(' ', 1)[1]}": fid
+    for key, fid in list(ROUTES.items())
+    if key.startswith(("POST /api/", "GET /api/", "PUT /api/", "DELETE /api/"))
+})
 
-# logical id -> (binary, crate dir, table it may touch or None, allowed actions)
+# logical id -> (binary, crate dir, {table it may touch: the actions it may use there})
+ITEM_RW = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}
 FUNCTIONS = {
-    "AuthFunction": ("auth", "functions/auth", "AccountsTable", {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:Query"}),
-    "UsersFunction": ("users", "functions/users", "ProfilesTable", {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan", "dynamodb:Query", "dynamodb:ConditionCheckItem"}),
-    "GatewayFunction": ("gateway", "functions/gateway", None, set()),
+    "AuthFunction": ("auth", "functions/auth", {"AccountsTable": ITEM_RW, "SecurityTable": ITEM_RW}),
+    "UsersFunction": ("users", "functions/users", {"ProfilesTable": ITEM_RW | {"dynamodb:Scan"}, "SecurityTable": {"dynamodb:GetItem"}}),
+    "GatewayFunction": ("gateway", "functions/gateway", {}),
 }
+# Read-only grants that must be narrowed to some keys: (function, table) -> key prefix.
+LEADING_KEYS = {("UsersFunction", "SecurityTable"): "REVOKED#*"}
 
 # logical id -> (partition key, env var that names it)
-TABLES = {"AccountsTable": ("pk", "ACCOUNTS_TABLE"), "ProfilesTable": ("user_id", "PROFILES_TABLE")}
+TABLES = {
+    "AccountsTable": ("pk", "ACCOUNTS_TABLE"),
+    "ProfilesTable": ("user_id", "PROFILES_TABLE"),
+    "SecurityTable": ("pk", "SECURITY_TABLE"),
+}
 
 # Env every function that holds a table must get; the JWT secret for signers/verifiers.
 NEEDS_SECRET = {"AuthFunction", "UsersFunction"}
@@ -138,7 +154,7 @@ def check(t):
         errors.append(f"route {key} ({routes[key]}) is not in the spec")
 
     # Functions: runtime, arch, cargo-lambda build of the right binary, env, policies.
-    for fid, (binary, crate, table, allowed) in FUNCTIONS.items():
+    for fid, (binary, crate, grants) in FUNCTIONS.items():
         res = resources.get(fid)
         if not need(res and res.get("Type") == "AWS::Serverless::Function", f"{fid}: missing"):
             continue
@@ -167,7 +183,7 @@ def check(t):
         env = dict(glob.get("Environment", {}).get("Variables", {}))
         env.update(props.get("Environment", {}).get("Variables", {}))
         for other, (_, var) in TABLES.items():
-            if other == table:
+            if other in grants:
                 need(env.get(var) == {"Ref": other}, f"{fid}: {var} must be !Ref {other}")
                 need(env.get("STORE") == "dynamodb", f"{fid}: STORE must be dynamodb")
             else:
@@ -184,8 +200,7 @@ def check(t):
 
         policies = as_list(props.get("Policies", []))
         touched = refs_in(policies) & set(TABLES)
-        want = {table} if table else set()
-        need(touched == want, f"{fid}: policies must name only {sorted(want) or 'no table'}, name {sorted(touched)}")
+        need(touched == set(grants), f"{fid}: policies must name only {sorted(grants) or 'no table'}, name {sorted(touched)}")
         for policy in policies:
             if not isinstance(policy, dict) or "Statement" not in policy:
                 errors.append(f"{fid}: only inline policies are allowed, got {policy!r}")
@@ -195,9 +210,14 @@ def check(t):
                 for res_ in as_list(st.get("Resource", [])):
                     need(res_ != "*" and "*" not in str(res_).replace("/index/*", ""), f"{fid}: wildcard Resource {res_!r}")
                 need(st.get("Effect") == "Allow", f"{fid}: unexpected statement effect {st.get('Effect')!r}")
-                extra = actions - allowed
-                need(not extra, f"{fid}: actions {sorted(extra)} are more than it needs")
                 need(not any(a.endswith("*") for a in actions), f"{fid}: wildcard action in {sorted(actions)}")
+                for tid in refs_in(st.get("Resource", [])) & set(TABLES):
+                    extra = actions - grants.get(tid, set())
+                    need(not extra, f"{fid}: actions {sorted(extra)} on {tid} are more than it needs")
+                    prefix = LEADING_KEYS.get((fid, tid))
+                    if prefix:
+                        keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+                        need(as_list(keys) == [prefix], f"{fid}: access to {tid} must be limited to keys {prefix} (dynamodb:LeadingKeys)")
 
     # Tables: on-demand, key as local/create_tables.py makes it, PITR, SSE, TTL.
     for tid, (key, _) in TABLES.items():
@@ -229,7 +249,7 @@ def check(t):
     for name in t.get("Parameters", {}):
         need("secret" not in name.lower(), f"parameter {name}: secrets must not be parameters")
     # Outputs.
-    for name in ("ApiUrl", "AccountsTableName", "ProfilesTableName"):
+    for name in ("ApiUrl", "AccountsTableName", "ProfilesTableName", "SecurityTableName"):
         need(name in t.get("Outputs", {}), f"output {name} is missing")
     return errors
 
@@ -248,7 +268,10 @@ def sdk_coverage(t):
         calls.update(re.findall(r"\.(\w+)\(\)", f.read_text()))
     needed = {SDK_ACTIONS[c] for c in calls if c in SDK_ACTIONS}
     if "transact_write_items" in calls:
-        needed.add("dynamodb:PutItem")
+        text = "".join(f.read_text() for f in files)
+        for item, action in (("Put::builder", "PutItem"), ("Update::builder", "UpdateItem"), ("Delete::builder", "DeleteItem"), ("ConditionCheck::builder", "ConditionCheckItem")):
+            if item in text:
+                needed.add(f"dynamodb:{action}")
     granted = set()
     for fid in FUNCTIONS:
         for policy in as_list(t["Resources"].get(fid, {}).get("Properties", {}).get("Policies", [])):
@@ -326,6 +349,10 @@ def self_test(base):
             lambda t: r(t)["UsersFunction"]["Properties"]["Policies"][0]["Statement"][0].update({"Action": "dynamodb:*"}),
             "UsersFunction: actions",
         ),
+        "users may read any security item": (
+            lambda t: r(t)["UsersFunction"]["Properties"]["Policies"][0]["Statement"][1].pop("Condition"),
+            "UsersFunction: access to SecurityTable must be limited",
+        ),
         "managed policy template": (
             lambda t: r(t)["GatewayFunction"]["Properties"].update({"Policies": [{"DynamoDBCrudPolicy": {"TableName": {"Ref": "AccountsTable"}}}]}),
             "GatewayFunction: policies must name only",
@@ -374,7 +401,7 @@ def main():
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "template.yaml"
     template = json.loads(json.dumps(cfn_yaml.load(str(path))))
     errors = check(template) + translated_routes(template) + sdk_coverage(template)
-    for fid, (binary, crate, _, _) in FUNCTIONS.items():
+    for fid, (binary, crate, _) in FUNCTIONS.items():
         manifest = REPO / crate / "Cargo.toml"
         if not manifest.is_file():
             errors.append(f"{fid}: {manifest} does not exist (CodeUri)")

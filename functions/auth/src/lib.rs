@@ -1,6 +1,5 @@
 //! The auth function: registration, login, token validation, refresh and logout.
 
-mod client_ip;
 mod handlers;
 mod limits;
 mod passwords;
@@ -16,8 +15,8 @@ use shared::store::{AccountStore, SecurityStore, Stores};
 use shared::token::Tokens;
 use shared::Config;
 
-pub use client_ip::{client_ip, ClientIp};
 pub use passwords::Passwords;
+pub use shared::client_ip::{client_ip, ClientIp};
 
 /// What the auth handlers share.
 #[derive(Clone)]

@@ -7,6 +7,7 @@ use axum::http::header::{self, HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 use reqwest::Url;
 
+use shared::client_ip::client_ip;
 use shared::http::REQUEST_ID;
 use shared::json::{read_body, MAX_BODY_BYTES};
 use shared::Error;
@@ -39,7 +40,12 @@ impl Upstream {
     }
 }
 
-/// Request headers the downstream services need; nothing else is passed on.
+/// The client's address as the gateway sees it, replacing whatever the client sent, so
+/// auth counts failed logins per real client behind the gateway.
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// Request headers the downstream services need; nothing else is passed on (besides
+/// the gateway's own `X-Forwarded-For`).
 const FORWARDED: [HeaderName; 3] = [
     header::AUTHORIZATION,
     header::CONTENT_TYPE,
@@ -74,6 +80,7 @@ async fn try_forward(
     upstream: Upstream,
     req: Request,
 ) -> Result<Response, Error> {
+    let client = client_ip(req.extensions(), req.headers());
     let (parts, body) = req.into_parts();
     let body = read_body(body, MAX_BODY_BYTES).await?;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -85,6 +92,9 @@ async fn try_forward(
         for value in parts.headers.get_all(name) {
             outbound = outbound.header(name, value);
         }
+    }
+    if let Some(ip) = client {
+        outbound = outbound.header(X_FORWARDED_FOR, ip.to_string());
     }
     if !body.is_empty() {
         outbound = outbound.body(body);

@@ -26,7 +26,9 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             "auth": {
                 "register": "POST /api/register",
                 "login": "POST /api/login",
-                "validate": "POST /api/validate"
+                "validate": "POST /api/validate",
+                "refresh": "POST /api/refresh",
+                "logout": "POST /api/logout"
             },
             "users": {
                 "get_all": "GET /api/users",

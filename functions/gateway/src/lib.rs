@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use reqwest::Url;
@@ -130,9 +130,12 @@ pub fn router(state: AppState) -> Router {
     let cors = state.cors.clone();
     let routes = Router::new()
         .route("/", get(health::health))
+        .route("/openapi.json", get(openapi))
         .route("/register", any(to_auth))
         .route("/login", any(to_auth))
         .route("/validate", any(to_auth))
+        .route("/refresh", any(to_auth))
+        .route("/logout", any(to_auth))
         .route("/users", any(to_users))
         .route("/users/{id}", any(to_users))
         .with_state(state);
@@ -141,6 +144,13 @@ pub fn router(state: AppState) -> Router {
         app = app.layer(cors);
     }
     app.layer(middleware::from_fn(request_id::request_id))
+}
+
+/// The OpenAPI 3 document of the whole API as reached through the gateway.
+pub const OPENAPI: &str = include_str!("../../../openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 async fn to_auth(State(state): State<AppState>, req: Request) -> Response {

@@ -57,7 +57,7 @@ async fn health_also_answers_at_api() {
 #[tokio::test]
 async fn auth_routes_go_to_auth_with_method_path_body_and_headers() {
     let (url, auth, users) = setup().await;
-    for route in ["register", "login", "validate"] {
+    for route in ["register", "login", "validate", "refresh", "logout"] {
         let body = json!({"route": route, "password": "securePassword123"});
         let response = client()
             .post(format!("{url}/api/{route}"))
@@ -81,8 +81,9 @@ async fn auth_routes_go_to_auth_with_method_path_body_and_headers() {
         assert_eq!(got.header("x-request-id"), Some(expected_id.as_str()));
         assert_eq!(got.header("cookie"), None);
         assert_eq!(got.header("x-custom"), None);
+        assert_eq!(got.header("x-forwarded-for"), Some("127.0.0.1"));
     }
-    assert_eq!(auth.received().len(), 3);
+    assert_eq!(auth.received().len(), 5);
     assert!(users.received().is_empty());
 }
 

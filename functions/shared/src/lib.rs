@@ -2,6 +2,7 @@
 //! type, the JSON extractor, access and refresh tokens, configuration, stores and router
 //! plumbing.
 
+pub mod client_ip;
 pub mod config;
 pub mod domain;
 pub mod error;

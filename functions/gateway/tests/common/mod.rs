@@ -40,7 +40,8 @@ pub async fn serve(app: Router) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
+        let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).await.unwrap();
     });
     format!("http://{addr}")
 }
@@ -234,7 +235,9 @@ pub fn spec_health() -> Value {
             "auth": {
                 "register": "POST /api/register",
                 "login": "POST /api/login",
-                "validate": "POST /api/validate"
+                "validate": "POST /api/validate",
+                "refresh": "POST /api/refresh",
+                "logout": "POST /api/logout"
             },
             "users": {
                 "get_all": "GET /api/users",
