@@ -238,31 +238,64 @@ enum Refusal {
     Final(Error),
 }
 
+/// Why a transaction was cancelled: one reason code per item, in order.
+struct Cancelled(Vec<String>);
+
+impl Cancelled {
+    /// The reasons of a cancelled transaction; any other failure as the store error it is.
+    fn of(err: SdkError<TransactWriteItemsError>) -> Result<Self, Error> {
+        let codes = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect(),
+            _ => return Err(sdk_error("TransactWriteItems", err)),
+        };
+        Ok(Self(codes))
+    }
+
+    /// Whether the condition on the `item`-th write failed.
+    fn failed(&self, item: usize) -> bool {
+        self.0
+            .get(item)
+            .is_some_and(|c| c == "ConditionalCheckFailed")
+    }
+
+    /// No condition failed: a lost race worth another try (its cause), or a final error.
+    fn otherwise(&self, what: &str) -> Result<String, Error> {
+        let cause = format!(
+            "DynamoDB TransactWriteItems ({what}) cancelled, reasons {:?}",
+            self.0
+        );
+        if self.0.iter().any(|c| c == "TransactionConflict") {
+            Ok(cause)
+        } else if self
+            .0
+            .iter()
+            .any(|c| TRANSIENT_REASONS.contains(&c.as_str()))
+        {
+            Err(Error::Unavailable(cause))
+        } else {
+            Err(Error::Internal(cause))
+        }
+    }
+}
+
 fn registration_refusal(err: SdkError<TransactWriteItemsError>) -> Refusal {
-    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-        err.as_service_error()
-    else {
-        return Refusal::Final(sdk_error("TransactWriteItems", err));
+    let cancelled = match Cancelled::of(err) {
+        Ok(cancelled) => cancelled,
+        Err(error) => return Refusal::Final(error),
     };
-    let codes: Vec<&str> = cancelled
-        .cancellation_reasons()
-        .iter()
-        .map(|r| r.code().unwrap_or("None"))
-        .collect();
-    let failed = |i: usize| codes.get(i) == Some(&"ConditionalCheckFailed");
-    if failed(1) {
+    if cancelled.failed(1) {
         return Refusal::Final(Error::UsernameTaken);
     }
-    if failed(2) {
+    if cancelled.failed(2) {
         return Refusal::Final(Error::EmailTaken);
     }
-    let cause = format!("DynamoDB TransactWriteItems cancelled, reasons {codes:?}");
-    if codes.contains(&"TransactionConflict") {
-        Refusal::Conflict(cause)
-    } else if codes.iter().any(|c| TRANSIENT_REASONS.contains(c)) {
-        Refusal::Final(Error::Unavailable(cause))
-    } else {
-        Refusal::Final(Error::Internal(cause))
+    match cancelled.otherwise("register") {
+        Ok(cause) => Refusal::Conflict(cause),
+        Err(error) => Refusal::Final(error),
     }
 }
 
@@ -642,30 +675,19 @@ enum RotationRefusal {
 }
 
 fn rotation_refusal(err: SdkError<TransactWriteItemsError>) -> RotationRefusal {
-    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-        err.as_service_error()
-    else {
-        return RotationRefusal::Final(sdk_error("TransactWriteItems", err));
+    let cancelled = match Cancelled::of(err) {
+        Ok(cancelled) => cancelled,
+        Err(error) => return RotationRefusal::Final(error),
     };
-    let codes: Vec<&str> = cancelled
-        .cancellation_reasons()
-        .iter()
-        .map(|r| r.code().unwrap_or("None"))
-        .collect();
-    let failed = |i: usize| codes.get(i) == Some(&"ConditionalCheckFailed");
-    if failed(0) {
+    if cancelled.failed(0) {
         return RotationRefusal::AlreadyUsed;
     }
-    if failed(1) {
+    if cancelled.failed(1) {
         return RotationRefusal::FamilyRevoked;
     }
-    let cause = format!("DynamoDB TransactWriteItems (refresh) cancelled, reasons {codes:?}");
-    if codes.contains(&"TransactionConflict") {
-        RotationRefusal::Conflict
-    } else if codes.iter().any(|c| TRANSIENT_REASONS.contains(c)) {
-        RotationRefusal::Final(Error::Unavailable(cause))
-    } else {
-        RotationRefusal::Final(Error::Internal(cause))
+    match cancelled.otherwise("refresh") {
+        Ok(_) => RotationRefusal::Conflict,
+        Err(error) => RotationRefusal::Final(error),
     }
 }
 
