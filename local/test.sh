@@ -6,7 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=local/tools.sh
 source local/tools.sh
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+step() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*" >&2; }
 
 step "tools (moto, cfn-lint, sam, cargo-lambda, schemathesis) into .tools/venv"
 tools_venv

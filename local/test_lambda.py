@@ -40,6 +40,10 @@ EXPECTED = {
     "auth-register": 200,
     "auth-login": 200,
     "auth-validate": 200,
+    # The refresh and logout fixtures carry a refresh token nobody was issued and a
+    # malformed bearer token: both are refused.
+    "auth-refresh": 401,
+    "auth-logout": 401,
     # The users fixtures name the spec's sample user, not the token's: reads of it are
     # 404 (no such profile), writes are refused as someone else's profile.
     "users-health": 200,
