@@ -241,7 +241,23 @@ async fn a_dead_auth_service_named_in_the_environment_is_a_503() {
 /// forwarded 401, 403, 404 and 409.
 #[tokio::test]
 async fn the_whole_flow_through_the_gateway_matches_the_spec() {
-    let stack = stack_with(&[]).await;
+    whole_flow(stack_with(&[]).await).await;
+}
+
+/// The same flow with every store on DynamoDB (a real DynamoDB-compatible server).
+#[tokio::test]
+async fn the_whole_flow_through_the_gateway_works_on_dynamodb() {
+    let Some(tables) = shared::testing::dynamodb::TempTables::create().await else {
+        return;
+    };
+    let mut config = tables.config.clone();
+    config.bcrypt_cost = 4;
+    let stack = local::start(&config, Ports::ANY).await.unwrap();
+    whole_flow(stack).await;
+    tables.delete().await;
+}
+
+async fn whole_flow(stack: Stack) {
     let gw = stack.gateway_url();
     let (alice_id, alice) = sign_up(&gw, "alice").await;
     let (_, bob) = sign_up(&gw, "bob").await;
