@@ -181,6 +181,12 @@ pub mod dynamodb {
         /// `None` (the test skips) when `DYNAMODB_ENDPOINT` is unset outside CI.
         pub async fn create() -> Option<Self> {
             let endpoint = super::require_env("DYNAMODB_ENDPOINT")?;
+            Some(Self::create_at(&endpoint).await)
+        }
+
+        /// Fresh tables on the server at `endpoint`.
+        pub async fn create_at(endpoint: &str) -> Self {
+            let endpoint = endpoint.to_owned();
             let suffix = uuid::Uuid::new_v4().simple().to_string();
             let config = Config::from_lookup(|key| match key {
                 "STORE" => Some("dynamodb".into()),
@@ -196,7 +202,7 @@ pub mod dynamodb {
             tables.make(&tables.config.accounts_table, "pk").await;
             tables.make(&tables.config.profiles_table, "user_id").await;
             tables.make(&tables.config.security_table, "pk").await;
-            Some(tables)
+            tables
         }
 
         /// Stores on these tables, sharing this client.
