@@ -51,17 +51,25 @@ fn on_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
     error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
 }
 
-/// The id a request is known by: the caller's `X-Request-Id`, else API Gateway's.
+/// The longest `X-Request-Id` taken from a caller.
+const MAX_REQUEST_ID: usize = 128;
+
+/// The id a request is known by: API Gateway's in Lambda, else the caller's
+/// `X-Request-Id` (the gateway's, locally) when it is short visible ASCII.
 pub fn request_id(req: &Request) -> Option<String> {
-    if let Some(id) = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
-        return Some(id.to_owned());
-    }
     use lambda_http::request::RequestContext;
-    match req.extensions().get::<RequestContext>() {
+    let from_api_gateway = match req.extensions().get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
         _ => None,
-    }
+    };
+    from_api_gateway.or_else(|| {
+        let value = req.headers().get(REQUEST_ID)?.to_str().ok()?;
+        (!value.is_empty()
+            && value.len() <= MAX_REQUEST_ID
+            && value.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| value.to_owned())
+    })
 }
 
 /// Where the route layer leaves the matched route template for the access log, which
