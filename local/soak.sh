@@ -55,6 +55,7 @@ post() { curl -fsS -X POST "$GW$1" -H 'content-type: application/json' ${3:+-H "
 field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
 rss_start="$(rss_kib)"
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "soak: registering $USERS users with profiles" >&2
 ids=()
 token=""
@@ -98,7 +99,7 @@ cat >"$OUT" <<MD
 | figure | value |
 |---|---|
 | date (UTC) | $(date -u +%Y-%m-%dT%H:%MZ) |
-| machine | $(nproc) CPUs, $(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load average before: $(cut -d' ' -f1-3 /proc/loadavg) |
+| machine | $(nproc) CPUs, $(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load average before: ${load_before}, after: $(cut -d' ' -f1-3 /proc/loadavg) |
 | build | \`cargo build --release -p local\` (lto, codegen-units=1), STORE=memory, RUST_LOG=${RUST_LOG:-warn} |
 | load | wrk $THREADS threads, $CONNECTIONS connections, $(get duration_s) s after a ${WARMUP} s warm-up, $USERS users |
 | requests | $(get requests) ($(get rps)/s) |
