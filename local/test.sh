@@ -17,6 +17,9 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "openapi.json: OpenAPI 3.0 meta-schema, references, operation ids (local/check_openapi.py)"
+"$TOOLS_VENV/bin/python" local/check_openapi.py openapi.json
+
 step "DynamoDB-compatible server (moto) on loopback"
 start_moto "$(free_port)"
 create_tables
@@ -30,6 +33,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+
+step "schemathesis through the gateway of the local stack (local/schemathesis.sh)"
+local/schemathesis.sh
 
 step "template: cfn-lint"
 cfn-lint template.yaml

@@ -106,6 +106,16 @@ pub fn secret(config: &Config) -> Secret {
 /// or, with `AUTH_MODE=remote`, by calling auth over HTTP (this stack's, unless
 /// `AUTH_SERVICE_URL` is set).
 pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::error::Error>> {
+    let stores = Stores::from_config(config).await?;
+    start_with(config, ports, stores).await
+}
+
+/// [`start`] over the given stores instead of those `config` names.
+pub async fn start_with(
+    config: &Config,
+    ports: Ports,
+    stores: Stores,
+) -> Result<Stack, Box<dyn std::error::Error>> {
     let tokens = Arc::new(Tokens::new(&secret(config), config.token_expiry)?);
     let mut listeners = Vec::new();
     for port in [ports.auth, ports.users, ports.gateway] {
@@ -116,7 +126,6 @@ pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::
         .map(TcpListener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
     let wired = wired(config, addrs[0], addrs[1]);
-    let stores = Stores::from_config(config).await?;
     let auth_state = auth::AppState::new(
         stores.accounts.clone(),
         stores.security.clone(),

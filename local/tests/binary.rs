@@ -60,7 +60,7 @@ fn the_local_binary_serves_and_stops_cleanly_on_ctrl_c() {
         .map(|_| next_line("the access log line"))
         .find(|l| l.contains("access"))
         .expect("an access log line");
-    for part in ["GET", "path=\"/\"", "status=200", "latency_ms="] {
+    for part in ["GET", "route=\"/\"", "status=200", "latency_ms="] {
         assert!(access.contains(part), "{part} missing from {access}");
     }
 

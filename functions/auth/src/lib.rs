@@ -61,6 +61,17 @@ impl AppState {
     }
 }
 
+/// Every (method, path) [`router`] serves, at `/` and under `/api`; the router's own
+/// tests hold it to this list.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("POST", "/register"),
+    ("POST", "/login"),
+    ("POST", "/validate"),
+    ("POST", "/refresh"),
+    ("POST", "/logout"),
+];
+
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/", get(handlers::health))

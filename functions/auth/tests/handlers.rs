@@ -186,3 +186,9 @@ async fn unknown_routes_and_wrong_methods_are_json_errors() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_router_serves_exactly_its_listed_routes() {
+    let wrong = shared::testing::route_mismatches(app(), auth::ROUTES).await;
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

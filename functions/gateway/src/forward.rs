@@ -1,9 +1,11 @@
 //! Forwarding one request to a downstream service and its answer back, unchanged
-//! except for hop-by-hop headers; every failure to get an answer is a JSON error.
+//! except for hop-by-hop headers; every failure to get an answer, and an answer that
+//! claims to be JSON but is not, is a JSON error.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderName};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use reqwest::Url;
 
@@ -82,6 +84,7 @@ async fn try_forward(
 ) -> Result<Response, Error> {
     let client = client_ip(req.extensions(), req.headers());
     let (parts, body) = req.into_parts();
+    let head = parts.method == axum::http::Method::HEAD;
     let body = read_body(body, MAX_BODY_BYTES).await?;
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = Url::parse(&format!("{}{path}", state.base(upstream)))
@@ -141,10 +144,40 @@ async fn try_forward(
         }
     }
 
+    if !head && declares_json(&headers) && !is_json_answer(status, &bytes) {
+        return Err(Error::BadGateway(format!(
+            "{} answered {status} with a body that is not the JSON it declares ({} bytes)",
+            upstream.name(),
+            bytes.len()
+        )));
+    }
+
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     Ok(response)
+}
+
+/// Whether the answer says its body is JSON (`application/json` or `application/*+json`).
+fn declares_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+/// A body that parses as one JSON value, or none where the status carries none.
+fn is_json_answer(status: StatusCode, bytes: &[u8]) -> bool {
+    if matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) && bytes.is_empty() {
+        return true;
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
 }
 
 /// The downstream's response headers minus hop-by-hop ones and any it named in

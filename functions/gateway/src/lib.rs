@@ -124,21 +124,29 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, ConfigError> {
     ))
 }
 
+/// The (method, path) routes the gateway answers itself, at `/` and under `/api`.
+pub const ROUTES: &[(&str, &str)] = &[("GET", "/"), ("GET", "/openapi.json")];
+
+/// Paths forwarded to auth, whatever the method (auth answers its own 405s).
+pub const AUTH_PATHS: &[&str] = &["/register", "/login", "/validate", "/refresh", "/logout"];
+
+/// Paths forwarded to users, whatever the method.
+pub const USERS_PATHS: &[&str] = &["/users", "/users/{id}"];
+
 /// `GET /` and the forwarded routes, each served with and without the `/api` prefix
 /// like every function's; anything else is a 404 JSON without contacting anyone.
 pub fn router(state: AppState) -> Router {
     let cors = state.cors.clone();
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route("/", get(health::health))
-        .route("/openapi.json", get(openapi))
-        .route("/register", any(to_auth))
-        .route("/login", any(to_auth))
-        .route("/validate", any(to_auth))
-        .route("/refresh", any(to_auth))
-        .route("/logout", any(to_auth))
-        .route("/users", any(to_users))
-        .route("/users/{id}", any(to_users))
-        .with_state(state);
+        .route("/openapi.json", get(openapi));
+    for path in AUTH_PATHS {
+        routes = routes.route(path, any(to_auth));
+    }
+    for path in USERS_PATHS {
+        routes = routes.route(path, any(to_users));
+    }
+    let routes = routes.with_state(state);
     let mut app = shared::http::finish(routes);
     if let Some(cors) = cors {
         app = app.layer(cors);

@@ -5,6 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use axum::response::IntoResponse;
+
 use common::*;
 
 const TIMEOUTS: [(&str, &str); 2] = [("CONNECT_TIMEOUT_MS", "200"), ("REQUEST_TIMEOUT_MS", "500")];
@@ -122,4 +124,124 @@ async fn the_gateway_recovers_when_a_dead_downstream_comes_back() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let (status, body, _) = call(&url, "GET", "/api/users").await;
     assert_eq!((status, body), (200, serde_json::json!([])));
+}
+
+/// A downstream that waits `delay` before answering 200 `{"slow": true}`, or, with
+/// `dribble`, sends its headers at once and then its body a byte every `delay`.
+async fn slow_url(delay: Duration, dribble: bool) -> String {
+    let app = axum::Router::new().fallback(move || async move {
+        if !dribble {
+            tokio::time::sleep(delay).await;
+            return axum::Json(serde_json::json!({"slow": true})).into_response();
+        }
+        let bytes = futures::stream::unfold(0u8, move |n| async move {
+            tokio::time::sleep(delay).await;
+            (n < 20).then(|| (Ok::<_, std::io::Error>(vec![b' ']), n + 1))
+        });
+        axum::response::Response::builder()
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from_stream(bytes))
+            .unwrap()
+    });
+    serve(app).await
+}
+
+#[tokio::test]
+async fn a_downstream_slower_than_the_request_timeout_is_a_503_at_the_timeout() {
+    let slow = slow_url(REQUEST_TIMEOUT * 3, false).await;
+    let url = serve(gateway(&slow, &slow, &TIMEOUTS)).await;
+    for (method, path, message) in [
+        ("POST", "/api/login", "Auth service unavailable"),
+        ("GET", "/api/users/u1", "User service unavailable"),
+    ] {
+        let (status, body, took) = call(&url, method, path).await;
+        assert_eq!(
+            (status, body),
+            (503, error(503, message)),
+            "{method} {path}"
+        );
+        assert!(
+            took >= REQUEST_TIMEOUT && took < REQUEST_TIMEOUT * 2,
+            "{method} {path} took {took:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_downstream_slow_but_within_the_request_timeout_is_relayed() {
+    let slow = slow_url(REQUEST_TIMEOUT / 2, false).await;
+    let url = serve(gateway(&slow, &slow, &TIMEOUTS)).await;
+    for (method, path) in [("POST", "/api/login"), ("GET", "/api/users")] {
+        let (status, body, took) = call(&url, method, path).await;
+        assert_eq!((status, body), (200, serde_json::json!({"slow": true})));
+        assert!(took >= REQUEST_TIMEOUT / 2, "{method} {path} took {took:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_downstream_that_dribbles_its_body_past_the_timeout_is_a_503() {
+    let slow = slow_url(Duration::from_millis(100), true).await;
+    let url = serve(gateway(&slow, &slow, &TIMEOUTS)).await;
+    let (status, body, took) = call(&url, "GET", "/api/users").await;
+    assert_eq!(
+        (status, body),
+        (503, error(503, "User service unavailable"))
+    );
+    assert!(took < REQUEST_TIMEOUT * 2, "took {took:?}");
+}
+
+#[tokio::test]
+async fn an_answer_that_claims_json_but_is_not_is_a_502_json() {
+    let users = Fake::healthy().await;
+    let url = serve(gateway(&users.url, &users.url, &TIMEOUTS)).await;
+    for (status, content_type, body) in [
+        (200, "application/json", "<html>proxy error</html>"),
+        (
+            500,
+            "application/json; charset=utf-8",
+            "Internal Server Error",
+        ),
+        (200, "application/json", ""),
+        (200, "application/problem+json", "{\"status\":"),
+        (404, "application/json", "{\"status\":\"404\"} trailing"),
+    ] {
+        users.answer(Reply {
+            status,
+            content_type,
+            body: body.into(),
+            headers: Vec::new(),
+        });
+        let (got, answer, _) = call(&url, "GET", "/api/users/u1").await;
+        assert_eq!(
+            (got, answer),
+            (502, error(502, "Bad gateway")),
+            "{status} {content_type} {body:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn json_answers_and_bodiless_ones_still_pass() {
+    let users = Fake::healthy().await;
+    let url = serve(gateway(&users.url, &users.url, &TIMEOUTS)).await;
+    users.answer(Reply::json(200, serde_json::json!([])));
+    let head = client()
+        .head(format!("{url}/api/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    users.answer(Reply {
+        status: 204,
+        content_type: "application/json",
+        body: String::new(),
+        headers: Vec::new(),
+    });
+    let empty = client()
+        .delete(format!("{url}/api/users/u1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 204);
+    assert!(empty.bytes().await.unwrap().is_empty());
 }

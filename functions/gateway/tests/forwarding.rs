@@ -387,3 +387,41 @@ async fn bad_service_urls_and_origins_are_refused_at_start_naming_the_variable()
         assert!(err.to_string().contains(var), "{err}");
     }
 }
+
+#[tokio::test]
+async fn the_gateway_answers_exactly_its_own_listed_routes() {
+    let (url, _auth, _users) = setup().await;
+    let wrong = shared::testing::route_mismatches(gateway(&url, &url, &[]), gateway::ROUTES).await;
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[tokio::test]
+async fn every_listed_forwarded_path_goes_downstream_whatever_the_method() {
+    let (url, auth, users) = setup().await;
+    let listed = gateway::AUTH_PATHS
+        .iter()
+        .map(|p| (p, &auth))
+        .chain(gateway::USERS_PATHS.iter().map(|p| (p, &users)));
+    let mut sent = 0;
+    for (path, fake) in listed {
+        for method in shared::testing::PROBED_METHODS {
+            let before = fake.received().len();
+            let path = shared::testing::concrete_path(path);
+            let response = client()
+                .request(method.parse().unwrap(), format!("{url}/api{path}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{method} {path}");
+            let received = fake.received();
+            assert_eq!(received.len(), before + 1, "{method} {path}");
+            let last = received.last().unwrap();
+            assert_eq!(
+                (last.method.as_str(), last.path.as_str()),
+                (method, path.as_str())
+            );
+            sent += 1;
+        }
+    }
+    assert_eq!(auth.received().len() + users.received().len(), sent);
+}

@@ -3,9 +3,10 @@
 //! point.
 
 use std::any::Any;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -21,7 +22,9 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// Serves `routes` at `/` and under `/api`, with JSON errors for unknown routes and
 /// methods, panics answered as 500 JSON, and one access log line per request.
 pub fn finish(routes: Router) -> Router {
-    let routes = routes.method_not_allowed_fallback(method_not_allowed);
+    let routes = routes
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn(record_route));
     Router::new()
         .merge(routes.clone())
         .nest("/api", routes)
@@ -48,32 +51,59 @@ fn on_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
     error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
 }
 
-/// The id a request is known by: the caller's `X-Request-Id`, else API Gateway's.
+/// The longest `X-Request-Id` taken from a caller.
+const MAX_REQUEST_ID: usize = 128;
+
+/// The id a request is known by: API Gateway's in Lambda, else the caller's
+/// `X-Request-Id` (the gateway's, locally) when it is short visible ASCII.
 pub fn request_id(req: &Request) -> Option<String> {
-    if let Some(id) = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
-        return Some(id.to_owned());
-    }
     use lambda_http::request::RequestContext;
-    match req.extensions().get::<RequestContext>() {
+    let from_api_gateway = match req.extensions().get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
         _ => None,
-    }
+    };
+    from_api_gateway.or_else(|| {
+        let value = req.headers().get(REQUEST_ID)?.to_str().ok()?;
+        (!value.is_empty()
+            && value.len() <= MAX_REQUEST_ID
+            && value.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| value.to_owned())
+    })
 }
 
-async fn access_log(req: Request, next: Next) -> Response {
+/// Where the route layer leaves the matched route template for the access log, which
+/// runs outside routing (and so also sees unmatched requests and panics).
+#[derive(Clone, Default)]
+struct RouteSlot(Arc<OnceLock<String>>);
+
+async fn record_route(req: Request, next: Next) -> Response {
+    if let (Some(slot), Some(route)) = (
+        req.extensions().get::<RouteSlot>(),
+        req.extensions().get::<MatchedPath>(),
+    ) {
+        let _ = slot.0.set(route.as_str().to_owned());
+    }
+    next.run(req).await
+}
+
+/// The access log line: request id, method, matched route template (`-` when no route
+/// matched), status and latency. Never the path's values, the query, headers or body.
+async fn access_log(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
     let id = request_id(&req);
+    let slot = RouteSlot::default();
+    req.extensions_mut().insert(slot.clone());
     let response = next.run(req).await;
     let status = response.status().as_u16();
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let route = slot.0.get().map_or("-", String::as_str);
     tracing::info!(
         target: "access",
         request_id = id.as_deref().unwrap_or("-"),
         %method,
-        path,
+        route,
         status,
         latency_ms = format_args!("{latency_ms:.2}"),
         "request"

@@ -68,6 +68,77 @@ pub async fn invoke(app: Router, event: Value) -> LambdaReply {
     }
 }
 
+/// Methods probed by [`route_mismatches`].
+pub const PROBED_METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+
+/// `path` with every `{param}` replaced by a UUID, as a client would send it.
+pub fn concrete_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.starts_with('{') && segment.ends_with('}') {
+                "550e8400-e29b-41d4-a716-446655440000"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Whether an answer is the router's own "no such route" (the JSON 404 fallback) or
+/// "no such method" (405), as opposed to a handler's.
+pub fn is_routing_refusal(status: u16, body: &Value) -> bool {
+    status == 405 || (status == 404 && body["message"] == "Route not found")
+}
+
+/// What is wrong with the claim that `app` serves exactly `routes` (method, path) at
+/// `/` and under `/api`: every listed route reaches a handler, and every other method
+/// of [`PROBED_METHODS`] on a listed path is a 405 JSON. Empty when the claim holds.
+pub async fn route_mismatches(app: Router, routes: &[(&str, &str)]) -> Vec<String> {
+    use tower::ServiceExt;
+
+    let mut paths: Vec<&str> = routes.iter().map(|(_, path)| *path).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    let mut wrong = Vec::new();
+    for prefix in ["", "/api"] {
+        for path in &paths {
+            for method in PROBED_METHODS {
+                let listed = routes.contains(&(method, path));
+                let uri = match (*path, prefix) {
+                    ("/", "") => "/".to_owned(),
+                    ("/", prefix) => prefix.to_owned(),
+                    (path, prefix) => format!("{prefix}{}", concrete_path(path)),
+                };
+                let request = axum::http::Request::builder()
+                    .method(method)
+                    .uri(&uri)
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from("{}"))
+                    .expect("a valid request");
+                let response = app.clone().oneshot(request).await.expect("infallible");
+                let status = response.status().as_u16();
+                let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+                    .await
+                    .unwrap_or_default();
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                let refused = is_routing_refusal(status, &body);
+                if listed && refused {
+                    wrong.push(format!(
+                        "{method} {uri} is listed but answered {status} {body}"
+                    ));
+                }
+                if !listed && (status != 405 || body["status"] != "405") {
+                    wrong.push(format!(
+                        "{method} {uri} is not listed but answered {status} {body}"
+                    ));
+                }
+            }
+        }
+    }
+    wrong
+}
+
 /// Whether a test that needs an outside server (named by `var`) should run. In CI
 /// (`CI` set) a missing server is a failure; elsewhere the test is skipped loudly.
 pub fn require_env(var: &str) -> Option<String> {
@@ -110,6 +181,12 @@ pub mod dynamodb {
         /// `None` (the test skips) when `DYNAMODB_ENDPOINT` is unset outside CI.
         pub async fn create() -> Option<Self> {
             let endpoint = super::require_env("DYNAMODB_ENDPOINT")?;
+            Some(Self::create_at(&endpoint).await)
+        }
+
+        /// Fresh tables on the server at `endpoint`.
+        pub async fn create_at(endpoint: &str) -> Self {
+            let endpoint = endpoint.to_owned();
             let suffix = uuid::Uuid::new_v4().simple().to_string();
             let config = Config::from_lookup(|key| match key {
                 "STORE" => Some("dynamodb".into()),
@@ -125,7 +202,7 @@ pub mod dynamodb {
             tables.make(&tables.config.accounts_table, "pk").await;
             tables.make(&tables.config.profiles_table, "user_id").await;
             tables.make(&tables.config.security_table, "pk").await;
-            Some(tables)
+            tables
         }
 
         /// Stores on these tables, sharing this client.

@@ -154,3 +154,70 @@ proptest! {
         );
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn refresh_tokens_parse_only_in_the_shape_this_service_issues(
+        raw in ".{0,60}|[A-Za-z0-9_-]{43}|[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]",
+    ) {
+        use base64::Engine;
+        match shared::refresh::RefreshSecret::parse(&raw) {
+            Some(token) => {
+                prop_assert_eq!(token.expose(), raw.as_str());
+                let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&raw).unwrap();
+                prop_assert_eq!(bytes.len(), shared::refresh::RefreshSecret::BYTES);
+                prop_assert_eq!(token.hash().as_str().len(), 64);
+            }
+            None => prop_assert!(
+                raw.len() != shared::refresh::RefreshSecret::CHARS
+                    || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    || !"AEIMQUYcgkosw048".contains(raw.chars().last().unwrap_or('!'))
+            ),
+        }
+    }
+
+    #[test]
+    fn bearer_headers_give_the_token_or_a_401(
+        value in proptest::collection::vec(any::<u8>(), 0..80),
+        scheme in prop_oneof![Just("Bearer "), Just("bearer "), Just("BEARER\t"), Just("Basic "), Just("")],
+    ) {
+        let mut bytes = scheme.as_bytes().to_vec();
+        bytes.extend_from_slice(&value);
+        let Ok(header) = axum::http::HeaderValue::from_bytes(&bytes) else { return Ok(()) };
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(axum::http::header::AUTHORIZATION, header);
+        match shared::http::bearer_token(&headers) {
+            Ok(token) => {
+                let text = std::str::from_utf8(&bytes).unwrap();
+                prop_assert!(!token.is_empty());
+                prop_assert_eq!(token, token.trim());
+                prop_assert!(text.trim().to_ascii_lowercase().starts_with("bearer"));
+                prop_assert!(text.trim_end().ends_with(token));
+            }
+            Err(e) => prop_assert_eq!(e.status(), StatusCode::UNAUTHORIZED),
+        }
+    }
+
+    #[test]
+    fn forwarded_addresses_are_taken_only_when_they_parse(
+        value in proptest::collection::vec(any::<u8>(), 0..80),
+        tail in prop_oneof![Just(String::new()), Just(", 203.0.113.9".to_owned()), Just(",::1".to_owned())],
+    ) {
+        let mut bytes = value.clone();
+        bytes.extend_from_slice(tail.as_bytes());
+        let Ok(header) = axum::http::HeaderValue::from_bytes(&bytes) else { return Ok(()) };
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", header);
+        let mut extensions = axum::http::Extensions::new();
+        let peer: std::net::SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        extensions.insert(axum::extract::ConnectInfo(peer));
+        let ip = shared::client_ip::client_ip(&extensions, &headers).expect("the peer at least");
+        let last = std::str::from_utf8(&bytes).ok().and_then(|t| t.rsplit(',').next()).map(str::trim);
+        match last.and_then(|l| l.parse::<std::net::IpAddr>().ok()) {
+            Some(forwarded) => prop_assert_eq!(ip, forwarded),
+            None => prop_assert_eq!(ip, peer.ip()),
+        }
+    }
+}

@@ -54,6 +54,17 @@ impl FromRef<AppState> for Authenticator {
     }
 }
 
+/// Every (method, path) [`router`] serves, at `/` and under `/api`; the router's own
+/// tests hold it to this list.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/users"),
+    ("POST", "/users"),
+    ("GET", "/users/{id}"),
+    ("PUT", "/users/{id}"),
+    ("DELETE", "/users/{id}"),
+];
+
 /// The spec's user-service routes, at `/` and under `/api`.
 ///
 /// `GET /users` takes `?limit=` (1 to 1000, default 100) and `?cursor=`; when more

@@ -516,3 +516,9 @@ async fn a_store_failure_is_a_generic_500_that_leaks_nothing() {
         assert_eq!(reply.body, error(500, "Internal server error"));
     }
 }
+
+#[tokio::test]
+async fn the_router_serves_exactly_its_listed_routes() {
+    let wrong = shared::testing::route_mismatches(app().router, users::ROUTES).await;
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

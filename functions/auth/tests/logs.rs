@@ -1,0 +1,168 @@
+//! What the auth function logs in Lambda, at debug level and in the JSON format
+//! Lambda asks for: one JSON access line per request carrying API Gateway's request
+//! id and the matched route, and no password, token, refresh token, hash or secret.
+//! One test in this binary: it installs the process-wide subscriber, so that events
+//! from every thread (bcrypt runs on the blocking pool) are captured.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use shared::domain::Username;
+use shared::store::memory::{MemoryAccountStore, MemorySecurityStore};
+use shared::store::AccountStore;
+use shared::telemetry::{subscriber, Format};
+use shared::testing::{event, invoke, with_body, with_header};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
+
+use common::*;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).expect("logs are UTF-8")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_logs_are_json_lines_with_request_ids_and_routes_and_no_secrets() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    subscriber(Format::Json, EnvFilter::new("debug"), move || {
+        writer.clone()
+    })
+    .try_init()
+    .expect("the only subscriber of this test binary");
+
+    let accounts = Arc::new(MemoryAccountStore::new());
+    let app = auth::router(auth::AppState::new(
+        accounts.clone(),
+        Arc::new(MemorySecurityStore::new()),
+        tokens(),
+        &config(&[]),
+    ));
+    let password = "securePassword123";
+    let register = invoke(app.clone(), event("auth-register")).await;
+    assert_eq!(register.status, 200, "{:?}", register.body);
+    let login = invoke(app.clone(), event("auth-login")).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    let token = login.body["token"].as_str().unwrap().to_owned();
+    let refresh_token = login.body["refresh_token"].as_str().unwrap().to_owned();
+    let validate = invoke(
+        app.clone(),
+        with_body(event("auth-validate"), &json!({ "token": token })),
+    )
+    .await;
+    assert_eq!(validate.status, 200, "{:?}", validate.body);
+    let refresh = invoke(
+        app.clone(),
+        with_body(
+            event("auth-refresh"),
+            &json!({ "refresh_token": refresh_token }),
+        ),
+    )
+    .await;
+    assert_eq!(refresh.status, 200, "{:?}", refresh.body);
+    let new_token = refresh.body["token"].as_str().unwrap().to_owned();
+    let new_refresh_token = refresh.body["refresh_token"].as_str().unwrap().to_owned();
+    let logout = invoke(
+        app.clone(),
+        with_header(
+            with_body(
+                event("auth-logout"),
+                &json!({ "refresh_token": new_refresh_token }),
+            ),
+            "authorization",
+            &format!("Bearer {new_token}"),
+        ),
+    )
+    .await;
+    assert_eq!(logout.status, 200, "{:?}", logout.body);
+    let wrong = invoke(
+        app.clone(),
+        with_header(
+            with_body(
+                event("auth-login"),
+                &json!({"username": "alice", "password": "wrong-password-1"}),
+            ),
+            "x-request-id",
+            "chosen-by-the-client",
+        ),
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+
+    tracing::debug!(target: "auth", "debug probe");
+
+    let hash = accounts
+        .find_by_username(&Username::parse("alice").unwrap())
+        .await
+        .unwrap()
+        .expect("alice is stored")
+        .password_hash;
+    let text = logs.text();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access: Vec<&Value> = lines.iter().filter(|l| l["target"] == "access").collect();
+    let expected = [
+        ("REQ-auth-register", "/api/register", 200),
+        ("REQ-auth-login", "/api/login", 200),
+        ("REQ-auth-validate", "/api/validate", 200),
+        ("REQ-auth-refresh", "/api/refresh", 200),
+        ("REQ-auth-logout", "/api/logout", 200),
+        ("REQ-auth-login", "/api/login", 401),
+    ];
+    assert_eq!(access.len(), expected.len(), "{access:#?}");
+    for (line, (id, route, status)) in access.iter().zip(expected) {
+        assert_eq!(line["request_id"], id, "{line}");
+        assert_eq!(line["method"], "POST", "{line}");
+        assert_eq!(line["route"], route, "{line}");
+        assert_eq!(line["status"], status, "{line}");
+        assert_eq!(line["level"], "INFO", "{line}");
+        let latency: f64 = line["latency_ms"].as_str().unwrap().parse().unwrap();
+        assert!(latency >= 0.0, "{line}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "DEBUG" && l["message"] == "debug probe"),
+        "debug level is on, so the check below means something"
+    );
+    for (what, secret) in [
+        ("password", password),
+        ("wrong password", "wrong-password-1"),
+        ("access token", &token),
+        ("access token signature", token.rsplit('.').next().unwrap()),
+        ("refreshed access token", &new_token),
+        ("refresh token", &refresh_token),
+        ("new refresh token", &new_refresh_token),
+        ("bcrypt hash", &hash),
+        ("bcrypt hash salt and digest", &hash[7..]),
+        ("signing secret", SECRET),
+    ] {
+        assert!(!text.contains(secret), "the {what} is in the logs:\n{text}");
+    }
+    assert!(
+        !text.contains("$2b$"),
+        "a bcrypt hash is in the logs:\n{text}"
+    );
+}

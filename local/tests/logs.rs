@@ -1,0 +1,289 @@
+//! What `local` logs at debug level, in text and in JSON: one access line per request
+//! and service with the request id, method, route template, status and latency, and
+//! never a password, token, refresh token, bcrypt hash or the signing secret.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+const SECRET: &str = "log-test-signing-secret-0123456789abcdef";
+const PASSWORD: &str = "securePassword123";
+
+/// Reads a pipe to its end, passing each line on as it comes; returns all of it.
+fn drain(pipe: impl Read + Send + 'static, lines: mpsc::Sender<String>) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let _ = lines.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    })
+}
+
+struct Local {
+    child: Child,
+    readers: Vec<JoinHandle<String>>,
+    gateway: String,
+}
+
+impl Local {
+    fn start(json: bool) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_local"));
+        cmd.env_remove("STORE")
+            .env_remove("AWS_LAMBDA_FUNCTION_NAME")
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .env_remove("AWS_LAMBDA_LOG_FORMAT")
+            .envs([
+                ("AUTH_PORT", "0"),
+                ("USERS_PORT", "0"),
+                ("GATEWAY_PORT", "0"),
+                ("BCRYPT_COST", "4"),
+                ("JWT_SECRET", SECRET),
+                ("RUST_LOG", "debug"),
+                ("NO_COLOR", "1"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if json {
+            cmd.env("AWS_LAMBDA_LOG_FORMAT", "JSON");
+        }
+        let mut child = cmd.spawn().expect("local starts");
+        let (tx, lines) = mpsc::channel();
+        let readers = vec![
+            drain(child.stdout.take().unwrap(), tx.clone()),
+            drain(child.stderr.take().unwrap(), tx),
+        ];
+        let gateway = loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(20))
+                .expect("local announces its gateway within 20 s");
+            if let Some(url) = line
+                .split("gateway service")
+                .nth(1)
+                .and_then(|rest| rest.split(" on ").nth(1))
+            {
+                break url.split('"').next().unwrap_or_default().trim().to_owned();
+            }
+        };
+        Self {
+            child,
+            readers,
+            gateway,
+        }
+    }
+
+    /// Stops it with Ctrl-C and returns everything it wrote to stdout and stderr.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "local exited with {status}");
+        self.readers
+            .drain(..)
+            .map(|r| r.join().unwrap())
+            .collect::<Vec<_>>()
+            .join("")
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every secret the flow handed out, by name.
+struct Secrets(Vec<(&'static str, String)>);
+
+fn call(gw: &str, id: &str, method: &str, path: &str, token: Option<&str>, body: Value) -> Value {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let mut request = client
+        .request(method.parse().unwrap(), format!("{gw}{path}"))
+        .header("x-request-id", id)
+        .timeout(Duration::from_secs(10));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if !body.is_null() {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().unwrap();
+    assert_eq!(response.status(), 200, "{method} {path}");
+    response.json().unwrap()
+}
+
+/// Register, log in, validate, refresh, create and read the profile, log out.
+fn flow(gw: &str) -> Secrets {
+    let registered = call(
+        gw,
+        "req-register",
+        "POST",
+        "/api/register",
+        None,
+        json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD}),
+    );
+    let id = registered["user_id"].as_str().unwrap().to_owned();
+    let login = call(
+        gw,
+        "req-login",
+        "POST",
+        "/api/login",
+        None,
+        json!({"username": "alice", "password": PASSWORD}),
+    );
+    let token = login["token"].as_str().unwrap().to_owned();
+    let refresh_token = login["refresh_token"].as_str().unwrap().to_owned();
+    call(
+        gw,
+        "req-validate",
+        "POST",
+        "/api/validate",
+        None,
+        json!({ "token": token }),
+    );
+    let refreshed = call(
+        gw,
+        "req-refresh",
+        "POST",
+        "/api/refresh",
+        None,
+        json!({ "refresh_token": refresh_token }),
+    );
+    let new_token = refreshed["token"].as_str().unwrap().to_owned();
+    let new_refresh_token = refreshed["refresh_token"].as_str().unwrap().to_owned();
+    call(
+        gw,
+        "req-create",
+        "POST",
+        "/api/users",
+        Some(&new_token),
+        json!({"user_id": id, "username": "alice", "email": "alice@example.com",
+               "full_name": "Alice", "bio": ""}),
+    );
+    call(
+        gw,
+        "req-get",
+        "GET",
+        &format!("/api/users/{id}"),
+        Some(&new_token),
+        Value::Null,
+    );
+    call(
+        gw,
+        "req-logout",
+        "POST",
+        "/api/logout",
+        Some(&new_token),
+        json!({ "refresh_token": new_refresh_token }),
+    );
+    let signature = token.rsplit('.').next().unwrap().to_owned();
+    Secrets(vec![
+        ("password", PASSWORD.to_owned()),
+        ("access token", token),
+        ("access token signature", signature),
+        ("refreshed access token", new_token),
+        ("refresh token", refresh_token),
+        ("new refresh token", new_refresh_token),
+        ("signing secret", SECRET.to_owned()),
+    ])
+}
+
+/// (request id, route at the gateway, route at the service behind it)
+const EXPECTED: [(&str, &str, &str, &str); 7] = [
+    ("req-register", "POST", "/api/register", "/register"),
+    ("req-login", "POST", "/api/login", "/login"),
+    ("req-validate", "POST", "/api/validate", "/validate"),
+    ("req-refresh", "POST", "/api/refresh", "/refresh"),
+    ("req-create", "POST", "/api/users", "/users"),
+    ("req-get", "GET", "/api/users/{id}", "/users/{id}"),
+    ("req-logout", "POST", "/api/logout", "/logout"),
+];
+
+fn assert_no_secrets(logs: &str, secrets: &Secrets) {
+    for (what, secret) in &secrets.0 {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "the {what} is in the logs:\n{logs}"
+        );
+    }
+    assert!(
+        !logs.contains("$2b$"),
+        "a bcrypt hash is in the logs:\n{logs}"
+    );
+    assert!(
+        !logs.contains("eyJ"),
+        "something JWT-shaped is in the logs:\n{logs}"
+    );
+}
+
+#[test]
+fn text_logs_have_one_access_line_per_request_and_service_and_no_secrets() {
+    let local = Local::start(false);
+    let secrets = flow(&local.gateway);
+    let logs = local.stop();
+    assert!(logs.contains("DEBUG"), "debug lines are written:\n{logs}");
+    assert_no_secrets(&logs, &secrets);
+    let access: Vec<&str> = logs.lines().filter(|l| l.contains(" access: ")).collect();
+    for (id, method, gateway_route, service_route) in EXPECTED {
+        for route in [gateway_route, service_route] {
+            let matching: Vec<&&str> = access
+                .iter()
+                .filter(|l| {
+                    l.contains(&format!("request_id=\"{id}\""))
+                        && l.contains(&format!("route=\"{route}\""))
+                })
+                .collect();
+            assert_eq!(matching.len(), 1, "{id} {route}: {access:#?}");
+            let line = matching[0];
+            for part in [format!("method={method}"), "status=200".to_owned()] {
+                assert!(line.contains(&part), "{part} missing from {line}");
+            }
+            assert!(line.contains("latency_ms="), "{line}");
+        }
+    }
+}
+
+#[test]
+fn json_logs_are_json_lines_with_the_access_fields_and_no_secrets() {
+    let local = Local::start(true);
+    let secrets = flow(&local.gateway);
+    let logs = local.stop();
+    assert_no_secrets(&logs, &secrets);
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["level"] == "DEBUG"),
+        "debug lines are written"
+    );
+    let access: Vec<&Value> = lines.iter().filter(|l| l["target"] == "access").collect();
+    for (id, method, gateway_route, service_route) in EXPECTED {
+        for route in [gateway_route, service_route] {
+            let matching: Vec<&&Value> = access
+                .iter()
+                .filter(|l| l["request_id"] == id && l["route"] == route)
+                .collect();
+            assert_eq!(matching.len(), 1, "{id} {route}: {access:#?}");
+            let line = matching[0];
+            assert_eq!(line["method"], method, "{line}");
+            assert_eq!(line["status"], 200, "{line}");
+            assert_eq!(line["message"], "request", "{line}");
+            let latency: f64 = line["latency_ms"].as_str().unwrap().parse().unwrap();
+            assert!(latency >= 0.0, "{line}");
+        }
+    }
+}
