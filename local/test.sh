@@ -37,6 +37,9 @@ fi
 step "schemathesis through the gateway of the local stack (local/schemathesis.sh)"
 local/schemathesis.sh
 
+step "schemathesis again with STORE=dynamodb on moto, smaller budget"
+STORE=dynamodb ST_MAX_EXAMPLES=50 local/schemathesis.sh
+
 step "template: cfn-lint"
 cfn-lint template.yaml
 

@@ -33,7 +33,7 @@ struct Local {
 }
 
 impl Local {
-    fn start(json: bool) -> Self {
+    fn start(json: bool, rust_log: &str) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_local"));
         cmd.env_remove("STORE")
             .env_remove("AWS_LAMBDA_FUNCTION_NAME")
@@ -45,7 +45,7 @@ impl Local {
                 ("GATEWAY_PORT", "0"),
                 ("BCRYPT_COST", "4"),
                 ("JWT_SECRET", SECRET),
-                ("RUST_LOG", "debug"),
+                ("RUST_LOG", rust_log),
                 ("NO_COLOR", "1"),
             ])
             .stdout(Stdio::piped())
@@ -230,7 +230,7 @@ fn assert_no_secrets(logs: &str, secrets: &Secrets) {
 
 #[test]
 fn text_logs_have_one_access_line_per_request_and_service_and_no_secrets() {
-    let local = Local::start(false);
+    let local = Local::start(false, "debug");
     let secrets = flow(&local.gateway);
     let logs = local.stop();
     assert!(logs.contains("DEBUG"), "debug lines are written:\n{logs}");
@@ -257,7 +257,7 @@ fn text_logs_have_one_access_line_per_request_and_service_and_no_secrets() {
 
 #[test]
 fn json_logs_are_json_lines_with_the_access_fields_and_no_secrets() {
-    let local = Local::start(true);
+    let local = Local::start(true, "debug");
     let secrets = flow(&local.gateway);
     let logs = local.stop();
     assert_no_secrets(&logs, &secrets);
@@ -286,4 +286,14 @@ fn json_logs_are_json_lines_with_the_access_fields_and_no_secrets() {
             assert!(latency >= 0.0, "{line}");
         }
     }
+}
+
+#[test]
+fn rust_log_is_respected() {
+    let local = Local::start(false, "warn,local=info");
+    flow(&local.gateway);
+    let logs = local.stop();
+    assert!(logs.contains("gateway service"), "{logs}");
+    assert!(!logs.contains(" access: "), "access lines are info: {logs}");
+    assert!(!logs.contains("DEBUG"), "{logs}");
 }
