@@ -37,19 +37,20 @@ PRICE_PER_MILLION_RRU = 0.125
 
 GATEWAY_ZIP_CAUSE = (
     "the gateway forwards with reqwest, whose `rustls` feature brings rustls with the "
-    "aws-lc-rs provider, and aws-lc's C crypto is about 1 MiB of the zip; the workspace's "
-    "release profile is opt-level 3 for bcrypt's sake. A per-package `opt-level = \"s\"` "
-    "for the gateway does not help under fat LTO (tried: the x86_64 binary grew from 8.3 to "
-    "9.0 MB). What would: opt-level \"s\" workspace-wide (measured earlier at 2.2 MiB, but it "
-    "also slows bcrypt in auth) plus reqwest's `rustls-no-provider` with the ring provider "
-    "installed at start (1.97 MiB measured earlier), which every process that builds a "
-    "reqwest client — users, local, tests — would have to do as well. Left for the owner."
+    "aws-lc-rs provider (aws-lc's C crypto, bigger than ring), and the workspace's release "
+    "profile is opt-level 3 for bcrypt's sake. A per-package `opt-level = \"s\"` for the "
+    "gateway does not help under fat LTO (tried: the x86_64 binary grew from 7.95 to 8.54 "
+    "MiB). An earlier measurement, not repeated here, gave 2.2 MB with opt-level \"s\" "
+    "workspace-wide (which also slows bcrypt in auth) and 1.97 MB with, in addition, reqwest's "
+    "`rustls-no-provider` and the ring provider installed at start — which every process "
+    "that builds a reqwest client (users, local, the tests) would then have to do too. "
+    "Left for the owner to decide."
 )
 USERS_ZIP_CAUSE = (
     "users links two HTTP client stacks: the AWS SDK's (hyper-rustls on aws-lc) for DynamoDB "
-    "and reqwest (rustls, rustls-platform-verifier) for `AUTH_MODE=remote`; auth has only "
-    "the first. Dropping the remote mode from the Lambda build, or opt-level \"s\", would "
-    "bring it under."
+    "and reqwest's (rustls, rustls-platform-verifier) for `AUTH_MODE=remote`; auth has only "
+    "the first and is 0.3 MiB smaller. Candidates, not measured: leaving the remote mode out "
+    "of the Lambda build (a cargo feature), or opt-level \"s\"."
 )
 
 
@@ -334,7 +335,7 @@ def bench_login(build, p, tmp):
     non2xx = int(m.group(1)) if m else 0
     raw = build.tool_json("bcrypt", "--cost", p["cost"], "--secs", p["bcrypt_secs"])
     say(f"    logins/s {logins:.2f} (non-2xx {non2xx}); raw bcrypt {raw['per_sec']:.2f}/s on "
-        f"{raw['threads']} threads; GET / p99 {probe['p99_ms']} ms")
+        f"{raw['threads']} threads; GET / p99 {f1(probe['p99_ms'], 2)} ms")
     return {"logins": logins, "non2xx": non2xx, "connections": conns, "raw": raw, "probe": probe,
             "cost": p["cost"]}
 
@@ -498,6 +499,11 @@ def f1(x, digits=1):
     return "–" if x is None else f"{x:,.{digits}f}"
 
 
+def endpoint_cell(endpoint):
+    route, _, note = endpoint.partition(" (")
+    return f"`{route}`" + (f" ({note}" if note else "")
+
+
 def verdict(ok):
     return "met" if ok else "**missed**"
 
@@ -564,7 +570,9 @@ def report(m, p, read, login_res, cold, stub_rss, sizes, calls, smoke):
         f"(`Authenticator::REMOTE_CACHE_TTL`, at most 1024 entries). With {p['tokens']} tokens in "
         "turn every request misses the cache, so each one makes the `POST /validate` call of "
         "the seed's design (plus the cache's upkeep); that row is the reference. The last row "
-        "repeats one token, so users answers from the cache after the first request.",
+        "repeats one token, so users answers from the cache after the first request: a hit "
+        "checks neither the signature nor the revocations, which is why it can match or beat "
+        "in-process verification, and why a logged-out token can pass for up to 30 s.",
         "",
     ]
     if not ok1:
@@ -592,7 +600,7 @@ def report(m, p, read, login_res, cold, stub_rss, sizes, calls, smoke):
         "succeeds, so parallel logins of one user would otherwise hit the per-user limit of 5. "
         f"Meanwhile `GET /` on auth, one request at a time at 50/s for {round(p['login_secs'] * 0.7, 1)} s "
         f"(bench probe). Reference: `bcrypt::verify` at the same cost on {login_res['raw']['threads']} "
-        f"threads (all cores) for {p['bcrypt_secs']} s, nothing else running.",
+        f"threads (all cores) for {p['bcrypt_secs']} s, with the stack stopped.",
         "",
         table(["measure", "measured", "reference", "ratio", "target", ""], [
             ["logins/s", f1(login_res["logins"], 2), f"{f1(raw, 2)} verifies/s (raw bcrypt)",
@@ -655,7 +663,7 @@ def report(m, p, read, login_res, cold, stub_rss, sizes, calls, smoke):
         "and reqwest's rustls-platform-verifier (the gateway; users only in `AUTH_MODE=remote`). "
         f"Each reads `/etc/ssl/certs/ca-certificates.crt` and then every file of `/etc/ssl/certs` "
         f"({cert_files()} files on this machine). The rows \"roots from one bundle file\" "
-        "(`SSL_CERT_FILE` to the bundle, `SSL_CERT_DIR` empty) shows what that directory walk "
+        "(`SSL_CERT_FILE` to the bundle, `SSL_CERT_DIR` empty) show what that directory walk "
         "costs; Amazon Linux 2023 (`provided.al2023`) keeps its roots in a few bundle files, "
         "so the deployed start should be close to that row (an expectation, not measured in Lambda).",
         "",
@@ -736,7 +744,7 @@ def report(m, p, read, login_res, cold, stub_rss, sizes, calls, smoke):
         missed.append("4. A function above 64 MiB RSS under the stub.")
 
     # 5
-    rows5 = [[f"`{r['endpoint']}`", r["function"], ", ".join(r["calls"]) or "none",
+    rows5 = [[endpoint_cell(r["endpoint"]), r["function"], ", ".join(r["calls"]) or "none",
               f1(r["rru"], 1), f1(r["wru"], 1), f"${r['usd_per_million']:.3f}"] for r in calls]
     md += [
         "## 5. DynamoDB cost model",
@@ -747,7 +755,9 @@ def report(m, p, read, login_res, cold, stub_rss, sizes, calls, smoke):
         "calls: a strongly consistent read is 1 RRU per 4 KB (every read here is consistent "
         "and under 4 KB, except `Scan`, which is rounded over the bytes it returned); a write "
         "is 1 WRU per 1 KB (every item is under 1 KB); each action of a `TransactWriteItems`, "
-        "a `ConditionCheck` included, is 2 WRU. Conditional writes that fail are billed too. "
+        "a `ConditionCheck` included, is 2 WRU. A write refused by its condition still consumes "
+        "its units (DynamoDB documents this for conditional writes; the refused registration's "
+        "transaction is counted the same way). "
         f"Prices: on-demand, us-east-1, ${PRICE_PER_MILLION_RRU} per million RRU and "
         f"${PRICE_PER_MILLION_WRU} per million WRU (since the 1 Nov 2024 price cut; check "
         "aws.amazon.com/dynamodb/pricing/on-demand for the current figures). Storage, Lambda "
