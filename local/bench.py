@@ -668,15 +668,24 @@ def report(m, p, read, login_res, cold, stub_rss, sizes, calls, smoke):
         "so the deployed start should be close to that row (an expectation, not measured in Lambda).",
         "",
     ]
-    slow = [r["label"] for r in cold[1:] if r["median_ms"] / hello > 1.5]
-    if slow:
-        missed.append("3. Cold start above 1.5× hello world for " + "; ".join(slow) + ": hello world "
+    slow = [r for r in cold[1:] if r["median_ms"] / hello > 1.5]
+    tls = [r["label"] for r in slow if "dynamodb" in r["label"] or "gateway" in r["label"]]
+    plain = [r for r in slow if r["label"] not in tls]
+    if tls:
+        missed.append("3. Cold start above 1.5× hello world for " + "; ".join(tls) + ": hello world "
                       f"starts in {hello:.1f} ms, so a few milliseconds of init count double. The "
                       "HTTPS clients (the SDK's for DynamoDB, reqwest's in the gateway) parse the "
                       "system's TLS roots when built: every file of /etc/ssl/certs here (compare "
                       "the one-bundle rows). The rest is the tracing subscriber, `Config`, keys and "
                       "the router, all local. Nothing waits on the network. Building those clients "
                       "on first use instead would move the cost to the first request, not remove it.")
+    for r in plain:
+        missed.append(f"3. Cold start of {r['label']} at {r['median_ms'] / hello:.2f}× hello world: "
+                      "no HTTPS client is built at its start; the difference, "
+                      f"{r['median_ms'] - hello:.1f} ms, is local init (JSON tracing subscriber, "
+                      "`Config`, HS256 keys, the dummy hash, the router) and this shared machine's "
+                      f"run-to-run noise (min {r['min_ms']:.2f} ms vs hello world's "
+                      f"{cold[0]['min_ms']:.2f} ms).")
 
     # 4
     rows4, ok4, too_big = [], True, []
