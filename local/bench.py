@@ -791,10 +791,12 @@ def report(m, p, read, login_res, cold, stub_rss, sizes, calls, smoke):
 HOW_TO_RUN = """## How to run
 
 ```bash
-local/bench.sh            # release build, every benchmark (~10 minutes), writes BENCHMARKS.md
+local/bench.sh            # release build, every benchmark, writes BENCHMARKS.md
 local/bench.sh --smoke    # debug build, about a second per part: checks the script, writes target/bench/BENCHMARKS.smoke.md
 ```
 
+The benchmarks take about two minutes; the first run also compiles the release builds
+(x86_64, and aarch64 through cargo lambda for the sizes: 20–30 minutes on 2 cores).
 It installs `wrk` with apt-get when missing, the Python-side tools into `.tools/venv`
 (moto, cargo-lambda, as `local/test.sh` does), starts moto on a free port for the
 DynamoDB count, and prints each table as it goes. Run it on an idle machine: the load

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmarks of issue 8, side by side, in one command:
-#   local/bench.sh            release build; every benchmark; writes BENCHMARKS.md (~10 min)
+#   local/bench.sh            release build; every benchmark; writes BENCHMARKS.md (about
+#                             2 min once built; the first release + aarch64 build takes 20-30)
 #   local/bench.sh --smoke    debug build, about a second per part; checks that the script
 #                             works and writes target/bench/BENCHMARKS.smoke.md instead
 #   local/bench.sh --out F    write the report to F
