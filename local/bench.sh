@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The benchmarks of issue 8, side by side, in one command:
+#   local/bench.sh            release build; every benchmark; writes BENCHMARKS.md (about
+#                             2 min once built; the first release + aarch64 build takes 20-30)
+#   local/bench.sh --smoke    debug build, about a second per part; checks that the script
+#                             works and writes target/bench/BENCHMARKS.smoke.md instead
+#   local/bench.sh --out F    write the report to F
+#
+# 1. GET /api/users/{id} through the gateway (wrk, 32 connections): in-process token
+#    checks vs AUTH_MODE=remote, req/s, p50, p99.
+# 2. POST /login at BCRYPT_COST=12 vs raw bcrypt on all cores; GET / p99 meanwhile.
+# 3. Cold start of each function's binary under a Lambda Runtime API stub vs a
+#    hello-world lambda_http binary (bench/examples/hello.rs), also with DynamoDB
+#    configured at a dead endpoint.
+# 4. Stripped bootstrap and zip of each function (aarch64 with cargo lambda, as
+#    deployed, and x86_64) vs hello world; peak RSS under load and under the stub.
+# 5. DynamoDB calls per endpoint, counted by local/tests/dynamodb_calls.rs against moto,
+#    and their on-demand cost per million requests.
+#
+# Needs: cargo, python3, apt-get (or sudo apt-get) when wrk is missing. The measuring
+# code is the `bench` workspace member (examples only, so `cargo lambda watch` does
+# not offer it as a function); the driver is local/bench.py. Not run in CI.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=local/tools.sh
+source local/tools.sh
+
+if ! command -v wrk >/dev/null; then
+  echo "bench: installing wrk with apt-get" >&2
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get install -y wrk >/dev/null ||
+    { "${sudo_cmd[@]}" apt-get update >/dev/null && "${sudo_cmd[@]}" apt-get install -y wrk >/dev/null; }
+fi
+
+tools_venv
+start_moto "$(free_port)"
+"$TOOLS_VENV/bin/python" local/bench.py "$@"

@@ -1,0 +1,444 @@
+//! The DynamoDB calls each endpoint makes, counted by an SDK interceptor on the way to a
+//! real DynamoDB-compatible server (`DYNAMODB_ENDPOINT`, moto in `local/test.sh`) while
+//! the repo's API Gateway events go through the functions as in Lambda. The counts are
+//! asserted, so a change in calls per request fails the suite; with
+//! `BENCH_DYNAMODB_CALLS=<file>` they are also written there for `local/bench.sh`'s
+//! cost table.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
+use aws_sdk_dynamodb::operation::scan::{ScanInput, ScanOutput};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::box_error::BoxError;
+use serde_json::{json, Value};
+
+use shared::config::Secret;
+use shared::store::dynamodb::{DynamoAccountStore, DynamoProfileStore, DynamoSecurityStore};
+use shared::testing::dynamodb::TempTables;
+use shared::testing::{event, invoke, with_body, with_header};
+use shared::token::Tokens;
+
+const SECRET: &str = "calls-secret-that-is-at-least-32-bytes-long";
+/// The user of the users fixtures (`local/events/users-*.json`).
+const ALICE: &str = "550e8400-e29b-41d4-a716-446655440000";
+
+/// One DynamoDB operation as the SDK executed it.
+#[derive(Debug, Clone, Default)]
+struct Call {
+    operation: String,
+    /// Actions in a `TransactWriteItems`.
+    transact_items: usize,
+    /// Strongly consistent (`GetItem`, `Scan`).
+    consistent: bool,
+    /// Bytes of the items a read returned, by DynamoDB's item-size rules.
+    read_bytes: usize,
+}
+
+impl Call {
+    /// On-demand read request units: 1 per 4 KB read strongly consistent (0.5
+    /// eventually consistent), at least one unit even when nothing is found.
+    fn rru(&self) -> f64 {
+        let per_unit = if self.consistent { 1.0 } else { 0.5 };
+        match self.operation.as_str() {
+            "GetItem" | "Scan" | "Query" => self.read_bytes.div_ceil(4096).max(1) as f64 * per_unit,
+            _ => 0.0,
+        }
+    }
+
+    /// On-demand write request units: 1 per write of an item up to 1 KB, 2 per action
+    /// of a transaction (condition checks included). Every item here is under 1 KB.
+    fn wru(&self) -> f64 {
+        match self.operation.as_str() {
+            "PutItem" | "UpdateItem" | "DeleteItem" => 1.0,
+            "TransactWriteItems" => 2.0 * self.transact_items as f64,
+            _ => 0.0,
+        }
+    }
+
+    fn label(&self) -> String {
+        if self.operation == "TransactWriteItems" {
+            format!("TransactWriteItems({})", self.transact_items)
+        } else {
+            self.operation.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Counter(Arc<Mutex<Vec<Call>>>);
+
+impl Counter {
+    fn take(&self) -> Vec<Call> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn item_bytes(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(s) => s.len(),
+                    AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+                    AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+                    other => format!("{other:?}").len(),
+                }
+        })
+        .sum()
+}
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "CountDynamoDbCalls"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let input = context.input();
+        let call = Call {
+            operation: String::new(),
+            transact_items: input
+                .downcast_ref::<TransactWriteItemsInput>()
+                .map_or(0, |i| i.transact_items().len()),
+            consistent: input
+                .downcast_ref::<GetItemInput>()
+                .and_then(|i| i.consistent_read())
+                .or_else(|| {
+                    input
+                        .downcast_ref::<ScanInput>()
+                        .and_then(|i| i.consistent_read())
+                })
+                .unwrap_or(false),
+            read_bytes: 0,
+        };
+        self.0.lock().unwrap().push(call);
+        Ok(())
+    }
+
+    /// The operation, from the request's `X-Amz-Target` (`DynamoDB_20120810.GetItem`).
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("unknown");
+        if let Some(last) = self.0.lock().unwrap().last_mut() {
+            if last.operation.is_empty() {
+                last.operation = target.to_owned();
+            }
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(Ok(output)) = context.output_or_error() else {
+            return Ok(());
+        };
+        let bytes = if let Some(out) = output.downcast_ref::<GetItemOutput>() {
+            out.item().map_or(0, item_bytes)
+        } else if let Some(out) = output.downcast_ref::<ScanOutput>() {
+            out.items().iter().map(item_bytes).sum()
+        } else {
+            return Ok(());
+        };
+        if let Some(last) = self.0.lock().unwrap().last_mut() {
+            last.read_bytes = bytes;
+        }
+        Ok(())
+    }
+}
+
+struct Functions {
+    auth: axum::Router,
+    users: axum::Router,
+    calls: Counter,
+    tokens: Arc<Tokens>,
+    tables: TempTables,
+    measured: Vec<Value>,
+}
+
+impl Functions {
+    async fn on_dynamodb() -> Option<Self> {
+        let tables = TempTables::create().await?;
+        let calls = Counter::default();
+        let client = Client::from_conf(
+            tables
+                .client
+                .config()
+                .to_builder()
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let mut config = tables.config.clone();
+        config.jwt_secret = Some(Secret::new(SECRET.into()).unwrap());
+        config.bcrypt_cost = 4;
+        let tokens = Arc::new(
+            Tokens::new(&Secret::new(SECRET.into()).unwrap(), config.token_expiry).unwrap(),
+        );
+        let security = Arc::new(DynamoSecurityStore::new(
+            client.clone(),
+            &config.security_table,
+        ));
+        let auth = auth::router(auth::AppState::new(
+            Arc::new(DynamoAccountStore::new(
+                client.clone(),
+                &config.accounts_table,
+            )),
+            security.clone(),
+            tokens.clone(),
+            &config,
+        ));
+        let users = users::router(users::AppState::new(
+            Arc::new(DynamoProfileStore::new(client, &config.profiles_table)),
+            users::Authenticator::local(tokens.clone(), security),
+        ));
+        Some(Self {
+            auth,
+            users,
+            calls,
+            tokens,
+            tables,
+            measured: Vec::new(),
+        })
+    }
+
+    /// Sends `event` to `router`, checks the status, and returns the body and the
+    /// calls it made, which must be `expected` (operation names, transactions with
+    /// their action count).
+    async fn call(
+        &mut self,
+        endpoint: &str,
+        users: bool,
+        event: Value,
+        status: u16,
+        expected: &[&str],
+    ) -> Value {
+        self.calls.take();
+        let router = if users { &self.users } else { &self.auth };
+        let reply = invoke(router.clone(), event).await;
+        assert_eq!(reply.status, status, "{endpoint}: {:?}", reply.body);
+        let calls = self.calls.take();
+        let labels: Vec<String> = calls.iter().map(Call::label).collect();
+        assert_eq!(labels, expected, "DynamoDB calls of {endpoint}");
+        let rru = calls.iter().map(Call::rru).fold(0.0, |a, b| a + b);
+        let wru = calls.iter().map(Call::wru).fold(0.0, |a, b| a + b);
+        self.measured.push(json!({
+            "endpoint": endpoint,
+            "function": if users { "users" } else { "auth" },
+            "calls": labels,
+            "rru": rru,
+            "wru": wru,
+        }));
+        reply.body
+    }
+
+    fn write_report(&self) {
+        if let Some(path) = std::env::var_os("BENCH_DYNAMODB_CALLS") {
+            std::fs::write(&path, serde_json::to_string_pretty(&self.measured).unwrap())
+                .unwrap_or_else(|e| panic!("cannot write {path:?}: {e}"));
+        }
+    }
+}
+
+fn body(name: &str, body: Value) -> Value {
+    with_body(event(name), &body)
+}
+
+#[tokio::test]
+async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
+    let Some(mut f) = Functions::on_dynamodb().await else {
+        return;
+    };
+    let credentials = json!({"username": "alice", "password": "securePassword123"});
+    let wrong = json!({"username": "alice", "password": "not-the-password"});
+
+    f.call("GET / (auth health)", false, event("auth-health"), 200, &[])
+        .await;
+    f.call(
+        "POST /register",
+        false,
+        event("auth-register"),
+        200,
+        &["TransactWriteItems(3)"],
+    )
+    .await;
+    f.call(
+        "POST /register (username taken: 409)",
+        false,
+        event("auth-register"),
+        409,
+        &["TransactWriteItems(3)"],
+    )
+    .await;
+    f.call(
+        "POST /login (wrong password: 401)",
+        false,
+        body("auth-login", wrong),
+        401,
+        &["UpdateItem", "UpdateItem", "GetItem"],
+    )
+    .await;
+    let login = f
+        .call(
+            "POST /login",
+            false,
+            body("auth-login", credentials.clone()),
+            200,
+            &[
+                "UpdateItem",
+                "UpdateItem",
+                "GetItem",
+                "DeleteItem",
+                "UpdateItem",
+                "PutItem",
+            ],
+        )
+        .await;
+    let token = login["token"].as_str().unwrap().to_owned();
+    let refresh_token = login["refresh_token"].as_str().unwrap().to_owned();
+
+    f.call(
+        "POST /validate",
+        false,
+        body("auth-validate", json!({"token": token})),
+        200,
+        &["GetItem"],
+    )
+    .await;
+    let refreshed = f
+        .call(
+            "POST /refresh",
+            false,
+            body("auth-refresh", json!({"refresh_token": refresh_token})),
+            200,
+            &["GetItem", "TransactWriteItems(3)"],
+        )
+        .await;
+    f.call(
+        "POST /refresh (retired token: family revoked, 401)",
+        false,
+        body("auth-refresh", json!({"refresh_token": refresh_token})),
+        401,
+        &["GetItem", "PutItem"],
+    )
+    .await;
+    let bearer = |token: &str| format!("Bearer {token}");
+    f.call(
+        "POST /logout (with a refresh token)",
+        false,
+        with_header(
+            body(
+                "auth-logout",
+                json!({"refresh_token": refreshed["refresh_token"]}),
+            ),
+            "authorization",
+            &bearer(refreshed["token"].as_str().unwrap()),
+        ),
+        200,
+        &["GetItem", "GetItem", "PutItem", "PutItem"],
+    )
+    .await;
+    f.call(
+        "POST /logout (bearer only)",
+        false,
+        with_header(
+            body("auth-logout", json!({})),
+            "authorization",
+            &bearer(&token),
+        ),
+        200,
+        &["GetItem", "PutItem"],
+    )
+    .await;
+
+    let alice = f
+        .tokens
+        .issue(ALICE.parse().unwrap(), "alice")
+        .unwrap()
+        .token;
+    let authed = |name: &str| with_header(event(name), "authorization", &bearer(&alice));
+    f.call(
+        "GET / (users health)",
+        true,
+        event("users-health"),
+        200,
+        &[],
+    )
+    .await;
+    f.call(
+        "POST /users",
+        true,
+        authed("users-create"),
+        200,
+        &["GetItem", "PutItem"],
+    )
+    .await;
+    f.call(
+        "GET /users/{id}",
+        true,
+        authed("users-get"),
+        200,
+        &["GetItem", "GetItem"],
+    )
+    .await;
+    f.call(
+        "PUT /users/{id}",
+        true,
+        authed("users-update"),
+        200,
+        &["GetItem", "UpdateItem"],
+    )
+    .await;
+    f.call(
+        "GET /users?limit=2",
+        true,
+        authed("users-list"),
+        200,
+        &["GetItem", "Scan"],
+    )
+    .await;
+    f.call(
+        "DELETE /users/{id}",
+        true,
+        authed("users-delete"),
+        200,
+        &["GetItem", "DeleteItem"],
+    )
+    .await;
+    f.call(
+        "GET /users/{id} (revoked token: 401)",
+        true,
+        with_header(event("users-get"), "authorization", &bearer(&token)),
+        401,
+        &["GetItem"],
+    )
+    .await;
+
+    f.write_report();
+    tokio::time::timeout(Duration::from_secs(30), f.tables.delete())
+        .await
+        .expect("tables deleted");
+}
