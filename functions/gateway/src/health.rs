@@ -14,11 +14,7 @@ use crate::{AppState, Upstream};
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
-    let (auth, users) = tokio::join!(
-        probe(&state, Upstream::Auth),
-        probe(&state, Upstream::Users)
-    );
-    Json(json!({
+    let mut body = json!({
         "status": "ok",
         "service": "gateway-service",
         "message": "Gateway service is running",
@@ -37,12 +33,16 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
                 "update": "PUT /api/users/:id",
                 "delete": "DELETE /api/users/:id"
             }
-        },
-        "downstream": {
-            "auth": auth,
-            "users": users
         }
-    }))
+    });
+    if state.probe_downstream {
+        let (auth, users) = tokio::join!(
+            probe(&state, Upstream::Auth),
+            probe(&state, Upstream::Users)
+        );
+        body["downstream"] = json!({"auth": auth, "users": users});
+    }
+    Json(body)
 }
 
 /// `"ok"` when the service's `GET /` answers 2xx within [`PROBE_TIMEOUT`].

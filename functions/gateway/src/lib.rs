@@ -34,6 +34,7 @@ pub struct AppState {
     auth_url: String,
     users_url: String,
     cors: Option<CorsLayer>,
+    probe_downstream: bool,
 }
 
 impl AppState {
@@ -53,7 +54,15 @@ impl AppState {
             auth_url: base_url("AUTH_SERVICE_URL", &config.auth_service_url)?,
             users_url: base_url("USER_SERVICE_URL", &config.user_service_url)?,
             cors: cors(&config.cors_allowed_origins)?,
+            probe_downstream: true,
         })
+    }
+
+    /// No downstream probes in the health answer: for a gateway with nothing behind it
+    /// to ask, as in AWS, where API Gateway routes `/api/*` to the functions itself.
+    pub fn without_downstream_probes(mut self) -> Self {
+        self.probe_downstream = false;
+        self
     }
 
     fn base(&self, upstream: Upstream) -> &str {

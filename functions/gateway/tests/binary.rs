@@ -72,8 +72,9 @@ async fn respond(State(runtime): State<Runtime>, body: String) -> &'static str {
     "{}"
 }
 
-#[tokio::test]
-async fn the_binary_answers_a_health_event_without_a_jwt_secret() {
+/// The health event answered by the real binary under a stand-in Runtime API, with
+/// `service_urls` as its `AUTH_SERVICE_URL` and `USER_SERVICE_URL` if given.
+async fn health_from_the_binary(service_urls: Option<&str>) -> Value {
     let (responses, mut answers) = mpsc::unbounded_channel();
     let runtime = Runtime {
         event: Arc::new(Mutex::new(Some(shared::testing::event("gateway-health")))),
@@ -89,19 +90,20 @@ async fn the_binary_answers_a_health_event_without_a_jwt_secret() {
             .with_state(runtime),
     )
     .await;
-    let dead = dead_url().await;
-    let mut child = command(&[
+    let mut env = vec![
         ("AWS_LAMBDA_RUNTIME_API", api.trim_start_matches("http://")),
         ("AWS_LAMBDA_FUNCTION_NAME", "gateway"),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-        ("AUTH_SERVICE_URL", &dead),
-        ("USER_SERVICE_URL", &dead),
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("the binary starts");
+    ];
+    if let Some(url) = service_urls {
+        env.extend([("AUTH_SERVICE_URL", url), ("USER_SERVICE_URL", url)]);
+    }
+    let mut child = command(&env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
 
     let answer = tokio::time::timeout(Duration::from_secs(20), answers.recv()).await;
     let _ = child.kill();
@@ -111,10 +113,23 @@ async fn the_binary_answers_a_health_event_without_a_jwt_secret() {
         .expect("one answer");
     assert_eq!(answer["statusCode"], 200, "{answer}");
     assert_eq!(answer["headers"]["x-request-id"], "REQ-gateway-health");
-    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    serde_json::from_str(answer["body"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_binary_answers_a_health_event_without_a_jwt_secret() {
+    let dead = dead_url().await;
+    let body = health_from_the_binary(Some(&dead)).await;
     assert_eq!(body["service"], "gateway-service");
     assert_eq!(
         body["downstream"],
         serde_json::json!({"auth": "unavailable", "users": "unavailable"})
     );
+}
+
+#[tokio::test]
+async fn without_service_urls_as_in_aws_the_binary_probes_nothing() {
+    let body = health_from_the_binary(None).await;
+    assert_eq!(body["service"], "gateway-service");
+    assert!(body.get("downstream").is_none(), "{body}");
 }

@@ -425,3 +425,23 @@ async fn every_listed_forwarded_path_goes_downstream_whatever_the_method() {
     }
     assert_eq!(auth.received().len() + users.received().len(), sent);
 }
+
+#[tokio::test]
+async fn without_downstream_probes_health_is_the_spec_body_and_asks_no_one() {
+    let auth = Fake::healthy().await;
+    let users = Fake::healthy().await;
+    let app = gateway::router(
+        gateway::AppState::from_config(&config(&[
+            ("AUTH_SERVICE_URL", &auth.url),
+            ("USER_SERVICE_URL", &users.url),
+        ]))
+        .unwrap()
+        .without_downstream_probes(),
+    );
+    let url = serve(app).await;
+    let response = client().get(format!("{url}/")).send().await.unwrap();
+    let (status, _, body) = read(response).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.to_string(), spec_health().to_string());
+    assert!(auth.received().is_empty() && users.received().is_empty());
+}
