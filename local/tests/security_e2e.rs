@@ -1,5 +1,5 @@
-//! Refresh, logout and login limits over real HTTP on the local stack, with the
-//! in-memory stores and with DynamoDB tables (`DYNAMODB_ENDPOINT`).
+//! Refresh, logout and login limits over real HTTP through the local stack's gateway,
+//! with the in-memory stores and with DynamoDB tables (`DYNAMODB_ENDPOINT`).
 
 use std::collections::HashMap;
 
@@ -62,7 +62,9 @@ impl Api {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> (StatusCode, Value) {
-        let mut request = self.http.post(format!("{}{path}", self.stack.auth_url()));
+        let mut request = self
+            .http
+            .post(format!("{}/api{path}", self.stack.gateway_url()));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -76,8 +78,8 @@ impl Api {
     async fn my_profile(&self, user_id: &Value, token: &Value) -> StatusCode {
         self.http
             .get(format!(
-                "{}/users/{}",
-                self.stack.users_url(),
+                "{}/api/users/{}",
+                self.stack.gateway_url(),
                 user_id.as_str().unwrap()
             ))
             .bearer_auth(token.as_str().unwrap())
@@ -104,7 +106,7 @@ impl Api {
         let user_id = registered["user_id"].clone();
         let created = self
             .http
-            .post(format!("{}/users", self.stack.users_url()))
+            .post(format!("{}/api/users", self.stack.gateway_url()))
             .bearer_auth(session["token"].as_str().unwrap())
             .json(&json!({"user_id": user_id, "username": name, "email": format!("{name}@example.com"), "full_name": name, "bio": ""}))
             .send()
