@@ -5,10 +5,9 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use lambda_http::request::RequestContext;
 use uuid::Uuid;
 
-use shared::http::REQUEST_ID;
+use shared::http::{api_gateway_request_id, REQUEST_ID};
 
 /// The longest client-chosen id kept; a longer or odd one is replaced.
 const MAX_LEN: usize = 128;
@@ -38,12 +37,7 @@ fn from_client(req: &Request) -> Option<HeaderValue> {
 }
 
 fn from_api_gateway(req: &Request) -> Option<HeaderValue> {
-    let id = match req.extensions().get::<RequestContext>() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.as_deref(),
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.as_deref(),
-        _ => None,
-    }?;
-    HeaderValue::from_str(id).ok()
+    HeaderValue::from_str(api_gateway_request_id(req.extensions())?).ok()
 }
 
 fn fresh() -> HeaderValue {

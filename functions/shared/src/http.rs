@@ -57,12 +57,7 @@ const MAX_REQUEST_ID: usize = 128;
 /// The id a request is known by: API Gateway's in Lambda, else the caller's
 /// `X-Request-Id` (the gateway's, locally) when it is short visible ASCII.
 pub fn request_id(req: &Request) -> Option<String> {
-    use lambda_http::request::RequestContext;
-    let from_api_gateway = match req.extensions().get::<RequestContext>() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
-        _ => None,
-    };
+    let from_api_gateway = api_gateway_request_id(req.extensions()).map(str::to_owned);
     from_api_gateway.or_else(|| {
         let value = req.headers().get(REQUEST_ID)?.to_str().ok()?;
         (!value.is_empty()
@@ -70,6 +65,16 @@ pub fn request_id(req: &Request) -> Option<String> {
             && value.bytes().all(|b| b.is_ascii_graphic()))
         .then(|| value.to_owned())
     })
+}
+
+/// API Gateway's id of the request, when it came through API Gateway (Lambda).
+pub fn api_gateway_request_id(extensions: &axum::http::Extensions) -> Option<&str> {
+    use lambda_http::request::RequestContext;
+    match extensions.get::<RequestContext>()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.request_id.as_deref(),
+        RequestContext::ApiGatewayV1(ctx) => ctx.request_id.as_deref(),
+        _ => None,
+    }
 }
 
 /// Where the route layer leaves the matched route template for the access log, which
