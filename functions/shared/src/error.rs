@@ -4,8 +4,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
 /// Every error a client can see. Messages are the spec's, byte for byte.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -57,8 +55,6 @@ pub enum Error {
     NotFound,
     #[error("Method not allowed")]
     MethodNotAllowed,
-    #[error("Too many requests")]
-    TooManyRequests { retry_after_secs: u64 },
     #[error("Bad gateway")]
     BadGateway(String),
     #[error("Service temporarily unavailable")]
@@ -103,9 +99,7 @@ impl Error {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::TooManyRequests { .. } | Self::LoginLocked { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::LoginLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::AuthServiceUnavailable | Self::UserServiceUnavailable | Self::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -155,9 +149,7 @@ impl IntoResponse for Error {
             tracing::error!(status = status.as_u16(), cause, "request failed");
         }
         let mut response = error_response(status, &self.to_string());
-        if let Self::TooManyRequests { retry_after_secs } | Self::LoginLocked { retry_after_secs } =
-            self
-        {
+        if let Self::LoginLocked { retry_after_secs } = self {
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

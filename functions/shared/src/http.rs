@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -121,16 +121,6 @@ pub async fn run_lambda(app: Router) -> Result<(), lambda_http::Error> {
     lambda_http::run(app).await
 }
 
-/// A JSON body with status 200.
-pub fn ok_json(value: serde_json::Value) -> Response {
-    (StatusCode::OK, axum::Json(value)).into_response()
-}
-
-/// Header value for a string known to be valid.
-pub fn header_value(s: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(s).ok()
-}
-
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Error> {
     let value = headers.get(AUTHORIZATION).ok_or(Error::MissingAuthHeader)?;
@@ -149,6 +139,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn headers(value: Option<&str>) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -14,7 +14,7 @@ pub mod telemetry;
 pub mod token;
 
 pub use config::Config;
-pub use error::{Error, Result};
+pub use error::Error;
 pub use json::Json;
 #[cfg(feature = "testing")]
 pub mod testing;
