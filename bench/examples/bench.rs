@@ -1,4 +1,4 @@
-//! The measuring tool of `local/bench.sh`; each command prints one JSON object.
+//! The measuring tool of `bench/bench.sh`; each command prints one JSON object.
 //!
 //! ```text
 //! bench bcrypt  --cost 12 --secs 10 [--threads N]

@@ -1,4 +1,4 @@
-//! Measurement helpers behind `local/bench.sh`: the raw bcrypt rate, a paced latency
+//! Measurement helpers behind `bench/bench.sh`: the raw bcrypt rate, a paced latency
 //! probe, bearer tokens signed like auth's, and a Lambda Runtime API stub that times a
 //! function binary from exec to its first answer.
 

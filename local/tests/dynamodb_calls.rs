@@ -2,7 +2,7 @@
 //! real DynamoDB-compatible server (`DYNAMODB_ENDPOINT`, moto in `local/test.sh`) while
 //! the repo's API Gateway events go through the functions as in Lambda. The counts are
 //! asserted, so a change in calls per request fails the suite; with
-//! `BENCH_DYNAMODB_CALLS=<file>` they are also written there for `local/bench.sh`'s
+//! `BENCH_DYNAMODB_CALLS=<file>` they are also written there for `bench/bench.sh`'s
 //! cost table.
 
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,4 @@
--- wrk script for local/soak.sh: a weighted mix of the API through the gateway, and a
+-- wrk script for bench/soak.sh: a weighted mix of the API through the gateway, and a
 -- count of answers by status class. Reads TOKEN, USER_ID and OTHER_IDS (comma
 -- separated) from the environment.
 

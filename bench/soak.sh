@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Soak test (manual, not part of CI): builds the release binary, starts the local stack,
 # registers a few users with profiles, then drives mixed traffic through the gateway
-# with wrk (local/soak.lua): reads of single profiles and pages, updates of the caller's
+# with wrk (bench/soak.lua): reads of single profiles and pages, updates of the caller's
 # own profile, token validations, and ~20 % deliberate 4xx (bad and unknown ids, bad
 # tokens, someone else's profile, no token). Reports answers by status class, socket
 # errors, latency and the process's RSS (VmRSS) before and after, and writes them to
 # $SOAK_OUT. Pass criteria: no 5xx, no socket errors, RSS growth under 10 % from the
 # end of the warm-up to the end of the run.
 #
-# Usage: local/soak.sh
+# Usage: bench/soak.sh
 #   SOAK_DURATION   seconds of traffic after the warm-up (default 120)
 #   SOAK_WARMUP     seconds of warm-up traffic before the "before" RSS (default 10)
 #   SOAK_CONNECTIONS, SOAK_THREADS   wrk connections and threads (default 32, 2)
@@ -71,7 +71,7 @@ others="$(IFS=,; echo "${ids[*]:1}")"
 export TOKEN="$token" USER_ID="${ids[0]}" OTHER_IDS="$others"
 
 run_wrk() {
-  wrk -t "$THREADS" -c "$CONNECTIONS" -d "${1}s" --timeout 5s -s local/soak.lua "$GW" | tee -a "$2" >&2
+  wrk -t "$THREADS" -c "$CONNECTIONS" -d "${1}s" --timeout 5s -s bench/soak.lua "$GW" | tee -a "$2" >&2
 }
 WRK_OUT="$(mktemp)"
 echo "soak: ${WARMUP}s warm-up" >&2

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The benchmarks of issue 8, side by side, in one command:
-#   local/bench.sh            release build; every benchmark; writes BENCHMARKS.md (about
+#   bench/bench.sh            release build; every benchmark; writes BENCHMARKS.md (about
 #                             2 min once built; the first release + aarch64 build takes 20-30)
-#   local/bench.sh --smoke    debug build, about a second per part; checks that the script
+#   bench/bench.sh --smoke    debug build, about a second per part; checks that the script
 #                             works and writes target/bench/BENCHMARKS.smoke.md instead
-#   local/bench.sh --out F    write the report to F
+#   bench/bench.sh --out F    write the report to F
 #
 # 1. GET /api/users/{id} through the gateway (wrk, 32 connections): in-process token
 #    checks vs AUTH_MODE=remote, req/s, p50, p99.
@@ -19,7 +19,7 @@
 #
 # Needs: cargo, python3, apt-get (or sudo apt-get) when wrk is missing. The measuring
 # code is the `bench` workspace member (examples only, so `cargo lambda watch` does
-# not offer it as a function); the driver is local/bench.py. Not run in CI.
+# not offer it as a function); the driver is bench/bench.py. Not run in CI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=local/tools.sh
@@ -35,4 +35,4 @@ fi
 
 tools_venv
 start_moto "$(free_port)"
-"$TOOLS_VENV/bin/python" local/bench.py "$@"
+"$TOOLS_VENV/bin/python" bench/bench.py "$@"

@@ -1,0 +1,506 @@
+"""The benchmarks, run side by side; see bench/bench.sh (the entry point) and report.py.
+
+Builds in release, runs every benchmark, prints the tables and writes BENCHMARKS.md.
+Expects PATH to hold wrk and cargo-lambda, and DYNAMODB_ENDPOINT to point at a
+DynamoDB-compatible server (bench/bench.sh arranges all three).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import report
+from report import FUNCTIONS, MIB, PRICE_PER_MILLION_RRU, PRICE_PER_MILLION_WRU, f1
+
+REPO = Path(__file__).resolve().parent.parent
+EVENTS = REPO / "local" / "events"
+SECRET = "bench-secret-that-is-at-least-32-bytes-long"
+PASSWORD = "securePassword123"
+
+def say(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    kw.setdefault("cwd", REPO)
+    kw.setdefault("check", True)
+    return subprocess.run(cmd, **kw)
+
+
+def out(cmd, **kw):
+    return run(cmd, capture_output=True, text=True, **kw).stdout.strip()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, token=None, timeout=30):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def peak_rss_kib(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+# ---------------------------------------------------------------- machine and build
+
+
+def machine():
+    model = ""
+    for line in out(["lscpu"]).splitlines():
+        if line.startswith("Model name:"):
+            model = line.split(":", 1)[1].strip()
+    load = os.getloadavg()
+    tool_version = lambda cmd: out(cmd, check=False).splitlines()[0] if shutil.which(cmd[0]) else "missing"
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "cpu": model or platform.processor(),
+        "arch": platform.machine(),
+        "kernel": platform.release(),
+        "load": f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}",
+        "rustc": out(["rustc", "-V"]),
+        "cargo-lambda": tool_version(["cargo-lambda", "lambda", "--version"]),
+        "wrk": (out(["wrk", "-v"], check=False) or "wrk").splitlines()[0],
+        "commit": out(["git", "rev-parse", "--short", "HEAD"], check=False) or "?",
+        "dirty": bool(out(["git", "status", "--porcelain", "--untracked-files=no"], check=False)),
+    }
+
+
+class Build:
+    def __init__(self, smoke):
+        self.profile = "debug" if smoke else "release"
+        self.dir = REPO / "target" / self.profile
+
+    def run(self):
+        flag = [] if self.profile == "debug" else ["--release"]
+        say(f"==> cargo build ({self.profile}): functions, local, bench tool, hello world")
+        run(["cargo", "build", "-q", *flag, "-p", "auth", "-p", "users", "-p", "gateway", "-p", "local"])
+        run(["cargo", "build", "-q", *flag, "-p", "bench", "--examples"])
+
+    def bin(self, name):
+        return self.dir / name
+
+    def example(self, name):
+        return self.dir / "examples" / name
+
+    def tool(self, *args):
+        return out([str(self.example("bench")), *map(str, args)])
+
+    def tool_json(self, *args):
+        return json.loads(self.tool(*args))
+
+
+# ---------------------------------------------------------------- the local stack
+
+
+class Stack:
+    def __init__(self, build, env):
+        self.ports = {k: free_port() for k in ("auth", "users", "gateway")}
+        full = {
+            "PATH": os.environ["PATH"],
+            "JWT_SECRET": SECRET,
+            "AUTH_PORT": str(self.ports["auth"]),
+            "USERS_PORT": str(self.ports["users"]),
+            "GATEWAY_PORT": str(self.ports["gateway"]),
+            "RUST_LOG": "info",
+            **env,
+        }
+        self.proc = subprocess.Popen(
+            [str(build.bin("local"))], env=full, cwd=REPO,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"local exited with {self.proc.returncode}")
+            try:
+                if http("GET", self.url("gateway", "/"), timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise SystemExit("local did not answer within 30 s")
+
+    def url(self, service, path):
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def peak_rss_kib(self):
+        return peak_rss_kib(self.proc.pid)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def register(stack, username):
+    status, body = http("POST", stack.url("gateway", "/api/register"), {
+        "username": username, "email": f"{username}@example.com", "password": PASSWORD,
+    })
+    if status != 200:
+        raise SystemExit(f"register answered {status} {body}")
+    return body["user_id"]
+
+
+def login(stack, username):
+    status, body = http("POST", stack.url("gateway", "/api/login"), {"username": username, "password": PASSWORD})
+    if status != 200:
+        raise SystemExit(f"login answered {status} {body}")
+    return body["token"]
+
+
+# ---------------------------------------------------------------- wrk
+
+WRK_TOKENS_LUA = """
+-- Round-robin over the bearer tokens in $BENCH_TOKENS; each wrk thread walks its own
+-- share of them, so no two threads send the same token close together.
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  tokens = {}
+  for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end
+  step = tonumber(os.getenv("BENCH_THREADS"))
+  n = id
+end
+function request()
+  n = n + step
+  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1]})
+end
+"""
+
+WRK_LOGIN_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = os.getenv("BENCH_LOGIN_BODY")
+"""
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+
+def wrk(url, threads, connections, secs, script, env):
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{secs}s", "--latency", "-s", script, url]
+    text = out(cmd, env={**os.environ, **env})
+    res = {"text": text}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    res["rps"] = float(m.group(1)) if m else 0.0
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\b", text, re.M)
+        res[f"p{pct}"] = float(m.group(1)) * UNITS[m.group(2)] if m else None
+    m = re.search(r"(\d+) requests in", text)
+    res["requests"] = int(m.group(1)) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    res["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors:.*", text)
+    res["socket_errors"] = m.group(0) if m else ""
+    return res
+
+
+# ---------------------------------------------------------------- 1. authenticated read
+
+
+def bench_read(build, p, tmp):
+    say("==> 1. GET /api/users/{id} through the gateway: in-process tokens vs AUTH_MODE=remote")
+    script = tmp / "tokens.lua"
+    script.write_text(WRK_TOKENS_LUA)
+    rows = []
+    for mode, label, many in [
+        ("local", "in-process verification (AUTH_MODE=local)", True),
+        ("remote", "AUTH_MODE=remote, a /validate call per request", True),
+        ("remote", "AUTH_MODE=remote, one token (users' 30 s cache hits)", False),
+    ]:
+        with Stack(build, {"AUTH_MODE": mode, "BCRYPT_COST": "4"}) as stack:
+            user_id = register(stack, "bench_reader")
+            token = login(stack, "bench_reader")
+            status, body = http("POST", stack.url("gateway", "/api/users"), {
+                "user_id": user_id, "username": "bench_reader", "email": "bench_reader@example.com",
+                "full_name": "Bench Reader", "bio": "reads",
+            }, token=token)
+            if status != 200:
+                raise SystemExit(f"create profile answered {status} {body}")
+            count = p["tokens"] if many else 1
+            tokens = tmp / f"tokens-{count}.txt"
+            tokens.write_text(build.tool("tokens", "--secret", SECRET, "--user-id", user_id,
+                                         "--username", "bench_reader", "--count", count) + "\n")
+            url = stack.url("gateway", f"/api/users/{user_id}")
+            env = {"BENCH_TOKENS": str(tokens), "BENCH_THREADS": "2"}
+            wrk(url, 2, p["connections"], p["warmup"], str(script), env)
+            res = wrk(url, 2, p["connections"], p["secs"], str(script), env)
+            res["rss_kib"] = stack.peak_rss_kib()
+        res.update(mode=mode, label=label, tokens=count)
+        say(f"    {label}: {res['rps']:.0f} req/s, p50 {res['p50']} ms, p99 {res['p99']} ms, "
+            f"non-2xx {res['non2xx']}")
+        rows.append(res)
+    return rows
+
+
+# ---------------------------------------------------------------- 2. login at the bcrypt limit
+
+
+def bench_login(build, p, tmp):
+    say(f"==> 2. POST /login at BCRYPT_COST={p['cost']} vs raw bcrypt; GET / p99 meanwhile")
+    script = tmp / "login.lua"
+    script.write_text(WRK_LOGIN_LUA)
+    env = {
+        "AUTH_MODE": "local", "BCRYPT_COST": str(p["cost"]),
+        "LOGIN_MAX_FAILURES_PER_USER": "1000000", "LOGIN_MAX_FAILURES_PER_IP": "1000000",
+    }
+    with Stack(build, env) as stack:
+        register(stack, "bench_login")
+        body = json.dumps({"username": "bench_login", "password": PASSWORD})
+        wrk_env = {"BENCH_LOGIN_BODY": body}
+        conns = 2 * (os.cpu_count() or 1)
+        login_url = stack.url("auth", "/login")
+        loader = subprocess.Popen(
+            ["wrk", "-t1", f"-c{conns}", f"-d{p['login_secs']}s", "--latency", "-s", str(script), login_url],
+            env={**os.environ, **wrk_env}, stdout=subprocess.PIPE, text=True,
+        )
+        time.sleep(p["login_secs"] * 0.15)
+        probe = build.tool_json("probe", "--url", stack.url("auth", "/"), "--rate", 50,
+                                "--secs", round(p["login_secs"] * 0.7, 1))
+        text, _ = loader.communicate()
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    logins = float(m.group(1)) if m else 0.0
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    non2xx = int(m.group(1)) if m else 0
+    raw = build.tool_json("bcrypt", "--cost", p["cost"], "--secs", p["bcrypt_secs"])
+    say(f"    logins/s {logins:.2f} (non-2xx {non2xx}); raw bcrypt {raw['per_sec']:.2f}/s on "
+        f"{raw['threads']} threads; GET / p99 {f1(probe['p99_ms'], 2)} ms")
+    return {"logins": logins, "non2xx": non2xx, "connections": conns, "raw": raw, "probe": probe,
+            "cost": p["cost"]}
+
+
+# ---------------------------------------------------------------- 3. cold start, and RSS under the stub
+
+
+def lambda_env(name, variant, dead):
+    env = {"JWT_SECRET": SECRET, "RUST_LOG": "info"}
+    if name == "gateway":
+        env.update(AUTH_SERVICE_URL=dead, USER_SERVICE_URL=dead)
+    if variant == "dynamodb":
+        env.update(STORE="dynamodb", DYNAMODB_ENDPOINT=dead, AWS_ACCESS_KEY_ID="AKIDBENCH",
+                   AWS_SECRET_ACCESS_KEY="bench", AWS_SESSION_TOKEN="bench")
+    return env
+
+
+def lambda_cmd(build, exe, events, env, runs, invocations):
+    args = ["lambda", "--exe", exe, "--runs", runs, "--invocations", invocations, "--secret", SECRET]
+    for e in events:
+        args += ["--event", EVENTS / f"{e}.json"]
+    for k, v in env.items():
+        args += ["--env", f"{k}={v}"]
+    return build.tool_json(*args)
+
+
+def bench_cold(build, p, tmp):
+    say(f"==> 3. cold start under a Runtime API stub, median of {p['runs']} runs")
+    dead = f"http://127.0.0.1:{free_port()}"
+    (tmp / "no-certs").mkdir(exist_ok=True)
+    one_bundle = {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "SSL_CERT_DIR": str(tmp / "no-certs")}
+    cases = [
+        ("hello world (lambda_http)", build.example("hello"), "auth-health", {}),
+        ("auth", build.bin("auth"), "auth-health", lambda_env("auth", "memory", dead)),
+        ("auth, STORE=dynamodb at a dead endpoint", build.bin("auth"), "auth-health",
+         lambda_env("auth", "dynamodb", dead)),
+        ("auth, STORE=dynamodb at a dead endpoint, roots from one bundle file", build.bin("auth"),
+         "auth-health", {**lambda_env("auth", "dynamodb", dead), **one_bundle}),
+        ("users", build.bin("users"), "users-health", lambda_env("users", "memory", dead)),
+        ("users, STORE=dynamodb at a dead endpoint", build.bin("users"), "users-health",
+         lambda_env("users", "dynamodb", dead)),
+        ("gateway", build.bin("gateway"), "gateway-health", lambda_env("gateway", "memory", dead)),
+        ("gateway, roots from one bundle file", build.bin("gateway"), "gateway-health",
+         {**lambda_env("gateway", "memory", dead), **one_bundle}),
+    ]
+    rows = []
+    for label, exe, event, env in cases:
+        res = lambda_cmd(build, exe, [event], env, p["runs"], 1)
+        res["label"] = label
+        say(f"    {label}: median {res['median_ms']:.2f} ms (min {res['min_ms']:.2f}, "
+            f"p90 {res['p90_ms']:.2f}); first answers {sorted(set(map(str, res['first_status'])))}")
+        rows.append(res)
+    return rows
+
+
+def bench_stub_rss(build, p):
+    say(f"==> 4b. peak RSS of each Lambda binary after {p['invocations']} invocations under the stub")
+    dead = f"http://127.0.0.1:{free_port()}"
+    cases = [
+        ("hello world", build.example("hello"), ["auth-health"], {}),
+        ("auth", build.bin("auth"), ["auth-register", "auth-login", "auth-validate", "auth-refresh",
+                                     "auth-logout", "auth-health"],
+         {**lambda_env("auth", "memory", dead), "BCRYPT_COST": "4",
+          "LOGIN_MAX_FAILURES_PER_USER": "1000000", "LOGIN_MAX_FAILURES_PER_IP": "1000000"}),
+        ("users", build.bin("users"), ["users-create", "users-get", "users-update", "users-list",
+                                       "users-delete", "users-health"], lambda_env("users", "memory", dead)),
+        ("gateway", build.bin("gateway"), ["gateway-health", "gateway-unknown-route"],
+         lambda_env("gateway", "memory", dead)),
+    ]
+    rows = []
+    for label, exe, events, env in cases:
+        res = lambda_cmd(build, exe, events, env, 1, p["invocations"])
+        res["label"] = label
+        say(f"    {label}: VmHWM {res['peak_rss_kib'] / 1024:.1f} MiB; statuses {res['statuses']}")
+        rows.append(res)
+    return rows
+
+
+# ---------------------------------------------------------------- 4. size
+
+
+def cert_files():
+    try:
+        return sum(1 for _ in Path("/etc/ssl/certs").iterdir())
+    except OSError:
+        return 0
+
+
+def zip_size(binary, tmp):
+    path = tmp / f"{binary.name}.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.write(binary, "bootstrap")
+    return path.stat().st_size
+
+
+def bench_size(build, p, tmp):
+    say("==> 4. size: stripped bootstrap and zip")
+    rows = []
+    names = [(f, build.bin(f)) for f in FUNCTIONS] + [("hello world", build.example("hello"))]
+    for name, binary in names:
+        rows.append({"name": name, "target": f"{platform.machine()} ({build.profile})",
+                     "bootstrap": binary.stat().st_size, "zip": zip_size(binary, tmp)})
+    if p["arm64"]:
+        rows += arm64_sizes()
+    for r in rows:
+        say(f"    {r['name']} [{r['target']}]: bootstrap {r['bootstrap'] / MIB:.2f} MiB, zip {r['zip'] / MIB:.2f} MiB")
+    return rows
+
+
+def arm64_sizes():
+    installed = out(["rustup", "target", "list", "--installed"], check=False)
+    if "aarch64-unknown-linux-gnu" not in installed:
+        say("    aarch64-unknown-linux-gnu is not installed: arm64 sizes skipped")
+        return []
+    lambda_dir = REPO / "target" / "lambda"
+    say("    cargo lambda build --release --arm64 --output-format zip (as `sam build` does)")
+    try:
+        run(["cargo", "lambda", "build", "--release", "--arm64", "--output-format", "zip",
+             "--bin", "auth", "--bin", "users", "--bin", "gateway"], capture_output=True, text=True)
+        run(["cargo", "lambda", "build", "--release", "--arm64", "--output-format", "zip",
+             "-p", "bench", "--example", "hello"], capture_output=True, text=True)
+    except subprocess.CalledProcessError as err:
+        say(f"    cargo lambda build failed; arm64 sizes skipped:\n{err.stderr[-2000:]}")
+        return []
+    rows = []
+    for name in FUNCTIONS + ["hello"]:
+        zpath = lambda_dir / name / "bootstrap.zip"
+        if not zpath.exists():
+            say(f"    {zpath} missing")
+            continue
+        with zipfile.ZipFile(zpath) as z:
+            boot = z.getinfo("bootstrap").file_size
+        rows.append({"name": "hello world" if name == "hello" else name,
+                     "target": "aarch64 (cargo lambda, release)", "bootstrap": boot,
+                     "zip": zpath.stat().st_size})
+    return rows
+
+
+# ---------------------------------------------------------------- 5. DynamoDB calls
+
+
+def bench_dynamodb(tmp):
+    say("==> 5. DynamoDB calls per endpoint, counted against the emulator (local/tests/dynamodb_calls.rs)")
+    calls_file = tmp / "dynamodb-calls.json"
+    env = {**os.environ, "BENCH_DYNAMODB_CALLS": str(calls_file), "CI": "1"}
+    nextest = subprocess.run(["cargo", "nextest", "--version"], cwd=REPO, capture_output=True).returncode == 0
+    cmd = (["cargo", "nextest", "run", "--workspace", "--no-fail-fast", "-E", "binary(dynamodb_calls)"]
+           if nextest else ["cargo", "test", "-p", "local", "--test", "dynamodb_calls"])
+    run(cmd, env=env, stdout=subprocess.DEVNULL)
+    rows = json.loads(calls_file.read_text())
+    for r in rows:
+        r["usd_per_million"] = r["rru"] * PRICE_PER_MILLION_RRU + r["wru"] * PRICE_PER_MILLION_WRU
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--smoke", action="store_true", help="debug build, short runs; output under target/bench")
+    ap.add_argument("--out", help="where to write the report (default BENCHMARKS.md; smoke: target/bench/)")
+    args = ap.parse_args()
+    smoke = args.smoke
+    p = {
+        "connections": 32, "secs": 2 if smoke else 15, "warmup": 1 if smoke else 3,
+        "tokens": 4096, "cost": 4 if smoke else 12, "login_secs": 2 if smoke else 20,
+        "bcrypt_secs": 1 if smoke else 10, "runs": 3 if smoke else 20,
+        "invocations": 30 if smoke else 600, "arm64": not smoke,
+    }
+    m = machine()
+    say(f"machine: {m['cores']} cores, {m['cpu']}, load {m['load']}")
+    build = Build(smoke)
+    build.run()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmpname:
+        tmp = Path(tmpname)
+        read = bench_read(build, p, tmp)
+        login_res = bench_login(build, p, tmp)
+        cold = bench_cold(build, p, tmp)
+        stub_rss = bench_stub_rss(build, p)
+        sizes = bench_size(build, p, tmp)
+        calls = bench_dynamodb(tmp)
+    results = {"read": read, "login": login_res, "cold": cold, "stub_rss": stub_rss, "sizes": sizes, "calls": calls}
+    text, missed = report.render(m, p, results, smoke, cert_files())
+    dest = Path(args.out) if args.out else (
+        REPO / "target" / "bench" / "BENCHMARKS.smoke.md" if smoke else REPO / "BENCHMARKS.md")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text)
+    print(text)
+    say(f"==> written to {dest}; {len(missed)} target(s) missed")
+
+
+if __name__ == "__main__":
+    main()
