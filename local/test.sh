@@ -20,7 +20,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "openapi.json: OpenAPI 3.0 meta-schema, references, operation ids (local/check_openapi.py)"
 "$TOOLS_VENV/bin/python" local/check_openapi.py openapi.json
 
-step "DynamoDB-compatible server (moto) on loopback"
+step "docs: every Markdown link and template.yaml file name resolves in the repo (local/check_links.py)"
+"$TOOLS_VENV/bin/python" local/check_links.py
+
+step "DynamoDB-compatible server (moto, one request at a time) on loopback"
 start_moto "$(free_port)"
 create_tables
 
