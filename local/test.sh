@@ -43,6 +43,9 @@ local/schemathesis.sh
 step "schemathesis again with STORE=dynamodb on moto, smaller budget"
 STORE=dynamodb ST_MAX_EXAMPLES=50 local/schemathesis.sh
 
+step "DynamoDB accounts table after schemathesis: every account has its claims, none orphaned"
+cargo test -q -p local --test auth_e2e -- --ignored --exact the_accounts_table_of_the_environment_is_consistent
+
 step "template: cfn-lint"
 cfn-lint template.yaml
 

@@ -175,3 +175,34 @@ async fn concurrent_registrations_on_dynamodb_have_one_winner_and_leave_every_cl
     assert_eq!(accounts, winners, "the accounts are exactly the winners'");
     tables.delete().await;
 }
+
+/// The accounts table that `ACCOUNTS_TABLE` names at `DYNAMODB_ENDPOINT` holds
+/// accounts, each with both claims, and no orphaned claim. Not part of the suite:
+/// local/test.sh runs it after schemathesis has registered users in those tables.
+#[tokio::test]
+#[ignore = "run by local/test.sh after schemathesis on STORE=dynamodb"]
+async fn the_accounts_table_of_the_environment_is_consistent() {
+    if shared::testing::require_env("DYNAMODB_ENDPOINT").is_none() {
+        return;
+    }
+    let config = Config::from_lookup(|key| match key {
+        "STORE" => Some("dynamodb".into()),
+        _ => std::env::var(key).ok(),
+    })
+    .unwrap();
+    let client = shared::store::dynamodb::client(&config).await;
+    let table = &config.accounts_table;
+    let items = shared::testing::dynamodb::scan_all(&client, table).await;
+    assert!(
+        items.iter().any(|item| item
+            .get("pk")
+            .and_then(|pk| pk.as_s().ok())
+            .is_some_and(|pk| pk.starts_with("USER#"))),
+        "{table} holds no account: is it the table the stack wrote to?"
+    );
+    assert_eq!(
+        shared::testing::dynamodb::account_table_problems(&client, table).await,
+        Vec::<String>::new(),
+        "{table} is consistent"
+    );
+}
