@@ -20,7 +20,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "openapi.json: OpenAPI 3.0 meta-schema, references, operation ids (local/check_openapi.py)"
 "$TOOLS_VENV/bin/python" local/check_openapi.py openapi.json
 
-step "DynamoDB-compatible server (moto) on loopback"
+step "docs: every Markdown link and template.yaml file name resolves in the repo (local/check_links.py)"
+"$TOOLS_VENV/bin/python" local/check_links.py
+
+step "DynamoDB-compatible server (moto, one request at a time) on loopback"
 start_moto "$(free_port)"
 create_tables
 
@@ -39,6 +42,9 @@ local/schemathesis.sh
 
 step "schemathesis again with STORE=dynamodb on moto, smaller budget"
 STORE=dynamodb ST_MAX_EXAMPLES=50 local/schemathesis.sh
+
+step "DynamoDB accounts table after schemathesis: every account has its claims, none orphaned"
+cargo test -q -p local --test auth_e2e -- --ignored --exact the_accounts_table_of_the_environment_is_consistent
 
 step "template: cfn-lint"
 cfn-lint template.yaml

@@ -92,7 +92,8 @@ s = socket.socket()
 sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"
 }
 
-# Start moto_server (DynamoDB mock) in the background on 127.0.0.1:[port].
+# Start moto (DynamoDB mock) in the background on 127.0.0.1:[port], one request at a
+# time (local/moto_serial.py: moto_server's own threads would race its transactions).
 start_moto() {
   local port="${1:-}"
   if [[ -z "$port" ]]; then port="$(free_port)" || return 1; fi
@@ -104,8 +105,8 @@ start_moto() {
     _tools_log "moto already running (pid $MOTO_PID); stop_moto first"
     return 1
   fi
-  if [[ ! -x "$TOOLS_VENV/bin/moto_server" ]]; then
-    _tools_log "moto_server missing: run tools_venv first"
+  if ! "$TOOLS_VENV/bin/python" -c 'import moto.server' 2>/dev/null; then
+    _tools_log "moto missing: run tools_venv first"
     return 1
   fi
   if _tools_port_busy "$port"; then
@@ -114,7 +115,7 @@ start_moto() {
   fi
   local log="$TOOLS_DIR/moto-$port.log"
   _tools_log "starting moto on 127.0.0.1:$port (log: $log)"
-  "$TOOLS_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  "$TOOLS_VENV/bin/python" "$TOOLS_LIB_DIR/moto_serial.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   MOTO_PID=$!
   MOTO_PORT="$port"
   export MOTO_PID MOTO_PORT

@@ -100,9 +100,10 @@ async fn sign_up(gw: &str, name: &str) -> (String, String) {
     (id, token)
 }
 
-/// `moto_server` from PATH (local/test.sh puts the tools venv first), else from the
-/// repo's `.tools/venv`; `None` (the test skips loudly) outside CI when there is none.
-fn moto_server() -> Option<PathBuf> {
+/// The Python of the tools venv that has moto (the venv's `bin` on PATH, as
+/// local/test.sh puts it, else the repo's `.tools/venv`); `None` (the test skips
+/// loudly) outside CI when there is none.
+fn moto_python() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -110,15 +111,15 @@ fn moto_server() -> Option<PathBuf> {
     let found = on_path
         .into_iter()
         .chain([repo_venv])
-        .map(|dir| dir.join("moto_server"))
-        .find(|candidate| candidate.is_file());
+        .find(|dir| dir.join("moto_server").is_file() && dir.join("python").is_file())
+        .map(|dir| dir.join("python"));
     match found {
         Some(path) => Some(path),
         None if std::env::var_os("CI").is_some() => {
-            panic!("moto_server is not on PATH: this test needs it (run local/test.sh)")
+            panic!("moto is not on PATH: this test needs it (run local/test.sh)")
         }
         None => {
-            eprintln!("\n*** SKIPPED: moto_server is not on PATH; run local/test.sh ***\n");
+            eprintln!("\n*** SKIPPED: moto is not on PATH; run local/test.sh ***\n");
             None
         }
     }
@@ -132,18 +133,22 @@ struct Moto {
 }
 
 impl Moto {
-    fn start(binary: &PathBuf) -> Self {
+    /// moto served one request at a time by `local/moto_serial.py`, as local/test.sh
+    /// serves it.
+    fn start(python: &PathBuf) -> Self {
         let port = StdListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(binary)
+        let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("moto_serial.py");
+        let child = Command::new(python)
+            .arg(launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server starts");
+            .expect("moto starts");
         let moto = Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -206,8 +211,8 @@ async fn stack_on(tables: &TempTables) -> Stack {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_dynamodb_is_a_503_in_bounded_time_and_no_acknowledged_write_is_lost() {
-    let Some(binary) = moto_server() else { return };
-    let moto = tokio::task::block_in_place(|| Moto::start(&binary));
+    let Some(python) = moto_python() else { return };
+    let moto = tokio::task::block_in_place(|| Moto::start(&python));
     let tables = TempTables::create_at(&moto.endpoint).await;
     let stack = stack_on(&tables).await;
     let gw = stack.gateway_url();

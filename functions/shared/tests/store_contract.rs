@@ -724,6 +724,107 @@ contract!(
     fifty_concurrent_attempts_are_each_counted_once,
 );
 
+/// The consistency check that ends every DynamoDB suite ([`TempTables::delete`])
+/// finds a missing claim, an orphaned claim and a username claim that is not a copy of
+/// its account, and nothing in a table the store wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_accounts_table_check_finds_missing_orphaned_and_stale_claims() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    let Some(subject) = Subject::dynamodb().await else {
+        return;
+    };
+    let tables = subject.tables.as_ref().expect("dynamodb tables");
+    let table = tables.config.accounts_table.clone();
+    let alice = account("Alice", "Alice@example.com");
+    let bob = account("bob", "bob@example.com");
+    subject.accounts.create(&alice).await.unwrap();
+    subject.accounts.create(&bob).await.unwrap();
+    assert_eq!(tables.account_problems().await, Vec::<String>::new());
+
+    let key = |pk: String| AttributeValue::S(pk);
+    let alice_email = DynamoAccountStore::email_key(&alice.email);
+    let bob_name = DynamoAccountStore::username_key(&bob.username);
+    let saved_email = tables
+        .client
+        .get_item()
+        .table_name(&table)
+        .key("pk", key(alice_email.clone()))
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .cloned()
+        .expect("alice's email claim");
+    tables
+        .client
+        .delete_item()
+        .table_name(&table)
+        .key("pk", key(alice_email.clone()))
+        .send()
+        .await
+        .unwrap();
+    let ghost = Uuid::new_v4();
+    tables
+        .client
+        .put_item()
+        .table_name(&table)
+        .item("pk", key("USERNAME#ghost".into()))
+        .item("user_id", AttributeValue::S(ghost.to_string()))
+        .send()
+        .await
+        .unwrap();
+    tables
+        .client
+        .update_item()
+        .table_name(&table)
+        .key("pk", key(bob_name.clone()))
+        .update_expression("SET password_hash = :h")
+        .expression_attribute_values(":h", AttributeValue::S("stale".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let alice_key = DynamoAccountStore::user_key(alice.user_id);
+    let bob_key = DynamoAccountStore::user_key(bob.user_id);
+    assert_eq!(
+        tables.account_problems().await,
+        vec![
+            format!("{alice_key} has no claim {alice_email}"),
+            format!("{bob_name} differs from {bob_key} in password_hash"),
+            format!("USERNAME#ghost is orphaned: USER#{ghost} does not exist"),
+        ]
+    );
+
+    tables
+        .client
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(saved_email))
+        .send()
+        .await
+        .unwrap();
+    tables
+        .client
+        .delete_item()
+        .table_name(&table)
+        .key("pk", key("USERNAME#ghost".into()))
+        .send()
+        .await
+        .unwrap();
+    tables
+        .client
+        .update_item()
+        .table_name(&table)
+        .key("pk", key(bob_name))
+        .update_expression("SET password_hash = :h")
+        .expression_attribute_values(":h", AttributeValue::S(bob.password_hash.clone()))
+        .send()
+        .await
+        .unwrap();
+    subject.cleanup().await;
+}
+
 /// A DynamoDB that is down, hanging or throttling is a 503 within the request timeout.
 mod unavailable {
     use std::sync::atomic::{AtomicUsize, Ordering};
