@@ -125,9 +125,12 @@ pub async fn create(
     check_full_name(&req.full_name)?;
     check_bio(&req.bio)?;
     require_owner(&caller, user_id)?;
+    if !username.as_str().eq_ignore_ascii_case(&caller.username) {
+        return Err(Error::ForeignUsername);
+    }
     let profile = Profile {
         user_id,
-        username: username.as_str().to_owned(),
+        username: caller.username,
         email: email.as_str().to_owned(),
         full_name: req.full_name,
         bio: req.bio,
