@@ -229,13 +229,45 @@ fn check_full_name(full_name: &str) -> Result<(), Error> {
             "full_name must be at most {MAX_FULL_NAME_CHARS} characters long"
         )));
     }
-    Ok(())
+    if full_name.chars().any(char::is_control) {
+        return Err(Error::bad_request(
+            "full_name must not contain control characters",
+        ));
+    }
+    check_no_bidi_controls("full_name", full_name)
 }
 
+/// A bio may hold tabs and line breaks (`\n`, or `\r\n` as browsers send a textarea's),
+/// but no other control character and no lone `\r`.
 fn check_bio(bio: &str) -> Result<(), Error> {
     if bio.chars().count() > MAX_BIO_CHARS {
         return Err(Error::bad_request(format!(
             "bio must be at most {MAX_BIO_CHARS} characters long"
+        )));
+    }
+    let mut chars = bio.chars().peekable();
+    while let Some(c) = chars.next() {
+        let allowed = match c {
+            '\t' | '\n' => true,
+            '\r' => chars.next_if_eq(&'\n').is_some(),
+            c => !c.is_control(),
+        };
+        if !allowed {
+            return Err(Error::bad_request(
+                "bio must not contain control characters other than tab, line feed and CR LF",
+            ));
+        }
+    }
+    check_no_bidi_controls("bio", bio)
+}
+
+/// Refuses the explicit bidi embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069): unterminated, they reverse whatever is displayed after the field.
+fn check_no_bidi_controls(field: &str, text: &str) -> Result<(), Error> {
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if text.chars().any(bidi) {
+        return Err(Error::bad_request(format!(
+            "{field} must not contain bidirectional override or isolate characters"
         )));
     }
     Ok(())
