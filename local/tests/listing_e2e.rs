@@ -20,11 +20,6 @@ const SECRET: &str = "listing-e2e-secret-at-least-32-bytes-long";
 /// 1 MiB cap in one `?limit=1000` page.
 const PROFILES: usize = 250;
 
-#[test]
-fn the_page_budget_leaves_room_under_the_gateway_cap() {
-    assert!(2 * users::MAX_PAGE_BYTES <= gateway::MAX_UPSTREAM_BODY_BYTES);
-}
-
 #[tokio::test]
 async fn a_walk_of_large_profiles_through_the_gateway_covers_all_in_memory() {
     let config = Config::from_lookup(|k| match k {
