@@ -15,6 +15,11 @@ use shared::store::Stores;
 use shared::token::Tokens;
 use shared::Config;
 
+const _: () = assert!(
+    2 * users::MAX_PAGE_BYTES <= gateway::MAX_UPSTREAM_BODY_BYTES,
+    "a page of GET /users must fit, with room to spare, in what the gateway relays"
+);
+
 /// Where each service listens; 0 picks a free port.
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {

@@ -40,6 +40,8 @@ pub enum Error {
     ProfileExists,
     #[error("You can only modify your own profile")]
     Forbidden,
+    #[error("You can only create a profile with your own username")]
+    ForeignUsername,
     #[error("Auth service unavailable")]
     AuthServiceUnavailable,
     #[error("User service unavailable")]
@@ -93,7 +95,7 @@ impl Error {
             | Self::MissingAuthHeader
             | Self::InvalidAuthHeader
             | Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::ForeignUsername => StatusCode::FORBIDDEN,
             Self::UserNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

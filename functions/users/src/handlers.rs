@@ -2,7 +2,7 @@
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use chrono::{SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -25,6 +25,15 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
 /// The response header of `GET /users` that carries the `?cursor=` of the next page.
 pub const NEXT_CURSOR: &str = "x-next-cursor";
+/// Most bytes of JSON in one `GET /users` page: the page ends before the profile that
+/// would pass it (but always holds one; a valid profile is a few KiB at most). Half the
+/// gateway's relay cap (asserted where both are known, in `local`), and under a sixth of
+/// Lambda's 6 MB response limit even after lambda_http escapes the body into its reply.
+pub const MAX_PAGE_BYTES: usize = 512 * 1024;
+
+/// Lambda's limit on a synchronous response payload.
+const LAMBDA_MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+const _: () = assert!(2 * MAX_PAGE_BYTES < LAMBDA_MAX_RESPONSE_BYTES);
 
 pub async fn health() -> Json<Value> {
     Json(json!({
@@ -70,14 +79,15 @@ pub struct ListParams {
     cursor: Option<String>,
 }
 
-/// `GET /users?limit=&cursor=`: one page of profiles in `user_id` order. When more
-/// remain, the `X-Next-Cursor` response header holds the opaque `cursor` to pass for
-/// the next page; its absence means this page is the last.
+/// `GET /users?limit=&cursor=`: one page of at most `limit` profiles and
+/// [`MAX_PAGE_BYTES`] of JSON, in `user_id` order. When more remain, the
+/// `X-Next-Cursor` response header holds the opaque `cursor` to pass for the next
+/// page; its absence means this page is the last.
 pub async fn list(
     State(state): State<AppState>,
     _caller: AuthUser,
     params: Result<Query<ListParams>, QueryRejection>,
-) -> Result<(HeaderMap, Json<Vec<ProfileBody>>), Error> {
+) -> Result<(HeaderMap, Vec<u8>), Error> {
     let Query(params) = params.map_err(|_| Error::bad_request("Invalid query string"))?;
     let limit = match params.limit.as_deref() {
         None => DEFAULT_LIMIT,
@@ -93,15 +103,34 @@ pub async fn list(
     };
     let after = params.cursor.as_deref().map(Cursor::decode).transpose()?;
     let page = state.profiles.list(limit, after).await?;
+    let mut body = Vec::with_capacity(MAX_PAGE_BYTES.min(64 * 1024));
+    body.push(b'[');
+    let mut next = page.next;
+    let mut last_included = None;
+    for profile in page.items {
+        let user_id = profile.user_id;
+        let item = serde_json::to_vec(&ProfileBody::from(profile)).map_err(Error::internal)?;
+        if let Some(last) = last_included {
+            if body.len() + 1 + item.len() + 1 > MAX_PAGE_BYTES {
+                next = Some(Cursor::after(last));
+                break;
+            }
+            body.push(b',');
+        }
+        body.extend_from_slice(&item);
+        last_included = Some(user_id);
+    }
+    body.push(b']');
     let mut headers = HeaderMap::new();
-    if let Some(next) = page.next {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(next) = next {
         let value = HeaderValue::from_str(&next.encode()).map_err(Error::internal)?;
         headers.insert(NEXT_CURSOR, value);
     }
-    Ok((
-        headers,
-        Json(page.items.into_iter().map(ProfileBody::from).collect()),
-    ))
+    Ok((headers, body))
 }
 
 #[derive(Deserialize)]
@@ -125,9 +154,12 @@ pub async fn create(
     check_full_name(&req.full_name)?;
     check_bio(&req.bio)?;
     require_owner(&caller, user_id)?;
+    if !username.as_str().eq_ignore_ascii_case(&caller.username) {
+        return Err(Error::ForeignUsername);
+    }
     let profile = Profile {
         user_id,
-        username: username.as_str().to_owned(),
+        username: caller.username,
         email: email.as_str().to_owned(),
         full_name: req.full_name,
         bio: req.bio,
@@ -226,13 +258,45 @@ fn check_full_name(full_name: &str) -> Result<(), Error> {
             "full_name must be at most {MAX_FULL_NAME_CHARS} characters long"
         )));
     }
-    Ok(())
+    if full_name.chars().any(char::is_control) {
+        return Err(Error::bad_request(
+            "full_name must not contain control characters",
+        ));
+    }
+    check_no_bidi_controls("full_name", full_name)
 }
 
+/// A bio may hold tabs and line breaks (`\n`, or `\r\n` as browsers send a textarea's),
+/// but no other control character and no lone `\r`.
 fn check_bio(bio: &str) -> Result<(), Error> {
     if bio.chars().count() > MAX_BIO_CHARS {
         return Err(Error::bad_request(format!(
             "bio must be at most {MAX_BIO_CHARS} characters long"
+        )));
+    }
+    let mut chars = bio.chars().peekable();
+    while let Some(c) = chars.next() {
+        let allowed = match c {
+            '\t' | '\n' => true,
+            '\r' => chars.next_if_eq(&'\n').is_some(),
+            c => !c.is_control(),
+        };
+        if !allowed {
+            return Err(Error::bad_request(
+                "bio must not contain control characters other than tab, line feed and CR LF",
+            ));
+        }
+    }
+    check_no_bidi_controls("bio", bio)
+}
+
+/// Refuses the explicit bidi embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069): unterminated, they reverse whatever is displayed after the field.
+fn check_no_bidi_controls(field: &str, text: &str) -> Result<(), Error> {
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if text.chars().any(bidi) {
+        return Err(Error::bad_request(format!(
+            "{field} must not contain bidirectional override or isolate characters"
         )));
     }
     Ok(())

@@ -15,7 +15,9 @@ use shared::token::Tokens;
 use shared::Config;
 
 pub use auth::{AuthUser, Authenticator};
-pub use handlers::{DEFAULT_LIMIT, MAX_BIO_CHARS, MAX_FULL_NAME_CHARS, MAX_LIMIT, NEXT_CURSOR};
+pub use handlers::{
+    DEFAULT_LIMIT, MAX_BIO_CHARS, MAX_FULL_NAME_CHARS, MAX_LIMIT, MAX_PAGE_BYTES, NEXT_CURSOR,
+};
 
 /// What the users handlers share.
 #[derive(Clone)]

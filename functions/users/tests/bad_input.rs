@@ -43,6 +43,10 @@ async fn bad_create_bodies_are_400_and_create_nothing() {
             with(json!({"full_name": "é".repeat(101)})),
         ),
         ("bio 1001 chars", with(json!({"bio": "b".repeat(1001)}))),
+        (
+            "1,100 control characters",
+            with(json!({"bio": "\u{1}".repeat(1000), "full_name": "\u{1}".repeat(100)})),
+        ),
         ("bio not a string", with(json!({"bio": ["b"]}))),
         ("bio missing", missing_bio),
         (
@@ -69,6 +73,120 @@ async fn bad_create_bodies_are_400_and_create_nothing() {
     }
     let list = app.call(Method::GET, "/users", Some(&token), None).await;
     assert_eq!(list.body, json!([]));
+}
+
+/// Control characters that are refused, in `full_name` and `bio` alike.
+const CONTROLS: [&str; 10] = [
+    "\0", "\u{1}", "\u{8}", "\u{b}", "\u{c}", "\u{1b}", "\u{7f}", "\u{80}", "\u{85}", "\u{9f}",
+];
+/// Explicit bidi embeddings, overrides and isolates.
+const BIDI: [&str; 4] = ["\u{202a}", "\u{202e}", "\u{2066}", "\u{2069}"];
+
+/// Every refused text of `full_name` and `bio`, with the message it gets.
+fn bad_texts() -> Vec<(&'static str, String, &'static str)> {
+    let name_control = "full_name must not contain control characters";
+    let bio_control = "bio must not contain control characters other than tab, line feed and CR LF";
+    let mut cases = Vec::new();
+    for c in CONTROLS {
+        cases.push(("full_name", format!("Ali{c}ce"), name_control));
+        cases.push(("bio", format!("Hello{c}"), bio_control));
+    }
+    for c in ["\t", "\n", "\r", "\r\n"] {
+        cases.push(("full_name", format!("Alice{c}Smith"), name_control));
+    }
+    for lone_cr in ["a\rb", "a\r", "\r", "a\n\rb", "a\r\rb"] {
+        cases.push(("bio", lone_cr.to_owned(), bio_control));
+    }
+    for c in BIDI {
+        cases.push((
+            "full_name",
+            format!("{c}ecila"),
+            "full_name must not contain bidirectional override or isolate characters",
+        ));
+        cases.push((
+            "bio",
+            format!("x{c}y"),
+            "bio must not contain bidirectional override or isolate characters",
+        ));
+    }
+    cases
+}
+
+#[tokio::test]
+async fn control_characters_in_full_name_or_bio_are_400_on_create() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    for (field, text, message) in bad_texts() {
+        let reply = app
+            .call(
+                Method::POST,
+                "/users",
+                Some(&token),
+                Some(with(json!({ field: text }))),
+            )
+            .await;
+        assert_eq!(
+            (reply.status, &reply.body),
+            (StatusCode::BAD_REQUEST, &error(400, message)),
+            "{field} {text:?}"
+        );
+    }
+    let list = app.call(Method::GET, "/users", Some(&token), None).await;
+    assert_eq!(list.body, json!([]));
+}
+
+#[tokio::test]
+async fn control_characters_in_full_name_or_bio_are_400_on_update() {
+    let app = app();
+    app.create(ALICE, "alice").await;
+    let token = app.token(ALICE, "alice");
+    let path = format!("/users/{ALICE}");
+    let before = app.call(Method::GET, &path, Some(&token), None).await.body;
+    for (field, text, message) in bad_texts() {
+        let reply = app
+            .call(
+                Method::PUT,
+                &path,
+                Some(&token),
+                Some(json!({ field: text })),
+            )
+            .await;
+        assert_eq!(
+            (reply.status, &reply.body),
+            (StatusCode::BAD_REQUEST, &error(400, message)),
+            "{field} {text:?}"
+        );
+    }
+    let after = app.call(Method::GET, &path, Some(&token), None).await.body;
+    assert_eq!(after, before);
+}
+
+#[tokio::test]
+async fn tabs_line_breaks_and_ordinary_unicode_are_kept() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    let full_name = "Zoë O'Brien-Łukasz \u{200f}علي\u{200e} 👩\u{200d}💻";
+    let bio = "Line one\nLine two\r\n\tindented\u{2028}🏴\u{e0067}\u{e0062}\u{e0065}\u{e006e}\u{e0067}\u{e007f}";
+    let body = with(json!({"full_name": full_name, "bio": bio}));
+    let reply = app
+        .call(Method::POST, "/users", Some(&token), Some(body))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let path = format!("/users/{ALICE}");
+    let got = app.call(Method::GET, &path, Some(&token), None).await.body;
+    assert_eq!(
+        (got["full_name"].as_str(), got["bio"].as_str()),
+        (Some(full_name), Some(bio))
+    );
+    let update = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(&token),
+            Some(json!({"bio": "\r\n\r\n\t"})),
+        )
+        .await;
+    assert_eq!(update.status, StatusCode::OK, "{:?}", update.body);
 }
 
 #[tokio::test]

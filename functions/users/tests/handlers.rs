@@ -343,20 +343,17 @@ async fn creating_an_existing_profile_is_a_conflict() {
     let app = app();
     app.create(ALICE, "alice").await;
     let token = app.token(ALICE, "alice");
+    let mut again = profile_json(ALICE, "alice");
+    again["email"] = json!("alice2@example.com");
     let reply = app
-        .call(
-            Method::POST,
-            "/users",
-            Some(&token),
-            Some(profile_json(ALICE, "alice2")),
-        )
+        .call(Method::POST, "/users", Some(&token), Some(again))
         .await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
     assert_eq!(reply.body, error(409, "User already exists"));
     let kept = app
         .call(Method::GET, &format!("/users/{ALICE}"), Some(&token), None)
         .await;
-    assert_eq!(kept.body["username"], "alice");
+    assert_eq!(kept.body["email"], "alice@example.com");
 }
 
 #[tokio::test]
@@ -366,15 +363,12 @@ async fn concurrent_creates_of_one_profile_let_exactly_one_win() {
     let attempts = (0..20).map(|i| {
         let app = app.clone();
         let token = token.clone();
+        let mut body = profile_json(ALICE, "alice");
+        body["email"] = json!(format!("alice{i}@example.com"));
         tokio::spawn(async move {
-            app.call(
-                Method::POST,
-                "/users",
-                Some(&token),
-                Some(profile_json(ALICE, &format!("alice{i}"))),
-            )
-            .await
-            .status
+            app.call(Method::POST, "/users", Some(&token), Some(body))
+                .await
+                .status
         })
     });
     let mut statuses = Vec::new();
@@ -437,6 +431,40 @@ async fn nobody_creates_changes_or_deletes_another_users_profile() {
         )
         .await;
     assert_eq!(carol.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_profile_carries_its_owners_username_only() {
+    let app = app();
+    let token = app.token(ALICE, "Alice");
+    let path = format!("/users/{ALICE}");
+    for other in ["bob", "alice_", "Alicia"] {
+        let mut body = profile_json(ALICE, other);
+        body["email"] = json!("bob@example.com");
+        let reply = app
+            .call(Method::POST, "/users", Some(&token), Some(body))
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{other}");
+        assert_eq!(
+            reply.body,
+            error(403, "You can only create a profile with your own username")
+        );
+    }
+    let missing = app.call(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    let reply = app
+        .call(
+            Method::POST,
+            "/users",
+            Some(&token),
+            Some(profile_json(ALICE, "aLiCe")),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let got = app.call(Method::GET, &path, Some(&token), None).await;
+    assert_eq!(got.body["username"], "Alice", "the account's own spelling");
+    assert_eq!(got.body["email"], "aLiCe@example.com");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! `GET /users` pages through any number of profiles: stable order, no duplicates, no
-//! gaps, the next page's cursor in the `X-Next-Cursor` header.
+//! gaps, no page over `MAX_PAGE_BYTES`, the next page's cursor in the `X-Next-Cursor`
+//! header.
 
 mod common;
 
@@ -13,6 +14,11 @@ use common::*;
 use shared::store::{Profile, ProfileStore};
 
 async fn seed(app: &TestApp, n: usize) -> BTreeSet<Uuid> {
+    seed_with(app, n, String::new).await
+}
+
+/// `n` profiles straight into the store, each with the bio `bio()`.
+async fn seed_with(app: &TestApp, n: usize, bio: impl Fn() -> String) -> BTreeSet<Uuid> {
     let mut ids = BTreeSet::new();
     for i in 0..n {
         let user_id = Uuid::new_v4();
@@ -22,7 +28,7 @@ async fn seed(app: &TestApp, n: usize) -> BTreeSet<Uuid> {
                 username: format!("user{i}"),
                 email: format!("user{i}@example.com"),
                 full_name: format!("User {i}"),
-                bio: String::new(),
+                bio: bio(),
                 created_at: Utc::now(),
             })
             .await
@@ -49,6 +55,8 @@ async fn walk(app: &TestApp, token: &str, limit: Option<usize>) -> (Vec<Uuid>, u
         let reply = app.call(Method::GET, &path, Some(token), None).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {:?}", reply.body);
         let items = reply.body.as_array().unwrap();
+        let bytes = serde_json::to_vec(&reply.body).unwrap().len();
+        assert!(bytes <= users::MAX_PAGE_BYTES, "{path}: {bytes} bytes");
         pages += 1;
         assert!(items.len() <= limit.unwrap_or(users::DEFAULT_LIMIT));
         seen.extend(
@@ -58,7 +66,9 @@ async fn walk(app: &TestApp, token: &str, limit: Option<usize>) -> (Vec<Uuid>, u
         );
         match reply.headers.get(users::NEXT_CURSOR) {
             Some(next) => {
-                assert_eq!(items.len(), limit.unwrap_or(users::DEFAULT_LIMIT));
+                let full = items.len() == limit.unwrap_or(users::DEFAULT_LIMIT);
+                let cut_by_size = bytes > users::MAX_PAGE_BYTES - 16 * 1024;
+                assert!(full || cut_by_size, "{path}: a short page but more to come");
                 cursor = Some(next.to_str().unwrap().to_owned());
             }
             None => return (seen, pages),
@@ -147,4 +157,46 @@ async fn a_cursor_survives_the_deletion_of_the_profile_it_points_after() {
         .collect();
     let expected: Vec<String> = ids[3..].iter().map(Uuid::to_string).collect();
     assert_eq!(rest, expected);
+}
+
+#[tokio::test]
+async fn pages_of_stored_control_characters_stop_at_the_byte_budget() {
+    let app = app();
+    let ids = seed_with(&app, 200, || "\u{1}".repeat(1100)).await;
+    let token = app.token(ALICE, "alice");
+    let first = app
+        .call(Method::GET, "/users?limit=1000", Some(&token), None)
+        .await;
+    let first_len = first.body.as_array().unwrap().len();
+    assert!(
+        (1..200).contains(&first_len),
+        "{first_len} profiles of 6.6 KB each fit in one page"
+    );
+    assert!(first.headers.get(users::NEXT_CURSOR).is_some());
+    let (seen, pages) = walk(&app, &token, Some(1000)).await;
+    assert_eq!(seen, ids.iter().copied().collect::<Vec<_>>());
+    assert!(pages >= 3, "{pages} pages for 1.3 MB of profiles");
+    let (seen, _) = walk(&app, &token, Some(90)).await;
+    assert_eq!(seen, ids.iter().copied().collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_single_profile_always_makes_a_page() {
+    let app = app();
+    let ids = seed_with(&app, 3, || "😀".repeat(users::MAX_PAGE_BYTES / 4)).await;
+    let token = app.token(ALICE, "alice");
+    let first = app.call(Method::GET, "/users", Some(&token), None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.body.as_array().unwrap().len(), 1);
+    let mut seen = vec![first.body[0]["user_id"].as_str().unwrap().to_owned()];
+    let mut next = first.headers.get(users::NEXT_CURSOR).cloned();
+    while let Some(cursor) = next {
+        let path = format!("/users?cursor={}", cursor.to_str().unwrap());
+        let page = app.call(Method::GET, &path, Some(&token), None).await;
+        assert_eq!(page.body.as_array().unwrap().len(), 1, "{path}");
+        seen.push(page.body[0]["user_id"].as_str().unwrap().to_owned());
+        next = page.headers.get(users::NEXT_CURSOR).cloned();
+    }
+    let expected: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    assert_eq!(seen, expected);
 }

@@ -1,0 +1,145 @@
+//! `GET /api/users` through the local stack's gateway when profiles are as large as
+//! the rules allow: pages stop at `users::MAX_PAGE_BYTES`, every page stays under the
+//! gateway's relay cap, and following `X-Next-Cursor` sees every profile exactly once,
+//! on both stores.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use reqwest::Client;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use local::{Ports, Stack};
+use shared::config::Secret;
+use shared::token::Tokens;
+use shared::Config;
+
+const SECRET: &str = "listing-e2e-secret-at-least-32-bytes-long";
+/// Enough largest-possible profiles (about 4.6 KB of JSON each) to pass the gateway's
+/// 1 MiB cap in one `?limit=1000` page.
+const PROFILES: usize = 250;
+
+#[tokio::test]
+async fn a_walk_of_large_profiles_through_the_gateway_covers_all_in_memory() {
+    let config = Config::from_lookup(|k| match k {
+        "JWT_SECRET" => Some(SECRET.into()),
+        "BCRYPT_COST" => Some("4".into()),
+        _ => None,
+    })
+    .unwrap();
+    let stack = local::start(&config, Ports::ANY).await.unwrap();
+    walk_large_profiles(&stack, true).await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_walk_of_large_profiles_through_the_gateway_covers_all_on_dynamodb() {
+    let Some(tables) = shared::testing::dynamodb::TempTables::create().await else {
+        return;
+    };
+    let mut config = tables.config.clone();
+    config.jwt_secret = Some(Secret::new(SECRET.into()).unwrap());
+    config.bcrypt_cost = 4;
+    let stack = local::start(&config, Ports::ANY).await.unwrap();
+    walk_large_profiles(&stack, false).await;
+    stack.stop().await;
+    tables.delete().await;
+}
+
+/// Creates [`PROFILES`] maximal profiles, each by its owner, then walks the listing
+/// with several page sizes. `in_key_order`: the store lists in `user_id` order.
+async fn walk_large_profiles(stack: &Stack, in_key_order: bool) {
+    let gw = stack.gateway_url();
+    let http = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let tokens = Tokens::new(
+        &Secret::new(SECRET.into()).unwrap(),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let mut ids = BTreeSet::new();
+    let mut usernames = HashMap::new();
+    for i in 0..PROFILES {
+        let user_id = Uuid::new_v4();
+        let username = format!("Owner{i}");
+        let token = tokens.issue(user_id, &username).unwrap().token;
+        let response = http
+            .post(format!("{gw}/api/users"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "user_id": user_id,
+                "username": username.to_lowercase(),
+                "email": format!("owner{i}@example.com"),
+                "full_name": "😀".repeat(users::MAX_FULL_NAME_CHARS),
+                "bio": "😀".repeat(users::MAX_BIO_CHARS),
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        ids.insert(user_id);
+        usernames.insert(user_id, username);
+    }
+    let reader = tokens.issue(Uuid::new_v4(), "reader").unwrap().token;
+
+    for limit in [Some(1000), None, Some(150)] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let mut query = Vec::new();
+            if let Some(limit) = limit {
+                query.push(format!("limit={limit}"));
+            }
+            if let Some(c) = &cursor {
+                query.push(format!("cursor={c}"));
+            }
+            let url = format!("{gw}/api/users?{}", query.join("&"));
+            let response = http.get(&url).bearer_auth(&reader).send().await.unwrap();
+            let status = response.status();
+            let next = response
+                .headers()
+                .get(users::NEXT_CURSOR)
+                .map(|v| v.to_str().unwrap().to_owned());
+            let bytes = response.bytes().await.unwrap();
+            assert_eq!(status, 200, "{url}: {}", String::from_utf8_lossy(&bytes));
+            assert!(
+                bytes.len() <= users::MAX_PAGE_BYTES,
+                "{url}: {} bytes",
+                bytes.len()
+            );
+            assert!(bytes.len() < gateway::MAX_UPSTREAM_BODY_BYTES);
+            let page: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
+            pages += 1;
+            for profile in &page {
+                let user_id = Uuid::parse_str(profile["user_id"].as_str().unwrap()).unwrap();
+                assert_eq!(
+                    profile["username"].as_str(),
+                    usernames.get(&user_id).map(String::as_str),
+                    "the owner's spelling"
+                );
+                seen.push(user_id);
+            }
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+            assert!(pages <= PROFILES, "the walk never ends");
+        }
+        let distinct: BTreeSet<Uuid> = seen.iter().copied().collect();
+        assert_eq!(distinct.len(), seen.len(), "limit {limit:?}: a repeat");
+        assert_eq!(distinct, ids, "limit {limit:?}: a profile missed");
+        if in_key_order {
+            assert_eq!(seen, ids.iter().copied().collect::<Vec<_>>());
+        }
+        let least_pages = PROFILES.div_ceil(limit.unwrap_or(users::DEFAULT_LIMIT));
+        if limit == Some(1000) {
+            assert!(pages >= 3, "limit {limit:?}: {pages} pages for ~1.15 MB");
+        } else {
+            assert!(pages >= least_pages, "limit {limit:?}: {pages} pages");
+        }
+    }
+}
