@@ -563,7 +563,7 @@ def report(m, p, read, login_res, cold, stub_rss, sizes, calls, smoke):
         ]),
         "",
         "- In-process mode is not free of storage: users reads the revocation record of the "
-        "token's `jti` on every request (`SecurityStore::is_access_revoked`; here the in-memory "
+        "token's `jti` on every request (`RevocationStore::is_access_revoked`; here the in-memory "
         "store, in AWS one consistent `GetItem`, see section 5). That lookup is part of the "
         "measured cost.",
         "- Remote mode as shipped caches auth's valid answers for 30 s per token "
