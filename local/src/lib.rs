@@ -107,7 +107,7 @@ pub fn secret(config: &Config) -> Secret {
 }
 
 /// Binds every port, then serves all three routers until stopped. Users checks
-/// tokens with auth's own `Tokens` and auth's revocations (one shared security store),
+/// tokens with auth's own `Tokens` and auth's revocations (one shared revocation store),
 /// or, with `AUTH_MODE=remote`, by calling auth over HTTP (this stack's, unless
 /// `AUTH_SERVICE_URL` is set).
 pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::error::Error>> {
@@ -131,14 +131,9 @@ pub async fn start_with(
         .map(TcpListener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
     let wired = wired(config, addrs[0], addrs[1]);
-    let auth_state = auth::AppState::new(
-        stores.accounts.clone(),
-        stores.security.clone(),
-        tokens.clone(),
-        config,
-    );
+    let auth_state = auth::AppState::new(&stores, tokens.clone(), config);
     let authenticator = match config.auth_mode {
-        AuthMode::Local => users::Authenticator::local(tokens, stores.security.clone()),
+        AuthMode::Local => users::Authenticator::local(tokens, stores.revocations.clone()),
         AuthMode::Remote => users::Authenticator::remote(
             &wired.auth_service_url,
             config.connect_timeout,

@@ -22,7 +22,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use serde_json::{json, Value};
 
 use shared::config::Secret;
-use shared::store::dynamodb::{DynamoAccountStore, DynamoProfileStore, DynamoSecurityStore};
+use shared::store::Stores;
 use shared::testing::dynamodb::TempTables;
 use shared::testing::{event, invoke, with_body, with_header};
 use shared::token::Tokens;
@@ -198,22 +198,11 @@ impl Functions {
         let tokens = Arc::new(
             Tokens::new(&Secret::new(SECRET.into()).unwrap(), config.token_expiry).unwrap(),
         );
-        let security = Arc::new(DynamoSecurityStore::new(
-            client.clone(),
-            &config.security_table,
-        ));
-        let auth = auth::router(auth::AppState::new(
-            Arc::new(DynamoAccountStore::new(
-                client.clone(),
-                &config.accounts_table,
-            )),
-            security.clone(),
-            tokens.clone(),
-            &config,
-        ));
+        let stores = Stores::dynamodb(client, &config);
+        let auth = auth::router(auth::AppState::new(&stores, tokens.clone(), &config));
         let users = users::router(users::AppState::new(
-            Arc::new(DynamoProfileStore::new(client, &config.profiles_table)),
-            users::Authenticator::local(tokens.clone(), security),
+            stores.profiles,
+            users::Authenticator::local(tokens.clone(), stores.revocations),
         ));
         Some(Self {
             auth,

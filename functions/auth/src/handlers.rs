@@ -11,6 +11,7 @@ use shared::domain::{Email, Password, Username};
 use shared::json::OptionalJson;
 use shared::refresh::RefreshSecret;
 use shared::store::{Account, RefreshRecord, Rotation};
+use shared::token::verify_access;
 use shared::{Error, Json};
 
 use crate::{limits, AppState, ClientIp};
@@ -113,7 +114,7 @@ pub async fn login(
     let password = Password::parse_attempt(req.password)?;
     let username = Username::parse(&req.username).ok();
     let reservation = limits::reserve(
-        state.security.as_ref(),
+        state.attempts.as_ref(),
         &state.login_limits,
         username.as_ref(),
         ip,
@@ -132,7 +133,7 @@ pub async fn login(
 
     let refresh = RefreshSecret::generate();
     state
-        .security
+        .refresh
         .put_refresh(&RefreshRecord {
             hash: refresh.hash(),
             family: Uuid::new_v4(),
@@ -160,7 +161,7 @@ pub async fn refresh(
     let next = RefreshSecret::generate();
     let now = Utc::now().timestamp();
     let rotation = state
-        .security
+        .refresh
         .rotate_refresh(
             &presented.hash(),
             &next.hash(),
@@ -194,27 +195,25 @@ pub async fn logout(
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<LogoutRequest>,
 ) -> Result<Json<Value>, Error> {
-    let claims = state.tokens.verify(shared::http::bearer_token(&headers)?)?;
+    let bearer = shared::http::bearer_token(&headers)?;
+    let claims = verify_access(&state.tokens, state.revocations.as_ref(), bearer).await?;
     let now = Utc::now().timestamp();
-    if state.security.is_access_revoked(&claims.jti, now).await? {
-        return Err(Error::TokenRevoked);
-    }
     let presented = body
         .and_then(|b| b.refresh_token)
         .and_then(|t| RefreshSecret::parse(&t));
     if let Some(presented) = presented {
-        if let Some(record) = state.security.find_refresh(&presented.hash()).await? {
+        if let Some(record) = state.refresh.find_refresh(&presented.hash()).await? {
             if record.user_id != claims.user_id() {
                 return Err(Error::InvalidRefreshToken);
             }
             state
-                .security
+                .refresh
                 .revoke_family(record.family, state.refresh_expires_at(now))
                 .await?;
         }
     }
     state
-        .security
+        .revocations
         .revoke_access(&claims.jti, claims.exp)
         .await?;
     Ok(Json(json!({"message": "Logged out successfully"})))
@@ -236,11 +235,7 @@ pub async fn validate(
     State(state): State<AppState>,
     Json(req): Json<ValidateRequest>,
 ) -> Result<Json<ValidateResponse>, Error> {
-    let claims = state.tokens.verify(&req.token)?;
-    let now = Utc::now().timestamp();
-    if state.security.is_access_revoked(&claims.jti, now).await? {
-        return Err(Error::TokenRevoked);
-    }
+    let claims = verify_access(&state.tokens, state.revocations.as_ref(), &req.token).await?;
     Ok(Json(ValidateResponse {
         valid: true,
         user_id: claims.sub,

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use shared::config::{ConfigError, LoginLimits};
-use shared::store::{AccountStore, SecurityStore, Stores};
+use shared::store::{AccountStore, LoginAttemptStore, RefreshStore, RevocationStore, Stores};
 use shared::token::Tokens;
 use shared::Config;
 
@@ -22,7 +22,9 @@ pub use shared::client_ip::{client_ip, ClientIp};
 #[derive(Clone)]
 pub struct AppState {
     pub accounts: Arc<dyn AccountStore>,
-    pub security: Arc<dyn SecurityStore>,
+    pub refresh: Arc<dyn RefreshStore>,
+    pub revocations: Arc<dyn RevocationStore>,
+    pub attempts: Arc<dyn LoginAttemptStore>,
     pub tokens: Arc<Tokens>,
     pub passwords: Passwords,
     pub login_limits: LoginLimits,
@@ -30,17 +32,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The handlers' state over these stores, with the bcrypt cost, login limits and
-    /// refresh-token lifetime of `config`.
-    pub fn new(
-        accounts: Arc<dyn AccountStore>,
-        security: Arc<dyn SecurityStore>,
-        tokens: Arc<Tokens>,
-        config: &Config,
-    ) -> Self {
+    /// The handlers' state over the stores of `stores` that auth uses, with the bcrypt
+    /// cost, login limits and refresh-token lifetime of `config`.
+    pub fn new(stores: &Stores, tokens: Arc<Tokens>, config: &Config) -> Self {
         Self {
-            accounts,
-            security,
+            accounts: stores.accounts.clone(),
+            refresh: stores.refresh.clone(),
+            revocations: stores.revocations.clone(),
+            attempts: stores.attempts.clone(),
             tokens,
             passwords: Passwords::new(config.bcrypt_cost),
             login_limits: config.login_limits,
@@ -52,12 +51,7 @@ impl AppState {
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let tokens = Tokens::new(config.require_jwt_secret()?, config.token_expiry)?;
         let stores = Stores::from_config(config).await?;
-        Ok(Self::new(
-            stores.accounts,
-            stores.security,
-            Arc::new(tokens),
-            config,
-        ))
+        Ok(Self::new(&stores, Arc::new(tokens), config))
     }
 }
 

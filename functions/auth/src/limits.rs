@@ -7,13 +7,13 @@ use chrono::Utc;
 
 use shared::config::LoginLimits;
 use shared::domain::Username;
-use shared::store::{AttemptKey, Attempts, SecurityStore};
+use shared::store::{AttemptKey, Attempts, LoginAttemptStore};
 use shared::Error;
 
 /// Attempts counted for one login; a success gives them back.
 #[must_use]
 pub struct Reservation<'a> {
-    store: &'a dyn SecurityStore,
+    store: &'a dyn LoginAttemptStore,
     user: Option<AttemptKey>,
     ip: Option<AttemptKey>,
 }
@@ -23,7 +23,7 @@ pub struct Reservation<'a> {
 /// each) is what keeps parallel guesses from slipping past: each sees its own count.
 /// An address already locked out does not count against the username it tried.
 pub async fn reserve<'a>(
-    store: &'a dyn SecurityStore,
+    store: &'a dyn LoginAttemptStore,
     limits: &LoginLimits,
     username: Option<&Username>,
     ip: Option<IpAddr>,

@@ -11,8 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use shared::domain::Username;
-use shared::store::memory::{MemoryAccountStore, MemorySecurityStore};
-use shared::store::AccountStore;
+use shared::store::Stores;
 use shared::telemetry::{subscriber, Format};
 use shared::testing::{event, invoke, with_body, with_header};
 use tracing_subscriber::util::SubscriberInitExt;
@@ -50,13 +49,9 @@ async fn lambda_logs_are_json_lines_with_request_ids_and_routes_and_no_secrets()
     .try_init()
     .expect("the only subscriber of this test binary");
 
-    let accounts = Arc::new(MemoryAccountStore::new());
-    let app = auth::router(auth::AppState::new(
-        accounts.clone(),
-        Arc::new(MemorySecurityStore::new()),
-        tokens(),
-        &config(&[]),
-    ));
+    let stores = Stores::memory();
+    let accounts = stores.accounts.clone();
+    let app = auth::router(auth::AppState::new(&stores, tokens(), &config(&[])));
     let password = "securePassword123";
     let register = invoke(app.clone(), event("auth-register")).await;
     assert_eq!(register.status, 200, "{:?}", register.body);

@@ -1,4 +1,5 @@
-//! HS256 access tokens: issued by auth, verified in-process by auth and users.
+//! HS256 access tokens: issued by auth, verified in-process by auth and users, and
+//! accepted only while not revoked by a logout.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::{ConfigError, Secret};
+use crate::store::RevocationStore;
 use crate::Error;
 
 /// Tokens longer than this are refused before any parsing.
@@ -128,6 +130,22 @@ impl Tokens {
     }
 }
 
+/// The claims of `token` when it verifies and has not been revoked (one consistent read
+/// of its revocation record): else [`Error::TokenExpired`], [`Error::InvalidToken`] or
+/// [`Error::TokenRevoked`], or the store's error when revocations cannot be read.
+pub async fn verify_access(
+    tokens: &Tokens,
+    revocations: &dyn RevocationStore,
+    token: &str,
+) -> Result<Claims, Error> {
+    let claims = tokens.verify(token)?;
+    let now = chrono::Utc::now().timestamp();
+    if revocations.is_access_revoked(&claims.jti, now).await? {
+        return Err(Error::TokenRevoked);
+    }
+    Ok(claims)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,14 +173,19 @@ mod tests {
         assert!(Uuid::parse_str(&claims.jti).is_ok());
     }
 
-    #[test]
-    fn an_expired_token_is_told_apart_from_a_bad_one() {
-        let t = tokens();
+    /// A correctly signed token that expired ten seconds ago.
+    fn expired_token(t: &Tokens) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut claims = t.issue(Uuid::new_v4(), "bob").unwrap().claims;
         claims.exp = now - 10;
         claims.iat = now - 100;
-        let expired = t.sign(&claims).unwrap();
+        t.sign(&claims).unwrap()
+    }
+
+    #[test]
+    fn an_expired_token_is_told_apart_from_a_bad_one() {
+        let t = tokens();
+        let expired = expired_token(&t);
         assert_eq!(t.verify(&expired), Err(Rejected::Expired));
         assert_eq!(t.verify("not.a.token"), Err(Rejected::Invalid));
         assert_eq!(t.verify(""), Err(Rejected::Invalid));
@@ -213,5 +236,56 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.verify(&token), Err(Rejected::Invalid));
+    }
+
+    #[tokio::test]
+    async fn an_access_token_is_accepted_until_it_is_revoked() {
+        let t = tokens();
+        let revocations = crate::store::memory::MemoryRevocationStore::new();
+        let issued = t.issue(Uuid::new_v4(), "alice").unwrap();
+        let claims = verify_access(&t, &revocations, &issued.token)
+            .await
+            .unwrap();
+        assert_eq!(claims, issued.claims);
+
+        revocations
+            .revoke_access(&claims.jti, claims.exp)
+            .await
+            .unwrap();
+        assert!(matches!(
+            verify_access(&t, &revocations, &issued.token).await,
+            Err(Error::TokenRevoked)
+        ));
+        let other = t.issue(Uuid::new_v4(), "alice").unwrap();
+        assert!(verify_access(&t, &revocations, &other.token).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_bad_token_is_refused_before_revocations_are_read() {
+        struct Down;
+        #[async_trait::async_trait]
+        impl RevocationStore for Down {
+            async fn revoke_access(&self, _: &str, _: i64) -> Result<(), Error> {
+                Err(Error::unavailable("revocations down"))
+            }
+            async fn is_access_revoked(&self, _: &str, _: i64) -> Result<bool, Error> {
+                Err(Error::unavailable("revocations down"))
+            }
+        }
+        let t = tokens();
+        let expired = expired_token(&t);
+        assert!(matches!(
+            verify_access(&t, &Down, &expired).await,
+            Err(Error::TokenExpired)
+        ));
+        assert!(matches!(
+            verify_access(&t, &Down, "not.a.token").await,
+            Err(Error::InvalidToken)
+        ));
+        let good = t.issue(Uuid::new_v4(), "bob").unwrap().token;
+        assert!(matches!(
+            verify_access(&t, &Down, &good).await,
+            Err(Error::Unavailable(_))
+        ));
     }
 }

@@ -11,10 +11,9 @@ use uuid::Uuid;
 use shared::domain::{Email, Username};
 use shared::refresh::{RefreshSecret, TokenHash};
 use shared::store::dynamodb::DynamoAccountStore;
-use shared::store::memory::{MemoryAccountStore, MemoryProfileStore, MemorySecurityStore};
 use shared::store::{
-    Account, AccountStore, AttemptKey, Attempts, Profile, ProfilePatch, ProfileStore,
-    RefreshRecord, Rotation, SecurityStore,
+    Account, AccountStore, AttemptKey, Attempts, LoginAttemptStore, Profile, ProfilePatch,
+    ProfileStore, RefreshRecord, RefreshStore, RevocationStore, Rotation, Stores,
 };
 use shared::testing::dynamodb::TempTables;
 use shared::Error;
@@ -23,29 +22,32 @@ use shared::Error;
 struct Subject {
     accounts: Arc<dyn AccountStore>,
     profiles: Arc<dyn ProfileStore>,
-    security: Arc<dyn SecurityStore>,
+    refresh: Arc<dyn RefreshStore>,
+    revocations: Arc<dyn RevocationStore>,
+    attempts: Arc<dyn LoginAttemptStore>,
     tables: Option<TempTables>,
 }
 
 impl Subject {
-    fn memory() -> Self {
+    fn of(stores: Stores, tables: Option<TempTables>) -> Self {
         Self {
-            accounts: Arc::new(MemoryAccountStore::new()),
-            profiles: Arc::new(MemoryProfileStore::new()),
-            security: Arc::new(MemorySecurityStore::new()),
-            tables: None,
+            accounts: stores.accounts,
+            profiles: stores.profiles,
+            refresh: stores.refresh,
+            revocations: stores.revocations,
+            attempts: stores.attempts,
+            tables,
         }
+    }
+
+    fn memory() -> Self {
+        Self::of(Stores::memory(), None)
     }
 
     async fn dynamodb() -> Option<Self> {
         let tables = TempTables::create().await?;
         let stores = tables.stores().await;
-        Some(Self {
-            accounts: stores.accounts,
-            profiles: stores.profiles,
-            security: stores.security,
-            tables: Some(tables),
-        })
+        Some(Self::of(stores, Some(tables)))
     }
 
     async fn cleanup(self) {
@@ -344,15 +346,15 @@ fn first_token() -> RefreshRecord {
 
 async fn a_refresh_token_rotates_into_its_family_once(s: &Subject) {
     let first = first_token();
-    s.security.put_refresh(&first).await.unwrap();
+    s.refresh.put_refresh(&first).await.unwrap();
     assert_eq!(
-        s.security.find_refresh(&first.hash).await.unwrap(),
+        s.refresh.find_refresh(&first.hash).await.unwrap(),
         Some(first.clone())
     );
 
     let (second, later) = (hash(), now() + 7200);
     let rotated = s
-        .security
+        .refresh
         .rotate_refresh(&first.hash, &second, later, now())
         .await
         .unwrap();
@@ -363,15 +365,15 @@ async fn a_refresh_token_rotates_into_its_family_once(s: &Subject) {
     };
     assert_eq!(rotated, Rotation::Rotated(expected.clone()));
     assert_eq!(
-        s.security.find_refresh(&second).await.unwrap(),
+        s.refresh.find_refresh(&second).await.unwrap(),
         Some(expected)
     );
-    let retired = s.security.find_refresh(&first.hash).await.unwrap().unwrap();
+    let retired = s.refresh.find_refresh(&first.hash).await.unwrap().unwrap();
     assert!(retired.used, "the presented token is retired");
 
     let third = hash();
     assert!(matches!(
-        s.security.rotate_refresh(&second, &third, later, now()).await.unwrap(),
+        s.refresh.rotate_refresh(&second, &third, later, now()).await.unwrap(),
         Rotation::Rotated(r) if r.family == first.family && r.user_id == first.user_id
     ));
 }
@@ -379,12 +381,12 @@ async fn a_refresh_token_rotates_into_its_family_once(s: &Subject) {
 async fn presenting_a_retired_token_revokes_its_whole_family(s: &Subject) {
     let first = first_token();
     let bystander = first_token();
-    s.security.put_refresh(&first).await.unwrap();
-    s.security.put_refresh(&bystander).await.unwrap();
+    s.refresh.put_refresh(&first).await.unwrap();
+    s.refresh.put_refresh(&bystander).await.unwrap();
     let second = hash();
     let until = now() + 3600;
     assert!(matches!(
-        s.security
+        s.refresh
             .rotate_refresh(&first.hash, &second, until, now())
             .await
             .unwrap(),
@@ -393,7 +395,7 @@ async fn presenting_a_retired_token_revokes_its_whole_family(s: &Subject) {
 
     let stolen_copy = hash();
     assert_eq!(
-        s.security
+        s.refresh
             .rotate_refresh(&first.hash, &stolen_copy, until, now())
             .await
             .unwrap(),
@@ -401,20 +403,20 @@ async fn presenting_a_retired_token_revokes_its_whole_family(s: &Subject) {
             family: first.family
         }
     );
-    assert_eq!(s.security.find_refresh(&stolen_copy).await.unwrap(), None);
+    assert_eq!(s.refresh.find_refresh(&stolen_copy).await.unwrap(), None);
     let after_reuse = hash();
     assert_eq!(
-        s.security
+        s.refresh
             .rotate_refresh(&second, &after_reuse, until, now())
             .await
             .unwrap(),
         Rotation::Refused,
         "the newest member of a revoked family is refused too"
     );
-    assert_eq!(s.security.find_refresh(&after_reuse).await.unwrap(), None);
+    assert_eq!(s.refresh.find_refresh(&after_reuse).await.unwrap(), None);
     assert!(
         matches!(
-            s.security
+            s.refresh
                 .rotate_refresh(&bystander.hash, &hash(), until, now())
                 .await
                 .unwrap(),
@@ -427,7 +429,7 @@ async fn presenting_a_retired_token_revokes_its_whole_family(s: &Subject) {
 async fn unknown_expired_and_revoked_tokens_are_refused(s: &Subject) {
     let until = now() + 3600;
     assert_eq!(
-        s.security
+        s.refresh
             .rotate_refresh(&hash(), &hash(), until, now())
             .await
             .unwrap(),
@@ -438,16 +440,16 @@ async fn unknown_expired_and_revoked_tokens_are_refused(s: &Subject) {
         expires_at: now() - 1,
         ..first_token()
     };
-    s.security.put_refresh(&expired).await.unwrap();
+    s.refresh.put_refresh(&expired).await.unwrap();
     assert_eq!(
-        s.security
+        s.refresh
             .rotate_refresh(&expired.hash, &hash(), until, now())
             .await
             .unwrap(),
         Rotation::Refused
     );
     assert!(
-        !s.security
+        !s.refresh
             .find_refresh(&expired.hash)
             .await
             .unwrap()
@@ -456,22 +458,22 @@ async fn unknown_expired_and_revoked_tokens_are_refused(s: &Subject) {
     );
 
     let revoked = first_token();
-    s.security.put_refresh(&revoked).await.unwrap();
-    s.security
+    s.refresh.put_refresh(&revoked).await.unwrap();
+    s.refresh
         .revoke_family(revoked.family, until)
         .await
         .unwrap();
     let next = hash();
     assert_eq!(
-        s.security
+        s.refresh
             .rotate_refresh(&revoked.hash, &next, until, now())
             .await
             .unwrap(),
         Rotation::Refused
     );
-    assert_eq!(s.security.find_refresh(&next).await.unwrap(), None);
+    assert_eq!(s.refresh.find_refresh(&next).await.unwrap(), None);
     assert!(
-        !s.security
+        !s.refresh
             .find_refresh(&revoked.hash)
             .await
             .unwrap()
@@ -480,14 +482,14 @@ async fn unknown_expired_and_revoked_tokens_are_refused(s: &Subject) {
     );
 
     let lapsed = first_token();
-    s.security.put_refresh(&lapsed).await.unwrap();
-    s.security
+    s.refresh.put_refresh(&lapsed).await.unwrap();
+    s.refresh
         .revoke_family(lapsed.family, now() - 1)
         .await
         .unwrap();
     assert!(
         matches!(
-            s.security
+            s.refresh
                 .rotate_refresh(&lapsed.hash, &hash(), until, now())
                 .await
                 .unwrap(),
@@ -499,13 +501,13 @@ async fn unknown_expired_and_revoked_tokens_are_refused(s: &Subject) {
 
 async fn twenty_concurrent_refreshes_with_one_token_have_at_most_one_winner(s: &Subject) {
     let first = first_token();
-    s.security.put_refresh(&first).await.unwrap();
+    s.refresh.put_refresh(&first).await.unwrap();
     let mut racers = tokio::task::JoinSet::new();
     for _ in 0..20 {
-        let security = s.security.clone();
+        let refresh = s.refresh.clone();
         let presented = first.hash.clone();
         racers.spawn(async move {
-            security
+            refresh
                 .rotate_refresh(&presented, &hash(), now() + 3600, now())
                 .await
         });
@@ -524,7 +526,7 @@ async fn twenty_concurrent_refreshes_with_one_token_have_at_most_one_winner(s: &
     assert!(winners.len() <= 1, "{} winners", winners.len());
     for winner in winners {
         assert_eq!(
-            s.security
+            s.refresh
                 .rotate_refresh(&winner.hash, &hash(), now() + 3600, now())
                 .await
                 .unwrap(),
@@ -537,16 +539,16 @@ async fn twenty_concurrent_refreshes_with_one_token_have_at_most_one_winner(s: &
 async fn access_revocations_last_until_their_time(s: &Subject) {
     let (jti, other) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
     let t = now();
-    assert!(!s.security.is_access_revoked(&jti, t).await.unwrap());
-    s.security.revoke_access(&jti, t + 60).await.unwrap();
-    assert!(s.security.is_access_revoked(&jti, t).await.unwrap());
-    assert!(s.security.is_access_revoked(&jti, t + 59).await.unwrap());
-    assert!(!s.security.is_access_revoked(&jti, t + 60).await.unwrap());
-    assert!(!s.security.is_access_revoked(&other, t).await.unwrap());
+    assert!(!s.revocations.is_access_revoked(&jti, t).await.unwrap());
+    s.revocations.revoke_access(&jti, t + 60).await.unwrap();
+    assert!(s.revocations.is_access_revoked(&jti, t).await.unwrap());
+    assert!(s.revocations.is_access_revoked(&jti, t + 59).await.unwrap());
+    assert!(!s.revocations.is_access_revoked(&jti, t + 60).await.unwrap());
+    assert!(!s.revocations.is_access_revoked(&other, t).await.unwrap());
 
-    s.security.revoke_access(&jti, t + 10).await.unwrap();
+    s.revocations.revoke_access(&jti, t + 10).await.unwrap();
     assert!(
-        s.security.is_access_revoked(&jti, t + 30).await.unwrap(),
+        s.revocations.is_access_revoked(&jti, t + 30).await.unwrap(),
         "a second revocation never shortens the first"
     );
 }
@@ -557,7 +559,7 @@ async fn attempts_count_up_in_a_window_and_start_again_after_it(s: &Subject) {
     let alice = AttemptKey::user(&username("Alice"));
     for n in 1..=3 {
         assert_eq!(
-            s.security
+            s.attempts
                 .count_attempt(&alice, window, t + n)
                 .await
                 .unwrap(),
@@ -569,7 +571,7 @@ async fn attempts_count_up_in_a_window_and_start_again_after_it(s: &Subject) {
     }
     let same_name = AttemptKey::user(&username("ALICE"));
     assert_eq!(
-        s.security
+        s.attempts
             .count_attempt(&same_name, window, t + 10)
             .await
             .unwrap()
@@ -580,7 +582,7 @@ async fn attempts_count_up_in_a_window_and_start_again_after_it(s: &Subject) {
     let ip = AttemptKey::Ip("203.0.113.7".parse::<IpAddr>().unwrap());
     let ip6 = AttemptKey::Ip("2001:db8::7".parse::<IpAddr>().unwrap());
     assert_eq!(
-        s.security
+        s.attempts
             .count_attempt(&ip, window, t)
             .await
             .unwrap()
@@ -588,7 +590,7 @@ async fn attempts_count_up_in_a_window_and_start_again_after_it(s: &Subject) {
         1
     );
     assert_eq!(
-        s.security
+        s.attempts
             .count_attempt(&ip6, window, t)
             .await
             .unwrap()
@@ -598,7 +600,7 @@ async fn attempts_count_up_in_a_window_and_start_again_after_it(s: &Subject) {
 
     let closed = t + 1 + 900;
     assert_eq!(
-        s.security
+        s.attempts
             .count_attempt(&alice, window, closed)
             .await
             .unwrap(),
@@ -615,11 +617,11 @@ async fn attempts_can_be_released_and_cleared(s: &Subject) {
     let t = now();
     let bob = AttemptKey::user(&username("bob"));
     for _ in 0..3 {
-        s.security.count_attempt(&bob, window, t).await.unwrap();
+        s.attempts.count_attempt(&bob, window, t).await.unwrap();
     }
-    s.security.release_attempt(&bob, t).await.unwrap();
+    s.attempts.release_attempt(&bob, t).await.unwrap();
     assert_eq!(
-        s.security
+        s.attempts
             .count_attempt(&bob, window, t)
             .await
             .unwrap()
@@ -627,10 +629,10 @@ async fn attempts_can_be_released_and_cleared(s: &Subject) {
         3
     );
 
-    s.security.clear_attempts(&bob).await.unwrap();
-    s.security.clear_attempts(&bob).await.unwrap();
+    s.attempts.clear_attempts(&bob).await.unwrap();
+    s.attempts.clear_attempts(&bob).await.unwrap();
     assert_eq!(
-        s.security
+        s.attempts
             .count_attempt(&bob, window, t)
             .await
             .unwrap()
@@ -639,12 +641,12 @@ async fn attempts_can_be_released_and_cleared(s: &Subject) {
     );
 
     let nobody = AttemptKey::user(&username("nobody"));
-    s.security.release_attempt(&nobody, t).await.unwrap();
-    s.security.count_attempt(&nobody, window, t).await.unwrap();
-    s.security.release_attempt(&nobody, t).await.unwrap();
-    s.security.release_attempt(&nobody, t).await.unwrap();
+    s.attempts.release_attempt(&nobody, t).await.unwrap();
+    s.attempts.count_attempt(&nobody, window, t).await.unwrap();
+    s.attempts.release_attempt(&nobody, t).await.unwrap();
+    s.attempts.release_attempt(&nobody, t).await.unwrap();
     assert_eq!(
-        s.security
+        s.attempts
             .count_attempt(&nobody, window, t)
             .await
             .unwrap()
@@ -652,9 +654,9 @@ async fn attempts_can_be_released_and_cleared(s: &Subject) {
         1,
         "a release never goes below zero"
     );
-    s.security.release_attempt(&nobody, t + 900).await.unwrap();
+    s.attempts.release_attempt(&nobody, t + 900).await.unwrap();
     assert_eq!(
-        s.security
+        s.attempts
             .count_attempt(&nobody, window, t + 899)
             .await
             .unwrap()
@@ -670,9 +672,9 @@ async fn fifty_concurrent_attempts_are_each_counted_once(s: &Subject) {
     let t = now();
     let mut racers = tokio::task::JoinSet::new();
     for _ in 0..50 {
-        let security = s.security.clone();
+        let attempts = s.attempts.clone();
         let key = key.clone();
-        racers.spawn(async move { security.count_attempt(&key, window, t).await });
+        racers.spawn(async move { attempts.count_attempt(&key, window, t).await });
     }
     let mut counts = Vec::new();
     while let Some(joined) = racers.join_next().await {

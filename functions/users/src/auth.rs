@@ -15,8 +15,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use shared::config::ConfigError;
-use shared::store::SecurityStore;
-use shared::token::{Tokens, MAX_TOKEN_BYTES};
+use shared::store::RevocationStore;
+use shared::token::{verify_access, Tokens, MAX_TOKEN_BYTES};
 use shared::{Config, Error};
 
 /// The caller a valid bearer token speaks for.
@@ -33,7 +33,7 @@ pub struct Authenticator(Arc<Mode>);
 enum Mode {
     Local {
         tokens: Arc<Tokens>,
-        revocations: Arc<dyn SecurityStore>,
+        revocations: Arc<dyn RevocationStore>,
     },
     Remote(Remote),
 }
@@ -41,7 +41,7 @@ enum Mode {
 impl Authenticator {
     /// Verifies tokens in-process with the signing secret auth uses, then refuses those
     /// revoked by a logout (one consistent read of the revocation record per request).
-    pub fn local(tokens: Arc<Tokens>, revocations: Arc<dyn SecurityStore>) -> Self {
+    pub fn local(tokens: Arc<Tokens>, revocations: Arc<dyn RevocationStore>) -> Self {
         Self(Arc::new(Mode::Local {
             tokens,
             revocations,
@@ -101,11 +101,14 @@ impl Authenticator {
                 tokens,
                 revocations,
             } => {
-                let claims = tokens.verify(token).map_err(|_| Error::Unauthorized)?;
-                let now = chrono::Utc::now().timestamp();
-                if revocations.is_access_revoked(&claims.jti, now).await? {
-                    return Err(Error::Unauthorized);
-                }
+                let claims = verify_access(tokens, revocations.as_ref(), token)
+                    .await
+                    .map_err(|e| match e {
+                        Error::InvalidToken | Error::TokenExpired | Error::TokenRevoked => {
+                            Error::Unauthorized
+                        }
+                        other => other,
+                    })?;
                 Ok(AuthUser {
                     user_id: claims.user_id(),
                     username: claims.username,

@@ -33,7 +33,7 @@ impl AppState {
 
     /// The state a deployed function runs with: everything from `config`. In local
     /// auth mode there is no starting without `JWT_SECRET`, and revocations are read
-    /// from the security store.
+    /// from the security table.
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let stores = Stores::from_config(config).await?;
         let auth = match config.auth_mode {
@@ -42,7 +42,7 @@ impl AppState {
                     config.require_jwt_secret()?,
                     config.token_expiry,
                 )?),
-                stores.security,
+                stores.revocations,
             ),
             AuthMode::Remote => Authenticator::remote_from_config(config)?,
         };

@@ -519,10 +519,10 @@ impl ProfileStore for BrokenStore {
 #[tokio::test]
 async fn a_store_failure_is_a_generic_500_that_leaks_nothing() {
     let tokens = tokens();
-    let security = Arc::new(shared::store::memory::MemorySecurityStore::new());
+    let revocations = Arc::new(shared::store::memory::MemoryRevocationStore::new());
     let router = users::router(AppState::new(
         Arc::new(BrokenStore),
-        Authenticator::local(tokens.clone(), security.clone()),
+        Authenticator::local(tokens.clone(), revocations.clone()),
     ));
     let token = tokens
         .issue(Uuid::parse_str(ALICE).unwrap(), "alice")
@@ -532,7 +532,7 @@ async fn a_store_failure_is_a_generic_500_that_leaks_nothing() {
         router,
         store: Arc::new(shared::store::memory::MemoryProfileStore::new()),
         tokens,
-        security,
+        revocations,
     };
     for (method, path, body) in protected_routes() {
         let reply = app.call(method.clone(), &path, Some(&token), body).await;

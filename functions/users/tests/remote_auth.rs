@@ -15,7 +15,8 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use common::*;
-use shared::store::memory::{MemoryAccountStore, MemoryProfileStore, MemorySecurityStore};
+use shared::store::memory::{MemoryProfileStore, MemoryRevocationStore};
+use shared::store::Stores;
 use shared::token::Claims;
 use shared::Config;
 use users::{AppState, Authenticator};
@@ -33,8 +34,7 @@ async fn counted_auth() -> (String, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let app = auth::router(auth::AppState::new(
-        Arc::new(MemoryAccountStore::new()),
-        Arc::new(MemorySecurityStore::new()),
+        &Stores::memory(),
         tokens(),
         &Config::from_lookup(|k| (k == "BCRYPT_COST").then(|| "4".to_owned())).unwrap(),
     ))
@@ -57,7 +57,7 @@ fn remote_app(auth_url: &str, request_timeout: Duration) -> TestApp {
         router: users::router(AppState::new(store.clone(), auth)),
         store,
         tokens: tokens(),
-        security: Arc::new(MemorySecurityStore::new()),
+        revocations: Arc::new(MemoryRevocationStore::new()),
     }
 }
 

@@ -13,9 +13,8 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use common::*;
-use shared::refresh::TokenHash;
-use shared::store::memory::{MemoryAccountStore, MemoryProfileStore, MemorySecurityStore};
-use shared::store::{AttemptKey, Attempts, RefreshRecord, Rotation, SecurityStore};
+use shared::store::memory::{MemoryProfileStore, MemoryRevocationStore};
+use shared::store::{RevocationStore, Stores};
 use shared::{Config, Error};
 use users::{AppState, Authenticator};
 
@@ -34,9 +33,9 @@ fn protected_routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
     ]
 }
 
-async fn revoke(security: &dyn SecurityStore, app: &TestApp, token: &str) {
+async fn revoke(revocations: &dyn RevocationStore, app: &TestApp, token: &str) {
     let claims = app.tokens.verify(token).unwrap();
-    security
+    revocations
         .revoke_access(&claims.jti, claims.exp)
         .await
         .unwrap();
@@ -47,7 +46,7 @@ async fn a_revoked_token_is_401_on_every_protected_route() {
     let app = app();
     app.create(ALICE, "alice").await;
     let revoked = app.token(ALICE, "alice");
-    revoke(app.security.as_ref(), &app, &revoked).await;
+    revoke(app.revocations.as_ref(), &app, &revoked).await;
     for (method, path, body) in protected_routes() {
         let reply = app.call(method.clone(), &path, Some(&revoked), body).await;
         assert_eq!(
@@ -70,42 +69,15 @@ async fn a_revoked_token_is_401_on_every_protected_route() {
     );
 }
 
-/// A security store whose server is down.
+/// A revocation store whose server is down.
 struct DownStore;
 
 #[async_trait]
-impl SecurityStore for DownStore {
-    async fn put_refresh(&self, _: &RefreshRecord) -> Result<(), Error> {
-        Err(Error::unavailable("security table: connection refused"))
-    }
-    async fn find_refresh(&self, _: &TokenHash) -> Result<Option<RefreshRecord>, Error> {
-        Err(Error::unavailable("security table: connection refused"))
-    }
-    async fn rotate_refresh(
-        &self,
-        _: &TokenHash,
-        _: &TokenHash,
-        _: i64,
-        _: i64,
-    ) -> Result<Rotation, Error> {
-        Err(Error::unavailable("security table: connection refused"))
-    }
-    async fn revoke_family(&self, _: Uuid, _: i64) -> Result<(), Error> {
-        Err(Error::unavailable("security table: connection refused"))
-    }
+impl RevocationStore for DownStore {
     async fn revoke_access(&self, _: &str, _: i64) -> Result<(), Error> {
         Err(Error::unavailable("security table: connection refused"))
     }
     async fn is_access_revoked(&self, _: &str, _: i64) -> Result<bool, Error> {
-        Err(Error::unavailable("security table: connection refused"))
-    }
-    async fn count_attempt(&self, _: &AttemptKey, _: Duration, _: i64) -> Result<Attempts, Error> {
-        Err(Error::unavailable("security table: connection refused"))
-    }
-    async fn release_attempt(&self, _: &AttemptKey, _: i64) -> Result<(), Error> {
-        Err(Error::unavailable("security table: connection refused"))
-    }
-    async fn clear_attempts(&self, _: &AttemptKey) -> Result<(), Error> {
         Err(Error::unavailable("security table: connection refused"))
     }
 }
@@ -125,7 +97,7 @@ async fn when_revocations_cannot_be_read_a_token_is_not_trusted_503() {
         router,
         store: Arc::new(MemoryProfileStore::new()),
         tokens,
-        security: Arc::new(MemorySecurityStore::new()),
+        revocations: Arc::new(MemoryRevocationStore::new()),
     };
     for (method, path, body) in protected_routes() {
         let reply = app.call(method.clone(), &path, Some(&token), body).await;
@@ -144,14 +116,13 @@ async fn when_revocations_cannot_be_read_a_token_is_not_trusted_503() {
 
 #[tokio::test]
 async fn in_remote_mode_a_token_revoked_at_auth_is_refused() {
-    let security = Arc::new(MemorySecurityStore::new());
+    let revocations = Arc::new(MemoryRevocationStore::new());
+    let stores = Stores {
+        revocations: revocations.clone(),
+        ..Stores::memory()
+    };
     let config = Config::from_lookup(|k| (k == "BCRYPT_COST").then(|| "4".to_owned())).unwrap();
-    let auth = auth::router(auth::AppState::new(
-        Arc::new(MemoryAccountStore::new()),
-        security.clone(),
-        tokens(),
-        &config,
-    ));
+    let auth = auth::router(auth::AppState::new(&stores, tokens(), &config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, auth).await.unwrap() });
@@ -163,10 +134,10 @@ async fn in_remote_mode_a_token_revoked_at_auth_is_refused() {
         router: users::router(AppState::new(store.clone(), remote)),
         store,
         tokens: tokens(),
-        security: security.clone(),
+        revocations: revocations.clone(),
     };
     let token = app.token(ALICE, "alice");
-    revoke(security.as_ref(), &app, &token).await;
+    revoke(revocations.as_ref(), &app, &token).await;
     let reply = app.call(Method::GET, "/users", Some(&token), None).await;
     assert_eq!(
         (reply.status, reply.body),

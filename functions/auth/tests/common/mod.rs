@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use shared::config::Secret;
-use shared::store::memory::{MemoryAccountStore, MemorySecurityStore};
+use shared::store::Stores;
 use shared::token::Tokens;
 use shared::Config;
 
@@ -40,12 +40,7 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
 
 /// An auth state over fresh in-memory stores, configured by `config`.
 pub fn state_with(config: &Config) -> auth::AppState {
-    auth::AppState::new(
-        Arc::new(MemoryAccountStore::new()),
-        Arc::new(MemorySecurityStore::new()),
-        tokens(),
-        config,
-    )
+    auth::AppState::new(&Stores::memory(), tokens(), config)
 }
 
 /// An auth router over fresh in-memory stores, hashing at bcrypt's lowest cost.

@@ -8,9 +8,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::rotation::{rotation_step, RotationStep};
 use super::{
-    Account, AccountStore, AttemptKey, Attempts, Cursor, Page, Profile, ProfilePatch, ProfileStore,
-    RefreshRecord, Rotation, SecurityStore,
+    Account, AccountStore, AttemptKey, Attempts, Cursor, LoginAttemptStore, Page, Profile,
+    ProfilePatch, ProfileStore, RefreshRecord, RefreshStore, RevocationStore, Rotation,
 };
 use crate::domain::Username;
 use crate::refresh::TokenHash;
@@ -122,27 +123,46 @@ impl ProfileStore for MemoryProfileStore {
     }
 }
 
+/// Counts writes so that expired entries are swept every so many of them.
 #[derive(Default)]
-struct Security {
-    refresh: HashMap<TokenHash, RefreshRecord>,
-    /// Revoked families and access-token ids, each with the time it may be forgotten.
-    revoked_families: HashMap<Uuid, i64>,
-    revoked_jtis: HashMap<String, i64>,
-    attempts: HashMap<AttemptKey, Attempts>,
+struct Sweeps {
     writes: u64,
 }
 
-impl Security {
+impl Sweeps {
     /// How many writes pass between sweeps of expired entries.
-    const SWEEP_EVERY: u64 = 1024;
+    const EVERY: u64 = 1024;
 
-    fn wrote(&mut self, now: i64) {
+    /// Counts one write; whether it is time to sweep.
+    fn wrote(&mut self) -> bool {
         self.writes += 1;
-        if self.writes.is_multiple_of(Self::SWEEP_EVERY) {
-            self.refresh.retain(|_, r| r.expires_at > now);
+        self.writes.is_multiple_of(Self::EVERY)
+    }
+}
+
+/// Records `key` as refused until `until`, never shortening a longer refusal.
+fn refuse_until<K: std::hash::Hash + Eq>(refused: &mut HashMap<K, i64>, key: K, until: i64) {
+    let entry = refused.entry(key).or_insert(until);
+    *entry = (*entry).max(until);
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[derive(Default)]
+struct Refresh {
+    tokens: HashMap<TokenHash, RefreshRecord>,
+    /// Revoked families, each with the time it may be forgotten.
+    revoked_families: HashMap<Uuid, i64>,
+    sweeps: Sweeps,
+}
+
+impl Refresh {
+    fn wrote(&mut self, now: i64) {
+        if self.sweeps.wrote() {
+            self.tokens.retain(|_, r| r.expires_at > now);
             self.revoked_families.retain(|_, until| *until > now);
-            self.revoked_jtis.retain(|_, until| *until > now);
-            self.attempts.retain(|_, a| a.window_ends_at > now);
         }
     }
 
@@ -151,44 +171,35 @@ impl Security {
             .get(&family)
             .is_some_and(|until| *until > now)
     }
-
-    fn revoke_family(&mut self, family: Uuid, until: i64) {
-        let entry = self.revoked_families.entry(family).or_insert(until);
-        *entry = (*entry).max(until);
-    }
 }
 
-/// Refresh tokens, revocations and attempt counters under one lock, so a rotation and
-/// a count are each one step; expired entries are swept every so many writes.
+/// Refresh tokens and revoked families under one lock, so a rotation is one step;
+/// expired entries are swept every so many writes.
 #[derive(Default)]
-pub struct MemorySecurityStore {
-    inner: Mutex<Security>,
+pub struct MemoryRefreshStore {
+    inner: Mutex<Refresh>,
 }
 
-impl MemorySecurityStore {
+impl MemoryRefreshStore {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    fn now() -> i64 {
-        chrono::Utc::now().timestamp()
     }
 }
 
 #[async_trait]
-impl SecurityStore for MemorySecurityStore {
+impl RefreshStore for MemoryRefreshStore {
     async fn put_refresh(&self, record: &RefreshRecord) -> Result<(), Error> {
-        let mut security = lock(&self.inner);
-        if security.refresh.contains_key(&record.hash) {
+        let mut refresh = lock(&self.inner);
+        if refresh.tokens.contains_key(&record.hash) {
             return Err(Error::internal("refresh token hash collision"));
         }
-        security.refresh.insert(record.hash.clone(), record.clone());
-        security.wrote(Self::now());
+        refresh.tokens.insert(record.hash.clone(), record.clone());
+        refresh.wrote(now());
         Ok(())
     }
 
     async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, Error> {
-        Ok(lock(&self.inner).refresh.get(hash).cloned())
+        Ok(lock(&self.inner).tokens.get(hash).cloned())
     }
 
     async fn rotate_refresh(
@@ -198,70 +209,108 @@ impl SecurityStore for MemorySecurityStore {
         next_expires_at: i64,
         now: i64,
     ) -> Result<Rotation, Error> {
-        let mut security = lock(&self.inner);
-        let Some(old) = security.refresh.get(presented).cloned() else {
-            return Ok(Rotation::Refused);
-        };
-        if old.expires_at <= now {
-            return Ok(Rotation::Refused);
+        let mut refresh = lock(&self.inner);
+        let old = refresh.tokens.get(presented);
+        let family_revoked = old.is_some_and(|o| refresh.family_revoked(o.family, now));
+        match rotation_step(old, family_revoked, next, next_expires_at, now) {
+            RotationStep::Refuse => Ok(Rotation::Refused),
+            RotationStep::RevokeFamily { family, until } => {
+                refuse_until(&mut refresh.revoked_families, family, until);
+                refresh.wrote(now);
+                Ok(Rotation::Reused { family })
+            }
+            RotationStep::Rotate(successor) => {
+                if refresh.tokens.contains_key(next) {
+                    return Err(Error::internal("refresh token hash collision"));
+                }
+                if let Some(old) = refresh.tokens.get_mut(presented) {
+                    old.used = true;
+                }
+                refresh.tokens.insert(next.clone(), successor.clone());
+                refresh.wrote(now);
+                Ok(Rotation::Rotated(successor))
+            }
         }
-        if old.used {
-            security.revoke_family(old.family, next_expires_at);
-            security.wrote(now);
-            return Ok(Rotation::Reused { family: old.family });
-        }
-        if security.family_revoked(old.family, now) {
-            return Ok(Rotation::Refused);
-        }
-        if security.refresh.contains_key(next) {
-            return Err(Error::internal("refresh token hash collision"));
-        }
-        let successor = RefreshRecord {
-            hash: next.clone(),
-            expires_at: next_expires_at,
-            used: false,
-            ..old
-        };
-        if let Some(old) = security.refresh.get_mut(presented) {
-            old.used = true;
-        }
-        security.refresh.insert(next.clone(), successor.clone());
-        security.wrote(now);
-        Ok(Rotation::Rotated(successor))
     }
 
     async fn revoke_family(&self, family: Uuid, until: i64) -> Result<(), Error> {
-        let mut security = lock(&self.inner);
-        security.revoke_family(family, until);
-        security.wrote(Self::now());
+        let mut refresh = lock(&self.inner);
+        refuse_until(&mut refresh.revoked_families, family, until);
+        refresh.wrote(now());
         Ok(())
     }
+}
 
+#[derive(Default)]
+struct Revocations {
+    /// Revoked access-token ids, each with the time it may be forgotten.
+    jtis: HashMap<String, i64>,
+    sweeps: Sweeps,
+}
+
+/// Revoked access tokens; expired entries are swept every so many writes.
+#[derive(Default)]
+pub struct MemoryRevocationStore {
+    inner: Mutex<Revocations>,
+}
+
+impl MemoryRevocationStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl RevocationStore for MemoryRevocationStore {
     async fn revoke_access(&self, jti: &str, until: i64) -> Result<(), Error> {
-        let mut security = lock(&self.inner);
-        let entry = security.revoked_jtis.entry(jti.to_owned()).or_insert(until);
-        *entry = (*entry).max(until);
-        security.wrote(Self::now());
+        let mut revocations = lock(&self.inner);
+        refuse_until(&mut revocations.jtis, jti.to_owned(), until);
+        if revocations.sweeps.wrote() {
+            let now = now();
+            revocations.jtis.retain(|_, until| *until > now);
+        }
         Ok(())
     }
 
     async fn is_access_revoked(&self, jti: &str, now: i64) -> Result<bool, Error> {
         Ok(lock(&self.inner)
-            .revoked_jtis
+            .jtis
             .get(jti)
             .is_some_and(|until| *until > now))
     }
+}
 
+#[derive(Default)]
+struct Counters {
+    attempts: HashMap<AttemptKey, Attempts>,
+    sweeps: Sweeps,
+}
+
+/// Login-attempt counters under one lock, so a count is one step; closed windows are
+/// swept every so many writes.
+#[derive(Default)]
+pub struct MemoryLoginAttemptStore {
+    inner: Mutex<Counters>,
+}
+
+impl MemoryLoginAttemptStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl LoginAttemptStore for MemoryLoginAttemptStore {
     async fn count_attempt(
         &self,
         key: &AttemptKey,
         window: Duration,
         now: i64,
     ) -> Result<Attempts, Error> {
-        let mut security = lock(&self.inner);
+        let mut counters = lock(&self.inner);
         let window_ends_at =
             now.saturating_add(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
-        let attempts = security
+        let attempts = counters
             .attempts
             .entry(key.clone())
             .and_modify(|a| {
@@ -279,13 +328,15 @@ impl SecurityStore for MemorySecurityStore {
                 window_ends_at,
             });
         let attempts = *attempts;
-        security.wrote(now);
+        if counters.sweeps.wrote() {
+            counters.attempts.retain(|_, a| a.window_ends_at > now);
+        }
         Ok(attempts)
     }
 
     async fn release_attempt(&self, key: &AttemptKey, now: i64) -> Result<(), Error> {
-        let mut security = lock(&self.inner);
-        if let Some(a) = security.attempts.get_mut(key) {
+        let mut counters = lock(&self.inner);
+        if let Some(a) = counters.attempts.get_mut(key) {
             if a.window_ends_at > now && a.count > 0 {
                 a.count -= 1;
             }

@@ -3,6 +3,7 @@
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod memory;
+pub mod rotation;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -177,12 +178,11 @@ pub struct Attempts {
     pub window_ends_at: i64,
 }
 
-/// Refresh tokens, access-token revocations and login-attempt counters, owned by the
-/// auth function; the users function only asks [`SecurityStore::is_access_revoked`].
-/// Times are epoch seconds, and a record whose time has passed counts as absent even
-/// before the store's TTL removes it.
+/// Refresh tokens and their families, owned by the auth function. Times are epoch
+/// seconds, and a record whose time has passed counts as absent even before the
+/// store's TTL removes it.
 #[async_trait]
-pub trait SecurityStore: Send + Sync {
+pub trait RefreshStore: Send + Sync {
     /// Stores the first token of a new family.
     async fn put_refresh(&self, record: &RefreshRecord) -> Result<(), Error>;
 
@@ -190,8 +190,9 @@ pub trait SecurityStore: Send + Sync {
     async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, Error>;
 
     /// Retires `presented` and stores `next` (expiring at `next_expires_at`) in its
-    /// family, in one atomic step. Presenting a retired token revokes its family until
-    /// `next_expires_at`, which outlives every member.
+    /// family, in one atomic step, as [`rotation::rotation_step`] decides. Presenting a
+    /// retired token revokes its family until `next_expires_at`, which outlives every
+    /// member.
     async fn rotate_refresh(
         &self,
         presented: &TokenHash,
@@ -202,13 +203,23 @@ pub trait SecurityStore: Send + Sync {
 
     /// Refuses every token of `family` from now until `until`.
     async fn revoke_family(&self, family: Uuid, until: i64) -> Result<(), Error>;
+}
 
+/// Access-token revocations: written by auth's logout, read by auth and by the users
+/// function, which holds nothing else of the security table. Times are epoch seconds.
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
     /// Refuses the access token with this `jti` until `until` (its `exp`).
     async fn revoke_access(&self, jti: &str, until: i64) -> Result<(), Error>;
 
     /// Whether the access token with this `jti` has been revoked (a consistent read).
     async fn is_access_revoked(&self, jti: &str, now: i64) -> Result<bool, Error>;
+}
 
+/// Login-attempt counters, owned by the auth function. Times are epoch seconds, and a
+/// window that has closed counts as absent even before the store's TTL removes it.
+#[async_trait]
+pub trait LoginAttemptStore: Send + Sync {
     /// Counts one attempt against `key`. A window opens at the first attempt and lasts
     /// `window`; when it has closed, counting starts again at 1.
     async fn count_attempt(
@@ -225,45 +236,61 @@ pub trait SecurityStore: Send + Sync {
     async fn clear_attempts(&self, key: &AttemptKey) -> Result<(), Error>;
 }
 
-/// The stores `config` asks for (`STORE`); on DynamoDB they share one client.
+/// The stores `config` asks for (`STORE`); on DynamoDB they share one client, and the
+/// last three share the security table.
 #[derive(Clone)]
 pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     pub profiles: Arc<dyn ProfileStore>,
-    pub security: Arc<dyn SecurityStore>,
+    pub refresh: Arc<dyn RefreshStore>,
+    pub revocations: Arc<dyn RevocationStore>,
+    pub attempts: Arc<dyn LoginAttemptStore>,
 }
 
 impl Stores {
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         match config.store {
-            StoreKind::Memory => Ok(Self {
-                accounts: Arc::new(memory::MemoryAccountStore::new()),
-                profiles: Arc::new(memory::MemoryProfileStore::new()),
-                security: Arc::new(memory::MemorySecurityStore::new()),
-            }),
+            StoreKind::Memory => Ok(Self::memory()),
             #[cfg(feature = "dynamodb")]
-            StoreKind::Dynamodb => {
-                let client = dynamodb::client(config).await;
-                Ok(Self {
-                    accounts: Arc::new(dynamodb::DynamoAccountStore::new(
-                        client.clone(),
-                        &config.accounts_table,
-                    )),
-                    profiles: Arc::new(dynamodb::DynamoProfileStore::new(
-                        client.clone(),
-                        &config.profiles_table,
-                    )),
-                    security: Arc::new(dynamodb::DynamoSecurityStore::new(
-                        client,
-                        &config.security_table,
-                    )),
-                })
-            }
+            StoreKind::Dynamodb => Ok(Self::dynamodb(dynamodb::client(config).await, config)),
             #[cfg(not(feature = "dynamodb"))]
             StoreKind::Dynamodb => Err(ConfigError(
                 "STORE=dynamodb: this binary was built without the `dynamodb` feature of shared"
                     .into(),
             )),
+        }
+    }
+
+    /// Fresh, empty in-memory stores.
+    pub fn memory() -> Self {
+        Self {
+            accounts: Arc::new(memory::MemoryAccountStore::new()),
+            profiles: Arc::new(memory::MemoryProfileStore::new()),
+            refresh: Arc::new(memory::MemoryRefreshStore::new()),
+            revocations: Arc::new(memory::MemoryRevocationStore::new()),
+            attempts: Arc::new(memory::MemoryLoginAttemptStore::new()),
+        }
+    }
+
+    /// The DynamoDB stores on `config`'s tables, all through `client`.
+    #[cfg(feature = "dynamodb")]
+    pub fn dynamodb(client: aws_sdk_dynamodb::Client, config: &Config) -> Self {
+        let security = &config.security_table;
+        Self {
+            accounts: Arc::new(dynamodb::DynamoAccountStore::new(
+                client.clone(),
+                &config.accounts_table,
+            )),
+            profiles: Arc::new(dynamodb::DynamoProfileStore::new(
+                client.clone(),
+                &config.profiles_table,
+            )),
+            refresh: Arc::new(dynamodb::DynamoRefreshStore::new(client.clone(), security)),
+            revocations: Arc::new(dynamodb::DynamoRevocationStore::new(
+                client.clone(),
+                security,
+            )),
+            attempts: Arc::new(dynamodb::DynamoLoginAttemptStore::new(client, security)),
         }
     }
 }

@@ -15,7 +15,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 use shared::config::Secret;
-use shared::store::memory::{MemoryProfileStore, MemorySecurityStore};
+use shared::store::memory::{MemoryProfileStore, MemoryRevocationStore};
 use shared::token::{Claims, Tokens};
 use users::{AppState, Authenticator};
 
@@ -38,22 +38,22 @@ pub struct TestApp {
     pub router: Router,
     pub store: Arc<MemoryProfileStore>,
     pub tokens: Arc<Tokens>,
-    pub security: Arc<MemorySecurityStore>,
+    pub revocations: Arc<MemoryRevocationStore>,
 }
 
 pub fn app() -> TestApp {
     let store = Arc::new(MemoryProfileStore::new());
-    let security = Arc::new(MemorySecurityStore::new());
+    let revocations = Arc::new(MemoryRevocationStore::new());
     let tokens = tokens();
     let router = users::router(AppState::new(
         store.clone(),
-        Authenticator::local(tokens.clone(), security.clone()),
+        Authenticator::local(tokens.clone(), revocations.clone()),
     ));
     TestApp {
         router,
         store,
         tokens,
-        security,
+        revocations,
     }
 }
 

@@ -1,0 +1,150 @@
+//! Accounts in one table keyed by `pk`, guarded by claim items written in one
+//! transaction.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use uuid::Uuid;
+
+use super::error::{conflict_pause, sdk_error, Cancelled, CONFLICT_ATTEMPTS};
+use super::item::{s, timestamp, Fields, Item};
+use crate::domain::{Email, Username};
+use crate::store::{Account, AccountStore};
+use crate::Error;
+
+/// Accounts in one table keyed by `pk`: the account, its username claim (a full copy,
+/// so login is one read) and its email claim.
+#[derive(Clone)]
+pub struct DynamoAccountStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoAccountStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn user_key(user_id: Uuid) -> String {
+        format!("USER#{user_id}")
+    }
+
+    pub fn username_key(username: &Username) -> String {
+        format!("USERNAME#{}", username.key())
+    }
+
+    pub fn email_key(email: &Email) -> String {
+        format!("EMAIL#{}", email.key())
+    }
+
+    fn put(&self, pk: String, mut item: Item) -> Result<TransactWriteItem, Error> {
+        item.insert("pk".into(), s(pk));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn registration(&self, account: &Account) -> Result<Vec<TransactWriteItem>, Error> {
+        let record = Item::from([
+            ("user_id".into(), s(account.user_id.to_string())),
+            ("username".into(), s(account.username.as_str())),
+            ("email".into(), s(account.email.as_str())),
+            ("password_hash".into(), s(&account.password_hash)),
+            ("created_at".into(), timestamp(&account.created_at)),
+        ]);
+        let claim = Item::from([("user_id".into(), s(account.user_id.to_string()))]);
+        Ok(vec![
+            self.put(Self::user_key(account.user_id), record.clone())?,
+            self.put(Self::username_key(&account.username), record)?,
+            self.put(Self::email_key(&account.email), claim)?,
+        ])
+    }
+}
+
+/// Why a registration transaction did not commit.
+enum Refusal {
+    /// Lost a race with another transaction on the same items; worth another try.
+    Conflict(String),
+    Final(Error),
+}
+
+fn registration_refusal(err: SdkError<TransactWriteItemsError>) -> Refusal {
+    let cancelled = match Cancelled::of(err) {
+        Ok(cancelled) => cancelled,
+        Err(error) => return Refusal::Final(error),
+    };
+    if cancelled.failed(1) {
+        return Refusal::Final(Error::UsernameTaken);
+    }
+    if cancelled.failed(2) {
+        return Refusal::Final(Error::EmailTaken);
+    }
+    match cancelled.otherwise("register") {
+        Ok(cause) => Refusal::Conflict(cause),
+        Err(error) => Refusal::Final(error),
+    }
+}
+
+fn account_from(item: &Item) -> Result<Account, Error> {
+    let f = Fields {
+        item,
+        what: "account",
+    };
+    let invalid = |name: &str| f.bad(name, "fails validation");
+    Ok(Account {
+        user_id: f.uuid("user_id")?,
+        username: Username::parse(f.text("username")?).map_err(|_| invalid("username"))?,
+        email: Email::parse(f.text("email")?).map_err(|_| invalid("email"))?,
+        password_hash: f.text("password_hash")?.to_owned(),
+        created_at: f.time("created_at")?,
+    })
+}
+
+#[async_trait]
+impl AccountStore for DynamoAccountStore {
+    async fn create(&self, account: &Account) -> Result<(), Error> {
+        let items = self.registration(account)?;
+        let mut attempt = 1;
+        loop {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let Err(err) = sent else { return Ok(()) };
+            match registration_refusal(err) {
+                Refusal::Final(error) => return Err(error),
+                Refusal::Conflict(cause) if attempt >= CONFLICT_ATTEMPTS => {
+                    return Err(Error::Unavailable(cause))
+                }
+                Refusal::Conflict(_) => {
+                    conflict_pause(attempt).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn find_by_username(&self, username: &Username) -> Result<Option<Account>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(Self::username_key(username)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        out.item().map(account_from).transpose()
+    }
+}

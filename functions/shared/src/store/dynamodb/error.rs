@@ -1,0 +1,150 @@
+//! How DynamoDB failures become the client-facing [`Error`]: transient ones 503, the
+//! rest 500, a failed condition whatever the calling store says it means, and the
+//! reasons of a cancelled transaction read item by item.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use rand::Rng;
+
+use crate::Error;
+
+/// Service error codes that mean "try again later", not "you asked for something wrong".
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
+
+/// Cancellation reasons of a transaction that mean the same.
+const TRANSIENT_REASONS: &[&str] = &[
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+    "TransactionConflict",
+];
+
+/// How often a write is retried when it collides with another transaction.
+pub(super) const CONFLICT_ATTEMPTS: u32 = 5;
+
+/// Maps an SDK failure to the client-facing error; the SDK's words stay in the cause.
+pub(super) fn sdk_error<E>(operation: &str, err: SdkError<E>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(ctx) => {
+            ctx.raw().status().is_server_error()
+                || ctx
+                    .err()
+                    .code()
+                    .is_some_and(|c| TRANSIENT_CODES.contains(&c))
+        }
+        _ => false,
+    };
+    let cause = format!("DynamoDB {operation}: {}", DisplayErrorContext(&err));
+    if transient {
+        Error::Unavailable(cause)
+    } else {
+        Error::Internal(cause)
+    }
+}
+
+/// An operation error that can say its condition expression failed.
+pub(super) trait ConditionFailure {
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionFailure for PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailure for UpdateItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailure for DeleteItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+/// The answer of a conditional write: its output, `None` when its condition failed, or
+/// the store error any other failure maps to.
+pub(super) fn conditional<O, E>(
+    operation: &str,
+    sent: Result<O, SdkError<E>>,
+) -> Result<Option<O>, Error>
+where
+    E: ConditionFailure + ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match sent {
+        Ok(out) => Ok(Some(out)),
+        Err(err) if err.as_service_error().is_some_and(E::condition_failed) => Ok(None),
+        Err(err) => Err(sdk_error(operation, err)),
+    }
+}
+
+/// Why a transaction was cancelled: one reason code per item, in order.
+pub(super) struct Cancelled(Vec<String>);
+
+impl Cancelled {
+    /// The reasons of a cancelled transaction; any other failure as the store error it is.
+    pub(super) fn of(err: SdkError<TransactWriteItemsError>) -> Result<Self, Error> {
+        let codes = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect(),
+            _ => return Err(sdk_error("TransactWriteItems", err)),
+        };
+        Ok(Self(codes))
+    }
+
+    /// Whether the condition on the `item`-th write failed.
+    pub(super) fn failed(&self, item: usize) -> bool {
+        self.0
+            .get(item)
+            .is_some_and(|c| c == "ConditionalCheckFailed")
+    }
+
+    /// No condition failed: a lost race worth another try (its cause), or a final error.
+    pub(super) fn otherwise(&self, what: &str) -> Result<String, Error> {
+        let cause = format!(
+            "DynamoDB TransactWriteItems ({what}) cancelled, reasons {:?}",
+            self.0
+        );
+        if self.0.iter().any(|c| c == "TransactionConflict") {
+            Ok(cause)
+        } else if self
+            .0
+            .iter()
+            .any(|c| TRANSIENT_REASONS.contains(&c.as_str()))
+        {
+            Err(Error::Unavailable(cause))
+        } else {
+            Err(Error::Internal(cause))
+        }
+    }
+}
+
+/// The jittered pause before retry number `attempt` of a transaction that lost a race.
+pub(super) async fn conflict_pause(attempt: u32) {
+    let base = 10u64 << attempt;
+    let pause = rand::rng().random_range(base / 2..=base);
+    tokio::time::sleep(Duration::from_millis(pause)).await;
+}
