@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod json;
+pub mod query;
 pub mod refresh;
 pub mod store;
 pub mod telemetry;
@@ -16,5 +17,6 @@ pub mod token;
 pub use config::Config;
 pub use error::Error;
 pub use json::Json;
+pub use query::Query;
 #[cfg(feature = "testing")]
 pub mod testing;

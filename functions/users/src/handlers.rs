@@ -1,7 +1,7 @@
 //! The users handlers, one per route of the spec.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use chrono::{SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use shared::domain::{Email, Username};
 use shared::store::{Cursor, Profile, ProfilePatch};
-use shared::{Error, Json};
+use shared::{Error, Json, Query};
 
 use crate::auth::AuthUser;
 use crate::AppState;
@@ -86,9 +86,8 @@ pub struct ListParams {
 pub async fn list(
     State(state): State<AppState>,
     _caller: AuthUser,
-    params: Result<Query<ListParams>, QueryRejection>,
+    Query(params): Query<ListParams>,
 ) -> Result<(HeaderMap, Vec<u8>), Error> {
-    let Query(params) = params.map_err(|_| Error::bad_request("Invalid query string"))?;
     let limit = match params.limit.as_deref() {
         None => DEFAULT_LIMIT,
         Some(raw) => raw
@@ -176,9 +175,8 @@ pub async fn create(
 pub async fn get_one(
     State(state): State<AppState>,
     _caller: AuthUser,
-    id: Result<Path<String>, PathRejection>,
+    UserIdPath(user_id): UserIdPath,
 ) -> Result<Json<ProfileBody>, Error> {
-    let user_id = path_user_id(id)?;
     let profile = state
         .profiles
         .get(user_id)
@@ -198,10 +196,9 @@ pub struct UpdateRequest {
 pub async fn update(
     State(state): State<AppState>,
     caller: AuthUser,
-    id: Result<Path<String>, PathRejection>,
+    UserIdPath(user_id): UserIdPath,
     Json(req): Json<UpdateRequest>,
 ) -> Result<Json<Done>, Error> {
-    let user_id = path_user_id(id)?;
     if let Some(full_name) = &req.full_name {
         check_full_name(full_name)?;
     }
@@ -223,9 +220,8 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     caller: AuthUser,
-    id: Result<Path<String>, PathRejection>,
+    UserIdPath(user_id): UserIdPath,
 ) -> Result<Json<Done>, Error> {
-    let user_id = path_user_id(id)?;
     require_owner(&caller, user_id)?;
     state.profiles.delete(user_id).await?;
     tracing::info!(%user_id, "profile deleted");
@@ -247,9 +243,18 @@ fn parse_user_id(raw: &str) -> Result<Uuid, Error> {
     Uuid::try_parse(raw).map_err(|_| Error::bad_request("user_id must be a UUID"))
 }
 
-fn path_user_id(id: Result<Path<String>, PathRejection>) -> Result<Uuid, Error> {
-    let Path(raw) = id.map_err(|_| Error::bad_request("user_id must be a UUID"))?;
-    parse_user_id(&raw)
+/// The `{id}` of `/users/{id}` as a UUID; anything else is a 400.
+pub struct UserIdPath(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserIdPath {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Error::bad_request("user_id must be a UUID"))?;
+        parse_user_id(&raw).map(Self)
+    }
 }
 
 fn check_full_name(full_name: &str) -> Result<(), Error> {
