@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use reqwest::Url;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowOrigin, CorsLayer, ExposeHeaders};
 
 use shared::config::ConfigError;
 use shared::http::REQUEST_ID;
@@ -53,7 +53,7 @@ impl AppState {
             client,
             auth_url: base_url("AUTH_SERVICE_URL", &config.auth_service_url)?,
             users_url: base_url("USER_SERVICE_URL", &config.user_service_url)?,
-            cors: cors(&config.cors_allowed_origins)?,
+            cors: cors(config.cors_allowed_origins.as_deref().unwrap_or_default())?,
             probe_downstream: true,
         })
     }
@@ -92,7 +92,12 @@ fn base_url(var: &str, value: &str) -> Result<String, ConfigError> {
     Ok(value.trim_end_matches('/').to_owned())
 }
 
-/// The CORS policy: no CORS headers without origins, any origin for `*`, else the list.
+/// The response headers the API defines, which browser code on an allowed origin may
+/// read (the same list as `ExposeHeaders` in template.yaml).
+pub const EXPOSED_HEADERS: &[&str] = &[REQUEST_ID, NEXT_CURSOR, "retry-after"];
+
+/// The CORS policy: no CORS headers without origins (unset or empty), any origin for
+/// `*`, else the list. Never credentials.
 fn cors(origins: &[String]) -> Result<Option<CorsLayer>, ConfigError> {
     if origins.is_empty() {
         return Ok(None);
@@ -112,7 +117,6 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, ConfigError> {
             .collect::<Result<Vec<_>, _>>()?;
         AllowOrigin::list(list)
     };
-    let request_id = HeaderName::from_static(REQUEST_ID);
     Ok(Some(
         CorsLayer::new()
             .allow_origin(allow_origin)
@@ -126,9 +130,11 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, ConfigError> {
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
-                request_id.clone(),
+                HeaderName::from_static(REQUEST_ID),
             ])
-            .expose_headers([request_id, HeaderName::from_static(NEXT_CURSOR)])
+            .expose_headers(ExposeHeaders::list(
+                EXPOSED_HEADERS.iter().copied().map(HeaderName::from_static),
+            ))
             .max_age(Duration::from_secs(600)),
     ))
 }
