@@ -40,6 +40,11 @@ local/schemathesis.sh
 step "schemathesis again with STORE=dynamodb on moto, smaller budget"
 STORE=dynamodb ST_MAX_EXAMPLES=50 local/schemathesis.sh
 
+step "a browser page on another origin through the local stack's gateway (local/browser/test.mjs, chromium)"
+browser_tools
+cargo build -p local --quiet
+node local/browser/test.mjs "${CARGO_TARGET_DIR:-target}/debug/local"
+
 step "template: cfn-lint"
 cfn-lint template.yaml
 
