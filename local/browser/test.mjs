@@ -6,7 +6,8 @@
 // For each CORS_ALLOWED_ORIGINS setting it starts the local stack binary on free
 // ports, serves dashboard.html from another port, opens it in headless chromium and
 // runs its register → login → create → edit → list → delete flow with fetch(). Unset:
-// every step answers as the spec says, the page reads X-Next-Cursor, and the browser
+// every step answers as the spec says, the page reads X-Next-Cursor and Retry-After
+// (a login refused with 429 after LOGIN_MAX_FAILURES_PER_USER=2), and the browser
 // reports no CORS or network error. Another origin, or an empty value: the browser
 // refuses the very first call, as a CORS error.
 
@@ -35,7 +36,7 @@ const CHROMIUM_ARGS = [
   "--disable-component-update",
   "--disable-sync",
 ];
-const DEADLINE_MS = 60_000;
+const DEADLINE_MS = 120_000;
 
 function freePort() {
   return new Promise((ok, fail) => {
@@ -67,7 +68,7 @@ function servePage(port) {
 /** Starts the local stack binary with `cors` as CORS_ALLOWED_ORIGINS (undefined: unset). */
 async function startStack(cors) {
   const [auth, users, gateway] = [await freePort(), await freePort(), await freePort()];
-  const env = { ...process.env, AUTH_PORT: auth, USERS_PORT: users, GATEWAY_PORT: gateway, BCRYPT_COST: "4", STORE: "memory" };
+  const env = { ...process.env, AUTH_PORT: auth, USERS_PORT: users, GATEWAY_PORT: gateway, BCRYPT_COST: "4", STORE: "memory", LOGIN_MAX_FAILURES_PER_USER: "2" };
   delete env.CORS_ALLOWED_ORIGINS;
   delete env.AUTH_SERVICE_URL;
   delete env.USER_SERVICE_URL;
@@ -108,7 +109,7 @@ async function runInBrowser(pageUrl, api) {
     executablePath: CHROMIUM,
     headless: true,
     args: CHROMIUM_ARGS,
-    timeout: 30_000,
+    timeout: 90_000,
   });
   const problems = [];
   const consoleErrors = [];
@@ -148,7 +149,7 @@ function checkAllowed({ steps, problems, consoleErrors }) {
   const failed = steps.filter((x) => x.error);
   assert.deepEqual(failed, [], "no fetch was refused");
   assert.deepEqual(problems, [], "no failed request or page error");
-  assert.deepEqual(unexpectedConsoleErrors(consoleErrors, [401, 404]), [], "no CORS or network error in the console");
+  assert.deepEqual(unexpectedConsoleErrors(consoleErrors, [401, 404, 429]), [], "no CORS or network error in the console");
 
   assert.equal(s.register.status, 200);
   assert.equal(s.register.body.username, "alice");
@@ -179,6 +180,15 @@ function checkAllowed({ steps, problems, consoleErrors }) {
 
   assert.deepEqual([s.delete.status, s.delete.body], [200, { user_id: id, message: "Profile deleted successfully" }]);
   assert.deepEqual([s["get deleted"].status, s["get deleted"].body], [404, apiError(404, "User not found")]);
+
+  const wrong = steps.filter((x) => x.name.startsWith("wrong password"));
+  const last = wrong[wrong.length - 1];
+  assert.deepEqual(wrong.slice(0, -1).map((x) => x.status), [401, 401], "two failures allowed");
+  assert.deepEqual(
+    [last.status, last.body],
+    [429, apiError(429, "Too many failed login attempts, try again later")],
+  );
+  assert.match(last.retryAfter ?? "", /^[1-9][0-9]*$/, "the page reads Retry-After");
 }
 
 function checkRefused({ steps, problems, consoleErrors }) {
