@@ -420,3 +420,19 @@ async fn the_local_stack_lets_any_origin_in_unless_cors_allowed_origins_says_oth
         stack.stop().await;
     }
 }
+
+#[tokio::test]
+async fn an_options_request_that_is_no_preflight_is_the_services_405_with_cors_on_by_default() {
+    let stack = stack_with(&[]).await;
+    let response = client()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/register", stack.gateway_url()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(response).await;
+    assert_eq!((status, &body["status"]), (405, &json!("405")), "{body}");
+    stack.stop().await;
+}

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use reqwest::Url;
+use tower::ServiceExt;
 use tower_http::cors::{AllowOrigin, CorsLayer, ExposeHeaders};
 
 use shared::config::ConfigError;
@@ -164,9 +165,28 @@ pub fn router(state: AppState) -> Router {
     let routes = routes.with_state(state);
     let mut app = shared::http::finish(routes);
     if let Some(cors) = cors {
-        app = app.layer(cors);
+        app = with_cors(app, cors);
     }
     app.layer(middleware::from_fn(request_id::request_id))
+}
+
+/// `app` behind `cors`, except that an `OPTIONS` without `Access-Control-Request-Method`
+/// (no preflight) reaches the routes and gets their 405 JSON, as behind API Gateway,
+/// instead of the CORS layer's empty 200.
+fn with_cors(app: Router, cors: CorsLayer) -> Router {
+    let cors_app = app.clone().layer(cors);
+    Router::new().fallback_service(tower::service_fn(move |req: Request| {
+        let preflight_or_other = req.method() != Method::OPTIONS
+            || req
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        let service = if preflight_or_other {
+            cors_app.clone()
+        } else {
+            app.clone()
+        };
+        service.oneshot(req)
+    }))
 }
 
 /// The OpenAPI 3 document of the whole API as reached through the gateway.

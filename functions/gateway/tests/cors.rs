@@ -111,6 +111,29 @@ async fn an_origin_outside_the_list_gets_no_allow_origin() {
 }
 
 #[tokio::test]
+async fn an_options_request_that_is_no_preflight_gets_the_routes_405_json() {
+    let fake = Fake::healthy().await;
+    let url = serve(gateway(
+        &fake.url,
+        &fake.url,
+        &[("CORS_ALLOWED_ORIGINS", "*")],
+    ))
+    .await;
+    for origin in [None, Some(PAGE)] {
+        let mut request = client().request(reqwest::Method::OPTIONS, format!("{url}/"));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let (status, _, body) = read(request.send().await.unwrap()).await;
+        assert_eq!(status, 405, "Origin {origin:?}: {body}");
+        assert_eq!(body["status"], "405", "Origin {origin:?}: {body}");
+    }
+    assert!(fake.received().is_empty());
+    let response = preflight(&url, PAGE).await;
+    assert_eq!(header(&response, "access-control-allow-origin"), Some("*"));
+}
+
+#[tokio::test]
 async fn a_star_allows_any_origin() {
     let fake = Fake::healthy().await;
     let url = serve(gateway(
