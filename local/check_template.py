@@ -63,6 +63,9 @@ TABLES = {
 # Env every function that holds a table must get; the JWT secret for signers/verifiers.
 NEEDS_SECRET = {"AuthFunction", "UsersFunction"}
 
+# Response headers a browser may read without them being exposed (Fetch standard).
+SAFELISTED_RESPONSE_HEADERS = {"cache-control", "content-language", "content-length", "content-type", "expires", "last-modified", "pragma"}
+
 # aws-sdk-dynamodb call -> the IAM action that authorises it.
 SDK_ACTIONS = {
     "get_item": "dynamodb:GetItem",
@@ -104,6 +107,26 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+def api_response_headers(path=REPO / "openapi.json"):
+    """Every response header openapi.json defines, lower case, minus the safelisted ones."""
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("headers"), dict):
+                found.update(name.lower() for name in node["headers"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    doc = json.loads(Path(path).read_text())
+    walk(doc.get("paths", {}))
+    walk(doc.get("components", {}))
+    return found - SAFELISTED_RESPONSE_HEADERS
+
+
 def check(t):
     """Returns a list of problems; empty means the template is right."""
     errors = []
@@ -126,10 +149,19 @@ def check(t):
     throttle = api.get("DefaultRouteSettings", {})
     for key in ("ThrottlingBurstLimit", "ThrottlingRateLimit"):
         need(key in throttle, f"{api_id}: DefaultRouteSettings.{key} is not set (no throttling)")
-    origins = api.get("CorsConfiguration", {}).get("AllowOrigins")
+    cors = api.get("CorsConfiguration", {})
+    origins = cors.get("AllowOrigins")
     need(
         isinstance(origins, dict) and origins.get("Ref") in t.get("Parameters", {}),
         f"{api_id}: CorsConfiguration.AllowOrigins must come from a parameter, got {origins!r}",
+    )
+    # API Gateway replaces the functions' CORS headers, so it must expose the API's own.
+    exposed = {str(h).lower() for h in as_list(cors.get("ExposeHeaders", []))}
+    headers = api_response_headers()
+    need(headers, "openapi.json defines no response headers (cannot check ExposeHeaders)")
+    need(
+        headers <= exposed,
+        f"{api_id}: CorsConfiguration.ExposeHeaders misses {sorted(headers - exposed)}, response headers openapi.json defines",
     )
 
     # Routes: collected from every function's HttpApi events.
@@ -371,6 +403,16 @@ def self_test(base):
             "UsersFunction: JWT_SECRET",
         ),
         "wrong binary": (lambda t: r(t)["GatewayFunction"]["Metadata"]["BuildProperties"].update({"Binary": "local"}), "GatewayFunction: Metadata.BuildProperties.Binary"),
+        "an API header not exposed": (
+            lambda t: r(t)["HttpApi"]["Properties"]["CorsConfiguration"].update(
+                {"ExposeHeaders": [h for h in r(t)["HttpApi"]["Properties"]["CorsConfiguration"]["ExposeHeaders"] if h.lower() != "x-next-cursor"]}
+            ),
+            "ExposeHeaders misses ['x-next-cursor']",
+        ),
+        "no exposed headers": (
+            lambda t: r(t)["HttpApi"]["Properties"]["CorsConfiguration"].pop("ExposeHeaders"),
+            "ExposeHeaders misses ['retry-after', 'x-next-cursor', 'x-request-id']",
+        ),
         "no throttling": (lambda t: r(t)["HttpApi"]["Properties"].pop("DefaultRouteSettings"), "ThrottlingBurstLimit"),
         "output missing": (lambda t: t["Outputs"].pop("ApiUrl"), "output ApiUrl"),
     }

@@ -45,6 +45,10 @@ STORE=dynamodb ST_MAX_EXAMPLES=50 local/schemathesis.sh
 
 step "DynamoDB accounts table after schemathesis: every account has its claims, none orphaned"
 cargo test -q -p local --test auth_e2e -- --ignored --exact the_accounts_table_of_the_environment_is_consistent
+step "a browser page on another origin through the local stack's gateway (local/browser/test.mjs, chromium)"
+browser_tools
+cargo build -p local --quiet
+node local/browser/test.mjs "${CARGO_TARGET_DIR:-target}/debug/local"
 
 step "template: cfn-lint"
 cfn-lint template.yaml

@@ -179,3 +179,40 @@ create_tables() {
     --endpoint "$DYNAMODB_ENDPOINT" --accounts "$ACCOUNTS_TABLE" --profiles "$PROFILES_TABLE" \
     --security "$SECURITY_TABLE"
 }
+
+# Debian's chromium (apt-get, once) and the pinned playwright-core of local/browser
+# (npm ci into .tools/node); exports CHROMIUM and BROWSER_NODE_MODULES for
+# local/browser/test.mjs.
+browser_tools() {
+  mkdir -p "$TOOLS_DIR" || return 1
+  export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+  if [[ ! -x "$CHROMIUM" ]]; then
+    local apt_log="$TOOLS_DIR/apt-chromium.log" sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    _tools_log "installing Debian's chromium (log: $apt_log)"
+    if ! { DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends chromium \
+          || { "${sudo[@]}" apt-get update && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends chromium; }
+        } >"$apt_log" 2>&1; then
+      tail -n 20 "$apt_log" >&2
+      _tools_log "apt-get install chromium failed (see $apt_log)"
+      return 1
+    fi
+  fi
+  local src="$TOOLS_LIB_DIR/browser" node_dir="$TOOLS_DIR/node" want
+  want="$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)" || return 1
+  if [[ -f "$node_dir/.tools-stamp" && "$(cat "$node_dir/.tools-stamp")" == "$want" \
+        && -d "$node_dir/node_modules/playwright-core" ]]; then
+    _tools_log "playwright-core up to date ($node_dir)"
+  else
+    local npm_log="$TOOLS_DIR/npm-install.log"
+    _tools_log "installing playwright-core from local/browser/package-lock.json (log: $npm_log)"
+    mkdir -p "$node_dir" && cp "$src/package.json" "$src/package-lock.json" "$node_dir/" || return 1
+    if ! (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund) >"$npm_log" 2>&1; then
+      tail -n 20 "$npm_log" >&2
+      _tools_log "npm ci failed (see $npm_log)"
+      return 1
+    fi
+    echo "$want" >"$node_dir/.tools-stamp"
+  fi
+  export BROWSER_NODE_MODULES="$node_dir/node_modules"
+}

@@ -20,6 +20,10 @@ const _: () = assert!(
     "a page of GET /users must fit, with room to spare, in what the gateway relays"
 );
 
+/// The local stack's CORS origins when `CORS_ALLOWED_ORIGINS` is unset: any, as the
+/// services it replaces allowed (no credentials; the API takes bearer tokens).
+pub const ANY_ORIGIN: &str = "*";
+
 /// Where each service listens; 0 picks a free port.
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
@@ -162,9 +166,13 @@ pub async fn start_with(
 }
 
 /// `config` with the service URLs pointed at this stack's own auth and users, unless
-/// `AUTH_SERVICE_URL` or `USER_SERVICE_URL` were set.
+/// `AUTH_SERVICE_URL` or `USER_SERVICE_URL` were set, and browsers on any origin let
+/// in unless `CORS_ALLOWED_ORIGINS` was set (an empty value turns CORS off).
 pub fn wired(config: &Config, auth: SocketAddr, users: SocketAddr) -> Config {
     let mut config = config.clone();
+    config
+        .cors_allowed_origins
+        .get_or_insert_with(|| vec![ANY_ORIGIN.to_owned()]);
     if !config.auth_service_url_set {
         config.auth_service_url = format!("http://{auth}");
     }

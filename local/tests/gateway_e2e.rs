@@ -354,3 +354,85 @@ async fn whole_flow(stack: Stack) {
     assert_eq!((status, body), (404, error(404, "User not found")));
     stack.stop().await;
 }
+
+/// The CORS headers the local stack's gateway answers a browser on `origin` with: a
+/// preflight for `PUT /api/users/{id}`, then a `GET /api/users` without a token.
+async fn cors_answer(gw: &str, origin: &str) -> [Option<String>; 3] {
+    let preflight = client()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{gw}/api/users/{ALICE_ID}"),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "PUT")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    let get = client()
+        .get(format!("{gw}/api/users"))
+        .header("origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 401);
+    let value = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+    };
+    [
+        value(&preflight, "access-control-allow-origin"),
+        value(&get, "access-control-allow-origin"),
+        value(&get, "access-control-expose-headers"),
+    ]
+}
+
+#[tokio::test]
+async fn the_local_stack_lets_any_origin_in_unless_cors_allowed_origins_says_otherwise() {
+    const PAGE: &str = "http://localhost:5173";
+    for (env, origin, allowed) in [
+        (None, PAGE, Some("*")),
+        (None, "https://anywhere.example", Some("*")),
+        (Some(PAGE), PAGE, Some(PAGE)),
+        (Some(PAGE), "https://anywhere.example", None),
+        (Some(""), PAGE, None),
+    ] {
+        let vars: Vec<_> = env
+            .map(|v| ("CORS_ALLOWED_ORIGINS", v))
+            .into_iter()
+            .collect();
+        let stack = stack_with(&vars).await;
+        let [preflight, get, exposed] = cors_answer(&stack.gateway_url(), origin).await;
+        let case = format!("CORS_ALLOWED_ORIGINS={env:?}, Origin: {origin}");
+        assert_eq!(preflight.as_deref(), allowed, "{case}: preflight");
+        assert_eq!(get.as_deref(), allowed, "{case}: GET");
+        if allowed.is_some() {
+            let exposed = exposed.unwrap_or_default();
+            for name in ["x-request-id", "x-next-cursor", "retry-after"] {
+                assert!(exposed.contains(name), "{case}: {name} not in {exposed}");
+            }
+        }
+        stack.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_options_request_that_is_no_preflight_is_the_services_405_with_cors_on_by_default() {
+    let stack = stack_with(&[]).await;
+    let response = client()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/register", stack.gateway_url()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(response).await;
+    assert_eq!((status, &body["status"]), (405, &json!("405")), "{body}");
+    stack.stop().await;
+}

@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 use reqwest::Url;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower::ServiceExt;
+use tower_http::cors::{AllowOrigin, CorsLayer, ExposeHeaders};
 
 use shared::config::ConfigError;
 use shared::http::REQUEST_ID;
@@ -53,7 +54,7 @@ impl AppState {
             client,
             auth_url: base_url("AUTH_SERVICE_URL", &config.auth_service_url)?,
             users_url: base_url("USER_SERVICE_URL", &config.user_service_url)?,
-            cors: cors(&config.cors_allowed_origins)?,
+            cors: cors(config.cors_allowed_origins.as_deref().unwrap_or_default())?,
             probe_downstream: true,
         })
     }
@@ -92,7 +93,12 @@ fn base_url(var: &str, value: &str) -> Result<String, ConfigError> {
     Ok(value.trim_end_matches('/').to_owned())
 }
 
-/// The CORS policy: no CORS headers without origins, any origin for `*`, else the list.
+/// The response headers the API defines, which browser code on an allowed origin may
+/// read (the same list as `ExposeHeaders` in template.yaml).
+pub const EXPOSED_HEADERS: &[&str] = &[REQUEST_ID, NEXT_CURSOR, "retry-after"];
+
+/// The CORS policy: no CORS headers without origins (unset or empty), any origin for
+/// `*`, else the list. Never credentials.
 fn cors(origins: &[String]) -> Result<Option<CorsLayer>, ConfigError> {
     if origins.is_empty() {
         return Ok(None);
@@ -112,7 +118,6 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, ConfigError> {
             .collect::<Result<Vec<_>, _>>()?;
         AllowOrigin::list(list)
     };
-    let request_id = HeaderName::from_static(REQUEST_ID);
     Ok(Some(
         CorsLayer::new()
             .allow_origin(allow_origin)
@@ -126,9 +131,11 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, ConfigError> {
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
-                request_id.clone(),
+                HeaderName::from_static(REQUEST_ID),
             ])
-            .expose_headers([request_id, HeaderName::from_static(NEXT_CURSOR)])
+            .expose_headers(ExposeHeaders::list(
+                EXPOSED_HEADERS.iter().copied().map(HeaderName::from_static),
+            ))
             .max_age(Duration::from_secs(600)),
     ))
 }
@@ -158,9 +165,28 @@ pub fn router(state: AppState) -> Router {
     let routes = routes.with_state(state);
     let mut app = shared::http::finish(routes);
     if let Some(cors) = cors {
-        app = app.layer(cors);
+        app = with_cors(app, cors);
     }
     app.layer(middleware::from_fn(request_id::request_id))
+}
+
+/// `app` behind `cors`, except that an `OPTIONS` without `Access-Control-Request-Method`
+/// (no preflight) reaches the routes and gets their 405 JSON, as behind API Gateway,
+/// instead of the CORS layer's empty 200.
+fn with_cors(app: Router, cors: CorsLayer) -> Router {
+    let cors_app = app.clone().layer(cors);
+    Router::new().fallback_service(tower::service_fn(move |req: Request| {
+        let preflight_or_other = req.method() != Method::OPTIONS
+            || req
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        let service = if preflight_or_other {
+            cors_app.clone()
+        } else {
+            app.clone()
+        };
+        service.oneshot(req)
+    }))
 }
 
 /// The OpenAPI 3 document of the whole API as reached through the gateway.

@@ -84,10 +84,9 @@ async fn an_allowed_origin_can_read_the_answer_and_its_exposed_headers() {
     let exposed = header(&response, "access-control-expose-headers")
         .unwrap()
         .to_ascii_lowercase();
-    assert!(
-        exposed.contains("x-request-id") && exposed.contains("x-next-cursor"),
-        "{exposed}"
-    );
+    for name in ["x-request-id", "x-next-cursor", "retry-after"] {
+        assert!(exposed.contains(name), "{name} not in {exposed}");
+    }
     assert_eq!(users.only().header("origin"), None);
 }
 
@@ -112,6 +111,29 @@ async fn an_origin_outside_the_list_gets_no_allow_origin() {
 }
 
 #[tokio::test]
+async fn an_options_request_that_is_no_preflight_gets_the_routes_405_json() {
+    let fake = Fake::healthy().await;
+    let url = serve(gateway(
+        &fake.url,
+        &fake.url,
+        &[("CORS_ALLOWED_ORIGINS", "*")],
+    ))
+    .await;
+    for origin in [None, Some(PAGE)] {
+        let mut request = client().request(reqwest::Method::OPTIONS, format!("{url}/"));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let (status, _, body) = read(request.send().await.unwrap()).await;
+        assert_eq!(status, 405, "Origin {origin:?}: {body}");
+        assert_eq!(body["status"], "405", "Origin {origin:?}: {body}");
+    }
+    assert!(fake.received().is_empty());
+    let response = preflight(&url, PAGE).await;
+    assert_eq!(header(&response, "access-control-allow-origin"), Some("*"));
+}
+
+#[tokio::test]
 async fn a_star_allows_any_origin() {
     let fake = Fake::healthy().await;
     let url = serve(gateway(
@@ -128,16 +150,65 @@ async fn a_star_allows_any_origin() {
 #[tokio::test]
 async fn without_allowed_origins_no_cors_headers_are_sent() {
     let fake = Fake::healthy().await;
-    let url = serve(gateway(&fake.url, &fake.url, &[])).await;
-    let response = client()
-        .get(format!("{url}/"))
-        .header("origin", PAGE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response
-        .headers()
-        .keys()
-        .all(|name| !name.as_str().starts_with("access-control-")));
+    for extra in [
+        &[][..],
+        &[("CORS_ALLOWED_ORIGINS", "")],
+        &[("CORS_ALLOWED_ORIGINS", " , ")],
+    ] {
+        let url = serve(gateway(&fake.url, &fake.url, extra)).await;
+        let response = client()
+            .get(format!("{url}/"))
+            .header("origin", PAGE)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response
+                .headers()
+                .keys()
+                .all(|name| !name.as_str().starts_with("access-control-")),
+            "{extra:?}: {:?}",
+            response.headers()
+        );
+        let response = preflight(&url, PAGE).await;
+        assert_eq!(
+            header(&response, "access-control-allow-origin"),
+            None,
+            "{extra:?}"
+        );
+    }
+}
+
+/// Every header a response of openapi.json declares (names in lower case).
+fn documented_response_headers() -> std::collections::BTreeSet<String> {
+    fn walk(node: &serde_json::Value, found: &mut std::collections::BTreeSet<String>) {
+        match node {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Object(headers)) = map.get("headers") {
+                    found.extend(headers.keys().map(|k| k.to_ascii_lowercase()));
+                }
+                map.values().for_each(|v| walk(v, found));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    let doc: serde_json::Value = serde_json::from_str(gateway::OPENAPI).unwrap();
+    let mut found = std::collections::BTreeSet::new();
+    walk(&doc["paths"], &mut found);
+    walk(&doc["components"], &mut found);
+    found
+}
+
+#[test]
+fn every_response_header_the_api_documents_is_exposed_to_browsers() {
+    let documented = documented_response_headers();
+    assert!(documented.contains("x-next-cursor"), "{documented:?}");
+    let exposed: Vec<String> = gateway::EXPOSED_HEADERS
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    let missing: Vec<_> = documented.iter().filter(|h| !exposed.contains(h)).collect();
+    assert!(missing.is_empty(), "not exposed: {missing:?}");
 }

@@ -78,7 +78,11 @@ pub struct Config {
     pub user_service_url: String,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
-    pub cors_allowed_origins: Vec<String>,
+    /// Origins a browser may call the gateway from (`CORS_ALLOWED_ORIGINS`, comma
+    /// separated, `*` for any). `None` when unset, which each binary reads its own way
+    /// (the local stack: any origin; the Lambda: no CORS, API Gateway answers it);
+    /// an empty list when set but empty, which turns CORS off.
+    pub cors_allowed_origins: Option<Vec<String>>,
     /// Whether `AUTH_SERVICE_URL` / `USER_SERVICE_URL` were set rather than defaulted
     /// (the local stack points at its own ports unless they were).
     pub auth_service_url_set: bool,
@@ -196,14 +200,12 @@ impl Config {
             user_service_url: trim_url(get("USER_SERVICE_URL"), "http://localhost:3001"),
             connect_timeout: millis("CONNECT_TIMEOUT_MS", 1000)?,
             request_timeout: millis("REQUEST_TIMEOUT_MS", 5000)?,
-            cors_allowed_origins: get("CORS_ALLOWED_ORIGINS")
-                .map(|v| {
-                    v.split(',')
-                        .map(|o| o.trim().to_owned())
-                        .filter(|o| !o.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            cors_allowed_origins: lookup("CORS_ALLOWED_ORIGINS").map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            }),
             auth_service_url_set: get("AUTH_SERVICE_URL").is_some(),
             user_service_url_set: get("USER_SERVICE_URL").is_some(),
             login_limits,
@@ -336,6 +338,27 @@ mod tests {
             let err = config(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn cors_origins_tell_unset_from_explicitly_empty() {
+        assert_eq!(config(&[]).unwrap().cors_allowed_origins, None);
+        for empty in ["", " ", " , "] {
+            let c = config(&[("CORS_ALLOWED_ORIGINS", empty)]).unwrap();
+            assert_eq!(c.cors_allowed_origins, Some(vec![]), "{empty:?}");
+        }
+        let c = config(&[(
+            "CORS_ALLOWED_ORIGINS",
+            " https://a.example ,http://localhost:5173,",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.cors_allowed_origins,
+            Some(vec![
+                "https://a.example".to_owned(),
+                "http://localhost:5173".to_owned()
+            ])
+        );
     }
 
     #[test]

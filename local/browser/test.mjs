@@ -1,0 +1,243 @@
+// A browser page on another origin uses the API through the local stack's gateway.
+//
+// Usage: node local/browser/test.mjs [path/to/local binary]   (after browser_tools
+// from local/tools.sh: Debian's chromium, playwright-core in .tools/node)
+//
+// For each CORS_ALLOWED_ORIGINS setting it starts the local stack binary on free
+// ports, serves dashboard.html from another port, opens it in headless chromium and
+// runs its register → login → create → edit → list → delete flow with fetch(). Unset:
+// every step answers as the spec says, the page reads X-Next-Cursor and Retry-After
+// (a login refused with 429 after LOGIN_MAX_FAILURES_PER_USER=2), and the browser
+// reports no CORS or network error. Another origin, or an empty value: the browser
+// refuses the very first call, as a CORS error.
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(HERE, "../..");
+const NODE_MODULES = process.env.BROWSER_NODE_MODULES || join(REPO, ".tools/node/node_modules");
+const { chromium } = createRequire(join(NODE_MODULES, "noop.js"))("playwright-core");
+const LOCAL_BIN = process.argv[2] || join(REPO, "target/debug/local");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const DEADLINE_MS = 120_000;
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once("error", fail);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => ok(port));
+    });
+  });
+}
+
+/** Serves dashboard.html on 127.0.0.1:<port>; resolves to the server. */
+function servePage(port) {
+  const page = readFileSync(join(HERE, "dashboard.html"));
+  const server = createServer((req, res) => {
+    if (new URL(req.url, "http://page").pathname === "/dashboard.html") {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page);
+    } else {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+    }
+  });
+  return new Promise((ok, fail) => {
+    server.once("error", fail);
+    server.listen(port, "127.0.0.1", () => ok(server));
+  });
+}
+
+/** Starts the local stack binary with `cors` as CORS_ALLOWED_ORIGINS (undefined: unset). */
+async function startStack(cors) {
+  const [auth, users, gateway] = [await freePort(), await freePort(), await freePort()];
+  const env = { ...process.env, AUTH_PORT: auth, USERS_PORT: users, GATEWAY_PORT: gateway, BCRYPT_COST: "4", STORE: "memory", LOGIN_MAX_FAILURES_PER_USER: "2" };
+  delete env.CORS_ALLOWED_ORIGINS;
+  delete env.AUTH_SERVICE_URL;
+  delete env.USER_SERVICE_URL;
+  if (cors !== undefined) env.CORS_ALLOWED_ORIGINS = cors;
+  const child = spawn(LOCAL_BIN, [], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  const url = `http://127.0.0.1:${gateway}`;
+  const until = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`local exited with ${child.exitCode}:\n${output}`);
+    try {
+      if ((await fetch(`${url}/`)).ok) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > until) {
+      child.kill("SIGKILL");
+      throw new Error(`local did not answer on ${url} within 30 s:\n${output}`);
+    }
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  const stop = () =>
+    new Promise((ok) => {
+      if (child.exitCode !== null) return ok();
+      child.once("exit", ok);
+      child.kill("SIGINT");
+      setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+    });
+  return { url, stop, output: () => output };
+}
+
+/** Opens the dashboard in a fresh chromium profile, runs its flow against `api`. */
+async function runInBrowser(pageUrl, api) {
+  const profile = mkdtempSync(join(tmpdir(), "browser-test-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 90_000,
+  });
+  const problems = [];
+  const consoleErrors = [];
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(DEADLINE_MS);
+    page.on("console", (msg) => {
+      if (msg.type() === "error") consoleErrors.push(msg.text());
+    });
+    page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+    page.on("requestfailed", (req) =>
+      problems.push(`request failed: ${req.method()} ${req.url()}: ${req.failure()?.errorText}`),
+    );
+    const response = await page.goto(`${pageUrl}/dashboard.html?api=${encodeURIComponent(api)}`);
+    assert.equal(response.status(), 200, "the dashboard page loads");
+    const steps = await page.evaluate(() => window.dashboard.run());
+    return { steps, problems, consoleErrors };
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+const byName = (steps) => Object.fromEntries(steps.map((s) => [s.name, s]));
+const apiError = (status, message) => ({ status: String(status), message });
+
+/** Chrome logs every 4xx answer as "Failed to load resource"; those are the API's own. */
+function unexpectedConsoleErrors(consoleErrors, expectedStatuses) {
+  return consoleErrors.filter((text) => {
+    const m = /Failed to load resource: the server responded with a status of (\d+)/.exec(text);
+    return !(m && expectedStatuses.includes(Number(m[1])));
+  });
+}
+
+function checkAllowed({ steps, problems, consoleErrors }) {
+  const s = byName(steps);
+  const failed = steps.filter((x) => x.error);
+  assert.deepEqual(failed, [], "no fetch was refused");
+  assert.deepEqual(problems, [], "no failed request or page error");
+  assert.deepEqual(unexpectedConsoleErrors(consoleErrors, [401, 404, 429]), [], "no CORS or network error in the console");
+
+  assert.equal(s.register.status, 200);
+  assert.equal(s.register.body.username, "alice");
+  assert.equal(s.register.body.message, "User registered successfully");
+  const id = s.register.body.user_id;
+  assert.match(id, /^[0-9a-f-]{36}$/);
+  assert.equal(s.login.status, 200);
+  assert.equal(s.login.body.token_type, "Bearer");
+  assert.equal(typeof s.login.body.token, "string");
+  assert.equal(s["create other profile"].status, 200);
+  assert.deepEqual([s["list without token"].status, s["list without token"].body], [401, apiError(401, "Missing authorization header")]);
+  assert.deepEqual([s.create.status, s.create.body], [200, { user_id: id, message: "Profile created successfully" }]);
+  assert.deepEqual([s.edit.status, s.edit.body], [200, { user_id: id, message: "Profile updated successfully" }]);
+  assert.equal(s.get.status, 200);
+  assert.equal(s.get.body.bio, "Senior software developer");
+  assert.equal(s.get.body.full_name, "Alice Smith");
+
+  const [p1, p2] = [s["list page 1"], s["list page 2"]];
+  assert.equal(p1.status, 200);
+  assert.equal(p1.body.length, 1, "one profile per page");
+  assert.ok(p1.nextCursor, "the page reads X-Next-Cursor from the first page");
+  assert.ok(p1.requestId, "the page reads X-Request-Id");
+  assert.equal(p2.status, 200);
+  assert.equal(p2.body.length, 1);
+  assert.equal(p2.nextCursor, null, "no cursor on the last page");
+  const listed = [p1.body[0].user_id, p2.body[0].user_id].sort();
+  assert.deepEqual(listed, [id, s["register other"].body.user_id].sort(), "both pages together list both profiles");
+
+  assert.deepEqual([s.delete.status, s.delete.body], [200, { user_id: id, message: "Profile deleted successfully" }]);
+  assert.deepEqual([s["get deleted"].status, s["get deleted"].body], [404, apiError(404, "User not found")]);
+
+  const wrong = steps.filter((x) => x.name.startsWith("wrong password"));
+  const last = wrong[wrong.length - 1];
+  assert.deepEqual(wrong.slice(0, -1).map((x) => x.status), [401, 401], "two failures allowed");
+  assert.deepEqual(
+    [last.status, last.body],
+    [429, apiError(429, "Too many failed login attempts, try again later")],
+  );
+  assert.match(last.retryAfter ?? "", /^[1-9][0-9]*$/, "the page reads Retry-After");
+}
+
+function checkRefused({ steps, problems, consoleErrors }) {
+  assert.equal(steps.length, 1, `the first call is refused: ${JSON.stringify(steps)}`);
+  assert.equal(steps[0].name, "register");
+  assert.match(steps[0].error, /TypeError: Failed to fetch/);
+  assert.ok(consoleErrors.some((text) => /CORS policy/.test(text)), `a CORS error in the console: ${consoleErrors}`);
+  assert.ok(problems.some((text) => text.includes("/api/register")), `the request is reported failed: ${problems}`);
+}
+
+const CASES = [
+  { name: "CORS_ALLOWED_ORIGINS unset: any origin", cors: undefined, check: checkAllowed },
+  { name: "CORS_ALLOWED_ORIGINS naming the page's origin", cors: (page) => page, check: checkAllowed },
+  { name: "CORS_ALLOWED_ORIGINS naming another origin", cors: () => "http://elsewhere.example", check: checkRefused },
+  { name: "CORS_ALLOWED_ORIGINS empty: CORS off", cors: () => "", check: checkRefused },
+];
+
+async function main() {
+  const page = await servePage(await freePort());
+  const pageUrl = `http://127.0.0.1:${page.address().port}`;
+  let failures = 0;
+  try {
+    for (const test of CASES) {
+      const started = Date.now();
+      const stack = await startStack(typeof test.cors === "function" ? test.cors(pageUrl) : test.cors);
+      try {
+        const result = await runInBrowser(pageUrl, stack.url);
+        try {
+          test.check(result);
+          console.log(`ok   ${test.name} (${Date.now() - started} ms, ${result.steps.length} calls)`);
+        } catch (err) {
+          failures++;
+          console.error(`FAIL ${test.name}: ${err.message}\n${JSON.stringify(result, null, 2)}`);
+        }
+      } catch (err) {
+        failures++;
+        console.error(`FAIL ${test.name}: ${err.stack}\nlocal output:\n${stack.output()}`);
+      } finally {
+        await stack.stop();
+      }
+    }
+  } finally {
+    page.close();
+  }
+  if (failures) {
+    console.error(`browser test: ${failures} of ${CASES.length} cases failed`);
+    process.exit(1);
+  }
+  console.log(`browser test: all ${CASES.length} cases passed`);
+}
+
+await main();
