@@ -11,7 +11,7 @@ use reqwest::Url;
 
 use shared::client_ip::client_ip;
 use shared::http::REQUEST_ID;
-use shared::json::{read_body, MAX_BODY_BYTES};
+use shared::json::{declares_json, read_body, MAX_BODY_BYTES};
 use shared::Error;
 
 use crate::AppState;
@@ -156,20 +156,6 @@ async fn try_forward(
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     Ok(response)
-}
-
-/// Whether the answer says its body is JSON (`application/json` or `application/*+json`).
-fn declares_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
-        })
-        .unwrap_or(false)
 }
 
 /// A body that parses as one JSON value, or none where the status carries none.

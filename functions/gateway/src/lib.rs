@@ -25,8 +25,7 @@ use forward::Upstream;
 pub use forward::MAX_UPSTREAM_BODY_BYTES;
 pub use health::PROBE_TIMEOUT;
 
-/// The response header carrying the users listing's next-page cursor.
-pub const NEXT_CURSOR: &str = "x-next-cursor";
+pub use shared::http::NEXT_CURSOR;
 
 /// What the gateway handlers share: one pooled HTTP client and where to send requests.
 #[derive(Clone)]

@@ -7,13 +7,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 use uuid::Uuid;
 
-use shared::http::{api_gateway_request_id, REQUEST_ID};
-
-/// The longest client-chosen id kept; a longer or odd one is replaced.
-const MAX_LEN: usize = 128;
+use shared::http::{api_gateway_request_id, caller_request_id, REQUEST_ID};
 
 pub async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = from_client(&req)
+    let id = caller_request_id(req.headers())
+        .cloned()
         .or_else(|| from_api_gateway(&req))
         .unwrap_or_else(fresh);
     let name = HeaderName::from_static(REQUEST_ID);
@@ -21,19 +19,6 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     response.headers_mut().insert(name, id);
     response
-}
-
-fn from_client(req: &Request) -> Option<HeaderValue> {
-    let mut values = req.headers().get_all(REQUEST_ID).iter();
-    let value = values.next()?;
-    let sensible = values.next().is_none()
-        && !value.is_empty()
-        && value.len() <= MAX_LEN
-        && value
-            .as_bytes()
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(b));
-    sensible.then(|| value.clone())
 }
 
 fn from_api_gateway(req: &Request) -> Option<HeaderValue> {

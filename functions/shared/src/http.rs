@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
@@ -18,6 +18,9 @@ use crate::error::error_response;
 use crate::Error;
 
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// The response header of `GET /users` that carries the `?cursor=` of the next page.
+pub const NEXT_CURSOR: &str = "x-next-cursor";
 
 /// Serves `routes` at `/` and under `/api`, with JSON errors for unknown routes and
 /// methods, panics answered as 500 JSON, and one access log line per request.
@@ -54,16 +57,29 @@ fn on_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
 /// The longest `X-Request-Id` taken from a caller.
 const MAX_REQUEST_ID: usize = 128;
 
+/// The caller's `X-Request-Id` when it is one short value of visible, harmless
+/// characters (letters, digits, `-_.:/+=`); anything else is not taken.
+pub fn caller_request_id(headers: &HeaderMap) -> Option<&HeaderValue> {
+    let mut values = headers.get_all(REQUEST_ID).iter();
+    let value = values.next()?;
+    let sensible = values.next().is_none()
+        && !value.is_empty()
+        && value.len() <= MAX_REQUEST_ID
+        && value
+            .as_bytes()
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(b));
+    sensible.then_some(value)
+}
+
 /// The id a request is known by: API Gateway's in Lambda, else the caller's
-/// `X-Request-Id` (the gateway's, locally) when it is short visible ASCII.
+/// [`caller_request_id`] (the gateway's, locally).
 pub fn request_id(req: &Request) -> Option<String> {
     let from_api_gateway = api_gateway_request_id(req.extensions()).map(str::to_owned);
     from_api_gateway.or_else(|| {
-        let value = req.headers().get(REQUEST_ID)?.to_str().ok()?;
-        (!value.is_empty()
-            && value.len() <= MAX_REQUEST_ID
-            && value.bytes().all(|b| b.is_ascii_graphic()))
-        .then(|| value.to_owned())
+        caller_request_id(req.headers())
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     })
 }
 
@@ -139,7 +155,6 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     fn headers(value: Option<&str>) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -59,20 +59,24 @@ where
     }
 }
 
+/// Whether `Content-Type` says JSON: `application/json` or `application/*+json`, any
+/// parameters and case.
+pub fn declares_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
 /// A body with a declared non-JSON type is refused; a body without one is tried as JSON.
 pub fn check_content_type(headers: &HeaderMap) -> Result<(), Error> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let mime = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let is_json =
-        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"));
-    if is_json {
+    if !headers.contains_key(header::CONTENT_TYPE) || declares_json(headers) {
         Ok(())
     } else {
         Err(Error::UnsupportedMediaType)

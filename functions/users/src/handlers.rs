@@ -23,8 +23,7 @@ pub const MAX_BIO_CHARS: usize = 1000;
 pub const DEFAULT_LIMIT: usize = 100;
 /// Largest `?limit=` of `GET /users`.
 pub const MAX_LIMIT: usize = 1000;
-/// The response header of `GET /users` that carries the `?cursor=` of the next page.
-pub const NEXT_CURSOR: &str = "x-next-cursor";
+pub use shared::http::NEXT_CURSOR;
 /// Most bytes of JSON in one `GET /users` page: the page ends before the profile that
 /// would pass it (but always holds one; a valid profile is a few KiB at most). Half the
 /// gateway's relay cap (asserted where both are known, in `local`), and under a sixth of
