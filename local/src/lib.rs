@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use shared::config::{AuthMode, ConfigError, Secret};
+use shared::config::{AuthMode, ConfigError, Secret, Url};
 use shared::store::Stores;
 use shared::token::Tokens;
 use shared::Config;
@@ -134,11 +134,7 @@ pub async fn start_with(
     );
     let authenticator = match config.auth_mode {
         AuthMode::Local => users::Authenticator::local(tokens, stores.security.clone()),
-        AuthMode::Remote => users::Authenticator::remote(
-            &wired.auth_service_url,
-            config.connect_timeout,
-            config.request_timeout,
-        )?,
+        AuthMode::Remote => users::Authenticator::remote_from_config(&wired)?,
     };
     let users_state = users::AppState::new(stores.profiles.clone(), authenticator);
     let apps = [
@@ -164,13 +160,12 @@ pub async fn start_with(
 /// `config` with the service URLs pointed at this stack's own auth and users, unless
 /// `AUTH_SERVICE_URL` or `USER_SERVICE_URL` were set.
 pub fn wired(config: &Config, auth: SocketAddr, users: SocketAddr) -> Config {
+    let own = |addr: SocketAddr| {
+        Some(Url::parse(&format!("http://{addr}")).expect("a socket address makes a URL"))
+    };
     let mut config = config.clone();
-    if !config.auth_service_url_set {
-        config.auth_service_url = format!("http://{auth}");
-    }
-    if !config.user_service_url_set {
-        config.user_service_url = format!("http://{users}");
-    }
+    config.auth_service_url = config.auth_service_url.or_else(|| own(auth));
+    config.user_service_url = config.user_service_url.or_else(|| own(users));
     config
 }
 
