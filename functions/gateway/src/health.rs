@@ -55,12 +55,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
 /// without asking when the gateway has no URL for it.
 async fn probe(state: &AppState, upstream: Upstream) -> Option<&'static str> {
     let url = shared::config::join_service_url(state.base(upstream)?, "/", None);
-    let answer = state
-        .client
-        .get(url)
-        .timeout(PROBE_TIMEOUT)
-        .send()
-        .await;
+    let answer = state.client.get(url).timeout(PROBE_TIMEOUT).send().await;
     Some(match answer {
         Ok(response) if response.status().is_success() => "ok",
         Ok(response) => {

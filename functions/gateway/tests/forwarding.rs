@@ -387,9 +387,10 @@ async fn bad_service_urls_and_origins_are_refused_at_start_naming_the_variable()
         assert!(err.to_string().contains(var), "{err}");
     }
     let var = "CORS_ALLOWED_ORIGINS";
-    let err = gateway::AppState::from_config(&config(&[(var, "https://ok.example,bad\u{7f}origin")]))
-        .err()
-        .expect("a bad origin is refused");
+    let err =
+        gateway::AppState::from_config(&config(&[(var, "https://ok.example,bad\u{7f}origin")]))
+            .err()
+            .expect("a bad origin is refused");
     assert!(err.to_string().contains(var), "{err}");
 }
 
@@ -520,12 +521,23 @@ async fn with_one_service_url_only_that_service_is_probed_and_forwarded_to() {
     let (status, _, body) = read(client().get(format!("{url}/")).send().await.unwrap()).await;
     assert_eq!(status, 200);
     assert_eq!(body["downstream"], json!({"users": "ok"}));
-    let (status, _, _) = read(client().get(format!("{url}/api/users")).send().await.unwrap()).await;
+    let (status, _, _) = read(
+        client()
+            .get(format!("{url}/api/users"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200);
     for path in ["/api/register", "/login"] {
         let response = client().post(format!("{url}{path}")).send().await.unwrap();
         let (status, _, body) = read(response).await;
-        assert_eq!((status, body), (404, error(404, "Route not found")), "{path}");
+        assert_eq!(
+            (status, body),
+            (404, error(404, "Route not found")),
+            "{path}"
+        );
     }
     let paths: Vec<String> = users.received().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/", "/users"]);
@@ -536,7 +548,10 @@ async fn without_service_urls_every_forwarded_path_is_the_unknown_route_404() {
     let app = gateway::router(gateway::AppState::from_config(&config(&[])).unwrap());
     let url = serve(app).await;
     let unknown = read(client().get(format!("{url}/nope")).send().await.unwrap()).await;
-    assert_eq!((unknown.0, &unknown.2), (404, &error(404, "Route not found")));
+    assert_eq!(
+        (unknown.0, &unknown.2),
+        (404, &error(404, "Route not found"))
+    );
     let listed = gateway::AUTH_PATHS.iter().chain(gateway::USERS_PATHS);
     for path in listed {
         let path = shared::testing::concrete_path(path);

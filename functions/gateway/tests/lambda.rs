@@ -132,7 +132,12 @@ async fn as_deployed_the_health_event_probes_nothing() {
 #[tokio::test]
 async fn a_dot_segment_event_reaches_no_one_even_with_service_urls() {
     let fake = Fake::healthy().await;
-    for path in ["/api/users/%2e%2e", "/users/%2E%2E", "/api/users/.%2e", "/users/.."] {
+    for path in [
+        "/api/users/%2e%2e",
+        "/users/%2E%2E",
+        "/api/users/.%2e",
+        "/users/..",
+    ] {
         let mut request = event("gateway-dot-segments");
         request["rawPath"] = json!(path);
         request["requestContext"]["http"]["path"] = json!(path);

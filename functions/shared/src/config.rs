@@ -228,8 +228,11 @@ impl Config {
 /// trailing slashes trimmed (so `{base}{path}` never doubles one).
 fn service_url(var: &str, value: &str) -> Result<Url, ConfigError> {
     let value = value.trim();
-    let mut url = Url::parse(value)
-        .map_err(|err| ConfigError(format!("{var} must be an http(s) URL, got {value:?}: {err}")))?;
+    let mut url = Url::parse(value).map_err(|err| {
+        ConfigError(format!(
+            "{var} must be an http(s) URL, got {value:?}: {err}"
+        ))
+    })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(ConfigError(format!(
             "{var} must be an http(s) URL with a host, got {value:?}"
@@ -319,7 +322,10 @@ mod tests {
             "http://127.0.0.1:9/users/a%5Cb"
         );
         let blank = config(&[("AUTH_SERVICE_URL", "  "), ("USER_SERVICE_URL", "")]).unwrap();
-        assert_eq!((blank.auth_service_url, blank.user_service_url), (None, None));
+        assert_eq!(
+            (blank.auth_service_url, blank.user_service_url),
+            (None, None)
+        );
     }
 
     #[test]

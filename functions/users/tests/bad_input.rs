@@ -207,7 +207,6 @@ async fn a_path_id_that_is_not_a_uuid_is_400_not_404() {
         "not-a-uuid",
         "550e8400-e29b-41d4-a716-44665544000",
         "%FF%FE",
-        "..",
         "%20",
     ] {
         let path = format!("/users/{id}");

@@ -47,9 +47,8 @@ async fn remote_mode_needs_auth_service_url_and_says_so() {
 fn remote_mode_refuses_an_auth_url_it_cannot_call() {
     for url in ["not a url", "ftp://auth.example.com", "localhost:3000"] {
         let map: HashMap<&str, &str> = [("AUTH_MODE", "remote"), ("AUTH_SERVICE_URL", url)].into();
-        let err = Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned()))
-            .err()
-            .expect("refused");
+        let err =
+            Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).expect_err("refused");
         assert!(err.to_string().contains("AUTH_SERVICE_URL"), "{url}: {err}");
     }
 }
