@@ -20,6 +20,8 @@ from cfnlint.decode import cfn_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
+LOG_LEVELS = {"off", "error", "warn", "info", "debug", "trace"}
+
 # The spec's routes (gateway table of seed-services.md) and who serves each in AWS.
 ROUTES = {
     "POST /api/register": "AuthFunction",
@@ -280,6 +282,19 @@ def check(t):
         need("GenerateStringKey" not in gen, f"{secrets[0]}: the secret must be a plain string, not JSON")
     for name in t.get("Parameters", {}):
         need("secret" not in name.lower(), f"parameter {name}: secrets must not be parameters")
+    # RUST_LOG: a plain level from a fixed list, never a free-form filter.
+    rust_log = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}).get("RUST_LOG")
+    if need(isinstance(rust_log, dict) and rust_log.get("Ref") in t.get("Parameters", {}),
+            "Globals RUST_LOG must be a Ref to a parameter"):
+        param = t["Parameters"][rust_log["Ref"]]
+        allowed = param.get("AllowedValues")
+        need(isinstance(allowed, list) and allowed and set(allowed) <= LOG_LEVELS
+             and param.get("Default") in allowed,
+             f"parameter {rust_log['Ref']}: AllowedValues must be log levels from {sorted(LOG_LEVELS)}")
+    # The gateway forwards nothing in AWS: it gets no service URLs.
+    gateway_env = resources.get("GatewayFunction", {}).get("Properties", {}).get("Environment", {}).get("Variables", {})
+    for var in ("AUTH_SERVICE_URL", "USER_SERVICE_URL"):
+        need(var not in gateway_env, f"GatewayFunction: {var} must stay unset (API Gateway routes /api/*)")
     # Outputs.
     for name in ("ApiUrl", "AccountsTableName", "ProfilesTableName", "SecurityTableName"):
         need(name in t.get("Outputs", {}), f"output {name} is missing")
@@ -415,6 +430,17 @@ def self_test(base):
         ),
         "no throttling": (lambda t: r(t)["HttpApi"]["Properties"].pop("DefaultRouteSettings"), "ThrottlingBurstLimit"),
         "output missing": (lambda t: t["Outputs"].pop("ApiUrl"), "output ApiUrl"),
+        "free-form log filter": (lambda t: t["Parameters"]["RustLog"].pop("AllowedValues"), "parameter RustLog: AllowedValues"),
+        "log level outside the list": (
+            lambda t: t["Parameters"]["RustLog"].update({"AllowedValues": ["info", "lambda_runtime=trace"]}),
+            "parameter RustLog: AllowedValues",
+        ),
+        "gateway given a service URL": (
+            lambda t: r(t)["GatewayFunction"]["Properties"].setdefault("Environment", {}).setdefault("Variables", {}).update(
+                {"AUTH_SERVICE_URL": "http://localhost:3000"}
+            ),
+            "GatewayFunction: AUTH_SERVICE_URL",
+        ),
     }
     translated = {
         "default route misspelt": (

@@ -6,8 +6,10 @@ register -> login -> validate flow over the function URLs
 (http://127.0.0.1:<port>/lambda-url/<function>/...), a profile create/read through
 users and a health check and a forwarded login through gateway, then feeds every
 API Gateway v2 fixture in local/events to `cargo lambda invoke --data-file` and
-checks the status code. Every wait is bounded; watch and everything it started are
-stopped on the way out. Run it through local/test_lambda.sh.
+checks the status code. Then a second watch runs the gateway as deployed, without
+AUTH_SERVICE_URL/USER_SERVICE_URL, and its fixtures must get the answers it gives in
+AWS (AS_DEPLOYED: nothing forwarded). Every wait is bounded; watch and everything it
+started are stopped on the way out. Run it through local/test_lambda.sh.
 
 A function whose binary target does not exist yet is skipped with a loud message,
 unless it is listed in REQUIRED (or LAMBDA_REQUIRE_ALL=1 is set).
@@ -54,6 +56,21 @@ EXPECTED = {
     "users-delete": 403,
     "gateway-health": 200,
     "gateway-unknown-route": 404,
+    # Under watch the gateway has service URLs and forwards: the unprefixed register
+    # reaches auth, the read reaches users (no such profile). Dot segments never leave.
+    "gateway-register": 200,
+    "gateway-users-get": 404,
+    "gateway-dot-segments": (404, "Route not found"),
+}
+
+# The gateway as deployed (no service URLs, API Gateway's $default route): the
+# unprefixed auth and users paths are the unknown route, as is any dot segment.
+AS_DEPLOYED = {
+    "gateway-health": 200,
+    "gateway-unknown-route": (404, "Route not found"),
+    "gateway-register": (404, "Route not found"),
+    "gateway-users-get": (404, "Route not found"),
+    "gateway-dot-segments": (404, "Route not found"),
 }
 
 BUILD_TIMEOUT = int(os.environ.get("LAMBDA_BUILD_TIMEOUT", "900"))
@@ -285,9 +302,9 @@ def fixtures(active):
     return ordered
 
 
-def invoke_all(watch, active, token, tmp):
+def invoke_all(watch, names, expected, token, tmp, label=""):
     count = 0
-    for name in fixtures(active):
+    for name in names:
         function = name.split("-", 1)[0]
         text = (EVENTS / f"{name}.json").read_text().replace("TOKEN", token)
         data_file = Path(tmp) / f"{name}.json"
@@ -306,13 +323,37 @@ def invoke_all(watch, active, token, tmp):
             raise Failure(f"cargo lambda invoke {function} {name}: output is not JSON: {out.stdout[:300]!r}") from e
         status = reply.get("statusCode")
         body = reply.get("body")
-        expect(f"cargo lambda invoke {function} --data-file local/events/{name}.json", status, EXPECTED[name], body)
+        want = expected[name]
+        want_status, want_message = want if isinstance(want, tuple) else (want, None)
         try:
-            json.loads(body or "")
+            parsed = json.loads(body or "")
         except json.JSONDecodeError as e:
             raise Failure(f"{name}: the body is not JSON: {body!r}") from e
+        if want_message is not None and (not isinstance(parsed, dict) or parsed.get("message") != want_message):
+            raise Failure(f"{name}{label}: expected the message {want_message!r}, got {body}")
+        expect(f"cargo lambda invoke {function} --data-file local/events/{name}.json{label}", status, want_status, body)
         count += 1
     return count
+
+
+def as_deployed(port, tmp, token):
+    """The gateway under a second watch without service URLs, as in AWS."""
+    env_text = (REPO / "local" / "watch.env").read_text()
+    env_text = re.sub(r"(?m)^(AUTH_SERVICE_URL|USER_SERVICE_URL)=.*\n", "", env_text)
+    if "SERVICE_URL" in env_text:
+        raise Failure("could not take the service URLs out of watch.env")
+    env_file = Path(tmp) / "deployed.env"
+    env_file.write_text(env_text)
+    watch = Watch(port, env_file, REPO / ".tools" / f"watch-{port}.log")
+    say(f"cargo lambda watch as deployed (no service URLs) on 127.0.0.1:{port} (log: {watch.log_path})")
+    try:
+        watch.wait_listening()
+        return invoke_all(watch, list(AS_DEPLOYED), AS_DEPLOYED, token, tmp, " (as deployed)")
+    except Failure:
+        say("last lines of the watch log:\n" + watch.tail())
+        raise
+    finally:
+        watch.stop()
 
 
 def main():
@@ -351,12 +392,14 @@ def main():
         try:
             watch.wait_listening()
             token, _ = flow(watch, active)
-            n = invoke_all(watch, active, token, tmp)
+            n = invoke_all(watch, fixtures(active), EXPECTED, token, tmp)
         except Failure:
             say("last lines of the watch log:\n" + watch.tail())
             raise
         finally:
             watch.stop()
+        if "gateway" in active:
+            n += as_deployed(free_port(), tmp, token)
     say(f"{len(active)} function(s) under watch ({', '.join(active)}), {n} fixture invocations")
     print(f"test_lambda: {len(PASSED)} passed, 0 failed", flush=True)
 

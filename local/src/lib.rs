@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use shared::config::{AuthMode, ConfigError, Secret};
+use shared::config::{AuthMode, ConfigError, Secret, Url};
 use shared::store::Stores;
 use shared::token::Tokens;
 use shared::Config;
@@ -138,11 +138,7 @@ pub async fn start_with(
     let auth_state = auth::AppState::new(&stores, tokens.clone(), config);
     let authenticator = match config.auth_mode {
         AuthMode::Local => users::Authenticator::local(tokens, stores.revocations.clone()),
-        AuthMode::Remote => users::Authenticator::remote(
-            &wired.auth_service_url,
-            config.connect_timeout,
-            config.request_timeout,
-        )?,
+        AuthMode::Remote => users::Authenticator::remote_from_config(&wired)?,
     };
     let users_state = users::AppState::new(stores.profiles.clone(), authenticator);
     let apps = [
@@ -169,16 +165,15 @@ pub async fn start_with(
 /// `AUTH_SERVICE_URL` or `USER_SERVICE_URL` were set, and browsers on any origin let
 /// in unless `CORS_ALLOWED_ORIGINS` was set (an empty value turns CORS off).
 pub fn wired(config: &Config, auth: SocketAddr, users: SocketAddr) -> Config {
+    let own = |addr: SocketAddr| {
+        Some(Url::parse(&format!("http://{addr}")).expect("a socket address makes a URL"))
+    };
     let mut config = config.clone();
     config
         .cors_allowed_origins
         .get_or_insert_with(|| vec![ANY_ORIGIN.to_owned()]);
-    if !config.auth_service_url_set {
-        config.auth_service_url = format!("http://{auth}");
-    }
-    if !config.user_service_url_set {
-        config.user_service_url = format!("http://{users}");
-    }
+    config.auth_service_url = config.auth_service_url.or_else(|| own(auth));
+    config.user_service_url = config.user_service_url.or_else(|| own(users));
     config
 }
 

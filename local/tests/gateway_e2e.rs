@@ -10,7 +10,9 @@ use local::{Ports, Stack};
 use serde_json::{json, Value};
 use shared::Config;
 
-use common::{client, dead_url, error, read, spec_health, Fake, Reply};
+use common::{
+    client, dead_url, error, raw_request, raw_request_with, read, spec_health, Fake, Reply,
+};
 
 const ALICE_ID: &str = "550e8400-e29b-41d4-a716-446655440000";
 
@@ -435,4 +437,40 @@ async fn an_options_request_that_is_no_preflight_is_the_services_405_with_cors_o
     let (status, _, body) = read(response).await;
     assert_eq!((status, &body["status"]), (405, &json!("405")), "{body}");
     stack.stop().await;
+}
+
+#[tokio::test]
+async fn dot_segments_reach_no_service_and_never_answer_a_health_body() {
+    let stack = stack_with(&[]).await;
+    let gw = stack.gateway_url();
+    let (_, token) = sign_up(&gw, "dotty").await;
+    let paths = [
+        "/api/users/%2e%2e",
+        "/api/users/%2E%2E",
+        "/api/users/.%2e",
+        "/api/users/%2e.",
+        "/api/users/..",
+        "/api/users/.",
+        "/api/users/%2e",
+        "/users/%2e%2e",
+        "/api/users/..\\",
+        "/api/users/%2e%2e/register",
+        "/api/register/%2e%2e",
+    ];
+    let bearer = format!("Bearer {token}");
+    for base in [gw.clone(), stack.users_url(), stack.auth_url()] {
+        for path in paths {
+            for headers in [vec![], vec![("authorization", bearer.as_str())]] {
+                let (status, body) = raw_request_with(&base, "GET", path, &headers).await;
+                assert_eq!(
+                    (status, &body),
+                    (404, &error(404, "Route not found")),
+                    "{base}{path} {headers:?}"
+                );
+            }
+        }
+    }
+    let (status, body) = raw_request(&gw, "GET", "/api/users/%2e%2e").await;
+    assert_eq!(status, 404);
+    assert!(body.get("service").is_none(), "{body}");
 }

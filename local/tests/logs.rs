@@ -1,6 +1,7 @@
-//! What `local` logs at debug level, in text and in JSON: one access line per request
-//! and service with the request id, method, route template, status and latency, and
-//! never a password, token, refresh token, bcrypt hash or the signing secret.
+//! What `local` logs at debug and trace level, in text and in JSON: one access line per
+//! request and service with the request id, method, route template, status and
+//! latency, never a password, token, refresh token, bcrypt hash or the signing secret,
+//! and, written to a pipe, no colour codes.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -39,6 +40,7 @@ impl Local {
             .env_remove("AWS_LAMBDA_FUNCTION_NAME")
             .env_remove("AWS_LAMBDA_RUNTIME_API")
             .env_remove("AWS_LAMBDA_LOG_FORMAT")
+            .env_remove("NO_COLOR")
             .envs([
                 ("AUTH_PORT", "0"),
                 ("USERS_PORT", "0"),
@@ -46,7 +48,6 @@ impl Local {
                 ("BCRYPT_COST", "4"),
                 ("JWT_SECRET", SECRET),
                 ("RUST_LOG", rust_log),
-                ("NO_COLOR", "1"),
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -286,6 +287,30 @@ fn json_logs_are_json_lines_with_the_access_fields_and_no_secrets() {
             assert!(latency >= 0.0, "{line}");
         }
     }
+}
+
+#[test]
+fn at_trace_level_nothing_secret_is_logged_either() {
+    let local = Local::start(false, "trace");
+    let secrets = flow(&local.gateway);
+    let logs = local.stop();
+    assert!(
+        logs.contains("DEBUG"),
+        "trace lets debug lines through:\n{logs}"
+    );
+    assert_no_secrets(&logs, &secrets);
+}
+
+#[test]
+fn text_logs_written_to_a_pipe_have_no_colour_codes() {
+    let local = Local::start(false, "debug");
+    flow(&local.gateway);
+    let logs = local.stop();
+    assert!(
+        !logs.contains('\u{1b}'),
+        "ESC bytes in logs written to a pipe:\n{logs:?}"
+    );
+    assert!(logs.contains(" access: "), "{logs}");
 }
 
 #[test]

@@ -177,3 +177,23 @@ async fn api_gateways_source_ip_is_the_address_failures_count_against() {
         "another source address is not locked"
     );
 }
+
+#[tokio::test]
+async fn dot_segment_events_are_the_unknown_route_404_not_the_health_body() {
+    for path in [
+        "/register/%2E%2E",
+        "/api/login/..",
+        "/api/%2e%2e/api/validate",
+        "/validate/%2e",
+    ] {
+        let mut request = event("auth-login");
+        request["rawPath"] = json!(path);
+        request["requestContext"]["http"]["path"] = json!(path);
+        let reply = invoke(app(), request).await;
+        assert_eq!(
+            (reply.status, &reply.body),
+            (404, &error(404, "Route not found")),
+            "{path}"
+        );
+    }
+}

@@ -1,8 +1,10 @@
 //! What the auth function logs in Lambda, at debug level and in the JSON format
 //! Lambda asks for: one JSON access line per request carrying API Gateway's request
-//! id and the matched route, and no password, token, refresh token, hash or secret.
-//! One test in this binary: it installs the process-wide subscriber, so that events
-//! from every thread (bcrypt runs on the blocking pool) are captured.
+//! id and the matched route, and no password, token, refresh token, hash or secret;
+//! and the same at `RUST_LOG=trace` from the real binary under a stand-in Runtime API,
+//! where the Lambda runtime itself would log every raw event. Only the first test
+//! installs the process-wide subscriber, so that events from every thread (bcrypt runs
+//! on the blocking pool) are captured.
 
 mod common;
 
@@ -160,4 +162,118 @@ async fn lambda_logs_are_json_lines_with_request_ids_and_routes_and_no_secrets()
         !text.contains("$2b$"),
         "a bcrypt hash is in the logs:\n{text}"
     );
+}
+
+/// The register, login, validate, refresh, logout and wrong-password events answered
+/// by the real binary with `RUST_LOG=trace`; returns what it logged and every secret
+/// the flow handed out.
+async fn trace_logs_of_the_binary(format: Option<&str>) -> (String, Vec<(&'static str, String)>) {
+    let runtime = shared::testing::RuntimeApi::start().await;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_auth"));
+    cmd.env_clear()
+        .envs(runtime.env("auth"))
+        .envs([
+            ("JWT_SECRET", SECRET),
+            ("BCRYPT_COST", "4"),
+            ("STORE", "memory"),
+            ("RUST_LOG", "trace"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(format) = format {
+        cmd.env("AWS_LAMBDA_LOG_FORMAT", format);
+    }
+    let child = cmd.spawn().expect("the auth binary starts");
+    let wait = std::time::Duration::from_secs(30);
+    let call = |event: Value| async {
+        let answer = runtime.invoke(event, wait).await.expect("an answer");
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        (answer["statusCode"].as_u64().unwrap(), body)
+    };
+    let password = "securePassword123";
+    let (status, body) = call(event("auth-register")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, login) = call(event("auth-login")).await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["token"].as_str().unwrap().to_owned();
+    let refresh_token = login["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = call(with_body(
+        event("auth-validate"),
+        &json!({ "token": token }),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, refreshed) = call(with_body(
+        event("auth-refresh"),
+        &json!({ "refresh_token": refresh_token }),
+    ))
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let new_token = refreshed["token"].as_str().unwrap().to_owned();
+    let new_refresh_token = refreshed["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = call(with_header(
+        with_body(
+            event("auth-logout"),
+            &json!({ "refresh_token": new_refresh_token }),
+        ),
+        "authorization",
+        &format!("Bearer {new_token}"),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = call(with_body(
+        event("auth-login"),
+        &json!({"username": "alice", "password": "wrong-password-1"}),
+    ))
+    .await;
+    assert_eq!(status, 401);
+
+    let mut child = child;
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    let signature = token.rsplit('.').next().unwrap().to_owned();
+    let secrets = vec![
+        ("password", password.to_owned()),
+        ("wrong password", "wrong-password-1".to_owned()),
+        ("access token", token),
+        ("access token signature", signature),
+        ("refreshed access token", new_token),
+        ("refresh token", refresh_token),
+        ("new refresh token", new_refresh_token),
+        ("signing secret", SECRET.to_owned()),
+    ];
+    (logs, secrets)
+}
+
+#[tokio::test]
+async fn at_trace_level_the_lambda_binary_logs_no_password_token_hash_or_secret() {
+    for format in [None, Some("JSON")] {
+        let (logs, secrets) = trace_logs_of_the_binary(format).await;
+        assert!(
+            logs.contains("DEBUG"),
+            "{format:?}: RUST_LOG=trace is taken (other crates' debug lines pass):\n{logs}"
+        );
+        assert!(
+            logs.contains("REQ-auth-logout"),
+            "{format:?}: access lines:\n{logs}"
+        );
+        for (what, secret) in &secrets {
+            assert!(
+                !logs.contains(secret.as_str()),
+                "{format:?}: the {what} is in the logs:\n{logs}"
+            );
+        }
+        for shape in ["$2b$", "$2y$", "eyJ"] {
+            assert!(
+                !logs.contains(shape),
+                "{format:?}: {shape} in the logs:\n{logs}"
+            );
+        }
+        assert!(
+            !logs.contains('\u{1b}'),
+            "{format:?}: ANSI codes in the logs"
+        );
+    }
 }

@@ -1,16 +1,17 @@
 //! Forwarding one request to a downstream service and its answer back, unchanged
 //! except for hop-by-hop headers; every failure to get an answer, and an answer that
-//! claims to be JSON but is not, is a JSON error.
+//! claims to be JSON but is not, is a JSON error. A path with dot segments, which the
+//! URL parser would resolve to another path, is never forwarded.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderName};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use reqwest::Url;
 
 use shared::client_ip::client_ip;
-use shared::http::REQUEST_ID;
+use shared::config::join_service_url;
+use shared::http::{has_dot_segment, REQUEST_ID};
 use shared::json::{declares_json, read_body, MAX_BODY_BYTES};
 use shared::Error;
 
@@ -82,13 +83,15 @@ async fn try_forward(
     upstream: Upstream,
     req: Request,
 ) -> Result<Response, Error> {
+    let base = state.base(upstream).ok_or(Error::NotFound)?;
+    if has_dot_segment(req.uri().path()) {
+        return Err(Error::NotFound);
+    }
     let client = client_ip(req.extensions(), req.headers());
     let (parts, body) = req.into_parts();
     let head = parts.method == axum::http::Method::HEAD;
     let body = read_body(body, MAX_BODY_BYTES).await?;
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = Url::parse(&format!("{}{path}", state.base(upstream)))
-        .map_err(|_| Error::bad_request("Invalid request path"))?;
+    let url = join_service_url(base, parts.uri.path(), parts.uri.query());
 
     let mut outbound = state.client.request(parts.method, url);
     for name in &FORWARDED {

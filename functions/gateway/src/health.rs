@@ -1,5 +1,5 @@
-//! `GET /`: the spec's gateway health body and route index, plus whether auth and
-//! users answer their own health check right now.
+//! `GET /`: the spec's gateway health body and route index, plus whether each service
+//! the gateway has a URL for answers its own health check right now.
 
 use std::time::Duration;
 
@@ -35,25 +35,28 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             }
         }
     });
-    if state.probe_downstream {
-        let (auth, users) = tokio::join!(
-            probe(&state, Upstream::Auth),
-            probe(&state, Upstream::Users)
-        );
-        body["downstream"] = json!({"auth": auth, "users": users});
+    let (auth, users) = tokio::join!(
+        probe(&state, Upstream::Auth),
+        probe(&state, Upstream::Users)
+    );
+    let mut downstream = serde_json::Map::new();
+    for (upstream, answer) in [(Upstream::Auth, auth), (Upstream::Users, users)] {
+        if let Some(answer) = answer {
+            downstream.insert(upstream.name().to_owned(), json!(answer));
+        }
+    }
+    if !downstream.is_empty() {
+        body["downstream"] = Value::Object(downstream);
     }
     Json(body)
 }
 
-/// `"ok"` when the service's `GET /` answers 2xx within [`PROBE_TIMEOUT`].
-async fn probe(state: &AppState, upstream: Upstream) -> &'static str {
-    let answer = state
-        .client
-        .get(format!("{}/", state.base(upstream)))
-        .timeout(PROBE_TIMEOUT)
-        .send()
-        .await;
-    match answer {
+/// `"ok"` when the service's `GET /` answers 2xx within [`PROBE_TIMEOUT`]; `None`
+/// without asking when the gateway has no URL for it.
+async fn probe(state: &AppState, upstream: Upstream) -> Option<&'static str> {
+    let url = shared::config::join_service_url(state.base(upstream)?, "/", None);
+    let answer = state.client.get(url).timeout(PROBE_TIMEOUT).send().await;
+    Some(match answer {
         Ok(response) if response.status().is_success() => "ok",
         Ok(response) => {
             tracing::warn!(
@@ -67,5 +70,5 @@ async fn probe(state: &AppState, upstream: Upstream) -> &'static str {
             tracing::warn!(upstream = upstream.name(), error = %err, "health probe failed");
             "unavailable"
         }
-    }
+    })
 }

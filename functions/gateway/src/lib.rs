@@ -13,11 +13,10 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
-use reqwest::Url;
 use tower::ServiceExt;
 use tower_http::cors::{AllowOrigin, CorsLayer, ExposeHeaders};
 
-use shared::config::ConfigError;
+use shared::config::{ConfigError, Url};
 use shared::http::REQUEST_ID;
 use shared::Config;
 
@@ -28,13 +27,13 @@ pub use health::PROBE_TIMEOUT;
 pub use shared::http::NEXT_CURSOR;
 
 /// What the gateway handlers share: one pooled HTTP client and where to send requests.
+/// A service without a URL (as in AWS) is neither routed to nor probed.
 #[derive(Clone)]
 pub struct AppState {
     client: reqwest::Client,
-    auth_url: String,
-    users_url: String,
+    auth_url: Option<Url>,
+    users_url: Option<Url>,
     cors: Option<CorsLayer>,
-    probe_downstream: bool,
 }
 
 impl AppState {
@@ -51,45 +50,19 @@ impl AppState {
             .map_err(|err| ConfigError(format!("cannot build the HTTP client: {err}")))?;
         Ok(Self {
             client,
-            auth_url: base_url("AUTH_SERVICE_URL", &config.auth_service_url)?,
-            users_url: base_url("USER_SERVICE_URL", &config.user_service_url)?,
+            auth_url: config.auth_service_url.clone(),
+            users_url: config.user_service_url.clone(),
             cors: cors(config.cors_allowed_origins.as_deref().unwrap_or_default())?,
-            probe_downstream: true,
         })
     }
 
-    /// No downstream probes in the health answer: for a gateway with nothing behind it
-    /// to ask, as in AWS, where API Gateway routes `/api/*` to the functions itself.
-    pub fn without_downstream_probes(mut self) -> Self {
-        self.probe_downstream = false;
-        self
-    }
-
-    fn base(&self, upstream: Upstream) -> &str {
+    /// The base URL of `upstream`, if the gateway has one.
+    fn base(&self, upstream: Upstream) -> Option<&Url> {
         match upstream {
-            Upstream::Auth => &self.auth_url,
-            Upstream::Users => &self.users_url,
+            Upstream::Auth => self.auth_url.as_ref(),
+            Upstream::Users => self.users_url.as_ref(),
         }
     }
-}
-
-fn base_url(var: &str, value: &str) -> Result<String, ConfigError> {
-    let url = Url::parse(value).map_err(|err| {
-        ConfigError(format!(
-            "{var} must be an http(s) URL, got {value:?}: {err}"
-        ))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(ConfigError(format!(
-            "{var} must be an http(s) URL, got {value:?}"
-        )));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError(format!(
-            "{var} must not carry a query or fragment, got {value:?}"
-        )));
-    }
-    Ok(value.trim_end_matches('/').to_owned())
 }
 
 /// The response headers the API defines, which browser code on an allowed origin may
@@ -148,18 +121,24 @@ pub const AUTH_PATHS: &[&str] = &["/register", "/login", "/validate", "/refresh"
 /// Paths forwarded to users, whatever the method.
 pub const USERS_PATHS: &[&str] = &["/users", "/users/{id}"];
 
-/// `GET /` and the forwarded routes, each served with and without the `/api` prefix
-/// like every function's; anything else is a 404 JSON without contacting anyone.
+/// `GET /` and the forwarded routes of each service the gateway has a URL for, each
+/// served with and without the `/api` prefix like every function's; anything else is a
+/// 404 JSON without contacting anyone. Without service URLs (as deployed, behind API
+/// Gateway's own routes) it forwards nothing.
 pub fn router(state: AppState) -> Router {
     let cors = state.cors.clone();
     let mut routes = Router::new()
         .route("/", get(health::health))
         .route("/openapi.json", get(openapi));
-    for path in AUTH_PATHS {
-        routes = routes.route(path, any(to_auth));
+    if state.auth_url.is_some() {
+        for path in AUTH_PATHS {
+            routes = routes.route(path, any(to_auth));
+        }
     }
-    for path in USERS_PATHS {
-        routes = routes.route(path, any(to_users));
+    if state.users_url.is_some() {
+        for path in USERS_PATHS {
+            routes = routes.route(path, any(to_users));
+        }
     }
     let routes = routes.with_state(state);
     let mut app = shared::http::finish(routes);

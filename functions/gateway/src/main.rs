@@ -6,9 +6,6 @@ use shared::config::or_exit;
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let config = or_exit("gateway", shared::Config::from_env());
-    let mut state = or_exit("gateway", gateway::AppState::from_config(&config));
-    if !config.auth_service_url_set && !config.user_service_url_set {
-        state = state.without_downstream_probes();
-    }
+    let state = or_exit("gateway", gateway::AppState::from_config(&config));
     shared::http::run_lambda(gateway::router(state)).await
 }

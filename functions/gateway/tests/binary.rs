@@ -1,6 +1,7 @@
-//! The Lambda binary itself: it starts without JWT_SECRET and answers an API Gateway
-//! event handed to it by a stand-in Lambda Runtime API; a malformed configuration
-//! stops it with a message naming the variable.
+//! The Lambda binary itself: it starts without JWT_SECRET and answers API Gateway
+//! events handed to it by a stand-in Lambda Runtime API (as deployed, without service
+//! URLs, it forwards nothing); a malformed configuration stops it with a message naming
+//! the variable.
 
 mod common;
 
@@ -75,9 +76,17 @@ async fn respond(State(runtime): State<Runtime>, body: String) -> &'static str {
 /// The health event answered by the real binary under a stand-in Runtime API, with
 /// `service_urls` as its `AUTH_SERVICE_URL` and `USER_SERVICE_URL` if given.
 async fn health_from_the_binary(service_urls: Option<&str>) -> Value {
+    let answer = answer_from_the_binary("gateway-health", service_urls).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(answer["headers"]["x-request-id"], "REQ-gateway-health");
+    serde_json::from_str(answer["body"].as_str().unwrap()).unwrap()
+}
+
+/// The real binary's answer to the fixture `event` under a stand-in Runtime API.
+async fn answer_from_the_binary(event: &str, service_urls: Option<&str>) -> Value {
     let (responses, mut answers) = mpsc::unbounded_channel();
     let runtime = Runtime {
-        event: Arc::new(Mutex::new(Some(shared::testing::event("gateway-health")))),
+        event: Arc::new(Mutex::new(Some(shared::testing::event(event)))),
         responses,
     };
     let api = serve(
@@ -108,12 +117,9 @@ async fn health_from_the_binary(service_urls: Option<&str>) -> Value {
     let answer = tokio::time::timeout(Duration::from_secs(20), answers.recv()).await;
     let _ = child.kill();
     let _ = child.wait();
-    let answer = answer
+    answer
         .expect("the binary answered within 20 s")
-        .expect("one answer");
-    assert_eq!(answer["statusCode"], 200, "{answer}");
-    assert_eq!(answer["headers"]["x-request-id"], "REQ-gateway-health");
-    serde_json::from_str(answer["body"].as_str().unwrap()).unwrap()
+        .expect("one answer")
 }
 
 #[tokio::test]
@@ -132,4 +138,18 @@ async fn without_service_urls_as_in_aws_the_binary_probes_nothing() {
     let body = health_from_the_binary(None).await;
     assert_eq!(body["service"], "gateway-service");
     assert!(body.get("downstream").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn without_service_urls_as_in_aws_the_binary_forwards_nothing() {
+    for event in [
+        "gateway-register",
+        "gateway-users-get",
+        "gateway-dot-segments",
+    ] {
+        let answer = answer_from_the_binary(event, None).await;
+        assert_eq!(answer["statusCode"], 404, "{event}: {answer}");
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body, error(404, "Route not found"), "{event}");
+    }
 }

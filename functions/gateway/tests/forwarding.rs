@@ -379,12 +379,85 @@ async fn bad_service_urls_and_origins_are_refused_at_start_naming_the_variable()
         ("AUTH_SERVICE_URL", "ftp://example.com"),
         ("USER_SERVICE_URL", "not a url"),
         ("USER_SERVICE_URL", "http://example.com/?q=1"),
-        ("CORS_ALLOWED_ORIGINS", "https://ok.example,bad\u{7f}origin"),
     ] {
-        let err = gateway::AppState::from_config(&config(&[(var, value)]))
+        let map = std::collections::HashMap::from([(var, value)]);
+        let err = shared::Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned()))
             .err()
             .unwrap_or_else(|| panic!("{var}={value:?} was accepted"));
         assert!(err.to_string().contains(var), "{err}");
+    }
+    let var = "CORS_ALLOWED_ORIGINS";
+    let err =
+        gateway::AppState::from_config(&config(&[(var, "https://ok.example,bad\u{7f}origin")]))
+            .err()
+            .expect("a bad origin is refused");
+    assert!(err.to_string().contains(var), "{err}");
+}
+
+/// Paths with a `.` or `..` segment in every spelling the URL parser resolves, on
+/// routes that would otherwise be forwarded (and a few that would not).
+const DOT_SEGMENT_PATHS: &[&str] = &[
+    "/users/..",
+    "/users/.",
+    "/users/%2e%2e",
+    "/users/%2E%2E",
+    "/users/%2e%2E",
+    "/users/%2E%2e",
+    "/users/.%2e",
+    "/users/.%2E",
+    "/users/%2e.",
+    "/users/%2E.",
+    "/users/%2e",
+    "/users/%2E",
+    "/users/..\\",
+    "/users/.\\",
+    "/users/x\\..\\..",
+    "/users/%2e%2e\\register",
+    "/users/../register",
+    "/users/%2e%2e/register",
+    "/register/..",
+    "/register/%2e%2e",
+    "/%2e%2e/users",
+    "/./users",
+    "/%2e/register",
+];
+
+#[tokio::test]
+async fn a_path_with_dot_segments_is_a_404_json_without_contacting_anyone() {
+    let (url, auth, users) = setup().await;
+    let mut tried = 0;
+    for prefix in ["", "/api"] {
+        for path in DOT_SEGMENT_PATHS {
+            for method in ["GET", "POST", "PUT", "DELETE"] {
+                let target = format!("{prefix}{path}");
+                let (status, body) = raw_request(&url, method, &target).await;
+                assert_eq!(
+                    (status, &body),
+                    (404, &error(404, "Route not found")),
+                    "{method} {target}"
+                );
+                tried += 1;
+            }
+        }
+    }
+    assert_eq!(tried, 2 * DOT_SEGMENT_PATHS.len() * 4);
+    assert!(auth.received().is_empty(), "{:?}", auth.received());
+    assert!(users.received().is_empty(), "{:?}", users.received());
+}
+
+#[tokio::test]
+async fn dot_like_segments_that_are_not_dot_segments_are_forwarded_as_written() {
+    let (url, _auth, users) = setup().await;
+    for (path, forwarded) in [
+        ("/api/users/...", "/users/..."),
+        ("/api/users/..%5C", "/users/..%5C"),
+        ("/api/users/a\\b", "/users/a%5Cb"),
+        ("/api/users/%2e%2e%2f", "/users/%2e%2e%2f"),
+        ("/api/users/.x", "/users/.x"),
+    ] {
+        let (status, _) = raw_request(&url, "GET", path).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(users.received().pop().unwrap().path, forwarded, "{path}");
     }
 }
 
@@ -427,21 +500,78 @@ async fn every_listed_forwarded_path_goes_downstream_whatever_the_method() {
 }
 
 #[tokio::test]
-async fn without_downstream_probes_health_is_the_spec_body_and_asks_no_one() {
-    let auth = Fake::healthy().await;
-    let users = Fake::healthy().await;
-    let app = gateway::router(
-        gateway::AppState::from_config(&config(&[
-            ("AUTH_SERVICE_URL", &auth.url),
-            ("USER_SERVICE_URL", &users.url),
-        ]))
-        .unwrap()
-        .without_downstream_probes(),
-    );
-    let url = serve(app).await;
+async fn without_service_urls_health_is_the_spec_body_and_asks_no_one() {
+    let url = serve(gateway::router(
+        gateway::AppState::from_config(&config(&[])).unwrap(),
+    ))
+    .await;
     let response = client().get(format!("{url}/")).send().await.unwrap();
     let (status, _, body) = read(response).await;
     assert_eq!(status, 200);
     assert_eq!(body.to_string(), spec_health().to_string());
-    assert!(auth.received().is_empty() && users.received().is_empty());
+}
+
+#[tokio::test]
+async fn with_one_service_url_only_that_service_is_probed_and_forwarded_to() {
+    let users = Fake::healthy().await;
+    let url = serve(gateway::router(
+        gateway::AppState::from_config(&config(&[("USER_SERVICE_URL", &users.url)])).unwrap(),
+    ))
+    .await;
+    let (status, _, body) = read(client().get(format!("{url}/")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["downstream"], json!({"users": "ok"}));
+    let (status, _, _) = read(
+        client()
+            .get(format!("{url}/api/users"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for path in ["/api/register", "/login"] {
+        let response = client().post(format!("{url}{path}")).send().await.unwrap();
+        let (status, _, body) = read(response).await;
+        assert_eq!(
+            (status, body),
+            (404, error(404, "Route not found")),
+            "{path}"
+        );
+    }
+    let paths: Vec<String> = users.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/", "/users"]);
+}
+
+#[tokio::test]
+async fn without_service_urls_every_forwarded_path_is_the_unknown_route_404() {
+    let app = gateway::router(gateway::AppState::from_config(&config(&[])).unwrap());
+    let url = serve(app).await;
+    let unknown = read(client().get(format!("{url}/nope")).send().await.unwrap()).await;
+    assert_eq!(
+        (unknown.0, &unknown.2),
+        (404, &error(404, "Route not found"))
+    );
+    let listed = gateway::AUTH_PATHS.iter().chain(gateway::USERS_PATHS);
+    for path in listed {
+        let path = shared::testing::concrete_path(path);
+        for prefix in ["", "/api"] {
+            for method in shared::testing::PROBED_METHODS {
+                let response = client()
+                    .request(method.parse().unwrap(), format!("{url}{prefix}{path}"))
+                    .header("content-type", "application/json")
+                    .header("authorization", "Bearer abc.def.ghi")
+                    .body(r#"{"username":"alice","password":"securePassword123"}"#)
+                    .send()
+                    .await
+                    .unwrap();
+                let (status, _, body) = read(response).await;
+                assert_eq!(
+                    (status, &body),
+                    (unknown.0, &unknown.2),
+                    "{method} {prefix}{path}"
+                );
+            }
+        }
+    }
 }

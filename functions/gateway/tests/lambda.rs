@@ -74,3 +74,76 @@ async fn a_forwarded_event_reaches_the_downstream_service() {
         Some("REQ-gateway-unknown-route")
     );
 }
+
+/// The gateway as deployed: no service URLs, on API Gateway's `$default` route.
+fn deployed() -> axum::Router {
+    gateway::router(gateway::AppState::from_config(&config(&[])).unwrap())
+}
+
+#[tokio::test]
+async fn as_deployed_unprefixed_and_unknown_paths_are_the_unknown_route_404() {
+    for name in [
+        "gateway-register",
+        "gateway-users-get",
+        "gateway-unknown-route",
+        "gateway-dot-segments",
+    ] {
+        let reply = invoke(deployed(), event(name)).await;
+        assert_eq!(reply.status, 404, "{name}: {:?}", reply.body);
+        assert_eq!(reply.body, error(404, "Route not found"), "{name}");
+        assert_eq!(reply.headers["content-type"], "application/json", "{name}");
+        assert_eq!(
+            reply.headers["x-request-id"],
+            format!("REQ-{name}"),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn as_deployed_every_forwarded_path_and_method_is_the_unknown_route_404() {
+    let listed = gateway::AUTH_PATHS.iter().chain(gateway::USERS_PATHS);
+    for path in listed {
+        for prefix in ["", "/api"] {
+            for method in shared::testing::PROBED_METHODS {
+                let path = format!("{prefix}{}", shared::testing::concrete_path(path));
+                let mut request = event("gateway-register");
+                request["rawPath"] = json!(path);
+                request["requestContext"]["http"]["path"] = json!(path);
+                request["requestContext"]["http"]["method"] = json!(method);
+                let reply = invoke(deployed(), request).await;
+                assert_eq!(
+                    (reply.status, &reply.body),
+                    (404, &error(404, "Route not found")),
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn as_deployed_the_health_event_probes_nothing() {
+    let reply = invoke(deployed(), event("gateway-health")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body.to_string(), spec_health().to_string());
+}
+
+#[tokio::test]
+async fn a_dot_segment_event_reaches_no_one_even_with_service_urls() {
+    let fake = Fake::healthy().await;
+    for path in [
+        "/api/users/%2e%2e",
+        "/users/%2E%2E",
+        "/api/users/.%2e",
+        "/users/..",
+    ] {
+        let mut request = event("gateway-dot-segments");
+        request["rawPath"] = json!(path);
+        request["requestContext"]["http"]["path"] = json!(path);
+        let reply = invoke(gateway(&fake.url, &fake.url, &[]), request).await;
+        assert_eq!(reply.status, 404, "{path}: {:?}", reply.body);
+        assert_eq!(reply.body, error(404, "Route not found"), "{path}");
+    }
+    assert!(fake.received().is_empty(), "{:?}", fake.received());
+}

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+pub use url::Url;
+
 /// Why the configuration could not be read; the message names the variable.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -74,8 +76,11 @@ pub struct Config {
     pub security_table: String,
     pub dynamodb_endpoint: Option<String>,
     pub auth_mode: AuthMode,
-    pub auth_service_url: String,
-    pub user_service_url: String,
+    /// Base URL of the auth service (`AUTH_SERVICE_URL`): where the gateway forwards
+    /// and users in remote mode validates. `None` when unset, as in AWS.
+    pub auth_service_url: Option<Url>,
+    /// Base URL of the users service (`USER_SERVICE_URL`); `None` when unset.
+    pub user_service_url: Option<Url>,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     /// Origins a browser may call the gateway from (`CORS_ALLOWED_ORIGINS`, comma
@@ -83,10 +88,6 @@ pub struct Config {
     /// (the local stack: any origin; the Lambda: no CORS, API Gateway answers it);
     /// an empty list when set but empty, which turns CORS off.
     pub cors_allowed_origins: Option<Vec<String>>,
-    /// Whether `AUTH_SERVICE_URL` / `USER_SERVICE_URL` were set rather than defaulted
-    /// (the local stack points at its own ports unless they were).
-    pub auth_service_url_set: bool,
-    pub user_service_url_set: bool,
     pub login_limits: LoginLimits,
 }
 
@@ -196,8 +197,12 @@ impl Config {
             security_table: get("SECURITY_TABLE").unwrap_or_else(|| "security".into()),
             dynamodb_endpoint: get("DYNAMODB_ENDPOINT"),
             auth_mode,
-            auth_service_url: trim_url(get("AUTH_SERVICE_URL"), "http://localhost:3000"),
-            user_service_url: trim_url(get("USER_SERVICE_URL"), "http://localhost:3001"),
+            auth_service_url: get("AUTH_SERVICE_URL")
+                .map(|v| service_url("AUTH_SERVICE_URL", &v))
+                .transpose()?,
+            user_service_url: get("USER_SERVICE_URL")
+                .map(|v| service_url("USER_SERVICE_URL", &v))
+                .transpose()?,
             connect_timeout: millis("CONNECT_TIMEOUT_MS", 1000)?,
             request_timeout: millis("REQUEST_TIMEOUT_MS", 5000)?,
             cors_allowed_origins: lookup("CORS_ALLOWED_ORIGINS").map(|v| {
@@ -206,8 +211,6 @@ impl Config {
                     .filter(|o| !o.is_empty())
                     .collect()
             }),
-            auth_service_url_set: get("AUTH_SERVICE_URL").is_some(),
-            user_service_url_set: get("USER_SERVICE_URL").is_some(),
             login_limits,
         })
     }
@@ -223,12 +226,39 @@ impl Config {
     }
 }
 
-fn trim_url(value: Option<String>, default: &str) -> String {
-    value
-        .unwrap_or_else(|| default.to_owned())
-        .trim()
-        .trim_end_matches('/')
-        .to_owned()
+/// A service's base URL: http(s) with a host, no query or fragment, the path's
+/// trailing slashes trimmed (so `{base}{path}` never doubles one).
+fn service_url(var: &str, value: &str) -> Result<Url, ConfigError> {
+    let value = value.trim();
+    let mut url = Url::parse(value).map_err(|err| {
+        ConfigError(format!(
+            "{var} must be an http(s) URL, got {value:?}: {err}"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError(format!(
+            "{var} must be an http(s) URL with a host, got {value:?}"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError(format!(
+            "{var} must not carry a query or fragment, got {value:?}"
+        )));
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// `base` joined with a request's `path` (which starts with `/`) and `query`. A
+/// backslash stays data (`%5C`) instead of becoming a separator; dot segments are the
+/// caller's to refuse, as the URL parser would resolve them.
+pub fn join_service_url(base: &Url, path: &str, query: Option<&str>) -> Url {
+    let mut url = base.clone();
+    let path = path.replace('\\', "%5C");
+    url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
+    url.set_query(query);
+    url
 }
 
 /// Ends the process with a clear one-line message when start-up configuration fails.
@@ -260,8 +290,8 @@ mod tests {
         assert_eq!(c.bcrypt_cost, 12);
         assert_eq!(c.store, StoreKind::Memory);
         assert_eq!(c.auth_mode, AuthMode::Local);
-        assert_eq!(c.auth_service_url, "http://localhost:3000");
-        assert!(!c.auth_service_url_set && !c.user_service_url_set);
+        assert_eq!(c.auth_service_url, None);
+        assert_eq!(c.user_service_url, None);
         assert!(c.jwt_secret.is_none());
         assert!(c
             .require_jwt_secret()
@@ -271,11 +301,56 @@ mod tests {
     }
 
     #[test]
-    fn service_urls_from_the_environment_are_marked_as_set() {
-        let c = config(&[("USER_SERVICE_URL", "http://127.0.0.1:9/")]).unwrap();
-        assert_eq!(c.user_service_url, "http://127.0.0.1:9");
-        assert!(c.user_service_url_set);
-        assert!(!c.auth_service_url_set);
+    fn service_urls_are_parsed_once_with_trailing_slashes_trimmed() {
+        let c = config(&[
+            ("USER_SERVICE_URL", " http://127.0.0.1:9/ "),
+            ("AUTH_SERVICE_URL", "https://auth.example.com/prefix//"),
+        ])
+        .unwrap();
+        let users = c.user_service_url.unwrap();
+        assert_eq!(users.as_str(), "http://127.0.0.1:9/");
+        let auth = c.auth_service_url.unwrap();
+        assert_eq!(auth.as_str(), "https://auth.example.com/prefix");
+        assert_eq!(
+            join_service_url(&auth, "/users/a%2Fb", Some("limit=1")).as_str(),
+            "https://auth.example.com/prefix/users/a%2Fb?limit=1"
+        );
+        assert_eq!(
+            join_service_url(&users, "/register", None).as_str(),
+            "http://127.0.0.1:9/register"
+        );
+        assert_eq!(
+            join_service_url(&users, "/users/a\\b", None).as_str(),
+            "http://127.0.0.1:9/users/a%5Cb"
+        );
+        let blank = config(&[("AUTH_SERVICE_URL", "  "), ("USER_SERVICE_URL", "")]).unwrap();
+        assert_eq!(
+            (blank.auth_service_url, blank.user_service_url),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn a_service_url_the_gateway_cannot_call_is_refused_naming_its_variable() {
+        for var in ["AUTH_SERVICE_URL", "USER_SERVICE_URL"] {
+            for value in [
+                "localhost:3000",
+                "users.internal:3001",
+                "ftp://example.com",
+                "not a url",
+                "http://",
+                "file:///etc/passwd",
+                "http://example.com/?q=1",
+                "http://example.com/#top",
+                "mailto:ops@example.com",
+            ] {
+                let err = config(&[(var, value)])
+                    .err()
+                    .unwrap_or_else(|| panic!("{var}={value:?} was accepted"))
+                    .to_string();
+                assert!(err.contains(var), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Router plumbing every function shares: the `/api` prefix, JSON 404/405, panics
-//! turned into 500 JSON, one log line per request, bearer tokens, and the Lambda entry
-//! point.
+//! Router plumbing every function shares: the `/api` prefix, JSON 404/405 (also for
+//! paths with dot segments), panics turned into 500 JSON, one log line per request,
+//! bearer tokens, and the Lambda entry point.
 
 use std::any::Any;
 use std::sync::{Arc, OnceLock};
@@ -10,7 +10,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -23,7 +23,8 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub const NEXT_CURSOR: &str = "x-next-cursor";
 
 /// Serves `routes` at `/` and under `/api`, with JSON errors for unknown routes and
-/// methods, panics answered as 500 JSON, and one access log line per request.
+/// methods, panics answered as 500 JSON, and one access log line per request. A path
+/// with a `.` or `..` segment is an unknown route, whatever it would resolve to.
 pub fn finish(routes: Router) -> Router {
     let routes = routes
         .method_not_allowed_fallback(method_not_allowed)
@@ -33,7 +34,27 @@ pub fn finish(routes: Router) -> Router {
         .nest("/api", routes)
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(on_panic))
+        .layer(middleware::from_fn(refuse_dot_segments))
         .layer(middleware::from_fn(access_log))
+}
+
+/// Whether `path` holds a `.` or `..` segment as the WHATWG URL parser sees one in an
+/// http(s) URL: segments end at `/` or `\`, and `%2e` (any case) is a dot.
+pub fn has_dot_segment(path: &str) -> bool {
+    path.split(['/', '\\']).any(|segment| {
+        let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+        dots == "." || dots == ".."
+    })
+}
+
+/// The unknown route's 404 for a path with dot segments, as received or as API Gateway
+/// sent it (lambda_http resolves them before the router sees the path).
+async fn refuse_dot_segments(req: Request, next: Next) -> Response {
+    use lambda_http::RequestExt;
+    if has_dot_segment(req.uri().path()) || has_dot_segment(req.extensions().raw_http_path()) {
+        return Error::NotFound.into_response();
+    }
+    next.run(req).await
 }
 
 async fn not_found() -> Error {
@@ -155,6 +176,46 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_are_found_in_every_spelling_the_url_parser_resolves() {
+        for path in [
+            "/.",
+            "/..",
+            "/users/.",
+            "/users/..",
+            "/users/%2e",
+            "/users/%2E",
+            "/users/%2e%2e",
+            "/users/%2E%2e",
+            "/users/.%2e",
+            "/users/%2e.",
+            "/users/.%2E",
+            "/users/../register",
+            "/api/users/%2e%2e/",
+            "/api/users/..\\",
+            "/api/users/x\\..\\..",
+            "/api/./users",
+        ] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in [
+            "",
+            "/",
+            "/users",
+            "/users/550e8400-e29b-41d4-a716-446655440000",
+            "/users/...",
+            "/users/.x",
+            "/users/x.",
+            "/users/%2e%2e%2e",
+            "/users/%2e%2e%2f",
+            "/users/%252e%252e",
+            "/users/..x",
+            "/openapi.json",
+        ] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+    }
 
     fn headers(value: Option<&str>) -> HeaderMap {
         let mut headers = HeaderMap::new();

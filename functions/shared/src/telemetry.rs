@@ -1,7 +1,12 @@
-//! Tracing setup: JSON lines in Lambda when asked for, readable text elsewhere.
+//! Tracing setup: JSON lines in Lambda when asked for, readable text elsewhere; other
+//! crates' own logging capped at debug, whatever the filter.
 
-use tracing::Subscriber;
+use std::io::IsTerminal;
+
+use tracing::{Level, Subscriber};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
@@ -13,7 +18,8 @@ pub enum Format {
     Json,
     /// Text without timestamps or colours: in Lambda with its text log format.
     LambdaText,
-    /// Text with timestamps: on a laptop.
+    /// Text with timestamps: on a laptop; coloured only when stdout (where [`init`]
+    /// writes) is a terminal and `NO_COLOR` is unset.
     Text,
 }
 
@@ -38,7 +44,27 @@ pub fn filter_from_env() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-/// A subscriber writing `format` lines that pass `filter` to `writer`.
+/// The targets that may log at trace: this workspace's crates and its access log.
+const OWN_TARGETS: [&str; 6] = ["access", "auth", "gateway", "local", "shared", "users"];
+
+/// Every other target is held at debug at most: at trace the Lambda runtime logs each
+/// raw invocation event (bodies with passwords, `Authorization` headers, refresh
+/// tokens), the AWS SDK each request and response with its items, axum each rejection.
+fn cap() -> Targets {
+    OWN_TARGETS
+        .iter()
+        .fold(Targets::new().with_default(Level::DEBUG), |targets, own| {
+            targets.with_target(*own, Level::TRACE)
+        })
+}
+
+/// Whether text logs get ANSI colours: only on a terminal, and never with `NO_COLOR`.
+fn colours() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// A subscriber writing `format` lines that pass `filter` (and the cap on other crates'
+/// trace output) to `writer`.
 pub fn subscriber<W>(
     format: Format,
     filter: EnvFilter,
@@ -57,10 +83,13 @@ where
                 .flatten_event(true)
                 .with_current_span(false)
                 .without_time()
-                .finish(),
+                .finish()
+                .with(cap()),
         ),
-        Format::LambdaText => Box::new(builder.without_time().with_ansi(false).finish()),
-        Format::Text => Box::new(builder.finish()),
+        Format::LambdaText => {
+            Box::new(builder.without_time().with_ansi(false).finish().with(cap()))
+        }
+        Format::Text => Box::new(builder.with_ansi(colours()).finish().with(cap())),
     }
 }
 
@@ -68,4 +97,85 @@ where
 /// the default level.
 pub fn init() {
     let _ = subscriber(Format::from_env(), filter_from_env(), std::io::stdout).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn at_trace_other_crates_stop_at_debug_and_ours_go_on() {
+        for format in [Format::Json, Format::LambdaText, Format::Text] {
+            for filter in [
+                "trace",
+                "lambda_runtime=trace,trace",
+                "lambda_runtime::layers::api_response=trace",
+                "[Lambda runtime invoke]=trace,trace",
+                "aws_smithy_runtime=trace,hyper=trace,h2=trace,reqwest=trace,axum=trace",
+            ] {
+                let logs = Captured::default();
+                let writer = logs.clone();
+                let subscriber = subscriber(format, EnvFilter::new(filter), move || writer.clone());
+                tracing::subscriber::with_default(subscriber, || {
+                    let span = tracing::info_span!("Lambda runtime invoke");
+                    let _entered = span.enter();
+                    tracing::trace!(target: "lambda_runtime::layers::api_response", body = "RAW-EVENT", "raw JSON event received from Lambda");
+                    tracing::trace!(target: "lambda_http", "LAMBDA-HTTP-TRACE");
+                    tracing::trace!(target: "lambda_runtime_api_client", "API-CLIENT-TRACE");
+                    tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", "SDK-REQUEST");
+                    tracing::trace!(target: "hyper::proto::h1::role", "HYPER-TRACE");
+                    tracing::trace!(target: "h2::codec", "H2-TRACE");
+                    tracing::trace!(target: "reqwest::connect", "REQWEST-TRACE");
+                    tracing::trace!(target: "axum::rejection", "AXUM-REJECTION");
+                    tracing::debug!(target: "lambda_runtime", "RUNTIME-DEBUG");
+                    tracing::trace!(target: "auth::handlers", "OWN-TRACE");
+                    tracing::trace!(target: "access", "ACCESS-TRACE");
+                });
+                let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+                for hidden in [
+                    "RAW-EVENT",
+                    "LAMBDA-HTTP-TRACE",
+                    "API-CLIENT-TRACE",
+                    "SDK-REQUEST",
+                    "HYPER-TRACE",
+                    "H2-TRACE",
+                    "REQWEST-TRACE",
+                    "AXUM-REJECTION",
+                ] {
+                    assert!(
+                        !text.contains(hidden),
+                        "{format:?} {filter}: {hidden} in\n{text}"
+                    );
+                }
+                if filter.starts_with("trace") || filter.ends_with(",trace") {
+                    for shown in ["RUNTIME-DEBUG", "OWN-TRACE", "ACCESS-TRACE"] {
+                        assert!(
+                            text.contains(shown),
+                            "{format:?} {filter}: no {shown} in\n{text}"
+                        );
+                    }
+                }
+                assert!(
+                    !text.contains('\u{1b}'),
+                    "{format:?}: ANSI codes in\n{text}"
+                );
+            }
+        }
+    }
 }

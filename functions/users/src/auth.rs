@@ -14,7 +14,7 @@ use base64::Engine;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use shared::config::ConfigError;
+use shared::config::{join_service_url, ConfigError, Url};
 use shared::store::RevocationStore;
 use shared::token::{verify_access, Tokens, MAX_TOKEN_BYTES};
 use shared::{Config, Error};
@@ -53,19 +53,11 @@ impl Authenticator {
     /// [`Authenticator::REMOTE_CACHE_TTL`]: a token revoked by a logout can still pass
     /// here for that long after it was last validated.
     pub fn remote(
-        auth_service_url: &str,
+        auth_service_url: &Url,
         connect_timeout: Duration,
         request_timeout: Duration,
     ) -> Result<Self, ConfigError> {
-        let base = auth_service_url.trim_end_matches('/');
-        let validate_url = reqwest::Url::parse(&format!("{base}/validate"))
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| {
-                ConfigError(format!(
-                    "AUTH_SERVICE_URL must be an http(s) URL, got {auth_service_url:?}"
-                ))
-            })?;
+        let validate_url = join_service_url(auth_service_url, "/validate", None);
         let client = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(request_timeout)
@@ -78,13 +70,17 @@ impl Authenticator {
         }))))
     }
 
-    /// Remote mode at `config.auth_service_url` with `config`'s timeouts.
+    /// Remote mode at `config.auth_service_url` with `config`'s timeouts; there is no
+    /// remote mode without `AUTH_SERVICE_URL`.
     pub fn remote_from_config(config: &Config) -> Result<Self, ConfigError> {
-        Self::remote(
-            &config.auth_service_url,
-            config.connect_timeout,
-            config.request_timeout,
-        )
+        let url = config.auth_service_url.as_ref().ok_or_else(|| {
+            ConfigError(
+                "AUTH_MODE=remote needs AUTH_SERVICE_URL, the base URL of the auth service \
+                 (e.g. http://localhost:3000)"
+                    .into(),
+            )
+        })?;
+        Self::remote(url, config.connect_timeout, config.request_timeout)
     }
 
     /// How long remote mode trusts a valid answer of auth without asking again.
@@ -134,7 +130,7 @@ where
 
 struct Remote {
     client: reqwest::Client,
-    validate_url: reqwest::Url,
+    validate_url: Url,
     cache: Cache,
 }
 

@@ -325,7 +325,6 @@ async fn a_path_id_that_is_not_a_uuid_is_400_not_404() {
         "not-a-uuid",
         "550e8400-e29b-41d4-a716-44665544000",
         "%FF%FE",
-        "..",
         "%20",
     ] {
         let path = format!("/users/{id}");
@@ -410,4 +409,30 @@ async fn unknown_routes_and_methods_are_json_errors() {
     let wrong = app.call(Method::PATCH, "/users", Some(&token), None).await;
     assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(wrong.body, error(405, "Method not allowed"));
+}
+
+#[tokio::test]
+async fn dot_segments_in_the_path_are_the_unknown_route_404_with_or_without_a_token() {
+    let app = app();
+    let token = app.token(ALICE, "alice");
+    for path in [
+        "/users/..",
+        "/users/.",
+        "/users/%2e%2e",
+        "/users/%2E%2E",
+        "/users/.%2E",
+        "/api/users/%2e",
+        "/api/users/..",
+        "/api/users/..\\",
+    ] {
+        for bearer in [None, Some(token.as_str())] {
+            let mut request = Request::get(path);
+            if let Some(t) = bearer {
+                request = request.header("authorization", format!("Bearer {t}"));
+            }
+            let reply = send(&app.router, request.body(Body::empty()).unwrap()).await;
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(reply.body, error(404, "Route not found"), "{path}");
+        }
+    }
 }

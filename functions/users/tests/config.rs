@@ -1,5 +1,5 @@
-//! The users function's start-up: configuration read once, and no start in local
-//! auth mode without a signing secret.
+//! The users function's start-up: configuration read once, no start in local auth
+//! mode without a signing secret, nor in remote mode without the auth service's URL.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -24,25 +24,49 @@ async fn local_mode_needs_jwt_secret_and_remote_mode_does_not() {
     )]))
     .await
     .is_ok());
-    assert!(
-        users::AppState::from_config(&config(&[("AUTH_MODE", "remote")]))
-            .await
-            .is_ok()
-    );
+    assert!(users::AppState::from_config(&config(&[
+        ("AUTH_MODE", "remote"),
+        ("AUTH_SERVICE_URL", "http://127.0.0.1:9")
+    ]))
+    .await
+    .is_ok());
 }
 
 #[tokio::test]
-async fn remote_mode_refuses_an_auth_url_it_cannot_call() {
-    for url in ["not a url", "ftp://auth.example.com", "localhost:3000"] {
-        let err = users::AppState::from_config(&config(&[
-            ("AUTH_MODE", "remote"),
-            ("AUTH_SERVICE_URL", url),
-        ]))
+async fn remote_mode_needs_auth_service_url_and_says_so() {
+    let err = users::AppState::from_config(&config(&[("AUTH_MODE", "remote")]))
         .await
         .err()
-        .expect("refused");
+        .expect("no auth URL, no remote mode");
+    let err = err.to_string();
+    assert!(err.contains("AUTH_SERVICE_URL"), "{err}");
+    assert!(err.contains("AUTH_MODE=remote"), "{err}");
+}
+
+#[test]
+fn remote_mode_refuses_an_auth_url_it_cannot_call() {
+    for url in ["not a url", "ftp://auth.example.com", "localhost:3000"] {
+        let map: HashMap<&str, &str> = [("AUTH_MODE", "remote"), ("AUTH_SERVICE_URL", url)].into();
+        let err =
+            Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).expect_err("refused");
         assert!(err.to_string().contains("AUTH_SERVICE_URL"), "{url}: {err}");
     }
+}
+
+#[test]
+fn the_lambda_binary_in_remote_mode_refuses_to_start_without_auth_service_url() {
+    let output = Command::new(env!("CARGO_BIN_EXE_users"))
+        .env_clear()
+        .env("AUTH_MODE", "remote")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("the users binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("users: cannot start") && stderr.contains("AUTH_SERVICE_URL"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -143,3 +143,40 @@ async fn events_without_authorization_or_with_bad_bodies_are_json_4xx() {
     assert_eq!(reply.status, 400);
     assert_eq!(reply.body["status"], "400");
 }
+
+#[tokio::test]
+async fn dot_segment_events_are_the_unknown_route_404_not_the_health_body() {
+    let app = app();
+    let bearer = format!("Bearer {}", app.token(ALICE, "alice"));
+    for path in [
+        "/users/%2E%2E",
+        "/api/users/%2e%2e",
+        "/api/users/..",
+        "/users/.%2e",
+        "/users/%2e",
+        "/api/users/x/%2e%2e/%2e%2e",
+    ] {
+        for token in [None, Some(bearer.as_str())] {
+            let mut request = event("users-get");
+            request["rawPath"] = json!(path);
+            request["requestContext"]["http"]["path"] = json!(path);
+            let request = match token {
+                Some(t) => with_header(request, "authorization", t),
+                None => {
+                    request["headers"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("authorization");
+                    request
+                }
+            };
+            let reply = invoke(app.router.clone(), request).await;
+            assert_eq!(
+                (reply.status, &reply.body),
+                (404, &error(404, "Route not found")),
+                "{path} with token {}",
+                token.is_some()
+            );
+        }
+    }
+}

@@ -51,8 +51,12 @@ async fn counted_auth() -> (String, Arc<AtomicUsize>) {
 
 fn remote_app(auth_url: &str, request_timeout: Duration) -> TestApp {
     let store = Arc::new(MemoryProfileStore::new());
-    let auth =
-        Authenticator::remote(auth_url, Duration::from_millis(500), request_timeout).unwrap();
+    let auth = Authenticator::remote(
+        &auth_url.parse().unwrap(),
+        Duration::from_millis(500),
+        request_timeout,
+    )
+    .unwrap();
     TestApp {
         router: users::router(AppState::new(store.clone(), auth)),
         store,

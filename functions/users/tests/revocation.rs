@@ -128,8 +128,12 @@ async fn in_remote_mode_a_token_revoked_at_auth_is_refused() {
     tokio::spawn(async move { axum::serve(listener, auth).await.unwrap() });
 
     let store = Arc::new(MemoryProfileStore::new());
-    let remote =
-        Authenticator::remote(&url, Duration::from_millis(500), Duration::from_secs(5)).unwrap();
+    let remote = Authenticator::remote(
+        &url.parse().unwrap(),
+        Duration::from_millis(500),
+        Duration::from_secs(5),
+    )
+    .unwrap();
     let app = TestApp {
         router: users::router(AppState::new(store.clone(), remote)),
         store,

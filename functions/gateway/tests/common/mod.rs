@@ -1,6 +1,7 @@
-//! Helpers for the gateway tests: the gateway on a free port, and stand-in downstream
-//! services (one that records what it got and answers as told, a dead port, one that
-//! never answers, one that cuts its answer short).
+//! Helpers for the gateway tests: the gateway on a free port, a raw HTTP/1.1 request
+//! (for paths a URL library would rewrite), and stand-in downstream services (one that
+//! records what it got and answers as told, a dead port, one that never answers, one
+//! that cuts its answer short).
 
 #![allow(dead_code)]
 
@@ -44,6 +45,47 @@ pub async fn serve(app: Router) -> String {
         axum::serve(listener, service).await.unwrap();
     });
     format!("http://{addr}")
+}
+
+/// Sends `method target` to `base` byte for byte (no URL parsing, so dot segments stay
+/// as written) and returns the status and the JSON body; fails unless it is JSON.
+pub async fn raw_request(base: &str, method: &str, target: &str) -> (u16, Value) {
+    raw_request_with(base, method, target, &[]).await
+}
+
+/// [`raw_request`] with extra request headers.
+pub async fn raw_request_with(
+    base: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("{method} {target} HTTP/1.1\r\nhost: {addr}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("content-length: 0\r\nconnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("an answer within 10 s")
+    .unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a whole answer");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{method} {target}: not JSON: {answer}"
+    );
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    (status, body)
 }
 
 /// A plain HTTP client that ignores any proxy settings of the machine.
