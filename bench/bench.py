@@ -27,7 +27,7 @@ import report
 from report import FUNCTIONS, MIB, PRICE_PER_MILLION_RRU, PRICE_PER_MILLION_WRU, f1
 
 REPO = Path(__file__).resolve().parent.parent
-EVENTS = REPO / "local" / "events"
+EVENTS = REPO / "fixtures" / "events"
 SECRET = "bench-secret-that-is-at-least-32-bytes-long"
 PASSWORD = "securePassword123"
 

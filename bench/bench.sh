@@ -22,8 +22,8 @@
 # not offer it as a function); the driver is bench/bench.py. Not run in CI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=local/tools.sh
-source local/tools.sh
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh
 
 if ! command -v wrk >/dev/null; then
   echo "bench: installing wrk with apt-get" >&2

@@ -4,7 +4,7 @@
 //! bench bcrypt  --cost 12 --secs 10 [--threads N]
 //! bench probe   --url http://127.0.0.1:3000/ --rate 50 --secs 10
 //! bench tokens  --secret S --user-id UUID --username NAME --count 4096   (one per line)
-//! bench lambda  --exe target/release/auth --event local/events/auth-health.json
+//! bench lambda  --exe target/release/auth --event fixtures/events/auth-health.json
 //!               [--event ...] [--runs 20] [--invocations 1] [--env KEY=VALUE]...
 //!               [--secret S]   (replaces TOKEN in the events with a signed token)
 //! ```

@@ -124,8 +124,8 @@ async fn race(base: &str, refusal: &str, body: impl Fn(usize) -> Value) -> Strin
 /// DynamoDB's transactions are serializable: of many concurrent registrations of one
 /// username (or one email) exactly one wins, every round, and afterwards every account
 /// has both its claims and no claim is orphaned. Fails on a moto that runs
-/// transactions concurrently (plain `moto_server`); local/test.sh serves moto with
-/// `local/moto_serial.py`.
+/// transactions concurrently (plain `moto_server`); scripts/test.sh serves moto with
+/// `scripts/moto_serial.py`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_registrations_on_dynamodb_have_one_winner_and_leave_every_claim_in_place() {
     let Some(tables) = shared::testing::dynamodb::TempTables::create().await else {
@@ -178,9 +178,9 @@ async fn concurrent_registrations_on_dynamodb_have_one_winner_and_leave_every_cl
 
 /// The accounts table that `ACCOUNTS_TABLE` names at `DYNAMODB_ENDPOINT` holds
 /// accounts, each with both claims, and no orphaned claim. Not part of the suite:
-/// local/test.sh runs it after schemathesis has registered users in those tables.
+/// scripts/test.sh runs it after schemathesis has registered users in those tables.
 #[tokio::test]
-#[ignore = "run by local/test.sh after schemathesis on STORE=dynamodb"]
+#[ignore = "run by scripts/test.sh after schemathesis on STORE=dynamodb"]
 async fn the_accounts_table_of_the_environment_is_consistent() {
     if shared::testing::require_env("DYNAMODB_ENDPOINT").is_none() {
         return;

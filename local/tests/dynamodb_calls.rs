@@ -1,5 +1,5 @@
 //! The DynamoDB calls each endpoint makes, counted by an SDK interceptor on the way to a
-//! real DynamoDB-compatible server (`DYNAMODB_ENDPOINT`, moto in `local/test.sh`) while
+//! real DynamoDB-compatible server (`DYNAMODB_ENDPOINT`, moto in `scripts/test.sh`) while
 //! the repo's API Gateway events go through the functions as in Lambda. The counts are
 //! asserted, so a change in calls per request fails the suite; with
 //! `BENCH_DYNAMODB_CALLS=<file>` they are also written there for `bench/bench.sh`'s
@@ -28,7 +28,7 @@ use shared::testing::{event, invoke, with_body, with_header};
 use shared::token::Tokens;
 
 const SECRET: &str = "calls-secret-that-is-at-least-32-bytes-long";
-/// The user of the users fixtures (`local/events/users-*.json`).
+/// The user of the users fixtures (`fixtures/events/users-*.json`).
 const ALICE: &str = "550e8400-e29b-41d4-a716-446655440000";
 
 /// One DynamoDB operation as the SDK executed it.

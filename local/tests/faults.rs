@@ -101,7 +101,7 @@ async fn sign_up(gw: &str, name: &str) -> (String, String) {
 }
 
 /// The Python of the tools venv that has moto (the venv's `bin` on PATH, as
-/// local/test.sh puts it, else the repo's `.tools/venv`); `None` (the test skips
+/// scripts/test.sh puts it, else the repo's `.tools/venv`); `None` (the test skips
 /// loudly) outside CI when there is none.
 fn moto_python() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
@@ -116,10 +116,10 @@ fn moto_python() -> Option<PathBuf> {
     match found {
         Some(path) => Some(path),
         None if std::env::var_os("CI").is_some() => {
-            panic!("moto is not on PATH: this test needs it (run local/test.sh)")
+            panic!("moto is not on PATH: this test needs it (run scripts/test.sh)")
         }
         None => {
-            eprintln!("\n*** SKIPPED: moto is not on PATH; run local/test.sh ***\n");
+            eprintln!("\n*** SKIPPED: moto is not on PATH; run scripts/test.sh ***\n");
             None
         }
     }
@@ -133,7 +133,7 @@ struct Moto {
 }
 
 impl Moto {
-    /// moto served one request at a time by `local/moto_serial.py`, as local/test.sh
+    /// moto served one request at a time by `scripts/moto_serial.py`, as scripts/test.sh
     /// serves it.
     fn start(python: &PathBuf) -> Self {
         let port = StdListener::bind("127.0.0.1:0")

@@ -11,9 +11,9 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service};
 use serde_json::Value;
 
-/// The repo's API Gateway HTTP API (payload v2) fixtures, in `local/events/`.
+/// The repo's API Gateway HTTP API (payload v2) fixtures, in `fixtures/events/`.
 pub fn events_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../local/events")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/events")
 }
 
 /// A fixture by name (without `.json`), as JSON to adjust before sending.
@@ -251,11 +251,11 @@ pub fn require_env(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(value) if !value.is_empty() => Some(value),
         _ if std::env::var_os("CI").is_some() => {
-            panic!("{var} is not set: this test needs its server (run local/test.sh)")
+            panic!("{var} is not set: this test needs its server (run scripts/test.sh)")
         }
         _ => {
             eprintln!(
-                "\n*** SKIPPED: {var} is not set; run local/test.sh to start the server ***\n"
+                "\n*** SKIPPED: {var} is not set; run scripts/test.sh to start the server ***\n"
             );
             None
         }

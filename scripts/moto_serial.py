@@ -9,7 +9,7 @@ neither. This launcher runs the same WSGI application with one lock around every
 request, so each request sees the effects of all earlier ones and none of a later
 one, as in DynamoDB. Connections are still accepted and read on their own threads.
 
-Usage: python local/moto_serial.py [-H HOST] [-p PORT]   (the options of moto_server)
+Usage: python scripts/moto_serial.py [-H HOST] [-p PORT]   (the options of moto_server)
 """
 
 import argparse

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # schemathesis against the local stack through the gateway, authenticated with a real
 # token: no 5xx, every status, content type, body and header as openapi.json says, no
-# request slower than the timeout. Run by local/test.sh; alone: local/schemathesis.sh
+# request slower than the timeout. Run by scripts/test.sh; alone: scripts/schemathesis.sh
 #   ST_MAX_EXAMPLES  examples per operation and phase (default 150)
 #   ST_SEED          reproduce a run (schemathesis prints the seed it used)
 #   STORE            memory (default) or dynamodb (then DYNAMODB_ENDPOINT and tables)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=local/tools.sh
-source local/tools.sh
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh
 tools_venv >/dev/null 2>&1 || tools_venv
 
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,unsupported_method

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Helpers for local runs and CI. Source it, don't run it:
-#   source local/tools.sh; tools_venv; start_moto; create_tables; ...; stop_moto
+#   source scripts/tools.sh; tools_venv; start_moto; create_tables; ...; stop_moto
 # Strict mode for scripts; left off in interactive shells so errors don't close them.
 [[ $- == *i* ]] || set -euo pipefail
 
@@ -93,7 +93,7 @@ sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"
 }
 
 # Start moto (DynamoDB mock) in the background on 127.0.0.1:[port], one request at a
-# time (local/moto_serial.py: moto_server's own threads would race its transactions).
+# time (scripts/moto_serial.py: moto_server's own threads would race its transactions).
 start_moto() {
   local port="${1:-}"
   if [[ -z "$port" ]]; then port="$(free_port)" || return 1; fi
@@ -180,9 +180,9 @@ create_tables() {
     --security "$SECURITY_TABLE"
 }
 
-# Debian's chromium (apt-get, once) and the pinned playwright-core of local/browser
+# Debian's chromium (apt-get, once) and the pinned playwright-core of scripts/browser
 # (npm ci into .tools/node); exports CHROMIUM and BROWSER_NODE_MODULES for
-# local/browser/test.mjs.
+# scripts/browser/test.mjs.
 browser_tools() {
   mkdir -p "$TOOLS_DIR" || return 1
   export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
@@ -205,7 +205,7 @@ browser_tools() {
     _tools_log "playwright-core up to date ($node_dir)"
   else
     local npm_log="$TOOLS_DIR/npm-install.log"
-    _tools_log "installing playwright-core from local/browser/package-lock.json (log: $npm_log)"
+    _tools_log "installing playwright-core from scripts/browser/package-lock.json (log: $npm_log)"
     mkdir -p "$node_dir" && cp "$src/package.json" "$src/package-lock.json" "$node_dir/" || return 1
     if ! (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund) >"$npm_log" 2>&1; then
       tail -n 20 "$npm_log" >&2

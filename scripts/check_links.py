@@ -9,7 +9,7 @@ heading (GitHub's slugs) or `id`/`name` attribute of the target defines; an anch
 a non-Markdown file must be a line anchor (`#L10`, `#L10-L20`). http(s) and mailto
 links are allowed and not fetched. Code spans and blocks are not links.
 
-Usage: local/check_links.py [repo root]   (run with .tools/venv/bin/python)
+Usage: scripts/check_links.py [repo root]   (run with .tools/venv/bin/python)
 It first runs itself on a small made-up repository with known faults and fails unless
 it finds exactly those, so a checker that passes everything fails too.
 """

@@ -1,7 +1,7 @@
 // A browser page on another origin uses the API through the local stack's gateway.
 //
-// Usage: node local/browser/test.mjs [path/to/local binary]   (after browser_tools
-// from local/tools.sh: Debian's chromium, playwright-core in .tools/node)
+// Usage: node scripts/browser/test.mjs [path/to/local binary]   (after browser_tools
+// from scripts/tools.sh: Debian's chromium, playwright-core in .tools/node)
 //
 // For each CORS_ALLOWED_ORIGINS setting it starts the local stack binary on free
 // ports, serves dashboard.html from another port, opens it in headless chromium and

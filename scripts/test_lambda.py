@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Drives the Lambda functions through cargo lambda's runtime emulator.
 
-Starts `cargo lambda watch` on a free loopback port with local/watch.env, runs the
+Starts `cargo lambda watch` on a free loopback port with scripts/watch.env, runs the
 register -> login -> validate flow over the function URLs
 (http://127.0.0.1:<port>/lambda-url/<function>/...), a profile create/read through
 users and a health check and a forwarded login through gateway, then feeds every
-API Gateway v2 fixture in local/events to `cargo lambda invoke --data-file` and
+API Gateway v2 fixture in fixtures/events to `cargo lambda invoke --data-file` and
 checks the status code. Then a second watch runs the gateway as deployed, without
 AUTH_SERVICE_URL/USER_SERVICE_URL, and its fixtures must get the answers it gives in
 AWS (AS_DEPLOYED: nothing forwarded). Every wait is bounded; watch and everything it
-started are stopped on the way out. Run it through local/test_lambda.sh.
+started are stopped on the way out. Run it through scripts/test_lambda.sh.
 
 A function whose binary target does not exist yet is skipped with a loud message,
 unless it is listed in REQUIRED (or LAMBDA_REQUIRE_ALL=1 is set).
@@ -29,14 +29,14 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-EVENTS = REPO / "local" / "events"
+EVENTS = REPO / "fixtures" / "events"
 FUNCTIONS = ["auth", "users", "gateway"]
 # Functions that must exist. Add "users" and "gateway" once their binaries are merged.
 REQUIRED = {"auth", "users", "gateway"}
 
 # Status each fixture must produce, in the order they run ("TOKEN" in a fixture is
 # replaced by a fresh token of a user registered by the flow first). A fixture in
-# local/events for a function under test but missing here fails the run.
+# fixtures/events for a function under test but missing here fails the run.
 EXPECTED = {
     "auth-health": 200,
     "auth-register": 200,
@@ -260,7 +260,7 @@ def flow(watch, active):
         users = watch.base("users")
         profile = {
             "user_id": user_id, "username": name, "email": f"{name}@example.com",
-            "full_name": "Watch Test", "bio": "made by local/test_lambda.py",
+            "full_name": "Watch Test", "bio": "made by scripts/test_lambda.py",
         }
         status, body = request("POST", f"{users}/users", profile, token=token, timeout=FIRST_REQUEST_TIMEOUT)
         expect("users POST /users (token from auth)", status, {200, 201}, body)
@@ -293,12 +293,12 @@ def fixtures(active):
     missing = [f for f in found if f not in EXPECTED]
     if missing:
         raise Failure(
-            f"no expected status for fixture(s) {missing}: add them to EXPECTED in local/test_lambda.py"
+            f"no expected status for fixture(s) {missing}: add them to EXPECTED in scripts/test_lambda.py"
         )
     ordered = [f for f in EXPECTED if f in found]
     for f in EXPECTED:
         if f.split("-", 1)[0] in active and f not in found:
-            raise Failure(f"EXPECTED names {f} but local/events/{f}.json does not exist")
+            raise Failure(f"EXPECTED names {f} but fixtures/events/{f}.json does not exist")
     return ordered
 
 
@@ -331,14 +331,14 @@ def invoke_all(watch, names, expected, token, tmp, label=""):
             raise Failure(f"{name}: the body is not JSON: {body!r}") from e
         if want_message is not None and (not isinstance(parsed, dict) or parsed.get("message") != want_message):
             raise Failure(f"{name}{label}: expected the message {want_message!r}, got {body}")
-        expect(f"cargo lambda invoke {function} --data-file local/events/{name}.json{label}", status, want_status, body)
+        expect(f"cargo lambda invoke {function} --data-file fixtures/events/{name}.json{label}", status, want_status, body)
         count += 1
     return count
 
 
 def as_deployed(port, tmp, token):
     """The gateway under a second watch without service URLs, as in AWS."""
-    env_text = (REPO / "local" / "watch.env").read_text()
+    env_text = (REPO / "scripts" / "watch.env").read_text()
     env_text = re.sub(r"(?m)^(AUTH_SERVICE_URL|USER_SERVICE_URL)=.*\n", "", env_text)
     if "SERVICE_URL" in env_text:
         raise Failure("could not take the service URLs out of watch.env")
@@ -381,7 +381,7 @@ def main():
 
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="test-lambda-") as tmp:
-        env_text = (REPO / "local" / "watch.env").read_text()
+        env_text = (REPO / "scripts" / "watch.env").read_text()
         env_text = re.sub(r"127\.0\.0\.1:9000\b", f"127.0.0.1:{port}", env_text)
         env_file = Path(tmp) / "watch.env"
         env_file.write_text(env_text)

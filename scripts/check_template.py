@@ -4,7 +4,7 @@ cfn-lint and `sam validate` don't look at: every route of the spec goes to the r
 function, each function's policy names only its own table, the tables keep their
 data safe, and the JWT secret never appears in the template.
 
-Usage: local/check_template.py [template.yaml]   (run with .tools/venv/bin/python)
+Usage: scripts/check_template.py [template.yaml]   (run with .tools/venv/bin/python)
 Then it mutates the parsed template in memory and asserts that each mutation is
 caught, so a checker that silently passes everything fails too.
 """
@@ -253,7 +253,7 @@ def check(t):
                         keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
                         need(as_list(keys) == [prefix], f"{fid}: access to {tid} must be limited to keys {prefix} (dynamodb:LeadingKeys)")
 
-    # Tables: on-demand, key as local/create_tables.py makes it, PITR, SSE, TTL.
+    # Tables: on-demand, key as scripts/create_tables.py makes it, PITR, SSE, TTL.
     for tid, (key, _) in TABLES.items():
         res = resources.get(tid)
         if not need(res and res.get("Type") == "AWS::DynamoDB::Table", f"{tid}: missing"):

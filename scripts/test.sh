@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The one test command: installs and starts everything the tests need, then runs
-# the linters and every suite. Usage: local/test.sh
+# the linters and every suite. Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=local/tools.sh
-source local/tools.sh
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh
 
 step() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*" >&2; }
 
@@ -17,11 +17,11 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "openapi.json: OpenAPI 3.0 meta-schema, references, operation ids (local/check_openapi.py)"
-"$TOOLS_VENV/bin/python" local/check_openapi.py openapi.json
+step "openapi.json: OpenAPI 3.0 meta-schema, references, operation ids (scripts/check_openapi.py)"
+"$TOOLS_VENV/bin/python" scripts/check_openapi.py openapi.json
 
-step "docs: every Markdown link and template.yaml file name resolves in the repo (local/check_links.py)"
-"$TOOLS_VENV/bin/python" local/check_links.py
+step "docs: every Markdown link and template.yaml file name resolves in the repo (scripts/check_links.py)"
+"$TOOLS_VENV/bin/python" scripts/check_links.py
 
 step "DynamoDB-compatible server (moto, one request at a time) on loopback"
 start_moto "$(free_port)"
@@ -37,18 +37,18 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
-step "schemathesis through the gateway of the local stack (local/schemathesis.sh)"
-local/schemathesis.sh
+step "schemathesis through the gateway of the local stack (scripts/schemathesis.sh)"
+scripts/schemathesis.sh
 
 step "schemathesis again with STORE=dynamodb on moto, smaller budget"
-STORE=dynamodb ST_MAX_EXAMPLES=50 local/schemathesis.sh
+STORE=dynamodb ST_MAX_EXAMPLES=50 scripts/schemathesis.sh
 
 step "DynamoDB accounts table after schemathesis: every account has its claims, none orphaned"
 cargo test -q -p local --test auth_e2e -- --ignored --exact the_accounts_table_of_the_environment_is_consistent
-step "a browser page on another origin through the local stack's gateway (local/browser/test.mjs, chromium)"
+step "a browser page on another origin through the local stack's gateway (scripts/browser/test.mjs, chromium)"
 browser_tools
 cargo build -p local --quiet
-node local/browser/test.mjs "${CARGO_TARGET_DIR:-target}/debug/local"
+node scripts/browser/test.mjs "${CARGO_TARGET_DIR:-target}/debug/local"
 
 step "template: cfn-lint"
 cfn-lint template.yaml
@@ -56,10 +56,10 @@ cfn-lint template.yaml
 step "template: sam validate --lint"
 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" sam validate --lint --template-file template.yaml
 
-step "template: routes, least privilege, tables, secret (local/check_template.py)"
-"$TOOLS_VENV/bin/python" local/check_template.py template.yaml
+step "template: routes, least privilege, tables, secret (scripts/check_template.py)"
+"$TOOLS_VENV/bin/python" scripts/check_template.py template.yaml
 
 step "functions under the Lambda runtime emulator (cargo lambda watch + invoke)"
-local/test_lambda.sh
+scripts/test_lambda.sh
 
 step "all checks passed"
