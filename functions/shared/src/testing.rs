@@ -11,6 +11,38 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service};
 use serde_json::Value;
 
+/// The signing secret of every test that does not need its own.
+pub const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+
+/// Access tokens signed with [`SECRET`], valid for a day.
+pub fn tokens() -> Arc<crate::token::Tokens> {
+    let secret = crate::config::Secret::new(SECRET.into()).expect("SECRET is long enough");
+    Arc::new(
+        crate::token::Tokens::new(&secret, std::time::Duration::from_secs(86400))
+            .expect("test tokens"),
+    )
+}
+
+/// The configuration `pairs` give, never the process environment; bcrypt at its
+/// lowest cost unless `pairs` say otherwise.
+pub fn config(pairs: &[(&str, &str)]) -> crate::Config {
+    try_config(pairs).expect("test configuration is valid")
+}
+
+/// [`config`], returning the error a bad value gives.
+pub fn try_config(pairs: &[(&str, &str)]) -> Result<crate::Config, crate::config::ConfigError> {
+    let vars: std::collections::HashMap<&str, &str> = [("BCRYPT_COST", "4")]
+        .into_iter()
+        .chain(pairs.iter().copied())
+        .collect();
+    crate::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))
+}
+
+/// The API's error body for `status` and `message`.
+pub fn error(status: u16, message: &str) -> Value {
+    serde_json::json!({"status": status.to_string(), "message": message})
+}
+
 /// The repo's API Gateway HTTP API (payload v2) fixtures, in `fixtures/events/`.
 pub fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/events")
