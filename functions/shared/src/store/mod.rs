@@ -295,16 +295,6 @@ impl Stores {
     }
 }
 
-/// The account store `config` asks for, for the auth function.
-pub async fn account_store(config: &Config) -> Result<Arc<dyn AccountStore>, ConfigError> {
-    Ok(Stores::from_config(config).await?.accounts)
-}
-
-/// The profile store `config` asks for, for the users function.
-pub async fn profile_store(config: &Config) -> Result<Arc<dyn ProfileStore>, ConfigError> {
-    Ok(Stores::from_config(config).await?.profiles)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
