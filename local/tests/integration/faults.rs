@@ -105,7 +105,7 @@ impl Moto {
             .local_addr()
             .unwrap()
             .port();
-        let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("moto_serial.py");
+        let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/moto_serial.py");
         let child = Command::new(python)
             .arg(launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
