@@ -455,12 +455,13 @@ def arm64_sizes():
 
 
 def bench_dynamodb(tmp):
-    say("==> 5. DynamoDB calls per endpoint, counted against the emulator (local/tests/dynamodb_calls.rs)")
+    say("==> 5. DynamoDB calls per endpoint, counted against the emulator (local/tests/integration/dynamodb_calls.rs)")
     calls_file = tmp / "dynamodb-calls.json"
     env = {**os.environ, "BENCH_DYNAMODB_CALLS": str(calls_file), "CI": "1"}
     nextest = subprocess.run(["cargo", "nextest", "--version"], cwd=REPO, capture_output=True).returncode == 0
-    cmd = (["cargo", "nextest", "run", "--workspace", "--no-fail-fast", "-E", "binary(dynamodb_calls)"]
-           if nextest else ["cargo", "test", "-p", "local", "--test", "dynamodb_calls"])
+    cmd = (["cargo", "nextest", "run", "--workspace", "--no-fail-fast",
+            "-E", "package(local) & test(/^dynamodb_calls::/)"]
+           if nextest else ["cargo", "test", "-p", "local", "--test", "integration", "dynamodb_calls::"])
     run(cmd, env=env, stdout=subprocess.DEVNULL)
     rows = json.loads(calls_file.read_text())
     for r in rows:

@@ -14,7 +14,7 @@
 #    configured at a dead endpoint.
 # 4. Stripped bootstrap and zip of each function (aarch64 with cargo lambda, as
 #    deployed, and x86_64) vs hello world; peak RSS under load and under the stub.
-# 5. DynamoDB calls per endpoint, counted by local/tests/dynamodb_calls.rs against moto,
+# 5. DynamoDB calls per endpoint, counted by local/tests/integration/dynamodb_calls.rs against moto,
 #    and their on-demand cost per million requests.
 #
 # Needs: cargo, python3, apt-get (or sudo apt-get) when wrk is missing. The measuring

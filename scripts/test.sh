@@ -44,7 +44,7 @@ step "schemathesis again with STORE=dynamodb on moto, smaller budget"
 STORE=dynamodb ST_MAX_EXAMPLES=50 scripts/schemathesis.sh
 
 step "DynamoDB accounts table after schemathesis: every account has its claims, none orphaned"
-cargo test -q -p local --test auth_e2e -- --ignored --exact the_accounts_table_of_the_environment_is_consistent
+cargo test -q -p local --test integration -- --ignored --exact auth_e2e::the_accounts_table_of_the_environment_is_consistent
 step "a browser page on another origin through the local stack's gateway (scripts/browser/test.mjs, chromium)"
 browser_tools
 cargo build -p local --quiet

@@ -2,6 +2,8 @@
 //! own adapter or handed to a real function binary by a stand-in Runtime API, and the
 //! switch for tests that need outside servers.
 
+pub mod http;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

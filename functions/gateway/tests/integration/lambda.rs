@@ -1,12 +1,11 @@
 //! The gateway function behind API Gateway: the repo's HTTP API (v2) event fixtures
 //! fed through lambda_http's adapter, as the Lambda runtime does.
 
-mod common;
-
 use serde_json::json;
-use shared::testing::{event, invoke, with_header};
+use shared::testing::http::*;
+use shared::testing::{config, error, event, invoke, with_header};
 
-use common::*;
+use crate::support::gateway;
 
 #[tokio::test]
 async fn the_health_event_answers_the_spec_body_with_api_gateways_request_id() {

@@ -12,23 +12,17 @@ use uuid::Uuid;
 
 use local::{Ports, Stack};
 use shared::config::Secret;
+use shared::testing::SECRET;
 use shared::token::Tokens;
-use shared::Config;
 
-const SECRET: &str = "listing-e2e-secret-at-least-32-bytes-long";
+use crate::support::{on_tables, stack};
 /// Enough largest-possible profiles (about 4.6 KB of JSON each) to pass the gateway's
 /// 1 MiB cap in one `?limit=1000` page.
 const PROFILES: usize = 250;
 
 #[tokio::test]
 async fn a_walk_of_large_profiles_through_the_gateway_covers_all_in_memory() {
-    let config = Config::from_lookup(|k| match k {
-        "JWT_SECRET" => Some(SECRET.into()),
-        "BCRYPT_COST" => Some("4".into()),
-        _ => None,
-    })
-    .unwrap();
-    let stack = local::start(&config, Ports::ANY).await.unwrap();
+    let stack = stack(&[("JWT_SECRET", SECRET)]).await;
     walk_large_profiles(&stack, true).await;
     stack.stop().await;
 }
@@ -38,9 +32,7 @@ async fn a_walk_of_large_profiles_through_the_gateway_covers_all_on_dynamodb() {
     let Some(tables) = shared::testing::dynamodb::TempTables::create().await else {
         return;
     };
-    let mut config = tables.config.clone();
-    config.jwt_secret = Some(Secret::new(SECRET.into()).unwrap());
-    config.bcrypt_cost = 4;
+    let config = on_tables(&tables, &[("JWT_SECRET", SECRET)]);
     let stack = local::start(&config, Ports::ANY).await.unwrap();
     walk_large_profiles(&stack, false).await;
     stack.stop().await;

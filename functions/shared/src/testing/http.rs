@@ -1,13 +1,9 @@
-//! Helpers for the gateway tests: the gateway on a free port, a raw HTTP/1.1 request
-//! (for paths a URL library would rewrite), and stand-in downstream services (one that
-//! records what it got and answers as told, a dead port, one that never answers, one
-//! that cuts its answer short).
+//! HTTP-level test helpers (feature `testing`): a router on a free port, raw and JSON
+//! requests, sign-up over HTTP, and stand-in downstream services.
 
-#![allow(dead_code)]
-
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -18,23 +14,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use shared::Config;
-
-/// A config read from `pairs` only, never from the process environment.
-pub fn config(pairs: &[(&str, &str)]) -> Config {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Config::from_lookup(|k| map.get(k).cloned()).unwrap()
-}
-
-/// The gateway router with both downstream services at the given base URLs.
-pub fn gateway(auth: &str, users: &str, extra: &[(&str, &str)]) -> Router {
-    let mut pairs = vec![("AUTH_SERVICE_URL", auth), ("USER_SERVICE_URL", users)];
-    pairs.extend_from_slice(extra);
-    gateway::router(gateway::AppState::from_config(&config(&pairs)).unwrap())
-}
+/// The password every user signed up by [`sign_up`] has.
+pub const PASSWORD: &str = "securePassword123";
 
 /// Serves `app` on a free loopback port until the test ends; returns its base URL.
 pub async fn serve(app: Router) -> String {
@@ -69,13 +50,10 @@ pub async fn raw_request_with(
     head.push_str("content-length: 0\r\nconnection: close\r\n\r\n");
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.read_to_end(&mut answer),
-    )
-    .await
-    .expect("an answer within 10 s")
-    .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
     let answer = String::from_utf8(answer).unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").expect("a whole answer");
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
@@ -263,8 +241,65 @@ pub async fn read(response: reqwest::Response) -> (u16, HeaderMap, Value) {
     (status, headers, serde_json::from_slice(&bytes).unwrap())
 }
 
-pub fn error(status: u16, message: &str) -> Value {
-    json!({"status": status.to_string(), "message": message})
+/// `method url` with a bearer `token` and a JSON `body` if given; the status, headers and
+/// JSON body of the answer, which must come within 30 s.
+pub async fn send(
+    method: &str,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, HeaderMap, Value) {
+    let mut request = client()
+        .request(method.parse().unwrap(), url)
+        .timeout(Duration::from_secs(30));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    read(request.send().await.expect("an answer, not a hang")).await
+}
+
+/// [`send`] without the headers.
+pub async fn call(
+    method: &str,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let (status, _, body) = send(method, url, token, body).await;
+    (status, body)
+}
+
+/// Registers `username` (email `<username>@example.com`, password [`PASSWORD`]) and
+/// logs in at `api` (auth's URL, or a gateway's with `/api`); (user id, token).
+pub async fn sign_up(api: &str, username: &str) -> (String, String) {
+    let (status, registered) = call(
+        "POST",
+        format!("{api}/register"),
+        None,
+        Some(
+            json!({"username": username, "email": format!("{username}@example.com"),
+                    "password": PASSWORD}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{registered}");
+    let (status, login) = call(
+        "POST",
+        format!("{api}/login"),
+        None,
+        Some(json!({"username": username, "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    (
+        registered["user_id"].as_str().unwrap().to_owned(),
+        login["token"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// The spec's gateway health body, without the `downstream` field.

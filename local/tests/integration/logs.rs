@@ -10,9 +10,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-
-const SECRET: &str = "log-test-signing-secret-0123456789abcdef";
-const PASSWORD: &str = "securePassword123";
+use shared::testing::http::PASSWORD;
+use shared::testing::SECRET;
 
 /// Reads a pipe to its end, passing each line on as it comes; returns all of it.
 fn drain(pipe: impl Read + Send + 'static, lines: mpsc::Sender<String>) -> JoinHandle<String> {

@@ -1,8 +1,8 @@
 //! CORS: a browser page on another origin may call the API when its origin is allowed.
 
-mod common;
+use shared::testing::http::*;
 
-use common::*;
+use crate::support::gateway;
 
 const PAGE: &str = "http://localhost:5173";
 

@@ -1,10 +1,11 @@
 //! Forwarding over real HTTP to stand-in services: what goes down, what comes back.
 
-mod common;
-
 use serde_json::{json, Value};
 
-use common::*;
+use shared::testing::http::*;
+use shared::testing::{config, error, try_config};
+
+use crate::support::gateway;
 
 /// The gateway on a free port in front of two fakes; returns (gateway URL, auth, users).
 async fn setup() -> (String, Fake, Fake) {
@@ -380,8 +381,7 @@ async fn bad_service_urls_and_origins_are_refused_at_start_naming_the_variable()
         ("USER_SERVICE_URL", "not a url"),
         ("USER_SERVICE_URL", "http://example.com/?q=1"),
     ] {
-        let map = std::collections::HashMap::from([(var, value)]);
-        let err = shared::Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned()))
+        let err = try_config(&[(var, value)])
             .err()
             .unwrap_or_else(|| panic!("{var}={value:?} was accepted"));
         assert!(err.to_string().contains(var), "{err}");

@@ -1,13 +1,14 @@
 //! Downstream faults: dead, silent and truncating services become JSON errors in
 //! bounded time, never a hang or a text page.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use axum::response::IntoResponse;
 
-use common::*;
+use shared::testing::error;
+use shared::testing::http::*;
+
+use crate::support::gateway;
 
 const TIMEOUTS: [(&str, &str); 2] = [("CONNECT_TIMEOUT_MS", "200"), ("REQUEST_TIMEOUT_MS", "500")];
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);

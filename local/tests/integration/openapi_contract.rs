@@ -2,16 +2,13 @@
 //! every router's listed routes as reached through the gateway, each is served by a
 //! real local stack, and every other method on a documented path is a 405.
 
-#[path = "../../functions/gateway/tests/common/mod.rs"]
-mod common;
-
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use serde_json::Value;
+use shared::testing::http::{client, read};
 use shared::testing::{concrete_path, is_routing_refusal, PROBED_METHODS};
-use shared::Config;
 
-use common::{client, read};
+use crate::support::stack;
 
 type Operations = BTreeSet<(String, String)>;
 
@@ -103,9 +100,7 @@ fn every_operation_has_an_id_and_documents_its_success() {
 
 #[tokio::test]
 async fn every_documented_operation_is_served_through_the_gateway_and_no_other_method_is() {
-    let vars = HashMap::from([("BCRYPT_COST", "4")]);
-    let config = Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
-    let stack = local::start(&config, local::Ports::ANY).await.unwrap();
+    let stack = stack(&[]).await;
     let gw = stack.gateway_url();
     let documented = documented();
     let paths: BTreeSet<&String> = documented.iter().map(|(_, path)| path).collect();

@@ -2,9 +2,6 @@
 //! turns requests into 503 JSON within the request timeout and loses no acknowledged
 //! write once it resumes; a handler that panics is a 500 JSON and the process serves on.
 
-#[path = "../../functions/gateway/tests/common/mod.rs"]
-mod common;
-
 use std::collections::HashMap;
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
@@ -22,28 +19,23 @@ use uuid::Uuid;
 use local::{Ports, Stack};
 use shared::store::{Cursor, Page, Profile, ProfilePatch, ProfileStore, Stores};
 use shared::testing::dynamodb::TempTables;
+use shared::testing::error;
+use shared::testing::http::{self, serve, PASSWORD};
 use shared::{Config, Error};
 
-use common::{client, error, read, serve};
+use crate::support::on_tables;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(800);
+const TIMEOUTS: [(&str, &str); 2] = [("REQUEST_TIMEOUT_MS", "800"), ("CONNECT_TIMEOUT_MS", "300")];
 /// What a paused store may add on top of the timeout before the answer is late.
 const MARGIN: Duration = Duration::from_millis(1200);
-const PASSWORD: &str = "securePassword123";
 
+/// [`shared::testing::config`] with [`TIMEOUTS`] under `pairs`.
 fn config(pairs: &[(&str, &str)]) -> Config {
-    let mut vars: HashMap<&str, String> = HashMap::from([
-        ("BCRYPT_COST", "4".to_owned()),
-        (
-            "REQUEST_TIMEOUT_MS",
-            REQUEST_TIMEOUT.as_millis().to_string(),
-        ),
-        ("CONNECT_TIMEOUT_MS", "300".to_owned()),
-    ]);
-    vars.extend(pairs.iter().map(|(k, v)| (*k, v.to_string())));
-    Config::from_lookup(|k| vars.get(k).cloned()).unwrap()
+    shared::testing::config(&[TIMEOUTS.as_slice(), pairs].concat())
 }
 
+/// [`http::call`], and how long the answer took.
 async fn call(
     method: &str,
     url: String,
@@ -51,49 +43,21 @@ async fn call(
     body: Option<Value>,
 ) -> (u16, Value, Duration) {
     let started = Instant::now();
-    let mut request = client()
-        .request(method.parse().unwrap(), url)
-        .timeout(Duration::from_secs(30));
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.expect("an answer, not a hang");
-    let (status, _, body) = read(response).await;
+    let (status, body) = http::call(method, url, token, body).await;
     (status, body, started.elapsed())
 }
 
-/// Registers, logs in and creates the profile through the gateway; (user id, token).
+/// Signs up through the gateway and creates the profile; (user id, token).
 async fn sign_up(gw: &str, name: &str) -> (String, String) {
-    let email = format!("{name}@example.com");
-    let (status, registered, _) = call(
-        "POST",
-        format!("{gw}/api/register"),
-        None,
-        Some(json!({"username": name, "email": email, "password": PASSWORD})),
-    )
-    .await;
-    assert_eq!(status, 200, "{registered}");
-    let id = registered["user_id"].as_str().unwrap().to_owned();
-    let (status, login, _) = call(
-        "POST",
-        format!("{gw}/api/login"),
-        None,
-        Some(json!({"username": name, "password": PASSWORD})),
-    )
-    .await;
-    assert_eq!(status, 200, "{login}");
-    let token = login["token"].as_str().unwrap().to_owned();
+    let (id, token) = http::sign_up(&format!("{gw}/api"), name).await;
     let (status, created, _) = call(
         "POST",
         format!("{gw}/api/users"),
         Some(&token),
-        Some(json!({"user_id": id, "username": name, "email": email,
-                    "full_name": name, "bio": "first"})),
+        Some(
+            json!({"user_id": id, "username": name, "email": format!("{name}@example.com"),
+                    "full_name": name, "bio": "first"}),
+        ),
     )
     .await;
     assert_eq!(status, 200, "{created}");
@@ -197,16 +161,9 @@ impl Drop for Moto {
 }
 
 async fn stack_on(tables: &TempTables) -> Stack {
-    let c = &tables.config;
-    let endpoint = c.dynamodb_endpoint.clone().unwrap();
-    let config = config(&[
-        ("STORE", "dynamodb"),
-        ("DYNAMODB_ENDPOINT", &endpoint),
-        ("ACCOUNTS_TABLE", &c.accounts_table),
-        ("PROFILES_TABLE", &c.profiles_table),
-        ("SECURITY_TABLE", &c.security_table),
-    ]);
-    local::start(&config, Ports::ANY).await.unwrap()
+    local::start(&on_tables(tables, &TIMEOUTS), Ports::ANY)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,26 +1,15 @@
 //! Refresh, logout and login limits over real HTTP through the local stack's gateway,
 //! with the in-memory stores and with DynamoDB tables (`DYNAMODB_ENDPOINT`).
 
-use std::collections::HashMap;
-
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 use local::{Ports, Stack};
-use shared::config::Secret;
 use shared::testing::dynamodb::TempTables;
-use shared::Config;
+use shared::testing::http::PASSWORD;
+use shared::testing::SECRET;
 
-const SECRET: &str = "e2e-secret-that-is-at-least-32-bytes-long";
-const PASSWORD: &str = "securePassword123";
-
-fn config(extra: &[(&str, &str)]) -> Config {
-    let vars: HashMap<&str, &str> = [("BCRYPT_COST", "4"), ("JWT_SECRET", SECRET)]
-        .into_iter()
-        .chain(extra.iter().copied())
-        .collect();
-    Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned())).unwrap()
-}
+use crate::support::{config_with_secret, on_tables};
 
 struct Api {
     http: Client,
@@ -32,16 +21,16 @@ impl Api {
     async fn memory(extra: &[(&str, &str)]) -> Self {
         Self {
             http: Client::new(),
-            stack: local::start(&config(extra), Ports::ANY).await.unwrap(),
+            stack: local::start(&config_with_secret(extra), Ports::ANY)
+                .await
+                .unwrap(),
             tables: None,
         }
     }
 
     async fn dynamodb() -> Option<Self> {
         let tables = TempTables::create().await?;
-        let mut config = tables.config.clone();
-        config.jwt_secret = Some(Secret::new(SECRET.into()).unwrap());
-        config.bcrypt_cost = 4;
+        let config = on_tables(&tables, &[("JWT_SECRET", SECRET)]);
         Some(Self {
             http: Client::new(),
             stack: local::start(&config, Ports::ANY).await.unwrap(),

@@ -1,28 +1,18 @@
 //! The users function end to end over real HTTP: the local stack on free ports,
 //! tokens from its auth, and users in both auth modes.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use local::{Ports, Stack};
+use local::Stack;
+use shared::testing::error;
+use shared::testing::http::sign_up;
 use shared::Config;
 
-const SECRET: &str = "e2e-secret-that-is-at-least-32-bytes-long";
-
-fn config(extra: &[(&str, &str)]) -> Config {
-    let mut vars: HashMap<String, String> = [("BCRYPT_COST", "4"), ("JWT_SECRET", SECRET)]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    for (k, v) in extra {
-        vars.insert((*k).to_owned(), (*v).to_owned());
-    }
-    Config::from_lookup(|k| vars.get(k).cloned()).unwrap()
-}
+use crate::support::config_with_secret;
 
 struct Api {
     http: Client,
@@ -36,7 +26,9 @@ struct User {
 
 impl Api {
     async fn start(extra: &[(&str, &str)]) -> Self {
-        let stack = local::start(&config(extra), Ports::ANY).await.unwrap();
+        let stack = local::start(&config_with_secret(extra), local::Ports::ANY)
+            .await
+            .unwrap();
         Self {
             http: Client::new(),
             stack,
@@ -45,32 +37,8 @@ impl Api {
 
     /// Registers and logs in `name` at auth.
     async fn user(&self, name: &str) -> User {
-        let auth = self.stack.auth_url();
-        let password = "securePassword123";
-        let registered: Value = self
-            .http
-            .post(format!("{auth}/register"))
-            .json(&json!({"username": name, "email": format!("{name}@example.com"), "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let login: Value = self
-            .http
-            .post(format!("{auth}/login"))
-            .json(&json!({"username": name, "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        User {
-            id: registered["user_id"].as_str().unwrap().to_owned(),
-            token: login["token"].as_str().unwrap().to_owned(),
-        }
+        let (id, token) = sign_up(&self.stack.auth_url(), name).await;
+        User { id, token }
     }
 
     async fn users(
@@ -133,10 +101,6 @@ async fn send(
     let headers = response.headers().clone();
     let body = response.json().await.unwrap();
     (status, headers, body)
-}
-
-fn error(status: u16, message: &str) -> Value {
-    json!({"status": status.to_string(), "message": message})
 }
 
 #[tokio::test]
@@ -376,7 +340,7 @@ async fn remote_mode_with_auth_on_a_dead_port_is_503_within_the_timeout() {
         .local_addr()
         .unwrap();
     let url = format!("http://{dead}");
-    let config = config(&[
+    let config = config_with_secret(&[
         ("AUTH_MODE", "remote"),
         ("AUTH_SERVICE_URL", &url),
         ("CONNECT_TIMEOUT_MS", "300"),
@@ -407,7 +371,7 @@ async fn remote_mode_with_auth_on_a_dead_port_is_503_within_the_timeout() {
 async fn remote_mode_with_a_silent_auth_is_503_after_the_request_timeout() {
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", silent.local_addr().unwrap());
-    let config = config(&[
+    let config = config_with_secret(&[
         ("AUTH_MODE", "remote"),
         ("AUTH_SERVICE_URL", &url),
         ("REQUEST_TIMEOUT_MS", "400"),
@@ -435,7 +399,7 @@ async fn remote_mode_with_a_silent_auth_is_503_after_the_request_timeout() {
 #[tokio::test]
 async fn remote_mode_against_a_running_auth_on_a_free_port_works() {
     let (stack, token) = token_from_a_stack().await;
-    let config = config(&[
+    let config = config_with_secret(&[
         ("AUTH_MODE", "remote"),
         ("AUTH_SERVICE_URL", &stack.auth_url()),
     ]);

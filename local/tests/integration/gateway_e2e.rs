@@ -1,81 +1,21 @@
 //! The spec's gateway examples over real HTTP through the local stack's gateway,
 //! with the stack's own auth behind it (and its own users, or a stand-in for users).
 
-#[path = "../../functions/gateway/tests/common/mod.rs"]
-mod common;
-
-use std::collections::HashMap;
-
-use local::{Ports, Stack};
-use serde_json::{json, Value};
-use shared::Config;
-
-use common::{
-    client, dead_url, error, raw_request, raw_request_with, read, spec_health, Fake, Reply,
+use local::Stack;
+use serde_json::json;
+use shared::testing::error;
+use shared::testing::http::{
+    call, client, dead_url, raw_request, raw_request_with, read, send, sign_up, spec_health, Fake,
+    Reply,
 };
+
+use crate::support::{on_tables, stack};
 
 const ALICE_ID: &str = "550e8400-e29b-41d4-a716-446655440000";
 
-async fn stack_with(env: &[(&str, &str)]) -> Stack {
-    let mut vars: HashMap<&str, &str> = HashMap::from([("BCRYPT_COST", "4")]);
-    vars.extend(env.iter().copied());
-    let config = Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
-    local::start(&config, Ports::ANY).await.unwrap()
-}
-
-async fn send(
-    method: &str,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut request = client().request(method.parse().unwrap(), url);
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    read(request.send().await.unwrap()).await
-}
-
-async fn call(method: &str, url: String, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let (status, _, body) = send(method, url, token, body).await;
-    (status, body)
-}
-
-/// Registers and logs in through the gateway; returns (user id, token).
-async fn sign_up(gw: &str, username: &str) -> (String, String) {
-    let (status, registered) = call(
-        "POST",
-        format!("{gw}/api/register"),
-        None,
-        Some(
-            json!({"username": username, "email": format!("{username}@example.com"),
-                    "password": "securePassword123"}),
-        ),
-    )
-    .await;
-    assert_eq!(status, 200, "{registered}");
-    let (status, login) = call(
-        "POST",
-        format!("{gw}/api/login"),
-        None,
-        Some(json!({"username": username, "password": "securePassword123"})),
-    )
-    .await;
-    assert_eq!(status, 200, "{login}");
-    (
-        registered["user_id"].as_str().unwrap().to_owned(),
-        login["token"].as_str().unwrap().to_owned(),
-    )
-}
-
 #[tokio::test]
 async fn the_gateway_health_and_auth_examples_answer_as_the_spec_shows() {
-    let stack = stack_with(&[]).await;
+    let stack = stack(&[]).await;
     let gw = stack.gateway_url();
 
     let (status, mut health) = call("GET", format!("{gw}/"), None, None).await;
@@ -166,9 +106,9 @@ async fn the_users_examples_reach_the_users_service_named_in_the_environment() {
         json!({"user_id": ALICE_ID, "message": "Profile created successfully"}),
     ))
     .await;
-    let stack = stack_with(&[("USER_SERVICE_URL", &users.url)]).await;
+    let stack = stack(&[("USER_SERVICE_URL", &users.url)]).await;
     let gw = stack.gateway_url();
-    let (_, token) = sign_up(&gw, "alice").await;
+    let (_, token) = sign_up(&format!("{gw}/api"), "alice").await;
 
     let create = json!({"user_id": ALICE_ID, "username": "alice", "email": "alice@example.com",
                         "full_name": "Alice Smith", "bio": "Software developer"});
@@ -218,7 +158,7 @@ async fn the_users_examples_reach_the_users_service_named_in_the_environment() {
 #[tokio::test]
 async fn a_dead_auth_service_named_in_the_environment_is_a_503() {
     let dead = dead_url().await;
-    let stack = stack_with(&[("AUTH_SERVICE_URL", &dead)]).await;
+    let stack = stack(&[("AUTH_SERVICE_URL", &dead)]).await;
     let (status, body) = call(
         "POST",
         format!("{}/api/login", stack.gateway_url()),
@@ -243,7 +183,7 @@ async fn a_dead_auth_service_named_in_the_environment_is_a_503() {
 /// forwarded 401, 403, 404 and 409.
 #[tokio::test]
 async fn the_whole_flow_through_the_gateway_matches_the_spec() {
-    whole_flow(stack_with(&[]).await).await;
+    whole_flow(stack(&[]).await).await;
 }
 
 /// The same flow with every store on DynamoDB (a real DynamoDB-compatible server).
@@ -252,17 +192,17 @@ async fn the_whole_flow_through_the_gateway_works_on_dynamodb() {
     let Some(tables) = shared::testing::dynamodb::TempTables::create().await else {
         return;
     };
-    let mut config = tables.config.clone();
-    config.bcrypt_cost = 4;
-    let stack = local::start(&config, Ports::ANY).await.unwrap();
+    let stack = local::start(&on_tables(&tables, &[]), local::Ports::ANY)
+        .await
+        .unwrap();
     whole_flow(stack).await;
     tables.delete().await;
 }
 
 async fn whole_flow(stack: Stack) {
     let gw = stack.gateway_url();
-    let (alice_id, alice) = sign_up(&gw, "alice").await;
-    let (_, bob) = sign_up(&gw, "bob").await;
+    let (alice_id, alice) = sign_up(&format!("{gw}/api"), "alice").await;
+    let (_, bob) = sign_up(&format!("{gw}/api"), "bob").await;
     let profile_url = format!("{gw}/api/users/{alice_id}");
     let create = json!({"user_id": alice_id, "username": "alice", "email": "alice@example.com",
                         "full_name": "Alice Smith", "bio": "Software developer"});
@@ -408,7 +348,7 @@ async fn the_local_stack_lets_any_origin_in_unless_cors_allowed_origins_says_oth
             .map(|v| ("CORS_ALLOWED_ORIGINS", v))
             .into_iter()
             .collect();
-        let stack = stack_with(&vars).await;
+        let stack = stack(&vars).await;
         let [preflight, get, exposed] = cors_answer(&stack.gateway_url(), origin).await;
         let case = format!("CORS_ALLOWED_ORIGINS={env:?}, Origin: {origin}");
         assert_eq!(preflight.as_deref(), allowed, "{case}: preflight");
@@ -425,7 +365,7 @@ async fn the_local_stack_lets_any_origin_in_unless_cors_allowed_origins_says_oth
 
 #[tokio::test]
 async fn an_options_request_that_is_no_preflight_is_the_services_405_with_cors_on_by_default() {
-    let stack = stack_with(&[]).await;
+    let stack = stack(&[]).await;
     let response = client()
         .request(
             reqwest::Method::OPTIONS,
@@ -441,9 +381,9 @@ async fn an_options_request_that_is_no_preflight_is_the_services_405_with_cors_o
 
 #[tokio::test]
 async fn dot_segments_reach_no_service_and_never_answer_a_health_body() {
-    let stack = stack_with(&[]).await;
+    let stack = stack(&[]).await;
     let gw = stack.gateway_url();
-    let (_, token) = sign_up(&gw, "dotty").await;
+    let (_, token) = sign_up(&format!("{gw}/api"), "dotty").await;
     let paths = [
         "/api/users/%2e%2e",
         "/api/users/%2E%2E",

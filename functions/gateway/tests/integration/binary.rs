@@ -3,8 +3,6 @@
 //! URLs, it forwards nothing); a malformed configuration stops it with a message naming
 //! the variable.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,7 +14,8 @@ use axum::Router;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use common::*;
+use shared::testing::error;
+use shared::testing::http::*;
 
 fn command(env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));

@@ -1,40 +1,22 @@
 //! The local stack over real HTTP: auth on a free port, driven as curl would; on
 //! DynamoDB, concurrent registrations of one name or email have one winner each.
 
-use std::collections::HashMap;
-
-use local::{Ports, Stack};
 use serde_json::{json, Value};
+use shared::testing::http::call;
 use shared::Config;
 
-async fn stack() -> Stack {
-    let env: HashMap<&str, &str> = HashMap::from([("BCRYPT_COST", "4")]);
-    let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
-    local::start(&config, Ports::ANY).await.unwrap()
-}
+use crate::support::{on_tables, stack};
 
 async fn post(url: String, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    call("POST", url, None, Some(body)).await
 }
 
 #[tokio::test]
 async fn register_login_and_validate_over_real_http() {
-    let stack = stack().await;
+    let stack = stack(&[]).await;
     let base = stack.auth_url();
 
-    let health: Value = reqwest::get(format!("{base}/"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, health) = call("GET", format!("{base}/"), None, None).await;
     assert_eq!(health["message"], "API is running");
 
     let creds = json!({"username": "john_doe", "email": "john@example.com", "password": "securePassword123"});
@@ -75,7 +57,7 @@ async fn register_login_and_validate_over_real_http() {
 
 #[tokio::test]
 async fn a_stopped_stack_releases_its_ports() {
-    let stack = stack().await;
+    let stack = stack(&[]).await;
     let addr = stack.auth;
     stack.stop().await;
     assert!(
@@ -131,9 +113,8 @@ async fn concurrent_registrations_on_dynamodb_have_one_winner_and_leave_every_cl
     let Some(tables) = shared::testing::dynamodb::TempTables::create().await else {
         return;
     };
-    let mut config = tables.config.clone();
-    config.bcrypt_cost = 4;
-    let stack = local::start(&config, Ports::ANY).await.unwrap();
+    let config = on_tables(&tables, &[]);
+    let stack = local::start(&config, local::Ports::ANY).await.unwrap();
     let base = stack.auth_url();
 
     let mut winners = Vec::new();

@@ -21,13 +21,13 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
 use serde_json::{json, Value};
 
-use shared::config::Secret;
 use shared::store::Stores;
 use shared::testing::dynamodb::TempTables;
-use shared::testing::{event, invoke, with_body, with_header};
+use shared::testing::{event, invoke, tokens, with_body, with_header, SECRET};
 use shared::token::Tokens;
 
-const SECRET: &str = "calls-secret-that-is-at-least-32-bytes-long";
+use crate::support::on_tables;
+
 /// The user of the users fixtures (`fixtures/events/users-*.json`).
 const ALICE: &str = "550e8400-e29b-41d4-a716-446655440000";
 
@@ -192,12 +192,8 @@ impl Functions {
                 .interceptor(calls.clone())
                 .build(),
         );
-        let mut config = tables.config.clone();
-        config.jwt_secret = Some(Secret::new(SECRET.into()).unwrap());
-        config.bcrypt_cost = 4;
-        let tokens = Arc::new(
-            Tokens::new(&Secret::new(SECRET.into()).unwrap(), config.token_expiry).unwrap(),
-        );
+        let config = on_tables(&tables, &[("JWT_SECRET", SECRET)]);
+        let tokens = tokens();
         let stores = Stores::dynamodb(client, &config);
         let auth = auth::router(auth::AppState::new(&stores, tokens.clone(), &config));
         let users = users::router(users::AppState::new(

@@ -1,0 +1,14 @@
+//! The local crate's integration tests, one binary: the stack over real HTTP, its
+//! binary, logs, faults, DynamoDB calls and the OpenAPI contract.
+
+mod auth_e2e;
+mod binary;
+mod dynamodb_calls;
+mod faults;
+mod gateway_e2e;
+mod listing_e2e;
+mod logs;
+mod openapi_contract;
+mod security_e2e;
+mod support;
+mod users_e2e;
