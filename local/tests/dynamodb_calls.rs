@@ -193,10 +193,14 @@ impl Functions {
                 .build(),
         );
         let mut config = tables.config.clone();
-        config.jwt_secret = Some(Secret::new(SECRET.into()).unwrap());
+        config.tokens.secret = Some(Secret::new(SECRET.into()).unwrap());
         config.bcrypt_cost = 4;
         let tokens = Arc::new(
-            Tokens::new(&Secret::new(SECRET.into()).unwrap(), config.token_expiry).unwrap(),
+            Tokens::new(
+                &Secret::new(SECRET.into()).unwrap(),
+                config.tokens.access_ttl,
+            )
+            .unwrap(),
         );
         let stores = Stores::dynamodb(client, &config);
         let auth = auth::router(auth::AppState::new(&stores, tokens.clone(), &config));

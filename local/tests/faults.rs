@@ -198,13 +198,13 @@ impl Drop for Moto {
 
 async fn stack_on(tables: &TempTables) -> Stack {
     let c = &tables.config;
-    let endpoint = c.dynamodb_endpoint.clone().unwrap();
+    let endpoint = c.store.endpoint.clone().unwrap();
     let config = config(&[
         ("STORE", "dynamodb"),
         ("DYNAMODB_ENDPOINT", &endpoint),
-        ("ACCOUNTS_TABLE", &c.accounts_table),
-        ("PROFILES_TABLE", &c.profiles_table),
-        ("SECURITY_TABLE", &c.security_table),
+        ("ACCOUNTS_TABLE", &c.store.tables.accounts),
+        ("PROFILES_TABLE", &c.store.tables.profiles),
+        ("SECURITY_TABLE", &c.store.tables.security),
     ]);
     local::start(&config, Ports::ANY).await.unwrap()
 }

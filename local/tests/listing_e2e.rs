@@ -39,7 +39,7 @@ async fn a_walk_of_large_profiles_through_the_gateway_covers_all_on_dynamodb() {
         return;
     };
     let mut config = tables.config.clone();
-    config.jwt_secret = Some(Secret::new(SECRET.into()).unwrap());
+    config.tokens.secret = Some(Secret::new(SECRET.into()).unwrap());
     config.bcrypt_cost = 4;
     let stack = local::start(&config, Ports::ANY).await.unwrap();
     walk_large_profiles(&stack, false).await;

@@ -40,7 +40,7 @@ impl Api {
     async fn dynamodb() -> Option<Self> {
         let tables = TempTables::create().await?;
         let mut config = tables.config.clone();
-        config.jwt_secret = Some(Secret::new(SECRET.into()).unwrap());
+        config.tokens.secret = Some(Secret::new(SECRET.into()).unwrap());
         config.bcrypt_cost = 4;
         Some(Self {
             http: Client::new(),
