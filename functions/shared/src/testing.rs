@@ -485,15 +485,10 @@ pub mod dynamodb {
             .expect("test configuration is valid");
             let client = crate::store::dynamodb::client(&config).await;
             let tables = Self { client, config };
-            tables
-                .make(&tables.config.store.tables.accounts, "pk")
-                .await;
-            tables
-                .make(&tables.config.store.tables.profiles, "user_id")
-                .await;
-            tables
-                .make(&tables.config.store.tables.security, "pk")
-                .await;
+            let names = tables.config.store.tables.clone();
+            tables.make(&names.accounts, "pk").await;
+            tables.make(&names.profiles, "user_id").await;
+            tables.make(&names.security, "pk").await;
             tables
         }
 
