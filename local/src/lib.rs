@@ -102,7 +102,7 @@ impl Drop for Stack {
 
 /// The signing secret: `JWT_SECRET` when set, else a random one (said in the log).
 pub fn secret(config: &Config) -> Secret {
-    config.jwt_secret.clone().unwrap_or_else(|| {
+    config.tokens.secret.clone().unwrap_or_else(|| {
         tracing::warn!(
             "JWT_SECRET is not set: using a random secret; tokens die with this process"
         );
@@ -125,7 +125,7 @@ pub async fn start_with(
     ports: Ports,
     stores: Stores,
 ) -> Result<Stack, Box<dyn std::error::Error>> {
-    let tokens = Arc::new(Tokens::new(&secret(config), config.token_expiry)?);
+    let tokens = Arc::new(Tokens::new(&secret(config), config.tokens.access_ttl)?);
     let mut listeners = Vec::new();
     for port in [ports.auth, ports.users, ports.gateway] {
         listeners.push(TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?);
@@ -136,7 +136,7 @@ pub async fn start_with(
         .collect::<Result<Vec<_>, _>>()?;
     let wired = wired(config, addrs[0], addrs[1]);
     let auth_state = auth::AppState::new(&stores, tokens.clone(), config);
-    let authenticator = match config.auth_mode {
+    let authenticator = match config.services.auth_mode {
         AuthMode::Local => users::Authenticator::local(tokens, stores.revocations.clone()),
         AuthMode::Remote => users::Authenticator::remote_from_config(&wired)?,
     };
@@ -172,8 +172,9 @@ pub fn wired(config: &Config, auth: SocketAddr, users: SocketAddr) -> Config {
     config
         .cors_allowed_origins
         .get_or_insert_with(|| vec![ANY_ORIGIN.to_owned()]);
-    config.auth_service_url = config.auth_service_url.or_else(|| own(auth));
-    config.user_service_url = config.user_service_url.or_else(|| own(users));
+    let services = &mut config.services;
+    services.auth_url = services.auth_url.take().or_else(|| own(auth));
+    services.users_url = services.users_url.take().or_else(|| own(users));
     config
 }
 

@@ -2,6 +2,7 @@
 //! 3002 (gateway) until Ctrl-C.
 
 use axum::http::StatusCode;
+use shared::config::or_exit;
 
 /// Set by a Lambda runtime, and by `cargo lambda watch` for every binary it starts.
 const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
@@ -12,9 +13,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os(LAMBDA_RUNTIME_API).is_some() {
         return refuse_lambda_invocations().await;
     }
-    let config = shared::Config::from_env()?;
-    let ports = local::Ports::from_env()?;
-    let stack = local::start(&config, ports).await?;
+    let config = or_exit("local", shared::Config::from_env());
+    let ports = or_exit("local", local::Ports::from_env());
+    let stack = or_exit("local", local::start(&config, ports).await);
     tracing::info!("auth service     on {}", stack.auth_url());
     tracing::info!("user service     on {}", stack.users_url());
     tracing::info!("gateway service  on {}", stack.gateway_url());

@@ -43,13 +43,13 @@ impl AppState {
             tokens,
             passwords: Passwords::new(config.bcrypt_cost),
             login_limits: config.login_limits,
-            refresh_token_expiry: config.refresh_token_expiry,
+            refresh_token_expiry: config.tokens.refresh_ttl,
         }
     }
 
     /// The state a deployed function runs with: everything from `config`.
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        let tokens = Tokens::new(config.require_jwt_secret()?, config.token_expiry)?;
+        let tokens = Tokens::new(config.tokens.require_secret()?, config.tokens.access_ttl)?;
         let stores = Stores::from_config(config).await?;
         Ok(Self::new(&stores, Arc::new(tokens), config))
     }

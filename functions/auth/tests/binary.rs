@@ -33,3 +33,22 @@ fn a_short_secret_stops_the_binary_without_echoing_it() {
     assert!(stderr.contains("at least 32 bytes"), "{stderr}");
     assert!(!stderr.contains("short-secret-value"));
 }
+
+#[test]
+fn a_malformed_value_stops_the_binary_like_every_other() {
+    let stderr = shared::testing::assert_cannot_start(
+        env!("CARGO_BIN_EXE_auth"),
+        "auth",
+        &[("REQUEST_TIMEOUT_MS", "soon")],
+    );
+    assert!(
+        stderr.contains("REQUEST_TIMEOUT_MS must be a whole number"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_state_that_cannot_be_built_stops_the_binary_the_same_way() {
+    let stderr = shared::testing::assert_cannot_start(env!("CARGO_BIN_EXE_auth"), "auth", &[]);
+    assert!(stderr.contains("JWT_SECRET is not set"), "{stderr}");
+}

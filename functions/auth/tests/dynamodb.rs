@@ -11,7 +11,7 @@ use shared::testing::dynamodb::TempTables;
 use shared::Config;
 
 fn fast(mut config: Config) -> Config {
-    config.jwt_secret = Some(Secret::new(SECRET.into()).unwrap());
+    config.tokens.secret = Some(Secret::new(SECRET.into()).unwrap());
     config.bcrypt_cost = 4;
     config
 }

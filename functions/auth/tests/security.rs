@@ -44,10 +44,10 @@ impl Backend {
             Backend::Dynamodb => {
                 let tables = TempTables::create().await?;
                 let mut config = tables.config.clone();
-                config.jwt_secret = Some(Secret::new(SECRET.into()).unwrap());
+                config.tokens.secret = Some(Secret::new(SECRET.into()).unwrap());
                 config.bcrypt_cost = wanted.bcrypt_cost;
                 config.login_limits = wanted.login_limits;
-                config.refresh_token_expiry = wanted.refresh_token_expiry;
+                config.tokens.refresh_ttl = wanted.tokens.refresh_ttl;
                 let state = auth::AppState::from_config(&config).await.unwrap();
                 Some(Subject {
                     app: auth::router(state),

@@ -37,21 +37,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// One client for the whole process: rustls, pooled, no redirects followed, the
-    /// connect and total timeouts from `config`.
+    /// The process's one HTTP client ([`shared::config::HttpClientConfig::client`]), the
+    /// service URLs and the CORS policy of `config`.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .map_err(|err| ConfigError(format!("cannot build the HTTP client: {err}")))?;
         Ok(Self {
-            client,
-            auth_url: config.auth_service_url.clone(),
-            users_url: config.user_service_url.clone(),
+            client: config.http.client()?,
+            auth_url: config.services.auth_url.clone(),
+            users_url: config.services.users_url.clone(),
             cors: cors(config.cors_allowed_origins.as_deref().unwrap_or_default())?,
         })
     }

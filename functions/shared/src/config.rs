@@ -1,4 +1,5 @@
-//! Configuration, read once at cold start from the environment.
+//! Configuration, read and validated once at cold start into typed parts; every binary
+//! reads it whole through [`Config::from_env`], each part through its own `read`.
 
 use std::fmt;
 use std::time::Duration;
@@ -48,47 +49,312 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StoreKind {
+    #[default]
     Memory,
     Dynamodb,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMode {
     /// Tokens verified in-process with the shared secret.
+    #[default]
     Local,
     /// Tokens sent to `POST {AUTH_SERVICE_URL}/validate`, as the seed did.
     Remote,
 }
 
+/// The environment as the part readers see it: any lookup, blank values as unset.
+pub struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl<'a> Vars<'a> {
+    pub fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self(lookup)
+    }
+
+    fn raw(&self, key: &str) -> Option<String> {
+        (self.0)(key)
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.raw(key).filter(|v| !v.trim().is_empty())
+    }
+
+    fn number(&self, key: &str, default: u64) -> Result<u64, ConfigError> {
+        self.get(key).map_or(Ok(default), |v| {
+            v.trim()
+                .parse()
+                .map_err(|_| ConfigError(format!("{key} must be a whole number, got {v:?}")))
+        })
+    }
+
+    /// A whole number from 1 to `max`; `unit` ends the refusal message.
+    fn between(&self, key: &str, default: u64, max: u64, unit: &str) -> Result<u64, ConfigError> {
+        let value = self.number(key, default)?;
+        if value == 0 || value > max {
+            return Err(ConfigError(format!(
+                "{key} must be between 1 and {max}{unit}"
+            )));
+        }
+        Ok(value)
+    }
+
+    fn hours(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+        let hours = self.between(key, default.as_secs() / 3600, MAX_TOKEN_HOURS, " hours")?;
+        Ok(Duration::from_secs(hours * 3600))
+    }
+
+    fn millis(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+        let ms = self.number(key, default.as_millis() as u64)?;
+        if ms == 0 {
+            return Err(ConfigError(format!("{key} must be above zero")));
+        }
+        Ok(Duration::from_millis(ms))
+    }
+
+    /// One of `choices` (case-insensitive), the first when unset.
+    fn choice<T: Copy>(&self, key: &str, choices: [(&str, T); 2]) -> Result<T, ConfigError> {
+        let Some(value) = self.get(key).map(|v| v.to_ascii_lowercase()) else {
+            return Ok(choices[0].1);
+        };
+        choices
+            .iter()
+            .find(|(name, _)| *name == value)
+            .map(|(_, kind)| *kind)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{key} must be \"{}\" or \"{}\", got {value:?}",
+                    choices[0].0, choices[1].0
+                ))
+            })
+    }
+}
+
+/// The longest lifetime an access or refresh token may be given: a year.
+const MAX_TOKEN_HOURS: u64 = 24 * 365;
+
+/// The whole configuration: one part per concern.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub jwt_secret: Option<Secret>,
-    pub token_expiry: Duration,
-    /// Lifetime of each refresh token, from `REFRESH_TOKEN_EXPIRY` in hours.
-    pub refresh_token_expiry: Duration,
+    pub tokens: TokenConfig,
     pub bcrypt_cost: u32,
-    pub store: StoreKind,
-    pub accounts_table: String,
-    pub profiles_table: String,
-    /// Refresh tokens, revocations and login-failure counters (`SECURITY_TABLE`).
-    pub security_table: String,
-    pub dynamodb_endpoint: Option<String>,
-    pub auth_mode: AuthMode,
-    /// Base URL of the auth service (`AUTH_SERVICE_URL`): where the gateway forwards
-    /// and users in remote mode validates. `None` when unset, as in AWS.
-    pub auth_service_url: Option<Url>,
-    /// Base URL of the users service (`USER_SERVICE_URL`); `None` when unset.
-    pub user_service_url: Option<Url>,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
+    pub store: StoreConfig,
+    pub services: Services,
+    pub http: HttpClientConfig,
+    pub login_limits: LoginLimits,
     /// Origins a browser may call the gateway from (`CORS_ALLOWED_ORIGINS`, comma
     /// separated, `*` for any). `None` when unset, which each binary reads its own way
     /// (the local stack: any origin; the Lambda: no CORS, API Gateway answers it);
     /// an empty list when set but empty, which turns CORS off.
     pub cors_allowed_origins: Option<Vec<String>>,
-    pub login_limits: LoginLimits,
+}
+
+/// `BCRYPT_COST` when unset.
+pub const DEFAULT_BCRYPT_COST: u32 = 12;
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            tokens: TokenConfig::default(),
+            bcrypt_cost: DEFAULT_BCRYPT_COST,
+            store: StoreConfig::default(),
+            services: Services::default(),
+            http: HttpClientConfig::default(),
+            login_limits: LoginLimits::default(),
+            cors_allowed_origins: None,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads every part through any lookup (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars::new(&lookup);
+        Ok(Self {
+            tokens: TokenConfig::read(&vars)?,
+            bcrypt_cost: read_bcrypt_cost(&vars)?,
+            store: StoreConfig::read(&vars)?,
+            services: Services::read(&vars)?,
+            http: HttpClientConfig::read(&vars)?,
+            login_limits: LoginLimits::read(&vars)?,
+            cors_allowed_origins: vars.raw("CORS_ALLOWED_ORIGINS").map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            }),
+        })
+    }
+}
+
+/// `BCRYPT_COST`, from 4 to 31.
+fn read_bcrypt_cost(vars: &Vars) -> Result<u32, ConfigError> {
+    let cost = vars.number("BCRYPT_COST", DEFAULT_BCRYPT_COST.into())?;
+    if !(4..=31).contains(&cost) {
+        return Err(ConfigError("BCRYPT_COST must be between 4 and 31".into()));
+    }
+    Ok(cost as u32)
+}
+
+/// Signing and lifetimes: `JWT_SECRET`, `TOKEN_EXPIRY` and `REFRESH_TOKEN_EXPIRY` (hours).
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub secret: Option<Secret>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            access_ttl: Duration::from_secs(24 * 3600),
+            refresh_ttl: Duration::from_secs(720 * 3600),
+        }
+    }
+}
+
+impl TokenConfig {
+    pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        let default = Self::default();
+        Ok(Self {
+            access_ttl: vars.hours("TOKEN_EXPIRY", default.access_ttl)?,
+            refresh_ttl: vars.hours("REFRESH_TOKEN_EXPIRY", default.refresh_ttl)?,
+            secret: vars.get("JWT_SECRET").map(Secret::new).transpose()?,
+        })
+    }
+
+    /// The secret a signing or verifying function cannot start without.
+    pub fn require_secret(&self) -> Result<&Secret, ConfigError> {
+        self.secret.as_ref().ok_or_else(|| {
+            ConfigError(format!(
+                "JWT_SECRET is not set; set it to a random string of at least {} bytes",
+                Secret::MIN_BYTES
+            ))
+        })
+    }
+}
+
+/// Where the data lives: `STORE`, the three table names and `DYNAMODB_ENDPOINT`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    pub tables: Tables,
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    pub accounts: String,
+    pub profiles: String,
+    /// Refresh tokens, revocations and login-failure counters (`SECURITY_TABLE`).
+    pub security: String,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Self {
+            accounts: "accounts".into(),
+            profiles: "profiles".into(),
+            security: "security".into(),
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        let default = Tables::default();
+        let table = |key: &str, default: String| vars.get(key).unwrap_or(default);
+        Ok(Self {
+            kind: vars.choice(
+                "STORE",
+                [
+                    ("memory", StoreKind::Memory),
+                    ("dynamodb", StoreKind::Dynamodb),
+                ],
+            )?,
+            tables: Tables {
+                accounts: table("ACCOUNTS_TABLE", default.accounts),
+                profiles: table("PROFILES_TABLE", default.profiles),
+                security: table("SECURITY_TABLE", default.security),
+            },
+            endpoint: vars.get("DYNAMODB_ENDPOINT"),
+        })
+    }
+}
+
+/// How tokens are checked (`AUTH_MODE`) and where the other services are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Services {
+    pub auth_mode: AuthMode,
+    /// Base URL of the auth service (`AUTH_SERVICE_URL`): where the gateway forwards
+    /// and users in remote mode validates. `None` when unset, as in AWS.
+    pub auth_url: Option<Url>,
+    /// Base URL of the users service (`USER_SERVICE_URL`); `None` when unset.
+    pub users_url: Option<Url>,
+}
+
+impl Services {
+    pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        let url = |key: &str| vars.get(key).map(|v| service_url(key, &v)).transpose();
+        Ok(Self {
+            auth_mode: vars.choice(
+                "AUTH_MODE",
+                [("local", AuthMode::Local), ("remote", AuthMode::Remote)],
+            )?,
+            auth_url: url("AUTH_SERVICE_URL")?,
+            users_url: url("USER_SERVICE_URL")?,
+        })
+    }
+}
+
+/// Outbound call bounds (`CONNECT_TIMEOUT_MS`, `REQUEST_TIMEOUT_MS`), for HTTP and
+/// DynamoDB alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpClientConfig {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_millis(1000),
+            request_timeout: Duration::from_millis(5000),
+        }
+    }
+}
+
+impl HttpClientConfig {
+    /// How long an idle pooled connection is kept.
+    pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+    pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        let default = Self::default();
+        Ok(Self {
+            connect_timeout: vars.millis("CONNECT_TIMEOUT_MS", default.connect_timeout)?,
+            request_timeout: vars.millis("REQUEST_TIMEOUT_MS", default.request_timeout)?,
+        })
+    }
+
+    /// The process's one outbound HTTP client (feature `http-client`): rustls, pooled,
+    /// no redirects followed, no proxy, these connect and total timeouts.
+    #[cfg(feature = "http-client")]
+    pub fn client(&self) -> Result<reqwest::Client, ConfigError> {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            .pool_idle_timeout(Self::POOL_IDLE_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(|err| ConfigError(format!("cannot build the HTTP client: {err}")))
+    }
 }
 
 /// How many failed logins a username and a client IP may have in one window before
@@ -110,118 +376,24 @@ impl Default for LoginLimits {
     }
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|key| std::env::var(key).ok())
-    }
-
-    /// Reads the configuration through any lookup (tests pass a map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
-        let number = |key: &str, default: u64| -> Result<u64, ConfigError> {
-            get(key).map_or(Ok(default), |v| {
-                v.trim()
-                    .parse()
-                    .map_err(|_| ConfigError(format!("{key} must be a whole number, got {v:?}")))
-            })
-        };
-        let token_hours = number("TOKEN_EXPIRY", 24)?;
-        if token_hours == 0 || token_hours > 24 * 365 {
-            return Err(ConfigError(
-                "TOKEN_EXPIRY must be between 1 and 8760 hours".into(),
-            ));
-        }
-        let refresh_hours = number("REFRESH_TOKEN_EXPIRY", 720)?;
-        if refresh_hours == 0 || refresh_hours > 24 * 365 {
-            return Err(ConfigError(
-                "REFRESH_TOKEN_EXPIRY must be between 1 and 8760 hours".into(),
-            ));
-        }
-        let between = |key: &str, default: u64, max: u64| -> Result<u64, ConfigError> {
-            let value = number(key, default)?;
-            if value == 0 || value > max {
-                return Err(ConfigError(format!("{key} must be between 1 and {max}")));
-            }
-            Ok(value)
-        };
-        let login_limits = LoginLimits {
-            per_user: between("LOGIN_MAX_FAILURES_PER_USER", 5, 1_000_000)?,
-            per_ip: between("LOGIN_MAX_FAILURES_PER_IP", 50, 1_000_000)?,
-            window: Duration::from_secs(between("LOGIN_FAILURE_WINDOW_SECS", 900, 86_400)?),
-        };
-        let bcrypt_cost = number("BCRYPT_COST", 12)?;
-        if !(4..=31).contains(&bcrypt_cost) {
-            return Err(ConfigError("BCRYPT_COST must be between 4 and 31".into()));
-        }
-        let store = match get("STORE")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("memory") => StoreKind::Memory,
-            Some("dynamodb") => StoreKind::Dynamodb,
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "STORE must be \"memory\" or \"dynamodb\", got {other:?}"
-                )))
-            }
-        };
-        let auth_mode = match get("AUTH_MODE")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("local") => AuthMode::Local,
-            Some("remote") => AuthMode::Remote,
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "AUTH_MODE must be \"local\" or \"remote\", got {other:?}"
-                )))
-            }
-        };
-        let millis = |key: &str, default: u64| -> Result<Duration, ConfigError> {
-            let ms = number(key, default)?;
-            if ms == 0 {
-                return Err(ConfigError(format!("{key} must be above zero")));
-            }
-            Ok(Duration::from_millis(ms))
-        };
+impl LoginLimits {
+    pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        let default = Self::default();
+        let window = default.window.as_secs();
         Ok(Self {
-            jwt_secret: get("JWT_SECRET").map(Secret::new).transpose()?,
-            token_expiry: Duration::from_secs(token_hours * 3600),
-            refresh_token_expiry: Duration::from_secs(refresh_hours * 3600),
-            bcrypt_cost: bcrypt_cost as u32,
-            store,
-            accounts_table: get("ACCOUNTS_TABLE").unwrap_or_else(|| "accounts".into()),
-            profiles_table: get("PROFILES_TABLE").unwrap_or_else(|| "profiles".into()),
-            security_table: get("SECURITY_TABLE").unwrap_or_else(|| "security".into()),
-            dynamodb_endpoint: get("DYNAMODB_ENDPOINT"),
-            auth_mode,
-            auth_service_url: get("AUTH_SERVICE_URL")
-                .map(|v| service_url("AUTH_SERVICE_URL", &v))
-                .transpose()?,
-            user_service_url: get("USER_SERVICE_URL")
-                .map(|v| service_url("USER_SERVICE_URL", &v))
-                .transpose()?,
-            connect_timeout: millis("CONNECT_TIMEOUT_MS", 1000)?,
-            request_timeout: millis("REQUEST_TIMEOUT_MS", 5000)?,
-            cors_allowed_origins: lookup("CORS_ALLOWED_ORIGINS").map(|v| {
-                v.split(',')
-                    .map(|o| o.trim().to_owned())
-                    .filter(|o| !o.is_empty())
-                    .collect()
-            }),
-            login_limits,
-        })
-    }
-
-    /// The secret a signing or verifying function cannot start without.
-    pub fn require_jwt_secret(&self) -> Result<&Secret, ConfigError> {
-        self.jwt_secret.as_ref().ok_or_else(|| {
-            ConfigError(format!(
-                "JWT_SECRET is not set; set it to a random string of at least {} bytes",
-                Secret::MIN_BYTES
-            ))
+            per_user: vars.between(
+                "LOGIN_MAX_FAILURES_PER_USER",
+                default.per_user,
+                1_000_000,
+                "",
+            )?,
+            per_ip: vars.between("LOGIN_MAX_FAILURES_PER_IP", default.per_ip, 1_000_000, "")?,
+            window: Duration::from_secs(vars.between(
+                "LOGIN_FAILURE_WINDOW_SECS",
+                window,
+                86_400,
+                "",
+            )?),
         })
     }
 }
@@ -261,12 +433,17 @@ pub fn join_service_url(base: &Url, path: &str, query: Option<&str>) -> Url {
     url
 }
 
-/// Ends the process with a clear one-line message when start-up configuration fails.
-pub fn or_exit<T>(function: &str, result: Result<T, ConfigError>) -> T {
+/// The exit code of every binary that cannot start (`EX_CONFIG`).
+pub const CANNOT_START: i32 = 78;
+
+/// `result`'s value, or the end of the process: one line `{function}: cannot start:
+/// {err}` on stderr (and in the log), exit code [`CANNOT_START`]. Every binary passes
+/// its configuration and its state through this.
+pub fn or_exit<T, E: fmt::Display>(function: &str, result: Result<T, E>) -> T {
     result.unwrap_or_else(|err| {
         tracing::error!(%err, "{function} cannot start");
         eprintln!("{function}: cannot start: {err}");
-        std::process::exit(78)
+        std::process::exit(CANNOT_START)
     })
 }
 
@@ -286,15 +463,16 @@ mod tests {
     #[test]
     fn defaults_match_the_spec() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.token_expiry, Duration::from_secs(86400));
+        assert_eq!(c.tokens.access_ttl, Duration::from_secs(86400));
         assert_eq!(c.bcrypt_cost, 12);
-        assert_eq!(c.store, StoreKind::Memory);
-        assert_eq!(c.auth_mode, AuthMode::Local);
-        assert_eq!(c.auth_service_url, None);
-        assert_eq!(c.user_service_url, None);
-        assert!(c.jwt_secret.is_none());
+        assert_eq!(c.store.kind, StoreKind::Memory);
+        assert_eq!(c.services.auth_mode, AuthMode::Local);
+        assert_eq!(c.services.auth_url, None);
+        assert_eq!(c.services.users_url, None);
+        assert!(c.tokens.secret.is_none());
         assert!(c
-            .require_jwt_secret()
+            .tokens
+            .require_secret()
             .unwrap_err()
             .to_string()
             .contains("JWT_SECRET"));
@@ -307,9 +485,9 @@ mod tests {
             ("AUTH_SERVICE_URL", "https://auth.example.com/prefix//"),
         ])
         .unwrap();
-        let users = c.user_service_url.unwrap();
+        let users = c.services.users_url.unwrap();
         assert_eq!(users.as_str(), "http://127.0.0.1:9/");
-        let auth = c.auth_service_url.unwrap();
+        let auth = c.services.auth_url.unwrap();
         assert_eq!(auth.as_str(), "https://auth.example.com/prefix");
         assert_eq!(
             join_service_url(&auth, "/users/a%2Fb", Some("limit=1")).as_str(),
@@ -325,7 +503,7 @@ mod tests {
         );
         let blank = config(&[("AUTH_SERVICE_URL", "  "), ("USER_SERVICE_URL", "")]).unwrap();
         assert_eq!(
-            (blank.auth_service_url, blank.user_service_url),
+            (blank.services.auth_url, blank.services.users_url),
             (None, None)
         );
     }
@@ -356,8 +534,8 @@ mod tests {
     #[test]
     fn security_settings_have_defaults_and_can_be_set() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.security_table, "security");
-        assert_eq!(c.refresh_token_expiry, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(c.store.tables.security, "security");
+        assert_eq!(c.tokens.refresh_ttl, Duration::from_secs(30 * 24 * 3600));
         assert_eq!(c.login_limits, LoginLimits::default());
         assert_eq!((c.login_limits.per_user, c.login_limits.per_ip), (5, 50));
         assert_eq!(c.login_limits.window, Duration::from_secs(900));
@@ -370,8 +548,8 @@ mod tests {
             ("LOGIN_FAILURE_WINDOW_SECS", "2"),
         ])
         .unwrap();
-        assert_eq!(c.security_table, "sec-prod");
-        assert_eq!(c.refresh_token_expiry, Duration::from_secs(48 * 3600));
+        assert_eq!(c.store.tables.security, "sec-prod");
+        assert_eq!(c.tokens.refresh_ttl, Duration::from_secs(48 * 3600));
         assert_eq!(
             c.login_limits,
             LoginLimits {
@@ -433,6 +611,83 @@ mod tests {
                 "https://a.example".to_owned(),
                 "http://localhost:5173".to_owned()
             ])
+        );
+    }
+
+    #[test]
+    fn an_empty_environment_reads_as_the_defaults() {
+        let (read, default) = (config(&[]).unwrap(), Config::default());
+        assert_eq!(read.tokens.access_ttl, default.tokens.access_ttl);
+        assert_eq!(read.tokens.refresh_ttl, default.tokens.refresh_ttl);
+        assert!(read.tokens.secret.is_none() && default.tokens.secret.is_none());
+        assert_eq!(read.bcrypt_cost, default.bcrypt_cost);
+        assert_eq!(read.store, default.store);
+        assert_eq!(read.services, default.services);
+        assert_eq!(read.http, default.http);
+        assert_eq!(read.login_limits, default.login_limits);
+        assert_eq!(read.cors_allowed_origins, default.cors_allowed_origins);
+        assert_eq!(
+            read.http,
+            HttpClientConfig {
+                connect_timeout: Duration::from_millis(1000),
+                request_timeout: Duration::from_millis(5000),
+            }
+        );
+        assert_eq!(
+            (
+                read.store.tables.accounts.as_str(),
+                read.store.tables.profiles.as_str()
+            ),
+            ("accounts", "profiles")
+        );
+    }
+
+    #[test]
+    fn each_part_reads_only_its_own_variables() {
+        let vars = |k: &str| match k {
+            "BCRYPT_COST" => Some("3".to_owned()),
+            "STORE" => Some("DynamoDB".to_owned()),
+            "PROFILES_TABLE" => Some("p".to_owned()),
+            "REQUEST_TIMEOUT_MS" => Some("250".to_owned()),
+            _ => None,
+        };
+        let vars = Vars::new(&vars);
+        let store = StoreConfig::read(&vars).unwrap();
+        assert_eq!(
+            (store.kind, store.tables.profiles.as_str()),
+            (StoreKind::Dynamodb, "p")
+        );
+        let http = HttpClientConfig::read(&vars).unwrap();
+        assert_eq!(http.request_timeout, Duration::from_millis(250));
+        assert!(Services::read(&vars).is_ok());
+        assert!(read_bcrypt_cost(&vars)
+            .unwrap_err()
+            .to_string()
+            .contains("BCRYPT_COST"));
+    }
+
+    #[test]
+    fn range_messages_keep_their_wording() {
+        let message = |key: &str, value: &str| config(&[(key, value)]).unwrap_err().to_string();
+        assert_eq!(
+            message("TOKEN_EXPIRY", "0"),
+            "configuration error: TOKEN_EXPIRY must be between 1 and 8760 hours"
+        );
+        assert_eq!(
+            message("LOGIN_FAILURE_WINDOW_SECS", "86401"),
+            "configuration error: LOGIN_FAILURE_WINDOW_SECS must be between 1 and 86400"
+        );
+        assert_eq!(
+            message("STORE", "Postgres"),
+            "configuration error: STORE must be \"memory\" or \"dynamodb\", got \"postgres\""
+        );
+        assert_eq!(
+            message("CONNECT_TIMEOUT_MS", "0"),
+            "configuration error: CONNECT_TIMEOUT_MS must be above zero"
+        );
+        assert_eq!(
+            message("BCRYPT_COST", "x"),
+            "configuration error: BCRYPT_COST must be a whole number, got \"x\""
         );
     }
 

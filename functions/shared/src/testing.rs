@@ -40,6 +40,32 @@ pub fn try_config(pairs: &[(&str, &str)]) -> Result<crate::Config, crate::config
     crate::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))
 }
 
+/// Starts the binary at `path` (named `name`) with only `env` and asserts it refuses to
+/// start as every binary does: exit code [`crate::config::CANNOT_START`] within 10 s and
+/// one stderr line `{name}: cannot start: ...`, which it returns.
+pub fn assert_cannot_start(path: &str, name: &str, env: &[(&str, &str)]) -> String {
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(path)
+        .env_clear()
+        .env("RUST_LOG", "off")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {path}: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(crate::config::CANNOT_START),
+        "{name} with {env:?}: {stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{name}: cannot start: ")),
+        "{stderr}"
+    );
+    stderr
+}
+
 /// The API's error body for `status` and `message`.
 pub fn error(status: u16, message: &str) -> Value {
     serde_json::json!({"status": status.to_string(), "message": message})
@@ -461,9 +487,10 @@ pub mod dynamodb {
             .expect("test configuration is valid");
             let client = crate::store::dynamodb::client(&config).await;
             let tables = Self { client, config };
-            tables.make(&tables.config.accounts_table, "pk").await;
-            tables.make(&tables.config.profiles_table, "user_id").await;
-            tables.make(&tables.config.security_table, "pk").await;
+            let names = tables.config.store.tables.clone();
+            tables.make(&names.accounts, "pk").await;
+            tables.make(&names.profiles, "user_id").await;
+            tables.make(&names.security, "pk").await;
             tables
         }
 
@@ -519,7 +546,7 @@ pub mod dynamodb {
                 let out = self
                     .client
                     .get_item()
-                    .table_name(&self.config.accounts_table)
+                    .table_name(&self.config.store.tables.accounts)
                     .key(
                         "pk",
                         aws_sdk_dynamodb::types::AttributeValue::S(key.clone()),
@@ -541,7 +568,7 @@ pub mod dynamodb {
             let out = self
                 .client
                 .scan()
-                .table_name(&self.config.security_table)
+                .table_name(&self.config.store.tables.security)
                 .consistent_read(true)
                 .send()
                 .await
@@ -562,7 +589,7 @@ pub mod dynamodb {
 
         /// [`account_table_problems`] of these tables' accounts table.
         pub async fn account_problems(&self) -> Vec<String> {
-            account_table_problems(&self.client, &self.config.accounts_table).await
+            account_table_problems(&self.client, &self.config.store.tables.accounts).await
         }
 
         /// Checks the accounts table ([`account_table_problems`]), deletes the tables
@@ -571,9 +598,9 @@ pub mod dynamodb {
         pub async fn delete(self) {
             let problems = self.account_problems().await;
             for table in [
-                &self.config.accounts_table,
-                &self.config.profiles_table,
-                &self.config.security_table,
+                &self.config.store.tables.accounts,
+                &self.config.store.tables.profiles,
+                &self.config.store.tables.security,
             ] {
                 if let Err(e) = self.client.delete_table().table_name(table).send().await {
                     eprintln!("could not delete test table {table}: {e:?}");

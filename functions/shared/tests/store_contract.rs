@@ -737,7 +737,7 @@ async fn the_accounts_table_check_finds_missing_orphaned_and_stale_claims() {
         return;
     };
     let tables = subject.tables.as_ref().expect("dynamodb tables");
-    let table = tables.config.accounts_table.clone();
+    let table = tables.config.store.tables.accounts.clone();
     let alice = account("Alice", "Alice@example.com");
     let bob = account("bob", "bob@example.com");
     subject.accounts.create(&alice).await.unwrap();

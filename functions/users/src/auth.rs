@@ -14,7 +14,7 @@ use base64::Engine;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use shared::config::{join_service_url, ConfigError, Url};
+use shared::config::{join_service_url, ConfigError, HttpClientConfig, Url};
 use shared::store::RevocationStore;
 use shared::token::{verify_access, Tokens, MAX_TOKEN_BYTES};
 use shared::{Config, Error};
@@ -48,8 +48,8 @@ impl Authenticator {
         }))
     }
 
-    /// Asks `POST {auth_service_url}/validate` through one client with the configured
-    /// connect and total timeouts, remembering valid answers for at most
+    /// Asks `POST {auth_service_url}/validate` through the process's HTTP client (see
+    /// [`HttpClientConfig::client`]) with these connect and total timeouts, remembering valid answers for at most
     /// [`Authenticator::REMOTE_CACHE_TTL`]: a token revoked by a logout can still pass
     /// here for that long after it was last validated.
     pub fn remote(
@@ -58,11 +58,11 @@ impl Authenticator {
         request_timeout: Duration,
     ) -> Result<Self, ConfigError> {
         let validate_url = join_service_url(auth_service_url, "/validate", None);
-        let client = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .timeout(request_timeout)
-            .build()
-            .map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))?;
+        let client = HttpClientConfig {
+            connect_timeout,
+            request_timeout,
+        }
+        .client()?;
         Ok(Self(Arc::new(Mode::Remote(Remote {
             client,
             validate_url,
@@ -70,17 +70,21 @@ impl Authenticator {
         }))))
     }
 
-    /// Remote mode at `config.auth_service_url` with `config`'s timeouts; there is no
+    /// Remote mode at `config`'s `AUTH_SERVICE_URL` with its timeouts; there is no
     /// remote mode without `AUTH_SERVICE_URL`.
     pub fn remote_from_config(config: &Config) -> Result<Self, ConfigError> {
-        let url = config.auth_service_url.as_ref().ok_or_else(|| {
+        let url = config.services.auth_url.as_ref().ok_or_else(|| {
             ConfigError(
                 "AUTH_MODE=remote needs AUTH_SERVICE_URL, the base URL of the auth service \
                  (e.g. http://localhost:3000)"
                     .into(),
             )
         })?;
-        Self::remote(url, config.connect_timeout, config.request_timeout)
+        Self::remote(
+            url,
+            config.http.connect_timeout,
+            config.http.request_timeout,
+        )
     }
 
     /// How long remote mode trusts a valid answer of auth without asking again.

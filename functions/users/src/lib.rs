@@ -36,11 +36,11 @@ impl AppState {
     /// from the security table.
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let stores = Stores::from_config(config).await?;
-        let auth = match config.auth_mode {
+        let auth = match config.services.auth_mode {
             AuthMode::Local => Authenticator::local(
                 Arc::new(Tokens::new(
-                    config.require_jwt_secret()?,
-                    config.token_expiry,
+                    config.tokens.require_secret()?,
+                    config.tokens.access_ttl,
                 )?),
                 stores.revocations,
             ),

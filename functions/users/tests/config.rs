@@ -81,3 +81,26 @@ fn the_lambda_binary_refuses_to_start_without_jwt_secret() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("JWT_SECRET"), "{stderr}");
 }
+
+#[test]
+fn a_malformed_value_stops_the_binary_like_every_other() {
+    let stderr = shared::testing::assert_cannot_start(
+        env!("CARGO_BIN_EXE_users"),
+        "users",
+        &[("REQUEST_TIMEOUT_MS", "soon")],
+    );
+    assert!(
+        stderr.contains("REQUEST_TIMEOUT_MS must be a whole number"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_state_that_cannot_be_built_stops_the_binary_the_same_way() {
+    let stderr = shared::testing::assert_cannot_start(
+        env!("CARGO_BIN_EXE_users"),
+        "users",
+        &[("AUTH_MODE", "remote")],
+    );
+    assert!(stderr.contains("AUTH_SERVICE_URL"), "{stderr}");
+}

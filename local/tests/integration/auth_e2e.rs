@@ -139,7 +139,8 @@ async fn concurrent_registrations_on_dynamodb_have_one_winner_and_leave_every_cl
         );
     }
 
-    let items = shared::testing::dynamodb::scan_all(&tables.client, &config.accounts_table).await;
+    let items =
+        shared::testing::dynamodb::scan_all(&tables.client, &config.store.tables.accounts).await;
     let mut accounts: Vec<String> = items
         .iter()
         .filter_map(|item| {
@@ -172,7 +173,7 @@ async fn the_accounts_table_of_the_environment_is_consistent() {
     })
     .unwrap();
     let client = shared::store::dynamodb::client(&config).await;
-    let table = &config.accounts_table;
+    let table = &config.store.tables.accounts;
     let items = shared::testing::dynamodb::scan_all(&client, table).await;
     assert!(
         items.iter().any(|item| item

@@ -83,3 +83,41 @@ fn the_local_binary_serves_and_stops_cleanly_on_ctrl_c() {
     };
     assert!(status.success(), "clean exit, got {status:?}");
 }
+
+#[test]
+fn a_malformed_value_stops_the_binary_like_every_other() {
+    let stderr = shared::testing::assert_cannot_start(
+        env!("CARGO_BIN_EXE_local"),
+        "local",
+        &[("REQUEST_TIMEOUT_MS", "soon")],
+    );
+    assert!(
+        stderr.contains("REQUEST_TIMEOUT_MS must be a whole number"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_stack_that_cannot_be_started_stops_the_binary_the_same_way() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let stderr = shared::testing::assert_cannot_start(
+        env!("CARGO_BIN_EXE_local"),
+        "local",
+        &[
+            ("AUTH_PORT", &port),
+            ("USERS_PORT", "0"),
+            ("GATEWAY_PORT", "0"),
+        ],
+    );
+    assert!(stderr.to_lowercase().contains("in use"), "{stderr}");
+    let stderr = shared::testing::assert_cannot_start(
+        env!("CARGO_BIN_EXE_local"),
+        "local",
+        &[("AUTH_PORT", "three thousand")],
+    );
+    assert!(
+        stderr.contains("AUTH_PORT must be a port number"),
+        "{stderr}"
+    );
+}

@@ -14,13 +14,13 @@ pub async fn stack(pairs: &[(&str, &str)]) -> Stack {
 /// `STORE=dynamodb` on `tables`, then `pairs`, as [`config`] gives it.
 pub fn on_tables(tables: &TempTables, pairs: &[(&str, &str)]) -> Config {
     let c = &tables.config;
-    let endpoint = c.dynamodb_endpoint.clone().unwrap();
+    let endpoint = c.store.endpoint.clone().unwrap();
     let mut all = vec![
         ("STORE", "dynamodb"),
         ("DYNAMODB_ENDPOINT", endpoint.as_str()),
-        ("ACCOUNTS_TABLE", c.accounts_table.as_str()),
-        ("PROFILES_TABLE", c.profiles_table.as_str()),
-        ("SECURITY_TABLE", c.security_table.as_str()),
+        ("ACCOUNTS_TABLE", c.store.tables.accounts.as_str()),
+        ("PROFILES_TABLE", c.store.tables.profiles.as_str()),
+        ("SECURITY_TABLE", c.store.tables.security.as_str()),
     ];
     all.extend_from_slice(pairs);
     config(&all)

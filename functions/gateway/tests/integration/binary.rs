@@ -152,3 +152,26 @@ async fn without_service_urls_as_in_aws_the_binary_forwards_nothing() {
         assert_eq!(body, error(404, "Route not found"), "{event}");
     }
 }
+
+#[test]
+fn a_malformed_value_stops_the_binary_like_every_other() {
+    let stderr = shared::testing::assert_cannot_start(
+        env!("CARGO_BIN_EXE_gateway"),
+        "gateway",
+        &[("REQUEST_TIMEOUT_MS", "soon")],
+    );
+    assert!(
+        stderr.contains("REQUEST_TIMEOUT_MS must be a whole number"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_state_that_cannot_be_built_stops_the_binary_the_same_way() {
+    let stderr = shared::testing::assert_cannot_start(
+        env!("CARGO_BIN_EXE_gateway"),
+        "gateway",
+        &[("CORS_ALLOWED_ORIGINS", "https://ok.example,bad\u{7f}origin")],
+    );
+    assert!(stderr.contains("CORS_ALLOWED_ORIGINS"), "{stderr}");
+}

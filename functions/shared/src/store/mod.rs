@@ -249,7 +249,7 @@ pub struct Stores {
 
 impl Stores {
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        match config.store {
+        match config.store.kind {
             StoreKind::Memory => Ok(Self::memory()),
             #[cfg(feature = "dynamodb")]
             StoreKind::Dynamodb => Ok(Self::dynamodb(dynamodb::client(config).await, config)),
@@ -275,15 +275,16 @@ impl Stores {
     /// The DynamoDB stores on `config`'s tables, all through `client`.
     #[cfg(feature = "dynamodb")]
     pub fn dynamodb(client: aws_sdk_dynamodb::Client, config: &Config) -> Self {
-        let security = &config.security_table;
+        let tables = &config.store.tables;
+        let security = &tables.security;
         Self {
             accounts: Arc::new(dynamodb::DynamoAccountStore::new(
                 client.clone(),
-                &config.accounts_table,
+                &tables.accounts,
             )),
             profiles: Arc::new(dynamodb::DynamoProfileStore::new(
                 client.clone(),
-                &config.profiles_table,
+                &tables.profiles,
             )),
             refresh: Arc::new(dynamodb::DynamoRefreshStore::new(client.clone(), security)),
             revocations: Arc::new(dynamodb::DynamoRevocationStore::new(

@@ -20,9 +20,9 @@ use crate::Config;
 /// `AWS_ACCESS_KEY_ID` gets placeholder credentials, which emulators accept.
 pub async fn client(config: &Config) -> Client {
     let timeouts = TimeoutConfig::builder()
-        .connect_timeout(config.connect_timeout)
-        .operation_attempt_timeout(config.request_timeout)
-        .operation_timeout(config.request_timeout)
+        .connect_timeout(config.http.connect_timeout)
+        .operation_attempt_timeout(config.http.request_timeout)
+        .operation_timeout(config.http.request_timeout)
         .build();
     let retries = RetryConfig::standard()
         .with_max_attempts(3)
@@ -34,7 +34,7 @@ pub async fn client(config: &Config) -> Client {
         .region(region)
         .timeout_config(timeouts)
         .retry_config(retries);
-    if let Some(endpoint) = &config.dynamodb_endpoint {
+    if let Some(endpoint) = &config.store.endpoint {
         loader = loader.endpoint_url(endpoint);
         if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
             loader = loader
