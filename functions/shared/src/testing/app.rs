@@ -1,7 +1,107 @@
-//! One-shot requests into a router: the route table check.
+//! One-shot requests into a router (every answer must be JSON), the API's register and
+//! login calls, tokens for any user, and the route table check.
 
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
-use serde_json::Value;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+use crate::token::{Claims, Tokens};
+
+/// What a router answered, its body parsed as JSON.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+/// A reply equals the (status, body) it is expected to be, whatever its headers.
+impl PartialEq<(StatusCode, Value)> for Reply {
+    fn eq(&self, (status, body): &(StatusCode, Value)) -> bool {
+        self.status == *status && self.body == *body
+    }
+}
+
+/// Sends `request` into `router`, asserting that the answer is JSON.
+pub async fn send(router: &Router, request: Request<Body>) -> Reply {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let content_type = headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        content_type.starts_with("application/json"),
+        "every answer is JSON, got {content_type:?} for {status}: {bytes:?}"
+    );
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap(),
+    }
+}
+
+/// [`send`]s a POST of `body` as JSON to `path`.
+pub async fn post(router: &Router, path: &str, body: Value) -> Reply {
+    let request = Request::post(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    send(router, request).await
+}
+
+/// [`send`]s a GET of `path`.
+pub async fn get(router: &Router, path: &str) -> Reply {
+    send(router, Request::get(path).body(Body::empty()).unwrap()).await
+}
+
+/// Registers an account through `router`'s `/register`.
+pub async fn register(router: &Router, username: &str, email: &str, password: &str) -> Reply {
+    post(
+        router,
+        "/register",
+        json!({"username": username, "email": email, "password": password}),
+    )
+    .await
+}
+
+/// Logs in through `router`'s `/login`.
+pub async fn login(router: &Router, username: &str, password: &str) -> Reply {
+    post(
+        router,
+        "/login",
+        json!({"username": username, "password": password}),
+    )
+    .await
+}
+
+/// A valid access token from `tokens` for `user_id` (a UUID).
+pub fn token(tokens: &Tokens, user_id: &str, username: &str) -> String {
+    tokens
+        .issue(Uuid::parse_str(user_id).unwrap(), username)
+        .unwrap()
+        .token
+}
+
+/// An access token correctly signed by `tokens` for `user_id` that expired a minute ago.
+pub fn expired_token(tokens: &Tokens, user_id: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    tokens
+        .sign(&Claims {
+            sub: user_id.into(),
+            username: "late".into(),
+            iat: now - 3600,
+            exp: now - 60,
+            jti: Uuid::new_v4().to_string(),
+        })
+        .unwrap()
+}
 
 /// Methods probed by [`route_mismatches`].
 pub const PROBED_METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
@@ -30,8 +130,6 @@ pub fn is_routing_refusal(status: u16, body: &Value) -> bool {
 /// `/` and under `/api`: every listed route reaches a handler, and every other method
 /// of [`PROBED_METHODS`] on a listed path is a 405 JSON. Empty when the claim holds.
 pub async fn route_mismatches(app: Router, routes: &[(&str, &str)]) -> Vec<String> {
-    use tower::ServiceExt;
-
     let mut paths: Vec<&str> = routes.iter().map(|(_, path)| *path).collect();
     paths.sort_unstable();
     paths.dedup();

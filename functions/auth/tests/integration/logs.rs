@@ -6,8 +6,6 @@
 //! installs the process-wide subscriber, so that events from every thread (bcrypt runs
 //! on the blocking pool) are captured.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -15,11 +13,9 @@ use serde_json::{json, Value};
 use shared::domain::Username;
 use shared::store::Stores;
 use shared::telemetry::{subscriber, Format};
-use shared::testing::{event, invoke, with_body, with_header};
+use shared::testing::*;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
-
-use common::*;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
