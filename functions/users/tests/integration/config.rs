@@ -1,15 +1,9 @@
 //! The users function's start-up: configuration read once, no start in local auth
 //! mode without a signing secret, nor in remote mode without the auth service's URL.
 
-use std::collections::HashMap;
 use std::process::Command;
 
-use shared::Config;
-
-fn config(pairs: &[(&str, &str)]) -> Config {
-    let map: HashMap<&str, &str> = pairs.iter().copied().collect();
-    Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).unwrap()
-}
+use shared::testing::{config, try_config};
 
 #[tokio::test]
 async fn local_mode_needs_jwt_secret_and_remote_mode_does_not() {
@@ -46,9 +40,8 @@ async fn remote_mode_needs_auth_service_url_and_says_so() {
 #[test]
 fn remote_mode_refuses_an_auth_url_it_cannot_call() {
     for url in ["not a url", "ftp://auth.example.com", "localhost:3000"] {
-        let map: HashMap<&str, &str> = [("AUTH_MODE", "remote"), ("AUTH_SERVICE_URL", url)].into();
         let err =
-            Config::from_lookup(|k| map.get(k).map(|v| (*v).to_owned())).expect_err("refused");
+            try_config(&[("AUTH_MODE", "remote"), ("AUTH_SERVICE_URL", url)]).expect_err("refused");
         assert!(err.to_string().contains("AUTH_SERVICE_URL"), "{url}: {err}");
     }
 }

@@ -1,12 +1,11 @@
 //! The auth function behind API Gateway: the repo's HTTP API (v2) event fixtures fed
 //! through lambda_http's adapter, as the Lambda runtime does.
 
-mod common;
-
 use serde_json::json;
-use shared::testing::{event, invoke, with_body, with_header};
 
-use common::*;
+use shared::testing::*;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn health_event_answers_the_health_body() {

@@ -2,16 +2,15 @@
 //! gaps, no page over `MAX_PAGE_BYTES`, the next page's cursor in the `X-Next-Cursor`
 //! header.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use axum::http::{Method, StatusCode};
 use chrono::Utc;
 use uuid::Uuid;
 
-use common::*;
 use shared::store::{Profile, ProfileStore};
+
+use crate::support::*;
 
 async fn seed(app: &TestApp, n: usize) -> BTreeSet<Uuid> {
     seed_with(app, n, String::new).await

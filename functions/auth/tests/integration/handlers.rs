@@ -1,17 +1,17 @@
 //! The auth section of the spec, example by example and error row by error row.
 
-mod common;
-
 use axum::http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use common::*;
+use shared::testing::*;
 use shared::token::Claims;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn health_answers_as_the_spec_shows() {
-    let (status, body) = get(&app(), "/").await;
+    let Reply { status, body, .. } = get(&app(), "/").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
@@ -28,7 +28,7 @@ async fn health_answers_as_the_spec_shows() {
 
 #[tokio::test]
 async fn register_answers_with_a_new_user_id() {
-    let (status, body) =
+    let Reply { status, body, .. } =
         register(&app(), "john_doe", "john@example.com", "securePassword123").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["username"], "john_doe");
@@ -42,7 +42,8 @@ async fn a_taken_username_is_a_conflict_whatever_its_case() {
     let app = app();
     register(&app, "john_doe", "john@example.com", "securePassword123").await;
     for name in ["john_doe", "JOHN_DOE", "John_Doe"] {
-        let (status, body) = register(&app, name, "other@example.com", "securePassword123").await;
+        let Reply { status, body, .. } =
+            register(&app, name, "other@example.com", "securePassword123").await;
         assert_eq!(status, StatusCode::CONFLICT);
         assert_eq!(body, error(409, "Username already exists"));
     }
@@ -52,7 +53,8 @@ async fn a_taken_username_is_a_conflict_whatever_its_case() {
 async fn a_taken_email_is_a_conflict_whatever_its_case() {
     let app = app();
     register(&app, "john_doe", "john@example.com", "securePassword123").await;
-    let (status, body) = register(&app, "jane", "John@Example.COM", "securePassword123").await;
+    let Reply { status, body, .. } =
+        register(&app, "jane", "John@Example.COM", "securePassword123").await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body, error(409, "Email already registered"));
 }
@@ -61,15 +63,18 @@ async fn a_taken_email_is_a_conflict_whatever_its_case() {
 async fn username_is_reported_first_when_both_are_taken() {
     let app = app();
     register(&app, "john_doe", "john@example.com", "securePassword123").await;
-    let (_, body) = register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let Reply { body, .. } =
+        register(&app, "john_doe", "john@example.com", "securePassword123").await;
     assert_eq!(body, error(409, "Username already exists"));
 }
 
 #[tokio::test]
 async fn login_gives_a_bearer_token_for_a_day() {
     let app = app();
-    let (_, registered) = register(&app, "john_doe", "john@example.com", "securePassword123").await;
-    let (status, body) = login(&app, "john_doe", "securePassword123").await;
+    let Reply {
+        body: registered, ..
+    } = register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let Reply { status, body, .. } = login(&app, "john_doe", "securePassword123").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 86400);
@@ -83,10 +88,10 @@ async fn login_is_case_insensitive_on_the_username_only() {
     let app = app();
     register(&app, "john_doe", "john@example.com", "securePassword123").await;
     assert_eq!(
-        login(&app, "JOHN_DOE", "securePassword123").await.0,
+        login(&app, "JOHN_DOE", "securePassword123").await.status,
         StatusCode::OK
     );
-    let (status, body) = login(&app, "john_doe", "SECUREPASSWORD123").await;
+    let Reply { status, body, .. } = login(&app, "john_doe", "SECUREPASSWORD123").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body, error(401, "Invalid username or password"));
 }
@@ -112,9 +117,14 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
 #[tokio::test]
 async fn validate_answers_with_the_token_owner() {
     let app = app();
-    let (_, registered) = register(&app, "john_doe", "john@example.com", "securePassword123").await;
-    let (_, logged_in) = login(&app, "john_doe", "securePassword123").await;
-    let (status, body) = post(&app, "/validate", json!({"token": logged_in["token"]})).await;
+    let Reply {
+        body: registered, ..
+    } = register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let Reply {
+        body: logged_in, ..
+    } = login(&app, "john_doe", "securePassword123").await;
+    let Reply { status, body, .. } =
+        post(&app, "/validate", json!({"token": logged_in["token"]})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
@@ -125,7 +135,7 @@ async fn validate_answers_with_the_token_owner() {
 #[tokio::test]
 async fn a_garbage_token_is_invalid_or_malformed() {
     for token in ["", "abc", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30.x"] {
-        let (status, body) = post(&app(), "/validate", json!({"token": token})).await;
+        let Reply { status, body, .. } = post(&app(), "/validate", json!({"token": token})).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body, error(401, "Invalid or malformed token"));
     }
@@ -143,7 +153,7 @@ async fn an_expired_token_says_so() {
         jti: Uuid::new_v4().to_string(),
     };
     let token = tokens.sign(&claims).unwrap();
-    let (status, body) = post(&app(), "/validate", json!({"token": token})).await;
+    let Reply { status, body, .. } = post(&app(), "/validate", json!({"token": token})).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body, error(401, "Token has expired"));
 }
@@ -151,17 +161,18 @@ async fn an_expired_token_says_so() {
 #[tokio::test]
 async fn every_route_is_also_served_under_api() {
     let app = app();
-    assert_eq!(get(&app, "/api").await.0, StatusCode::OK);
-    let (status, _) = register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    assert_eq!(get(&app, "/api").await.status, StatusCode::OK);
+    let Reply { status, .. } =
+        register(&app, "john_doe", "john@example.com", "securePassword123").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = post(
+    let Reply { status, body, .. } = post(
         &app,
         "/api/login",
         json!({"username": "john_doe", "password": "securePassword123"}),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = post(&app, "/api/validate", json!({"token": body["token"]})).await;
+    let Reply { status, .. } = post(&app, "/api/validate", json!({"token": body["token"]})).await;
     assert_eq!(status, StatusCode::OK);
 }
 

@@ -1,12 +1,12 @@
 //! Bad input, table-driven: every case is a 4xx in the spec's error shape.
 
-mod common;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::json;
 
-use common::*;
+use shared::testing::*;
+
+use crate::support::*;
 
 struct Case {
     name: &'static str,
@@ -163,7 +163,8 @@ async fn every_bad_input_gets_a_4xx_json_error() {
         if let Some(ct) = case.content_type {
             request = request.header("content-type", ct);
         }
-        let (status, body) = send(&app, request.body(Body::from(case.body)).unwrap()).await;
+        let Reply { status, body, .. } =
+            send(&app, request.body(Body::from(case.body)).unwrap()).await;
         assert_eq!(status, case.status, "{}: {body}", case.name);
         assert_eq!(body["status"], case.status.as_str(), "{}", case.name);
         let message = body["message"].as_str().unwrap_or_default();
@@ -184,9 +185,10 @@ async fn every_bad_input_gets_a_4xx_json_error() {
 #[tokio::test]
 async fn a_refused_registration_stores_nothing() {
     let app = app();
-    let (status, _) = register(&app, "john_doe", "j@example.com", "short").await;
+    let Reply { status, .. } = register(&app, "john_doe", "j@example.com", "short").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = register(&app, "john_doe", "j@example.com", "securePassword123").await;
+    let Reply { status, .. } =
+        register(&app, "john_doe", "j@example.com", "securePassword123").await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -201,11 +203,14 @@ async fn a_72_byte_password_works_and_is_not_truncated() {
     assert_eq!(
         register(&app, "john_doe", "j@example.com", &password)
             .await
-            .0,
+            .status,
         StatusCode::OK
     );
-    assert_eq!(login(&app, "john_doe", &password).await.0, StatusCode::OK);
-    let (status, _) = login(&app, "john_doe", &format!("{password}x")).await;
+    assert_eq!(
+        login(&app, "john_doe", &password).await.status,
+        StatusCode::OK
+    );
+    let Reply { status, .. } = login(&app, "john_doe", &format!("{password}x")).await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,

@@ -1,11 +1,11 @@
 //! Registration is one atomic step: racing registrations of one name have one winner.
 
-mod common;
-
 use axum::http::StatusCode;
 use futures::future::join_all;
 
-use common::*;
+use shared::testing::*;
+
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_simultaneous_registrations_of_one_username_have_exactly_one_winner() {
@@ -27,16 +27,19 @@ async fn fifty_simultaneous_registrations_of_one_username_have_exactly_one_winne
         .into_iter()
         .map(Result::unwrap)
         .collect();
-    let ok = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    let ok = results
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
     let conflicts: Vec<_> = results
         .iter()
-        .filter(|(s, _)| *s == StatusCode::CONFLICT)
+        .filter(|r| r.status == StatusCode::CONFLICT)
         .collect();
     assert_eq!(ok, 1);
     assert_eq!(conflicts.len(), 49);
     assert!(conflicts
         .iter()
-        .all(|(_, b)| *b == error(409, "Username already exists")));
+        .all(|r| r.body == error(409, "Username already exists")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -60,13 +63,16 @@ async fn fifty_simultaneous_registrations_of_one_email_have_exactly_one_winner()
         .map(Result::unwrap)
         .collect();
     assert_eq!(
-        results.iter().filter(|(s, _)| *s == StatusCode::OK).count(),
+        results
+            .iter()
+            .filter(|r| r.status == StatusCode::OK)
+            .count(),
         1
     );
     assert_eq!(
         results
             .iter()
-            .filter(|(_, b)| *b == error(409, "Email already registered"))
+            .filter(|r| r.body == error(409, "Email already registered"))
             .count(),
         49
     );

@@ -1,8 +1,6 @@
 //! Property tests on every parser at the boundary: arbitrary input never panics and
 //! gives either a value or the right 4xx.
 
-use std::time::Duration;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
@@ -11,19 +9,14 @@ use proptest::prelude::*;
 use serde::Deserialize;
 use tower::ServiceExt;
 
-use shared::config::Secret;
 use shared::domain::{Email, Password, Username};
 use shared::store::Cursor;
-use shared::token::{Rejected, Tokens};
+use shared::testing::tokens;
+use shared::token::Rejected;
 use shared::{Error, Json};
 
 fn is_bad_request(err: &Error) -> bool {
     err.status() == StatusCode::BAD_REQUEST
-}
-
-fn tokens() -> Tokens {
-    let secret = Secret::new("property-test-secret-at-least-32-bytes".into()).unwrap();
-    Tokens::new(&secret, Duration::from_secs(60)).unwrap()
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,7 +1,5 @@
 //! The users section of the spec, example by example and error row by error row.
 
-mod common;
-
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -9,10 +7,12 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use common::*;
 use shared::store::{Cursor, Page, Profile, ProfilePatch, ProfileStore};
+use shared::testing::*;
 use shared::Error;
 use users::{AppState, Authenticator};
+
+use crate::support::*;
 
 #[tokio::test]
 async fn health_answers_as_the_spec_shows_without_a_token() {
@@ -228,21 +228,6 @@ async fn every_route_also_answers_under_api() {
 }
 
 /// Every protected route, with a body where it takes one.
-fn protected_routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
-    let one = format!("/users/{ALICE}");
-    vec![
-        (Method::GET, "/users".into(), None),
-        (
-            Method::POST,
-            "/users".into(),
-            Some(profile_json(ALICE, "alice")),
-        ),
-        (Method::GET, one.clone(), None),
-        (Method::PUT, one.clone(), Some(json!({"bio": "x"}))),
-        (Method::DELETE, one, None),
-    ]
-}
-
 #[tokio::test]
 async fn a_missing_authorization_header_is_401_on_every_protected_route() {
     let app = app();

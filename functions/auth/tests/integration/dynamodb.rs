@@ -1,13 +1,11 @@
 //! The auth function built from configuration with `STORE=dynamodb`, on a real
 //! DynamoDB-compatible server (`DYNAMODB_ENDPOINT`) and on one that is down.
 
-mod common;
-
 use axum::http::StatusCode;
 
-use common::*;
 use shared::config::Secret;
 use shared::testing::dynamodb::TempTables;
+use shared::testing::*;
 use shared::Config;
 
 fn fast(mut config: Config) -> Config {
@@ -26,17 +24,19 @@ async fn with_store_dynamodb_accounts_live_in_the_table() {
         .unwrap();
     let app = auth::router(state);
 
-    let (status, _) = register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let Reply { status, .. } =
+        register(&app, "john_doe", "john@example.com", "securePassword123").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = register(&app, "JOHN_DOE", "other@example.com", "securePassword123").await;
+    let Reply { status, body, .. } =
+        register(&app, "JOHN_DOE", "other@example.com", "securePassword123").await;
     assert_eq!(
         (status, body),
         (StatusCode::CONFLICT, error(409, "Username already exists"))
     );
-    let (status, body) = login(&app, "John_Doe", "securePassword123").await;
+    let Reply { status, body, .. } = login(&app, "John_Doe", "securePassword123").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["token"].is_string());
-    let (status, body) = login(&app, "john_doe", "wrongPassword1").await;
+    let Reply { status, body, .. } = login(&app, "john_doe", "wrongPassword1").await;
     assert_eq!(
         (status, body),
         (
@@ -57,21 +57,17 @@ async fn a_store_that_is_down_is_a_503_json_error_without_details() {
     let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
-    let config = Config::from_lookup(|key| match key {
-        "STORE" => Some("dynamodb".into()),
-        "DYNAMODB_ENDPOINT" => Some(endpoint.clone()),
-        _ => None,
-    })
-    .unwrap();
+    let config = config(&[("STORE", "dynamodb"), ("DYNAMODB_ENDPOINT", &endpoint)]);
     let app = auth::router(auth::AppState::from_config(&fast(config)).await.unwrap());
     let unavailable = error(503, "Service temporarily unavailable");
 
-    let (status, body) = register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let Reply { status, body, .. } =
+        register(&app, "john_doe", "john@example.com", "securePassword123").await;
     assert_eq!(
         (status, body),
         (StatusCode::SERVICE_UNAVAILABLE, unavailable.clone())
     );
-    let (status, body) = login(&app, "john_doe", "securePassword123").await;
+    let Reply { status, body, .. } = login(&app, "john_doe", "securePassword123").await;
     assert_eq!(
         (status, body),
         (StatusCode::SERVICE_UNAVAILABLE, unavailable)

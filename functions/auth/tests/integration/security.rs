@@ -1,24 +1,22 @@
 //! Refresh, logout and brute-force protection, each test run on the in-memory stores
 //! and on DynamoDB tables (`DYNAMODB_ENDPOINT`).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 use axum::Router;
 use futures::future::join_all;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tower::ServiceExt;
 
-use common::*;
 use shared::config::Secret;
 use shared::testing::dynamodb::TempTables;
+use shared::testing::*;
+
+use crate::support::*;
 
 #[derive(Clone, Copy)]
 enum Backend {
@@ -66,12 +64,6 @@ impl Subject {
     }
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
 /// One request: an optional JSON body, bearer token and client address.
 async fn call(
     app: &Router,
@@ -95,23 +87,16 @@ async fn call(
         let addr: SocketAddr = format!("{peer}:40000").parse().unwrap();
         request.extensions_mut().insert(ConnectInfo(addr));
     }
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap(),
-    }
+    send(app, request).await
 }
 
 const PASSWORD: &str = "securePassword123";
 
 async fn signed_up(app: &Router, name: &str) -> Value {
-    let (status, body) = register(app, name, &format!("{name}@example.com"), PASSWORD).await;
+    let Reply { status, body, .. } =
+        register(app, name, &format!("{name}@example.com"), PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = login(app, name, PASSWORD).await;
+    let Reply { status, body, .. } = login(app, name, PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -195,7 +180,7 @@ async fn a_reused_refresh_token_revokes_its_whole_family(backend: Backend) {
         return;
     };
     let session = signed_up(&s.app, "john_doe").await;
-    let other_device = login(&s.app, "john_doe", PASSWORD).await.1;
+    let other_device = login(&s.app, "john_doe", PASSWORD).await.body;
     let rotated = refresh(&s.app, &session["refresh_token"]).await.body;
 
     let replayed = refresh(&s.app, &session["refresh_token"]).await;
@@ -262,7 +247,7 @@ async fn logout_revokes_the_access_token_everywhere_auth_checks_it(backend: Back
         return;
     };
     let session = signed_up(&s.app, "john_doe").await;
-    let second = login(&s.app, "john_doe", PASSWORD).await.1;
+    let second = login(&s.app, "john_doe", PASSWORD).await.body;
 
     let reply = logout(&s.app, &session, None).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -317,14 +302,14 @@ async fn logout_with_a_refresh_token_ends_its_family(backend: Backend) {
         "an access token not logged out stays valid until it expires"
     );
 
-    let fresh = login(&s.app, "john_doe", PASSWORD).await.1;
+    let fresh = login(&s.app, "john_doe", PASSWORD).await.body;
     for body in [
         json!({"refresh_token": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}),
         json!({"refresh_token": "not one of ours"}),
         json!({"refresh_token": null}),
         json!({}),
     ] {
-        let session = login(&s.app, "john_doe", PASSWORD).await.1;
+        let session = login(&s.app, "john_doe", PASSWORD).await.body;
         let reply = logout(&s.app, &session, Some(body.clone())).await;
         assert_eq!(reply.status, StatusCode::OK, "{body}: {}", reply.body);
     }
@@ -381,7 +366,7 @@ async fn logout_without_a_usable_bearer_token_is_refused(backend: Backend) {
         if let Some(value) = authorization {
             request = request.header("authorization", value);
         }
-        let (status, body) = send(&s.app, request.body(Body::empty()).unwrap()).await;
+        let Reply { status, body, .. } = send(&s.app, request.body(Body::empty()).unwrap()).await;
         assert_eq!(
             (status, body),
             (StatusCode::UNAUTHORIZED, error(401, message)),
@@ -394,14 +379,14 @@ async fn logout_without_a_usable_bearer_token_is_refused(backend: Backend) {
         .header("content-type", "application/json")
         .body(Body::from("{not json"))
         .unwrap();
-    assert_eq!(send(&s.app, request).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(send(&s.app, request).await.status, StatusCode::BAD_REQUEST);
     let request = Request::post("/logout")
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "text/plain")
         .body(Body::from("refresh"))
         .unwrap();
     assert_eq!(
-        send(&s.app, request).await.0,
+        send(&s.app, request).await.status,
         StatusCode::UNSUPPORTED_MEDIA_TYPE
     );
     assert_eq!(
@@ -455,7 +440,7 @@ async fn twenty_parallel_wrong_passwords_get_at_most_the_limit_of_401s(backend: 
         (StatusCode::TOO_MANY_REQUESTS, locked_out()),
         "even the right password waits out the lockout"
     );
-    let (status, _) = login(&s.app, "someone_else", PASSWORD).await;
+    let Reply { status, .. } = login(&s.app, "someone_else", PASSWORD).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
@@ -522,7 +507,7 @@ async fn a_lockout_ends_when_its_window_does(backend: Backend) {
     register(&s.app, "john_doe", "john@example.com", PASSWORD).await;
     for _ in 0..2 {
         assert_eq!(
-            login(&s.app, "john_doe", "wrong-password").await.0,
+            login(&s.app, "john_doe", "wrong-password").await.status,
             StatusCode::UNAUTHORIZED
         );
     }
@@ -544,19 +529,22 @@ async fn a_successful_login_resets_the_username_counter(backend: Backend) {
     register(&s.app, "john_doe", "john@example.com", PASSWORD).await;
     let wrong = || login(&s.app, "john_doe", "wrong-password");
     for _ in 0..2 {
-        assert_eq!(wrong().await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(wrong().await.status, StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(login(&s.app, "JOHN_DOE", PASSWORD).await.0, StatusCode::OK);
+    assert_eq!(
+        login(&s.app, "JOHN_DOE", PASSWORD).await.status,
+        StatusCode::OK
+    );
     for _ in 0..3 {
         assert_eq!(
-            wrong().await.0,
+            wrong().await.status,
             StatusCode::UNAUTHORIZED,
             "the count started again"
         );
     }
-    assert_eq!(wrong().await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(wrong().await.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(
-        login(&s.app, "John_Doe", "wrong-password").await.0,
+        login(&s.app, "John_Doe", "wrong-password").await.status,
         StatusCode::TOO_MANY_REQUESTS,
         "the username counts in any case"
     );
@@ -572,7 +560,7 @@ async fn a_locked_out_login_does_not_run_bcrypt(backend: Backend) {
     };
     let started = Instant::now();
     assert_eq!(
-        login(&s.app, "nobody", "wrong-password").await.0,
+        login(&s.app, "nobody", "wrong-password").await.status,
         StatusCode::UNAUTHORIZED
     );
     let checked = started.elapsed();
@@ -580,7 +568,7 @@ async fn a_locked_out_login_does_not_run_bcrypt(backend: Backend) {
     for _ in 0..3 {
         let started = Instant::now();
         assert_eq!(
-            login(&s.app, "nobody", "wrong-password").await.0,
+            login(&s.app, "nobody", "wrong-password").await.status,
             StatusCode::TOO_MANY_REQUESTS
         );
         fastest_locked = fastest_locked.min(started.elapsed());

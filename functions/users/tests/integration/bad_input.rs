@@ -1,13 +1,13 @@
 //! Bad input, table by table: every mistake is a 4xx JSON error, never a 404, 5xx or
 //! a change to the data.
 
-mod common;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 
-use common::*;
+use shared::testing::*;
+
+use crate::support::*;
 
 fn with(overrides: Value) -> Value {
     let mut body = profile_json(ALICE, "alice");

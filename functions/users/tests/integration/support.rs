@@ -1,37 +1,20 @@
-//! Helpers for the users tests: an app over an in-memory store, tokens for any user,
-//! and one-shot requests.
-
-#![allow(dead_code)]
+//! What the users tests share beyond `shared::testing`: an app over in-memory stores,
+//! checking tokens in-process, and two users.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{Method, Request, StatusCode};
 use axum::Router;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tower::ServiceExt;
-use uuid::Uuid;
 
-use shared::config::Secret;
 use shared::store::memory::{MemoryProfileStore, MemoryRevocationStore};
-use shared::token::{Claims, Tokens};
+use shared::testing::{send, tokens, Reply};
+use shared::token::Tokens;
 use users::{AppState, Authenticator};
 
-pub const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 pub const ALICE: &str = "550e8400-e29b-41d4-a716-446655440000";
 pub const BOB: &str = "660e8400-e29b-41d4-a716-446655440001";
-
-pub fn tokens() -> Arc<Tokens> {
-    Arc::new(
-        Tokens::new(
-            &Secret::new(SECRET.into()).unwrap(),
-            Duration::from_secs(86400),
-        )
-        .unwrap(),
-    )
-}
 
 /// A users app checking tokens in-process, and its store for direct set-up.
 pub struct TestApp {
@@ -60,24 +43,12 @@ pub fn app() -> TestApp {
 impl TestApp {
     /// A valid token for `user_id`.
     pub fn token(&self, user_id: &str, username: &str) -> String {
-        self.tokens
-            .issue(Uuid::parse_str(user_id).unwrap(), username)
-            .unwrap()
-            .token
+        shared::testing::token(&self.tokens, user_id, username)
     }
 
     /// A correctly signed token that expired a minute ago.
     pub fn expired_token(&self, user_id: &str) -> String {
-        let now = chrono::Utc::now().timestamp();
-        self.tokens
-            .sign(&Claims {
-                sub: user_id.into(),
-                username: "late".into(),
-                iat: now - 3600,
-                exp: now - 60,
-                jti: Uuid::new_v4().to_string(),
-            })
-            .unwrap()
+        shared::testing::expired_token(&self.tokens, user_id)
     }
 
     pub async fn call(
@@ -116,6 +87,22 @@ impl TestApp {
     }
 }
 
+/// Every route that needs a bearer token, with a valid body where it takes one.
+pub fn protected_routes() -> Vec<(Method, String, Option<Value>)> {
+    let one = format!("/users/{ALICE}");
+    vec![
+        (Method::GET, "/users".into(), None),
+        (
+            Method::POST,
+            "/users".into(),
+            Some(profile_json(ALICE, "alice")),
+        ),
+        (Method::GET, one.clone(), None),
+        (Method::PUT, one.clone(), Some(json!({"bio": "x"}))),
+        (Method::DELETE, one, None),
+    ]
+}
+
 pub fn profile_json(user_id: &str, username: &str) -> Value {
     json!({
         "user_id": user_id,
@@ -124,34 +111,4 @@ pub fn profile_json(user_id: &str, username: &str) -> Value {
         "full_name": format!("{username} Smith"),
         "bio": "Software developer passionate about Rust"
     })
-}
-
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Value,
-}
-
-pub async fn send(app: &Router, request: Request<Body>) -> Reply {
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let content_type = headers
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    assert!(
-        content_type.starts_with("application/json"),
-        "every answer is JSON, got {content_type:?} for {status}: {bytes:?}"
-    );
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap(),
-    }
-}
-
-pub fn error(status: u16, message: &str) -> Value {
-    json!({"status": status.to_string(), "message": message})
 }

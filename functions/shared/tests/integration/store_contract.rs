@@ -838,19 +838,18 @@ mod unavailable {
 
     use shared::domain::Username;
     use shared::store::Stores;
-    use shared::{Config, Error};
+    use shared::Error;
 
     const REQUEST_TIMEOUT: Duration = Duration::from_millis(800);
 
     async fn stores_at(endpoint: &str) -> Stores {
-        let config = Config::from_lookup(|key| match key {
-            "STORE" => Some("dynamodb".into()),
-            "DYNAMODB_ENDPOINT" => Some(endpoint.into()),
-            "CONNECT_TIMEOUT_MS" => Some("200".into()),
-            "REQUEST_TIMEOUT_MS" => Some(REQUEST_TIMEOUT.as_millis().to_string()),
-            _ => None,
-        })
-        .unwrap();
+        let request_timeout = REQUEST_TIMEOUT.as_millis().to_string();
+        let config = shared::testing::config(&[
+            ("STORE", "dynamodb"),
+            ("DYNAMODB_ENDPOINT", endpoint),
+            ("CONNECT_TIMEOUT_MS", "200"),
+            ("REQUEST_TIMEOUT_MS", &request_timeout),
+        ]);
         Stores::from_config(&config).await.unwrap()
     }
 

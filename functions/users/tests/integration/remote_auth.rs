@@ -2,8 +2,6 @@
 //! answers cached briefly and never past the token's expiry, and a 503 when auth is
 //! down, slow or broken.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,12 +12,13 @@ use axum::Router;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use common::*;
 use shared::store::memory::{MemoryProfileStore, MemoryRevocationStore};
 use shared::store::Stores;
+use shared::testing::*;
 use shared::token::Claims;
-use shared::Config;
 use users::{AppState, Authenticator};
+
+use crate::support::*;
 
 /// Serves `app` on a free loopback port for the rest of the test.
 async fn serve(app: Router) -> String {
@@ -36,7 +35,7 @@ async fn counted_auth() -> (String, Arc<AtomicUsize>) {
     let app = auth::router(auth::AppState::new(
         &Stores::memory(),
         tokens(),
-        &Config::from_lookup(|k| (k == "BCRYPT_COST").then(|| "4".to_owned())).unwrap(),
+        &config(&[]),
     ))
     .layer(middleware::from_fn(
         move |req: axum::extract::Request, next: Next| {

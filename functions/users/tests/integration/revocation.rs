@@ -1,37 +1,21 @@
 //! Tokens revoked by a logout: refused in local auth mode by reading the revocation
 //! record, and in remote mode by auth's `/validate`.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
-use serde_json::json;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use common::*;
 use shared::store::memory::{MemoryProfileStore, MemoryRevocationStore};
 use shared::store::{RevocationStore, Stores};
-use shared::{Config, Error};
+use shared::testing::*;
+use shared::Error;
 use users::{AppState, Authenticator};
 
-fn protected_routes() -> Vec<(Method, String, Option<serde_json::Value>)> {
-    let one = format!("/users/{ALICE}");
-    vec![
-        (Method::GET, "/users".into(), None),
-        (
-            Method::POST,
-            "/users".into(),
-            Some(profile_json(ALICE, "alice")),
-        ),
-        (Method::GET, one.clone(), None),
-        (Method::PUT, one.clone(), Some(json!({"bio": "x"}))),
-        (Method::DELETE, one, None),
-    ]
-}
+use crate::support::*;
 
 async fn revoke(revocations: &dyn RevocationStore, app: &TestApp, token: &str) {
     let claims = app.tokens.verify(token).unwrap();
@@ -121,7 +105,7 @@ async fn in_remote_mode_a_token_revoked_at_auth_is_refused() {
         revocations: revocations.clone(),
         ..Stores::memory()
     };
-    let config = Config::from_lookup(|k| (k == "BCRYPT_COST").then(|| "4".to_owned())).unwrap();
+    let config = config(&[]);
     let auth = auth::router(auth::AppState::new(&stores, tokens(), &config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -1,0 +1,12 @@
+//! The auth function's integration tests, one binary: each module a concern, `support`
+//! what they share beyond `shared::testing`.
+
+mod bad_input;
+mod binary;
+mod concurrency;
+mod dynamodb;
+mod handlers;
+mod lambda;
+mod logs;
+mod security;
+mod support;

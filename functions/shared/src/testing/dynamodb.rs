@@ -1,0 +1,288 @@
+//! Throwaway, uniquely named DynamoDB tables (feature `dynamodb`) on the server at
+//! `DYNAMODB_ENDPOINT`, and the accounts-table consistency check run before deletion.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TableStatus,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::domain::{Email, Username};
+use crate::store::dynamodb::DynamoAccountStore;
+use crate::store::Stores;
+use crate::Config;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The attributes an account item shares with its username claim (TABLES.md).
+const ACCOUNT_ATTRIBUTES: [&str; 5] = [
+    "user_id",
+    "username",
+    "email",
+    "password_hash",
+    "created_at",
+];
+
+/// Every item of `table`, read with consistent scans page by page.
+pub async fn scan_all(client: &Client, table: &str) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let out = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("cannot scan {table}: {e:?}"));
+        items.extend(out.items().iter().cloned());
+        match out.last_evaluated_key() {
+            Some(key) if !key.is_empty() => start = Some(key.clone()),
+            _ => return items,
+        }
+    }
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+/// What is wrong with the accounts table `table`, as laid out in TABLES.md: every
+/// `USER#` item has its `USERNAME#` claim (a full copy of it) and its `EMAIL#`
+/// claim, both holding its `user_id`; every claim points back to an account whose
+/// username or email it is (no orphan); nothing else is in the table. Empty when
+/// the table is consistent.
+pub async fn account_table_problems(client: &Client, table: &str) -> Vec<String> {
+    let items: HashMap<String, Item> = scan_all(client, table)
+        .await
+        .into_iter()
+        .map(|item| (text(&item, "pk").unwrap_or_default().to_owned(), item))
+        .collect();
+    let mut problems = Vec::new();
+    for (pk, item) in &items {
+        let user_id = text(item, "user_id").unwrap_or_default();
+        if let Some(id) = pk.strip_prefix("USER#") {
+            if id != user_id {
+                problems.push(format!("{pk} holds user_id {user_id:?}"));
+            }
+            match text(item, "username").map(Username::parse) {
+                Some(Ok(name)) => {
+                    let claim_key = DynamoAccountStore::username_key(&name);
+                    match items.get(&claim_key) {
+                        None => problems.push(format!("{pk} has no claim {claim_key}")),
+                        Some(claim) => {
+                            for attribute in ACCOUNT_ATTRIBUTES {
+                                if claim.get(attribute) != item.get(attribute) {
+                                    problems.push(format!(
+                                        "{claim_key} differs from {pk} in {attribute}"
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => problems.push(format!("{pk} has no valid username")),
+            }
+            match text(item, "email").map(Email::parse) {
+                Some(Ok(email)) => {
+                    let claim_key = DynamoAccountStore::email_key(&email);
+                    match items.get(&claim_key) {
+                        None => problems.push(format!("{pk} has no claim {claim_key}")),
+                        Some(claim) if text(claim, "user_id") != Some(id) => {
+                            problems.push(format!(
+                                "{claim_key} points to {:?}, not to {pk}",
+                                text(claim, "user_id")
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
+                _ => problems.push(format!("{pk} has no valid email")),
+            }
+        } else if pk.starts_with("USERNAME#") || pk.starts_with("EMAIL#") {
+            let account_key = format!("USER#{user_id}");
+            let Some(account) = items.get(&account_key) else {
+                problems.push(format!("{pk} is orphaned: {account_key} does not exist"));
+                continue;
+            };
+            let claimed = if pk.starts_with("USERNAME#") {
+                text(account, "username")
+                    .and_then(|name| Username::parse(name).ok())
+                    .map(|name| DynamoAccountStore::username_key(&name))
+            } else {
+                text(account, "email")
+                    .and_then(|email| Email::parse(email).ok())
+                    .map(|email| DynamoAccountStore::email_key(&email))
+            };
+            if claimed.as_deref() != Some(pk.as_str()) {
+                problems.push(format!(
+                    "{pk} points to {account_key}, which claims {claimed:?}"
+                ));
+            }
+        } else {
+            problems.push(format!("unexpected item {pk:?} in the accounts table"));
+        }
+    }
+    problems.sort();
+    problems
+}
+
+pub struct TempTables {
+    pub client: Client,
+    /// `STORE=dynamodb` pointed at these tables.
+    pub config: Config,
+}
+
+impl TempTables {
+    /// `None` (the test skips) when `DYNAMODB_ENDPOINT` is unset outside CI.
+    pub async fn create() -> Option<Self> {
+        let endpoint = super::require_env("DYNAMODB_ENDPOINT")?;
+        Some(Self::create_at(&endpoint).await)
+    }
+
+    /// Fresh tables on the server at `endpoint`.
+    pub async fn create_at(endpoint: &str) -> Self {
+        let endpoint = endpoint.to_owned();
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let config = Config::from_lookup(|key| match key {
+            "STORE" => Some("dynamodb".into()),
+            "DYNAMODB_ENDPOINT" => Some(endpoint.clone()),
+            "ACCOUNTS_TABLE" => Some(format!("accounts-{suffix}")),
+            "PROFILES_TABLE" => Some(format!("profiles-{suffix}")),
+            "SECURITY_TABLE" => Some(format!("security-{suffix}")),
+            _ => None,
+        })
+        .expect("test configuration is valid");
+        let client = crate::store::dynamodb::client(&config).await;
+        let tables = Self { client, config };
+        let names = tables.config.store.tables.clone();
+        tables.make(&names.accounts, "pk").await;
+        tables.make(&names.profiles, "user_id").await;
+        tables.make(&names.security, "pk").await;
+        tables
+    }
+
+    /// Stores on these tables, sharing this client.
+    pub async fn stores(&self) -> Stores {
+        Stores::from_config(&self.config)
+            .await
+            .expect("dynamodb stores build")
+    }
+
+    async fn make(&self, table: &str, key: &str) {
+        self.client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(key)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute definition"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(key)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .expect("key schema"),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("cannot create table {table}: {e:?}"));
+        for _ in 0..100 {
+            let described = self
+                .client
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("cannot describe table {table}: {e:?}"));
+            if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("table {table} did not become active");
+    }
+
+    /// The accounts-table keys (`pk`) among `keys` that have an item.
+    pub async fn account_keys_present(&self, keys: &[String]) -> Vec<String> {
+        let mut present = Vec::new();
+        for key in keys {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.config.store.tables.accounts)
+                .key(
+                    "pk",
+                    aws_sdk_dynamodb::types::AttributeValue::S(key.clone()),
+                )
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("cannot read {key}: {e:?}"));
+            if out.item().is_some() {
+                present.push(key.clone());
+            }
+        }
+        present
+    }
+
+    /// Every item of the security table, as text (`pk` first), for tests that check
+    /// what is and is not stored.
+    pub async fn security_items(&self) -> Vec<String> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.config.store.tables.security)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("cannot scan the security table: {e:?}"));
+        let mut items: Vec<String> = out
+            .items()
+            .iter()
+            .map(|item| {
+                let mut fields: Vec<String> =
+                    item.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                fields.sort_by_key(|f| !f.starts_with("pk="));
+                fields.join(" ")
+            })
+            .collect();
+        items.sort();
+        items
+    }
+
+    /// [`account_table_problems`] of these tables' accounts table.
+    pub async fn account_problems(&self) -> Vec<String> {
+        account_table_problems(&self.client, &self.config.store.tables.accounts).await
+    }
+
+    /// Checks the accounts table ([`account_table_problems`]), deletes the tables
+    /// (failures to delete are reported, not fatal), then panics if the check found
+    /// a problem: every suite on DynamoDB ends with this check.
+    pub async fn delete(self) {
+        let problems = self.account_problems().await;
+        for table in [
+            &self.config.store.tables.accounts,
+            &self.config.store.tables.profiles,
+            &self.config.store.tables.security,
+        ] {
+            if let Err(e) = self.client.delete_table().table_name(table).send().await {
+                eprintln!("could not delete test table {table}: {e:?}");
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "the accounts table was inconsistent: {problems:#?}"
+        );
+    }
+}

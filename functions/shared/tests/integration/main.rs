@@ -1,0 +1,5 @@
+//! The shared crate's integration tests, one binary: the store contract every backend
+//! meets, and properties of the parsers.
+
+mod parsers_prop;
+mod store_contract;

@@ -1,0 +1,11 @@
+//! The users function's integration tests, one binary: each module a concern, `support`
+//! what they share beyond `shared::testing`.
+
+mod bad_input;
+mod config;
+mod handlers;
+mod lambda;
+mod listing;
+mod remote_auth;
+mod revocation;
+mod support;
