@@ -67,6 +67,16 @@ pub fn assert_cannot_start(path: &str, name: &str, env: &[(&str, &str)]) -> Stri
     stderr
 }
 
+/// [`assert_cannot_start`] with a malformed `REQUEST_TIMEOUT_MS`, which every binary
+/// reads: the one line names the variable.
+pub fn assert_malformed_value_stops(path: &str, name: &str) {
+    let stderr = assert_cannot_start(path, name, &[("REQUEST_TIMEOUT_MS", "soon")]);
+    assert!(
+        stderr.contains("REQUEST_TIMEOUT_MS must be a whole number"),
+        "{stderr}"
+    );
+}
+
 /// The API's error body for `status` and `message`.
 pub fn error(status: u16, message: &str) -> Value {
     serde_json::json!({"status": status.to_string(), "message": message})
