@@ -1,13 +1,5 @@
 //! The measuring tool of `bench/bench.sh`; each command prints one JSON object.
-//!
-//! ```text
-//! bench bcrypt  --cost 12 --secs 10 [--threads N]
-//! bench probe   --url http://127.0.0.1:3000/ --rate 50 --secs 10
-//! bench tokens  --secret S --user-id UUID --username NAME --count 4096   (one per line)
-//! bench lambda  --exe target/release/auth --event fixtures/events/auth-health.json
-//!               [--event ...] [--runs 20] [--invocations 1] [--env KEY=VALUE]...
-//!               [--secret S]   (replaces TOKEN in the events with a signed token)
-//! ```
+//! Usage: [`USAGE`], printed when no command is given.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -151,6 +143,16 @@ async fn lambda(args: &Args) -> Result<Value> {
     }))
 }
 
+/// The commands and their options.
+const USAGE: &str = "\
+usage:
+  bench bcrypt  --cost 12 --secs 10 [--threads N]
+  bench probe   --url http://127.0.0.1:3000/ --rate 50 --secs 10
+  bench tokens  --secret S --user-id UUID --username NAME --count 4096   (one per line)
+  bench lambda  --exe target/release/auth --event fixtures/events/auth-health.json
+                [--event ...] [--runs 20] [--invocations 1] [--env KEY=VALUE]...
+                [--secret S]   (replaces TOKEN in the events with a signed token)";
+
 #[tokio::main]
 async fn main() {
     let raw: Vec<String> = std::env::args().skip(1).collect();
@@ -165,7 +167,7 @@ async fn main() {
             },
             Err(e) => Err(e),
         },
-        None => Err("usage: bench bcrypt|probe|tokens|lambda --option value ...".into()),
+        None => Err(USAGE.into()),
     };
     match outcome {
         Ok(Some(value)) => println!("{value}"),

@@ -1,6 +1,5 @@
-//! Measurement helpers behind `bench/bench.sh`: the raw bcrypt rate, a paced latency
-//! probe, bearer tokens signed like auth's, and a Lambda Runtime API stub that times a
-//! function binary from exec to its first answer.
+//! Measurement helpers behind `bench/bench.sh`: raw bcrypt rate, a paced latency probe,
+//! bearer tokens signed like auth's, and a Lambda Runtime API stub (`runtime`).
 
 pub mod runtime;
 pub mod stats;

@@ -1,6 +1,5 @@
-//! A minimal Lambda Runtime API (`/2018-06-01/runtime/...`) on loopback that hands a
-//! function binary a queue of events, and a driver that times the binary from exec to
-//! its first answered invocation and reads its peak RSS after the last one.
+//! A minimal Lambda Runtime API on loopback that feeds a function binary events and
+//! times it from exec to its first answer, reading its peak RSS after the last.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};

@@ -1,7 +1,5 @@
-//! Forwarding one request to a downstream service and its answer back, unchanged
-//! except for hop-by-hop headers; every failure to get an answer, and an answer that
-//! claims to be JSON but is not, is a JSON error. A path with dot segments, which the
-//! URL parser would resolve to another path, is never forwarded.
+//! Forwarding one request downstream and its answer back, minus hop-by-hop headers;
+//! no answer, a non-JSON "JSON" answer or a dot-segment path is a JSON error.
 
 use axum::body::Body;
 use axum::extract::Request;

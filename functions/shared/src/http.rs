@@ -1,6 +1,5 @@
-//! Router plumbing every function shares: the `/api` prefix, JSON 404/405 (also for
-//! paths with dot segments), panics turned into 500 JSON, one log line per request,
-//! bearer tokens, and the Lambda entry point.
+//! Router plumbing every function shares: the `/api` prefix, JSON 404/405 (dot segments
+//! too), panics as 500 JSON, the access log, bearer tokens, the Lambda entry point.
 
 use std::any::Any;
 use std::sync::{Arc, OnceLock};

@@ -1,6 +1,5 @@
-//! Everything the auth, users and gateway functions share: domain types, the error
-//! type, the JSON extractor, access and refresh tokens, configuration, stores and router
-//! plumbing.
+//! What the auth, users and gateway functions share: domain types, the error, the JSON
+//! and query extractors, tokens, configuration, stores and router plumbing.
 
 pub mod client_ip;
 pub mod config;

@@ -1,6 +1,5 @@
-//! Who is calling: the bearer token checked in-process against the revocation records
-//! (local mode) or by the auth service (remote mode), offered to handlers as the
-//! [`AuthUser`] extractor.
+//! Who is calling: the bearer token checked in-process against the revocations (local
+//! mode) or by auth's `/validate` (remote mode), as the [`AuthUser`] extractor.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

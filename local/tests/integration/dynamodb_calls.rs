@@ -1,9 +1,5 @@
-//! The DynamoDB calls each endpoint makes, counted by an SDK interceptor on the way to a
-//! real DynamoDB-compatible server (`DYNAMODB_ENDPOINT`, moto in `scripts/test.sh`) while
-//! the repo's API Gateway events go through the functions as in Lambda. The counts are
-//! asserted, so a change in calls per request fails the suite; with
-//! `BENCH_DYNAMODB_CALLS=<file>` they are also written there for `bench/bench.sh`'s
-//! cost table.
+//! The DynamoDB calls of each endpoint, counted by an SDK interceptor against moto and
+//! asserted (`BENCH_DYNAMODB_CALLS=<file>` also writes them for the cost table).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

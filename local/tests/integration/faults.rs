@@ -1,6 +1,5 @@
-//! Faults in the local stack: a DynamoDB server that stops answering mid-run (SIGSTOP)
-//! turns requests into 503 JSON within the request timeout and loses no acknowledged
-//! write once it resumes; a handler that panics is a 500 JSON and the process serves on.
+//! Faults in the local stack: a paused DynamoDB gives 503 JSON in bounded time and loses
+//! no acknowledged write; a panicking handler is a 500 JSON and the process serves on.
 
 use std::collections::HashMap;
 use std::net::TcpListener as StdListener;

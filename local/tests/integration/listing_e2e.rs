@@ -1,7 +1,5 @@
-//! `GET /api/users` through the local stack's gateway when profiles are as large as
-//! the rules allow: pages stop at `users::MAX_PAGE_BYTES`, every page stays under the
-//! gateway's relay cap, and following `X-Next-Cursor` sees every profile exactly once,
-//! on both stores.
+//! `GET /api/users` through the gateway with profiles as large as allowed: pages stop at
+//! the byte budget, under the relay cap, and the cursor walk sees each profile once.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;

@@ -1,7 +1,5 @@
-//! What `local` logs at debug and trace level, in text and in JSON: one access line per
-//! request and service with the request id, method, route template, status and
-//! latency, never a password, token, refresh token, bcrypt hash or the signing secret,
-//! and, written to a pipe, no colour codes.
+//! What `local` logs at debug and trace, text and JSON: one access line per request,
+//! never a password, token, hash or secret, and no colour codes in a pipe.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};

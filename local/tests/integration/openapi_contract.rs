@@ -1,6 +1,5 @@
-//! The OpenAPI document against the routers: its operations are exactly the union of
-//! every router's listed routes as reached through the gateway, each is served by a
-//! real local stack, and every other method on a documented path is a 405.
+//! The OpenAPI document against the routers: exactly the routes they serve through the
+//! gateway, each served by a real stack, every other method on a path a 405.
 
 use std::collections::BTreeSet;
 

@@ -1,10 +1,5 @@
-//! What the auth function logs in Lambda, at debug level and in the JSON format
-//! Lambda asks for: one JSON access line per request carrying API Gateway's request
-//! id and the matched route, and no password, token, refresh token, hash or secret;
-//! and the same at `RUST_LOG=trace` from the real binary under a stand-in Runtime API,
-//! where the Lambda runtime itself would log every raw event. Only the first test
-//! installs the process-wide subscriber, capturing what its runtime's threads log (bcrypt
-//! runs on the blocking pool) and not what other tests sharing the process log.
+//! What the auth function logs in Lambda (debug, JSON; and the real binary at trace):
+//! one access line per request, never a password, token, refresh token, hash or secret.
 
 use std::cell::Cell;
 use std::io::Write;
@@ -22,7 +17,8 @@ thread_local! {
     static UNDER_TEST: Cell<bool> = const { Cell::new(false) };
 }
 
-/// What threads marked [`UNDER_TEST`] log.
+/// What threads marked [`UNDER_TEST`] log: the test's own runtime threads (bcrypt's
+/// blocking pool included), not those of other tests sharing this process.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 

@@ -1,7 +1,5 @@
-//! The Lambda binary itself: it starts without JWT_SECRET and answers API Gateway
-//! events handed to it by a stand-in Lambda Runtime API (as deployed, without service
-//! URLs, it forwards nothing); a malformed configuration stops it with a message naming
-//! the variable.
+//! The gateway's Lambda binary under a stand-in Runtime API: as deployed (no service
+//! URLs) it forwards nothing; a malformed configuration stops it naming the variable.
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,5 @@
-//! `GET /users` pages through any number of profiles: stable order, no duplicates, no
-//! gaps, no page over `MAX_PAGE_BYTES`, the next page's cursor in the `X-Next-Cursor`
-//! header.
+//! `GET /users` pages through any number of profiles: stable order, no duplicates or gaps,
+//! no page over `MAX_PAGE_BYTES`, the next cursor in `X-Next-Cursor`.
 
 use std::collections::BTreeSet;
 

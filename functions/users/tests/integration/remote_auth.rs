@@ -1,6 +1,5 @@
-//! `AUTH_MODE=remote`: tokens checked by a real auth function over HTTP, its valid
-//! answers cached briefly and never past the token's expiry, and a 503 when auth is
-//! down, slow or broken.
+//! `AUTH_MODE=remote`: tokens checked by a real auth over HTTP, valid answers cached
+//! briefly and never past expiry, a 503 when auth is down, slow or broken.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

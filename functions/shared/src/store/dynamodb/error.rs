@@ -1,6 +1,5 @@
-//! How DynamoDB failures become the client-facing [`Error`]: transient ones 503, the
-//! rest 500, a failed condition whatever the calling store says it means, and the
-//! reasons of a cancelled transaction read item by item.
+//! DynamoDB failures as the client-facing [`Error`] (transient 503, else 500), failed
+//! conditions as the calling store says, and cancelled transactions' reasons per item.
 
 use std::time::Duration;
 

@@ -1,7 +1,5 @@
-//! DynamoDB stores (feature `dynamodb`): accounts guarded by claim items written in one
-//! transaction, profiles by conditional writes, and in the security table refresh
-//! tokens rotated in one transaction, access revocations, and attempt counters kept by
-//! atomic `ADD`. Keys and calls are in `TABLES.md`.
+//! DynamoDB stores (feature `dynamodb`), one file per store over one client; keys, items
+//! and calls are in `TABLES.md`.
 
 mod accounts;
 mod attempts;
