@@ -1,36 +1,60 @@
 #!/usr/bin/env python3
-"""Create the DynamoDB tables the platform uses. Idempotent: existing tables are kept.
-
-accounts: partition key `pk` (S), on-demand, TTL on `expires_at`.
-profiles: partition key `user_id` (S), on-demand.
-security: partition key `pk` (S), on-demand, TTL on `expires_at`.
+"""Create the DynamoDB tables the platform uses, as template.yaml defines them (keys,
+attribute types, billing mode, TTL): AccountsTable, ProfilesTable and SecurityTable under
+the names given. Idempotent: existing tables are kept, and checked against the template.
 """
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import boto3
 from botocore.exceptions import ClientError
+from cfnlint.decode import cfn_yaml
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+# Logical id in template.yaml -> the option naming the table here.
+TABLES = {"AccountsTable": "accounts", "ProfilesTable": "profiles", "SecurityTable": "security"}
 
 
 def log(msg: str) -> None:
     print(f"create_tables: {msg}", file=sys.stderr)
 
 
-def ensure_table(client, name: str, key: str) -> None:
+def table_definitions(template: Path) -> dict:
+    """The Properties of each table of TABLES in the template, by logical id."""
+    resources = cfn_yaml.load(str(template))["Resources"]
+    found = {}
+    for logical_id in TABLES:
+        resource = resources.get(logical_id)
+        if not resource or resource.get("Type") != "AWS::DynamoDB::Table":
+            raise SystemExit(f"create_tables: {template} has no AWS::DynamoDB::Table {logical_id}")
+        found[logical_id] = resource["Properties"]
+    return found
+
+
+def ensure_table(client, name: str, props: dict) -> None:
+    key_schema = [dict(k) for k in props["KeySchema"]]
     try:
-        client.describe_table(TableName=name)
+        existing = client.describe_table(TableName=name)["Table"]
+        if existing["KeySchema"] != key_schema:
+            raise SystemExit(
+                f"create_tables: {name} has keys {existing['KeySchema']}, the template says {key_schema}"
+            )
         log(f"table {name} exists, skipping create")
     except ClientError as e:
         if e.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
-        client.create_table(
-            TableName=name,
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        log(f"created table {name} (hash key {key})")
+        request = {
+            "TableName": name,
+            "AttributeDefinitions": [dict(a) for a in props["AttributeDefinitions"]],
+            "KeySchema": key_schema,
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if "GlobalSecondaryIndexes" in props:
+            request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        client.create_table(**request)
+        log(f"created table {name} (keys {', '.join(k['AttributeName'] for k in key_schema)})")
     client.get_waiter("table_exists").wait(
         TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
@@ -62,6 +86,7 @@ def main() -> None:
     p.add_argument("--accounts", default=os.environ.get("ACCOUNTS_TABLE", "accounts"))
     p.add_argument("--profiles", default=os.environ.get("PROFILES_TABLE", "profiles"))
     p.add_argument("--security", default=os.environ.get("SECURITY_TABLE", "security"))
+    p.add_argument("--template", type=Path, default=TEMPLATE, help="the SAM template (default: the repo's)")
     args = p.parse_args()
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -73,11 +98,12 @@ def main() -> None:
         kwargs["aws_secret_access_key"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "test")
     client = boto3.client("dynamodb", **kwargs)
 
-    ensure_table(client, args.accounts, "pk")
-    ensure_ttl(client, args.accounts, "expires_at")
-    ensure_table(client, args.profiles, "user_id")
-    ensure_table(client, args.security, "pk")
-    ensure_ttl(client, args.security, "expires_at")
+    for logical_id, props in table_definitions(args.template).items():
+        name = getattr(args, TABLES[logical_id])
+        ensure_table(client, name, props)
+        ttl = props.get("TimeToLiveSpecification") or {}
+        if ttl.get("Enabled"):
+            ensure_ttl(client, name, ttl["AttributeName"])
 
 
 if __name__ == "__main__":
