@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TableStatus,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -139,6 +139,56 @@ pub struct TempTables {
     pub config: Config,
 }
 
+/// A table's hash key and TTL attribute, as `template.yaml` defines it.
+#[derive(Debug)]
+struct TableSpec {
+    key: String,
+    ttl: Option<String>,
+}
+
+/// The DynamoDB tables of the repo's `template.yaml` by logical id, so that test tables
+/// are made as deployed and not from a second copy of their definitions.
+fn template_tables() -> HashMap<String, TableSpec> {
+    use serde_yaml_ng::Value;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    let template: Value = serde_yaml_ng::from_str(&text).expect("template.yaml is YAML");
+    let resources = template["Resources"]
+        .as_mapping()
+        .expect("template.yaml has Resources");
+    let text_of = |v: &Value| v.as_str().map(str::to_owned);
+    resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+        .map(|(id, r)| {
+            let props = &r["Properties"];
+            let key_schema = props["KeySchema"].as_sequence().expect("KeySchema");
+            assert_eq!(
+                key_schema.len(),
+                1,
+                "{id:?}: the stores use a hash key only"
+            );
+            assert_eq!(key_schema[0]["KeyType"].as_str(), Some("HASH"), "{id:?}");
+            let key = text_of(&key_schema[0]["AttributeName"]).expect("a key name");
+            let key_is_a_string = props["AttributeDefinitions"]
+                .as_sequence()
+                .expect("AttributeDefinitions")
+                .iter()
+                .any(|a| {
+                    text_of(&a["AttributeName"]) == Some(key.clone()) && a["AttributeType"] == "S"
+                });
+            assert!(key_is_a_string, "{id:?}: the stores' keys are strings");
+            let ttl = &props["TimeToLiveSpecification"];
+            let spec = TableSpec {
+                ttl: (ttl["Enabled"].as_bool() == Some(true))
+                    .then(|| text_of(&ttl["AttributeName"]).expect("a TTL attribute")),
+                key,
+            };
+            (text_of(id).expect("a logical id"), spec)
+        })
+        .collect()
+}
+
 impl TempTables {
     /// `None` (the test skips) when `DYNAMODB_ENDPOINT` is unset outside CI.
     pub async fn create() -> Option<Self> {
@@ -162,9 +212,17 @@ impl TempTables {
         let client = crate::store::dynamodb::client(&config).await;
         let tables = Self { client, config };
         let names = tables.config.store.tables.clone();
-        tables.make(&names.accounts, "pk").await;
-        tables.make(&names.profiles, "user_id").await;
-        tables.make(&names.security, "pk").await;
+        let specs = template_tables();
+        for (logical_id, name) in [
+            ("AccountsTable", &names.accounts),
+            ("ProfilesTable", &names.profiles),
+            ("SecurityTable", &names.security),
+        ] {
+            let spec = specs
+                .get(logical_id)
+                .unwrap_or_else(|| panic!("template.yaml defines no {logical_id}"));
+            tables.make(name, spec).await;
+        }
         tables
     }
 
@@ -175,7 +233,8 @@ impl TempTables {
             .expect("dynamodb stores build")
     }
 
-    async fn make(&self, table: &str, key: &str) {
+    async fn make(&self, table: &str, spec: &TableSpec) {
+        let key = spec.key.as_str();
         self.client
             .create_table()
             .table_name(table)
@@ -206,6 +265,21 @@ impl TempTables {
                 .await
                 .unwrap_or_else(|e| panic!("cannot describe table {table}: {e:?}"));
             if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                if let Some(ttl) = &spec.ttl {
+                    self.client
+                        .update_time_to_live()
+                        .table_name(table)
+                        .time_to_live_specification(
+                            TimeToLiveSpecification::builder()
+                                .attribute_name(ttl)
+                                .enabled(true)
+                                .build()
+                                .expect("TTL specification"),
+                        )
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("cannot enable TTL on {table}: {e:?}"));
+                }
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
