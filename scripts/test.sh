@@ -8,14 +8,24 @@ source scripts/tools.sh
 
 step() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*" >&2; }
 
-step "tools (moto, cfn-lint, sam, cargo-lambda, schemathesis) into .tools/venv"
-tools_venv
+# The installs wait on the network and the disk, cargo on the CPU: run them together.
+step "tools in the background: moto, cfn-lint, sam, cargo-lambda, schemathesis into .tools/venv; chromium and playwright-core"
+mkdir -p "$TOOLS_DIR"
+tools_venv >"$TOOLS_DIR/tools-install.log" 2>&1 &
+TOOLS_JOB=$!
+browser_tools >"$TOOLS_DIR/browser-install.log" 2>&1 &
+BROWSER_JOB=$!
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "tools installed"
+wait "$TOOLS_JOB" || { cat "$TOOLS_DIR/tools-install.log" >&2; exit 1; }
+tools_venv
+wait "$BROWSER_JOB" || { cat "$TOOLS_DIR/browser-install.log" >&2; exit 1; }
 
 step "openapi.json: OpenAPI 3.0 meta-schema, references, operation ids (scripts/check_openapi.py)"
 "$TOOLS_VENV/bin/python" scripts/check_openapi.py openapi.json
