@@ -47,21 +47,12 @@ impl Authenticator {
         }))
     }
 
-    /// Asks `POST {auth_service_url}/validate` through the process's HTTP client (see
-    /// [`HttpClientConfig::client`]) with these connect and total timeouts, remembering valid answers for at most
-    /// [`Authenticator::REMOTE_CACHE_TTL`]: a token revoked by a logout can still pass
+    /// Asks `POST {auth_service_url}/validate` through the HTTP client `http` builds,
+    /// remembering valid answers for at most [`Authenticator::REMOTE_CACHE_TTL`]: a token revoked by a logout can still pass
     /// here for that long after it was last validated.
-    pub fn remote(
-        auth_service_url: &Url,
-        connect_timeout: Duration,
-        request_timeout: Duration,
-    ) -> Result<Self, ConfigError> {
+    pub fn remote(auth_service_url: &Url, http: &HttpClientConfig) -> Result<Self, ConfigError> {
         let validate_url = join_service_url(auth_service_url, "/validate", None);
-        let client = HttpClientConfig {
-            connect_timeout,
-            request_timeout,
-        }
-        .client()?;
+        let client = http.client()?;
         Ok(Self(Arc::new(Mode::Remote(Remote {
             client,
             validate_url,
@@ -79,11 +70,7 @@ impl Authenticator {
                     .into(),
             )
         })?;
-        Self::remote(
-            url,
-            config.http.connect_timeout,
-            config.http.request_timeout,
-        )
+        Self::remote(url, &config.http)
     }
 
     /// How long remote mode trusts a valid answer of auth without asking again.

@@ -11,6 +11,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
+use shared::config::HttpClientConfig;
 use shared::store::memory::{MemoryProfileStore, MemoryRevocationStore};
 use shared::store::Stores;
 use shared::testing::*;
@@ -51,8 +52,10 @@ fn remote_app(auth_url: &str, request_timeout: Duration) -> TestApp {
     let store = Arc::new(MemoryProfileStore::new());
     let auth = Authenticator::remote(
         &auth_url.parse().unwrap(),
-        Duration::from_millis(500),
-        request_timeout,
+        &HttpClientConfig {
+            connect_timeout: Duration::from_millis(500),
+            request_timeout,
+        },
     )
     .unwrap();
     TestApp {

@@ -9,6 +9,7 @@ use axum::http::{Method, StatusCode};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
+use shared::config::HttpClientConfig;
 use shared::store::memory::{MemoryProfileStore, MemoryRevocationStore};
 use shared::store::{RevocationStore, Stores};
 use shared::testing::*;
@@ -114,8 +115,10 @@ async fn in_remote_mode_a_token_revoked_at_auth_is_refused() {
     let store = Arc::new(MemoryProfileStore::new());
     let remote = Authenticator::remote(
         &url.parse().unwrap(),
-        Duration::from_millis(500),
-        Duration::from_secs(5),
+        &HttpClientConfig {
+            connect_timeout: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(5),
+        },
     )
     .unwrap();
     let app = TestApp {
