@@ -5,6 +5,7 @@
 #   ST_MAX_EXAMPLES  examples per operation and phase (default 150)
 #   ST_SEED          reproduce a run (schemathesis prints the seed it used)
 #   STORE            memory (default) or dynamodb (then DYNAMODB_ENDPOINT and tables)
+#   LOCAL_BIN        the local stack binary to run (default: cargo build -p local)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/tools.sh
@@ -23,13 +24,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build -q -p local
+if [[ -z "${LOCAL_BIN:-}" ]]; then
+  cargo build -q -p local
+  LOCAL_BIN=target/debug/local
+fi
 port="$(free_port)"
 AUTH_PORT=0 USERS_PORT=0 GATEWAY_PORT="$port" \
   JWT_SECRET="schemathesis-$(head -c 24 /dev/urandom | base64)" \
   BCRYPT_COST=4 LOGIN_MAX_FAILURES_PER_USER=1000000 LOGIN_MAX_FAILURES_PER_IP=1000000 \
   STORE="${STORE:-memory}" RUST_LOG="${RUST_LOG:-warn}" NO_COLOR=1 \
-  target/debug/local >"$WORK/stack.log" 2>&1 &
+  "$LOCAL_BIN" >"$WORK/stack.log" 2>&1 &
 STACK_PID=$!
 GW="http://127.0.0.1:$port"
 for ((i = 0; i < 100; i++)); do
