@@ -9,7 +9,31 @@ neither. This launcher runs the same WSGI application with one lock around every
 request, so each request sees the effects of all earlier ones and none of a later
 one, as in DynamoDB. Connections are still accepted and read on their own threads.
 
-Usage: python scripts/moto_serial.py [-H HOST] [-p PORT]   (the options of moto_server)
+With --iam, DynamoDB requests are authorised per table once moto enforces IAM (see
+scripts/iam.py, which sets up the users and switches enforcement on). moto 5.2.5 alone
+authorises every DynamoDB request against the resource "*", so a statement naming a
+table ARN never matches and everything is denied; it authorises TransactWriteItems as
+dynamodb:TransactWriteItems, an action AWS does not have; and it answers a denial with
+an IAM-style XML 403 that a DynamoDB client cannot parse. --iam replaces that step for
+DynamoDB only, keeping moto's own policy evaluation: Action / NotAction, Resource
+with wildcards, Allow and Deny. Not enforced, by moto with or without --iam: Condition
+blocks (moto knows only StringEquals and supplies no DynamoDB condition keys such as
+dynamodb:LeadingKeys, so a conditional statement applies unconditionally) and
+NotResource (a statement without Resource matches every resource).
+--iam changes three things:
+
+  * the resource is the request's table ARN (its index ARN with IndexName);
+  * TransactWriteItems and TransactGetItems are authorised item by item as PutItem,
+    UpdateItem, DeleteItem, ConditionCheckItem or GetItem on that item's table, and
+    BatchGetItem and BatchWriteItem once per table, as AWS does;
+  * a refusal is DynamoDB's: HTTP 400 with __type AccessDeniedException (or
+    UnrecognizedClientException / InvalidSignatureException for unknown keys / bad
+    signatures), its message naming the action and the resource as AWS's does.
+
+Without --iam, or before enforcement starts (moto's INITIAL_NO_AUTH_ACTION_COUNT,
+default: never), nothing changes.
+
+Usage: python scripts/moto_serial.py [-H HOST] [-p PORT] [--iam]
 """
 
 import argparse
@@ -17,6 +41,7 @@ import os
 import signal
 import sys
 import threading
+from urllib.parse import urlparse
 
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
@@ -39,14 +64,89 @@ def serialized(app):
     return serve
 
 
+# The IAM action AWS authorises each item of a transaction as.
+ITEM_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+# moto's IAM error code -> DynamoDB's.
+DYNAMODB_ERRORS = {
+    "AccessDenied": "AccessDeniedException",
+    "InvalidClientTokenId": "UnrecognizedClientException",
+    "SignatureDoesNotMatch": "InvalidSignatureException",
+}
+
+
+def dynamodb_checks(action, params):
+    """(IAM action, table or None, index or None) for each authorisation AWS makes."""
+    if action in ("TransactWriteItems", "TransactGetItems"):
+        return [
+            (ITEM_ACTIONS[kind], op["TableName"], None)
+            for item in params.get("TransactItems", [])
+            for kind, op in item.items()
+        ]
+    if action in ("BatchGetItem", "BatchWriteItem"):
+        return [(action, table, None) for table in params.get("RequestItems", {})]
+    return [(action, params.get("TableName"), params.get("IndexName"))]
+
+
+def authorise_dynamodb_per_table():
+    """Make moto authorise DynamoDB requests as described in the module docstring."""
+    from moto import settings
+    from moto.core.exceptions import JsonRESTError, _RESTError
+    from moto.core.responses import ActionAuthenticatorMixin
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.iam.access_control import IAMRequest
+    from moto.utilities.utils import get_partition
+
+    moto_authorise = DynamoHandler._authenticate_and_authorize_normal_action
+
+    def authorise(self, resource="*"):
+        if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+            return moto_authorise(self, resource)  # not enforcing: moto counts the request
+        partition = get_partition(self.region)
+        prefix = f"arn:{partition}:dynamodb:{self.region}:{self.current_account}:table/"
+        query = urlparse(self.uri).query
+        path = self.raw_path + (f"?{query}" if query else "")
+        for action, table, index in dynamodb_checks(self._get_action(), self.body):
+            arn = "*" if table is None else table if table.startswith("arn:") else prefix + table
+            arn += f"/index/{index}" if index else ""
+            try:
+                request = IAMRequest(
+                    account_id=self.current_account, method=self.method, path=path,
+                    data=self.data, body=self.raw_body, headers=self.headers, action=action,
+                )
+                request.check_signature()
+                request.check_action_permitted(arn)
+            except _RESTError as e:
+                code = DYNAMODB_ERRORS.get(e.error_type, e.error_type)
+                message = e.message
+                if e.error_type == "AccessDenied":
+                    message += f" on resource: {arn}"
+                error = JsonRESTError(f"com.amazon.coral.service#{code}", message)
+                error.code = 400
+                raise error from e
+
+    DynamoHandler._authenticate_and_authorize_normal_action = authorise
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1", help="address to bind")
     parser.add_argument(
         "-p", "--port", type=int, default=int(os.environ.get("MOTO_PORT", 5000)), help="port"
     )
+    parser.add_argument(
+        "--iam", action="store_true",
+        help="authorise DynamoDB requests per table once IAM is enforced (see above)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    if args.iam:
+        authorise_dynamodb_per_table()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: sys.exit(0))

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Give each function of template.yaml its own credentials in a local moto, holding
+exactly the function's template Policies, then switch moto's IAM enforcement on.
+
+For every AWS::Serverless::Function this creates an IAM user named after its logical id,
+puts each inline policy document of its `Policies` on it (`!GetAtt <Table>.Arn` resolved
+to the local table's ARN, `!Ref <Table>` to its name), creates an access key and prints
+{"AuthFunction": {"AWS_ACCESS_KEY_ID": ..., "AWS_SECRET_ACCESS_KEY": ...}, ...} on stdout.
+A function without Policies gets a user with no permissions. Anything else it cannot
+resolve (other intrinsics, SAM policy templates such as DynamoDBCrudPolicy, managed
+policies, a Role) stops it with an error: the emulation would otherwise differ from AWS.
+
+Order and credentials. moto checks no credentials until it enforces IAM, which
+scripts/moto_serial.py leaves off at start (moto's INITIAL_NO_AUTH_ACTION_COUNT unset:
+"never"). So: start `moto_serial.py --iam`, create the tables (create_tables.py, any
+keys), run this script (any keys); its last step is POST /moto-api/reset-auth with body
+"0", after which every request must be signed with a key moto knows and is checked
+against that key's policies. Counting requests with INITIAL_NO_AUTH_ACTION_COUNT=N
+instead would need N to match create_tables' waiter polls, which vary. There is no
+admin key afterwards: run this once, on a fresh moto, after everything else is set up.
+(/moto-api/reset-auth itself is never checked: "inf" there switches enforcement off.)
+
+What moto then enforces (with moto_serial.py --iam; see its docstring): Action, the
+table ARN of Resource, Allow/Deny, TransactWriteItems item by item. What it does not:
+Condition blocks (e.g. dynamodb:LeadingKeys) are ignored, so a conditional Allow acts
+as an unconditional one.
+
+Usage: python scripts/iam.py --endpoint URL [--template T] [--accounts A --profiles P --security S]
+"""
+import argparse
+import json
+import os
+import sys
+import urllib.request
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+from cfnlint.decode import cfn_yaml
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+# Logical id in template.yaml -> the option naming the table here (as create_tables.py).
+TABLES = {"AccountsTable": "accounts", "ProfilesTable": "profiles", "SecurityTable": "security"}
+
+
+def fail(msg: str):
+    raise SystemExit(f"iam: {msg}")
+
+
+def resolve(node, refs: dict, arns: dict, where: str):
+    """`node` with Ref / Fn::GetAtt .Arn of the tables replaced by their local values."""
+    if isinstance(node, list):
+        return [resolve(v, refs, arns, where) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1:
+        (key, value), = node.items()
+        if key == "Ref":
+            if value not in refs:
+                fail(f"{where}: cannot resolve !Ref {value}")
+            return refs[value]
+        if key == "Fn::GetAtt":
+            logical_id, attr = value.split(".", 1) if isinstance(value, str) else value
+            if attr != "Arn" or logical_id not in arns:
+                fail(f"{where}: cannot resolve !GetAtt {logical_id}.{attr}")
+            return arns[logical_id]
+        if key.startswith("Fn::"):
+            fail(f"{where}: cannot resolve {key}")
+    return {k: resolve(v, refs, arns, where) for k, v in node.items()}
+
+
+def function_policies(template: Path, refs: dict, arns: dict) -> dict:
+    """The resolved inline policy documents of each function, by logical id."""
+    loaded = cfn_yaml.load(str(template))
+    if "Policies" in loaded.get("Globals", {}).get("Function", {}):
+        fail("Globals.Function.Policies is not supported")
+    found = {}
+    for logical_id, resource in loaded["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource.get("Properties", {})
+        if "Role" in props:
+            fail(f"{logical_id}: a Role is not supported, only inline Policies")
+        policies = props.get("Policies", [])
+        if not isinstance(policies, list):
+            policies = [policies]
+        documents = []
+        for i, policy in enumerate(policies):
+            where = f"{logical_id}.Policies[{i}]"
+            if not isinstance(policy, dict) or "Statement" not in policy:
+                what = next(iter(policy)) if isinstance(policy, dict) else policy
+                fail(f"{where}: {what!r} is not an inline policy document (SAM policy "
+                     "templates and managed policies are not supported)")
+            documents.append(resolve(policy, refs, arns, where))
+        found[logical_id] = documents
+    if not found:
+        fail(f"{template} has no AWS::Serverless::Function")
+    return found
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--endpoint", default=os.environ.get("DYNAMODB_ENDPOINT"),
+                   help="moto's URL (default: $DYNAMODB_ENDPOINT)")
+    p.add_argument("--template", type=Path, default=TEMPLATE, help="the SAM template")
+    p.add_argument("--accounts", default=os.environ.get("ACCOUNTS_TABLE", "accounts"))
+    p.add_argument("--profiles", default=os.environ.get("PROFILES_TABLE", "profiles"))
+    p.add_argument("--security", default=os.environ.get("SECURITY_TABLE", "security"))
+    args = p.parse_args()
+    if not args.endpoint:
+        fail("--endpoint (or DYNAMODB_ENDPOINT) is required: this only sets up a local moto")
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    session = boto3.Session(aws_access_key_id="setup", aws_secret_access_key="setup",
+                            region_name=region)
+    iam = session.client("iam", endpoint_url=args.endpoint)
+    try:
+        account = session.client("sts", endpoint_url=args.endpoint).get_caller_identity()["Account"]
+    except ClientError as e:
+        fail(f"moto refused the setup request ({e}); it must not enforce IAM yet: "
+             "run this once, on a fresh moto_serial.py --iam")
+
+    refs = {logical_id: getattr(args, option) for logical_id, option in TABLES.items()}
+    arns = {logical_id: f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+            for logical_id, name in refs.items()}
+    keys = {}
+    for function, documents in function_policies(args.template, refs, arns).items():
+        iam.create_user(UserName=function)
+        for i, document in enumerate(documents):
+            iam.put_user_policy(UserName=function, PolicyName=f"{function}Policy{i}",
+                                PolicyDocument=json.dumps(document))
+        key = iam.create_access_key(UserName=function)["AccessKey"]
+        keys[function] = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                          "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+        print(f"iam: user {function}, inline policies: {len(documents)}", file=sys.stderr)
+
+    request = urllib.request.Request(f"{args.endpoint.rstrip('/')}/moto-api/reset-auth",
+                                     data=b"0", method="POST",
+                                     headers={"Content-Type": "text/plain"})
+    with urllib.request.urlopen(request) as response:
+        json.load(response)
+    print("iam: moto now enforces IAM", file=sys.stderr)
+    json.dump(keys, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
