@@ -1,6 +1,8 @@
 //! The local stack: the three function routers served on loopback ports, sharing one
 //! process (and so one signing secret and one set of stores).
 
+pub mod emulate;
+
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -1,0 +1,512 @@
+//! Lambda's part: each function's `bootstrap` run as processes behind a Lambda Runtime
+//! API (<https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>), one request
+//! at a time per process. A request finds an idle instance or starts a new one (a cold
+//! start, logged with its init time); an instance that crashes or runs past the
+//! function's timeout is killed and not reused, as Lambda resets such an environment
+//! (<https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html>).
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot, watch, Mutex as AsyncMutex};
+
+use super::apigw::MAX_INVOKE_PAYLOAD_BYTES;
+use super::template::{ACCOUNT_ID, REGION};
+
+/// Lambda's limit on the init phase.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How an invocation ended, short of a readable answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The function posted to `/error` (the runtime's report of a handler error).
+    FunctionError,
+    /// The process exited (or was never ready) before answering.
+    Crashed(String),
+    /// Past the function's `Timeout`; the process was killed.
+    TimedOut,
+    /// The answer was over Lambda's payload limit (the runtime got a 413).
+    ResponseTooLarge,
+    /// Lambda refused the invocation: the function's concurrency is used up.
+    Throttled,
+}
+
+/// One function as deployed: its bootstrap, environment and limits, and its instances.
+pub struct Function {
+    pub name: String,
+    bootstrap: PathBuf,
+    environment: BTreeMap<String, String>,
+    timeout: Duration,
+    memory_mb: u64,
+    max_instances: usize,
+    idle: Mutex<Vec<Instance>>,
+    live: Arc<AtomicUsize>,
+    started: AtomicU64,
+}
+
+pub struct FunctionSpec {
+    pub name: String,
+    pub bootstrap: PathBuf,
+    /// The template's variables plus credentials and endpoints; the ones Lambda
+    /// itself sets are added here.
+    pub environment: BTreeMap<String, String>,
+    pub timeout: Duration,
+    pub memory_mb: u64,
+    pub max_instances: usize,
+}
+
+impl Function {
+    pub fn new(spec: FunctionSpec) -> Self {
+        Self {
+            name: spec.name,
+            bootstrap: spec.bootstrap,
+            environment: spec.environment,
+            timeout: spec.timeout,
+            memory_mb: spec.memory_mb,
+            max_instances: spec.max_instances,
+            idle: Mutex::new(Vec::new()),
+            live: Arc::new(AtomicUsize::new(0)),
+            started: AtomicU64::new(0),
+        }
+    }
+
+    /// How many processes of this function are running (busy or idle).
+    pub fn instances(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// Runs one invocation: the function's answer, or how it failed.
+    pub async fn invoke(&self, event: Bytes) -> Result<Bytes, Failure> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let reused = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let (instance, init) = match reused {
+            Some(instance) => (instance, None),
+            None => {
+                if self.live.load(Ordering::SeqCst) >= self.max_instances {
+                    tracing::warn!(function = %self.name, limit = self.max_instances, "throttled: every instance is busy");
+                    return Err(Failure::Throttled);
+                }
+                let started = Instant::now();
+                let instance = self.start().await.map_err(|e| {
+                    tracing::error!(function = %self.name, error = %e, "cannot start the bootstrap");
+                    Failure::Crashed(e)
+                })?;
+                (instance, Some(started))
+            }
+        };
+        let outcome = instance.run(&request_id, event, self.timeout, init).await;
+        let duration_ms = outcome.elapsed.as_secs_f64() * 1000.0;
+        let memory_used_mb = instance.peak_memory_mb();
+        let init_note = outcome
+            .init
+            .map(|d| format!("\tInit Duration: {:.2} ms", d.as_secs_f64() * 1000.0))
+            .unwrap_or_default();
+        tracing::info!(
+            target: "emulate",
+            "{} REPORT RequestId: {request_id}\tDuration: {duration_ms:.2} ms\tMemory Size: {} MB\tMax Memory Used: {} MB{init_note}",
+            self.name,
+            self.memory_mb,
+            memory_used_mb.map_or("?".to_owned(), |m| m.to_string()),
+        );
+        if let Some(init) = outcome.init {
+            tracing::info!(
+                target: "emulate",
+                "{} cold start of instance {}: init {:.1} ms",
+                self.name,
+                instance.number,
+                init.as_secs_f64() * 1000.0
+            );
+        }
+        let over_memory = memory_used_mb.is_some_and(|m| m > self.memory_mb);
+        if over_memory {
+            tracing::error!(
+                function = %self.name,
+                "instance {} used more than its MemorySize of {} MB: Lambda would have stopped it (Runtime.OutOfMemory)",
+                instance.number, self.memory_mb
+            );
+        }
+        match outcome.result {
+            Ok(_) | Err(Failure::FunctionError) if !over_memory => {
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(instance);
+            }
+            Ok(_) | Err(Failure::FunctionError) => {
+                drop(instance);
+                return Err(Failure::Crashed("out of memory".into()));
+            }
+            Err(ref failure) => {
+                tracing::warn!(function = %self.name, instance = instance.number, ?failure, "instance reset");
+                drop(instance);
+            }
+        }
+        outcome.result
+    }
+
+    /// Starts a process of the bootstrap with a Runtime API of its own.
+    async fn start(&self) -> Result<Instance, String> {
+        let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let (runtime, shared) = RuntimeApi::start(&self.name).await?;
+        let stream = format!("local/[$LATEST]{:032x}", number);
+        let mut command = Command::new(&self.bootstrap);
+        command
+            .env_clear()
+            .envs(&self.environment)
+            // What Lambda sets itself (reserved variables):
+            // https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
+            .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &self.name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.memory_mb.to_string())
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.name))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", stream)
+            .env("AWS_REGION", REGION)
+            .env("AWS_DEFAULT_REGION", REGION)
+            .env("_HANDLER", "bootstrap")
+            .env("LAMBDA_TASK_ROOT", self.bootstrap.parent().unwrap_or(&self.bootstrap))
+            .env("LANG", "en_US.UTF-8")
+            .env("TZ", ":UTC")
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("{}: {e}", self.bootstrap.display()))?;
+        let pid = child.id();
+        let label = format!("{}#{number}", self.name);
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(relay(label.clone(), BufReader::new(out)));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(relay(label, BufReader::new(err)));
+        }
+        let (kill, exited) = supervise(child);
+        self.live.fetch_add(1, Ordering::SeqCst);
+        Ok(Instance {
+            number,
+            pid,
+            shared,
+            kill: Some(kill),
+            exited,
+            live: self.live.clone(),
+        })
+    }
+}
+
+/// A function's log lines, with the instance they came from.
+async fn relay<R: tokio::io::AsyncRead + Unpin>(label: String, reader: BufReader<R>) {
+    let mut lines = reader.lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        eprintln!("[{label}] {line}");
+    }
+}
+
+/// Waits for the child in a task of its own: `exited` turns true when it is gone,
+/// and sending on (or dropping) `kill` kills it.
+fn supervise(mut child: Child) -> (oneshot::Sender<()>, watch::Receiver<bool>) {
+    let (kill, killed) = oneshot::channel::<()>();
+    let (exit_tx, exited) = watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = child.wait() => {}
+            _ = killed => {
+                let _ = child.kill().await;
+            }
+        }
+        let _ = exit_tx.send(true);
+    });
+    (kill, exited)
+}
+
+struct Instance {
+    number: u64,
+    pid: Option<u32>,
+    shared: Arc<Shared>,
+    kill: Option<oneshot::Sender<()>>,
+    exited: watch::Receiver<bool>,
+    live: Arc<AtomicUsize>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+        self.shared.server.abort();
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+struct Outcome {
+    result: Result<Bytes, Failure>,
+    init: Option<Duration>,
+    elapsed: Duration,
+}
+
+impl Instance {
+    async fn run(
+        &self,
+        request_id: &str,
+        event: Bytes,
+        timeout: Duration,
+        cold: Option<Instant>,
+    ) -> Outcome {
+        let mut exited = self.exited.clone();
+        let mut init = None;
+        if let Some(started) = cold {
+            let ready = async {
+                let mut ready = self.shared.ready.subscribe();
+                let _ = ready.wait_for(|r| r.is_some()).await;
+                let state = ready.borrow().clone();
+                state
+            };
+            let failed = |why: String| Outcome {
+                result: Err(Failure::Crashed(why)),
+                init: Some(started.elapsed()),
+                elapsed: Duration::ZERO,
+            };
+            tokio::select! {
+                state = tokio::time::timeout(INIT_TIMEOUT, ready) => match state {
+                    Ok(Some(Ready::Polling)) => init = Some(started.elapsed()),
+                    Ok(Some(Ready::InitError(error))) => return failed(format!("init error: {error}")),
+                    Ok(None) | Err(_) => return failed("init did not finish within 10 s".into()),
+                },
+                _ = exited.wait_for(|e| *e) => return failed("the process exited during init".into()),
+            }
+        }
+        let (reply, answer) = oneshot::channel();
+        let deadline_ms = chrono::Utc::now().timestamp_millis() + timeout.as_millis() as i64;
+        let invocation = Invocation {
+            request_id: request_id.to_owned(),
+            event,
+            deadline_ms,
+            reply,
+        };
+        let started = Instant::now();
+        if self.shared.queue.send(invocation).await.is_err() {
+            return Outcome {
+                result: Err(Failure::Crashed("the runtime API is gone".into())),
+                init,
+                elapsed: started.elapsed(),
+            };
+        }
+        let result = tokio::select! {
+            answer = tokio::time::timeout(timeout, answer) => match answer {
+                Ok(Ok(Answer::Response(body))) => Ok(body),
+                Ok(Ok(Answer::Error)) => Err(Failure::FunctionError),
+                Ok(Ok(Answer::TooLarge)) => Err(Failure::ResponseTooLarge),
+                Ok(Err(_)) => Err(Failure::Crashed("the runtime API is gone".into())),
+                Err(_) => Err(Failure::TimedOut),
+            },
+            _ = exited.wait_for(|e| *e) => Err(Failure::Crashed("the process exited during the invocation".into())),
+        };
+        Outcome {
+            result,
+            init,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// The process's peak resident memory (`VmHWM`), in MB.
+    fn peak_memory_mb(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb.div_ceil(1024))
+    }
+}
+
+enum Answer {
+    Response(Bytes),
+    Error,
+    TooLarge,
+}
+
+struct Invocation {
+    request_id: String,
+    event: Bytes,
+    deadline_ms: i64,
+    reply: oneshot::Sender<Answer>,
+}
+
+#[derive(Debug, Clone)]
+enum Ready {
+    /// The runtime asked for its first event: init is over.
+    Polling,
+    InitError(String),
+}
+
+/// The Runtime API of one instance, on a port of its own.
+struct Shared {
+    function: String,
+    queue: mpsc::Sender<Invocation>,
+    incoming: AsyncMutex<mpsc::Receiver<Invocation>>,
+    pending: Mutex<Option<(String, oneshot::Sender<Answer>)>>,
+    ready: watch::Sender<Option<Ready>>,
+    server: tokio::task::AbortHandle,
+}
+
+struct RuntimeApi;
+
+impl RuntimeApi {
+    async fn start(function: &str) -> Result<(SocketAddr, Arc<Shared>), String> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .map_err(|e| format!("cannot bind a runtime API port: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let (queue, incoming) = mpsc::channel(1);
+        let (ready, _) = watch::channel(None);
+        let (start_tx, start_rx) = oneshot::channel::<Arc<Shared>>();
+        let server = tokio::spawn(async move {
+            let Ok(shared) = start_rx.await else { return };
+            let app = Router::new()
+                .route("/2018-06-01/runtime/invocation/next", get(next))
+                .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+                .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+                .route("/2018-06-01/runtime/init/error", post(init_error))
+                .with_state(shared);
+            let _ = axum::serve(listener, app).await;
+        });
+        let shared = Arc::new(Shared {
+            function: function.to_owned(),
+            queue,
+            incoming: AsyncMutex::new(incoming),
+            pending: Mutex::new(None),
+            ready,
+            server: server.abort_handle(),
+        });
+        start_tx
+            .send(shared.clone())
+            .map_err(|_| "the runtime API did not start".to_owned())?;
+        Ok((addr, shared))
+    }
+}
+
+fn runtime_error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({ "errorMessage": message, "errorType": error_type })),
+    )
+        .into_response()
+}
+
+fn accepted() -> Response {
+    (StatusCode::ACCEPTED, axum::Json(json!({ "status": "OK" }))).into_response()
+}
+
+/// `GET /runtime/invocation/next`: waits for the next event.
+async fn next(State(shared): State<Arc<Shared>>) -> Response {
+    shared.ready.send_if_modified(|r| {
+        if r.is_none() {
+            *r = Some(Ready::Polling);
+            true
+        } else {
+            false
+        }
+    });
+    let mut incoming = shared.incoming.lock().await;
+    let Some(invocation) = incoming.recv().await else {
+        return runtime_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal Server Error");
+    };
+    drop(incoming);
+    *shared.pending.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some((invocation.request_id.clone(), invocation.reply));
+    let arn = format!(
+        "arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{}",
+        shared.function
+    );
+    let trace = format!(
+        "Root=1-{:08x}-{};Parent={};Sampled=0",
+        chrono::Utc::now().timestamp(),
+        &uuid::Uuid::new_v4().simple().to_string()[..24],
+        &uuid::Uuid::new_v4().simple().to_string()[..16]
+    );
+    let mut response = Response::new(Body::from(invocation.event));
+    let headers = response.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    set("content-type", "application/json".into());
+    set("lambda-runtime-aws-request-id", invocation.request_id);
+    set("lambda-runtime-deadline-ms", invocation.deadline_ms.to_string());
+    set("lambda-runtime-invoked-function-arn", arn);
+    set("lambda-runtime-trace-id", trace);
+    response
+}
+
+/// Takes the pending invocation if `id` names it.
+fn take_pending(shared: &Shared, id: &str) -> Option<oneshot::Sender<Answer>> {
+    let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+    match pending.take() {
+        Some((pending_id, reply)) if pending_id == id => Some(reply),
+        other => {
+            *pending = other;
+            None
+        }
+    }
+}
+
+/// `POST /runtime/invocation/{id}/response`.
+async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Body) -> Response {
+    let Some(reply) = take_pending(&shared, &id) else {
+        return runtime_error(StatusCode::BAD_REQUEST, "InvalidRequestID", "Invalid request ID");
+    };
+    match axum::body::to_bytes(body, MAX_INVOKE_PAYLOAD_BYTES).await {
+        Ok(bytes) => {
+            let _ = reply.send(Answer::Response(bytes));
+            accepted()
+        }
+        Err(_) => {
+            let _ = reply.send(Answer::TooLarge);
+            runtime_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                &format!("Exceeded maximum allowed payload size ({MAX_INVOKE_PAYLOAD_BYTES} bytes)."),
+            )
+        }
+    }
+}
+
+/// `POST /runtime/invocation/{id}/error`: the handler failed.
+async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let Some(reply) = take_pending(&shared, &id) else {
+        return runtime_error(StatusCode::BAD_REQUEST, "InvalidRequestID", "Invalid request ID");
+    };
+    tracing::warn!(
+        target: "emulate",
+        "{} reported an error: {}",
+        shared.function,
+        String::from_utf8_lossy(&body[..body.len().min(1000)])
+    );
+    let _ = reply.send(Answer::Error);
+    accepted()
+}
+
+/// `POST /runtime/init/error`: init failed.
+async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let text = String::from_utf8_lossy(&body[..body.len().min(1000)]).into_owned();
+    tracing::error!(target: "emulate", "{} failed to initialise: {text}", shared.function);
+    shared.ready.send_replace(Some(Ready::InitError(text)));
+    accepted()
+}

@@ -1,0 +1,168 @@
+//! What `local emulate` installs and starts before serving: the `sam build` artifacts
+//! and a DynamoDB (moto, one request at a time) with the template's tables and one IAM
+//! user per function holding that function's policy. Each step is one of the repo's
+//! scripts, so the test command and the emulation share them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use super::template::Template;
+use super::Options;
+
+/// `scripts/sam_build.sh`: `sam build` (x86_64 where the arm64 standard library is
+/// missing); the bootstraps land in `.aws-sam/build/<LogicalId>/bootstrap`.
+pub async fn sam_build(repo: &Path, parameters: &BTreeMap<String, String>) -> Result<PathBuf, String> {
+    let mut command = Command::new("bash");
+    command.arg(repo.join("scripts/sam_build.sh")).current_dir(repo);
+    if let Some(arch) = parameters.get("Architecture") {
+        command.env("ARCHITECTURE", arch);
+    }
+    run(command, "scripts/sam_build.sh").await?;
+    Ok(repo.join(".aws-sam/build"))
+}
+
+async fn run(mut command: Command, what: &str) -> Result<String, String> {
+    let output = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .output()
+        .await
+        .map_err(|e| format!("{what}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("{what} failed ({})", output.status));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The DynamoDB the functions use, and each function's credentials for it.
+pub struct DynamoDb {
+    pub endpoint: String,
+    pub credentials: BTreeMap<String, BTreeMap<String, String>>,
+    /// The moto started here; killed when this is dropped.
+    _moto: Option<Child>,
+}
+
+/// Starts moto with IAM enforced (unless `--dynamodb-endpoint` names another server),
+/// creates the template's tables there, and one IAM user per function.
+pub async fn dynamodb(repo: &Path, options: &Options, template: &Template) -> Result<DynamoDb, String> {
+    let mut tools = Command::new("bash");
+    tools
+        .arg("-c")
+        .arg("source scripts/tools.sh && tools_venv >&2")
+        .current_dir(repo);
+    run(tools, "installing the tools (scripts/tools.sh)").await?;
+    let python = repo.join(".tools/venv/bin/python");
+
+    let (endpoint, moto) = match &options.dynamodb_endpoint {
+        Some(endpoint) => (endpoint.clone(), None),
+        None => {
+            let port = free_port()?;
+            let log = repo.join(format!(".tools/moto-emulate-{port}.log"));
+            let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+            let child = Command::new(&python)
+                .arg(repo.join("scripts/moto_serial.py"))
+                .args(["-H", "127.0.0.1", "-p", &port.to_string(), "--iam"])
+                .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+                .stderr(log_file)
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("cannot start moto: {e}"))?;
+            let endpoint = format!("http://127.0.0.1:{port}");
+            wait_for_http(&endpoint).await.map_err(|e| format!("{e} (log: {})", log.display()))?;
+            tracing::info!(target: "emulate", "moto on {endpoint} (log: {})", log.display());
+            (endpoint, Some(child))
+        }
+    };
+
+    let tables = |id: &str| {
+        template
+            .tables
+            .get(id)
+            .cloned()
+            .ok_or_else(|| format!("the template has no table {id}"))
+    };
+    let names = [
+        ("--accounts", tables("AccountsTable")?),
+        ("--profiles", tables("ProfilesTable")?),
+        ("--security", tables("SecurityTable")?),
+    ];
+    let mut create = Command::new(&python);
+    create
+        .arg(repo.join("scripts/create_tables.py"))
+        .args(["--endpoint", &endpoint])
+        .current_dir(repo)
+        .envs(admin_env());
+    for (flag, name) in &names {
+        create.args([*flag, name.as_str()]);
+    }
+    run(create, "scripts/create_tables.py").await?;
+
+    let credentials = if moto.is_some() {
+        let mut iam = Command::new(&python);
+        iam.arg(repo.join("scripts/iam.py"))
+            .args(["--endpoint", &endpoint, "--template"])
+            .arg(&options.template)
+            .current_dir(repo)
+            .envs(admin_env());
+        for (flag, name) in &names {
+            iam.args([*flag, name.as_str()]);
+        }
+        let printed = run(iam, "scripts/iam.py").await?;
+        let credentials: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(&printed)
+            .map_err(|e| format!("scripts/iam.py printed no credentials: {e}"))?;
+        tracing::info!(target: "emulate", "IAM enforced: each function calls DynamoDB with its own user and policy");
+        credentials
+    } else {
+        tracing::warn!(target: "emulate", "--dynamodb-endpoint given: IAM policies are not enforced there");
+        template
+            .functions
+            .iter()
+            .map(|f| (f.id.clone(), admin_env().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()))
+            .collect()
+    };
+    Ok(DynamoDb {
+        endpoint,
+        credentials,
+        _moto: moto,
+    })
+}
+
+/// Credentials moto accepts before enforcement starts.
+fn admin_env() -> [(&'static str, &'static str); 4] {
+    [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", super::template::REGION),
+        ("AWS_DEFAULT_REGION", super::template::REGION),
+    ]
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| e.to_string())?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+async fn wait_for_http(endpoint: &str) -> Result<(), String> {
+    let client = reqwest::Client::new();
+    for _ in 0..150 {
+        if client
+            .get(format!("{endpoint}/moto-api/"))
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("moto did not answer on {endpoint} within 30 s"))
+}
