@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""End-to-end checks of the API at any base URL, through its /api/* routes, as
+docs/api.md describes them. Python 3.11 standard library only.
+
+Usage: scripts/e2e.py --base-url URL [--expect local|emulated] [--max-failures-per-user N]
+
+  local     the local stack (`target/debug/local`): URL is the gateway (port 3002)
+  emulated  the API as template.yaml deploys it (`target/debug/local emulate`), or
+            the deployed API itself (its ApiUrl)
+
+Prints one line per passed check; stops at the first failed one with the request and
+the answer, exit status 1. Groups: topology (health and unprefixed paths), contract
+(the seed walk: register, login, validate, profile CRUD, paging, errors), refresh
+(rotation and reuse), logout, lockout, and the error shape of every error answer seen
+(JSON {"status": "<code>", "message": ...}, `content-type: application/json`, a
+request id header). Usernames are made of the time and a random part, so the suite
+can run again against the same server; the profiles it creates are deleted again.
+
+Where the two topologies differ (--expect):
+  - GET /: the local gateway's health answer has `downstream` (auth and users probed);
+    the deployed gateway function has no service URLs, so no `downstream`.
+  - GET /register (unprefixed): the local gateway forwards it to auth, whose answer
+    is 405 "Method not allowed"; deployed, only /api/* routes reach auth and this
+    falls to $default, the gateway function: 404 "Route not found".
+  - The request id header on error answers: locally every answer passes through the
+    gateway, which sets `x-request-id`. Deployed, /api/* goes from API Gateway
+    straight to auth and users, which do not set it; API Gateway adds only
+    `apigw-requestid`. So with --expect emulated either header is accepted. (This is
+    how AWS behaves too, and at odds with openapi.json, which promises X-Request-Id on
+    every 200: a gap of the deployed topology, not of the emulation.)
+
+Login limits: the lockout check registers a fresh user and expects the answer 429
+after --max-failures-per-user wrong passwords (LOGIN_MAX_FAILURES_PER_USER, default 5
+as in functions/shared/src/config.rs; template.yaml does not set it). Each run spends
+7 attempts of the client address's budget (LOGIN_MAX_FAILURES_PER_IP, default 50 per
+15-minute window), so about 7 runs per window from one address; then logins are 429.
+"""
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import random
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+PASSWORD = "e2e-Password-1"
+
+
+class CheckFailed(Exception):
+    pass
+
+
+class Answer:
+    def __init__(self, method, path, status, headers, text):
+        self.request = f"{method} {path}"
+        self.status, self.headers, self.text = status, headers, text
+        try:
+            self.json = json.loads(text) if text else None
+        except ValueError:
+            self.json = None
+
+    def __str__(self):
+        return f"{self.request} -> {self.status} {dict(self.headers)} {self.text[:500]!r}"
+
+
+class Api:
+    def __init__(self, base_url, expect):
+        self.base, self.expect = base_url.rstrip("/"), expect
+        self.error_answers = 0
+        self.without_x_request_id = 0
+
+    def call(self, method, path, body=None, token=None, raw=None, headers=None):
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answer = Answer(method, path, response.status, response.headers, response.read().decode(errors="replace"))
+        except urllib.error.HTTPError as error:
+            answer = Answer(method, path, error.code, error.headers, error.read().decode(errors="replace"))
+        if answer.status >= 400:
+            self.check_error_shape(answer)
+        return answer
+
+    def check_error_shape(self, answer):
+        """Check 5, on every error answer: the API's error shape, its headers."""
+        content_type = answer.headers.get("content-type", "")
+        expect(content_type.split(";")[0].strip() == "application/json", answer,
+               f"content-type {content_type!r}, not application/json")
+        shape = isinstance(answer.json, dict) and set(answer.json) == {"status", "message"}
+        expect(shape and answer.json["status"] == str(answer.status)
+               and isinstance(answer.json["message"], str), answer,
+               f'not the error shape {{"status": "{answer.status}", "message": ...}}')
+        ids = ["x-request-id"] + (["apigw-requestid"] if self.expect == "emulated" else [])
+        expect(any(answer.headers.get(h) for h in ids), answer, f"no {' or '.join(ids)} header")
+        self.error_answers += 1
+        self.without_x_request_id += not answer.headers.get("x-request-id")
+
+
+def expect(condition, answer, why):
+    if not condition:
+        raise CheckFailed(f"{why}\n  {answer}")
+
+
+def ok(group, what):
+    print(f"ok  {group}: {what}", flush=True)
+
+
+def status(answer, code, keys=None):
+    """The answer is `code` with a JSON object body (with exactly `keys` when given)."""
+    expect(answer.status == code, answer, f"expected {code}")
+    expect(isinstance(answer.json, dict), answer, "body is not a JSON object")
+    if keys is not None:
+        expect(set(answer.json) == set(keys), answer, f"expected the keys {sorted(keys)}")
+    return answer.json
+
+
+def error(answer, code, message, prefix=False):
+    status(answer, code)
+    got = answer.json["message"]
+    expect(got.startswith(message) if prefix else got == message, answer, f"expected message {message!r}")
+
+
+def is_uuid(text):
+    try:
+        return str(uuid.UUID(text)) == text
+    except (TypeError, ValueError):
+        return False
+
+
+def fresh_name(tag):
+    return f"e2e{tag}_{int(time.time())}_{random.randrange(16**6):06x}"
+
+
+def register(api, name, email=None):
+    answer = api.call("POST", "/api/register",
+                      {"username": name, "email": email or f"{name}@example.com", "password": PASSWORD})
+    body = status(answer, 200, {"user_id", "username", "message"})
+    expect(is_uuid(body["user_id"]) and body["username"] == name
+           and body["message"] == "User registered successfully", answer, "register answer")
+    return body["user_id"]
+
+
+def login(api, name, password=PASSWORD):
+    answer = api.call("POST", "/api/login", {"username": name, "password": password})
+    body = status(answer, 200, {"token", "token_type", "expires_in", "refresh_token"})
+    expect(body["token"].count(".") == 2 and body["token_type"] == "Bearer", answer, "token, token_type")
+    expect(isinstance(body["expires_in"], int) and body["expires_in"] > 0, answer, "expires_in")
+    expect(isinstance(body["refresh_token"], str) and len(body["refresh_token"]) == 43, answer,
+           "refresh_token of 43 characters")
+    return body
+
+
+def forged_token(user_id, name):
+    """An HS256 JWT of the right shape signed with a key the server does not have."""
+    def b64(data):
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    now = int(time.time())
+    head = b64({"typ": "JWT", "alg": "HS256"}) + "." + b64(
+        {"sub": user_id, "username": name, "iat": now, "exp": now + 3600, "jti": str(uuid.uuid4())})
+    signature = hmac.new(b"not-the-secret-" * 3, head.encode(), hashlib.sha256).digest()
+    return head + "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+
+
+def check_topology(api):
+    answer = api.call("GET", "/")
+    body = status(answer, 200)
+    expect(body.get("service") == "gateway-service" and body.get("status") == "ok", answer, "gateway health")
+    if api.expect == "local":
+        expect(body.get("downstream") == {"auth": "ok", "users": "ok"}, answer, "downstream probes")
+        ok("topology", "GET / is the gateway's health, auth and users probed ok")
+        error(api.call("GET", "/register"), 405, "Method not allowed")
+        ok("topology", "GET /register (unprefixed) is forwarded to auth: 405")
+    else:
+        expect("downstream" not in body, answer, "no downstream probes without service URLs")
+        ok("topology", "GET / is the gateway function's health, without downstream probes")
+        error(api.call("GET", "/register"), 404, "Route not found")
+        ok("topology", "GET /register (unprefixed) falls to $default, the gateway: 404")
+
+
+def list_page(api, token, limit, cursor=None):
+    query = f"?limit={limit}" + (f"&cursor={urllib.parse.quote(cursor, safe='')}" if cursor else "")
+    answer = api.call("GET", "/api/users" + query, token=token)
+    expect(answer.status == 200 and isinstance(answer.json, list), answer, "a JSON array")
+    expect(len(answer.json) <= limit and (answer.json or not answer.headers.get("x-next-cursor")),
+           answer, f"at most {limit} profiles, and at least one when a next page is announced")
+    return answer.json, answer.headers.get("x-next-cursor")
+
+
+def check_contract(api):
+    g = "contract"
+    alice, bob = fresh_name("a"), fresh_name("b")
+    alice_id = register(api, alice)
+    ok(g, "POST /api/register: 200 {user_id, username, message}")
+    error(api.call("POST", "/api/register", {"username": alice.upper(), "email": f"x{alice}@example.com",
+                                             "password": PASSWORD}), 409, "Username already exists")
+    ok(g, "register the same username (other case): 409 Username already exists")
+    error(api.call("POST", "/api/register", {"username": alice + "x", "email": f"{alice}@EXAMPLE.com",
+                                             "password": PASSWORD}), 409, "Email already registered")
+    ok(g, "register the same email (other case): 409 Email already registered")
+    token = login(api, alice)["token"]
+    ok(g, "POST /api/login: 200 {token, token_type: Bearer, expires_in, refresh_token}")
+    answer = api.call("POST", "/api/validate", {"token": token})
+    expect(status(answer, 200, {"valid", "user_id", "username"})
+           == {"valid": True, "user_id": alice_id, "username": alice}, answer, "validate answer")
+    ok(g, "POST /api/validate: 200 {valid: true, user_id, username}")
+
+    profile = {"user_id": alice_id, "username": alice, "email": f"{alice}@example.com",
+               "full_name": "Alice E2E", "bio": "Made by scripts/e2e.py"}
+    answer = api.call("POST", "/api/users", profile, token=token)
+    expect(status(answer, 200, {"user_id", "message"}) == {
+        "user_id": alice_id, "message": "Profile created successfully"}, answer, "create answer")
+    ok(g, "POST /api/users: 200 Profile created successfully")
+    error(api.call("POST", "/api/users", profile, token=token), 409, "User already exists")
+    ok(g, "POST /api/users again: 409 User already exists")
+    answer = api.call("GET", f"/api/users/{alice_id}", token=token)
+    got = status(answer, 200, set(profile) | {"created_at"})
+    expect({k: got[k] for k in profile} == profile and got["created_at"].endswith("Z"), answer, "profile")
+    ok(g, "GET /api/users/{id}: the profile as created, with created_at")
+
+    bob_id = register(api, bob)
+    bob_token = login(api, bob)["token"]
+    status(api.call("POST", "/api/users", {**profile, "user_id": bob_id, "username": bob,
+                                           "email": f"{bob}@example.com"}, token=bob_token), 200)
+    first, cursor = list_page(api, token, 1)
+    expect(len(first) == 1 and cursor, first, "limit=1 with 2+ profiles: 1 profile and X-Next-Cursor")
+    second, _ = list_page(api, token, 1, cursor)
+    expect(len(second) == 1 and second[0]["user_id"] != first[0]["user_id"], second, "the next page")
+    ok(g, "GET /api/users?limit=1: one profile and X-Next-Cursor; ?cursor= gives the next one")
+    seen, cursor, pages = [], None, 0
+    while True:
+        page, cursor = list_page(api, token, 1000, cursor)
+        seen += [p["user_id"] for p in page]
+        pages += 1
+        if not cursor or pages >= 100:
+            break
+    expect(not cursor and len(seen) == len(set(seen)) and {alice_id, bob_id} <= set(seen),
+           seen[-5:], "walking every page: no cursor at the end, no repeats, both new profiles")
+    ok(g, f"GET /api/users walked with X-Next-Cursor: {len(seen)} profiles in {pages} page(s)")
+
+    answer = api.call("PUT", f"/api/users/{alice_id}", {"bio": "Updated by scripts/e2e.py"}, token=token)
+    expect(status(answer, 200, {"user_id", "message"})["message"] == "Profile updated successfully",
+           answer, "update answer")
+    got = status(api.call("GET", f"/api/users/{alice_id}", token=token), 200)
+    expect(got["bio"] == "Updated by scripts/e2e.py" and got["full_name"] == "Alice E2E", got, "update kept")
+    ok(g, "PUT /api/users/{id}: 200, bio changed, full_name kept")
+    error(api.call("PUT", f"/api/users/{alice_id}", {"bio": "x"}, token=bob_token),
+          403, "You can only modify your own profile")
+    ok(g, "PUT of another user's profile: 403")
+    for who, who_id, who_token in ((alice, alice_id, token), (bob, bob_id, bob_token)):
+        answer = api.call("DELETE", f"/api/users/{who_id}", token=who_token)
+        expect(status(answer, 200, {"user_id", "message"}) == {
+            "user_id": who_id, "message": "Profile deleted successfully"}, answer, "delete answer")
+    ok(g, "DELETE /api/users/{id}: 200 Profile deleted successfully")
+    error(api.call("GET", f"/api/users/{alice_id}", token=token), 404, "User not found")
+    ok(g, "GET after DELETE: 404 User not found")
+
+    error(api.call("GET", "/api/users"), 401, "Missing authorization header")
+    ok(g, "no token: 401 Missing authorization header")
+    error(api.call("GET", "/api/users", headers={"Authorization": "Basic YTpi"}),
+          401, "Invalid authorization header format")
+    ok(g, "another scheme: 401 Invalid authorization header format")
+    for bad in ("not-a-token", forged_token(alice_id, alice)):
+        error(api.call("GET", "/api/users", token=bad), 401, "Invalid or expired token")
+        error(api.call("POST", "/api/validate", {"token": bad}), 401, "Invalid or malformed token")
+    ok(g, "garbage and forged tokens: 401 at /api/users and /api/validate")
+    error(api.call("POST", "/api/register", raw=b'{"username": '), 400, "Malformed JSON", prefix=True)
+    error(api.call("POST", "/api/users", raw=b"{bad", token=token), 400, "Malformed JSON", prefix=True)
+    ok(g, "malformed JSON: 400 Malformed JSON at auth and users")
+    error(api.call("GET", "/api/nope"), 404, "Route not found")
+    ok(g, "GET /api/nope: 404 Route not found (the gateway's)")
+    for method, path in (("GET", "/api/register"), ("PATCH", "/api/users"),
+                         ("POST", f"/api/users/{alice_id}")):
+        error(api.call(method, path, token=token), 405, "Method not allowed")
+    ok(g, "wrong method (GET /api/register, PATCH /api/users, POST /api/users/{id}): 405")
+
+
+def check_refresh(api):
+    g, name = "refresh", fresh_name("r")
+    register(api, name)
+    first = login(api, name)
+    answer = api.call("POST", "/api/refresh", {"refresh_token": first["refresh_token"]})
+    status(answer, 200, {"token", "token_type", "expires_in", "refresh_token"})
+    second = answer.json
+    expect(second["refresh_token"] != first["refresh_token"] and second["token"] != first["token"]
+           and second["token_type"] == "Bearer" and len(second["refresh_token"]) == 43, answer, "new tokens")
+    status(api.call("POST", "/api/validate", {"token": second["token"]}), 200)
+    ok(g, "POST /api/refresh: 200, a new access token (valid) and a new refresh token")
+    error(api.call("POST", "/api/refresh", {"refresh_token": first["refresh_token"]}),
+          401, "Invalid or expired refresh token")
+    ok(g, "reusing the retired refresh token: 401 Invalid or expired refresh token")
+    error(api.call("POST", "/api/refresh", {"refresh_token": second["refresh_token"]}),
+          401, "Invalid or expired refresh token")
+    ok(g, "after the reuse the newer refresh token is refused too (family revoked)")
+    other = login(api, name)
+    status(api.call("POST", "/api/refresh", {"refresh_token": other["refresh_token"]}), 200)
+    ok(g, "a refresh token of another login is unaffected")
+    error(api.call("POST", "/api/refresh", {"refresh_token": "x" * 43}), 401, "Invalid or expired refresh token")
+    ok(g, "an unknown refresh token: 401")
+
+
+def check_logout(api):
+    g, name = "logout", fresh_name("o")
+    user_id = register(api, name)
+    tokens = login(api, name)
+    token = tokens["token"]
+    list_page(api, token, 1)
+    error(api.call("POST", "/api/logout"), 401, "Missing authorization header")
+    ok(g, "POST /api/logout without a token: 401 Missing authorization header")
+    answer = api.call("POST", "/api/logout", {"refresh_token": tokens["refresh_token"]}, token=token)
+    expect(status(answer, 200, {"message"})["message"] == "Logged out successfully", answer, "logout answer")
+    ok(g, "POST /api/logout: 200 Logged out successfully")
+    error(api.call("POST", "/api/validate", {"token": token}), 401, "Token has been revoked")
+    ok(g, "the logged-out token at /api/validate: 401 Token has been revoked")
+    error(api.call("GET", "/api/users", token=token), 401, "Invalid or expired token")
+    error(api.call("GET", f"/api/users/{user_id}", token=token), 401, "Invalid or expired token")
+    ok(g, "the logged-out token at /api/users: 401 Invalid or expired token")
+    error(api.call("POST", "/api/refresh", {"refresh_token": tokens["refresh_token"]}),
+          401, "Invalid or expired refresh token")
+    ok(g, "the refresh token given to logout is revoked")
+    error(api.call("POST", "/api/logout", token=token), 401, "Token has been revoked")
+    ok(g, "logging out again: 401 Token has been revoked")
+    status(api.call("POST", "/api/validate", {"token": login(api, name)["token"]}), 200)
+    ok(g, "a new login still works")
+
+
+def check_lockout(api, limit):
+    g, name = "lockout", fresh_name("l")
+    register(api, name)
+    for _ in range(limit):
+        error(api.call("POST", "/api/login", {"username": name, "password": "wrong-password"}),
+              401, "Invalid username or password")
+    ok(g, f"{limit} wrong passwords: 401 Invalid username or password each")
+    for what, password in (("one more wrong password", "wrong-password"), ("the right password", PASSWORD)):
+        answer = api.call("POST", "/api/login", {"username": name, "password": password})
+        error(answer, 429, "Too many failed login attempts, try again later")
+        retry = answer.headers.get("retry-after", "")
+        expect(retry.isdigit() and 1 <= int(retry) <= 86400, answer, "Retry-After in seconds")
+        ok(g, f"{what}: 429 with Retry-After: {retry}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--expect", choices=["local", "emulated"], default="local")
+    parser.add_argument("--max-failures-per-user", type=int, default=5)
+    args = parser.parse_args()
+    api = Api(args.base_url, args.expect)
+    started = time.monotonic()
+    groups = [("topology", check_topology), ("contract", check_contract), ("refresh", check_refresh),
+              ("logout", check_logout),
+              ("lockout", lambda api: check_lockout(api, args.max_failures_per_user))]
+    for name, group in groups:
+        try:
+            group(api)
+        except CheckFailed as failure:
+            print(f"FAIL {name}: {failure}", file=sys.stderr)
+            return 1
+        except OSError as failure:
+            print(f"FAIL {name}: cannot reach {args.base_url}: {failure}", file=sys.stderr)
+            return 1
+    ok("error shape", f"all {api.error_answers} error answers: JSON {{status, message}}, "
+       "content-type application/json, a request id header")
+    if api.without_x_request_id:
+        print(f"note: {api.without_x_request_id} of them had apigw-requestid but no x-request-id "
+              "(auth and users answering straight from API Gateway; see the docstring)")
+    print(f"all checks passed against {args.base_url} ({args.expect}) "
+          f"in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
