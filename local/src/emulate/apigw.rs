@@ -88,15 +88,26 @@ pub fn select<'r>(
     let segments: Vec<&str> = match raw_path.strip_prefix('/') {
         Some("") => Vec::new(),
         Some(rest) => rest.split('/').collect(),
-        None => return routes.iter().find(|r| r.path.is_none()).map(|r| (r, BTreeMap::new())),
+        None => {
+            return routes
+                .iter()
+                .find(|r| r.path.is_none())
+                .map(|r| (r, BTreeMap::new()))
+        }
     };
     let mut best: Option<(Rank, &Route, BTreeMap<String, String>)> = None;
     for route in routes {
         let Some(pattern) = &route.path else { continue };
-        if route.method.as_deref().is_some_and(|m| m != method.as_str()) {
+        if route
+            .method
+            .as_deref()
+            .is_some_and(|m| m != method.as_str())
+        {
             continue;
         }
-        let Some((rank, params)) = matches(pattern, &segments) else { continue };
+        let Some((rank, params)) = matches(pattern, &segments) else {
+            continue;
+        };
         let rank = Rank {
             method_any: route.method.is_none(),
             ..rank
@@ -196,7 +207,11 @@ pub struct Request<'a> {
 /// header names lower-cased, repeated headers and query parameters joined with
 /// commas, cookies taken out of the headers into `cookies`, and fields with nothing
 /// to say left out, as in AWS's own examples.
-pub fn event(request: &Request<'_>, route_key: &str, path_params: &BTreeMap<String, String>) -> Value {
+pub fn event(
+    request: &Request<'_>,
+    route_key: &str,
+    path_params: &BTreeMap<String, String>,
+) -> Value {
     let mut headers: Map<String, Value> = Map::new();
     let mut cookies: Vec<Value> = Vec::new();
     for name in request.headers.keys() {
@@ -225,7 +240,10 @@ pub fn event(request: &Request<'_>, route_key: &str, path_params: &BTreeMap<Stri
         None => source_ip.clone(),
     };
     headers.insert("x-forwarded-for".into(), forwarded_for.into());
-    headers.insert("x-forwarded-port".into(), request.local_port.to_string().into());
+    headers.insert(
+        "x-forwarded-port".into(),
+        request.local_port.to_string().into(),
+    );
     headers.insert("x-forwarded-proto".into(), "http".into());
     let trace_id = format!(
         "Root=1-{:08x}-{}",
@@ -234,7 +252,10 @@ pub fn event(request: &Request<'_>, route_key: &str, path_params: &BTreeMap<Stri
     );
     headers.insert("x-amzn-trace-id".into(), trace_id.into());
     if !request.body.is_empty() {
-        headers.insert("content-length".into(), request.body.len().to_string().into());
+        headers.insert(
+            "content-length".into(),
+            request.body.len().to_string().into(),
+        );
     }
 
     let user_agent = headers
@@ -289,7 +310,10 @@ pub fn event(request: &Request<'_>, route_key: &str, path_params: &BTreeMap<Stri
             .flatten();
         let (body, base64) = match text {
             Some(text) => (text.to_owned(), false),
-            None => (base64::engine::general_purpose::STANDARD.encode(request.body), true),
+            None => (
+                base64::engine::general_purpose::STANDARD.encode(request.body),
+                true,
+            ),
         };
         fields.insert("body".into(), Value::String(body));
         fields.insert("isBase64Encoded".into(), Value::Bool(base64));
@@ -467,8 +491,14 @@ impl Cors {
                 }
             }
         };
-        list(http::header::ACCESS_CONTROL_ALLOW_METHODS, &self.allow_methods);
-        list(http::header::ACCESS_CONTROL_ALLOW_HEADERS, &self.allow_headers);
+        list(
+            http::header::ACCESS_CONTROL_ALLOW_METHODS,
+            &self.allow_methods,
+        );
+        list(
+            http::header::ACCESS_CONTROL_ALLOW_HEADERS,
+            &self.allow_headers,
+        );
         if let Some(max_age) = self.max_age {
             headers.insert(http::header::ACCESS_CONTROL_MAX_AGE, max_age.into());
         }

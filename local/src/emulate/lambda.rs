@@ -28,6 +28,9 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex as AsyncMutex};
 use super::apigw::MAX_INVOKE_PAYLOAD_BYTES;
 use super::template::{ACCOUNT_ID, REGION};
 
+/// How much of an answer the Runtime API reads before it gives up on a runtime.
+const READ_LIMIT: usize = 64 * 1024 * 1024;
+
 /// Lambda's limit on the init phase.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -141,13 +144,15 @@ impl Function {
             );
         }
         match outcome.result {
-            Ok(_) | Err(Failure::FunctionError) if !over_memory => {
+            // A handler error or an answer too large: the runtime reported it and
+            // polls again; only crashes and timeouts reset the environment.
+            Ok(_) | Err(Failure::FunctionError | Failure::ResponseTooLarge) if !over_memory => {
                 self.idle
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(instance);
             }
-            Ok(_) | Err(Failure::FunctionError) => {
+            Ok(_) | Err(Failure::FunctionError | Failure::ResponseTooLarge) => {
                 drop(instance);
                 return Err(Failure::Crashed("out of memory".into()));
             }
@@ -172,15 +177,24 @@ impl Function {
             // https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
             .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", &self.name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.memory_mb.to_string())
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                self.memory_mb.to_string(),
+            )
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.name))
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", self.name),
+            )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", stream)
             .env("AWS_REGION", REGION)
             .env("AWS_DEFAULT_REGION", REGION)
             .env("_HANDLER", "bootstrap")
-            .env("LAMBDA_TASK_ROOT", self.bootstrap.parent().unwrap_or(&self.bootstrap))
+            .env(
+                "LAMBDA_TASK_ROOT",
+                self.bootstrap.parent().unwrap_or(&self.bootstrap),
+            )
             .env("LANG", "en_US.UTF-8")
             .env("TZ", ":UTC")
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -380,7 +394,10 @@ impl RuntimeApi {
             let Ok(shared) = start_rx.await else { return };
             let app = Router::new()
                 .route("/2018-06-01/runtime/invocation/next", get(next))
-                .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+                .route(
+                    "/2018-06-01/runtime/invocation/{id}/response",
+                    post(response),
+                )
                 .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
                 .route("/2018-06-01/runtime/init/error", post(init_error))
                 .with_state(shared);
@@ -425,7 +442,11 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     });
     let mut incoming = shared.incoming.lock().await;
     let Some(invocation) = incoming.recv().await else {
-        return runtime_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal Server Error");
+        return runtime_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "Internal Server Error",
+        );
     };
     drop(incoming);
     *shared.pending.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -449,7 +470,10 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     };
     set("content-type", "application/json".into());
     set("lambda-runtime-aws-request-id", invocation.request_id);
-    set("lambda-runtime-deadline-ms", invocation.deadline_ms.to_string());
+    set(
+        "lambda-runtime-deadline-ms",
+        invocation.deadline_ms.to_string(),
+    );
     set("lambda-runtime-invoked-function-arn", arn);
     set("lambda-runtime-trace-id", trace);
     response
@@ -468,21 +492,32 @@ fn take_pending(shared: &Shared, id: &str) -> Option<oneshot::Sender<Answer>> {
 }
 
 /// `POST /runtime/invocation/{id}/response`.
-async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Body) -> Response {
+async fn response(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
     let Some(reply) = take_pending(&shared, &id) else {
-        return runtime_error(StatusCode::BAD_REQUEST, "InvalidRequestID", "Invalid request ID");
+        return runtime_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestID",
+            "Invalid request ID",
+        );
     };
-    match axum::body::to_bytes(body, MAX_INVOKE_PAYLOAD_BYTES).await {
-        Ok(bytes) => {
+    // Read past the limit, so the runtime gets its 413 rather than a reset connection.
+    match axum::body::to_bytes(body, READ_LIMIT).await {
+        Ok(bytes) if bytes.len() <= MAX_INVOKE_PAYLOAD_BYTES => {
             let _ = reply.send(Answer::Response(bytes));
             accepted()
         }
-        Err(_) => {
+        _ => {
             let _ = reply.send(Answer::TooLarge);
             runtime_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLarge",
-                &format!("Exceeded maximum allowed payload size ({MAX_INVOKE_PAYLOAD_BYTES} bytes)."),
+                &format!(
+                    "Exceeded maximum allowed payload size ({MAX_INVOKE_PAYLOAD_BYTES} bytes)."
+                ),
             )
         }
     }
@@ -491,7 +526,11 @@ async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, bod
 /// `POST /runtime/invocation/{id}/error`: the handler failed.
 async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
     let Some(reply) = take_pending(&shared, &id) else {
-        return runtime_error(StatusCode::BAD_REQUEST, "InvalidRequestID", "Invalid request ID");
+        return runtime_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestID",
+            "Invalid request ID",
+        );
     };
     tracing::warn!(
         target: "emulate",

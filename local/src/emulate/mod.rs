@@ -87,7 +87,9 @@ impl Api {
             routes: template.routes.clone(),
             cors: template.cors.clone(),
             functions,
-            throttle: setup.throttle.map(|(burst, rate)| Throttle::new(burst, rate)),
+            throttle: setup
+                .throttle
+                .map(|(burst, rate)| Throttle::new(burst, rate)),
         })
     }
 
@@ -285,7 +287,9 @@ impl Options {
                         .parse()
                         .ok()
                         .filter(|n| *n > 0)
-                        .ok_or_else(|| format!("--max-instances takes a positive number\n{USAGE}"))?
+                        .ok_or_else(|| {
+                            format!("--max-instances takes a positive number\n{USAGE}")
+                        })?
                 }
                 "--parameter-overrides" => {
                     let first = value("--parameter-overrides")?;

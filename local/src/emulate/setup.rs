@@ -15,9 +15,14 @@ use super::Options;
 
 /// `scripts/sam_build.sh`: `sam build` (x86_64 where the arm64 standard library is
 /// missing); the bootstraps land in `.aws-sam/build/<LogicalId>/bootstrap`.
-pub async fn sam_build(repo: &Path, parameters: &BTreeMap<String, String>) -> Result<PathBuf, String> {
+pub async fn sam_build(
+    repo: &Path,
+    parameters: &BTreeMap<String, String>,
+) -> Result<PathBuf, String> {
     let mut command = Command::new("bash");
-    command.arg(repo.join("scripts/sam_build.sh")).current_dir(repo);
+    command
+        .arg(repo.join("scripts/sam_build.sh"))
+        .current_dir(repo);
     if let Some(arch) = parameters.get("Architecture") {
         command.env("ARCHITECTURE", arch);
     }
@@ -49,7 +54,11 @@ pub struct DynamoDb {
 
 /// Starts moto with IAM enforced (unless `--dynamodb-endpoint` names another server),
 /// creates the template's tables there, and one IAM user per function.
-pub async fn dynamodb(repo: &Path, options: &Options, template: &Template) -> Result<DynamoDb, String> {
+pub async fn dynamodb(
+    repo: &Path,
+    options: &Options,
+    template: &Template,
+) -> Result<DynamoDb, String> {
     let mut tools = Command::new("bash");
     tools
         .arg("-c")
@@ -63,7 +72,8 @@ pub async fn dynamodb(repo: &Path, options: &Options, template: &Template) -> Re
         None => {
             let port = free_port()?;
             let log = repo.join(format!(".tools/moto-emulate-{port}.log"));
-            let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+            let log_file =
+                std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
             let child = Command::new(&python)
                 .arg(repo.join("scripts/moto_serial.py"))
                 .args(["-H", "127.0.0.1", "-p", &port.to_string(), "--iam"])
@@ -73,7 +83,9 @@ pub async fn dynamodb(repo: &Path, options: &Options, template: &Template) -> Re
                 .spawn()
                 .map_err(|e| format!("cannot start moto: {e}"))?;
             let endpoint = format!("http://127.0.0.1:{port}");
-            wait_for_http(&endpoint).await.map_err(|e| format!("{e} (log: {})", log.display()))?;
+            wait_for_http(&endpoint)
+                .await
+                .map_err(|e| format!("{e} (log: {})", log.display()))?;
             tracing::info!(target: "emulate", "moto on {endpoint} (log: {})", log.display());
             (endpoint, Some(child))
         }
@@ -113,8 +125,9 @@ pub async fn dynamodb(repo: &Path, options: &Options, template: &Template) -> Re
             iam.args([*flag, name.as_str()]);
         }
         let printed = run(iam, "scripts/iam.py").await?;
-        let credentials: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(&printed)
-            .map_err(|e| format!("scripts/iam.py printed no credentials: {e}"))?;
+        let credentials: BTreeMap<String, BTreeMap<String, String>> =
+            serde_json::from_str(&printed)
+                .map_err(|e| format!("scripts/iam.py printed no credentials: {e}"))?;
         tracing::info!(target: "emulate", "IAM enforced: each function calls DynamoDB with its own user and policy");
         credentials
     } else {
@@ -122,7 +135,15 @@ pub async fn dynamodb(repo: &Path, options: &Options, template: &Template) -> Re
         template
             .functions
             .iter()
-            .map(|f| (f.id.clone(), admin_env().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()))
+            .map(|f| {
+                (
+                    f.id.clone(),
+                    admin_env()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                )
+            })
             .collect()
     };
     Ok(DynamoDb {

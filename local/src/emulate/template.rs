@@ -119,8 +119,8 @@ impl Template {
     }
 
     pub fn parse(text: &str, locals: &Locals) -> Result<Self, TemplateError> {
-        let root: Value = serde_yaml_ng::from_str(text)
-            .or_else(|e| fail(format!("not valid YAML: {e}")))?;
+        let root: Value =
+            serde_yaml_ng::from_str(text).or_else(|e| fail(format!("not valid YAML: {e}")))?;
         let resources = root
             .get("Resources")
             .and_then(Value::as_mapping)
@@ -137,7 +137,10 @@ impl Template {
             ));
         };
         let api = &resources[api_id];
-        let cors = match api.get("Properties").and_then(|p| p.get("CorsConfiguration")) {
+        let cors = match api
+            .get("Properties")
+            .and_then(|p| p.get("CorsConfiguration"))
+        {
             None => None,
             Some(config) => Some(resolver.cors(config)?),
         };
@@ -148,15 +151,17 @@ impl Template {
         let limit = |key: &str| -> Result<Option<u64>, TemplateError> {
             match settings.and_then(|s| s.get(key)) {
                 None => Ok(None),
-                Some(v) => Ok(Some(
-                    resolver
-                        .resolve_str(v, key)?
-                        .parse()
-                        .or_else(|_| fail(format!("{key} is not a whole number")))?,
-                )),
+                Some(v) => {
+                    Ok(Some(resolver.resolve_str(v, key)?.parse().or_else(
+                        |_| fail(format!("{key} is not a whole number")),
+                    )?))
+                }
             }
         };
-        let throttle = match (limit("ThrottlingBurstLimit")?, limit("ThrottlingRateLimit")?) {
+        let throttle = match (
+            limit("ThrottlingBurstLimit")?,
+            limit("ThrottlingRateLimit")?,
+        ) {
             (Some(burst), Some(rate)) => Some((burst, rate)),
             (None, None) => None,
             _ => return fail("set both ThrottlingBurstLimit and ThrottlingRateLimit, or neither"),
@@ -242,7 +247,9 @@ impl Resolver {
                     Some(d) => scalar(d).ok_or_else(|| {
                         TemplateError(format!("parameter {name}: Default is not a scalar"))
                     })?,
-                    None => return fail(format!("parameter {name} has no Default: pass --parameter-overrides {name}=...")),
+                    None => return fail(format!(
+                        "parameter {name} has no Default: pass --parameter-overrides {name}=..."
+                    )),
                 },
             };
             check_parameter(&name, &value, spec)?;
@@ -250,7 +257,9 @@ impl Resolver {
         }
         for name in locals.parameters.keys() {
             if !parameters.contains_key(name) {
-                return fail(format!("--parameter-overrides names {name}, which the template does not declare"));
+                return fail(format!(
+                    "--parameter-overrides names {name}, which the template does not declare"
+                ));
             }
         }
         let mut tables = BTreeMap::new();
@@ -258,7 +267,10 @@ impl Resolver {
         let mut secrets = BTreeMap::new();
         for (id, resource) in resources {
             let Some(id) = id.as_str() else { continue };
-            let kind = resource.get("Type").and_then(Value::as_str).unwrap_or_default();
+            let kind = resource
+                .get("Type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let physical = match kind {
                 "AWS::DynamoDB::Table" => {
                     let name = format!("{}-{id}", locals.stack_name);
@@ -310,13 +322,15 @@ impl Resolver {
                 self.reference(name)
             }
             "Sub" => {
-                let text = argument
-                    .as_str()
-                    .ok_or_else(|| TemplateError("Sub with a variable map is not supported".into()))?;
+                let text = argument.as_str().ok_or_else(|| {
+                    TemplateError("Sub with a variable map is not supported".into())
+                })?;
                 let substituted = self.substitute(text)?;
                 Ok(Resolved::Str(self.dynamic_references(&substituted)?))
             }
-            other => fail(format!("{other} is not supported where the emulation reads it")),
+            other => fail(format!(
+                "{other} is not supported where the emulation reads it"
+            )),
         }
     }
 
@@ -350,7 +364,9 @@ impl Resolver {
                 .refs
                 .get(name)
                 .map(|v| Resolved::Str(v.clone()))
-                .ok_or_else(|| TemplateError(format!("Ref to {name}, which the template does not define"))),
+                .ok_or_else(|| {
+                    TemplateError(format!("Ref to {name}, which the template does not define"))
+                }),
         }
     }
 
@@ -368,7 +384,9 @@ impl Resolver {
             if let Some(literal) = name.strip_prefix('!') {
                 out.push_str(&format!("${{{literal}}}"));
             } else if name.contains('.') && !name.starts_with("AWS::") {
-                return fail(format!("Sub {text:?}: attribute {name} is not supported here"));
+                return fail(format!(
+                    "Sub {text:?}: attribute {name} is not supported here"
+                ));
             } else {
                 match self.reference(name)? {
                     Resolved::Str(s) => out.push_str(&s),
@@ -394,19 +412,25 @@ impl Resolver {
                 .ok_or_else(|| TemplateError(format!("unclosed dynamic reference in {text:?}")))?;
             let reference = &after[..end];
             let Some(spec) = reference.strip_prefix("secretsmanager:") else {
-                return fail(format!("dynamic reference {{{{resolve:{reference}}}}} is not supported"));
+                return fail(format!(
+                    "dynamic reference {{{{resolve:{reference}}}}} is not supported"
+                ));
             };
-            let (secret, field) = spec
-                .rsplit_once(":SecretString")
-                .map(|(id, tail)| (id, tail))
-                .ok_or_else(|| TemplateError(format!("{{{{resolve:{reference}}}}}: only SecretString is supported")))?;
+            let (secret, field) = spec.rsplit_once(":SecretString").ok_or_else(|| {
+                TemplateError(format!(
+                    "{{{{resolve:{reference}}}}}: only SecretString is supported"
+                ))
+            })?;
             if !field.is_empty() {
-                return fail(format!("{{{{resolve:{reference}}}}}: JSON keys and versions are not supported"));
+                return fail(format!(
+                    "{{{{resolve:{reference}}}}}: JSON keys and versions are not supported"
+                ));
             }
-            let value = self
-                .secrets
-                .get(secret)
-                .ok_or_else(|| TemplateError(format!("{{{{resolve:{reference}}}}}: no such secret in the template")))?;
+            let value = self.secrets.get(secret).ok_or_else(|| {
+                TemplateError(format!(
+                    "{{{{resolve:{reference}}}}}: no such secret in the template"
+                ))
+            })?;
             out.push_str(value);
             rest = &after[end + 2..];
         }
@@ -423,7 +447,9 @@ impl Resolver {
             });
         }
         let list = |key: &str| -> Result<Vec<String>, TemplateError> {
-            config.get(key).map_or(Ok(Vec::new()), |v| self.resolve_list(v))
+            config
+                .get(key)
+                .map_or(Ok(Vec::new()), |v| self.resolve_list(v))
         };
         let allow_credentials = match config.get("AllowCredentials") {
             None => false,
@@ -447,7 +473,12 @@ impl Resolver {
         })
     }
 
-    fn function(&self, id: &str, props: &Value, globals: &Value) -> Result<Function, TemplateError> {
+    fn function(
+        &self,
+        id: &str,
+        props: &Value,
+        globals: &Value,
+    ) -> Result<Function, TemplateError> {
         let setting = |key: &str| props.get(key).or_else(|| globals.get(key));
         let number = |key: &str, default: u64| -> Result<u64, TemplateError> {
             match setting(key) {
@@ -474,7 +505,11 @@ impl Resolver {
         let log_format = props
             .get("LoggingConfig")
             .and_then(|l| l.get("LogFormat"))
-            .or_else(|| globals.get("LoggingConfig").and_then(|l| l.get("LogFormat")));
+            .or_else(|| {
+                globals
+                    .get("LoggingConfig")
+                    .and_then(|l| l.get("LogFormat"))
+            });
         let log_format = match log_format {
             None => None,
             Some(v) => Some(self.resolve_str(v, "LogFormat")?),
@@ -515,7 +550,9 @@ impl Resolver {
         let method = method.filter(|m| m != "ANY" && m != "X-AMAZON-APIGATEWAY-ANY-METHOD");
         if path == "$default" {
             if method.is_some() {
-                return fail(format!("{function}.{event}: the $default route takes Method ANY"));
+                return fail(format!(
+                    "{function}.{event}: the $default route takes Method ANY"
+                ));
             }
             return Ok(Route {
                 method: None,
@@ -525,7 +562,9 @@ impl Resolver {
         }
         Ok(Route {
             method,
-            path: Some(parse_path(&path).map_err(|e| TemplateError(format!("{function}.{event}: {e}")))?),
+            path: Some(
+                parse_path(&path).map_err(|e| TemplateError(format!("{function}.{event}: {e}")))?,
+            ),
             function: function.to_owned(),
         })
     }
@@ -596,16 +635,23 @@ fn check_parameter(name: &str, value: &str, spec: &Value) -> Result<(), Template
     if let Some(allowed) = spec.get("AllowedValues").and_then(Value::as_sequence) {
         let allowed: Vec<String> = allowed.iter().filter_map(scalar).collect();
         if !allowed.iter().any(|a| a == value) {
-            return fail(format!("parameter {name}={value} is not one of {}", allowed.join(", ")));
+            return fail(format!(
+                "parameter {name}={value} is not one of {}",
+                allowed.join(", ")
+            ));
         }
     }
     for (key, below) in [("MinValue", true), ("MaxValue", false)] {
-        let Some(bound) = spec.get(key).and_then(scalar) else { continue };
+        let Some(bound) = spec.get(key).and_then(scalar) else {
+            continue;
+        };
         let (Ok(v), Ok(b)) = (value.parse::<f64>(), bound.parse::<f64>()) else {
             return fail(format!("parameter {name}={value} is not a number"));
         };
         if (below && v < b) || (!below && v > b) {
-            return fail(format!("parameter {name}={value} is outside its {key} {bound}"));
+            return fail(format!(
+                "parameter {name}={value} is outside its {key} {bound}"
+            ));
         }
     }
     Ok(())

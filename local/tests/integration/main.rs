@@ -4,6 +4,7 @@
 mod auth_e2e;
 mod binary;
 mod dynamodb_calls;
+mod emulate;
 mod faults;
 mod gateway_e2e;
 mod listing_e2e;
