@@ -3,7 +3,6 @@
 
 mod forward;
 mod health;
-mod request_id;
 
 use std::time::Duration;
 
@@ -137,7 +136,8 @@ pub fn router(state: AppState) -> Router {
     if let Some(cors) = cors {
         app = with_cors(app, cors);
     }
-    app.layer(middleware::from_fn(request_id::request_id))
+    // Again outside the CORS layer, so that its preflight answers carry the id too.
+    app.layer(middleware::from_fn(shared::http::request_id_layer))
 }
 
 /// `app` behind `cors`, except that an `OPTIONS` without `Access-Control-Request-Method`

@@ -1,5 +1,6 @@
 //! Router plumbing every function shares: the `/api` prefix, JSON 404/405 (dot segments
-//! too), panics as 500 JSON, the access log, bearer tokens, the Lambda entry point.
+//! too), panics as 500 JSON, the access log, `X-Request-Id`, bearer tokens, the Lambda
+//! entry point.
 
 use std::any::Any;
 use std::sync::{Arc, OnceLock};
@@ -7,7 +8,7 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -22,8 +23,9 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub const NEXT_CURSOR: &str = "x-next-cursor";
 
 /// Serves `routes` at `/` and under `/api`, with JSON errors for unknown routes and
-/// methods, panics answered as 500 JSON, and one access log line per request. A path
-/// with a `.` or `..` segment is an unknown route, whatever it would resolve to.
+/// methods, panics answered as 500 JSON, one access log line per request and an
+/// `X-Request-Id` on every answer ([`request_id_layer`]). A path with a `.` or `..`
+/// segment is an unknown route, whatever it would resolve to.
 pub fn finish(routes: Router) -> Router {
     let routes = routes
         .method_not_allowed_fallback(method_not_allowed)
@@ -35,6 +37,25 @@ pub fn finish(routes: Router) -> Router {
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(middleware::from_fn(refuse_dot_segments))
         .layer(middleware::from_fn(access_log))
+        .layer(middleware::from_fn(request_id_layer))
+}
+
+/// The `X-Request-Id` every request carries on and every answer carries back: the
+/// caller's when it is sensible, else API Gateway's, else a fresh UUID. Every function
+/// sets it itself, because behind API Gateway `/api/*` reaches auth and users directly.
+pub async fn request_id_layer(mut req: Request, next: Next) -> Response {
+    let id = caller_request_id(req.headers())
+        .cloned()
+        .or_else(|| HeaderValue::from_str(api_gateway_request_id(req.extensions())?).ok())
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("-"))
+        });
+    let name = HeaderName::from_static(REQUEST_ID);
+    req.headers_mut().insert(name.clone(), id.clone());
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(name, id);
+    response
 }
 
 /// Whether `path` holds a `.` or `..` segment as the WHATWG URL parser sees one in an

@@ -15,6 +15,18 @@ async fn health_event_answers_the_health_body() {
     assert_eq!(reply.headers["content-type"], "application/json");
 }
 
+/// Behind API Gateway `/api/*` reaches auth straight, with no gateway function to add
+/// the id: auth answers with API Gateway's request id, or the caller's.
+#[tokio::test]
+async fn answers_carry_api_gateways_request_id_or_the_callers() {
+    let reply = invoke(app(), event("auth-health")).await;
+    assert_eq!(reply.headers["x-request-id"], "REQ-auth-health");
+    let broken = with_body(event("auth-login"), &json!("{not json"));
+    let reply = invoke(app(), with_header(broken, "x-request-id", "caller-7")).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.headers["x-request-id"], "caller-7");
+}
+
 #[tokio::test]
 async fn register_login_and_validate_events_work_end_to_end() {
     let app = app();

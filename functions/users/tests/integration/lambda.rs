@@ -18,6 +18,22 @@ async fn health_event_answers_the_health_body() {
     assert_eq!(reply.headers["content-type"], "application/json");
 }
 
+/// Behind API Gateway `/api/users*` reaches users straight: users answers with API
+/// Gateway's request id (errors too), or the caller's.
+#[tokio::test]
+async fn answers_carry_api_gateways_request_id_or_the_callers() {
+    let reply = invoke(app().router, event("users-list")).await;
+    assert_eq!(reply.status, 401);
+    let id = event("users-list")["requestContext"]["requestId"].clone();
+    assert_eq!(reply.headers["x-request-id"], id);
+    let reply = invoke(
+        app().router,
+        with_header(event("users-get"), "x-request-id", "caller-8"),
+    )
+    .await;
+    assert_eq!(reply.headers["x-request-id"], "caller-8");
+}
+
 #[tokio::test]
 async fn create_get_list_update_and_delete_events_work_in_turn() {
     let app = app();
