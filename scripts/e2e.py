@@ -346,6 +346,30 @@ def check_lockout(api, limit):
         ok(g, f"{what}: 429 with Retry-After: {retry}")
 
 
+def check_cors(api):
+    """A browser on another origin may read every response header the API documents."""
+    g = "cors"
+    document = api.call("GET", "/openapi.json")
+    status(document, 200)
+    documented = sorted({name.lower()
+                         for path in document.json["paths"].values()
+                         for operation in path.values() if isinstance(operation, dict)
+                         for response in operation.get("responses", {}).values()
+                         for name in response.get("headers", {})})
+    expect(documented, document, "openapi.json documents no response header")
+    origin = "http://browser.example"
+    for method, path in (("GET", "/api/users"), ("POST", "/api/login")):
+        answer = api.call(method, path, body={} if method == "POST" else None,
+                          headers={"Origin": origin})
+        allowed = answer.headers.get("access-control-allow-origin")
+        expect(allowed in ("*", origin), answer, f"no access-control-allow-origin for {origin}")
+        exposed = {h.strip().lower()
+                   for h in answer.headers.get("access-control-expose-headers", "").split(",")}
+        missing = [h for h in documented if h not in exposed]
+        expect(not missing, answer, f"documented headers not exposed to browsers: {missing}")
+    ok(g, f"answers to {origin} expose {', '.join(documented)} (every header openapi.json documents)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-url", required=True)
@@ -355,7 +379,7 @@ def main():
     api = Api(args.base_url, args.expect)
     started = time.monotonic()
     groups = [("topology", check_topology), ("contract", check_contract), ("refresh", check_refresh),
-              ("logout", check_logout),
+              ("logout", check_logout), ("cors", check_cors),
               ("lockout", lambda api: check_lockout(api, args.max_failures_per_user))]
     for name, group in groups:
         try:

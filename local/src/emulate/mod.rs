@@ -315,18 +315,22 @@ impl Options {
     }
 }
 
-/// `template.yaml` of the current directory or the nearest parent that has one,
-/// else the one of this repository.
-fn default_template() -> PathBuf {
+/// The checkout whose scripts install and start what the emulation needs: the
+/// current directory or the nearest parent with `scripts/tools.sh`, else this crate's.
+fn repo_root() -> PathBuf {
     let mut dir = std::env::current_dir().ok();
     while let Some(d) = dir {
-        let candidate = d.join("template.yaml");
-        if candidate.is_file() {
-            return candidate;
+        if d.join("scripts/tools.sh").is_file() {
+            return d;
         }
         dir = d.parent().map(Path::to_path_buf);
     }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// The repository's `template.yaml`.
+fn default_template() -> PathBuf {
+    repo_root().join("template.yaml")
 }
 
 /// A random secret in the shape the template's `GenerateSecretString` asks for:
@@ -339,12 +343,7 @@ pub fn generate_secret(length: usize) -> String {
 /// `local emulate`: prepares everything, serves until Ctrl-C.
 pub async fn main(args: &[String]) -> Result<(), String> {
     let options = Options::parse(args)?;
-    let repo = options
-        .template
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let repo = std::fs::canonicalize(&repo).map_err(|e| format!("{}: {e}", repo.display()))?;
+    let repo = repo_root();
     let locals = template::Locals {
         parameters: options.parameters.clone(),
         stack_name: "local".into(),
