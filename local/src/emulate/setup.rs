@@ -24,7 +24,7 @@ pub async fn sam_build(
         .arg(repo.join("scripts/sam_build.sh"))
         .current_dir(repo);
     if let Some(arch) = parameters.get("Architecture") {
-        command.env("ARCHITECTURE", arch);
+        command.env("SAM_BUILD_ARCH", arch);
     }
     run(command, "scripts/sam_build.sh").await?;
     Ok(repo.join(".aws-sam/build"))
