@@ -183,6 +183,17 @@ def check_topology(api):
         ok("topology", "GET / is the gateway function's health, without downstream probes")
         error(api.call("GET", "/register"), 404, "Route not found")
         ok("topology", "GET /register (unprefixed) falls to $default, the gateway: 404")
+    # A CORS preflight: the gateway's CORS layer answers 200 locally; API Gateway
+    # answers it itself, 204, from the template's CorsConfiguration.
+    preflight = api.call("OPTIONS", "/api/users", headers={
+        "Origin": "http://browser.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    want = 200 if api.expect == "local" else 204
+    expect(preflight.status == want, preflight, f"preflight answered {want}")
+    methods = preflight.headers.get("access-control-allow-methods", "").upper()
+    expect("POST" in methods and preflight.headers.get("access-control-allow-origin"), preflight,
+           "the preflight allows the origin and POST")
+    ok("topology", f"a CORS preflight of /api/users: {want} with the allowed origin and methods")
 
 
 def list_page(api, token, limit, cursor=None):
