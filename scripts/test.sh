@@ -47,6 +47,13 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
+# The emulated API runs the bootstraps of `sam build` (a cross build for the Lambda
+# target: another copy of every dependency), so it compiles while the steps below,
+# which mostly wait on Python and the browser, run.
+step "sam build in the background (scripts/sam_build.sh; log: .tools/sam-build.log)"
+scripts/sam_build.sh >"$TOOLS_DIR/sam-build.log" 2>&1 &
+SAM_JOB=$!
+
 # The binary nextest just built (its integration tests run it): building it again with
 # `cargo build -p local` would recompile for a minute and a half, because without the
 # dev-dependencies cargo unifies other features.
@@ -94,6 +101,16 @@ AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" sam validate --lint --temp
 
 step "template: routes, least privilege, tables, secret (scripts/check_template.py)"
 "$TOOLS_VENV/bin/python" scripts/check_template.py template.yaml
+
+step "sam build finished: the bootstraps of template.yaml's functions"
+wait "$SAM_JOB" || { cat "$TOOLS_DIR/sam-build.log" >&2; echo "sam build failed" >&2; exit 1; }
+grep -E '^sam_build:' "$TOOLS_DIR/sam-build.log" >&2 || true
+
+step "IAM on moto: each function's template policy enforced, per table (scripts/test_iam.py)"
+"$TOOLS_VENV/bin/python" scripts/test_iam.py
+
+step "the emulated API of template.yaml over those bootstraps: e2e, schemathesis, browser, mutants (scripts/test_emulated.sh)"
+scripts/test_emulated.sh
 
 step "functions under the Lambda runtime emulator (cargo lambda watch + invoke)"
 scripts/test_lambda.sh

@@ -247,9 +247,11 @@ impl Resolver {
                     Some(d) => scalar(d).ok_or_else(|| {
                         TemplateError(format!("parameter {name}: Default is not a scalar"))
                     })?,
-                    None => return fail(format!(
+                    None => {
+                        return fail(format!(
                         "parameter {name} has no Default: pass --parameter-overrides {name}=..."
-                    )),
+                    ))
+                    }
                 },
             };
             check_parameter(&name, &value, spec)?;

@@ -576,3 +576,70 @@ async fn over_the_stages_throttling_limits_is_a_429() {
     }
     assert_eq!(statuses, [200, 200, 429]);
 }
+
+#[test]
+fn the_repos_template_reads_as_deployed() {
+    let locals = Locals {
+        parameters: BTreeMap::from([("BcryptCost".to_owned(), "10".to_owned())]),
+        stack_name: "local".into(),
+        secret: SECRET.into(),
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let template = Template::load(&path, &locals).expect("template.yaml loads");
+    let route = |key: &str| {
+        template
+            .routes
+            .iter()
+            .find(|r| r.key() == key)
+            .map(|r| r.function.as_str())
+    };
+    assert_eq!(route("POST /api/login"), Some("AuthFunction"));
+    assert_eq!(route("ANY /api/register"), Some("AuthFunction"));
+    assert_eq!(route("PUT /api/users/{id}"), Some("UsersFunction"));
+    assert_eq!(route("GET /"), Some("GatewayFunction"));
+    assert_eq!(route("$default"), Some("GatewayFunction"));
+    let cors = template
+        .cors
+        .as_ref()
+        .expect("the API has a CORS configuration");
+    assert_eq!(cors.allow_origins, ["*"]);
+    assert!(!cors.allow_credentials);
+    assert_eq!(template.throttle, Some((100, 50)));
+
+    let auth = template.function("AuthFunction").unwrap();
+    assert_eq!(auth.environment["JWT_SECRET"], SECRET);
+    assert_eq!(auth.environment["ACCOUNTS_TABLE"], "local-AccountsTable");
+    assert_eq!(auth.environment["BCRYPT_COST"], "10");
+    assert_eq!(
+        auth.environment["RUST_LOG"], "info",
+        "Globals' variables merged in"
+    );
+    assert_eq!(auth.log_format.as_deref(), Some("JSON"));
+    assert_eq!(
+        (auth.timeout, auth.memory_mb),
+        (Duration::from_secs(10), 1769)
+    );
+    let users = template.function("UsersFunction").unwrap();
+    assert_eq!(
+        users.environment["JWT_SECRET"], SECRET,
+        "one secret for auth and users"
+    );
+    let gateway = template.function("GatewayFunction").unwrap();
+    for unset in ["AUTH_SERVICE_URL", "USER_SERVICE_URL", "JWT_SECRET"] {
+        assert!(!gateway.environment.contains_key(unset), "{unset}");
+    }
+    let too_cheap = Template::load(
+        &path,
+        &Locals {
+            parameters: BTreeMap::from([("BcryptCost".to_owned(), "4".to_owned())]),
+            ..locals
+        },
+    )
+    .unwrap_err();
+    assert!(
+        too_cheap
+            .to_string()
+            .contains("BcryptCost=4 is outside its MinValue 10"),
+        "{too_cheap}"
+    );
+}
