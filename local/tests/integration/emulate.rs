@@ -137,9 +137,13 @@ async fn pids_at_once(e: &Emulated, n: usize, query: &str) -> Vec<u64> {
     pids
 }
 
-fn assert_gateway_error(status: reqwest::StatusCode, body: &Value, want: u16, message: &str) {
-    assert_eq!(status.as_u16(), want, "{body}");
-    assert_eq!(body, &json!({ "message": message }));
+/// API Gateway's own answer: the status, `{"message": ...}` and its request id.
+async fn assert_gateway_error(response: reqwest::Response, want: u16, message: &str) {
+    let status = response.status().as_u16();
+    assert!(response.headers().contains_key("apigw-requestid"));
+    let body = json_of(response).await;
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body, json!({ "message": message }));
 }
 
 #[tokio::test]
@@ -332,9 +336,7 @@ async fn routes_are_chosen_as_api_gateway_chooses_them() {
         (reqwest::Method::GET, "/ECHO/x/y"),
     ] {
         let response = call(method.clone(), path).send().await.unwrap();
-        let status = response.status();
-        assert!(response.headers().contains_key("apigw-requestid"));
-        assert_gateway_error(status, &json_of(response).await, 404, "Not Found");
+        assert_gateway_error(response, 404, "Not Found").await;
     }
 }
 
@@ -381,13 +383,7 @@ async fn every_way_a_function_fails_is_api_gateways_500_and_crashed_instances_ar
     let get = |path: &str| c.get(format!("{}{path}", e.url)).send();
     for path in ["/error", "/malformed", "/bad-status", "/big"] {
         let response = get(path).await.unwrap();
-        let status = response.status();
-        assert_gateway_error(
-            status,
-            &json_of(response).await,
-            500,
-            "Internal Server Error",
-        );
+        assert_gateway_error(response, 500, "Internal Server Error").await;
         assert_eq!(
             pid(&e, "").await,
             current,
@@ -397,13 +393,7 @@ async fn every_way_a_function_fails_is_api_gateways_500_and_crashed_instances_ar
     for path in ["/crash", "/sleep"] {
         let started = Instant::now();
         let response = get(path).await.unwrap();
-        let status = response.status();
-        assert_gateway_error(
-            status,
-            &json_of(response).await,
-            500,
-            "Internal Server Error",
-        );
+        assert_gateway_error(response, 500, "Internal Server Error").await;
         if path == "/sleep" {
             let took = started.elapsed();
             assert!(
@@ -420,8 +410,7 @@ async fn every_way_a_function_fails_is_api_gateways_500_and_crashed_instances_ar
         current = replaced;
     }
     let broken = get("/broken").await.unwrap();
-    let status = broken.status();
-    assert_gateway_error(status, &json_of(broken).await, 500, "Internal Server Error");
+    assert_gateway_error(broken, 500, "Internal Server Error").await;
     assert_eq!(e.api.function("BrokenFunction").unwrap().instances(), 0);
 }
 
@@ -450,13 +439,7 @@ async fn concurrent_requests_start_more_instances_and_idle_ones_are_reused() {
     };
     let (busy, refused) = tokio::join!(busy, fourth);
     assert_eq!(busy.len(), 3);
-    let status = refused.status();
-    assert_gateway_error(
-        status,
-        &json_of(refused).await,
-        500,
-        "Internal Server Error",
-    );
+    assert_gateway_error(refused, 500, "Internal Server Error").await;
 }
 
 #[tokio::test]
@@ -470,13 +453,7 @@ async fn payloads_over_the_limits_get_api_gateways_answers() {
         .send()
         .await
         .unwrap();
-    let status = too_big.status();
-    assert_gateway_error(
-        status,
-        &json_of(too_big).await,
-        413,
-        "Request Entity Too Large",
-    );
+    assert_gateway_error(too_big, 413, "Request Entity Too Large").await;
 
     // Under API Gateway's 10 MB, over Lambda's 6 MB: Lambda refuses the invocation.
     let over_lambda = c
@@ -486,13 +463,7 @@ async fn payloads_over_the_limits_get_api_gateways_answers() {
         .send()
         .await
         .unwrap();
-    let status = over_lambda.status();
-    assert_gateway_error(
-        status,
-        &json_of(over_lambda).await,
-        500,
-        "Internal Server Error",
-    );
+    assert_gateway_error(over_lambda, 500, "Internal Server Error").await;
 }
 
 #[tokio::test]
