@@ -69,6 +69,14 @@ AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" sam validate --lint --temp
 step "template: routes, least privilege, tables, secret (scripts/check_template.py)"
 "$TOOLS_VENV/bin/python" scripts/check_template.py template.yaml
 
+# The emulated API runs the bootstraps `sam build` makes (.aws-sam/build/<Id>/bootstrap),
+# so they are built here from the template with the builder a deploy uses (sam's
+# cargo-lambda workflow): debug profile for speed, x86_64 where rustup lacks the arm64
+# standard library (the script says so). From an empty target/ this compiles the
+# dependency tree again for the explicit --target (about 4.5 min on 2 cores).
+step "sam build (debug profile; .aws-sam/build/<Id>/bootstrap checked: executable ELF of the architecture built)"
+scripts/sam_build.sh
+
 step "functions under the Lambda runtime emulator (cargo lambda watch + invoke)"
 scripts/test_lambda.sh
 
