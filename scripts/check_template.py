@@ -21,6 +21,8 @@ from cfnlint.decode import cfn_yaml
 REPO = Path(__file__).resolve().parent.parent
 
 LOG_LEVELS = {"off", "error", "warn", "info", "debug", "trace"}
+# Lambda's instruction sets; the template defaults to arm64 (Graviton).
+ARCHITECTURES = {"arm64", "x86_64"}
 
 # The spec's routes (gateway table of seed-services.md) and who serves each in AWS.
 ROUTES = {
@@ -195,7 +197,19 @@ def check(t):
         props = res.get("Properties", {})
         eff = lambda k: props.get(k, glob.get(k))  # noqa: E731
         need(eff("Runtime") == "provided.al2023", f"{fid}: Runtime must be provided.al2023")
-        need(eff("Architectures") == ["arm64"], f"{fid}: Architectures must be [arm64]")
+        arch = eff("Architectures")
+        if arch != ["arm64"]:
+            # Or [!Ref <parameter>] defaulting to arm64 (x86_64 only for builds where
+            # the aarch64 standard library is missing: scripts/sam_build.sh).
+            ref = arch[0].get("Ref") if isinstance(arch, list) and len(arch) == 1 and isinstance(arch[0], dict) else None
+            param = t.get("Parameters", {}).get(ref, {}) if isinstance(ref, str) else {}
+            allowed = param.get("AllowedValues")
+            need(
+                param.get("Type") == "String" and param.get("Default") == "arm64"
+                and isinstance(allowed, list) and "arm64" in allowed and set(allowed) <= ARCHITECTURES,
+                f"{fid}: Architectures must be [arm64], or [!Ref <parameter>] of Type String, Default arm64, "
+                f"AllowedValues within {sorted(ARCHITECTURES)}; got {arch!r}",
+            )
         meta = res.get("Metadata", {})
         need(meta.get("BuildMethod") == "rust-cargolambda", f"{fid}: Metadata.BuildMethod must be rust-cargolambda")
         need(
@@ -378,6 +392,18 @@ def self_test(base):
         return check(t)
 
     r = lambda t: t["Resources"]  # noqa: E731
+
+    def arch_param(t):
+        """The parameter Globals' Architectures refers to; one made up when it is a literal."""
+        glob = t.setdefault("Globals", {}).setdefault("Function", {})
+        arch = glob.get("Architectures")
+        ref = arch[0].get("Ref") if isinstance(arch, list) and arch and isinstance(arch[0], dict) else None
+        if not isinstance(ref, str) or ref not in t.get("Parameters", {}):
+            ref = "SelfTestArchitecture"
+            t.setdefault("Parameters", {})[ref] = {"Type": "String"}
+            glob["Architectures"] = [{"Ref": ref}]
+        return t["Parameters"][ref]
+
     cases = {
         "route to the wrong function": (
             lambda t: r(t)["AuthFunction"]["Properties"]["Events"].update(
@@ -434,6 +460,18 @@ def self_test(base):
         "log level outside the list": (
             lambda t: t["Parameters"]["RustLog"].update({"AllowedValues": ["info", "lambda_runtime=trace"]}),
             "parameter RustLog: AllowedValues",
+        ),
+        "functions on x86_64 by default": (
+            lambda t: arch_param(t).update({"Default": "x86_64", "AllowedValues": ["arm64", "x86_64"]}),
+            "AuthFunction: Architectures must be [arm64]",
+        ),
+        "an architecture Lambda does not have": (
+            lambda t: arch_param(t).update({"Default": "arm64", "AllowedValues": ["arm64", "x86"]}),
+            "UsersFunction: Architectures must be [arm64]",
+        ),
+        "one function on x86_64": (
+            lambda t: r(t)["GatewayFunction"]["Properties"].update({"Architectures": ["x86_64"]}),
+            "GatewayFunction: Architectures must be [arm64]",
         ),
         "gateway given a service URL": (
             lambda t: r(t)["GatewayFunction"]["Properties"].setdefault("Environment", {}).setdefault("Variables", {}).update(

@@ -47,9 +47,12 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
-# The emulated API runs the bootstraps of `sam build` (a cross build for the Lambda
-# target: another copy of every dependency), so it compiles while the steps below,
-# which mostly wait on Python and the browser, run.
+# The emulated API runs the bootstraps `sam build` makes (.aws-sam/build/<Id>/bootstrap),
+# built from the template with the builder a deploy uses (sam's cargo-lambda workflow):
+# debug profile for speed, x86_64 where rustup lacks the arm64 standard library (the
+# script says so). From an empty target/ this compiles the dependency tree again for
+# the explicit --target (about 4.5 min on 2 cores alone), so it runs while the steps
+# below, which mostly wait on Python and the browser, run.
 step "sam build in the background (scripts/sam_build.sh; log: .tools/sam-build.log)"
 scripts/sam_build.sh >"$TOOLS_DIR/sam-build.log" 2>&1 &
 SAM_JOB=$!
