@@ -47,6 +47,25 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
+# The test binary of the table scan below, run directly later: sam build holds cargo's
+# lock on target/ while it compiles, and a cargo command would wait for all of it.
+SCAN_TEST=auth_e2e::the_accounts_table_of_the_environment_is_consistent
+if cargo nextest --version >/dev/null 2>&1; then
+  SCAN_BIN="$(cargo nextest list --workspace --message-format json --run-ignored only \
+    -E "test(=$SCAN_TEST)" | "$TOOLS_VENV/bin/python" -c '
+import json, sys
+suites = json.load(sys.stdin)["rust-suites"].values()
+print(next(s["binary-path"] for s in suites if sys.argv[1] in s["testcases"]))' "$SCAN_TEST")"
+else
+  SCAN_BIN="$(cargo test -p local --test integration --no-run --message-format json |
+    "$TOOLS_VENV/bin/python" -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "integration":
+        print(m["executable"])')"
+fi
+
 # The emulated API runs the bootstraps `sam build` makes (.aws-sam/build/<Id>/bootstrap),
 # built from the template with the builder a deploy uses (sam's cargo-lambda workflow):
 # debug profile for speed, x86_64 where rustup lacks the arm64 standard library (the
@@ -85,12 +104,7 @@ if ((st_failed)); then
 fi
 
 step "DynamoDB accounts table after schemathesis: every account has its claims, none orphaned"
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --run-ignored only --no-fail-fast \
-    -E 'test(=auth_e2e::the_accounts_table_of_the_environment_is_consistent)'
-else
-  cargo test -q -p local --test integration -- --ignored --exact auth_e2e::the_accounts_table_of_the_environment_is_consistent
-fi
+(cd local && "$SCAN_BIN" --ignored --exact "$SCAN_TEST")
 
 step "a browser page on another origin through the local stack's gateway (scripts/browser/test.mjs, chromium)"
 browser_tools
