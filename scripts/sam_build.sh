@@ -15,7 +15,8 @@
 # Tools come from .tools/venv (sam, cargo-lambda, zig; scripts/tools.sh). Needs no
 # network beyond crates.io, and none once ~/.cargo holds the crates of Cargo.lock.
 # cargo-lambda builds into the workspace's target/ (target/<triple>/<profile>, then
-# target/lambda/<bin>/bootstrap). On 2 cores: 3 to 5 min from an empty target/ (debug),
+# target/lambda/<bin>/bootstrap). On 2 cores, debug: about 3 min from an empty target/
+# (up to 7.5 min measured while other builds shared the machine; 5 to 6.5 min of CPU),
 # about 4 s when nothing changed, about 15 s after a change in functions/shared.
 # Not `sam build --cached`: it hashes only each CodeUri (functions/<name>), so after a
 # change in functions/shared it copies the old bootstraps; and it would save ~2 s.
@@ -95,7 +96,7 @@ target_dir="$(cargo metadata --no-deps --format-version 1 \
   | "$TOOLS_VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')" \
   || die "cargo metadata failed"
 rm -f "$target_dir"/lambda/{auth,users,gateway}/bootstrap
-log "sam build ${args[*]} ($arch, $profile profile; 3 to 5 min from an empty target/, seconds when warm)"
+log "sam build ${args[*]} ($arch, $profile profile; minutes from an empty target/, seconds when warm)"
 start=$SECONDS
 sam build "${args[@]}"
 log "built in $((SECONDS - start)) s"

@@ -72,8 +72,8 @@ step "template: routes, least privilege, tables, secret (scripts/check_template.
 # The emulated API runs the bootstraps `sam build` makes (.aws-sam/build/<Id>/bootstrap),
 # so they are built here from the template with the builder a deploy uses (sam's
 # cargo-lambda workflow): debug profile for speed, x86_64 where rustup lacks the arm64
-# standard library (the script says so). From an empty target/ this takes 3 to 5 min on
-# 2 cores: cargo-lambda builds for an explicit --target (with zig as the linker), so
+# standard library (the script says so). From an empty target/ this takes about 3 min
+# on 2 idle cores: cargo-lambda builds for an explicit --target (zig linking), so
 # nothing of the test build above is reused. Warm, it takes about 4 s.
 step "sam build (debug profile; .aws-sam/build/<Id>/bootstrap checked: executable ELF of the architecture built)"
 scripts/sam_build.sh
