@@ -70,7 +70,7 @@ fi
 # built from the template with the builder a deploy uses (sam's cargo-lambda workflow):
 # debug profile for speed, x86_64 where rustup lacks the arm64 standard library (the
 # script says so). From an empty target/ this compiles the dependency tree again for
-# the explicit --target (about 4.5 min on 2 cores alone), so it runs while the steps
+# the explicit --target (about 3 min on 2 idle cores; warm, about 4 s), so it runs while the steps
 # below, which mostly wait on Python and the browser, run.
 step "sam build in the background (scripts/sam_build.sh; log: .tools/sam-build.log)"
 scripts/sam_build.sh >"$TOOLS_DIR/sam-build.log" 2>&1 &
