@@ -9,10 +9,21 @@ source scripts/tools.sh
 step() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*" >&2; }
 
 # The installs wait on the network and the disk, cargo on the CPU: run them together.
-step "tools in the background: moto, cfn-lint, sam, cargo-lambda, schemathesis into .tools/venv; chromium and playwright-core"
+# The emulated API runs the bootstraps `sam build` makes (.aws-sam/build/<Id>/bootstrap),
+# built from the template with the builder a deploy uses (sam's cargo-lambda workflow):
+# debug profile for speed, x86_64 where rustup lacks the arm64 standard library (the
+# script says so). It compiles every dependency again for the explicit --target (about
+# 3 min of 2 idle cores; seconds when warm), so it starts as soon as its tools are in,
+# beside clippy and the test build, in a target directory of its own: cargo's lock on
+# the shared one would make each wait for the other.
+step "tools in the background: moto, cfn-lint, sam, cargo-lambda, schemathesis into .tools/venv, then sam build into target/sam (log: .tools/sam-build.log); chromium and playwright-core"
 mkdir -p "$TOOLS_DIR"
-tools_venv >"$TOOLS_DIR/tools-install.log" 2>&1 &
-TOOLS_JOB=$!
+SAM_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/sam"
+{
+  tools_venv >"$TOOLS_DIR/tools-install.log" 2>&1 || exit 1
+  CARGO_TARGET_DIR="$SAM_TARGET_DIR" scripts/sam_build.sh >"$TOOLS_DIR/sam-build.log" 2>&1
+} &
+SAM_JOB=$!
 browser_tools >"$TOOLS_DIR/browser-install.log" 2>&1 &
 BROWSER_JOB=$!
 
@@ -23,8 +34,8 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "tools installed"
-wait "$TOOLS_JOB" || { cat "$TOOLS_DIR/tools-install.log" >&2; exit 1; }
-tools_venv
+# Waits on the background install's lock; installs again (and shows why) if it failed.
+tools_venv || { cat "$TOOLS_DIR/tools-install.log" >&2; exit 1; }
 wait "$BROWSER_JOB" || { cat "$TOOLS_DIR/browser-install.log" >&2; exit 1; }
 
 step "openapi.json: OpenAPI 3.0 meta-schema, references, operation ids (scripts/check_openapi.py)"
@@ -46,35 +57,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
-
-# The test binary of the table scan below, run directly later: sam build holds cargo's
-# lock on target/ while it compiles, and a cargo command would wait for all of it.
-SCAN_TEST=auth_e2e::the_accounts_table_of_the_environment_is_consistent
-if cargo nextest --version >/dev/null 2>&1; then
-  SCAN_BIN="$(cargo nextest list --workspace --message-format json --run-ignored only \
-    -E "test(=$SCAN_TEST)" | "$TOOLS_VENV/bin/python" -c '
-import json, sys
-suites = json.load(sys.stdin)["rust-suites"].values()
-print(next(s["binary-path"] for s in suites if sys.argv[1] in s["testcases"]))' "$SCAN_TEST")"
-else
-  SCAN_BIN="$(cargo test -p local --test integration --no-run --message-format json |
-    "$TOOLS_VENV/bin/python" -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "integration":
-        print(m["executable"])')"
-fi
-
-# The emulated API runs the bootstraps `sam build` makes (.aws-sam/build/<Id>/bootstrap),
-# built from the template with the builder a deploy uses (sam's cargo-lambda workflow):
-# debug profile for speed, x86_64 where rustup lacks the arm64 standard library (the
-# script says so). From an empty target/ this compiles the dependency tree again for
-# the explicit --target (about 3 min on 2 idle cores; warm, about 4 s), so it runs while the steps
-# below, which mostly wait on Python and the browser, run.
-step "sam build in the background (scripts/sam_build.sh; log: .tools/sam-build.log)"
-scripts/sam_build.sh >"$TOOLS_DIR/sam-build.log" 2>&1 &
-SAM_JOB=$!
 
 # The binary nextest just built (its integration tests run it): building it again with
 # `cargo build -p local` would recompile for a minute and a half, because without the
@@ -104,7 +86,12 @@ if ((st_failed)); then
 fi
 
 step "DynamoDB accounts table after schemathesis: every account has its claims, none orphaned"
-(cd local && "$SCAN_BIN" --ignored --exact "$SCAN_TEST")
+SCAN_TEST=auth_e2e::the_accounts_table_of_the_environment_is_consistent
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --run-ignored only --no-fail-fast -E "test(=$SCAN_TEST)"
+else
+  cargo test -q -p local --test integration -- --ignored --exact "$SCAN_TEST"
+fi
 
 step "a browser page on another origin through the local stack's gateway (scripts/browser/test.mjs, chromium)"
 browser_tools
@@ -120,7 +107,7 @@ step "template: routes, least privilege, tables, secret (scripts/check_template.
 "$TOOLS_VENV/bin/python" scripts/check_template.py template.yaml
 
 step "sam build finished: the bootstraps of template.yaml's functions"
-wait "$SAM_JOB" || { cat "$TOOLS_DIR/sam-build.log" >&2; echo "sam build failed" >&2; exit 1; }
+wait "$SAM_JOB" || { cat "$TOOLS_DIR/tools-install.log" "$TOOLS_DIR/sam-build.log" >&2; echo "sam build failed" >&2; exit 1; }
 grep -E '^sam_build:' "$TOOLS_DIR/sam-build.log" >&2 || true
 
 step "IAM on moto: each function's template policy enforced, per table (scripts/test_iam.py)"
