@@ -33,7 +33,10 @@ NotResource (a statement without Resource matches every resource).
 Without --iam, or before enforcement starts (moto's INITIAL_NO_AUTH_ACTION_COUNT,
 default: never), nothing changes.
 
-Usage: python scripts/moto_serial.py [-H HOST] [-p PORT] [--iam]
+With --exit-with-parent, the server exits when the process that started it is gone
+(`local emulate` starts one per run; a killed emulator must not leave it behind).
+
+Usage: python scripts/moto_serial.py [-H HOST] [-p PORT] [--iam] [--exit-with-parent]
 """
 
 import argparse
@@ -41,6 +44,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from urllib.parse import urlparse
 
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -133,6 +137,17 @@ def authorise_dynamodb_per_table():
     DynamoHandler._authenticate_and_authorize_normal_action = authorise
 
 
+def watch_parent(parent):
+    """Exits the whole process once `parent` is no longer this process's parent."""
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1", help="address to bind")
@@ -143,8 +158,14 @@ def main(argv=None):
         "--iam", action="store_true",
         help="authorise DynamoDB requests per table once IAM is enforced (see above)",
     )
+    parser.add_argument(
+        "--exit-with-parent", action="store_true",
+        help="exit when the parent process is gone",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    if args.exit_with_parent:
+        watch_parent(os.getppid())
     if args.iam:
         authorise_dynamodb_per_table()
 

@@ -238,6 +238,22 @@ async fn invoke(api: &Api, function: &str, event: Bytes) -> Response<Bytes> {
     }
 }
 
+/// Ctrl-C or SIGTERM: either stops the emulation cleanly, its moto and functions too.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 /// Command-line options of `local emulate`.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -384,7 +400,7 @@ pub async fn main(args: &[String]) -> Result<(), String> {
     );
     tokio::select! {
         served = api.clone().serve(listener) => served.map_err(|e| e.to_string())?,
-        _ = tokio::signal::ctrl_c() => tracing::info!(target: "emulate", "shutting down"),
+        _ = stop_signal() => tracing::info!(target: "emulate", "shutting down"),
     }
     drop(api);
     drop(dynamodb);

@@ -76,7 +76,8 @@ pub async fn dynamodb(
                 std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
             let child = Command::new(&python)
                 .arg(repo.join("scripts/moto_serial.py"))
-                .args(["-H", "127.0.0.1", "-p", &port.to_string(), "--iam"])
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .args(["--iam", "--exit-with-parent"])
                 .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
                 .stderr(log_file)
                 .kill_on_drop(true)

@@ -417,7 +417,7 @@ async fn every_way_a_function_fails_is_api_gateways_500_and_crashed_instances_ar
 #[tokio::test]
 async fn concurrent_requests_start_more_instances_and_idle_ones_are_reused() {
     let e = emulate_with(3, None).await;
-    let pids: HashSet<u64> = pids_at_once(&e, 3, "?sleep=0.7")
+    let pids: HashSet<u64> = pids_at_once(&e, 3, "?sleep=1.5")
         .await
         .into_iter()
         .collect();
