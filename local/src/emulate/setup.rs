@@ -31,11 +31,14 @@ pub async fn sam_build(
 }
 
 async fn run(mut command: Command, what: &str) -> Result<String, String> {
+    // Its progress (stderr) goes to the terminal as it happens; stdout is the result.
     let output = command
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .stdout(Stdio::piped())
-        .output()
+        .spawn()
+        .map_err(|e| format!("{what}: {e}"))?
+        .wait_with_output()
         .await
         .map_err(|e| format!("{what}: {e}"))?;
     if !output.status.success() {
