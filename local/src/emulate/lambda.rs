@@ -96,7 +96,7 @@ impl Function {
     /// Runs one invocation: the function's answer, or how it failed.
     pub async fn invoke(&self, event: Bytes) -> Result<Bytes, Failure> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let reused = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let reused = self.take_idle();
         let (instance, init) = match reused {
             Some(instance) => (instance, None),
             None => {
@@ -162,6 +162,19 @@ impl Function {
             }
         }
         outcome.result
+    }
+
+    /// An idle instance whose process is still alive; dead ones are dropped on the way
+    /// (a process that died between invocations is replaced, not invoked).
+    fn take_idle(&self) -> Option<Instance> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(instance) = idle.pop() {
+            if !*instance.exited.borrow() {
+                return Some(instance);
+            }
+            tracing::warn!(function = %self.name, instance = instance.number, "an idle instance had exited; replacing it");
+        }
+        None
     }
 
     /// Starts a process of the bootstrap with a Runtime API of its own.

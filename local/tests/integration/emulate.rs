@@ -614,3 +614,21 @@ fn the_repos_template_reads_as_deployed() {
         "{too_cheap}"
     );
 }
+
+#[tokio::test]
+async fn an_instance_that_died_while_idle_is_replaced_not_invoked() {
+    let e = emulate().await;
+    let before = pid(&e, "").await;
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &before.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Let the emulator see the exit.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = client().get(format!("{}/pid", e.url)).send().await.unwrap();
+    assert_eq!(after.status(), 200, "a dead idle instance is not invoked");
+    let after = json_of(after).await["pid"].as_u64().unwrap();
+    assert_ne!(after, before);
+    assert_eq!(e.api.function("FakeFunction").unwrap().instances(), 1);
+}
