@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end suites against the emulated API (`local emulate` over the bootstraps
 # of `sam build`, API Gateway and DynamoDB from template.yaml) and, for comparison,
-# against the local stack: scripts/e2e.py on both, schemathesis from the OpenAPI
+# against the local stack: scripts/e2e.py on both, the README's curl walk-through
+# (scripts/readme_walk.py), schemathesis from the OpenAPI
 # document the emulated API serves, the browser walk with the template's CORS, and the
 # mutation check (scripts/mutants.py). Run by scripts/test.sh after sam build.
 #   LOCAL_BIN          the local binary (default target/debug/local, built if missing)
@@ -62,6 +63,10 @@ say "e2e suite against the emulated API ($BUILD_DIR)"
 port="$(free_port)"
 emulate "$port"
 "$PY" scripts/e2e.py --base-url "http://localhost:$port" --expect emulated
+
+say "the README's curl walk-through against the emulated API (scripts/readme_walk.py)"
+apt_install jq
+"$PY" scripts/readme_walk.py --base-url "http://localhost:$port"
 
 say "schemathesis against the emulated API, from the openapi.json it serves"
 # The stage's throttling (ThrottlingRateLimit 50/s) is raised for the fuzzer alone:

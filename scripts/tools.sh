@@ -180,6 +180,22 @@ create_tables() {
     --security "$SECURITY_TABLE"
 }
 
+# apt_install PACKAGE: Debian's package, when its command is missing (as root or with sudo).
+apt_install() {
+  local package="$1" log="$TOOLS_DIR/apt-$1.log" sudo=()
+  command -v "$package" >/dev/null && return 0
+  mkdir -p "$TOOLS_DIR" || return 1
+  ((EUID == 0)) || sudo=(sudo)
+  _tools_log "installing Debian's $package (log: $log)"
+  if ! { DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "$package" \
+        || { "${sudo[@]}" apt-get update && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "$package"; }
+      } >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    _tools_log "apt-get install $package failed (see $log)"
+    return 1
+  fi
+}
+
 # Debian's chromium (apt-get, once) and the pinned playwright-core of scripts/browser
 # (npm ci into .tools/node); exports CHROMIUM and BROWSER_NODE_MODULES for
 # scripts/browser/test.mjs.
