@@ -291,6 +291,7 @@ def bench_login(build, p, tmp):
     env = {
         "AUTH_MODE": "local", "BCRYPT_COST": str(p["cost"]),
         "LOGIN_MAX_FAILURES_PER_USER": "1000000", "LOGIN_MAX_FAILURES_PER_IP": "1000000",
+        "REGISTER_MAX_PER_IP": "1000000",
     }
     with Stack(build, env) as stack:
         register(stack, "bench_login")
@@ -376,7 +377,8 @@ def bench_stub_rss(build, p):
         ("auth", build.bin("auth"), ["auth-register", "auth-login", "auth-validate", "auth-refresh",
                                      "auth-logout", "auth-health"],
          {**lambda_env("auth", "memory", dead), "BCRYPT_COST": "4",
-          "LOGIN_MAX_FAILURES_PER_USER": "1000000", "LOGIN_MAX_FAILURES_PER_IP": "1000000"}),
+          "LOGIN_MAX_FAILURES_PER_USER": "1000000", "LOGIN_MAX_FAILURES_PER_IP": "1000000",
+          "REGISTER_MAX_PER_IP": "1000000"}),
         ("users", build.bin("users"), ["users-create", "users-get", "users-update", "users-list",
                                        "users-delete", "users-health"], lambda_env("users", "memory", dead)),
         ("gateway", build.bin("gateway"), ["gateway-health", "gateway-unknown-route"],

@@ -40,6 +40,7 @@ LOG="$(mktemp)"
 AUTH_PORT=0 USERS_PORT=0 GATEWAY_PORT="$port" \
   JWT_SECRET="soak-$(head -c 24 /dev/urandom | base64)" \
   BCRYPT_COST="${BCRYPT_COST:-4}" LOGIN_MAX_FAILURES_PER_USER=1000000 LOGIN_MAX_FAILURES_PER_IP=1000000 \
+  REGISTER_MAX_PER_IP=1000000 \
   RUST_LOG="${RUST_LOG:-warn}" NO_COLOR=1 \
   target/release/local >"$LOG" 2>&1 &
 PID=$!

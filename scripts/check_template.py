@@ -305,6 +305,18 @@ def check(t):
         need(isinstance(allowed, list) and allowed and set(allowed) <= LOG_LEVELS
              and param.get("Default") in allowed,
              f"parameter {rust_log['Ref']}: AllowedValues must be log levels from {sorted(LOG_LEVELS)}")
+    # auth limits registrations per client address from a parameter with a floor of 1
+    # (0 would stop the function at cold start: REGISTER_MAX_PER_IP is 1 to 1000000).
+    auth_env = resources.get("AuthFunction", {}).get("Properties", {}).get("Environment", {}).get("Variables", {})
+    limit = auth_env.get("REGISTER_MAX_PER_IP")
+    if need(isinstance(limit, dict) and limit.get("Ref") in t.get("Parameters", {}),
+            "AuthFunction: REGISTER_MAX_PER_IP must be a Ref to a parameter"):
+        param = t["Parameters"][limit["Ref"]]
+        need(param.get("Type") == "Number" and param.get("MinValue", 0) >= 1
+             and param.get("MaxValue", 10**9) <= 1_000_000
+             and 1 <= param.get("Default", 0) <= param.get("MaxValue", 10**9),
+             f"parameter {limit['Ref']}: REGISTER_MAX_PER_IP must be a Number with MinValue >= 1, "
+             "MaxValue <= 1000000 and a Default between them")
     # The gateway forwards nothing in AWS: it gets no service URLs.
     gateway_env = resources.get("GatewayFunction", {}).get("Properties", {}).get("Environment", {}).get("Variables", {})
     for var in ("AUTH_SERVICE_URL", "USER_SERVICE_URL"):
@@ -429,6 +441,14 @@ def self_test(base):
         "managed policy template": (
             lambda t: r(t)["GatewayFunction"]["Properties"].update({"Policies": [{"DynamoDBCrudPolicy": {"TableName": {"Ref": "AccountsTable"}}}]}),
             "GatewayFunction: policies must name only",
+        ),
+        "registration limit unset": (
+            lambda t: r(t)["AuthFunction"]["Properties"]["Environment"]["Variables"].pop("REGISTER_MAX_PER_IP"),
+            "AuthFunction: REGISTER_MAX_PER_IP",
+        ),
+        "registration limit may be 0": (
+            lambda t: t["Parameters"]["RegisterMaxPerIp"].update({"MinValue": 0}),
+            "REGISTER_MAX_PER_IP must be a Number with MinValue >= 1",
         ),
         "PITR off": (
             lambda t: r(t)["ProfilesTable"]["Properties"]["PointInTimeRecoverySpecification"].update({"PointInTimeRecoveryEnabled": False}),

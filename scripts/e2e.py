@@ -3,6 +3,7 @@
 docs/api.md describes them. Python 3.11 standard library only.
 
 Usage: scripts/e2e.py --base-url URL [--expect local|emulated] [--max-failures-per-user N]
+                      [--register-limit N]
 
   local     the local stack (`target/debug/local`): URL is the gateway (port 3002)
   emulated  the API as template.yaml deploys it (`target/debug/local emulate`), or
@@ -32,6 +33,15 @@ after --max-failures-per-user wrong passwords (LOGIN_MAX_FAILURES_PER_USER, defa
 as in functions/shared/src/config.rs; template.yaml does not set it). Each run spends
 7 attempts of the client address's budget (LOGIN_MAX_FAILURES_PER_IP, default 50 per
 15-minute window), so about 7 runs per window from one address; then logins are 429.
+
+Registration limit: each run makes 7 registration attempts that count against the
+client address (the 409s included; REGISTER_MAX_PER_IP, default 20 per hour; the
+template's RegisterMaxPerIp): about 2 runs an hour from one address at the default.
+scripts/test_emulated.sh raises it for the emulated API, and starts its local stack
+with 12 and --register-limit 12. With --register-limit N (the target's
+REGISTER_MAX_PER_IP, low on purpose), a last group registers until an answer is 429,
+at most N + 1 times, and checks that 429 and its Retry-After; without the flag that
+group is skipped, as it spends the address's whole budget.
 """
 import argparse
 import base64
@@ -357,6 +367,31 @@ def check_lockout(api, limit):
         ok(g, f"{what}: 429 with Retry-After: {retry}")
 
 
+def check_register_limit(api, limit):
+    """Registers until the answer is 429: at most `limit` more may pass (the groups before
+    spent part of the address's budget), and the refusal has the error shape and a
+    Retry-After. Spends the address's whole registration budget, so it runs last."""
+    g = "register limit"
+    for attempt in range(1, limit + 2):
+        name = fresh_name("r")
+        answer = api.call("POST", "/api/register",
+                          {"username": name, "email": f"{name}@example.com", "password": PASSWORD})
+        if answer.status == 429:
+            break
+        status(answer, 200, {"user_id", "username", "message"})
+    else:
+        raise CheckFailed(f"{limit + 1} registrations in a row passed, with REGISTER_MAX_PER_IP {limit}\n  {answer}")
+    error(answer, 429, "Too many registrations from this address, try again later")
+    retry = answer.headers.get("retry-after", "")
+    expect(retry.isdigit() and 1 <= int(retry) <= 86400, answer, "Retry-After in seconds")
+    ok(g, f"registration {attempt} of this group: 429 with Retry-After: {retry}")
+    name = fresh_name("r")
+    answer = api.call("POST", "/api/register",
+                      {"username": name, "email": f"{name}@example.com", "password": PASSWORD})
+    error(answer, 429, "Too many registrations from this address, try again later")
+    ok(g, "the next one too")
+
+
 def check_cors(api):
     """A browser on another origin may read every response header the API documents."""
     g = "cors"
@@ -386,12 +421,17 @@ def main():
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--expect", choices=["local", "emulated"], default="local")
     parser.add_argument("--max-failures-per-user", type=int, default=5)
+    parser.add_argument("--register-limit", type=int, default=None,
+                        help="the target's REGISTER_MAX_PER_IP, when low enough to reach: "
+                             "checks the 429 past it (spends the address's budget)")
     args = parser.parse_args()
     api = Api(args.base_url, args.expect)
     started = time.monotonic()
     groups = [("topology", check_topology), ("contract", check_contract), ("refresh", check_refresh),
               ("logout", check_logout), ("cors", check_cors),
               ("lockout", lambda api: check_lockout(api, args.max_failures_per_user))]
+    if args.register_limit is not None:
+        groups.append(("register limit", lambda api: check_register_limit(api, args.register_limit)))
     for name, group in groups:
         try:
             group(api)

@@ -82,7 +82,8 @@ def run_suite(args, template, workdir):
     log = open(workdir / f"emulate-{port}.log", "w")
     emulate = subprocess.Popen(
         [args.local, "emulate", "--port", str(port), "--template", str(template),
-         "--build-dir", args.build_dir, "--parameter-overrides", "BcryptCost=10"],
+         "--build-dir", args.build_dir, "--parameter-overrides", "BcryptCost=10",
+         "RegisterMaxPerIp=1000000"],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"})
     try:
         url = f"http://localhost:{port}"

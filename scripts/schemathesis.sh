@@ -38,6 +38,7 @@ else
   AUTH_PORT=0 USERS_PORT=0 GATEWAY_PORT="$port" \
     JWT_SECRET="schemathesis-$(head -c 24 /dev/urandom | base64)" \
     BCRYPT_COST=4 LOGIN_MAX_FAILURES_PER_USER=1000000 LOGIN_MAX_FAILURES_PER_IP=1000000 \
+    REGISTER_MAX_PER_IP=1000000 \
     STORE="${STORE:-memory}" RUST_LOG="${RUST_LOG:-warn}" NO_COLOR=1 \
     "$LOCAL_BIN" >"$WORK/stack.log" 2>&1 &
   STACK_PID=$!

@@ -79,13 +79,13 @@ async function startStack(cors) {
   let child, url;
   if (TARGET === "emulated") {
     const port = await freePort();
-    const args = ["emulate", "--port", String(port), "--build-dir", BUILD_DIR, "--parameter-overrides", "BcryptCost=10"];
+    const args = ["emulate", "--port", String(port), "--build-dir", BUILD_DIR, "--parameter-overrides", "BcryptCost=10", "RegisterMaxPerIp=1000000"];
     if (cors !== undefined) args.push(`CorsAllowedOrigins=${cors}`);
     child = spawn(LOCAL_BIN, args, { env: { ...process.env, RUST_LOG: "warn" }, stdio: ["ignore", "pipe", "pipe"] });
     url = `http://localhost:${port}`;
   } else {
     const [auth, users, gateway] = [await freePort(), await freePort(), await freePort()];
-    const env = { ...process.env, AUTH_PORT: auth, USERS_PORT: users, GATEWAY_PORT: gateway, BCRYPT_COST: "4", STORE: "memory", LOGIN_MAX_FAILURES_PER_USER: String(MAX_FAILURES) };
+    const env = { ...process.env, AUTH_PORT: auth, USERS_PORT: users, GATEWAY_PORT: gateway, BCRYPT_COST: "4", STORE: "memory", LOGIN_MAX_FAILURES_PER_USER: String(MAX_FAILURES), REGISTER_MAX_PER_IP: "1000000" };
     delete env.CORS_ALLOWED_ORIGINS;
     delete env.AUTH_SERVICE_URL;
     delete env.USER_SERVICE_URL;

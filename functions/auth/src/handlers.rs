@@ -45,13 +45,19 @@ pub struct RegisterResponse {
     message: &'static str,
 }
 
+/// The body is checked first (cheap, and a 400 is not counted); then the registration
+/// counts against the client address, and past `REGISTER_MAX_PER_IP` it is refused
+/// with 429 before bcrypt runs. A taken username or email is found only by the store's
+/// write, after the hash, so a 409 has cost its bcrypt and counts too.
 pub async fn register(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(req): Json<RegisterRequest>,
 ) -> Result<Json<RegisterResponse>, Error> {
     let username = Username::parse(&req.username)?;
     let email = Email::parse(&req.email)?;
     let password = Password::parse(req.password)?;
+    limits::count_registration(state.attempts.as_ref(), &state.register_limits, ip).await?;
     let password_hash = state.passwords.hash(&password).await?;
     let account = Account {
         user_id: Uuid::new_v4(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::Router;
 
-use shared::config::{ConfigError, LoginLimits};
+use shared::config::{ConfigError, LoginLimits, RegisterLimits};
 use shared::store::{AccountStore, LoginAttemptStore, RefreshStore, RevocationStore, Stores};
 use shared::token::Tokens;
 use shared::Config;
@@ -28,12 +28,13 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub passwords: Passwords,
     pub login_limits: LoginLimits,
+    pub register_limits: RegisterLimits,
     pub refresh_token_expiry: Duration,
 }
 
 impl AppState {
     /// The handlers' state over the stores of `stores` that auth uses, with the bcrypt
-    /// cost, login limits and refresh-token lifetime of `config`.
+    /// cost, login and registration limits and refresh-token lifetime of `config`.
     pub fn new(stores: &Stores, tokens: Arc<Tokens>, config: &Config) -> Self {
         Self {
             accounts: stores.accounts.clone(),
@@ -43,6 +44,7 @@ impl AppState {
             tokens,
             passwords: Passwords::new(config.bcrypt_cost),
             login_limits: config.login_limits,
+            register_limits: config.register_limits,
             refresh_token_expiry: config.tokens.refresh_ttl,
         }
     }

@@ -1,11 +1,12 @@
 //! Brute-force protection: every login attempt is counted per username and per client
-//! address before the password is checked, and refused with 429 past the limits.
+//! address before the password is checked, and refused with 429 past the limits; every
+//! registration is counted per client address before its password is hashed.
 
 use std::net::IpAddr;
 
 use chrono::Utc;
 
-use shared::config::LoginLimits;
+use shared::config::{LoginLimits, RegisterLimits};
 use shared::domain::Username;
 use shared::store::{AttemptKey, Attempts, LoginAttemptStore};
 use shared::Error;
@@ -46,10 +47,43 @@ pub async fn reserve<'a>(
     Ok(Reservation { store, user, ip })
 }
 
-fn locked(by: &'static str, attempts: Attempts, now: i64) -> Error {
-    let retry_after_secs = u64::try_from(attempts.window_ends_at - now)
+/// Counts one registration against the client address (one atomic `ADD`, so parallel
+/// registrations each see their own count) and refuses it past the limit, before any
+/// bcrypt runs. Nothing is given back: a registration that then fails (a taken name)
+/// has cost its hash all the same. Without an address (a router called directly)
+/// nothing is counted.
+pub async fn count_registration(
+    store: &dyn LoginAttemptStore,
+    limits: &RegisterLimits,
+    ip: Option<IpAddr>,
+) -> Result<(), Error> {
+    let Some(ip) = ip else {
+        return Ok(());
+    };
+    let now = Utc::now().timestamp();
+    let attempts = store
+        .count_attempt(&AttemptKey::Register(ip), limits.window, now)
+        .await?;
+    if attempts.count > limits.per_ip {
+        let retry_after_secs = retry_after(attempts, now);
+        tracing::warn!(
+            retry_after_secs,
+            "registration refused: too many from this address"
+        );
+        return Err(Error::RegisterLimited { retry_after_secs });
+    }
+    Ok(())
+}
+
+/// Whole seconds until the window closes, at least 1.
+fn retry_after(attempts: Attempts, now: i64) -> u64 {
+    u64::try_from(attempts.window_ends_at - now)
         .unwrap_or(1)
-        .max(1);
+        .max(1)
+}
+
+fn locked(by: &'static str, attempts: Attempts, now: i64) -> Error {
+    let retry_after_secs = retry_after(attempts, now);
     tracing::warn!(
         locked_by = by,
         retry_after_secs,

@@ -143,6 +143,7 @@ pub struct Config {
     pub services: Services,
     pub http: HttpClientConfig,
     pub login_limits: LoginLimits,
+    pub register_limits: RegisterLimits,
     /// Origins a browser may call the gateway from (`CORS_ALLOWED_ORIGINS`, comma
     /// separated, `*` for any). `None` when unset, which each binary reads its own way
     /// (the local stack: any origin; the Lambda: no CORS, API Gateway answers it);
@@ -162,6 +163,7 @@ impl Default for Config {
             services: Services::default(),
             http: HttpClientConfig::default(),
             login_limits: LoginLimits::default(),
+            register_limits: RegisterLimits::default(),
             cors_allowed_origins: None,
         }
     }
@@ -182,6 +184,7 @@ impl Config {
             services: Services::read(&vars)?,
             http: HttpClientConfig::read(&vars)?,
             login_limits: LoginLimits::read(&vars)?,
+            register_limits: RegisterLimits::read(&vars)?,
             cors_allowed_origins: vars.raw("CORS_ALLOWED_ORIGINS").map(|v| {
                 v.split(',')
                     .map(|o| o.trim().to_owned())
@@ -398,6 +401,40 @@ impl LoginLimits {
     }
 }
 
+/// How many registrations one client address may attempt in one window before
+/// `/register` answers 429 (`REGISTER_MAX_PER_IP` per `REGISTER_WINDOW_SECS`). The
+/// default, 20 an hour, lets a classroom behind one NAT sign up while bounding how
+/// much bcrypt one address can make the function run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegisterLimits {
+    pub per_ip: u64,
+    pub window: Duration,
+}
+
+impl Default for RegisterLimits {
+    fn default() -> Self {
+        Self {
+            per_ip: 20,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl RegisterLimits {
+    pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        let default = Self::default();
+        Ok(Self {
+            per_ip: vars.between("REGISTER_MAX_PER_IP", default.per_ip, 1_000_000, "")?,
+            window: Duration::from_secs(vars.between(
+                "REGISTER_WINDOW_SECS",
+                default.window.as_secs(),
+                86_400,
+                "",
+            )?),
+        })
+    }
+}
+
 /// A service's base URL: http(s) with a host, no query or fragment, the path's
 /// trailing slashes trimmed (so `{base}{path}` never doubles one).
 fn service_url(var: &str, value: &str) -> Result<Url, ConfigError> {
@@ -561,6 +598,39 @@ mod tests {
     }
 
     #[test]
+    fn registration_limits_default_to_twenty_an_hour_and_can_be_set() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.register_limits,
+            RegisterLimits {
+                per_ip: 20,
+                window: Duration::from_secs(3600)
+            }
+        );
+        let c = config(&[
+            ("REGISTER_MAX_PER_IP", " 500 "),
+            ("REGISTER_WINDOW_SECS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.register_limits,
+            RegisterLimits {
+                per_ip: 500,
+                window: Duration::from_secs(60)
+            }
+        );
+        let message = |key: &str, value: &str| config(&[(key, value)]).unwrap_err().to_string();
+        assert_eq!(
+            message("REGISTER_MAX_PER_IP", "0"),
+            "configuration error: REGISTER_MAX_PER_IP must be between 1 and 1000000"
+        );
+        assert_eq!(
+            message("REGISTER_WINDOW_SECS", "86401"),
+            "configuration error: REGISTER_WINDOW_SECS must be between 1 and 86400"
+        );
+    }
+
+    #[test]
     fn a_short_secret_is_refused_without_being_echoed() {
         let err = config(&[("JWT_SECRET", "tooshort-secret")])
             .unwrap_err()
@@ -587,6 +657,12 @@ mod tests {
             ("LOGIN_MAX_FAILURES_PER_IP", "many"),
             ("LOGIN_FAILURE_WINDOW_SECS", "0"),
             ("LOGIN_FAILURE_WINDOW_SECS", "86401"),
+            ("REGISTER_MAX_PER_IP", "0"),
+            ("REGISTER_MAX_PER_IP", "1000001"),
+            ("REGISTER_MAX_PER_IP", "-1"),
+            ("REGISTER_MAX_PER_IP", "twenty"),
+            ("REGISTER_WINDOW_SECS", "0"),
+            ("REGISTER_WINDOW_SECS", "86401"),
         ] {
             let err = config(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
@@ -625,6 +701,7 @@ mod tests {
         assert_eq!(read.services, default.services);
         assert_eq!(read.http, default.http);
         assert_eq!(read.login_limits, default.login_limits);
+        assert_eq!(read.register_limits, default.register_limits);
         assert_eq!(read.cors_allowed_origins, default.cors_allowed_origins);
         assert_eq!(
             read.http,

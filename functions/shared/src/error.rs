@@ -23,6 +23,8 @@ pub enum Error {
     InvalidRefreshToken,
     #[error("Too many failed login attempts, try again later")]
     LoginLocked { retry_after_secs: u64 },
+    #[error("Too many registrations from this address, try again later")]
+    RegisterLimited { retry_after_secs: u64 },
     #[error("Failed to hash password")]
     PasswordHash(String),
     #[error("Failed to generate token")]
@@ -101,7 +103,9 @@ impl Error {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::LoginLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::LoginLocked { .. } | Self::RegisterLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::AuthServiceUnavailable | Self::UserServiceUnavailable | Self::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -151,7 +155,9 @@ impl IntoResponse for Error {
             tracing::error!(status = status.as_u16(), cause, "request failed");
         }
         let mut response = error_response(status, &self.to_string());
-        if let Self::LoginLocked { retry_after_secs } = self {
+        if let Self::LoginLocked { retry_after_secs } | Self::RegisterLimited { retry_after_secs } =
+            self
+        {
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

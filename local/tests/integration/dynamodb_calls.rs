@@ -263,7 +263,7 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
         false,
         event("auth-register"),
         200,
-        &["TransactWriteItems(3)"],
+        &["UpdateItem", "TransactWriteItems(3)"],
     )
     .await;
     f.call(
@@ -271,7 +271,7 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
         false,
         event("auth-register"),
         409,
-        &["TransactWriteItems(3)"],
+        &["UpdateItem", "TransactWriteItems(3)"],
     )
     .await;
     f.call(

@@ -260,3 +260,56 @@ async fn failures_count_per_peer_and_a_local_proxy_names_the_client() {
     assert!((1..=900).contains(&retry));
     api.stop().await;
 }
+
+/// Registrations count per client address through the gateway: the address its
+/// `X-Forwarded-For` names (the gateway is a local proxy), each address apart.
+#[tokio::test]
+async fn registrations_count_per_forwarded_client_through_the_gateway() {
+    let api = Api::memory(&[("REGISTER_MAX_PER_IP", "2")]).await;
+    let creds = |name: &str| {
+        Some(
+            json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD}),
+        )
+    };
+    let classroom = [("x-forwarded-for", "203.0.113.7")];
+    for name in ["anna", "bert"] {
+        let (status, body) = api.auth("/register", creds(name), &classroom).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let response = api
+        .http
+        .post(format!("{}/api/register", api.stack.gateway_url()))
+        .header("x-forwarded-for", "203.0.113.7")
+        .json(&creds("carl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3590..=3600).contains(&retry), "Retry-After {retry}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "the spec's error shape"
+    );
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"status": "429", "message": "Too many registrations from this address, try again later"})
+    );
+    let other = [("x-forwarded-for", "203.0.113.8")];
+    assert_eq!(
+        api.auth("/register", creds("carl"), &other).await.0,
+        StatusCode::OK,
+        "another client address is not limited"
+    );
+    assert_eq!(
+        api.auth("/register", creds("dora"), &[]).await.0,
+        StatusCode::OK,
+        "the peer itself (127.0.0.1) is a third address"
+    );
+    api.stop().await;
+}

@@ -190,6 +190,45 @@ async fn api_gateways_source_ip_is_the_address_failures_count_against() {
 }
 
 #[tokio::test]
+async fn api_gateways_source_ip_is_the_address_registrations_count_against() {
+    let app = auth::router(state_with(&config(&[("REGISTER_MAX_PER_IP", "2")])));
+    let registration = |name: &str, source_ip: &str| {
+        let mut e = with_body(
+            event("auth-register"),
+            &json!({"username": name, "email": format!("{name}@example.com"), "password": "securePassword123"}),
+        );
+        e["requestContext"]["http"]["sourceIp"] = json!(source_ip);
+        e
+    };
+    for name in ["anna", "bert"] {
+        let reply = invoke(app.clone(), registration(name, "203.0.113.7")).await;
+        assert_eq!(reply.status, 200, "{name}: {:?}", reply.body);
+    }
+    let limited = invoke(app.clone(), registration("carl", "203.0.113.7")).await;
+    assert_eq!(
+        (limited.status, &limited.body),
+        (
+            429,
+            &error(
+                429,
+                "Too many registrations from this address, try again later"
+            )
+        )
+    );
+    let wait: u64 = limited.headers["retry-after"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3590..=3600).contains(&wait), "Retry-After {wait}");
+    let elsewhere = invoke(app, registration("carl", "198.51.100.1")).await;
+    assert_eq!(
+        elsewhere.status, 200,
+        "another source address is not limited"
+    );
+}
+
+#[tokio::test]
 async fn dot_segment_events_are_the_unknown_route_404_not_the_health_body() {
     for path in [
         "/register/%2E%2E",

@@ -45,6 +45,7 @@ impl Backend {
                 config.tokens.secret = Some(Secret::new(SECRET.into()).unwrap());
                 config.bcrypt_cost = wanted.bcrypt_cost;
                 config.login_limits = wanted.login_limits;
+                config.register_limits = wanted.register_limits;
                 config.tokens.refresh_ttl = wanted.tokens.refresh_ttl;
                 let state = auth::AppState::from_config(&config).await.unwrap();
                 Some(Subject {
@@ -581,6 +582,247 @@ async fn a_locked_out_login_does_not_run_bcrypt(backend: Backend) {
     s.finish().await;
 }
 
+fn too_many_registrations() -> Value {
+    error(
+        429,
+        "Too many registrations from this address, try again later",
+    )
+}
+
+/// A registration of `name` from `peer`.
+async fn register_from(app: &Router, name: &str, peer: &str) -> Reply {
+    call(
+        app,
+        "/register",
+        Some(
+            json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD}),
+        ),
+        None,
+        Some(peer),
+    )
+    .await
+}
+
+/// The default: 20 registrations an hour per address; the 21st is 429 in the error
+/// shape with `Retry-After`, and creates nothing; other addresses go on.
+async fn registrations_are_limited_per_client_address(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    let classroom = "203.0.113.80";
+    for n in 1..=20 {
+        let reply = register_from(&s.app, &format!("student{n}"), classroom).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "registration {n}: {}",
+            reply.body
+        );
+    }
+    let refused = register_from(&s.app, "student21", classroom).await;
+    assert_eq!(
+        (refused.status, &refused.body),
+        (StatusCode::TOO_MANY_REQUESTS, &too_many_registrations())
+    );
+    assert_eq!(
+        refused.headers.get("content-type").unwrap(),
+        "application/json"
+    );
+    let wait = retry_after(&refused);
+    assert!((3590..=3600).contains(&wait), "Retry-After {wait}");
+    assert_eq!(
+        login(&s.app, "student21", PASSWORD).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the refused registration created no account"
+    );
+    let elsewhere = register_from(&s.app, "student21", "198.51.100.80").await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::OK,
+        "other addresses are not limited"
+    );
+    let bad = call(
+        &s.app,
+        "/register",
+        Some(json!({"username": "x", "email": "x@example.com", "password": PASSWORD})),
+        None,
+        Some(classroom),
+    )
+    .await;
+    assert_eq!(
+        bad.status,
+        StatusCode::BAD_REQUEST,
+        "a body that is not a registration is refused for itself first"
+    );
+    assert_eq!(
+        login(&s.app, "student1", PASSWORD).await.status,
+        StatusCode::OK,
+        "login is not limited by registrations"
+    );
+    s.finish().await;
+}
+
+/// A 400 is not counted (no bcrypt ran); a 409 is (the hash came before the store
+/// found the name taken).
+async fn refused_bodies_do_not_count_and_taken_names_do(backend: Backend) {
+    let Some(s) = backend.start(&[("REGISTER_MAX_PER_IP", "2")]).await else {
+        return;
+    };
+    let peer = "203.0.113.81";
+    for _ in 0..5 {
+        let bad = call(
+            &s.app,
+            "/register",
+            Some(json!({"username": "ok_name", "email": "not-an-email", "password": PASSWORD})),
+            None,
+            Some(peer),
+        )
+        .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(
+        register_from(&s.app, "alice", peer).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        register_from(&s.app, "alice", peer).await.status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        register_from(&s.app, "bob", peer).await.body,
+        too_many_registrations()
+    );
+    s.finish().await;
+}
+
+/// Racing registrations from one address each count once: exactly the limit pass.
+async fn parallel_registrations_from_one_address_get_at_most_the_limit(backend: Backend) {
+    let Some(s) = backend.start(&[("REGISTER_MAX_PER_IP", "5")]).await else {
+        return;
+    };
+    let names: Vec<String> = (0..20).map(|n| format!("racer{n}")).collect();
+    let replies = join_all(
+        names
+            .iter()
+            .map(|name| register_from(&s.app, name, "203.0.113.82")),
+    )
+    .await;
+    let passed = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    let limited: Vec<&Reply> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    let statuses: Vec<(StatusCode, &Value)> = replies.iter().map(|r| (r.status, &r.body)).collect();
+    // A store call that times out on a loaded machine is a 503 (counted or not, it
+    // registers no one); everything else is a success within the limit or a 429.
+    let unavailable = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert!(unavailable <= 2, "{statuses:?}");
+    assert_eq!(passed + limited.len() + unavailable, 20, "{statuses:?}");
+    assert!(
+        passed <= 5,
+        "at most the limit were registered: {statuses:?}"
+    );
+    assert!(limited.len() + unavailable >= 15, "{statuses:?}");
+    if unavailable == 0 {
+        assert_eq!((passed, limited.len()), (5, 15), "{statuses:?}");
+    }
+    for reply in limited {
+        assert_eq!(reply.body, too_many_registrations());
+        assert!((1..=3600).contains(&retry_after(reply)));
+    }
+    s.finish().await;
+}
+
+async fn a_registration_limit_ends_when_its_window_does(backend: Backend) {
+    let Some(s) = backend
+        .start(&[("REGISTER_MAX_PER_IP", "1"), ("REGISTER_WINDOW_SECS", "2")])
+        .await
+    else {
+        return;
+    };
+    let peer = "203.0.113.83";
+    assert_eq!(
+        register_from(&s.app, "first", peer).await.status,
+        StatusCode::OK
+    );
+    let limited = register_from(&s.app, "second", peer).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let wait = retry_after(&limited);
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(200)).await;
+    let after = register_from(&s.app, "second", peer).await;
+    assert_eq!(after.status, StatusCode::OK, "{}", after.body);
+    s.finish().await;
+}
+
+async fn a_limited_registration_does_not_run_bcrypt(backend: Backend) {
+    let Some(s) = backend
+        .start(&[("BCRYPT_COST", "10"), ("REGISTER_MAX_PER_IP", "1")])
+        .await
+    else {
+        return;
+    };
+    let peer = "203.0.113.84";
+    let started = Instant::now();
+    assert_eq!(
+        register_from(&s.app, "hashed", peer).await.status,
+        StatusCode::OK
+    );
+    let hashed = started.elapsed();
+    let mut fastest_limited = Duration::MAX;
+    for n in 0..3 {
+        let started = Instant::now();
+        assert_eq!(
+            register_from(&s.app, &format!("limited{n}"), peer)
+                .await
+                .status,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        fastest_limited = fastest_limited.min(started.elapsed());
+    }
+    eprintln!("bcrypt cost 10: {hashed:?}; limited: {fastest_limited:?}");
+    assert!(
+        fastest_limited * 4 < hashed,
+        "limited {fastest_limited:?} vs hashed {hashed:?}"
+    );
+    s.finish().await;
+}
+
+/// On DynamoDB the count is one `REGISTER#<address>` item in the security table,
+/// expiring by TTL at the end of its window.
+async fn the_registration_count_is_one_item_per_address(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    for name in ["carol", "dave"] {
+        assert_eq!(
+            register_from(&s.app, name, "203.0.113.85").await.status,
+            StatusCode::OK
+        );
+    }
+    let tables = s.tables.as_ref().expect("a DynamoDB subject");
+    let items = tables.security_items().await;
+    let counters: Vec<&String> = items
+        .iter()
+        .filter(|i| i.contains("REGISTER#203.0.113.85"))
+        .collect();
+    assert_eq!(counters.len(), 1, "{items:?}");
+    assert!(counters[0].contains("attempts"), "{}", counters[0]);
+    assert!(counters[0].contains("expires_at"), "{}", counters[0]);
+    s.finish().await;
+}
+
+#[tokio::test]
+async fn on_dynamodb_the_registration_count_is_one_item_per_address() {
+    the_registration_count_is_one_item_per_address(Backend::Dynamodb).await;
+}
+
 /// Only the SHA-256 of a refresh token reaches the table.
 async fn the_table_holds_refresh_token_hashes_never_tokens(backend: Backend) {
     let Some(s) = backend.start(&[]).await else {
@@ -639,4 +881,9 @@ on_both_stores!(
     a_lockout_ends_when_its_window_does,
     a_successful_login_resets_the_username_counter,
     a_locked_out_login_does_not_run_bcrypt,
+    registrations_are_limited_per_client_address,
+    refused_bodies_do_not_count_and_taken_names_do,
+    parallel_registrations_from_one_address_get_at_most_the_limit,
+    a_registration_limit_ends_when_its_window_does,
+    a_limited_registration_does_not_run_bcrypt,
 );

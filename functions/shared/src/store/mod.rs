@@ -153,13 +153,16 @@ pub enum Rotation {
     Reused { family: Uuid },
 }
 
-/// Who a login attempt is counted against.
+/// Who a login or registration attempt is counted against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AttemptKey {
     /// The username tried, as its lowercased key; build it with [`AttemptKey::user`].
     User(String),
     /// The client address the attempt came from.
     Ip(IpAddr),
+    /// Registrations attempted from a client address (counted by `/register`, apart
+    /// from its login attempts).
+    Register(IpAddr),
 }
 
 impl AttemptKey {
@@ -216,7 +219,7 @@ pub trait RevocationStore: Send + Sync {
     async fn is_access_revoked(&self, jti: &str, now: i64) -> Result<bool, Error>;
 }
 
-/// Login-attempt counters, owned by the auth function. Times are epoch seconds, and a
+/// Login- and registration-attempt counters, owned by the auth function. Times are epoch seconds, and a
 /// window that has closed counts as absent even before the store's TTL removes it.
 #[async_trait]
 pub trait LoginAttemptStore: Send + Sync {

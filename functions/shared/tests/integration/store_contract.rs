@@ -684,6 +684,69 @@ async fn fifty_concurrent_attempts_are_each_counted_once(s: &Subject) {
     assert_eq!(counts, (1..=50).collect::<Vec<u64>>());
 }
 
+/// Registrations from an address have their own counter: apart from the address's
+/// login attempts, counted once each when they race, and starting again after the
+/// window.
+async fn registrations_per_address_are_counted_apart_from_logins(s: &Subject) {
+    let window = std::time::Duration::from_secs(3600);
+    let t = now();
+    let ip: IpAddr = "203.0.113.21".parse().unwrap();
+    let registrations = AttemptKey::Register(ip);
+    s.attempts
+        .count_attempt(&AttemptKey::Ip(ip), window, t)
+        .await
+        .unwrap();
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let attempts = s.attempts.clone();
+        let key = registrations.clone();
+        racers.spawn(async move { attempts.count_attempt(&key, window, t).await });
+    }
+    let mut counts = Vec::new();
+    while let Some(joined) = racers.join_next().await {
+        counts.push(joined.unwrap().unwrap().count);
+    }
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=30).collect::<Vec<u64>>(),
+        "each racing registration is counted once, apart from the login attempt"
+    );
+    assert_eq!(
+        s.attempts
+            .count_attempt(&AttemptKey::Ip(ip), window, t)
+            .await
+            .unwrap()
+            .count,
+        2,
+        "the address's login count is untouched"
+    );
+    assert_eq!(
+        s.attempts
+            .count_attempt(
+                &AttemptKey::Register("203.0.113.22".parse().unwrap()),
+                window,
+                t
+            )
+            .await
+            .unwrap()
+            .count,
+        1,
+        "another address has its own count"
+    );
+    assert_eq!(
+        s.attempts
+            .count_attempt(&registrations, window, t + 3600)
+            .await
+            .unwrap(),
+        Attempts {
+            count: 1,
+            window_ends_at: t + 7200
+        },
+        "a closed window starts again at 1"
+    );
+}
+
 macro_rules! contract {
     ($($test:ident),+ $(,)?) => {
         mod memory {
@@ -724,6 +787,7 @@ contract!(
     attempts_count_up_in_a_window_and_start_again_after_it,
     attempts_can_be_released_and_cleared,
     fifty_concurrent_attempts_are_each_counted_once,
+    registrations_per_address_are_counted_apart_from_logins,
 );
 
 /// The consistency check that ends every DynamoDB suite ([`TempTables::delete`])

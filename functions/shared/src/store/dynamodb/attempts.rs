@@ -31,6 +31,7 @@ impl DynamoLoginAttemptStore {
         match key {
             AttemptKey::User(name) => format!("ATTEMPTS#USER#{name}"),
             AttemptKey::Ip(ip) => format!("ATTEMPTS#IP#{ip}"),
+            AttemptKey::Register(ip) => format!("REGISTER#{ip}"),
         }
     }
 }
