@@ -180,7 +180,7 @@ impl Function {
     /// Starts a process of the bootstrap with a Runtime API of its own.
     async fn start(&self) -> Result<Instance, String> {
         let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
-        let (runtime, shared) = RuntimeApi::start(&self.name).await?;
+        let (runtime, shared, server) = start_runtime_api(&self.name).await?;
         let stream = format!("local/[$LATEST]{:032x}", number);
         let mut command = Command::new(&self.bootstrap);
         command
@@ -232,6 +232,7 @@ impl Function {
             number,
             pid,
             shared,
+            server,
             kill: Some(kill),
             exited,
             live: self.live.clone(),
@@ -268,6 +269,8 @@ struct Instance {
     number: u64,
     pid: Option<u32>,
     shared: Arc<Shared>,
+    /// Stops this instance's Runtime API server.
+    server: tokio::task::AbortHandle,
     kill: Option<oneshot::Sender<()>>,
     exited: watch::Receiver<bool>,
     live: Arc<AtomicUsize>,
@@ -278,7 +281,7 @@ impl Drop for Instance {
         if let Some(kill) = self.kill.take() {
             let _ = kill.send(());
         }
-        self.shared.server.abort();
+        self.server.abort();
         self.live.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -382,53 +385,46 @@ enum Ready {
     InitError(String),
 }
 
-/// The Runtime API of one instance, on a port of its own.
+/// What the Runtime API handlers of one instance share.
 struct Shared {
     function: String,
     queue: mpsc::Sender<Invocation>,
     incoming: AsyncMutex<mpsc::Receiver<Invocation>>,
     pending: Mutex<Option<(String, oneshot::Sender<Answer>)>>,
     ready: watch::Sender<Option<Ready>>,
-    server: tokio::task::AbortHandle,
 }
 
-struct RuntimeApi;
-
-impl RuntimeApi {
-    async fn start(function: &str) -> Result<(SocketAddr, Arc<Shared>), String> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .map_err(|e| format!("cannot bind a runtime API port: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let (queue, incoming) = mpsc::channel(1);
-        let (ready, _) = watch::channel(None);
-        let (start_tx, start_rx) = oneshot::channel::<Arc<Shared>>();
-        let server = tokio::spawn(async move {
-            let Ok(shared) = start_rx.await else { return };
-            let app = Router::new()
-                .route("/2018-06-01/runtime/invocation/next", get(next))
-                .route(
-                    "/2018-06-01/runtime/invocation/{id}/response",
-                    post(response),
-                )
-                .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-                .route("/2018-06-01/runtime/init/error", post(init_error))
-                .with_state(shared);
-            let _ = axum::serve(listener, app).await;
-        });
-        let shared = Arc::new(Shared {
-            function: function.to_owned(),
-            queue,
-            incoming: AsyncMutex::new(incoming),
-            pending: Mutex::new(None),
-            ready,
-            server: server.abort_handle(),
-        });
-        start_tx
-            .send(shared.clone())
-            .map_err(|_| "the runtime API did not start".to_owned())?;
-        Ok((addr, shared))
-    }
+/// Serves a Runtime API for one instance on a port of its own: its address, what the
+/// handlers share, and the handle that stops the server.
+async fn start_runtime_api(
+    function: &str,
+) -> Result<(SocketAddr, Arc<Shared>, tokio::task::AbortHandle), String> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .map_err(|e| format!("cannot bind a runtime API port: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (queue, incoming) = mpsc::channel(1);
+    let (ready, _) = watch::channel(None);
+    let shared = Arc::new(Shared {
+        function: function.to_owned(),
+        queue,
+        incoming: AsyncMutex::new(incoming),
+        pending: Mutex::new(None),
+        ready,
+    });
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(shared.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((addr, shared, server.abort_handle()))
 }
 
 fn runtime_error(status: StatusCode, error_type: &str, message: &str) -> Response {
