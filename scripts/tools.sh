@@ -202,18 +202,7 @@ apt_install() {
 browser_tools() {
   mkdir -p "$TOOLS_DIR" || return 1
   export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-  if [[ ! -x "$CHROMIUM" ]]; then
-    local apt_log="$TOOLS_DIR/apt-chromium.log" sudo=()
-    ((EUID == 0)) || sudo=(sudo)
-    _tools_log "installing Debian's chromium (log: $apt_log)"
-    if ! { DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends chromium \
-          || { "${sudo[@]}" apt-get update && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends chromium; }
-        } >"$apt_log" 2>&1; then
-      tail -n 20 "$apt_log" >&2
-      _tools_log "apt-get install chromium failed (see $apt_log)"
-      return 1
-    fi
-  fi
+  [[ -x "$CHROMIUM" ]] || apt_install chromium || return 1
   local src="$TOOLS_LIB_DIR/browser" node_dir="$TOOLS_DIR/node" want
   want="$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)" || return 1
   if [[ -f "$node_dir/.tools-stamp" && "$(cat "$node_dir/.tools-stamp")" == "$want" \
