@@ -80,10 +80,15 @@ async fn probe(args: &Args) -> Result<Value> {
 
 fn tokens(args: &Args) -> Result<()> {
     let user_id = Uuid::parse_str(args.one("user-id")?).map_err(|e| e.to_string())?;
+    let sid = match args.all("session-id").last() {
+        Some(sid) => Uuid::parse_str(sid).map_err(|e| e.to_string())?,
+        None => Uuid::new_v4(),
+    };
     let tokens = bench::tokens(
         args.one("secret")?,
         user_id,
         args.one("username")?,
+        sid,
         args.num("count", 1)?,
     )?;
     println!("{}", tokens.join("\n"));
@@ -99,7 +104,7 @@ async fn lambda(args: &Args) -> Result<Value> {
         if let Some(secret) = args.all("secret").last() {
             let user = Uuid::parse_str("550e8400-e29b-41d4-a716-446655440000")
                 .map_err(|e| e.to_string())?;
-            let token = bench::tokens(secret, user, "john_doe", 1)?.remove(0);
+            let token = bench::tokens(secret, user, "john_doe", Uuid::new_v4(), 1)?.remove(0);
             text = text.replace("TOKEN", &token);
         }
         events.push(serde_json::from_str::<Value>(&text).map_err(|e| format!("{path}: {e}"))?);

@@ -95,12 +95,14 @@ pub async fn probe(url: &str, rate: u32, duration: Duration) -> Result<Probe, St
     Ok(out)
 }
 
-/// `count` access tokens for one user, signed with `secret` exactly as auth signs
-/// them, each with its own `jti`.
+/// `count` access tokens for one user in session `sid`, signed with `secret` exactly as
+/// auth signs them, each with its own `jti`. They pass only while that session is live
+/// in the store the service reads (log in once and pass its `sid`).
 pub fn tokens(
     secret: &str,
     user_id: Uuid,
     username: &str,
+    sid: Uuid,
     count: usize,
 ) -> Result<Vec<String>, String> {
     let secret = Secret::new(secret.to_owned()).map_err(|e| e.to_string())?;
@@ -108,7 +110,7 @@ pub fn tokens(
     (0..count)
         .map(|_| {
             tokens
-                .issue(user_id, username)
+                .issue(user_id, username, sid)
                 .map(|issued| issued.token)
                 .map_err(|e| e.to_string())
         })

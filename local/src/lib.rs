@@ -113,7 +113,7 @@ pub fn secret(config: &Config) -> Secret {
 }
 
 /// Binds every port, then serves all three routers until stopped. Users checks
-/// tokens with auth's own `Tokens` and auth's revocations (one shared revocation store),
+/// tokens with auth's own `Tokens` and auth's sessions (one shared session store),
 /// or, with `AUTH_MODE=remote`, by calling auth over HTTP (this stack's, unless
 /// `AUTH_SERVICE_URL` is set).
 pub async fn start(config: &Config, ports: Ports) -> Result<Stack, Box<dyn std::error::Error>> {
@@ -139,7 +139,7 @@ pub async fn start_with(
     let wired = wired(config, addrs[0], addrs[1]);
     let auth_state = auth::AppState::new(&stores, tokens.clone(), config);
     let authenticator = match config.services.auth_mode {
-        AuthMode::Local => users::Authenticator::local(tokens, stores.revocations.clone()),
+        AuthMode::Local => users::Authenticator::local(tokens, stores.checks.clone()),
         AuthMode::Remote => users::Authenticator::remote_from_config(&wired)?,
     };
     let users_state = users::AppState::new(stores.profiles.clone(), authenticator);

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use shared::domain::{Email, Password, Username};
 use shared::json::OptionalJson;
 use shared::refresh::RefreshSecret;
-use shared::store::{Account, RefreshRecord, Rotation};
+use shared::store::session::until_both_expire;
+use shared::store::{Account, RefreshRecord, Rotation, Session, Use};
 use shared::token::verify_access;
 use shared::{Error, Json};
 
@@ -26,7 +27,11 @@ pub async fn health() -> Json<Value> {
             "login": "/login",
             "validate": "/validate",
             "refresh": "/refresh",
-            "logout": "/logout"
+            "logout": "/logout",
+            "sessions": "/sessions",
+            "end_session": "/sessions/{id}",
+            "change_password": "/password",
+            "delete_account": "/account"
         }
     }))
 }
@@ -65,6 +70,7 @@ pub async fn register(
         email,
         password_hash,
         created_at: Utc::now(),
+        gen: 0,
     };
     state.accounts.create(&account).await?;
     tracing::info!(user_id = %account.user_id, "account registered");
@@ -96,13 +102,19 @@ impl AppState {
         now.saturating_add(i64::try_from(self.refresh_token_expiry.as_secs()).unwrap_or(i64::MAX))
     }
 
+    /// When every token a session issues now has expired: its record lives that long.
+    pub(crate) fn session_expires_at(&self, now: i64) -> i64 {
+        until_both_expire(now, self.refresh_token_expiry, self.tokens.ttl())
+    }
+
     fn answer(
         &self,
         user_id: Uuid,
         username: &str,
+        sid: Uuid,
         refresh: RefreshSecret,
     ) -> Result<LoginResponse, Error> {
-        let issued = self.tokens.issue(user_id, username)?;
+        let issued = self.tokens.issue(user_id, username, sid)?;
         Ok(LoginResponse {
             token: issued.token,
             token_type: "Bearer",
@@ -115,6 +127,7 @@ impl AppState {
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
     let password = Password::parse_attempt(req.password)?;
@@ -137,21 +150,48 @@ pub async fn login(
     let account = account.ok_or(Error::InvalidCredentials)?;
     reservation.succeeded().await;
 
+    let now = Utc::now().timestamp();
     let refresh = RefreshSecret::generate();
+    let session = Session {
+        id: Uuid::new_v4(),
+        user_id: account.user_id,
+        username: account.username.as_str().to_owned(),
+        started: now,
+        last_used: now,
+        ip: ip.map(|ip| ip.to_string()),
+        user_agent: user_agent(&headers),
+        gen: account.gen,
+        expires_at: state.session_expires_at(now),
+        ended_at: None,
+    };
+    let first = RefreshRecord {
+        hash: refresh.hash(),
+        family: session.id,
+        user_id: account.user_id,
+        username: session.username.clone(),
+        expires_at: state.refresh_expires_at(now),
+        used: false,
+        gen: account.gen,
+    };
+    if !state
+        .sessions
+        .start_session(&account, &session, &first)
+        .await?
+    {
+        // The password changed or the account went between the check and now.
+        return Err(Error::InvalidCredentials);
+    }
     state
-        .refresh
-        .put_refresh(&RefreshRecord {
-            hash: refresh.hash(),
-            family: Uuid::new_v4(),
-            user_id: account.user_id,
-            username: account.username.as_str().to_owned(),
-            expires_at: state.refresh_expires_at(Utc::now().timestamp()),
-            used: false,
-        })
-        .await?;
-    state
-        .answer(account.user_id, account.username.as_str(), refresh)
+        .answer(account.user_id, account.username.as_str(), session.id, refresh)
         .map(Json)
+}
+
+/// The request's `User-Agent`, trimmed and cut to [`Session::MAX_USER_AGENT`]
+/// characters, when it has one.
+pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get(axum::http::header::USER_AGENT)?.to_str().ok()?;
+    let cut: String = raw.trim().chars().take(Session::MAX_USER_AGENT).collect();
+    (!cut.is_empty()).then_some(cut)
 }
 
 #[derive(Deserialize)]
@@ -161,27 +201,35 @@ pub struct RefreshRequest {
 
 pub async fn refresh(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Json(req): Json<RefreshRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
     let presented = RefreshSecret::parse(&req.refresh_token).ok_or(Error::InvalidRefreshToken)?;
     let next = RefreshSecret::generate();
     let now = Utc::now().timestamp();
+    let used = Use {
+        now,
+        ip: ip.map(|ip| ip.to_string()),
+        user_agent: user_agent(&headers),
+    };
     let rotation = state
-        .refresh
+        .sessions
         .rotate_refresh(
             &presented.hash(),
             &next.hash(),
             state.refresh_expires_at(now),
-            now,
+            state.session_expires_at(now),
+            &used,
         )
         .await?;
     match rotation {
         Rotation::Rotated(record) => state
-            .answer(record.user_id, &record.username, next)
+            .answer(record.user_id, &record.username, record.family, next)
             .map(Json),
         Rotation::Refused => Err(Error::InvalidRefreshToken),
         Rotation::Reused { family } => {
-            tracing::warn!(%family, "retired refresh token presented again: family revoked");
+            tracing::warn!(session = %family, "retired refresh token presented again: session ended");
             Err(Error::InvalidRefreshToken)
         }
     }
@@ -192,36 +240,35 @@ pub struct LogoutRequest {
     refresh_token: Option<String>,
 }
 
-/// Revokes the bearer access token until it expires and, when the body names one of
-/// the caller's refresh tokens, that token's whole family. A refresh token that is
-/// unknown, expired or malformed cannot be used anyway and is ignored; one that belongs
-/// to another user refuses the whole request and revokes nothing.
+/// Ends the bearer token's session (every access token of it and its refresh token)
+/// and, when the body names a refresh token of the caller's from another session, that
+/// session too. A refresh token that is unknown, expired or malformed cannot be used
+/// anyway and is ignored; one that belongs to another user refuses the whole request
+/// and ends nothing.
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<LogoutRequest>,
 ) -> Result<Json<Value>, Error> {
     let bearer = shared::http::bearer_token(&headers)?;
-    let claims = verify_access(&state.tokens, state.revocations.as_ref(), bearer).await?;
+    let claims = verify_access(&state.tokens, state.checks.as_ref(), bearer).await?;
     let now = Utc::now().timestamp();
     let presented = body
         .and_then(|b| b.refresh_token)
         .and_then(|t| RefreshSecret::parse(&t));
+    let mut other = None;
     if let Some(presented) = presented {
-        if let Some(record) = state.refresh.find_refresh(&presented.hash()).await? {
+        if let Some(record) = state.sessions.find_refresh(&presented.hash()).await? {
             if record.user_id != claims.user_id() {
                 return Err(Error::InvalidRefreshToken);
             }
-            state
-                .refresh
-                .revoke_family(record.family, state.refresh_expires_at(now))
-                .await?;
+            other = Some(record.family).filter(|family| *family != claims.session_id());
         }
     }
-    state
-        .revocations
-        .revoke_access(&claims.jti, claims.exp)
-        .await?;
+    let user = Some(claims.user_id());
+    for sid in std::iter::once(claims.session_id()).chain(other) {
+        state.sessions.end_session(user, sid, now).await?;
+    }
     Ok(Json(json!({"message": "Logged out successfully"})))
 }
 
@@ -241,7 +288,7 @@ pub async fn validate(
     State(state): State<AppState>,
     Json(req): Json<ValidateRequest>,
 ) -> Result<Json<ValidateResponse>, Error> {
-    let claims = verify_access(&state.tokens, state.revocations.as_ref(), &req.token).await?;
+    let claims = verify_access(&state.tokens, state.checks.as_ref(), &req.token).await?;
     Ok(Json(ValidateResponse {
         valid: true,
         user_id: claims.sub,

@@ -1,5 +1,7 @@
-//! The auth function: registration, login, token validation, refresh and logout.
+//! The auth function: registration, login, token validation, refresh and logout, and
+//! a signed-in user's sessions, password and account.
 
+mod account;
 mod handlers;
 mod limits;
 mod passwords;
@@ -7,11 +9,11 @@ mod passwords;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use shared::config::{ConfigError, LoginLimits, RegisterLimits};
-use shared::store::{AccountStore, LoginAttemptStore, RefreshStore, RevocationStore, Stores};
+use shared::store::{AccountStore, LoginAttemptStore, SessionCheck, SessionStore, Stores};
 use shared::token::Tokens;
 use shared::Config;
 
@@ -22,8 +24,8 @@ pub use shared::client_ip::{client_ip, ClientIp};
 #[derive(Clone)]
 pub struct AppState {
     pub accounts: Arc<dyn AccountStore>,
-    pub refresh: Arc<dyn RefreshStore>,
-    pub revocations: Arc<dyn RevocationStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub checks: Arc<dyn SessionCheck>,
     pub attempts: Arc<dyn LoginAttemptStore>,
     pub tokens: Arc<Tokens>,
     pub passwords: Passwords,
@@ -38,8 +40,8 @@ impl AppState {
     pub fn new(stores: &Stores, tokens: Arc<Tokens>, config: &Config) -> Self {
         Self {
             accounts: stores.accounts.clone(),
-            refresh: stores.refresh.clone(),
-            revocations: stores.revocations.clone(),
+            sessions: stores.sessions.clone(),
+            checks: stores.checks.clone(),
             attempts: stores.attempts.clone(),
             tokens,
             passwords: Passwords::new(config.bcrypt_cost),
@@ -66,6 +68,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/validate"),
     ("POST", "/refresh"),
     ("POST", "/logout"),
+    ("GET", "/sessions"),
+    ("DELETE", "/sessions/{id}"),
+    ("POST", "/password"),
+    ("DELETE", "/account"),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -76,6 +82,10 @@ pub fn router(state: AppState) -> Router {
         .route("/validate", post(handlers::validate))
         .route("/refresh", post(handlers::refresh))
         .route("/logout", post(handlers::logout))
+        .route("/sessions", get(account::sessions))
+        .route("/sessions/{id}", delete(account::end_session))
+        .route("/password", post(account::change_password))
+        .route("/account", delete(account::delete_account))
         .with_state(state);
     shared::http::finish(routes)
 }

@@ -21,6 +21,10 @@ pub enum Error {
     TokenRevoked,
     #[error("Invalid or expired refresh token")]
     InvalidRefreshToken,
+    #[error("Current password is incorrect")]
+    WrongPassword,
+    #[error("Session not found")]
+    SessionNotFound,
     #[error("Too many failed login attempts, try again later")]
     LoginLocked { retry_after_secs: u64 },
     #[error("Too many registrations from this address, try again later")]
@@ -94,11 +98,12 @@ impl Error {
             | Self::TokenExpired
             | Self::TokenRevoked
             | Self::InvalidRefreshToken
+            | Self::WrongPassword
             | Self::MissingAuthHeader
             | Self::InvalidAuthHeader
             | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::ForeignUsername => StatusCode::FORBIDDEN,
-            Self::UserNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::UserNotFound | Self::SessionNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -1,5 +1,6 @@
 //! HS256 access tokens: issued by auth, verified in-process by auth and users, and
-//! accepted only while not revoked by a logout.
+//! accepted only while their session is live (not logged out, ended, or ended by a
+//! password change or the account's deletion).
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::{ConfigError, Secret};
-use crate::store::RevocationStore;
+use crate::store::{Liveness, SessionCheck};
 use crate::Error;
 
 /// Tokens longer than this are refused before any parsing.
@@ -22,12 +23,19 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The session the token was issued in.
+    pub sid: String,
 }
 
 impl Claims {
     /// The user id the token speaks for (checked to be a UUID at verification).
     pub fn user_id(&self) -> Uuid {
         Uuid::parse_str(&self.sub).unwrap_or_default()
+    }
+
+    /// The session the token belongs to (checked to be a UUID at verification).
+    pub fn session_id(&self) -> Uuid {
+        Uuid::parse_str(&self.sid).unwrap_or_default()
     }
 }
 
@@ -76,7 +84,7 @@ impl Tokens {
         let key_error =
             |e: jsonwebtoken::errors::Error| ConfigError(format!("JWT_SECRET unusable: {e}"));
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "sid"]);
         validation.leeway = 0;
         validation.validate_exp = true;
         Ok(Self {
@@ -91,7 +99,8 @@ impl Tokens {
         self.ttl
     }
 
-    pub fn issue(&self, user_id: Uuid, username: &str) -> Result<Issued, Error> {
+    /// A token for `user_id` in session `sid`.
+    pub fn issue(&self, user_id: Uuid, username: &str, sid: Uuid) -> Result<Issued, Error> {
         let now = chrono::Utc::now().timestamp();
         let expires_in = self.ttl.as_secs();
         let claims = Claims {
@@ -100,6 +109,7 @@ impl Tokens {
             iat: now,
             exp: now.saturating_add(i64::try_from(expires_in).unwrap_or(i64::MAX)),
             jti: Uuid::new_v4().to_string(),
+            sid: sid.to_string(),
         };
         self.sign(&claims).map(|token| Issued {
             token,
@@ -123,27 +133,42 @@ impl Tokens {
                 ErrorKind::ExpiredSignature => Rejected::Expired,
                 _ => Rejected::Invalid,
             })?;
-        if Uuid::parse_str(&data.claims.sub).is_err() {
+        if Uuid::parse_str(&data.claims.sub).is_err() || Uuid::parse_str(&data.claims.sid).is_err()
+        {
             return Err(Rejected::Invalid);
         }
         Ok(data.claims)
     }
 }
 
-/// The claims of `token` when it verifies and has not been revoked (one consistent read
-/// of its revocation record): else [`Error::TokenExpired`], [`Error::InvalidToken`] or
-/// [`Error::TokenRevoked`], or the store's error when revocations cannot be read.
-pub async fn verify_access(
+/// The claims of `token` when it verifies, and its session's liveness (one consistent
+/// read of the session and the user's state): [`Error::TokenExpired`] or
+/// [`Error::InvalidToken`] without reading anything, or the store's error.
+pub async fn verify_session(
     tokens: &Tokens,
-    revocations: &dyn RevocationStore,
+    checks: &dyn SessionCheck,
     token: &str,
-) -> Result<Claims, Error> {
+) -> Result<(Claims, Liveness), Error> {
     let claims = tokens.verify(token)?;
     let now = chrono::Utc::now().timestamp();
-    if revocations.is_access_revoked(&claims.jti, now).await? {
-        return Err(Error::TokenRevoked);
+    let liveness = checks
+        .liveness(claims.user_id(), claims.session_id(), now)
+        .await?;
+    Ok((claims, liveness))
+}
+
+/// The claims of `token` when it verifies and its session is live: else
+/// [`Error::TokenExpired`], [`Error::InvalidToken`] or [`Error::TokenRevoked`], or the
+/// store's error when sessions cannot be read.
+pub async fn verify_access(
+    tokens: &Tokens,
+    checks: &dyn SessionCheck,
+    token: &str,
+) -> Result<Claims, Error> {
+    match verify_session(tokens, checks, token).await? {
+        (claims, Liveness::Live) => Ok(claims),
+        _ => Err(Error::TokenRevoked),
     }
-    Ok(claims)
 }
 
 #[cfg(test)]
@@ -164,19 +189,20 @@ mod tests {
     fn an_issued_token_verifies_with_its_claims() {
         let t = tokens();
         let id = Uuid::new_v4();
-        let issued = t.issue(id, "alice").unwrap();
+        let issued = t.issue(id, "alice", Uuid::from_u128(5)).unwrap();
         assert_eq!(issued.expires_in, 3600);
         let claims = t.verify(&issued.token).unwrap();
         assert_eq!(claims.user_id(), id);
         assert_eq!(claims.username, "alice");
         assert_eq!(claims.exp - claims.iat, 3600);
         assert!(Uuid::parse_str(&claims.jti).is_ok());
+        assert_eq!(claims.session_id(), Uuid::from_u128(5));
     }
 
     /// A correctly signed token that expired ten seconds ago.
     fn expired_token(t: &Tokens) -> String {
         let now = chrono::Utc::now().timestamp();
-        let mut claims = t.issue(Uuid::new_v4(), "bob").unwrap().claims;
+        let mut claims = t.issue(Uuid::new_v4(), "bob", Uuid::new_v4()).unwrap().claims;
         claims.exp = now - 10;
         claims.iat = now - 100;
         t.sign(&claims).unwrap()
@@ -198,14 +224,14 @@ mod tests {
             Duration::from_secs(60),
         )
         .unwrap();
-        let token = other.issue(Uuid::new_v4(), "eve").unwrap().token;
+        let token = other.issue(Uuid::new_v4(), "eve", Uuid::new_v4()).unwrap().token;
         assert_eq!(tokens().verify(&token), Err(Rejected::Invalid));
     }
 
     #[test]
     fn alg_none_and_other_algorithms_are_refused() {
         let t = tokens();
-        let good = t.issue(Uuid::new_v4(), "mallory").unwrap().token;
+        let good = t.issue(Uuid::new_v4(), "mallory", Uuid::new_v4()).unwrap().token;
         let payload = good.split('.').nth(1).unwrap();
         for alg in ["none", "None", "HS512", "RS256"] {
             let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
@@ -226,50 +252,106 @@ mod tests {
             iat: now,
             exp: now + 60,
             jti: "j".into(),
+            sid: Uuid::new_v4().to_string(),
         };
         assert_eq!(t.verify(&t.sign(&claims).unwrap()), Err(Rejected::Invalid));
-        let no_exp = serde_json::json!({"sub": Uuid::new_v4().to_string(), "username": "x", "iat": now, "jti": "j"});
-        let token = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &no_exp,
-            &EncodingKey::from_secret(b"an-example-secret-of-at-least-32-bytes").unwrap(),
-        )
-        .unwrap();
-        assert_eq!(t.verify(&token), Err(Rejected::Invalid));
+        let (sub, sid) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
+        let complete = serde_json::json!({"sub": sub, "username": "x", "iat": now, "exp": now + 60, "jti": "j", "sid": sid});
+        let sign = |claims: &serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                claims,
+                &EncodingKey::from_secret(b"an-example-secret-of-at-least-32-bytes").unwrap(),
+            )
+            .unwrap()
+        };
+        assert!(t.verify(&sign(&complete)).is_ok());
+        for (field, bad) in [
+            ("exp", None),
+            ("sid", None),
+            ("sid", Some("not-a-uuid")),
+        ] {
+            let mut claims = complete.clone();
+            match bad {
+                None => claims.as_object_mut().unwrap().remove(field),
+                Some(v) => claims.as_object_mut().unwrap().insert(field.into(), v.into()),
+            };
+            assert_eq!(t.verify(&sign(&claims)), Err(Rejected::Invalid), "{field} {bad:?}");
+        }
     }
 
     #[tokio::test]
-    async fn an_access_token_is_accepted_until_it_is_revoked() {
+    async fn an_access_token_is_accepted_while_its_session_is_live() {
+        use crate::domain::{Email, Username};
+        use crate::refresh::RefreshSecret;
+        use crate::store::{Account, RefreshRecord, Session, Stores};
         let t = tokens();
-        let revocations = crate::store::memory::MemoryRevocationStore::new();
-        let issued = t.issue(Uuid::new_v4(), "alice").unwrap();
-        let claims = verify_access(&t, &revocations, &issued.token)
+        let stores = Stores::memory();
+        let account = Account {
+            user_id: Uuid::new_v4(),
+            username: Username::parse("alice").unwrap(),
+            email: Email::parse("alice@example.com").unwrap(),
+            password_hash: "h".into(),
+            created_at: chrono::Utc::now(),
+            gen: 0,
+        };
+        stores.accounts.create(&account).await.unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let session = Session {
+            id: Uuid::new_v4(),
+            user_id: account.user_id,
+            username: "alice".into(),
+            started: now,
+            last_used: now,
+            ip: None,
+            user_agent: None,
+            gen: 0,
+            expires_at: now + 3600,
+            ended_at: None,
+        };
+        let first = RefreshRecord {
+            hash: RefreshSecret::generate().hash(),
+            family: session.id,
+            user_id: account.user_id,
+            username: "alice".into(),
+            expires_at: now + 3600,
+            used: false,
+            gen: 0,
+        };
+        assert!(stores
+            .sessions
+            .start_session(&account, &session, &first)
+            .await
+            .unwrap());
+        let issued = t.issue(account.user_id, "alice", session.id).unwrap();
+        let claims = verify_access(&t, stores.checks.as_ref(), &issued.token)
             .await
             .unwrap();
         assert_eq!(claims, issued.claims);
-
-        revocations
-            .revoke_access(&claims.jti, claims.exp)
-            .await
-            .unwrap();
+        let elsewhere = t.issue(account.user_id, "alice", Uuid::new_v4()).unwrap();
         assert!(matches!(
-            verify_access(&t, &revocations, &issued.token).await,
+            verify_access(&t, stores.checks.as_ref(), &elsewhere.token).await,
             Err(Error::TokenRevoked)
         ));
-        let other = t.issue(Uuid::new_v4(), "alice").unwrap();
-        assert!(verify_access(&t, &revocations, &other.token).await.is_ok());
+
+        assert!(stores
+            .sessions
+            .end_session(Some(account.user_id), session.id, now)
+            .await
+            .unwrap());
+        assert!(matches!(
+            verify_access(&t, stores.checks.as_ref(), &issued.token).await,
+            Err(Error::TokenRevoked)
+        ));
     }
 
     #[tokio::test]
-    async fn a_bad_token_is_refused_before_revocations_are_read() {
+    async fn a_bad_token_is_refused_before_sessions_are_read() {
         struct Down;
         #[async_trait::async_trait]
-        impl RevocationStore for Down {
-            async fn revoke_access(&self, _: &str, _: i64) -> Result<(), Error> {
-                Err(Error::unavailable("revocations down"))
-            }
-            async fn is_access_revoked(&self, _: &str, _: i64) -> Result<bool, Error> {
-                Err(Error::unavailable("revocations down"))
+        impl SessionCheck for Down {
+            async fn liveness(&self, _: Uuid, _: Uuid, _: i64) -> Result<Liveness, Error> {
+                Err(Error::unavailable("sessions down"))
             }
         }
         let t = tokens();
@@ -282,7 +364,7 @@ mod tests {
             verify_access(&t, &Down, "not.a.token").await,
             Err(Error::InvalidToken)
         ));
-        let good = t.issue(Uuid::new_v4(), "bob").unwrap().token;
+        let good = t.issue(Uuid::new_v4(), "bob", Uuid::new_v4()).unwrap().token;
         assert!(matches!(
             verify_access(&t, &Down, &good).await,
             Err(Error::Unavailable(_))

@@ -1,5 +1,5 @@
-//! Who is calling: the bearer token checked in-process against the revocations (local
-//! mode) or by auth's `/validate` (remote mode), as the [`AuthUser`] extractor.
+//! Who is calling: the bearer token checked in-process, with its session (local mode),
+//! or by auth's `/validate` (remote mode), as the [`AuthUser`] extractor.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use shared::config::{join_service_url, ConfigError, HttpClientConfig, Url};
-use shared::store::RevocationStore;
+use shared::store::SessionCheck;
 use shared::token::{verify_access, Tokens, MAX_TOKEN_BYTES};
 use shared::{Config, Error};
 
@@ -32,19 +32,18 @@ pub struct Authenticator(Arc<Mode>);
 enum Mode {
     Local {
         tokens: Arc<Tokens>,
-        revocations: Arc<dyn RevocationStore>,
+        checks: Arc<dyn SessionCheck>,
     },
     Remote(Remote),
 }
 
 impl Authenticator {
     /// Verifies tokens in-process with the signing secret auth uses, then refuses those
-    /// revoked by a logout (one consistent read of the revocation record per request).
-    pub fn local(tokens: Arc<Tokens>, revocations: Arc<dyn RevocationStore>) -> Self {
-        Self(Arc::new(Mode::Local {
-            tokens,
-            revocations,
-        }))
+    /// whose session has ended, or whose user changed the password elsewhere or deleted
+    /// the account (one consistent read of the session and the user's state per
+    /// request).
+    pub fn local(tokens: Arc<Tokens>, checks: Arc<dyn SessionCheck>) -> Self {
+        Self(Arc::new(Mode::Local { tokens, checks }))
     }
 
     /// Asks `POST {auth_service_url}/validate` through the HTTP client `http` builds,
@@ -83,11 +82,8 @@ impl Authenticator {
             return Err(Error::Unauthorized);
         }
         match self.0.as_ref() {
-            Mode::Local {
-                tokens,
-                revocations,
-            } => {
-                let claims = verify_access(tokens, revocations.as_ref(), token)
+            Mode::Local { tokens, checks } => {
+                let claims = verify_access(tokens, checks.as_ref(), token)
                     .await
                     .map_err(|e| match e {
                         Error::InvalidToken | Error::TokenExpired | Error::TokenRevoked => {

@@ -32,8 +32,8 @@ impl AppState {
     }
 
     /// The state a deployed function runs with: everything from `config`. In local
-    /// auth mode there is no starting without `JWT_SECRET`, and revocations are read
-    /// from the security table.
+    /// auth mode there is no starting without `JWT_SECRET`, and sessions are checked in
+    /// the security table.
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let stores = Stores::from_config(config).await?;
         let auth = match config.services.auth_mode {
@@ -42,7 +42,7 @@ impl AppState {
                     config.tokens.require_secret()?,
                     config.tokens.access_ttl,
                 )?),
-                stores.revocations,
+                stores.checks,
             ),
             AuthMode::Remote => Authenticator::remote_from_config(config)?,
         };

@@ -2,16 +2,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::rotation::{rotation_step, RotationStep};
+use super::session::{self, SessionFacts};
 use super::{
-    Account, AccountStore, AttemptKey, Attempts, Cursor, LoginAttemptStore, Page, Profile,
-    ProfilePatch, ProfileStore, RefreshRecord, RefreshStore, RevocationStore, Rotation,
+    Account, AccountStore, AttemptKey, Attempts, Cursor, Liveness, LoginAttemptStore, Page,
+    Profile, ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session, SessionCheck,
+    SessionStore, Use, UserState,
 };
 use crate::domain::Username;
 use crate::refresh::TokenHash;
@@ -140,62 +142,105 @@ impl Sweeps {
     }
 }
 
-/// Records `key` as refused until `until`, never shortening a longer refusal.
-fn refuse_until<K: std::hash::Hash + Eq>(refused: &mut HashMap<K, i64>, key: K, until: i64) {
-    let entry = refused.entry(key).or_insert(until);
-    *entry = (*entry).max(until);
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 #[derive(Default)]
-struct Refresh {
+struct Security {
     tokens: HashMap<TokenHash, RefreshRecord>,
-    /// Revoked families, each with the time it may be forgotten.
-    revoked_families: HashMap<Uuid, i64>,
+    sessions: HashMap<Uuid, Session>,
+    users: HashMap<Uuid, (UserState, Option<i64>)>,
     sweeps: Sweeps,
 }
 
-impl Refresh {
+impl Security {
     fn wrote(&mut self, now: i64) {
         if self.sweeps.wrote() {
             self.tokens.retain(|_, r| r.expires_at > now);
-            self.revoked_families.retain(|_, until| *until > now);
+            self.sessions.retain(|_, s| s.expires_at > now);
+            self.users
+                .retain(|_, (_, expires_at)| expires_at.is_none_or(|at| at > now));
         }
     }
 
-    fn family_revoked(&self, family: Uuid, now: i64) -> bool {
-        self.revoked_families
-            .get(&family)
-            .is_some_and(|until| *until > now)
+    fn user(&self, user_id: Uuid, now: i64) -> Option<&UserState> {
+        self.users
+            .get(&user_id)
+            .filter(|(_, expires_at)| expires_at.is_none_or(|at| at > now))
+            .map(|(state, _)| state)
+    }
+
+    fn liveness(&self, user_id: Uuid, sid: Uuid, now: i64) -> Liveness {
+        let facts = self.sessions.get(&sid).map(|s| SessionFacts {
+            user_id: s.user_id,
+            gen: s.gen,
+            expires_at: s.expires_at,
+            ended: s.ended_at.is_some(),
+        });
+        session::liveness(sid, user_id, facts.as_ref(), self.user(user_id, now), now)
+    }
+
+    fn end(&mut self, sid: Uuid, now: i64) {
+        if let Some(session) = self.sessions.get_mut(&sid) {
+            session.ended_at.get_or_insert(now);
+        }
+        self.wrote(now);
     }
 }
 
-/// Refresh tokens and revoked families under one lock, so a rotation is one step;
-/// expired entries are swept every so many writes.
-#[derive(Default)]
-pub struct MemoryRefreshStore {
-    inner: Mutex<Refresh>,
+/// Sessions, refresh tokens and users' states under one lock; the account and profile
+/// stores it shares with are locked first (accounts, then profiles) when a step spans
+/// them, so that a password change or a deletion is one step. Expired entries are
+/// swept every so many writes.
+pub struct MemorySessionStore {
+    accounts: Arc<MemoryAccountStore>,
+    profiles: Arc<MemoryProfileStore>,
+    inner: Mutex<Security>,
 }
 
-impl MemoryRefreshStore {
-    pub fn new() -> Self {
-        Self::default()
+impl MemorySessionStore {
+    pub fn new(accounts: Arc<MemoryAccountStore>, profiles: Arc<MemoryProfileStore>) -> Self {
+        Self {
+            accounts,
+            profiles,
+            inner: Mutex::default(),
+        }
+    }
+}
+
+/// The stored account `account` speaks for, if it still has the hash the caller read.
+fn still_current<'a>(accounts: &'a Accounts, account: &Account) -> Option<&'a Account> {
+    accounts
+        .by_username
+        .get(&account.username.key())
+        .filter(|a| a.user_id == account.user_id && a.password_hash == account.password_hash)
+}
+
+#[async_trait]
+impl SessionCheck for MemorySessionStore {
+    async fn liveness(&self, user_id: Uuid, sid: Uuid, now: i64) -> Result<Liveness, Error> {
+        Ok(lock(&self.inner).liveness(user_id, sid, now))
     }
 }
 
 #[async_trait]
-impl RefreshStore for MemoryRefreshStore {
-    async fn put_refresh(&self, record: &RefreshRecord) -> Result<(), Error> {
-        let mut refresh = lock(&self.inner);
-        if refresh.tokens.contains_key(&record.hash) {
-            return Err(Error::internal("refresh token hash collision"));
+impl SessionStore for MemorySessionStore {
+    async fn start_session(
+        &self,
+        account: &Account,
+        session: &Session,
+        first: &RefreshRecord,
+    ) -> Result<bool, Error> {
+        let accounts = lock(&self.accounts.inner);
+        if still_current(&accounts, account).is_none() {
+            return Ok(false);
         }
-        refresh.tokens.insert(record.hash.clone(), record.clone());
-        refresh.wrote(now());
-        Ok(())
+        let mut security = lock(&self.inner);
+        if security.tokens.contains_key(&first.hash) || security.sessions.contains_key(&session.id)
+        {
+            return Err(Error::internal("session id or refresh token hash collision"));
+        }
+        security.sessions.insert(session.id, session.clone());
+        security.tokens.insert(first.hash.clone(), first.clone());
+        security.wrote(session.started);
+        Ok(true)
     }
 
     async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, Error> {
@@ -207,76 +252,126 @@ impl RefreshStore for MemoryRefreshStore {
         presented: &TokenHash,
         next: &TokenHash,
         next_expires_at: i64,
-        now: i64,
+        session_expires_at: i64,
+        used: &Use,
     ) -> Result<Rotation, Error> {
-        let mut refresh = lock(&self.inner);
-        let old = refresh.tokens.get(presented);
-        let family_revoked = old.is_some_and(|o| refresh.family_revoked(o.family, now));
-        match rotation_step(old, family_revoked, next, next_expires_at, now) {
+        let now = used.now;
+        let mut security = lock(&self.inner);
+        let old = security.tokens.get(presented);
+        let ended = old.is_some_and(|o| security.liveness(o.user_id, o.family, now) != Liveness::Live);
+        match rotation_step(old, ended, next, next_expires_at, now) {
             RotationStep::Refuse => Ok(Rotation::Refused),
-            RotationStep::RevokeFamily { family, until } => {
-                refuse_until(&mut refresh.revoked_families, family, until);
-                refresh.wrote(now);
+            RotationStep::RevokeFamily { family, .. } => {
+                security.end(family, now);
                 Ok(Rotation::Reused { family })
             }
             RotationStep::Rotate(successor) => {
-                if refresh.tokens.contains_key(next) {
+                if security.tokens.contains_key(next) {
                     return Err(Error::internal("refresh token hash collision"));
                 }
-                if let Some(old) = refresh.tokens.get_mut(presented) {
+                if let Some(old) = security.tokens.get_mut(presented) {
                     old.used = true;
                 }
-                refresh.tokens.insert(next.clone(), successor.clone());
-                refresh.wrote(now);
+                if let Some(session) = security.sessions.get_mut(&successor.family) {
+                    session.last_used = now;
+                    session.expires_at = session.expires_at.max(session_expires_at);
+                    session.ip.clone_from(&used.ip);
+                    session.user_agent.clone_from(&used.user_agent);
+                }
+                security.tokens.insert(next.clone(), successor.clone());
+                security.wrote(now);
                 Ok(Rotation::Rotated(successor))
             }
         }
     }
 
-    async fn revoke_family(&self, family: Uuid, until: i64) -> Result<(), Error> {
-        let mut refresh = lock(&self.inner);
-        refuse_until(&mut refresh.revoked_families, family, until);
-        refresh.wrote(now());
-        Ok(())
+    async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        limit: usize,
+        now: i64,
+    ) -> Result<Vec<Session>, Error> {
+        let security = lock(&self.inner);
+        let mut live: Vec<Session> = security
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user_id)
+            .filter(|s| security.liveness(user_id, s.id, now) == Liveness::Live)
+            .cloned()
+            .collect();
+        live.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
+        live.truncate(limit);
+        Ok(live)
     }
-}
 
-#[derive(Default)]
-struct Revocations {
-    /// Revoked access-token ids, each with the time it may be forgotten.
-    jtis: HashMap<String, i64>,
-    sweeps: Sweeps,
-}
-
-/// Revoked access tokens; expired entries are swept every so many writes.
-#[derive(Default)]
-pub struct MemoryRevocationStore {
-    inner: Mutex<Revocations>,
-}
-
-impl MemoryRevocationStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-}
-
-#[async_trait]
-impl RevocationStore for MemoryRevocationStore {
-    async fn revoke_access(&self, jti: &str, until: i64) -> Result<(), Error> {
-        let mut revocations = lock(&self.inner);
-        refuse_until(&mut revocations.jtis, jti.to_owned(), until);
-        if revocations.sweeps.wrote() {
-            let now = now();
-            revocations.jtis.retain(|_, until| *until > now);
+    async fn end_session(
+        &self,
+        user_id: Option<Uuid>,
+        sid: Uuid,
+        now: i64,
+    ) -> Result<bool, Error> {
+        let mut security = lock(&self.inner);
+        let Some(owner) = security.sessions.get(&sid).map(|s| s.user_id) else {
+            return Ok(false);
+        };
+        if user_id.is_some_and(|u| u != owner) || security.liveness(owner, sid, now) != Liveness::Live
+        {
+            return Ok(false);
         }
-        Ok(())
+        security.end(sid, now);
+        Ok(true)
     }
 
-    async fn is_access_revoked(&self, jti: &str, now: i64) -> Result<bool, Error> {
-        Ok(lock(&self.inner)
-            .jtis
-            .get(jti)
-            .is_some_and(|until| *until > now))
+    async fn change_password(
+        &self,
+        account: &Account,
+        new_hash: &str,
+        keep: Uuid,
+    ) -> Result<bool, Error> {
+        let mut accounts = lock(&self.accounts.inner);
+        if still_current(&accounts, account).is_none() {
+            return Ok(false);
+        }
+        let mut security = lock(&self.inner);
+        let gen = account.gen + 1;
+        if let Some(stored) = accounts.by_username.get_mut(&account.username.key()) {
+            stored.password_hash = new_hash.to_owned();
+            stored.gen = gen;
+        }
+        let state = UserState {
+            gen,
+            kept: Some(keep),
+            deleted_at: None,
+        };
+        security.users.insert(account.user_id, (state, None));
+        Ok(true)
+    }
+
+    async fn delete_account(
+        &self,
+        account: &Account,
+        until: i64,
+        now: i64,
+    ) -> Result<bool, Error> {
+        let mut accounts = lock(&self.accounts.inner);
+        if still_current(&accounts, account).is_none() {
+            return Ok(false);
+        }
+        let mut profiles = self.profiles.inner.write().unwrap_or_else(|p| p.into_inner());
+        let mut security = lock(&self.inner);
+        accounts.by_username.remove(&account.username.key());
+        if accounts.email_owners.get(&account.email.key()) == Some(&account.user_id) {
+            accounts.email_owners.remove(&account.email.key());
+        }
+        profiles.remove(&account.user_id);
+        let state = UserState {
+            gen: account.gen,
+            kept: None,
+            deleted_at: Some(now),
+        };
+        security.users.insert(account.user_id, (state, Some(until)));
+        security.wrote(now);
+        Ok(true)
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod dynamodb;
 pub mod memory;
 pub mod rotation;
+pub mod session;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -29,6 +30,8 @@ pub struct Account {
     pub email: Email,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+    /// The password generation: 0 at registration, one more at each password change.
+    pub gen: u64,
 }
 
 impl fmt::Debug for Account {
@@ -39,6 +42,7 @@ impl fmt::Debug for Account {
             .field("email", &self.email)
             .field("password_hash", &"<redacted>")
             .field("created_at", &self.created_at)
+            .field("gen", &self.gen)
             .finish()
     }
 }
@@ -133,6 +137,7 @@ pub trait ProfileStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshRecord {
     pub hash: TokenHash,
+    /// Its session's id.
     pub family: Uuid,
     pub user_id: Uuid,
     pub username: String,
@@ -140,6 +145,8 @@ pub struct RefreshRecord {
     pub expires_at: i64,
     /// Retired by a refresh: presenting it again is reuse.
     pub used: bool,
+    /// The password generation of its session ([`Session::gen`]).
+    pub gen: u64,
 }
 
 /// What came of presenting a refresh token.
@@ -147,9 +154,9 @@ pub struct RefreshRecord {
 pub enum Rotation {
     /// The presented token is now retired; this is its successor in the same family.
     Rotated(RefreshRecord),
-    /// Unknown, expired, or its family has been revoked.
+    /// Unknown, expired, or its session has ended.
     Refused,
-    /// The token had already been retired: its whole family is now revoked.
+    /// The token had already been retired: its whole session has now ended.
     Reused { family: Uuid },
 }
 
@@ -181,42 +188,132 @@ pub struct Attempts {
     pub window_ends_at: i64,
 }
 
-/// Refresh tokens and their families, owned by the auth function. Times are epoch
-/// seconds, and a record whose time has passed counts as absent even before the
+/// One login and everything it leads to: the refresh-token family it starts and every
+/// access token issued in it (their `sid` claim). Times are epoch seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The session id: the `sid` claim and the refresh-token family.
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub username: String,
+    pub started: i64,
+    /// The last login or refresh of the session.
+    pub last_used: i64,
+    /// The client address of the last login or refresh, when known.
+    pub ip: Option<String>,
+    /// The `User-Agent` of the last login or refresh, when sent (cut to
+    /// [`Session::MAX_USER_AGENT`] characters).
+    pub user_agent: Option<String>,
+    /// The account's password generation when the session started.
+    pub gen: u64,
+    /// When every token of the session has expired; the record may go from then on.
+    pub expires_at: i64,
+    /// When the session was ended, if it was.
+    pub ended_at: Option<i64>,
+}
+
+impl Session {
+    pub const MAX_USER_AGENT: usize = 256;
+}
+
+/// What changed about a user since their sessions started: written by a password
+/// change (`gen`, `kept`) and by account deletion (`deleted_at`). No record means
+/// generation 0, nothing deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserState {
+    pub gen: u64,
+    /// The session that changed the password last, which stays live.
+    pub kept: Option<Uuid>,
+    pub deleted_at: Option<i64>,
+}
+
+/// Whether an access token's session still lets it in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    Live,
+    /// Logged out, ended by the user, by refresh-token reuse or by a password change;
+    /// or unknown or expired.
+    Ended,
+    /// The account has been deleted.
+    UserDeleted,
+}
+
+/// Who a session is checked or used for, and what its request looked like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Use {
+    pub now: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The per-request check of an access token's session: read by auth (`/validate`) and
+/// by the users function, which holds nothing else of the security table.
+#[async_trait]
+pub trait SessionCheck: Send + Sync {
+    /// Whether session `sid` of `user_id` is live at `now`: on DynamoDB one consistent
+    /// `BatchGetItem` of the session and the user's state.
+    async fn liveness(&self, user_id: Uuid, sid: Uuid, now: i64) -> Result<Liveness, Error>;
+}
+
+/// Sessions, their refresh tokens and the account changes that end them, owned by the
+/// auth function. A record whose time has passed counts as absent even before the
 /// store's TTL removes it.
 #[async_trait]
-pub trait RefreshStore: Send + Sync {
-    /// Stores the first token of a new family.
-    async fn put_refresh(&self, record: &RefreshRecord) -> Result<(), Error>;
+pub trait SessionStore: SessionCheck {
+    /// Starts `session` with its first refresh token, in one atomic step that also
+    /// checks that `account` still has the password hash the login verified: `false`
+    /// (nothing written) when it has changed or the account is gone.
+    async fn start_session(
+        &self,
+        account: &Account,
+        session: &Session,
+        first: &RefreshRecord,
+    ) -> Result<bool, Error>;
 
     /// The stored token with this hash, used or not, expired or not.
     async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, Error>;
 
     /// Retires `presented` and stores `next` (expiring at `next_expires_at`) in its
-    /// family, in one atomic step, as [`rotation::rotation_step`] decides. Presenting a
-    /// retired token revokes its family until `next_expires_at`, which outlives every
-    /// member.
+    /// session, in one atomic step, as [`rotation::rotation_step`] decides; the session
+    /// is marked used and lives until `session_expires_at`. Presenting a retired token
+    /// ends its session.
     async fn rotate_refresh(
         &self,
         presented: &TokenHash,
         next: &TokenHash,
         next_expires_at: i64,
-        now: i64,
+        session_expires_at: i64,
+        used: &Use,
     ) -> Result<Rotation, Error>;
 
-    /// Refuses every token of `family` from now until `until`.
-    async fn revoke_family(&self, family: Uuid, until: i64) -> Result<(), Error>;
-}
+    /// The live sessions of `user_id`, newest first, at most `limit`.
+    async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        limit: usize,
+        now: i64,
+    ) -> Result<Vec<Session>, Error>;
 
-/// Access-token revocations: written by auth's logout, read by auth and by the users
-/// function, which holds nothing else of the security table. Times are epoch seconds.
-#[async_trait]
-pub trait RevocationStore: Send + Sync {
-    /// Refuses the access token with this `jti` until `until` (its `exp`).
-    async fn revoke_access(&self, jti: &str, until: i64) -> Result<(), Error>;
+    /// Ends session `sid` when it is a live session of `user_id` (`None`: of anyone);
+    /// whether it was.
+    async fn end_session(&self, user_id: Option<Uuid>, sid: Uuid, now: i64)
+        -> Result<bool, Error>;
 
-    /// Whether the access token with this `jti` has been revoked (a consistent read).
-    async fn is_access_revoked(&self, jti: &str, now: i64) -> Result<bool, Error>;
+    /// Sets the password hash of `account` to `new_hash` and ends every session of the
+    /// user but `keep`, in one atomic step, if the account still has the hash the
+    /// caller verified: `false` (nothing written) otherwise.
+    async fn change_password(
+        &self,
+        account: &Account,
+        new_hash: &str,
+        keep: Uuid,
+    ) -> Result<bool, Error>;
+
+    /// Deletes `account`, its username and email claims and its profile, and refuses
+    /// every token of the user until `until`, in one atomic step, if the account still
+    /// has the hash the caller verified: `false` (nothing written) otherwise.
+    async fn delete_account(&self, account: &Account, until: i64, now: i64)
+        -> Result<bool, Error>;
 }
 
 /// Login- and registration-attempt counters, owned by the auth function. Times are epoch seconds, and a
@@ -240,13 +337,13 @@ pub trait LoginAttemptStore: Send + Sync {
 }
 
 /// The stores `config` asks for (`STORE`); on DynamoDB they share one client, and the
-/// last three share the security table.
+/// last three share the security table (`sessions` and `checks` are one store).
 #[derive(Clone)]
 pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     pub profiles: Arc<dyn ProfileStore>,
-    pub refresh: Arc<dyn RefreshStore>,
-    pub revocations: Arc<dyn RevocationStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub checks: Arc<dyn SessionCheck>,
     pub attempts: Arc<dyn LoginAttemptStore>,
 }
 
@@ -266,11 +363,17 @@ impl Stores {
 
     /// Fresh, empty in-memory stores.
     pub fn memory() -> Self {
+        let accounts = Arc::new(memory::MemoryAccountStore::new());
+        let profiles = Arc::new(memory::MemoryProfileStore::new());
+        let sessions = Arc::new(memory::MemorySessionStore::new(
+            accounts.clone(),
+            profiles.clone(),
+        ));
         Self {
-            accounts: Arc::new(memory::MemoryAccountStore::new()),
-            profiles: Arc::new(memory::MemoryProfileStore::new()),
-            refresh: Arc::new(memory::MemoryRefreshStore::new()),
-            revocations: Arc::new(memory::MemoryRevocationStore::new()),
+            accounts,
+            profiles,
+            sessions: sessions.clone(),
+            checks: sessions,
             attempts: Arc::new(memory::MemoryLoginAttemptStore::new()),
         }
     }
@@ -280,6 +383,7 @@ impl Stores {
     pub fn dynamodb(client: aws_sdk_dynamodb::Client, config: &Config) -> Self {
         let tables = &config.store.tables;
         let security = &tables.security;
+        let sessions = Arc::new(dynamodb::DynamoSessionStore::new(client.clone(), tables));
         Self {
             accounts: Arc::new(dynamodb::DynamoAccountStore::new(
                 client.clone(),
@@ -289,11 +393,8 @@ impl Stores {
                 client.clone(),
                 &tables.profiles,
             )),
-            refresh: Arc::new(dynamodb::DynamoRefreshStore::new(client.clone(), security)),
-            revocations: Arc::new(dynamodb::DynamoRevocationStore::new(
-                client.clone(),
-                security,
-            )),
+            sessions: sessions.clone(),
+            checks: sessions,
             attempts: Arc::new(dynamodb::DynamoLoginAttemptStore::new(client, security)),
         }
     }

@@ -106,6 +106,7 @@ fn account_from(item: &Item) -> Result<Account, Error> {
         email: Email::parse(f.text("email")?).map_err(|_| invalid("email"))?,
         password_hash: f.text("password_hash")?.to_owned(),
         created_at: f.time("created_at")?,
+        gen: f.generation("gen")?,
     })
 }
 

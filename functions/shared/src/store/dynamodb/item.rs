@@ -52,6 +52,28 @@ impl<'a> Fields<'a> {
         }
     }
 
+    pub(super) fn optional_text(&self, name: &str) -> Result<Option<&'a str>, Error> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(_) => self.text(name).map(Some),
+        }
+    }
+
+    pub(super) fn optional_number(&self, name: &str) -> Result<Option<i64>, Error> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(_) => self.number(name).map(Some),
+        }
+    }
+
+    /// A password generation: absent is 0.
+    pub(super) fn generation(&self, name: &str) -> Result<u64, Error> {
+        match self.optional_number(name)? {
+            None => Ok(0),
+            Some(gen) => u64::try_from(gen).map_err(|_| self.bad(name, "is negative")),
+        }
+    }
+
     pub(super) fn flag(&self, name: &str) -> Result<bool, Error> {
         match self.item.get(name) {
             Some(AttributeValue::Bool(v)) => Ok(*v),

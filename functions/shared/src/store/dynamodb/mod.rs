@@ -7,12 +7,10 @@ mod client;
 mod error;
 mod item;
 mod profiles;
-mod refresh;
-mod revocations;
+mod sessions;
 
 pub use accounts::DynamoAccountStore;
 pub use attempts::DynamoLoginAttemptStore;
 pub use client::client;
 pub use profiles::DynamoProfileStore;
-pub use refresh::DynamoRefreshStore;
-pub use revocations::DynamoRevocationStore;
+pub use sessions::{DynamoSessionStore, SESSIONS_INDEX};
