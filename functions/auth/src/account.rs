@@ -108,9 +108,13 @@ async fn verified_account(
     password: &Password,
 ) -> Result<Option<Account>, Error> {
     let username = Username::parse(&claims.username).map_err(|_| Error::InvalidToken)?;
-    let reservation =
-        limits::reserve(state.attempts.as_ref(), &state.login_limits, Some(&username), ip)
-            .await?;
+    let reservation = limits::reserve(
+        state.attempts.as_ref(),
+        &state.login_limits,
+        Some(&username),
+        ip,
+    )
+    .await?;
     let account = state
         .accounts
         .find_by_username(&username)

@@ -182,7 +182,12 @@ pub async fn login(
         return Err(Error::InvalidCredentials);
     }
     state
-        .answer(account.user_id, account.username.as_str(), session.id, refresh)
+        .answer(
+            account.user_id,
+            account.username.as_str(),
+            session.id,
+            refresh,
+        )
         .map(Json)
 }
 

@@ -202,7 +202,10 @@ mod tests {
     /// A correctly signed token that expired ten seconds ago.
     fn expired_token(t: &Tokens) -> String {
         let now = chrono::Utc::now().timestamp();
-        let mut claims = t.issue(Uuid::new_v4(), "bob", Uuid::new_v4()).unwrap().claims;
+        let mut claims = t
+            .issue(Uuid::new_v4(), "bob", Uuid::new_v4())
+            .unwrap()
+            .claims;
         claims.exp = now - 10;
         claims.iat = now - 100;
         t.sign(&claims).unwrap()
@@ -224,14 +227,20 @@ mod tests {
             Duration::from_secs(60),
         )
         .unwrap();
-        let token = other.issue(Uuid::new_v4(), "eve", Uuid::new_v4()).unwrap().token;
+        let token = other
+            .issue(Uuid::new_v4(), "eve", Uuid::new_v4())
+            .unwrap()
+            .token;
         assert_eq!(tokens().verify(&token), Err(Rejected::Invalid));
     }
 
     #[test]
     fn alg_none_and_other_algorithms_are_refused() {
         let t = tokens();
-        let good = t.issue(Uuid::new_v4(), "mallory", Uuid::new_v4()).unwrap().token;
+        let good = t
+            .issue(Uuid::new_v4(), "mallory", Uuid::new_v4())
+            .unwrap()
+            .token;
         let payload = good.split('.').nth(1).unwrap();
         for alg in ["none", "None", "HS512", "RS256"] {
             let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
@@ -266,17 +275,20 @@ mod tests {
             .unwrap()
         };
         assert!(t.verify(&sign(&complete)).is_ok());
-        for (field, bad) in [
-            ("exp", None),
-            ("sid", None),
-            ("sid", Some("not-a-uuid")),
-        ] {
+        for (field, bad) in [("exp", None), ("sid", None), ("sid", Some("not-a-uuid"))] {
             let mut claims = complete.clone();
             match bad {
                 None => claims.as_object_mut().unwrap().remove(field),
-                Some(v) => claims.as_object_mut().unwrap().insert(field.into(), v.into()),
+                Some(v) => claims
+                    .as_object_mut()
+                    .unwrap()
+                    .insert(field.into(), v.into()),
             };
-            assert_eq!(t.verify(&sign(&claims)), Err(Rejected::Invalid), "{field} {bad:?}");
+            assert_eq!(
+                t.verify(&sign(&claims)),
+                Err(Rejected::Invalid),
+                "{field} {bad:?}"
+            );
         }
     }
 
@@ -364,7 +376,10 @@ mod tests {
             verify_access(&t, &Down, "not.a.token").await,
             Err(Error::InvalidToken)
         ));
-        let good = t.issue(Uuid::new_v4(), "bob", Uuid::new_v4()).unwrap().token;
+        let good = t
+            .issue(Uuid::new_v4(), "bob", Uuid::new_v4())
+            .unwrap()
+            .token;
         assert!(matches!(
             verify_access(&t, &Down, &good).await,
             Err(Error::Unavailable(_))

@@ -172,6 +172,7 @@ struct Functions {
     users: axum::Router,
     calls: Counter,
     tokens: Arc<Tokens>,
+    stores: Stores,
     tables: TempTables,
     measured: Vec<Value>,
 }
@@ -193,14 +194,15 @@ impl Functions {
         let stores = Stores::dynamodb(client, &config);
         let auth = auth::router(auth::AppState::new(&stores, tokens.clone(), &config));
         let users = users::router(users::AppState::new(
-            stores.profiles,
-            users::Authenticator::local(tokens.clone(), stores.revocations),
+            stores.profiles.clone(),
+            users::Authenticator::local(tokens.clone(), stores.checks.clone()),
         ));
         Some(Self {
             auth,
             users,
             calls,
             tokens,
+            stores,
             tables,
             measured: Vec::new(),
         })
@@ -355,11 +357,8 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
     )
     .await;
 
-    let alice = f
-        .tokens
-        .issue(ALICE.parse().unwrap(), "alice")
-        .unwrap()
-        .token;
+    let alice =
+        shared::testing::signed_in(&f.stores, &f.tokens, ALICE.parse().unwrap(), "alice").await;
     let authed = |name: &str| with_header(event(name), "authorization", &bearer(&alice));
     f.call(
         "GET / (users health)",

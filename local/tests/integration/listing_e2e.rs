@@ -10,18 +10,23 @@ use uuid::Uuid;
 
 use local::{Ports, Stack};
 use shared::config::Secret;
-use shared::testing::SECRET;
+use shared::store::Stores;
+use shared::testing::{config, signed_in, SECRET};
 use shared::token::Tokens;
 
-use crate::support::{on_tables, stack};
+use crate::support::on_tables;
 /// Enough largest-possible profiles (about 4.6 KB of JSON each) to pass the gateway's
 /// 1 MiB cap in one `?limit=1000` page.
 const PROFILES: usize = 250;
 
 #[tokio::test]
 async fn a_walk_of_large_profiles_through_the_gateway_covers_all_in_memory() {
-    let stack = stack(&[("JWT_SECRET", SECRET)]).await;
-    walk_large_profiles(&stack, true).await;
+    let stores = Stores::memory();
+    let config = config(&[("JWT_SECRET", SECRET)]);
+    let stack = local::start_with(&config, Ports::ANY, stores.clone())
+        .await
+        .unwrap();
+    walk_large_profiles(&stack, &stores, true).await;
     stack.stop().await;
 }
 
@@ -31,15 +36,18 @@ async fn a_walk_of_large_profiles_through_the_gateway_covers_all_on_dynamodb() {
         return;
     };
     let config = on_tables(&tables, &[("JWT_SECRET", SECRET)]);
-    let stack = local::start(&config, Ports::ANY).await.unwrap();
-    walk_large_profiles(&stack, false).await;
+    let stores = tables.stores().await;
+    let stack = local::start_with(&config, Ports::ANY, stores.clone())
+        .await
+        .unwrap();
+    walk_large_profiles(&stack, &stores, false).await;
     stack.stop().await;
     tables.delete().await;
 }
 
 /// Creates [`PROFILES`] maximal profiles, each by its owner, then walks the listing
 /// with several page sizes. `in_key_order`: the store lists in `user_id` order.
-async fn walk_large_profiles(stack: &Stack, in_key_order: bool) {
+async fn walk_large_profiles(stack: &Stack, stores: &Stores, in_key_order: bool) {
     let gw = stack.gateway_url();
     let http = Client::builder()
         .timeout(Duration::from_secs(30))
@@ -55,7 +63,7 @@ async fn walk_large_profiles(stack: &Stack, in_key_order: bool) {
     for i in 0..PROFILES {
         let user_id = Uuid::new_v4();
         let username = format!("Owner{i}");
-        let token = tokens.issue(user_id, &username).unwrap().token;
+        let token = signed_in(stores, &tokens, user_id, &username).await;
         let response = http
             .post(format!("{gw}/api/users"))
             .bearer_auth(&token)
@@ -73,7 +81,7 @@ async fn walk_large_profiles(stack: &Stack, in_key_order: bool) {
         ids.insert(user_id);
         usernames.insert(user_id, username);
     }
-    let reader = tokens.issue(Uuid::new_v4(), "reader").unwrap().token;
+    let reader = signed_in(stores, &tokens, Uuid::new_v4(), "reader").await;
 
     for limit in [Some(1000), None, Some(150)] {
         let mut seen = Vec::new();

@@ -107,7 +107,8 @@ impl Api {
 }
 
 /// login → refresh → use the new token at users → logout (with the refresh token) →
-/// the token is refused by auth and users, and the refresh token by auth.
+/// the token and the one issued before it in the same session are refused by auth and
+/// users, and the refresh token by auth.
 async fn login_refresh_logout(api: Api) {
     let (user_id, session) = api.signed_up("john_doe").await;
     let (status, refreshed) = api
@@ -169,8 +170,15 @@ async fn login_refresh_logout(api: Api) {
     );
     assert_eq!(
         api.my_profile(&user_id, &session["token"]).await,
-        StatusCode::OK,
-        "the first access token was not logged out"
+        StatusCode::UNAUTHORIZED,
+        "an access token issued earlier in the logged-out session is refused at once too"
+    );
+    let (status, body) = api
+        .auth("/validate", Some(json!({"token": session["token"]})), &[])
+        .await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("Token has been revoked"))
     );
     api.stop().await;
 }

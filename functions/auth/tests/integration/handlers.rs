@@ -20,7 +20,9 @@ async fn health_answers_as_the_spec_shows() {
             "message": "API is running",
             "endpoints": {
                 "health": "/", "register": "/register", "login": "/login", "validate": "/validate",
-                "refresh": "/refresh", "logout": "/logout"
+                "refresh": "/refresh", "logout": "/logout", "sessions": "/sessions",
+                "end_session": "/sessions/{id}", "change_password": "/password",
+                "delete_account": "/account"
             }
         })
     );
@@ -151,6 +153,7 @@ async fn an_expired_token_says_so() {
         iat: now - 7200,
         exp: now - 3600,
         jti: Uuid::new_v4().to_string(),
+        sid: Uuid::new_v4().to_string(),
     };
     let token = tokens.sign(&claims).unwrap();
     let Reply { status, body, .. } = post(&app(), "/validate", json!({"token": token})).await;

@@ -205,6 +205,31 @@ impl MemorySessionStore {
     }
 }
 
+impl MemorySessionStore {
+    /// Stores a live session of `user_id` lasting `ttl_secs` from now, without a login
+    /// (for tests and tools that mint their own tokens); its id, for the `sid` claim.
+    pub fn seed_session(&self, user_id: Uuid, username: &str, ttl_secs: i64) -> Uuid {
+        let now = chrono::Utc::now().timestamp();
+        let mut security = lock(&self.inner);
+        let gen = security.user(user_id, now).map_or(0, |u| u.gen);
+        let session = Session {
+            id: Uuid::new_v4(),
+            user_id,
+            username: username.to_owned(),
+            started: now,
+            last_used: now,
+            ip: None,
+            user_agent: None,
+            gen,
+            expires_at: now.saturating_add(ttl_secs),
+            ended_at: None,
+        };
+        let id = session.id;
+        security.sessions.insert(id, session);
+        id
+    }
+}
+
 /// The stored account `account` speaks for, if it still has the hash the caller read.
 fn still_current<'a>(accounts: &'a Accounts, account: &Account) -> Option<&'a Account> {
     accounts
@@ -235,7 +260,9 @@ impl SessionStore for MemorySessionStore {
         let mut security = lock(&self.inner);
         if security.tokens.contains_key(&first.hash) || security.sessions.contains_key(&session.id)
         {
-            return Err(Error::internal("session id or refresh token hash collision"));
+            return Err(Error::internal(
+                "session id or refresh token hash collision",
+            ));
         }
         security.sessions.insert(session.id, session.clone());
         security.tokens.insert(first.hash.clone(), first.clone());
@@ -258,7 +285,8 @@ impl SessionStore for MemorySessionStore {
         let now = used.now;
         let mut security = lock(&self.inner);
         let old = security.tokens.get(presented);
-        let ended = old.is_some_and(|o| security.liveness(o.user_id, o.family, now) != Liveness::Live);
+        let ended =
+            old.is_some_and(|o| security.liveness(o.user_id, o.family, now) != Liveness::Live);
         match rotation_step(old, ended, next, next_expires_at, now) {
             RotationStep::Refuse => Ok(Rotation::Refused),
             RotationStep::RevokeFamily { family, .. } => {
@@ -304,17 +332,13 @@ impl SessionStore for MemorySessionStore {
         Ok(live)
     }
 
-    async fn end_session(
-        &self,
-        user_id: Option<Uuid>,
-        sid: Uuid,
-        now: i64,
-    ) -> Result<bool, Error> {
+    async fn end_session(&self, user_id: Option<Uuid>, sid: Uuid, now: i64) -> Result<bool, Error> {
         let mut security = lock(&self.inner);
         let Some(owner) = security.sessions.get(&sid).map(|s| s.user_id) else {
             return Ok(false);
         };
-        if user_id.is_some_and(|u| u != owner) || security.liveness(owner, sid, now) != Liveness::Live
+        if user_id.is_some_and(|u| u != owner)
+            || security.liveness(owner, sid, now) != Liveness::Live
         {
             return Ok(false);
         }
@@ -347,17 +371,16 @@ impl SessionStore for MemorySessionStore {
         Ok(true)
     }
 
-    async fn delete_account(
-        &self,
-        account: &Account,
-        until: i64,
-        now: i64,
-    ) -> Result<bool, Error> {
+    async fn delete_account(&self, account: &Account, until: i64, now: i64) -> Result<bool, Error> {
         let mut accounts = lock(&self.accounts.inner);
         if still_current(&accounts, account).is_none() {
             return Ok(false);
         }
-        let mut profiles = self.profiles.inner.write().unwrap_or_else(|p| p.into_inner());
+        let mut profiles = self
+            .profiles
+            .inner
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         let mut security = lock(&self.inner);
         accounts.by_username.remove(&account.username.key());
         if accounts.email_owners.get(&account.email.key()) == Some(&account.user_id) {

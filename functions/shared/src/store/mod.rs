@@ -296,8 +296,7 @@ pub trait SessionStore: SessionCheck {
 
     /// Ends session `sid` when it is a live session of `user_id` (`None`: of anyone);
     /// whether it was.
-    async fn end_session(&self, user_id: Option<Uuid>, sid: Uuid, now: i64)
-        -> Result<bool, Error>;
+    async fn end_session(&self, user_id: Option<Uuid>, sid: Uuid, now: i64) -> Result<bool, Error>;
 
     /// Sets the password hash of `account` to `new_hash` and ends every session of the
     /// user but `keep`, in one atomic step, if the account still has the hash the
@@ -312,8 +311,7 @@ pub trait SessionStore: SessionCheck {
     /// Deletes `account`, its username and email claims and its profile, and refuses
     /// every token of the user until `until`, in one atomic step, if the account still
     /// has the hash the caller verified: `false` (nothing written) otherwise.
-    async fn delete_account(&self, account: &Account, until: i64, now: i64)
-        -> Result<bool, Error>;
+    async fn delete_account(&self, account: &Account, until: i64, now: i64) -> Result<bool, Error>;
 }
 
 /// Login- and registration-attempt counters, owned by the auth function. Times are epoch seconds, and a

@@ -72,6 +72,7 @@ mod tests {
             username: "alice".into(),
             expires_at,
             used,
+            gen: 0,
         };
         let live = stored(NOW + 1, false);
         let retired = stored(NOW + 1, true);

@@ -77,7 +77,10 @@ mod tests {
             ("unknown", None, None, Liveness::Ended),
             (
                 "ended",
-                Some(SessionFacts { ended: true, ..live }),
+                Some(SessionFacts {
+                    ended: true,
+                    ..live
+                }),
                 None,
                 Liveness::Ended,
             ),
@@ -117,8 +120,18 @@ mod tests {
                 Some(changed(None)),
                 Liveness::Live,
             ),
-            ("user deleted", Some(live), Some(deleted.clone()), Liveness::UserDeleted),
-            ("user deleted, no session", None, Some(deleted), Liveness::UserDeleted),
+            (
+                "user deleted",
+                Some(live),
+                Some(deleted.clone()),
+                Liveness::UserDeleted,
+            ),
+            (
+                "user deleted, no session",
+                None,
+                Some(deleted),
+                Liveness::UserDeleted,
+            ),
         ];
         for (case, session, user, expected) in cases {
             assert_eq!(

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 use uuid::Uuid;
 
+use crate::store::memory::MemorySessionStore;
 use crate::token::{Claims, Tokens};
 
 /// What a router answered, its body parsed as JSON.
@@ -81,12 +82,79 @@ pub async fn login(router: &Router, username: &str, password: &str) -> Reply {
     .await
 }
 
-/// A valid access token from `tokens` for `user_id` (a UUID).
-pub fn token(tokens: &Tokens, user_id: &str, username: &str) -> String {
-    tokens
-        .issue(Uuid::parse_str(user_id).unwrap(), username)
-        .unwrap()
-        .token
+/// A valid access token from `tokens` for `user_id` (a UUID), in a new live session
+/// seeded into `sessions`.
+pub fn token(
+    tokens: &Tokens,
+    sessions: &MemorySessionStore,
+    user_id: &str,
+    username: &str,
+) -> String {
+    let user_id = Uuid::parse_str(user_id).unwrap();
+    let sid = sessions.seed_session(user_id, username, 24 * 3600);
+    tokens.issue(user_id, username, sid).unwrap().token
+}
+
+/// A valid access token from `tokens` for `user_id`, in a new session started through
+/// `stores` as a login starts one (on any store), after creating the account
+/// `username` (email `<username>@example.com`) when there is none.
+pub async fn signed_in(
+    stores: &crate::store::Stores,
+    tokens: &Tokens,
+    user_id: Uuid,
+    username: &str,
+) -> String {
+    use crate::domain::{Email, Username};
+    use crate::refresh::RefreshSecret;
+    use crate::store::{Account, RefreshRecord, Session};
+    let name = Username::parse(username).unwrap();
+    let account = match stores.accounts.find_by_username(&name).await.unwrap() {
+        Some(account) => account,
+        None => {
+            let account = Account {
+                user_id,
+                username: name,
+                email: Email::parse(&format!("{}@example.com", username.to_lowercase())).unwrap(),
+                password_hash: "not a bcrypt hash: this account cannot log in".into(),
+                created_at: chrono::Utc::now(),
+                gen: 0,
+            };
+            stores.accounts.create(&account).await.unwrap();
+            account
+        }
+    };
+    assert_eq!(
+        account.user_id, user_id,
+        "{username} belongs to another user"
+    );
+    let now = chrono::Utc::now().timestamp();
+    let session = Session {
+        id: Uuid::new_v4(),
+        user_id,
+        username: username.to_owned(),
+        started: now,
+        last_used: now,
+        ip: None,
+        user_agent: None,
+        gen: account.gen,
+        expires_at: now + 24 * 3600,
+        ended_at: None,
+    };
+    let first = RefreshRecord {
+        hash: RefreshSecret::generate().hash(),
+        family: session.id,
+        user_id,
+        username: username.to_owned(),
+        expires_at: now + 3600,
+        used: false,
+        gen: account.gen,
+    };
+    assert!(stores
+        .sessions
+        .start_session(&account, &session, &first)
+        .await
+        .unwrap());
+    tokens.issue(user_id, username, session.id).unwrap().token
 }
 
 /// An access token correctly signed by `tokens` for `user_id` that expired a minute ago.
@@ -99,6 +167,7 @@ pub fn expired_token(tokens: &Tokens, user_id: &str) -> String {
             iat: now - 3600,
             exp: now - 60,
             jti: Uuid::new_v4().to_string(),
+            sid: Uuid::new_v4().to_string(),
         })
         .unwrap()
 }

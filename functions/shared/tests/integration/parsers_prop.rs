@@ -68,7 +68,7 @@ proptest! {
     #[test]
     fn a_tampered_token_never_verifies_with_other_claims(pos in 0usize..400, byte in any::<u8>()) {
         let t = tokens();
-        let issued = t.issue(uuid::Uuid::new_v4(), "alice").unwrap();
+        let issued = t.issue(uuid::Uuid::new_v4(), "alice", uuid::Uuid::new_v4()).unwrap();
         let mut bytes = issued.token.clone().into_bytes();
         let at = pos % bytes.len();
         bytes[at] = byte;

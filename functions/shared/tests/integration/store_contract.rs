@@ -12,8 +12,8 @@ use shared::domain::{Email, Username};
 use shared::refresh::{RefreshSecret, TokenHash};
 use shared::store::dynamodb::DynamoAccountStore;
 use shared::store::{
-    Account, AccountStore, AttemptKey, Attempts, LoginAttemptStore, Profile, ProfilePatch,
-    ProfileStore, RefreshRecord, RefreshStore, RevocationStore, Rotation, Stores,
+    Account, AccountStore, AttemptKey, Attempts, Liveness, LoginAttemptStore, Profile,
+    ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session, SessionStore, Stores, Use,
 };
 use shared::testing::dynamodb::TempTables;
 use shared::Error;
@@ -22,8 +22,7 @@ use shared::Error;
 struct Subject {
     accounts: Arc<dyn AccountStore>,
     profiles: Arc<dyn ProfileStore>,
-    refresh: Arc<dyn RefreshStore>,
-    revocations: Arc<dyn RevocationStore>,
+    sessions: Arc<dyn SessionStore>,
     attempts: Arc<dyn LoginAttemptStore>,
     tables: Option<TempTables>,
 }
@@ -33,8 +32,7 @@ impl Subject {
         Self {
             accounts: stores.accounts,
             profiles: stores.profiles,
-            refresh: stores.refresh,
-            revocations: stores.revocations,
+            sessions: stores.sessions,
             attempts: stores.attempts,
             tables,
         }
@@ -78,6 +76,7 @@ fn account(username: &str, email: &str) -> Account {
         email: Email::parse(email).expect("valid email"),
         password_hash: format!("$2b$04$hash-of-{username}"),
         created_at: at(0),
+        gen: 0,
     }
 }
 
@@ -332,30 +331,88 @@ fn hash() -> TokenHash {
     RefreshSecret::generate().hash()
 }
 
-/// The first token of a new family for a new user, valid for an hour.
-fn first_token() -> RefreshRecord {
-    RefreshRecord {
-        hash: hash(),
-        family: Uuid::new_v4(),
-        user_id: Uuid::new_v4(),
-        username: "alice".into(),
-        expires_at: now() + 3600,
-        used: false,
+/// A use of a session now, from nowhere in particular.
+fn used() -> Use {
+    Use {
+        now: now(),
+        ip: Some("192.0.2.7".into()),
+        user_agent: Some("contract-test/1".into()),
     }
 }
 
-async fn a_refresh_token_rotates_into_its_family_once(s: &Subject) {
-    let first = first_token();
-    s.refresh.put_refresh(&first).await.unwrap();
+/// A session of `account` started now (as of its current password generation), and
+/// its first refresh token, valid for an hour; not yet stored.
+fn session_of(account: &Account) -> (Session, RefreshRecord) {
+    let t = now();
+    let session = Session {
+        id: Uuid::new_v4(),
+        user_id: account.user_id,
+        username: account.username.as_str().to_owned(),
+        started: t,
+        last_used: t,
+        ip: Some("198.51.100.1".into()),
+        user_agent: Some("contract-test/0".into()),
+        gen: account.gen,
+        expires_at: t + 3600,
+        ended_at: None,
+    };
+    let first = RefreshRecord {
+        hash: hash(),
+        family: session.id,
+        user_id: account.user_id,
+        username: session.username.clone(),
+        expires_at: t + 3600,
+        used: false,
+        gen: account.gen,
+    };
+    (session, first)
+}
+
+/// A new account named `name` (stored), signed in once.
+async fn signed_up(s: &Subject, name: &str) -> (Account, Session, RefreshRecord) {
+    let account = account(name, &format!("{name}@example.com"));
+    s.accounts.create(&account).await.unwrap();
+    let (session, first) = login(s, &account).await;
+    (account, session, first)
+}
+
+/// Another session of `account`, as a login with its current hash starts it.
+async fn login(s: &Subject, account: &Account) -> (Session, RefreshRecord) {
+    let (session, first) = session_of(account);
+    assert!(s
+        .sessions
+        .start_session(account, &session, &first)
+        .await
+        .unwrap());
+    (session, first)
+}
+
+async fn liveness(s: &Subject, session: &Session) -> Liveness {
+    s.sessions
+        .liveness(session.user_id, session.id, now())
+        .await
+        .unwrap()
+}
+
+async fn rotate(s: &Subject, presented: &TokenHash) -> Rotation {
+    s.sessions
+        .rotate_refresh(presented, &hash(), now() + 3600, now() + 3600, &used())
+        .await
+        .unwrap()
+}
+
+async fn a_refresh_token_rotates_into_its_session_once(s: &Subject) {
+    let (_, session, first) = signed_up(s, "alice").await;
     assert_eq!(
-        s.refresh.find_refresh(&first.hash).await.unwrap(),
+        s.sessions.find_refresh(&first.hash).await.unwrap(),
         Some(first.clone())
     );
+    assert_eq!(liveness(s, &session).await, Liveness::Live);
 
     let (second, later) = (hash(), now() + 7200);
     let rotated = s
-        .refresh
-        .rotate_refresh(&first.hash, &second, later, now())
+        .sessions
+        .rotate_refresh(&first.hash, &second, later, later, &used())
         .await
         .unwrap();
     let expected = RefreshRecord {
@@ -365,29 +422,39 @@ async fn a_refresh_token_rotates_into_its_family_once(s: &Subject) {
     };
     assert_eq!(rotated, Rotation::Rotated(expected.clone()));
     assert_eq!(
-        s.refresh.find_refresh(&second).await.unwrap(),
+        s.sessions.find_refresh(&second).await.unwrap(),
         Some(expected)
     );
-    let retired = s.refresh.find_refresh(&first.hash).await.unwrap().unwrap();
+    let retired = s.sessions.find_refresh(&first.hash).await.unwrap().unwrap();
     assert!(retired.used, "the presented token is retired");
+    let listed = s
+        .sessions
+        .list_sessions(session.user_id, 10, now())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, session.id);
+    assert_eq!(
+        listed[0].expires_at, later,
+        "the session outlives its tokens"
+    );
+    assert_eq!(listed[0].ip.as_deref(), Some("192.0.2.7"), "the last use's");
+    assert_eq!(listed[0].user_agent.as_deref(), Some("contract-test/1"));
 
-    let third = hash();
     assert!(matches!(
-        s.refresh.rotate_refresh(&second, &third, later, now()).await.unwrap(),
-        Rotation::Rotated(r) if r.family == first.family && r.user_id == first.user_id
+        rotate(s, &second).await,
+        Rotation::Rotated(r) if r.family == session.id && r.user_id == session.user_id
     ));
 }
 
-async fn presenting_a_retired_token_revokes_its_whole_family(s: &Subject) {
-    let first = first_token();
-    let bystander = first_token();
-    s.refresh.put_refresh(&first).await.unwrap();
-    s.refresh.put_refresh(&bystander).await.unwrap();
+async fn presenting_a_retired_token_ends_its_whole_session(s: &Subject) {
+    let (account, session, first) = signed_up(s, "alice").await;
+    let (bystander, bystander_first) = login(s, &account).await;
     let second = hash();
     let until = now() + 3600;
     assert!(matches!(
-        s.refresh
-            .rotate_refresh(&first.hash, &second, until, now())
+        s.sessions
+            .rotate_refresh(&first.hash, &second, until, until, &used())
             .await
             .unwrap(),
         Rotation::Rotated(_)
@@ -395,61 +462,45 @@ async fn presenting_a_retired_token_revokes_its_whole_family(s: &Subject) {
 
     let stolen_copy = hash();
     assert_eq!(
-        s.refresh
-            .rotate_refresh(&first.hash, &stolen_copy, until, now())
+        s.sessions
+            .rotate_refresh(&first.hash, &stolen_copy, until, until, &used())
             .await
             .unwrap(),
-        Rotation::Reused {
-            family: first.family
-        }
+        Rotation::Reused { family: session.id }
     );
-    assert_eq!(s.refresh.find_refresh(&stolen_copy).await.unwrap(), None);
-    let after_reuse = hash();
+    assert_eq!(s.sessions.find_refresh(&stolen_copy).await.unwrap(), None);
     assert_eq!(
-        s.refresh
-            .rotate_refresh(&second, &after_reuse, until, now())
-            .await
-            .unwrap(),
-        Rotation::Refused,
-        "the newest member of a revoked family is refused too"
+        liveness(s, &session).await,
+        Liveness::Ended,
+        "every access token of it too"
     );
-    assert_eq!(s.refresh.find_refresh(&after_reuse).await.unwrap(), None);
+    assert_eq!(
+        rotate(s, &second).await,
+        Rotation::Refused,
+        "the newest token of an ended session is refused too"
+    );
+    assert_eq!(liveness(s, &bystander).await, Liveness::Live);
     assert!(
-        matches!(
-            s.refresh
-                .rotate_refresh(&bystander.hash, &hash(), until, now())
-                .await
-                .unwrap(),
-            Rotation::Rotated(_)
-        ),
-        "other families are untouched"
+        matches!(rotate(s, &bystander_first.hash).await, Rotation::Rotated(_)),
+        "other sessions are untouched"
     );
 }
 
-async fn unknown_expired_and_revoked_tokens_are_refused(s: &Subject) {
-    let until = now() + 3600;
-    assert_eq!(
-        s.refresh
-            .rotate_refresh(&hash(), &hash(), until, now())
-            .await
-            .unwrap(),
-        Rotation::Refused
-    );
+async fn unknown_expired_and_ended_tokens_are_refused(s: &Subject) {
+    assert_eq!(rotate(s, &hash()).await, Rotation::Refused);
 
-    let expired = RefreshRecord {
-        expires_at: now() - 1,
-        ..first_token()
-    };
-    s.refresh.put_refresh(&expired).await.unwrap();
-    assert_eq!(
-        s.refresh
-            .rotate_refresh(&expired.hash, &hash(), until, now())
-            .await
-            .unwrap(),
-        Rotation::Refused
-    );
+    let mut alice = account("alice", "alice@example.com");
+    s.accounts.create(&alice).await.unwrap();
+    let (session, mut expired) = session_of(&alice);
+    expired.expires_at = now() - 1;
+    assert!(s
+        .sessions
+        .start_session(&alice, &session, &expired)
+        .await
+        .unwrap());
+    assert_eq!(rotate(s, &expired.hash).await, Rotation::Refused);
     assert!(
-        !s.refresh
+        !s.sessions
             .find_refresh(&expired.hash)
             .await
             .unwrap()
@@ -457,58 +508,55 @@ async fn unknown_expired_and_revoked_tokens_are_refused(s: &Subject) {
             .used
     );
 
-    let revoked = first_token();
-    s.refresh.put_refresh(&revoked).await.unwrap();
-    s.refresh
-        .revoke_family(revoked.family, until)
+    let (ended, first) = login(s, &alice).await;
+    assert!(s
+        .sessions
+        .end_session(Some(alice.user_id), ended.id, now())
         .await
-        .unwrap();
+        .unwrap());
     let next = hash();
     assert_eq!(
-        s.refresh
-            .rotate_refresh(&revoked.hash, &next, until, now())
+        s.sessions
+            .rotate_refresh(&first.hash, &next, now() + 60, now() + 60, &used())
             .await
             .unwrap(),
         Rotation::Refused
     );
-    assert_eq!(s.refresh.find_refresh(&next).await.unwrap(), None);
+    assert_eq!(s.sessions.find_refresh(&next).await.unwrap(), None);
     assert!(
-        !s.refresh
-            .find_refresh(&revoked.hash)
+        !s.sessions
+            .find_refresh(&first.hash)
             .await
             .unwrap()
             .unwrap()
             .used
     );
 
-    let lapsed = first_token();
-    s.refresh.put_refresh(&lapsed).await.unwrap();
-    s.refresh
-        .revoke_family(lapsed.family, now() - 1)
-        .await
-        .unwrap();
+    alice.password_hash = "a hash the account does not have".into();
+    let (never, never_first) = session_of(&alice);
     assert!(
-        matches!(
-            s.refresh
-                .rotate_refresh(&lapsed.hash, &hash(), until, now())
-                .await
-                .unwrap(),
-            Rotation::Rotated(_)
-        ),
-        "a revocation whose time has passed refuses nothing"
+        !s.sessions
+            .start_session(&alice, &never, &never_first)
+            .await
+            .unwrap(),
+        "a login whose password check is stale starts nothing"
+    );
+    assert_eq!(liveness(s, &never).await, Liveness::Ended);
+    assert_eq!(
+        s.sessions.find_refresh(&never_first.hash).await.unwrap(),
+        None
     );
 }
 
 async fn twenty_concurrent_refreshes_with_one_token_have_at_most_one_winner(s: &Subject) {
-    let first = first_token();
-    s.refresh.put_refresh(&first).await.unwrap();
+    let (_, session, first) = signed_up(s, "alice").await;
     let mut racers = tokio::task::JoinSet::new();
     for _ in 0..20 {
-        let refresh = s.refresh.clone();
+        let sessions = s.sessions.clone();
         let presented = first.hash.clone();
         racers.spawn(async move {
-            refresh
-                .rotate_refresh(&presented, &hash(), now() + 3600, now())
+            sessions
+                .rotate_refresh(&presented, &hash(), now() + 3600, now() + 3600, &used())
                 .await
         });
     }
@@ -519,38 +567,268 @@ async fn twenty_concurrent_refreshes_with_one_token_have_at_most_one_winner(s: &
             .expect("store answered")
         {
             Rotation::Rotated(next) => winners.push(next),
-            Rotation::Reused { family } => assert_eq!(family, first.family),
+            Rotation::Reused { family } => assert_eq!(family, session.id),
             Rotation::Refused => {}
         }
     }
     assert!(winners.len() <= 1, "{} winners", winners.len());
     for winner in winners {
         assert_eq!(
-            s.refresh
-                .rotate_refresh(&winner.hash, &hash(), now() + 3600, now())
-                .await
-                .unwrap(),
+            rotate(s, &winner.hash).await,
             Rotation::Refused,
-            "the losers' reuse revoked the winner's family"
+            "the losers' reuse ended the winner's session"
         );
     }
 }
 
-async fn access_revocations_last_until_their_time(s: &Subject) {
-    let (jti, other) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
-    let t = now();
-    assert!(!s.revocations.is_access_revoked(&jti, t).await.unwrap());
-    s.revocations.revoke_access(&jti, t + 60).await.unwrap();
-    assert!(s.revocations.is_access_revoked(&jti, t).await.unwrap());
-    assert!(s.revocations.is_access_revoked(&jti, t + 59).await.unwrap());
-    assert!(!s.revocations.is_access_revoked(&jti, t + 60).await.unwrap());
-    assert!(!s.revocations.is_access_revoked(&other, t).await.unwrap());
-
-    s.revocations.revoke_access(&jti, t + 10).await.unwrap();
-    assert!(
-        s.revocations.is_access_revoked(&jti, t + 30).await.unwrap(),
-        "a second revocation never shortens the first"
+async fn sessions_are_listed_newest_first_and_end_once_by_their_owner(s: &Subject) {
+    let (alice, oldest, _) = signed_up(s, "alice").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (newest, _) = login(s, &alice).await;
+    let (_, bobs, _) = signed_up(s, "bob").await;
+    let ids = |list: Vec<Session>| list.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    let listed = s
+        .sessions
+        .list_sessions(alice.user_id, 10, now())
+        .await
+        .unwrap();
+    assert_eq!(ids(listed.clone()), vec![newest.id, oldest.id]);
+    assert_eq!(listed[1], oldest, "as started");
+    assert_eq!(
+        ids(s
+            .sessions
+            .list_sessions(alice.user_id, 1, now())
+            .await
+            .unwrap()),
+        vec![newest.id]
     );
+
+    assert!(
+        !s.sessions
+            .end_session(Some(alice.user_id), bobs.id, now())
+            .await
+            .unwrap(),
+        "another user's session is not one's own to end"
+    );
+    assert_eq!(liveness(s, &bobs).await, Liveness::Live);
+    assert!(!s
+        .sessions
+        .end_session(Some(alice.user_id), Uuid::new_v4(), now())
+        .await
+        .unwrap());
+    assert!(s
+        .sessions
+        .end_session(Some(alice.user_id), oldest.id, now())
+        .await
+        .unwrap());
+    assert!(
+        !s.sessions
+            .end_session(Some(alice.user_id), oldest.id, now())
+            .await
+            .unwrap(),
+        "an ended session is not ended again"
+    );
+    assert_eq!(liveness(s, &oldest).await, Liveness::Ended);
+    assert_eq!(
+        s.sessions
+            .liveness(bobs.user_id, oldest.id, now())
+            .await
+            .unwrap(),
+        Liveness::Ended,
+        "a session presented for another user is not theirs"
+    );
+    assert_eq!(
+        ids(s
+            .sessions
+            .list_sessions(alice.user_id, 10, now())
+            .await
+            .unwrap()),
+        vec![newest.id]
+    );
+}
+
+async fn a_password_change_ends_every_other_session_at_once(s: &Subject) {
+    let (alice, kept, kept_first) = signed_up(s, "alice").await;
+    let (other, other_first) = login(s, &alice).await;
+    assert!(s
+        .sessions
+        .change_password(&alice, "$2b$04$the-new-hash", kept.id)
+        .await
+        .unwrap());
+    assert_eq!(liveness(s, &kept).await, Liveness::Live);
+    assert_eq!(liveness(s, &other).await, Liveness::Ended);
+    assert_eq!(rotate(s, &other_first.hash).await, Rotation::Refused);
+    let kept_next = match rotate(s, &kept_first.hash).await {
+        Rotation::Rotated(next) => next,
+        other => panic!("the kept session refreshes, got {other:?}"),
+    };
+    assert_eq!(liveness(s, &kept).await, Liveness::Live);
+
+    let (stale, stale_first) = session_of(&alice);
+    assert!(
+        !s.sessions
+            .start_session(&alice, &stale, &stale_first)
+            .await
+            .unwrap(),
+        "a login checked against the old password starts nothing"
+    );
+    assert!(
+        !s.sessions
+            .change_password(&alice, "$2b$04$another", kept.id)
+            .await
+            .unwrap(),
+        "nor does a second change from the old password"
+    );
+    let changed = s
+        .accounts
+        .find_by_username(&alice.username)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.password_hash, "$2b$04$the-new-hash");
+    assert_eq!(changed.gen, 1);
+    let (fresh, _) = login(s, &changed).await;
+    assert_eq!(liveness(s, &fresh).await, Liveness::Live);
+    let mut listed: Vec<Uuid> = s
+        .sessions
+        .list_sessions(alice.user_id, 10, now())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    listed.sort();
+    let mut expected = vec![kept.id, fresh.id];
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    // A second change from the fresh session keeps only that one.
+    assert!(s
+        .sessions
+        .change_password(&changed, "$2b$04$third", fresh.id)
+        .await
+        .unwrap());
+    assert_eq!(liveness(s, &fresh).await, Liveness::Live);
+    assert_eq!(liveness(s, &kept).await, Liveness::Ended);
+    assert_eq!(rotate(s, &kept_next.hash).await, Rotation::Refused);
+}
+
+async fn an_account_deletion_takes_everything_at_once_and_frees_the_names(s: &Subject) {
+    let (alice, session, first) = signed_up(s, "Alice").await;
+    let mut mine = profile("Alice");
+    mine.user_id = alice.user_id;
+    s.profiles.create(&mine).await.unwrap();
+    let (_, bobs, _) = signed_up(s, "bob").await;
+
+    let until = now() + 3600;
+    assert!(s
+        .sessions
+        .delete_account(&alice, until, now())
+        .await
+        .unwrap());
+    assert_eq!(liveness(s, &session).await, Liveness::UserDeleted);
+    assert_eq!(rotate(s, &first.hash).await, Rotation::Refused);
+    assert_eq!(
+        s.accounts
+            .find_by_username(&alice.username)
+            .await
+            .unwrap()
+            .map(|a| a.user_id),
+        None
+    );
+    assert_eq!(s.profiles.get(alice.user_id).await.unwrap(), None);
+    assert!(s
+        .sessions
+        .list_sessions(alice.user_id, 10, now())
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        liveness(s, &bobs).await,
+        Liveness::Live,
+        "other users are untouched"
+    );
+    if s.tables.is_some() {
+        s.assert_absent(&[
+            DynamoAccountStore::user_key(alice.user_id),
+            DynamoAccountStore::username_key(&alice.username),
+            DynamoAccountStore::email_key(&alice.email),
+        ])
+        .await;
+    }
+
+    assert!(
+        !s.sessions
+            .delete_account(&alice, until, now())
+            .await
+            .unwrap(),
+        "a second deletion finds nothing to delete"
+    );
+    let again = account("alice", "ALICE@example.com");
+    s.accounts.create(&again).await.unwrap();
+    let (new_session, _) = login(s, &again).await;
+    assert_eq!(
+        liveness(s, &new_session).await,
+        Liveness::Live,
+        "a new account, a new user"
+    );
+    assert_eq!(liveness(s, &session).await, Liveness::UserDeleted);
+}
+
+async fn a_deletion_while_a_refresh_is_in_flight_leaves_no_live_token(s: &Subject) {
+    for _ in 0..5 {
+        let name = format!("racer{}", &Uuid::new_v4().simple().to_string()[..8]);
+        let (account, session, first) = signed_up(s, &name).await;
+        let sessions = s.sessions.clone();
+        let presented = first.hash.clone();
+        let refresh = tokio::spawn(async move {
+            sessions
+                .rotate_refresh(&presented, &hash(), now() + 3600, now() + 3600, &used())
+                .await
+        });
+        let deleted = s
+            .sessions
+            .delete_account(&account, now() + 3600, now())
+            .await
+            .unwrap();
+        assert!(deleted);
+        let rotation = refresh.await.unwrap().unwrap();
+        assert_eq!(liveness(s, &session).await, Liveness::UserDeleted);
+        if let Rotation::Rotated(next) = rotation {
+            assert_eq!(rotate(s, &next.hash).await, Rotation::Refused);
+        }
+    }
+}
+
+async fn a_password_change_racing_logins_leaves_only_the_kept_session(s: &Subject) {
+    for round in 0..3 {
+        let (alice, kept, _) = signed_up(s, &format!("alice{round}")).await;
+        let mut logins = tokio::task::JoinSet::new();
+        for _ in 0..6 {
+            let sessions = s.sessions.clone();
+            let account = alice.clone();
+            logins.spawn(async move {
+                let (session, first) = session_of(&account);
+                let started = sessions.start_session(&account, &session, &first).await;
+                (session, started)
+            });
+        }
+        assert!(s
+            .sessions
+            .change_password(&alice, "$2b$04$changed", kept.id)
+            .await
+            .unwrap());
+        while let Some(joined) = logins.join_next().await {
+            let (session, started) = joined.unwrap();
+            started.expect("store answered");
+            assert_eq!(
+                liveness(s, &session).await,
+                Liveness::Ended,
+                "a login with the old password, before or after the change, does not survive it"
+            );
+        }
+        assert_eq!(liveness(s, &kept).await, Liveness::Live);
+    }
 }
 
 async fn attempts_count_up_in_a_window_and_start_again_after_it(s: &Subject) {
@@ -779,11 +1057,15 @@ contract!(
     profiles_are_created_read_updated_and_deleted,
     profile_writes_never_overwrite_or_resurrect,
     listing_pages_through_every_profile_once,
-    a_refresh_token_rotates_into_its_family_once,
-    presenting_a_retired_token_revokes_its_whole_family,
-    unknown_expired_and_revoked_tokens_are_refused,
+    a_refresh_token_rotates_into_its_session_once,
+    presenting_a_retired_token_ends_its_whole_session,
+    unknown_expired_and_ended_tokens_are_refused,
     twenty_concurrent_refreshes_with_one_token_have_at_most_one_winner,
-    access_revocations_last_until_their_time,
+    sessions_are_listed_newest_first_and_end_once_by_their_owner,
+    a_password_change_ends_every_other_session_at_once,
+    an_account_deletion_takes_everything_at_once_and_frees_the_names,
+    a_deletion_while_a_refresh_is_in_flight_leaves_no_live_token,
+    a_password_change_racing_logins_leaves_only_the_kept_session,
     attempts_count_up_in_a_window_and_start_again_after_it,
     attempts_can_be_released_and_cleared,
     fifty_concurrent_attempts_are_each_counted_once,

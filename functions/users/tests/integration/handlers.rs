@@ -282,8 +282,13 @@ async fn an_invalid_or_expired_token_is_401_on_every_protected_route() {
         )
         .unwrap(),
     );
+    let valid_claims = app.tokens.verify(&app.token(ALICE, "alice")).unwrap();
     let foreign = other
-        .issue(Uuid::parse_str(ALICE).unwrap(), "alice")
+        .issue(
+            Uuid::parse_str(ALICE).unwrap(),
+            "alice",
+            valid_claims.session_id(),
+        )
         .unwrap()
         .token;
     let valid = app.token(ALICE, "alice");
@@ -504,21 +509,19 @@ impl ProfileStore for BrokenStore {
 #[tokio::test]
 async fn a_store_failure_is_a_generic_500_that_leaks_nothing() {
     let tokens = tokens();
-    let revocations = Arc::new(shared::store::memory::MemoryRevocationStore::new());
+    let store = Arc::new(shared::store::memory::MemoryProfileStore::new());
+    let sessions = sessions(&store);
     let router = users::router(AppState::new(
         Arc::new(BrokenStore),
-        Authenticator::local(tokens.clone(), revocations.clone()),
+        Authenticator::local(tokens.clone(), sessions.clone()),
     ));
-    let token = tokens
-        .issue(Uuid::parse_str(ALICE).unwrap(), "alice")
-        .unwrap()
-        .token;
     let app = TestApp {
         router,
-        store: Arc::new(shared::store::memory::MemoryProfileStore::new()),
+        store,
         tokens,
-        revocations,
+        sessions,
     };
+    let token = app.token(ALICE, "alice");
     for (method, path, body) in protected_routes() {
         let reply = app.call(method.clone(), &path, Some(&token), body).await;
         assert_eq!(

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use shared::config::HttpClientConfig;
-use shared::store::memory::{MemoryProfileStore, MemoryRevocationStore};
+use shared::store::memory::{MemoryProfileStore, MemorySessionStore};
 use shared::store::Stores;
 use shared::testing::*;
 use shared::token::Claims;
@@ -29,27 +29,41 @@ async fn serve(app: Router) -> String {
 }
 
 /// A real auth function sharing the tests' secret, counting the `/validate` calls.
-async fn counted_auth() -> (String, Arc<AtomicUsize>) {
+/// Also the session store it checks, where the tests' tokens must have their sessions.
+async fn counted_auth() -> (String, Arc<AtomicUsize>, Arc<MemorySessionStore>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
-    let app = auth::router(auth::AppState::new(
-        &Stores::memory(),
-        tokens(),
-        &config(&[]),
-    ))
-    .layer(middleware::from_fn(
-        move |req: axum::extract::Request, next: Next| {
+    let profiles = Arc::new(MemoryProfileStore::new());
+    let sessions = sessions(&profiles);
+    let stores = Stores {
+        profiles,
+        sessions: sessions.clone(),
+        checks: sessions.clone(),
+        ..Stores::memory()
+    };
+    let app = auth::router(auth::AppState::new(&stores, tokens(), &config(&[]))).layer(
+        middleware::from_fn(move |req: axum::extract::Request, next: Next| {
             if req.uri().path().ends_with("/validate") {
                 counter.fetch_add(1, Ordering::SeqCst);
             }
             next.run(req)
-        },
-    ));
-    (serve(app).await, calls)
+        }),
+    );
+    (serve(app).await, calls, sessions)
 }
 
 fn remote_app(auth_url: &str, request_timeout: Duration) -> TestApp {
     let store = Arc::new(MemoryProfileStore::new());
+    remote_app_with(auth_url, request_timeout, sessions(&store), store)
+}
+
+/// A users app asking auth at `auth_url`, minting its tokens' sessions in `sessions`.
+fn remote_app_with(
+    auth_url: &str,
+    request_timeout: Duration,
+    sessions: Arc<MemorySessionStore>,
+    store: Arc<MemoryProfileStore>,
+) -> TestApp {
     let auth = Authenticator::remote(
         &auth_url.parse().unwrap(),
         &HttpClientConfig {
@@ -60,16 +74,21 @@ fn remote_app(auth_url: &str, request_timeout: Duration) -> TestApp {
     .unwrap();
     TestApp {
         router: users::router(AppState::new(store.clone(), auth)),
+        sessions,
         store,
         tokens: tokens(),
-        revocations: Arc::new(MemoryRevocationStore::new()),
     }
 }
 
 #[tokio::test]
 async fn a_token_auth_accepts_is_accepted_and_auth_says_who_it_is() {
-    let (url, calls) = counted_auth().await;
-    let app = remote_app(&url, Duration::from_secs(5));
+    let (url, calls, sessions) = counted_auth().await;
+    let app = remote_app_with(
+        &url,
+        Duration::from_secs(5),
+        sessions,
+        Arc::new(MemoryProfileStore::new()),
+    );
     let created = app.create(ALICE, "alice").await;
     assert_eq!(created["user_id"], ALICE);
     let bob = app.token(BOB, "bob");
@@ -82,8 +101,13 @@ async fn a_token_auth_accepts_is_accepted_and_auth_says_who_it_is() {
 
 #[tokio::test]
 async fn a_token_auth_refuses_is_401_and_never_cached() {
-    let (url, calls) = counted_auth().await;
-    let app = remote_app(&url, Duration::from_secs(5));
+    let (url, calls, sessions) = counted_auth().await;
+    let app = remote_app_with(
+        &url,
+        Duration::from_secs(5),
+        sessions,
+        Arc::new(MemoryProfileStore::new()),
+    );
     let expired = app.expired_token(ALICE);
     for token in [expired.as_str(), "garbage", "a.b.c", expired.as_str()] {
         let reply = app.call(Method::GET, "/users", Some(token), None).await;
@@ -95,8 +119,13 @@ async fn a_token_auth_refuses_is_401_and_never_cached() {
 
 #[tokio::test]
 async fn header_mistakes_are_refused_without_asking_auth() {
-    let (url, calls) = counted_auth().await;
-    let app = remote_app(&url, Duration::from_secs(5));
+    let (url, calls, sessions) = counted_auth().await;
+    let app = remote_app_with(
+        &url,
+        Duration::from_secs(5),
+        sessions,
+        Arc::new(MemoryProfileStore::new()),
+    );
     let reply = app.call(Method::GET, "/users", None, None).await;
     assert_eq!(reply.body, error(401, "Missing authorization header"));
     let huge = "x".repeat(10_000);
@@ -107,8 +136,13 @@ async fn header_mistakes_are_refused_without_asking_auth() {
 
 #[tokio::test]
 async fn a_valid_answer_is_reused_for_the_same_token_only() {
-    let (url, calls) = counted_auth().await;
-    let app = remote_app(&url, Duration::from_secs(5));
+    let (url, calls, sessions) = counted_auth().await;
+    let app = remote_app_with(
+        &url,
+        Duration::from_secs(5),
+        sessions,
+        Arc::new(MemoryProfileStore::new()),
+    );
     let alice = app.token(ALICE, "alice");
     for _ in 0..5 {
         let reply = app.call(Method::GET, "/users", Some(&alice), None).await;
@@ -122,8 +156,13 @@ async fn a_valid_answer_is_reused_for_the_same_token_only() {
 
 #[tokio::test]
 async fn a_cached_answer_never_outlives_the_token() {
-    let (url, calls) = counted_auth().await;
-    let app = remote_app(&url, Duration::from_secs(5));
+    let (url, calls, sessions) = counted_auth().await;
+    let app = remote_app_with(
+        &url,
+        Duration::from_secs(5),
+        sessions,
+        Arc::new(MemoryProfileStore::new()),
+    );
     let now = chrono::Utc::now().timestamp();
     let short = app
         .tokens
@@ -133,6 +172,10 @@ async fn a_cached_answer_never_outlives_the_token() {
             iat: now,
             exp: now + 2,
             jti: Uuid::new_v4().to_string(),
+            sid: app
+                .sessions
+                .seed_session(Uuid::parse_str(ALICE).unwrap(), "alice", 3600)
+                .to_string(),
         })
         .unwrap();
     for _ in 0..2 {

@@ -1,5 +1,6 @@
-//! Tokens revoked by a logout: refused in local auth mode by reading the revocation
-//! record, and in remote mode by auth's `/validate`.
+//! Tokens of an ended session (logout, `DELETE /sessions/{id}`, reuse, a password
+//! change elsewhere, a deleted account): refused in local auth mode by reading the
+//! session, and in remote mode by auth's `/validate`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,28 +11,30 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use shared::config::HttpClientConfig;
-use shared::store::memory::{MemoryProfileStore, MemoryRevocationStore};
-use shared::store::{RevocationStore, Stores};
+use shared::store::memory::MemoryProfileStore;
+use shared::store::{Liveness, SessionCheck, SessionStore, Stores};
 use shared::testing::*;
 use shared::Error;
 use users::{AppState, Authenticator};
 
 use crate::support::*;
 
-async fn revoke(revocations: &dyn RevocationStore, app: &TestApp, token: &str) {
+/// Ends the session of `token`.
+async fn end(sessions: &dyn SessionStore, app: &TestApp, token: &str) {
     let claims = app.tokens.verify(token).unwrap();
-    revocations
-        .revoke_access(&claims.jti, claims.exp)
+    let now = chrono::Utc::now().timestamp();
+    assert!(sessions
+        .end_session(Some(claims.user_id()), claims.session_id(), now)
         .await
-        .unwrap();
+        .unwrap());
 }
 
 #[tokio::test]
-async fn a_revoked_token_is_401_on_every_protected_route() {
+async fn a_token_of_an_ended_session_is_401_on_every_protected_route() {
     let app = app();
     app.create(ALICE, "alice").await;
     let revoked = app.token(ALICE, "alice");
-    revoke(app.revocations.as_ref(), &app, &revoked).await;
+    end(app.sessions.as_ref(), &app, &revoked).await;
     for (method, path, body) in protected_routes() {
         let reply = app.call(method.clone(), &path, Some(&revoked), body).await;
         assert_eq!(
@@ -54,35 +57,33 @@ async fn a_revoked_token_is_401_on_every_protected_route() {
     );
 }
 
-/// A revocation store whose server is down.
+/// A session store whose server is down.
 struct DownStore;
 
 #[async_trait]
-impl RevocationStore for DownStore {
-    async fn revoke_access(&self, _: &str, _: i64) -> Result<(), Error> {
-        Err(Error::unavailable("security table: connection refused"))
-    }
-    async fn is_access_revoked(&self, _: &str, _: i64) -> Result<bool, Error> {
+impl SessionCheck for DownStore {
+    async fn liveness(&self, _: Uuid, _: Uuid, _: i64) -> Result<Liveness, Error> {
         Err(Error::unavailable("security table: connection refused"))
     }
 }
 
 #[tokio::test]
-async fn when_revocations_cannot_be_read_a_token_is_not_trusted_503() {
+async fn when_sessions_cannot_be_read_a_token_is_not_trusted_503() {
     let tokens = tokens();
     let router = users::router(AppState::new(
         Arc::new(MemoryProfileStore::new()),
         Authenticator::local(tokens.clone(), Arc::new(DownStore)),
     ));
     let token = tokens
-        .issue(Uuid::parse_str(ALICE).unwrap(), "alice")
+        .issue(Uuid::parse_str(ALICE).unwrap(), "alice", Uuid::new_v4())
         .unwrap()
         .token;
+    let store = Arc::new(MemoryProfileStore::new());
     let app = TestApp {
         router,
-        store: Arc::new(MemoryProfileStore::new()),
+        sessions: sessions(&store),
+        store,
         tokens,
-        revocations: Arc::new(MemoryRevocationStore::new()),
     };
     for (method, path, body) in protected_routes() {
         let reply = app.call(method.clone(), &path, Some(&token), body).await;
@@ -100,12 +101,8 @@ async fn when_revocations_cannot_be_read_a_token_is_not_trusted_503() {
 }
 
 #[tokio::test]
-async fn in_remote_mode_a_token_revoked_at_auth_is_refused() {
-    let revocations = Arc::new(MemoryRevocationStore::new());
-    let stores = Stores {
-        revocations: revocations.clone(),
-        ..Stores::memory()
-    };
+async fn in_remote_mode_a_token_of_a_session_ended_at_auth_is_refused() {
+    let stores = Stores::memory();
     let config = config(&[]);
     let auth = auth::router(auth::AppState::new(&stores, tokens(), &config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -123,12 +120,28 @@ async fn in_remote_mode_a_token_revoked_at_auth_is_refused() {
     .unwrap();
     let app = TestApp {
         router: users::router(AppState::new(store.clone(), remote)),
+        sessions: sessions(&store),
         store,
         tokens: tokens(),
-        revocations: revocations.clone(),
     };
-    let token = app.token(ALICE, "alice");
-    revoke(revocations.as_ref(), &app, &token).await;
+    let token = signed_in(
+        &stores,
+        &app.tokens,
+        Uuid::parse_str(ALICE).unwrap(),
+        "alice",
+    )
+    .await;
+    let reply = app.call(Method::GET, "/users", Some(&token), None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    end(stores.sessions.as_ref(), &app, &token).await;
+    let token = signed_in(
+        &stores,
+        &app.tokens,
+        Uuid::parse_str(ALICE).unwrap(),
+        "alice",
+    )
+    .await;
+    end(stores.sessions.as_ref(), &app, &token).await;
     let reply = app.call(Method::GET, "/users", Some(&token), None).await;
     assert_eq!(
         (reply.status, reply.body),

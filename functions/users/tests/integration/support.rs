@@ -8,7 +8,7 @@ use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
 
-use shared::store::memory::{MemoryProfileStore, MemoryRevocationStore};
+use shared::store::memory::{MemoryAccountStore, MemoryProfileStore, MemorySessionStore};
 use shared::testing::{send, tokens, Reply};
 use shared::token::Tokens;
 use users::{AppState, Authenticator};
@@ -21,29 +21,37 @@ pub struct TestApp {
     pub router: Router,
     pub store: Arc<MemoryProfileStore>,
     pub tokens: Arc<Tokens>,
-    pub revocations: Arc<MemoryRevocationStore>,
+    pub sessions: Arc<MemorySessionStore>,
+}
+
+/// Sessions over `profiles`, with accounts of their own.
+pub fn sessions(profiles: &Arc<MemoryProfileStore>) -> Arc<MemorySessionStore> {
+    Arc::new(MemorySessionStore::new(
+        Arc::new(MemoryAccountStore::new()),
+        profiles.clone(),
+    ))
 }
 
 pub fn app() -> TestApp {
     let store = Arc::new(MemoryProfileStore::new());
-    let revocations = Arc::new(MemoryRevocationStore::new());
+    let sessions = sessions(&store);
     let tokens = tokens();
     let router = users::router(AppState::new(
         store.clone(),
-        Authenticator::local(tokens.clone(), revocations.clone()),
+        Authenticator::local(tokens.clone(), sessions.clone()),
     ));
     TestApp {
         router,
         store,
         tokens,
-        revocations,
+        sessions,
     }
 }
 
 impl TestApp {
-    /// A valid token for `user_id`.
+    /// A valid token for `user_id`, in a session of its own.
     pub fn token(&self, user_id: &str, username: &str) -> String {
-        shared::testing::token(&self.tokens, user_id, username)
+        shared::testing::token(&self.tokens, &self.sessions, user_id, username)
     }
 
     /// A correctly signed token that expired a minute ago.

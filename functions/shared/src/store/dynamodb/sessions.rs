@@ -21,8 +21,7 @@ use crate::refresh::TokenHash;
 use crate::store::rotation::{rotation_step, RotationStep};
 use crate::store::session::{self, SessionFacts};
 use crate::store::{
-    Account, Liveness, RefreshRecord, Rotation, Session, SessionCheck, SessionStore, Use,
-    UserState,
+    Account, Liveness, RefreshRecord, Rotation, Session, SessionCheck, SessionStore, Use, UserState,
 };
 use crate::Error;
 
@@ -366,7 +365,10 @@ fn user_state_from(item: &Item) -> Result<UserState, Error> {
 
 /// Why a rotation transaction did not commit: what its conditions taught.
 fn rotation_refusal(cancelled: &Cancelled) -> (bool, bool) {
-    (cancelled.failed(0), cancelled.failed(1) || cancelled.failed(2))
+    (
+        cancelled.failed(0),
+        cancelled.failed(1) || cancelled.failed(2),
+    )
 }
 
 fn cancelled_of(err: SdkError<TransactWriteItemsError>) -> Result<Cancelled, Error> {
@@ -391,10 +393,7 @@ impl SessionCheck for DynamoSessionStore {
                 .build()
                 .map_err(Error::internal)
         };
-        let mut request = HashMap::from([(
-            self.security.clone(),
-            keys(&[&session_pk, &user_pk])?,
-        )]);
+        let mut request = HashMap::from([(self.security.clone(), keys(&[&session_pk, &user_pk])?)]);
         let mut found: Vec<Item> = Vec::new();
         for attempt in 1..=BATCH_ATTEMPTS {
             let out = self
@@ -454,18 +453,21 @@ impl SessionStore for DynamoSessionStore {
         session: &Session,
         first: &RefreshRecord,
     ) -> Result<bool, Error> {
-        let items = vec![
-            item_check(self.account_unchanged(
-                DynamoAccountStore::username_key(&account.username),
-                account,
-            )?),
-            self.put_new(&self.security, session_item(session))?,
-            self.put_new(&self.security, refresh_item(first))?,
-        ];
+        let items =
+            vec![
+                item_check(self.account_unchanged(
+                    DynamoAccountStore::username_key(&account.username),
+                    account,
+                )?),
+                self.put_new(&self.security, session_item(session))?,
+                self.put_new(&self.security, refresh_item(first))?,
+            ];
         match self.transact("login", items).await? {
             None => Ok(true),
             Some(cancelled) if cancelled.failed(0) => Ok(false),
-            Some(_) => Err(Error::internal("session id or refresh token hash collision")),
+            Some(_) => Err(Error::internal(
+                "session id or refresh token hash collision",
+            )),
         }
     }
 
@@ -587,12 +589,7 @@ impl SessionStore for DynamoSessionStore {
         Ok(live)
     }
 
-    async fn end_session(
-        &self,
-        user_id: Option<Uuid>,
-        sid: Uuid,
-        now: i64,
-    ) -> Result<bool, Error> {
+    async fn end_session(&self, user_id: Option<Uuid>, sid: Uuid, now: i64) -> Result<bool, Error> {
         if let Some(user_id) = user_id {
             if self.liveness(user_id, sid, now).await? != Liveness::Live {
                 return Ok(false);
@@ -643,12 +640,7 @@ impl SessionStore for DynamoSessionStore {
     /// One `TransactWriteItems` across the three tables: the account and its username
     /// claim (if they still have the verified hash), the email claim (if still the
     /// user's), the profile, and the user's deletion marker.
-    async fn delete_account(
-        &self,
-        account: &Account,
-        until: i64,
-        now: i64,
-    ) -> Result<bool, Error> {
+    async fn delete_account(&self, account: &Account, until: i64, now: i64) -> Result<bool, Error> {
         let uid = s(account.user_id.to_string());
         let delete = |table: &str, key: (&str, AttributeValue), condition: Option<&str>| {
             let mut d = Delete::builder().table_name(table).key(key.0, key.1);
@@ -673,25 +665,21 @@ impl SessionStore for DynamoSessionStore {
             .map_err(Error::internal)?;
         let items = vec![
             item_delete(delete(
-                    &self.accounts,
-                    ("pk", s(DynamoAccountStore::user_key(account.user_id))),
-                    verified,
+                &self.accounts,
+                ("pk", s(DynamoAccountStore::user_key(account.user_id))),
+                verified,
             )?),
             item_delete(delete(
-                    &self.accounts,
-                    ("pk", s(DynamoAccountStore::username_key(&account.username))),
-                    verified,
+                &self.accounts,
+                ("pk", s(DynamoAccountStore::username_key(&account.username))),
+                verified,
             )?),
             item_delete(delete(
-                    &self.accounts,
-                    ("pk", s(DynamoAccountStore::email_key(&account.email))),
-                    Some("user_id = :uid"),
+                &self.accounts,
+                ("pk", s(DynamoAccountStore::email_key(&account.email))),
+                Some("user_id = :uid"),
             )?),
-            item_delete(delete(
-                    &self.profiles,
-                    ("user_id", uid.clone()),
-                    None,
-            )?),
+            item_delete(delete(&self.profiles, ("user_id", uid.clone()), None)?),
             item_put(marker),
         ];
         Ok(self.transact("delete account", items).await?.is_none())
