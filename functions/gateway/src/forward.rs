@@ -45,11 +45,13 @@ impl Upstream {
 /// auth counts failed logins per real client behind the gateway.
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
-/// Request headers the downstream services need; nothing else is passed on (besides
-/// the gateway's own `X-Forwarded-For`).
-const FORWARDED: [HeaderName; 3] = [
+/// Request headers the downstream services need (auth records the `User-Agent` of a
+/// session's login and refreshes); nothing else is passed on (besides the gateway's own
+/// `X-Forwarded-For`).
+const FORWARDED: [HeaderName; 4] = [
     header::AUTHORIZATION,
     header::CONTENT_TYPE,
+    header::USER_AGENT,
     HeaderName::from_static(REQUEST_ID),
 ];
 

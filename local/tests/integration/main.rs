@@ -1,6 +1,7 @@
 //! The local crate's integration tests, one binary: the stack over real HTTP, its
 //! binary, logs, faults, DynamoDB calls and the OpenAPI contract.
 
+mod account_e2e;
 mod auth_e2e;
 mod binary;
 mod dynamodb_calls;
