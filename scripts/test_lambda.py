@@ -46,6 +46,13 @@ EXPECTED = {
     # malformed bearer token: both are refused.
     "auth-refresh": 401,
     "auth-logout": 401,
+    # The account fixtures carry the flow's token: its sessions are listed; a session
+    # id that is not the caller's is 404; a wrong current password is 401 (and changes
+    # or deletes nothing).
+    "auth-sessions": 200,
+    "auth-end-session": (404, "Session not found"),
+    "auth-password": (401, "Current password is incorrect"),
+    "auth-delete-account": (401, "Current password is incorrect"),
     # The users fixtures name the spec's sample user, not the token's: reads of it are
     # 404 (no such profile), writes are refused as someone else's profile.
     "users-health": 200,
