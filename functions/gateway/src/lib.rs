@@ -107,7 +107,17 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>, ConfigError> {
 pub const ROUTES: &[(&str, &str)] = &[("GET", "/"), ("GET", "/openapi.json")];
 
 /// Paths forwarded to auth, whatever the method (auth answers its own 405s).
-pub const AUTH_PATHS: &[&str] = &["/register", "/login", "/validate", "/refresh", "/logout"];
+pub const AUTH_PATHS: &[&str] = &[
+    "/register",
+    "/login",
+    "/validate",
+    "/refresh",
+    "/logout",
+    "/sessions",
+    "/sessions/{id}",
+    "/password",
+    "/account",
+];
 
 /// Paths forwarded to users, whatever the method.
 pub const USERS_PATHS: &[&str] = &["/users", "/users/{id}"];
