@@ -111,6 +111,7 @@ async fn account_routes_go_to_auth_with_method_path_body_and_headers() {
         let mut request = client()
             .request(method.parse().unwrap(), format!("{url}{path}"))
             .header("authorization", "Bearer abc.def.ghi")
+            .header("user-agent", "session-test/1.0")
             .header("cookie", "session=secret")
             .header("x-request-id", format!("req-account-{i}"));
         if let Some(body) = body {
@@ -127,6 +128,7 @@ async fn account_routes_go_to_auth_with_method_path_body_and_headers() {
         assert_eq!(got.header("authorization"), Some("Bearer abc.def.ghi"));
         let expected_id = format!("req-account-{i}");
         assert_eq!(got.header("x-request-id"), Some(expected_id.as_str()));
+        assert_eq!(got.header("user-agent"), Some("session-test/1.0"));
         assert_eq!(got.header("cookie"), None);
         assert_eq!(got.header("x-forwarded-for"), Some("127.0.0.1"));
         match body {
