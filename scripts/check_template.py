@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Checks template.yaml against the API contract and the least-privilege rules that
 cfn-lint and `sam validate` don't look at: every route of the spec goes to the right
-function, each function's policy names only its own table, the tables keep their
-data safe, and the JWT secret never appears in the template.
+function, each function's policy grants exactly the actions it needs on its own tables
+and indexes (Query on the sessions-by-user index's ARN only, users' reads of the
+security table limited to SESSION# and USER# keys), the tables have exactly their
+keys and indexes and keep their data safe, and the JWT secret never appears in the
+template.
 
 Usage: scripts/check_template.py [template.yaml]   (run with .tools/venv/bin/python)
 Then it mutates the parsed template in memory and asserts that each mutation is
@@ -31,6 +34,10 @@ ROUTES = {
     "POST /api/validate": "AuthFunction",
     "POST /api/refresh": "AuthFunction",
     "POST /api/logout": "AuthFunction",
+    "GET /api/sessions": "AuthFunction",
+    "DELETE /api/sessions/{id}": "AuthFunction",
+    "POST /api/password": "AuthFunction",
+    "DELETE /api/account": "AuthFunction",
     "GET /api/users": "UsersFunction",
     "POST /api/users": "UsersFunction",
     "GET /api/users/{id}": "UsersFunction",
@@ -47,15 +54,39 @@ ROUTES.update({
     if key.startswith(("POST /api/", "GET /api/", "PUT /api/", "DELETE /api/"))
 })
 
-# logical id -> (binary, crate dir, {table it may touch: the actions it may use there})
+# logical id -> (binary, crate dir, {what it may touch: exactly the actions it has there}).
+# What it may touch is a table ("SecurityTable") or one index of it
+# ("SecurityTable/index/sessions-by-user"): a grant on the table does not cover its
+# indexes, nor one on an index the table, so Query goes on the index's ARN alone.
 ITEM_RW = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}
+SESSIONS_INDEX = "sessions-by-user"
 FUNCTIONS = {
-    "AuthFunction": ("auth", "functions/auth", {"AccountsTable": ITEM_RW, "SecurityTable": ITEM_RW}),
-    "UsersFunction": ("users", "functions/users", {"ProfilesTable": ITEM_RW | {"dynamodb:Scan"}, "SecurityTable": {"dynamodb:GetItem"}}),
+    "AuthFunction": ("auth", "functions/auth", {
+        "AccountsTable": ITEM_RW,
+        # Account deletion removes the profile inside its one TransactWriteItems.
+        "ProfilesTable": {"dynamodb:DeleteItem"},
+        "SecurityTable": ITEM_RW | {"dynamodb:BatchGetItem"},
+        f"SecurityTable/index/{SESSIONS_INDEX}": {"dynamodb:Query"},
+    }),
+    "UsersFunction": ("users", "functions/users", {
+        "ProfilesTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"},
+        # The per-request check: SESSION#<sid> and USER#<sub> in one consistent read.
+        "SecurityTable": {"dynamodb:BatchGetItem"},
+    }),
     "GatewayFunction": ("gateway", "functions/gateway", {}),
 }
-# Read-only grants that must be narrowed to some keys: (function, table) -> key prefix.
-LEADING_KEYS = {("UsersFunction", "SecurityTable"): "REVOKED#*"}
+# Grants that must be narrowed to some keys: (function, table) -> key patterns, exactly.
+LEADING_KEYS = {("UsersFunction", "SecurityTable"): ["SESSION#*", "USER#*"]}
+# What a function must never be given, whatever FUNCTIONS says: (function, table) ->
+# actions, None for every action. Users reads its two kinds of security items and
+# writes only profiles.
+WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+                 "dynamodb:ConditionCheckItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate",
+                 "dynamodb:PartiQLDelete", "dynamodb:DeleteTable", "dynamodb:UpdateTable"}
+NEVER = {
+    ("UsersFunction", "AccountsTable"): None,
+    ("UsersFunction", "SecurityTable"): WRITE_ACTIONS,
+}
 
 # logical id -> (partition key, env var that names it)
 TABLES = {
@@ -63,6 +94,21 @@ TABLES = {
     "ProfilesTable": ("user_id", "PROFILES_TABLE"),
     "SecurityTable": ("pk", "SECURITY_TABLE"),
 }
+# logical id -> its GlobalSecondaryIndexes, exactly; a table not named here has none.
+# With each, the AttributeDefinitions: the table's key and every index key, no other.
+INDEXES = {
+    "SecurityTable": [
+        {
+            "IndexName": SESSIONS_INDEX,
+            "KeySchema": [
+                {"AttributeName": "session_user", "KeyType": "HASH"},
+                {"AttributeName": "session_started", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        },
+    ],
+}
+INDEX_ATTRIBUTE_TYPES = {"session_user": "S", "session_started": "N"}
 
 # Env every function that holds a table must get; the JWT secret for signers/verifiers.
 NEEDS_SECRET = {"AuthFunction", "UsersFunction"}
@@ -109,6 +155,22 @@ def refs_in(node):
 
 def as_list(value):
     return value if isinstance(value, list) else [value]
+
+
+def grant_target(resource):
+    """What a policy Resource names: "<Table>" for !GetAtt <Table>.Arn (or !Sub
+    "${<Table>.Arn}"), "<Table>/index/<name>" for !Sub "${<Table>.Arn}/index/<name>",
+    "<Table>?<text>" for anything else naming a table, None when it names none."""
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        value = resource["Fn::GetAtt"]
+        logical_id, attr = value if isinstance(value, list) else str(value).split(".", 1)
+        return logical_id if attr == "Arn" and logical_id in TABLES else (f"{logical_id}?{attr}" if logical_id in TABLES else None)
+    if isinstance(resource, dict) and "Fn::Sub" in resource and isinstance(resource["Fn::Sub"], str):
+        m = re.fullmatch(r"\$\{(\w+)\.Arn\}(?:/index/([A-Za-z0-9_.-]+))?", resource["Fn::Sub"])
+        if m and m.group(1) in TABLES:
+            return m.group(1) + (f"/index/{m.group(2)}" if m.group(2) else "")
+    named = refs_in(resource) & set(TABLES)
+    return f"{sorted(named)[0]}?{json.dumps(resource)}" if named else None
 
 
 def api_response_headers(path=REPO / "openapi.json"):
@@ -248,7 +310,9 @@ def check(t):
 
         policies = as_list(props.get("Policies", []))
         touched = refs_in(policies) & set(TABLES)
-        need(touched == set(grants), f"{fid}: policies must name only {sorted(grants) or 'no table'}, name {sorted(touched)}")
+        tables_granted = {g.split("/", 1)[0] for g in grants}
+        need(touched == tables_granted, f"{fid}: policies must name only {sorted(tables_granted) or 'no table'}, name {sorted(touched)}")
+        given = {}  # what it may touch -> the actions its statements give there
         for policy in policies:
             if not isinstance(policy, dict) or "Statement" not in policy:
                 errors.append(f"{fid}: only inline policies are allowed, got {policy!r}")
@@ -256,18 +320,34 @@ def check(t):
             for st in as_list(policy["Statement"]):
                 actions = {str(a) for a in as_list(st.get("Action", []))}
                 for res_ in as_list(st.get("Resource", [])):
-                    need(res_ != "*" and "*" not in str(res_).replace("/index/*", ""), f"{fid}: wildcard Resource {res_!r}")
+                    need(res_ != "*" and "*" not in json.dumps(res_), f"{fid}: wildcard Resource {res_!r}")
                 need(st.get("Effect") == "Allow", f"{fid}: unexpected statement effect {st.get('Effect')!r}")
                 need(not any(a.endswith("*") for a in actions), f"{fid}: wildcard action in {sorted(actions)}")
-                for tid in refs_in(st.get("Resource", [])) & set(TABLES):
-                    extra = actions - grants.get(tid, set())
-                    need(not extra, f"{fid}: actions {sorted(extra)} on {tid} are more than it needs")
-                    prefix = LEADING_KEYS.get((fid, tid))
-                    if prefix:
-                        keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
-                        need(as_list(keys) == [prefix], f"{fid}: access to {tid} must be limited to keys {prefix} (dynamodb:LeadingKeys)")
+                need("NotAction" not in st and "NotResource" not in st, f"{fid}: NotAction / NotResource are not allowed")
+                for res_ in as_list(st.get("Resource", [])):
+                    target = grant_target(res_)
+                    if target is None:
+                        continue
+                    given.setdefault(target, set()).update(actions)
+                    tid = target.split("/", 1)[0].split("?", 1)[0]
+                    extra = actions - grants.get(target, set())
+                    need(not extra, f"{fid}: actions {sorted(extra)} on {target} are more than it needs")
+                    never = NEVER.get((fid, tid), set())
+                    refused = actions if never is None else actions & never
+                    need(not refused, f"{fid}: must never be given {sorted(refused)} on {tid}")
+                    patterns = LEADING_KEYS.get((fid, tid))
+                    if patterns:
+                        condition = st.get("Condition", {})
+                        keys = condition.get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+                        need(
+                            sorted(as_list(keys or [])) == sorted(patterns) and set(condition) == {"ForAllValues:StringLike"},
+                            f"{fid}: access to {tid} must be limited to keys {patterns} (ForAllValues:StringLike dynamodb:LeadingKeys)",
+                        )
+        for target, actions in grants.items():
+            missing = actions - given.get(target, set())
+            need(not missing, f"{fid}: lacks {sorted(missing)} on {target}")
 
-    # Tables: on-demand, key as scripts/create_tables.py makes it, PITR, SSE, TTL.
+    # Tables: on-demand, key and indexes as scripts/create_tables.py makes them, PITR, SSE, TTL.
     for tid, (key, _) in TABLES.items():
         res = resources.get(tid)
         if not need(res and res.get("Type") == "AWS::DynamoDB::Table", f"{tid}: missing"):
@@ -275,6 +355,21 @@ def check(t):
         p = res.get("Properties", {})
         need(p.get("BillingMode") == "PAY_PER_REQUEST", f"{tid}: BillingMode must be PAY_PER_REQUEST")
         need(p.get("KeySchema") == [{"AttributeName": key, "KeyType": "HASH"}], f"{tid}: key must be {key} (HASH)")
+        indexes = INDEXES.get(tid, [])
+        need(
+            p.get("GlobalSecondaryIndexes", []) == indexes,
+            f"{tid}: GlobalSecondaryIndexes must be exactly {indexes or 'none'}, got {p.get('GlobalSecondaryIndexes')!r}",
+        )
+        need("LocalSecondaryIndexes" not in p, f"{tid}: LocalSecondaryIndexes are not expected")
+        attributes = {key: "S"}
+        for index in indexes:
+            for k in index["KeySchema"]:
+                attributes[k["AttributeName"]] = INDEX_ATTRIBUTE_TYPES[k["AttributeName"]]
+        defined = p.get("AttributeDefinitions") or []
+        need(
+            sorted((a.get("AttributeName"), a.get("AttributeType")) for a in defined) == sorted(attributes.items()),
+            f"{tid}: AttributeDefinitions must be exactly {sorted(attributes.items())}, got {defined!r}",
+        )
         need(
             p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True,
             f"{tid}: point-in-time recovery must be enabled",
@@ -405,6 +500,17 @@ def self_test(base):
 
     r = lambda t: t["Resources"]  # noqa: E731
 
+    def statement(t, fid, target):
+        """The one statement of `fid` whose Resource is `target` (as grant_target names it)."""
+        found = [
+            st
+            for policy in as_list(r(t)[fid]["Properties"]["Policies"])
+            for st in as_list(policy["Statement"])
+            if [grant_target(res) for res in as_list(st.get("Resource", []))] == [target]
+        ]
+        assert len(found) == 1, f"self-test: {fid} has {len(found)} statements on {target}"
+        return found[0]
+
     def arch_param(t):
         """The parameter Globals' Architectures refers to; one made up when it is a literal."""
         glob = t.setdefault("Globals", {}).setdefault("Function", {})
@@ -424,11 +530,89 @@ def self_test(base):
             "DELETE /api/users/{id}",
         ),
         "route missing": (lambda t: r(t)["UsersFunction"]["Properties"]["Events"].pop("UpdateUser"), "PUT /api/users/{id} must go to UsersFunction"),
-        "auth policy naming the profiles table": (
+        "auth given its accounts actions on the profiles table too": (
             lambda t: r(t)["AuthFunction"]["Properties"]["Policies"][0]["Statement"][0].update(
                 {"Resource": [{"Fn::GetAtt": ["AccountsTable", "Arn"]}, {"Fn::Sub": "${ProfilesTable.Arn}"}]}
             ),
-            "AuthFunction: policies must name only",
+            "AuthFunction: actions ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] on ProfilesTable are more than it needs",
+        ),
+        "users policy naming the accounts table": (
+            lambda t: statement(t, "UsersFunction", "ProfilesTable").update(
+                {"Resource": [{"Fn::GetAtt": ["ProfilesTable", "Arn"]}, {"Fn::GetAtt": ["AccountsTable", "Arn"]}]}
+            ),
+            "UsersFunction: must never be given",
+        ),
+        "users may write the security table": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable")["Action"].append("dynamodb:PutItem"),
+            "UsersFunction: must never be given ['dynamodb:PutItem'] on SecurityTable",
+        ),
+        "users given Query": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable")["Action"].append("dynamodb:Query"),
+            "UsersFunction: actions ['dynamodb:Query'] on SecurityTable are more than it needs",
+        ),
+        "users reading security items other than sessions and user markers": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable")["Condition"]["ForAllValues:StringLike"].update(
+                {"dynamodb:LeadingKeys": ["SESSION#*", "USER#*", "REFRESH#*"]}
+            ),
+            "UsersFunction: access to SecurityTable must be limited to keys",
+        ),
+        "users limited with ForAnyValue instead of ForAllValues": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable").update(
+                {"Condition": {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["SESSION#*", "USER#*"]}}}
+            ),
+            "UsersFunction: access to SecurityTable must be limited to keys",
+        ),
+        "users without its batch read": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable").update({"Action": ["dynamodb:GetItem"]}),
+            "UsersFunction: lacks ['dynamodb:BatchGetItem'] on SecurityTable",
+        ),
+        "auth Query on the whole table instead of the index": (
+            lambda t: statement(t, "AuthFunction", f"SecurityTable/index/{SESSIONS_INDEX}").update(
+                {"Resource": {"Fn::GetAtt": ["SecurityTable", "Arn"]}}
+            ),
+            "AuthFunction: actions ['dynamodb:Query'] on SecurityTable are more than it needs",
+        ),
+        "auth Query on every index": (
+            lambda t: statement(t, "AuthFunction", f"SecurityTable/index/{SESSIONS_INDEX}").update(
+                {"Resource": {"Fn::Sub": "${SecurityTable.Arn}/index/*"}}
+            ),
+            "AuthFunction: wildcard Resource",
+        ),
+        "auth cannot list sessions": (
+            lambda t: r(t)["AuthFunction"]["Properties"]["Policies"][0]["Statement"].remove(
+                statement(t, "AuthFunction", f"SecurityTable/index/{SESSIONS_INDEX}")
+            ),
+            f"AuthFunction: lacks ['dynamodb:Query'] on SecurityTable/index/{SESSIONS_INDEX}",
+        ),
+        "auth may read profiles": (
+            lambda t: statement(t, "AuthFunction", "ProfilesTable")["Action"].append("dynamodb:GetItem"),
+            "AuthFunction: actions ['dynamodb:GetItem'] on ProfilesTable are more than it needs",
+        ),
+        "sessions route missing": (
+            lambda t: r(t)["AuthFunction"]["Properties"]["Events"].pop("EndSession"),
+            "DELETE /api/sessions/{id} must go to AuthFunction",
+        ),
+        "GSI missing": (
+            lambda t: r(t)["SecurityTable"]["Properties"].pop("GlobalSecondaryIndexes"),
+            "SecurityTable: GlobalSecondaryIndexes must be exactly",
+        ),
+        "GSI projecting keys only": (
+            lambda t: r(t)["SecurityTable"]["Properties"]["GlobalSecondaryIndexes"][0].update(
+                {"Projection": {"ProjectionType": "KEYS_ONLY"}}
+            ),
+            "SecurityTable: GlobalSecondaryIndexes must be exactly",
+        ),
+        "GSI sorted by a string": (
+            lambda t: next(
+                a for a in r(t)["SecurityTable"]["Properties"]["AttributeDefinitions"] if a["AttributeName"] == "session_started"
+            ).update({"AttributeType": "S"}),
+            "SecurityTable: AttributeDefinitions must be exactly",
+        ),
+        "an index on the accounts table": (
+            lambda t: r(t)["AccountsTable"]["Properties"].update(
+                {"GlobalSecondaryIndexes": copy.deepcopy(r(t)["SecurityTable"]["Properties"]["GlobalSecondaryIndexes"])}
+            ),
+            "AccountsTable: GlobalSecondaryIndexes must be exactly none",
         ),
         "users policy with a wildcard action": (
             lambda t: r(t)["UsersFunction"]["Properties"]["Policies"][0]["Statement"][0].update({"Action": "dynamodb:*"}),

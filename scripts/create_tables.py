@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Create the DynamoDB tables the platform uses, as template.yaml defines them (keys,
-attribute types, billing mode, TTL): AccountsTable, ProfilesTable and SecurityTable under
-the names given. Idempotent: existing tables are kept, and checked against the template.
+attribute types, global secondary indexes, billing mode, TTL): AccountsTable,
+ProfilesTable and SecurityTable under the names given. Idempotent: existing tables are
+kept, and checked against the template (keys and indexes).
 """
 import argparse
 import os
@@ -33,6 +34,14 @@ def table_definitions(template: Path) -> dict:
     return found
 
 
+def index_shapes(indexes) -> dict:
+    """Name -> (key schema, projection type) of global secondary indexes, as comparable."""
+    return {
+        i["IndexName"]: ([dict(k) for k in i["KeySchema"]], i.get("Projection", {}).get("ProjectionType"))
+        for i in indexes or []
+    }
+
+
 def ensure_table(client, name: str, props: dict) -> None:
     key_schema = [dict(k) for k in props["KeySchema"]]
     try:
@@ -40,6 +49,13 @@ def ensure_table(client, name: str, props: dict) -> None:
         if existing["KeySchema"] != key_schema:
             raise SystemExit(
                 f"create_tables: {name} has keys {existing['KeySchema']}, the template says {key_schema}"
+            )
+        have = index_shapes(existing.get("GlobalSecondaryIndexes"))
+        want = index_shapes(props.get("GlobalSecondaryIndexes"))
+        if have != want:
+            raise SystemExit(
+                f"create_tables: {name} has global secondary indexes {have}, the template says {want}; "
+                "delete the table (or use other names) to create it as the template says"
             )
         log(f"table {name} exists, skipping create")
     except ClientError as e:
@@ -52,9 +68,11 @@ def ensure_table(client, name: str, props: dict) -> None:
             "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
         }
         if "GlobalSecondaryIndexes" in props:
-            request["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            request["GlobalSecondaryIndexes"] = [dict(i) for i in props["GlobalSecondaryIndexes"]]
         client.create_table(**request)
-        log(f"created table {name} (keys {', '.join(k['AttributeName'] for k in key_schema)})")
+        indexes = ", ".join(i["IndexName"] for i in props.get("GlobalSecondaryIndexes", []))
+        log(f"created table {name} (keys {', '.join(k['AttributeName'] for k in key_schema)}"
+            f"{f'; indexes {indexes}' if indexes else ''})")
     client.get_waiter("table_exists").wait(
         TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )

@@ -4,7 +4,10 @@ exactly the function's template Policies, then switch moto's IAM enforcement on.
 
 For every AWS::Serverless::Function this creates an IAM user named after its logical id,
 puts each inline policy document of its `Policies` on it (`!GetAtt <Table>.Arn` resolved
-to the local table's ARN, `!Ref <Table>` to its name), creates an access key and prints
+to the local table's ARN, `!Ref <Table>` to its name, and in `!Sub` text `${<Table>.Arn}`
+and `${<Table>}` the same way, e.g. `!Sub "${SecurityTable.Arn}/index/sessions-by-user"`
+to the local index's ARN, and `${AWS::Region}`, `${AWS::AccountId}`, `${AWS::Partition}`
+to moto's), creates an access key and prints
 {"AuthFunction": {"AWS_ACCESS_KEY_ID": ..., "AWS_SECRET_ACCESS_KEY": ...}, ...} on stdout.
 A function without Policies gets a user with no permissions. Anything else it cannot
 resolve (other intrinsics, SAM policy templates such as DynamoDBCrudPolicy, managed
@@ -30,6 +33,7 @@ Usage: python scripts/iam.py --endpoint URL [--template T] [--accounts A --profi
 import argparse
 import json
 import os
+import re
 import sys
 import urllib.request
 from pathlib import Path
@@ -47,8 +51,26 @@ def fail(msg: str):
     raise SystemExit(f"iam: {msg}")
 
 
+def substitute(text, refs: dict, arns: dict, where: str) -> str:
+    """The text of a `Fn::Sub` with its `${...}` replaced by their local values."""
+    if not isinstance(text, str):
+        fail(f"{where}: only the string form of !Sub is supported, got {text!r}")
+
+    def value(match):
+        name = match.group(1)
+        if name.startswith("!"):
+            return "${" + name[1:] + "}"
+        if name.endswith(".Arn") and name[:-4] in arns:
+            return arns[name[:-4]]
+        if name in refs:
+            return refs[name]
+        fail(f"{where}: cannot resolve ${{{name}}} in !Sub {text!r}")
+
+    return re.sub(r"\$\{([^}]+)\}", value, text)
+
+
 def resolve(node, refs: dict, arns: dict, where: str):
-    """`node` with Ref / Fn::GetAtt .Arn of the tables replaced by their local values."""
+    """`node` with Ref / Fn::GetAtt .Arn / Fn::Sub of the tables replaced by their local values."""
     if isinstance(node, list):
         return [resolve(v, refs, arns, where) for v in node]
     if not isinstance(node, dict):
@@ -64,6 +86,8 @@ def resolve(node, refs: dict, arns: dict, where: str):
             if attr != "Arn" or logical_id not in arns:
                 fail(f"{where}: cannot resolve !GetAtt {logical_id}.{attr}")
             return arns[logical_id]
+        if key == "Fn::Sub":
+            return substitute(value, refs, arns, where)
         if key.startswith("Fn::"):
             fail(f"{where}: cannot resolve {key}")
     return {k: resolve(v, refs, arns, where) for k, v in node.items()}
@@ -123,6 +147,7 @@ def main() -> None:
     refs = {logical_id: getattr(args, option) for logical_id, option in TABLES.items()}
     arns = {logical_id: f"arn:aws:dynamodb:{region}:{account}:table/{name}"
             for logical_id, name in refs.items()}
+    refs.update({"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": "aws"})
     keys = {}
     for function, documents in function_policies(args.template, refs, arns).items():
         iam.create_user(UserName=function)

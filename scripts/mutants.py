@@ -56,16 +56,20 @@ MUTANTS = [
                             "ExposeHeaders: [x-request-id, retry-after]"),
      "x-next-cursor"),
     ("a wrong environment variable name (users' PROFILES_TABLE)",
-     lambda t: replace_once(t, "          PROFILES_TABLE: !Ref ProfilesTable",
-                            "          PROFILE_TABLE: !Ref ProfilesTable"),
+     lambda t: replace_once(t, "          STORE: dynamodb\n          PROFILES_TABLE: !Ref ProfilesTable\n",
+                            "          STORE: dynamodb\n          PROFILE_TABLE: !Ref ProfilesTable\n"),
      "/api/users"),
     ("a grant missing from auth's policy (PutItem on the accounts table)",
-     lambda t: replace_once(t, """              Action:
+     lambda t: replace_once(t, """            - Sid: AccountsTable
+              Effect: Allow
+              Action:
                 - dynamodb:GetItem
                 - dynamodb:PutItem
-              Resource: !GetAtt AccountsTable.Arn""", """              Action:
+""", """            - Sid: AccountsTable
+              Effect: Allow
+              Action:
                 - dynamodb:GetItem
-              Resource: !GetAtt AccountsTable.Arn"""),
+"""),
      "/api/register"),
 ]
 

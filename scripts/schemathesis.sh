@@ -62,6 +62,7 @@ user_id="$(post /api/register "{\"username\":\"$user\",\"email\":\"$user@example
 login() { post /api/login "{\"username\":\"$user\",\"password\":\"$password\"}" | field token; }
 token="$(login)"
 logout_token="$(login)"
+sessions_token="$(login)"
 # A profile of the caller, so reads and owner-only writes reach their 200 paths.
 curl -fsS -X POST "$GW/api/users" -H "authorization: Bearer $token" -H 'content-type: application/json' \
   -d "{\"user_id\":\"$user_id\",\"username\":\"$user\",\"email\":\"$user@example.com\",\"full_name\":\"Fuzz\",\"bio\":\"\"}" >/dev/null
@@ -77,11 +78,17 @@ run_st() {
     "$@")
 }
 
-echo "schemathesis: every operation but logout, as $user" >&2
-run_st -H "Authorization: Bearer $token" --exclude-operation-id logout
-# Logout revokes the token it is called with, so it gets its own.
+# The password of changePassword and deleteAccount is never guessed: they answer
+# 400, 401 or 429 here, and their 200s are left to the suites that know it.
+echo "schemathesis: every operation but logout and endSession, as $user" >&2
+run_st -H "Authorization: Bearer $token" --exclude-operation-id-regex '^(logout|endSession)$'
+# Logout ends the session of the token it is called with, so it gets its own.
 echo "schemathesis: logout, with a second token" >&2
 run_st -H "Authorization: Bearer $logout_token" --include-operation-id logout
+# endSession ends any session of the user, the first token's too once the stateful
+# phase feeds it the ids listSessions answers: it runs last, with a third token.
+echo "schemathesis: listSessions and endSession, with a third token" >&2
+run_st -H "Authorization: Bearer $sessions_token" --include-operation-id-regex '^(listSessions|endSession)$'
 
 if [[ -f "$WORK/stack.log" ]] && grep -q 'panicked' "$WORK/stack.log"; then
   grep 'panicked' "$WORK/stack.log" >&2

@@ -4,8 +4,10 @@
 Starts moto_serial.py --iam on a free port, creates the tables (create_tables.py), gives
 each function its template policies (iam.py) and then calls DynamoDB with each
 function's keys, the way the functions' code does, checking what is allowed and what is
-denied. Then shows a planted fault (the template without one Action of AuthFunction)
-failing, the known gap (conditions), and what moto does without --iam.
+denied, a Query on the sessions-by-user index included (granted on the index's ARN,
+refused on the table's). Then shows planted faults failing (the template without one
+Action of AuthFunction; its Query granted on the table instead of the index), the
+known gap (conditions), and what moto does without --iam.
 Prints every check; exits 1 if any fails. Usage: python scripts/test_iam.py
 """
 import json
@@ -97,6 +99,8 @@ def check(label: str, call, expect: str, denial=r"AccessDeniedException") -> Non
         text = f"{error.get('Code')}: {error.get('Message', '')}"
         got = "denied" if re.search(denial, text) else "error"
         detail = f" (HTTP {status} {error.get('Code')})" if got == expect else f"\n     {status} {text}"
+    except AssertionError as e:  # allowed, but not the answer it should be
+        got, detail = "error", f"\n     {e}"
     ok = got == expect
     if not ok:
         failures.append(label)
@@ -107,9 +111,9 @@ def s(value: str) -> dict:
     return {"S": value}
 
 
-def register(table: str, name: str) -> dict:
+def register(table: str, name: str, user_id: str = "") -> dict:
     """The registration transaction of functions/shared/src/store/dynamodb/accounts.rs."""
-    user_id = str(uuid.uuid4())
+    user_id = user_id or str(uuid.uuid4())
     record = {"user_id": s(user_id), "username": s(name), "email": s(f"{name}@example.com"),
               "password_hash": s("$2b$04$x"), "created_at": s("2026-01-01T00:00:00Z")}
     put = lambda pk, item: {"Put": {"TableName": table, "Item": {**item, "pk": s(pk)},
@@ -118,24 +122,80 @@ def register(table: str, name: str) -> dict:
                               put(f"EMAIL#{name}@example.com", {"user_id": s(user_id)})]}
 
 
+def n(value: int) -> dict:
+    return {"N": str(value)}
+
+
 def refresh_item(token: str) -> dict:
-    return {"pk": s(f"REFRESH#{token}"), "family": s("f1"), "user_id": s("u1"),
-            "username": s("alice"), "expires_at": {"N": "4102444800"}, "used": {"BOOL": False}}
+    return {"pk": s(f"REFRESH#{token}"), "family": s("s1"), "user_id": s("u1"),
+            "username": s("alice"), "gen": n(0), "expires_at": n(4102444800), "used": {"BOOL": False}}
+
+
+def session_item(sid: str, user: str, started: int) -> dict:
+    """A live SESSION# item (TABLES.md): its session_user and session_started put it
+    in the sessions-by-user index."""
+    return {"pk": s(f"SESSION#{sid}"), "user_id": s(user), "username": s("alice"),
+            "started": n(started), "last_used": n(started), "gen": n(0),
+            "expires_at": n(4102444800), "session_user": s(user), "session_started": n(started)}
 
 
 def rotate(table: str, old: str, new: str) -> dict:
-    """The refresh-token rotation of functions/shared/src/store/dynamodb/refresh.rs."""
+    """A refresh-token rotation as one transaction: the old token retired, its live
+    session checked and its last use recorded, the new token put."""
     return {"TransactItems": [
         {"Update": {"TableName": table, "Key": {"pk": s(f"REFRESH#{old}")},
                     "UpdateExpression": "SET #used = :true", "ConditionExpression": "#used = :false",
                     "ExpressionAttributeNames": {"#used": "used"},
                     "ExpressionAttributeValues": {":true": {"BOOL": True}, ":false": {"BOOL": False}}}},
-        {"ConditionCheck": {"TableName": table, "Key": {"pk": s("FAMILY#f1")},
-                            "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
-                            "ExpressionAttributeValues": {":now": {"N": "1767225600"}}}},
+        {"Update": {"TableName": table, "Key": {"pk": s("SESSION#s1")},
+                    "UpdateExpression": "SET last_used = :now",
+                    "ConditionExpression": "attribute_exists(session_user)",
+                    "ExpressionAttributeValues": {":now": n(1767225600)}}},
         {"Put": {"TableName": table, "Item": refresh_item(new),
                  "ConditionExpression": "attribute_not_exists(pk)"}},
     ]}
+
+
+def delete_account(accounts: str, profiles: str, security: str, name: str) -> dict:
+    """An account deletion as one transaction: the account and its two claims, the
+    profile, and the USER# marker that refuses every token of the user."""
+    delete = lambda table, k: {"Delete": {"TableName": table, "Key": k}}
+    return {"TransactItems": [
+        delete(accounts, {"pk": s("USER#u1")}), delete(accounts, {"pk": s(f"USERNAME#{name}")}),
+        delete(accounts, {"pk": s(f"EMAIL#{name}@example.com")}), delete(profiles, {"user_id": s("u1")}),
+        {"Update": {"TableName": security, "Key": {"pk": s("USER#u1")},
+                    "UpdateExpression": "SET deleted_at = :now, expires_at = :later ADD gen :one",
+                    "ExpressionAttributeValues": {":now": n(1767225600), ":later": n(1767312000),
+                                                  ":one": n(1)}}},
+    ]}
+
+
+def change_password(accounts: str, name: str) -> dict:
+    """A password change: the hash and gen of the account and of its username copy."""
+    update = lambda pk: {"Update": {
+        "TableName": accounts, "Key": {"pk": s(pk)},
+        "UpdateExpression": "SET password_hash = :hash ADD gen :one",
+        "ConditionExpression": "attribute_exists(pk)",
+        "ExpressionAttributeValues": {":hash": s("$2b$04$y"), ":one": n(1)}}}
+    return {"TransactItems": [update("USER#u1"), update(f"USERNAME#{name}")]}
+
+
+def sessions_of(user: str) -> dict:
+    return {"IndexName": "sessions-by-user", "KeyConditionExpression": "session_user = :u",
+            "ExpressionAttributeValues": {":u": s(user)}, "ScanIndexForward": False, "Limit": 100}
+
+
+def session_check(sid: str, user: str, *extra: str) -> dict:
+    """The users function's per-request read: SESSION#<sid> and USER#<sub> at once."""
+    keys = [{"pk": s(f"SESSION#{sid}")}, {"pk": s(f"USER#{user}")}]
+    return {"RequestItems": {TABLES["security"]: {"Keys": keys, "ConsistentRead": True},
+                             **{table: {"Keys": [{"pk": s("USER#u1")}]} for table in extra}}}
+
+
+def expect_items(answer: dict, pks: list) -> None:
+    got = [item["pk"]["S"] for item in answer["Items"]]
+    if got != pks:
+        raise AssertionError(f"expected {pks}, got {got}")
 
 
 def key(pk: str) -> dict:
@@ -150,6 +210,15 @@ def without_accounts_putitem(template: Path) -> str:
     return faulty
 
 
+def query_on_table_not_index(template: Path) -> str:
+    """`template` with AuthFunction's Query granted on the security table's ARN instead
+    of its sessions-by-user index's."""
+    text = template.read_text()
+    old = 'Resource: !Sub "${SecurityTable.Arn}/index/sessions-by-user"'
+    assert text.count(old) == 1, "fault not planted"
+    return text.replace(old, "Resource: !GetAtt SecurityTable.Arn")
+
+
 def main() -> None:
     A, P, S = TABLES["accounts"], TABLES["profiles"], TABLES["security"]
 
@@ -161,19 +230,44 @@ def main() -> None:
         check("AuthFunction GetItem accounts", lambda: auth.get_item(TableName=A, **key("USERNAME#alice")), "allowed")
         check("AuthFunction PutItem accounts", lambda: auth.put_item(TableName=A, Item={"pk": s("USER#x")}), "allowed")
         check("AuthFunction TransactWriteItems registration (3 conditional Puts on accounts)",
-              lambda: auth.transact_write_items(**register(A, "alice")), "allowed")
+              lambda: auth.transact_write_items(**register(A, "alice", "u1")), "allowed")
+        check("AuthFunction PutItem security (a session)",
+              lambda: auth.put_item(TableName=S, Item=session_item("s1", "u1", 1767225600)), "allowed")
+        auth.put_item(TableName=S, Item=session_item("s2", "u1", 1767225700))
         check("AuthFunction PutItem security (refresh token)",
               lambda: auth.put_item(TableName=S, Item=refresh_item("old"),
                                     ConditionExpression="attribute_not_exists(pk)"), "allowed")
-        check("AuthFunction TransactWriteItems rotation (Update + ConditionCheck + Put on security)",
+        check("AuthFunction TransactWriteItems rotation (2 Updates + 1 Put on security)",
               lambda: auth.transact_write_items(**rotate(S, "old", "new")), "allowed")
         check("AuthFunction GetItem security", lambda: auth.get_item(TableName=S, **key("REFRESH#new")), "allowed")
+        check("AuthFunction BatchGetItem security (a session and its user marker)",
+              lambda: auth.batch_get_item(**session_check("s1", "u1")), "allowed")
+        check("AuthFunction Query security index sessions-by-user",
+              lambda: expect_items(auth.query(TableName=S, **sessions_of("u1")), ["SESSION#s2", "SESSION#s1"]),
+              "allowed")
+        check("AuthFunction UpdateItem security (a session ended: REMOVE session_user)",
+              lambda: auth.update_item(TableName=S, **key("SESSION#s2"),
+                                       UpdateExpression="SET ended_at = :now REMOVE session_user",
+                                       ExpressionAttributeValues={":now": n(1767225800)}), "allowed")
+        check("AuthFunction Query security index sessions-by-user (the ended session has left it)",
+              lambda: expect_items(auth.query(TableName=S, **sessions_of("u1")), ["SESSION#s1"]), "allowed")
+        check("AuthFunction Query security table (no index: granted on the index only)",
+              lambda: auth.query(TableName=S, KeyConditionExpression="pk = :pk",
+                                 ExpressionAttributeValues={":pk": s("SESSION#s1")}), "denied")
+        check("AuthFunction Scan security", lambda: auth.scan(TableName=S), "denied")
+        check("AuthFunction Scan security index", lambda: auth.scan(TableName=S, IndexName="sessions-by-user"), "denied")
         check("AuthFunction Scan accounts", lambda: auth.scan(TableName=A), "denied")
-        check("AuthFunction UpdateItem accounts (granted on security only)",
-              lambda: auth.update_item(TableName=A, **key("USER#x"), UpdateExpression="SET a = :a",
-                                       ExpressionAttributeValues={":a": s("b")}), "denied")
+        check("AuthFunction TransactWriteItems password change (2 Updates on accounts)",
+              lambda: auth.transact_write_items(**change_password(A, "alice")), "allowed")
+        check("AuthFunction TransactWriteItems account deletion (3 Deletes on accounts, "
+              "1 Delete on profiles, 1 Update on security)",
+              lambda: auth.transact_write_items(**delete_account(A, P, S, "alice")), "allowed")
+        check("AuthFunction DeleteItem profiles", lambda: auth.delete_item(TableName=P, Key={"user_id": s("u1")}), "allowed")
         check("AuthFunction GetItem profiles", lambda: auth.get_item(TableName=P, Key={"user_id": s("u1")}), "denied")
         check("AuthFunction PutItem profiles", lambda: auth.put_item(TableName=P, Item={"user_id": s("u1")}), "denied")
+        check("AuthFunction UpdateItem profiles",
+              lambda: auth.update_item(TableName=P, Key={"user_id": s("u1")}, UpdateExpression="SET a = :a",
+                                       ExpressionAttributeValues={":a": s("b")}), "denied")
         check("AuthFunction Scan profiles", lambda: auth.scan(TableName=P), "denied")
         check("AuthFunction TransactWriteItems Put accounts + Put profiles",
               lambda: auth.transact_write_items(TransactItems=[
@@ -182,8 +276,16 @@ def main() -> None:
 
         check("UsersFunction PutItem profiles", lambda: users.put_item(TableName=P, Item={"user_id": s("u1")}), "allowed")
         check("UsersFunction Scan profiles", lambda: users.scan(TableName=P), "allowed")
-        check("UsersFunction GetItem security REVOKED#jti", lambda: users.get_item(TableName=S, **key("REVOKED#jti")), "allowed")
-        check("UsersFunction PutItem security", lambda: users.put_item(TableName=S, Item={"pk": s("REVOKED#jti")}), "denied")
+        check("UsersFunction BatchGetItem security SESSION#sid + USER#sub",
+              lambda: users.batch_get_item(**session_check("s1", "u1")), "allowed")
+        check("UsersFunction BatchGetItem security + accounts",
+              lambda: users.batch_get_item(**session_check("s1", "u1", A)), "denied")
+        check("UsersFunction GetItem security", lambda: users.get_item(TableName=S, **key("SESSION#s1")), "denied")
+        check("UsersFunction PutItem security", lambda: users.put_item(TableName=S, Item={"pk": s("SESSION#x")}), "denied")
+        check("UsersFunction UpdateItem security",
+              lambda: users.update_item(TableName=S, **key("USER#u1"), UpdateExpression="REMOVE deleted_at"), "denied")
+        check("UsersFunction Query security index sessions-by-user",
+              lambda: users.query(TableName=S, **sessions_of("u1")), "denied")
         check("UsersFunction Scan security", lambda: users.scan(TableName=S), "denied")
         check("UsersFunction GetItem accounts", lambda: users.get_item(TableName=A, **key("USERNAME#alice")), "denied")
         check("UsersFunction PutItem accounts", lambda: users.put_item(TableName=A, Item={"pk": s("USER#z")}), "denied")
@@ -204,10 +306,10 @@ def main() -> None:
         check("unknown key GetItem accounts", lambda: client(url, "test", "test").get_item(
             TableName=A, **key("x")), "denied", denial="UnrecognizedClientException")
 
-        print("-- not enforced: Condition (UsersFunction may GetItem security only where "
-              "dynamodb:LeadingKeys is like REVOKED#*; AWS denies REFRESH#x)")
-        check("UsersFunction GetItem security REFRESH#x (allowed here, denied in AWS)",
-              lambda: users.get_item(TableName=S, **key("REFRESH#x")), "allowed")
+        print("-- not enforced: Condition (UsersFunction may BatchGetItem security only where "
+              "dynamodb:LeadingKeys is like SESSION#* or USER#*; AWS denies REFRESH#x)")
+        check("UsersFunction BatchGetItem security REFRESH#x (allowed here, denied in AWS)",
+              lambda: users.batch_get_item(RequestItems={S: {"Keys": [{"pk": s("REFRESH#x")}]}}), "allowed")
 
     print("== planted fault: AuthFunction without dynamodb:PutItem on AccountsTable")
     with tempfile.TemporaryDirectory() as tmp, moto("--iam") as url:
@@ -218,6 +320,17 @@ def main() -> None:
         check("AuthFunction PutItem accounts", lambda: auth.put_item(TableName=A, Item={"pk": s("USER#x")}), "denied")
         check("AuthFunction GetItem accounts (still granted)", lambda: auth.get_item(TableName=A, **key("x")), "allowed")
         check("AuthFunction PutItem security (still granted)", lambda: auth.put_item(TableName=S, Item=refresh_item("t")), "allowed")
+
+    print("== planted fault: AuthFunction's Query granted on the security table, not its index")
+    with tempfile.TemporaryDirectory() as tmp, moto("--iam") as url:
+        faulty = Path(tmp) / "template.yaml"
+        faulty.write_text(query_on_table_not_index(TEMPLATE))
+        auth = deploy(url, faulty)["AuthFunction"]
+        check("AuthFunction Query security index sessions-by-user",
+              lambda: auth.query(TableName=S, **sessions_of("u1")), "denied")
+        check("AuthFunction Query security table (allowed by the fault, never used)",
+              lambda: auth.query(TableName=S, KeyConditionExpression="pk = :pk",
+                                 ExpressionAttributeValues={":pk": s("SESSION#s1")}), "allowed")
 
     print("== moto without --iam, enforcing (why --iam exists)")
     with moto() as url:

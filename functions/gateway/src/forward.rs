@@ -45,14 +45,14 @@ impl Upstream {
 /// auth counts failed logins per real client behind the gateway.
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
-/// Request headers the downstream services need (auth records the `User-Agent` of a
-/// session's login and refreshes); nothing else is passed on (besides the gateway's own
-/// `X-Forwarded-For`).
+/// Request headers the downstream services need; nothing else is passed on (besides
+/// the gateway's own `X-Forwarded-For`). Auth records the `User-Agent` of a login or a
+/// refresh on its session (`GET /sessions`), as it sees it behind API Gateway.
 const FORWARDED: [HeaderName; 4] = [
     header::AUTHORIZATION,
     header::CONTENT_TYPE,
-    header::USER_AGENT,
     HeaderName::from_static(REQUEST_ID),
+    header::USER_AGENT,
 ];
 
 /// Response headers that describe one connection, not the answer (RFC 9110 §7.6.1),

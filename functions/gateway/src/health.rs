@@ -24,7 +24,11 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
                 "login": "POST /api/login",
                 "validate": "POST /api/validate",
                 "refresh": "POST /api/refresh",
-                "logout": "POST /api/logout"
+                "logout": "POST /api/logout",
+                "sessions": "GET /api/sessions",
+                "end_session": "DELETE /api/sessions/:id",
+                "change_password": "POST /api/password",
+                "delete_account": "DELETE /api/account"
             },
             "users": {
                 "get_all": "GET /api/users",

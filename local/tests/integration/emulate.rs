@@ -567,6 +567,11 @@ fn the_repos_template_reads_as_deployed() {
     assert_eq!(route("POST /api/login"), Some("AuthFunction"));
     assert_eq!(route("ANY /api/register"), Some("AuthFunction"));
     assert_eq!(route("PUT /api/users/{id}"), Some("UsersFunction"));
+    assert_eq!(route("GET /api/sessions"), Some("AuthFunction"));
+    assert_eq!(route("DELETE /api/sessions/{id}"), Some("AuthFunction"));
+    assert_eq!(route("ANY /api/sessions/{id}"), Some("AuthFunction"));
+    assert_eq!(route("POST /api/password"), Some("AuthFunction"));
+    assert_eq!(route("DELETE /api/account"), Some("AuthFunction"));
     assert_eq!(route("GET /"), Some("GatewayFunction"));
     assert_eq!(route("$default"), Some("GatewayFunction"));
     let cors = template
@@ -580,6 +585,10 @@ fn the_repos_template_reads_as_deployed() {
     let auth = template.function("AuthFunction").unwrap();
     assert_eq!(auth.environment["JWT_SECRET"], SECRET);
     assert_eq!(auth.environment["ACCOUNTS_TABLE"], "local-AccountsTable");
+    assert_eq!(
+        auth.environment["PROFILES_TABLE"], "local-ProfilesTable",
+        "auth deletes the profile of an account it deletes"
+    );
     assert_eq!(auth.environment["BCRYPT_COST"], "10");
     assert_eq!(
         auth.environment["RUST_LOG"], "info",

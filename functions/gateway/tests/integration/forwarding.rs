@@ -89,6 +89,61 @@ async fn auth_routes_go_to_auth_with_method_path_body_and_headers() {
 }
 
 #[tokio::test]
+async fn account_routes_go_to_auth_with_method_path_body_and_headers() {
+    let (url, auth, users) = setup().await;
+    let sid = "7d444840-9dc0-11d1-b245-5ffdce74fad2";
+    let cases: [(&str, String, Option<Value>); 4] = [
+        ("GET", "/api/sessions".into(), None),
+        ("DELETE", format!("/api/sessions/{sid}"), None),
+        (
+            "POST",
+            "/api/password".into(),
+            Some(json!({"current_password": "securePassword123",
+                        "new_password": "evenMoreSecure456"})),
+        ),
+        (
+            "DELETE",
+            "/api/account".into(),
+            Some(json!({"password": "securePassword123"})),
+        ),
+    ];
+    for (i, (method, path, body)) in cases.iter().enumerate() {
+        let mut request = client()
+            .request(method.parse().unwrap(), format!("{url}{path}"))
+            .header("authorization", "Bearer abc.def.ghi")
+            .header("user-agent", "session-test/1.0")
+            .header("cookie", "session=secret")
+            .header("x-request-id", format!("req-account-{i}"));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{method} {path}");
+        let got = auth.received().pop().unwrap();
+        assert_eq!(got.method, *method);
+        assert_eq!(got.path, path.strip_prefix("/api").unwrap());
+        assert_eq!(got.query, None);
+        assert_eq!(got.header("authorization"), Some("Bearer abc.def.ghi"));
+        let expected_id = format!("req-account-{i}");
+        assert_eq!(got.header("x-request-id"), Some(expected_id.as_str()));
+        assert_eq!(got.header("user-agent"), Some("session-test/1.0"));
+        assert_eq!(got.header("cookie"), None);
+        assert_eq!(got.header("x-forwarded-for"), Some("127.0.0.1"));
+        match body {
+            Some(body) => {
+                assert_eq!(got.json(), *body, "{method} {path}");
+                assert_eq!(got.header("content-type"), Some("application/json"));
+            }
+            None => assert!(got.body.is_empty(), "{method} {path} sent {:?}", got.body),
+        }
+    }
+    assert_eq!(auth.received().len(), cases.len());
+    assert!(users.received().is_empty());
+}
+
+#[tokio::test]
 async fn user_routes_go_to_users_with_every_method_path_and_query() {
     let (url, auth, users) = setup().await;
     let id = "550e8400-e29b-41d4-a716-446655440000";

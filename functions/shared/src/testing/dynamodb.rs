@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -17,13 +17,15 @@ use crate::Config;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// The attributes an account item shares with its username claim (TABLES.md).
-const ACCOUNT_ATTRIBUTES: [&str; 5] = [
+/// The attributes an account item shares with its username claim (TABLES.md): a
+/// password change updates `password_hash` and `gen` on both in one transaction.
+const ACCOUNT_ATTRIBUTES: [&str; 6] = [
     "user_id",
     "username",
     "email",
     "password_hash",
     "created_at",
+    "gen",
 ];
 
 /// Every item of `table`, read with consistent scans page by page.
@@ -139,11 +141,78 @@ pub struct TempTables {
     pub config: Config,
 }
 
-/// A table's hash key and TTL attribute, as `template.yaml` defines it.
+/// A table's hash key, attribute definitions, global secondary indexes and TTL
+/// attribute, as `template.yaml` defines them.
 #[derive(Debug)]
 struct TableSpec {
     key: String,
+    attributes: Vec<AttributeDefinition>,
+    indexes: Vec<GlobalSecondaryIndex>,
     ttl: Option<String>,
+}
+
+/// A `KeySchema` of the template as the SDK's.
+fn key_schema(id: &str, schema: &serde_yaml_ng::Value) -> Vec<KeySchemaElement> {
+    schema
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{id}: KeySchema is a list"))
+        .iter()
+        .map(|k| {
+            let key_type = match k["KeyType"].as_str() {
+                Some("HASH") => KeyType::Hash,
+                Some("RANGE") => KeyType::Range,
+                other => panic!("{id}: KeyType {other:?}"),
+            };
+            KeySchemaElement::builder()
+                .attribute_name(k["AttributeName"].as_str().expect("an AttributeName"))
+                .key_type(key_type)
+                .build()
+                .expect("key schema")
+        })
+        .collect()
+}
+
+/// The `GlobalSecondaryIndexes` of a table of the template as the SDK's (on-demand:
+/// no provisioned throughput).
+fn global_indexes(id: &str, props: &serde_yaml_ng::Value) -> Vec<GlobalSecondaryIndex> {
+    let Some(indexes) = props["GlobalSecondaryIndexes"].as_sequence() else {
+        assert!(
+            props["GlobalSecondaryIndexes"].is_null(),
+            "{id}: GlobalSecondaryIndexes is a list"
+        );
+        return Vec::new();
+    };
+    indexes
+        .iter()
+        .map(|index| {
+            let name = index["IndexName"].as_str().expect("an IndexName");
+            let where_ = format!("{id}.{name}");
+            let projection = &index["Projection"];
+            let projection_type = match projection["ProjectionType"].as_str() {
+                Some("ALL") => ProjectionType::All,
+                Some("KEYS_ONLY") => ProjectionType::KeysOnly,
+                Some("INCLUDE") => ProjectionType::Include,
+                other => panic!("{where_}: ProjectionType {other:?}"),
+            };
+            let non_key = projection["NonKeyAttributes"].as_sequence().map(|names| {
+                names
+                    .iter()
+                    .map(|n| n.as_str().expect("a NonKeyAttributes name").to_owned())
+                    .collect()
+            });
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .set_key_schema(Some(key_schema(&where_, &index["KeySchema"])))
+                .projection(
+                    Projection::builder()
+                        .projection_type(projection_type)
+                        .set_non_key_attributes(non_key)
+                        .build(),
+                )
+                .build()
+                .expect("global secondary index")
+        })
+        .collect()
 }
 
 /// The DynamoDB tables of the repo's `template.yaml` by logical id, so that test tables
@@ -170,21 +239,39 @@ fn template_tables() -> HashMap<String, TableSpec> {
             );
             assert_eq!(key_schema[0]["KeyType"].as_str(), Some("HASH"), "{id:?}");
             let key = text_of(&key_schema[0]["AttributeName"]).expect("a key name");
-            let key_is_a_string = props["AttributeDefinitions"]
+            let definitions = props["AttributeDefinitions"]
                 .as_sequence()
-                .expect("AttributeDefinitions")
-                .iter()
-                .any(|a| {
-                    text_of(&a["AttributeName"]) == Some(key.clone()) && a["AttributeType"] == "S"
-                });
+                .expect("AttributeDefinitions");
+            let key_is_a_string = definitions.iter().any(|a| {
+                text_of(&a["AttributeName"]) == Some(key.clone()) && a["AttributeType"] == "S"
+            });
             assert!(key_is_a_string, "{id:?}: the stores' keys are strings");
+            let attributes = definitions
+                .iter()
+                .map(|a| {
+                    let kind = match a["AttributeType"].as_str() {
+                        Some("S") => ScalarAttributeType::S,
+                        Some("N") => ScalarAttributeType::N,
+                        Some("B") => ScalarAttributeType::B,
+                        other => panic!("{id:?}: AttributeType {other:?}"),
+                    };
+                    AttributeDefinition::builder()
+                        .attribute_name(text_of(&a["AttributeName"]).expect("an AttributeName"))
+                        .attribute_type(kind)
+                        .build()
+                        .expect("attribute definition")
+                })
+                .collect();
+            let name = text_of(id).expect("a logical id");
             let ttl = &props["TimeToLiveSpecification"];
             let spec = TableSpec {
                 ttl: (ttl["Enabled"].as_bool() == Some(true))
                     .then(|| text_of(&ttl["AttributeName"]).expect("a TTL attribute")),
+                attributes,
+                indexes: global_indexes(&name, props),
                 key,
             };
-            (text_of(id).expect("a logical id"), spec)
+            (name, spec)
         })
         .collect()
 }
@@ -239,13 +326,8 @@ impl TempTables {
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(key)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .expect("attribute definition"),
-            )
+            .set_attribute_definitions(Some(spec.attributes.clone()))
+            .set_global_secondary_indexes((!spec.indexes.is_empty()).then(|| spec.indexes.clone()))
             .key_schema(
                 KeySchemaElement::builder()
                     .attribute_name(key)
@@ -358,5 +440,123 @@ impl TempTables {
             problems.is_empty(),
             "the accounts table was inconsistent: {problems:#?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_security_table_is_read_with_its_sessions_index() {
+        let specs = template_tables();
+        let security = &specs["SecurityTable"];
+        let attributes: Vec<(&str, &ScalarAttributeType)> = security
+            .attributes
+            .iter()
+            .map(|a| (a.attribute_name(), a.attribute_type()))
+            .collect();
+        assert_eq!(
+            attributes,
+            [
+                ("pk", &ScalarAttributeType::S),
+                ("session_user", &ScalarAttributeType::S),
+                ("session_started", &ScalarAttributeType::N),
+            ]
+        );
+        let [index] = security.indexes.as_slice() else {
+            panic!("one index: {:?}", security.indexes);
+        };
+        assert_eq!(index.index_name(), "sessions-by-user");
+        let keys: Vec<(&str, &KeyType)> = index
+            .key_schema()
+            .iter()
+            .map(|k| (k.attribute_name(), k.key_type()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("session_user", &KeyType::Hash),
+                ("session_started", &KeyType::Range)
+            ]
+        );
+        assert_eq!(
+            index.projection().and_then(|p| p.projection_type()),
+            Some(&ProjectionType::All)
+        );
+        for other in ["AccountsTable", "ProfilesTable"] {
+            assert!(specs[other].indexes.is_empty(), "{other}");
+            assert_eq!(specs[other].attributes.len(), 1, "{other}");
+        }
+    }
+
+    /// The test tables on the server have the template's indexes, and a sparse one:
+    /// an item without the index's keys is not in it.
+    #[tokio::test]
+    async fn test_tables_are_made_with_the_template_indexes() {
+        let Some(tables) = TempTables::create().await else {
+            return;
+        };
+        let security = tables.config.store.tables.security.clone();
+        let described = tables
+            .client
+            .describe_table()
+            .table_name(&security)
+            .send()
+            .await
+            .expect("describe the security table");
+        let names: Vec<&str> = described
+            .table()
+            .map(|t| t.global_secondary_indexes())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.index_name())
+            .collect();
+        assert_eq!(names, ["sessions-by-user"]);
+        let item = |pk: &str, user: Option<&str>, started: &str| {
+            let mut item: Item = HashMap::from([
+                ("pk".to_owned(), AttributeValue::S(pk.to_owned())),
+                (
+                    "session_started".to_owned(),
+                    AttributeValue::N(started.to_owned()),
+                ),
+            ]);
+            if let Some(user) = user {
+                item.insert(
+                    "session_user".to_owned(),
+                    AttributeValue::S(user.to_owned()),
+                );
+            }
+            item
+        };
+        for item in [
+            item("SESSION#a", Some("u1"), "100"),
+            item("SESSION#b", Some("u1"), "200"),
+            item("SESSION#c", None, "300"),
+            item("SESSION#d", Some("u2"), "400"),
+        ] {
+            tables
+                .client
+                .put_item()
+                .table_name(&security)
+                .set_item(Some(item))
+                .send()
+                .await
+                .expect("put an item");
+        }
+        let out = tables
+            .client
+            .query()
+            .table_name(&security)
+            .index_name("sessions-by-user")
+            .key_condition_expression("session_user = :u")
+            .expression_attribute_values(":u", AttributeValue::S("u1".into()))
+            .scan_index_forward(false)
+            .send()
+            .await
+            .expect("query the index");
+        let found: Vec<&str> = out.items().iter().filter_map(|i| text(i, "pk")).collect();
+        assert_eq!(found, ["SESSION#b", "SESSION#a"]);
+        tables.delete().await;
     }
 }

@@ -314,7 +314,11 @@ pub fn spec_health() -> Value {
                 "login": "POST /api/login",
                 "validate": "POST /api/validate",
                 "refresh": "POST /api/refresh",
-                "logout": "POST /api/logout"
+                "logout": "POST /api/logout",
+                "sessions": "GET /api/sessions",
+                "end_session": "DELETE /api/sessions/:id",
+                "change_password": "POST /api/password",
+                "delete_account": "DELETE /api/account"
             },
             "users": {
                 "get_all": "GET /api/users",
