@@ -12,7 +12,8 @@ Usage: scripts/e2e.py --base-url URL [--expect local|emulated] [--max-failures-p
 Prints one line per passed check; stops at the first failed one with the request and
 the answer, exit status 1. Groups: topology (health and unprefixed paths), contract
 (the seed walk: register, login, validate, profile CRUD, paging, errors), refresh
-(rotation and reuse), logout, lockout, and the error shape of every error answer seen
+(rotation and reuse), logout, account (sessions listed and ended, password change,
+account deletion: no token survives the event that ends it), lockout, and the error shape of every error answer seen
 (JSON {"status": "<code>", "message": ...}, `content-type: application/json`, a
 request id header). Usernames are made of the time and a random part, so the suite
 can run again against the same server; the profiles it creates are deleted again.
@@ -31,10 +32,11 @@ Where the two topologies differ (--expect):
 Login limits: the lockout check registers a fresh user and expects the answer 429
 after --max-failures-per-user wrong passwords (LOGIN_MAX_FAILURES_PER_USER, default 5
 as in functions/shared/src/config.rs; template.yaml does not set it). Each run spends
-7 attempts of the client address's budget (LOGIN_MAX_FAILURES_PER_IP, default 50 per
-15-minute window), so about 7 runs per window from one address; then logins are 429.
+10 attempts of the client address's budget (LOGIN_MAX_FAILURES_PER_IP, default 50 per
+15-minute window; a wrong current password counts like a failed login), so about 5
+runs per window from one address; then logins are 429.
 
-Registration limit: each run makes 7 registration attempts that count against the
+Registration limit: each run makes 10 registration attempts that count against the
 client address (the 409s included; REGISTER_MAX_PER_IP, default 20 per hour; the
 template's RegisterMaxPerIp): about 2 runs an hour from one address at the default.
 scripts/test_emulated.sh raises it for the emulated API, and starts its local stack
@@ -352,6 +354,88 @@ def check_logout(api):
     ok(g, "a new login still works")
 
 
+def sid_of(token):
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"]
+
+
+def check_account(api):
+    """Sessions listed and ended, the password changed, the account deleted: no token
+    outlives the event that should end it, at auth and at users."""
+    g, name = "account", fresh_name("a")
+    new_password = "a-brand-new-passphrase-42"
+    user_id = register(api, name)
+    phone = login(api, name)
+    laptop = login(api, name)
+    bystander = fresh_name("b")
+    register(api, bystander)
+    other = login(api, bystander)["token"]
+
+    def live(token, why):
+        status(api.call("POST", "/api/validate", {"token": token}), 200)
+        list_page(api, token, 1)
+        ok(g, why)
+
+    def refused(token, why):
+        error(api.call("POST", "/api/validate", {"token": token}), 401, "Token has been revoked")
+        error(api.call("GET", f"/api/users/{user_id}", token=token), 401, "Invalid or expired token")
+        ok(g, why)
+
+    answer = api.call("GET", "/api/sessions", token=phone["token"])
+    sessions = status(answer, 200, {"sessions"})["sessions"]
+    expect([s["id"] for s in sessions] == [sid_of(laptop["token"]), sid_of(phone["token"])]
+           or {s["id"] for s in sessions} == {sid_of(laptop["token"]), sid_of(phone["token"])}, answer,
+           "both logins listed")
+    expect(all(set(s) == {"id", "created_at", "last_used_at", "ip_address", "user_agent", "current"}
+               for s in sessions), answer, "session fields")
+    expect([s["current"] for s in sessions if s["id"] == sid_of(phone["token"])] == [True]
+           and sum(s["current"] for s in sessions) == 1, answer, "the current session marked")
+    ok(g, "GET /api/sessions: both logins, the current one marked")
+    for token, sid, why in ((other, sid_of(laptop["token"]), "another user's session"),
+                            (phone["token"], str(uuid.uuid4()), "an unknown session")):
+        error(api.call("DELETE", f"/api/sessions/{sid}", token=token), 404, "Session not found")
+        ok(g, f"DELETE /api/sessions/{{id}} of {why}: 404 Session not found")
+    live(laptop["token"], "the laptop's token still works")
+    answer = api.call("DELETE", f"/api/sessions/{sid_of(laptop['token'])}", token=phone["token"])
+    expect(status(answer, 200, {"message"})["message"] == "Session ended", answer, "end answer")
+    refused(laptop["token"], "after DELETE /api/sessions/{id}: its token is refused at auth and users")
+    error(api.call("POST", "/api/refresh", {"refresh_token": laptop["refresh_token"]}),
+          401, "Invalid or expired refresh token")
+    ok(g, "and its refresh token at /api/refresh")
+
+    tablet = login(api, name)
+    change = {"current_password": "wrong-password-1", "new_password": new_password}
+    error(api.call("POST", "/api/password", change, token=phone["token"]), 401, "Current password is incorrect")
+    ok(g, "POST /api/password with a wrong current password: 401")
+    answer = api.call("POST", "/api/password", {"current_password": PASSWORD, "new_password": new_password},
+                      token=phone["token"])
+    body = status(answer, 200, {"message", "sessions_ended"})
+    expect(body == {"message": "Password changed successfully", "sessions_ended": 1}, answer, "change answer")
+    ok(g, "POST /api/password: 200, one other session ended")
+    refused(tablet["token"], "the other session's token is refused at once")
+    live(phone["token"], "the session that changed the password lives on")
+    error(api.call("POST", "/api/login", {"username": name, "password": PASSWORD}),
+          401, "Invalid username or password")
+    ok(g, "the old password: 401")
+    desktop = login(api, name, new_password)
+
+    error(api.call("DELETE", "/api/account", {"password": PASSWORD}, token=phone["token"]),
+          401, "Current password is incorrect")
+    ok(g, "DELETE /api/account with a wrong password: 401")
+    for attempt in ("DELETE /api/account", "asked again"):
+        answer = api.call("DELETE", "/api/account", {"password": new_password}, token=phone["token"])
+        expect(status(answer, 200, {"message"})["message"] == "Account deleted successfully", answer,
+               "delete answer")
+        ok(g, f"{attempt}: 200 Account deleted successfully")
+    for token in (phone["token"], desktop["token"]):
+        error(api.call("POST", "/api/validate", {"token": token}), 401, "Token has been revoked")
+        error(api.call("GET", "/api/users", token=token), 401, "Invalid or expired token")
+    ok(g, "every token of the deleted account is refused at auth and users")
+    register(api, name)
+    ok(g, "the username and email can be registered again")
+    live(other, "another user is untouched")
+
+
 def check_lockout(api, limit):
     g, name = "lockout", fresh_name("l")
     register(api, name)
@@ -428,7 +512,7 @@ def main():
     api = Api(args.base_url, args.expect)
     started = time.monotonic()
     groups = [("topology", check_topology), ("contract", check_contract), ("refresh", check_refresh),
-              ("logout", check_logout), ("cors", check_cors),
+              ("logout", check_logout), ("account", check_account), ("cors", check_cors),
               ("lockout", lambda api: check_lockout(api, args.max_failures_per_user))]
     if args.register_limit is not None:
         groups.append(("register limit", lambda api: check_register_limit(api, args.register_limit)))
