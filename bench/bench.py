@@ -6,6 +6,7 @@ DynamoDB-compatible server (bench/bench.sh arranges all three).
 """
 
 import argparse
+import base64
 import datetime
 import json
 import os
@@ -187,6 +188,12 @@ def register(stack, username):
     return body["user_id"]
 
 
+def sid_of(token):
+    """The session id (`sid` claim) of an access token, read without verifying it."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"]
+
+
 def login(stack, username):
     status, body = http("POST", stack.url("gateway", "/api/login"), {"username": username, "password": PASSWORD})
     if status != 200:
@@ -267,8 +274,10 @@ def bench_read(build, p, tmp):
                 raise SystemExit(f"create profile answered {status} {body}")
             count = p["tokens"] if many else 1
             tokens = tmp / f"tokens-{count}.txt"
+            # Tokens of the login's session: each its own jti, all live while it is.
             tokens.write_text(build.tool("tokens", "--secret", SECRET, "--user-id", user_id,
-                                         "--username", "bench_reader", "--count", count) + "\n")
+                                         "--username", "bench_reader", "--session-id", sid_of(token),
+                                         "--count", count) + "\n")
             url = stack.url("gateway", f"/api/users/{user_id}")
             env = {"BENCH_TOKENS": str(tokens), "BENCH_THREADS": "2"}
             wrk(url, 2, p["connections"], p["warmup"], str(script), env)
