@@ -12,9 +12,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use shared::config::{AuthMode, ConfigError, Secret, Url};
-use shared::store::Stores;
-use shared::token::Tokens;
+use shared::config::{AuthMode, ConfigError, Url};
+use shared::store::{KeyStore, Stores};
+use shared::token::{Ed25519Key, Tokens};
 use shared::Config;
 
 const _: () = assert!(
@@ -102,14 +102,18 @@ impl Drop for Stack {
     }
 }
 
-/// The signing secret: `JWT_SECRET` when set, else a random one (said in the log).
-pub fn secret(config: &Config) -> Secret {
-    config.tokens.secret.clone().unwrap_or_else(|| {
-        tracing::warn!(
-            "JWT_SECRET is not set: using a random secret; tokens die with this process"
-        );
-        Secret::random()
-    })
+/// What signs the stack's tokens: `JWT_SIGNING_KEY` (EdDSA) or `JWT_SECRET` (HS256)
+/// when set, else a random Ed25519 key (said in the log). `keys` gets the public key.
+pub fn signer(config: &Config, keys: Arc<dyn KeyStore>) -> Result<Tokens, ConfigError> {
+    if let Some(tokens) = config.tokens.signer(keys.clone())? {
+        return Ok(tokens);
+    }
+    tracing::warn!(
+        "neither JWT_SIGNING_KEY nor JWT_SECRET is set: signing EdDSA with a random Ed25519 \
+         key; tokens die with this process"
+    );
+    let tokens = Tokens::ed25519(Ed25519Key::random(), Some(keys), config.tokens.access_ttl);
+    Ok(tokens.with_issuer(&config.tokens.issuer, &config.tokens.audience))
 }
 
 /// Binds every port, then serves all three routers until stopped. Users checks
@@ -127,7 +131,7 @@ pub async fn start_with(
     ports: Ports,
     stores: Stores,
 ) -> Result<Stack, Box<dyn std::error::Error>> {
-    let tokens = Arc::new(Tokens::new(&secret(config), config.tokens.access_ttl)?);
+    let tokens = Arc::new(signer(config, stores.keys.clone())?);
     let mut listeners = Vec::new();
     for port in [ports.auth, ports.users, ports.gateway] {
         listeners.push(TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?);

@@ -31,7 +31,9 @@ pub async fn health() -> Json<Value> {
             "sessions": "/sessions",
             "end_session": "/sessions/{id}",
             "change_password": "/password",
-            "delete_account": "/account"
+            "delete_account": "/account",
+            "jwks": "/.well-known/jwks.json",
+            "discovery": "/.well-known/openid-configuration"
         }
     }))
 }
@@ -181,6 +183,7 @@ pub async fn login(
         // The password changed or the account went between the check and now.
         return Err(Error::InvalidCredentials);
     }
+    state.publish_key().await?;
     state
         .answer(
             account.user_id,
@@ -229,9 +232,12 @@ pub async fn refresh(
         )
         .await?;
     match rotation {
-        Rotation::Rotated(record) => state
-            .answer(record.user_id, &record.username, record.family, next)
-            .map(Json),
+        Rotation::Rotated(record) => {
+            state.publish_key().await?;
+            state
+                .answer(record.user_id, &record.username, record.family, next)
+                .map(Json)
+        }
         Rotation::Refused => Err(Error::InvalidRefreshToken),
         Rotation::Reused { family } => {
             tracing::warn!(session = %family, "retired refresh token presented again: session ended");

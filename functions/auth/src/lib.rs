@@ -3,6 +3,7 @@
 
 mod account;
 mod handlers;
+mod keys;
 mod limits;
 mod passwords;
 
@@ -13,7 +14,9 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use shared::config::{ConfigError, LoginLimits, RegisterLimits};
-use shared::store::{AccountStore, LoginAttemptStore, SessionCheck, SessionStore, Stores};
+use shared::store::{
+    AccountStore, KeyStore, LoginAttemptStore, SessionCheck, SessionStore, Stores,
+};
 use shared::token::Tokens;
 use shared::Config;
 
@@ -27,6 +30,9 @@ pub struct AppState {
     pub sessions: Arc<dyn SessionStore>,
     pub checks: Arc<dyn SessionCheck>,
     pub attempts: Arc<dyn LoginAttemptStore>,
+    pub keys: Arc<dyn KeyStore>,
+    /// Set once the signing key's public half is in `keys`, before the first token.
+    pub published: Arc<tokio::sync::OnceCell<()>>,
     pub tokens: Arc<Tokens>,
     pub passwords: Passwords,
     pub login_limits: LoginLimits,
@@ -43,6 +49,8 @@ impl AppState {
             sessions: stores.sessions.clone(),
             checks: stores.checks.clone(),
             attempts: stores.attempts.clone(),
+            keys: stores.keys.clone(),
+            published: Arc::default(),
             tokens,
             passwords: Passwords::new(config.bcrypt_cost),
             login_limits: config.login_limits,
@@ -53,8 +61,15 @@ impl AppState {
 
     /// The state a deployed function runs with: everything from `config`.
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        let tokens = Tokens::new(config.tokens.require_secret()?, config.tokens.access_ttl)?;
         let stores = Stores::from_config(config).await?;
+        let tokens = config.tokens.signer(stores.keys.clone())?.ok_or_else(|| {
+            ConfigError(format!(
+                "neither JWT_SIGNING_KEY nor JWT_SECRET is set: set JWT_SIGNING_KEY to a random \
+                 string of at least {} bytes (EdDSA; verifiers need only the public key), or \
+                 JWT_SECRET for HS256",
+                shared::config::Secret::MIN_BYTES
+            ))
+        })?;
         Ok(Self::new(&stores, Arc::new(tokens), config))
     }
 }
@@ -72,6 +87,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/sessions/{id}"),
     ("POST", "/password"),
     ("DELETE", "/account"),
+    ("GET", "/.well-known/jwks.json"),
+    ("GET", "/.well-known/openid-configuration"),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -86,6 +103,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}", delete(account::end_session))
         .route("/password", post(account::change_password))
         .route("/account", delete(account::delete_account))
+        .route("/.well-known/jwks.json", get(keys::jwks))
+        .route("/.well-known/openid-configuration", get(keys::discovery))
         .with_state(state);
     shared::http::finish(routes)
 }

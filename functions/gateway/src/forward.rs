@@ -45,6 +45,10 @@ impl Upstream {
 /// auth counts failed logins per real client behind the gateway.
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
+/// The `Host` the client called, replacing whatever the client sent as
+/// `X-Forwarded-Host` (which is not forwarded).
+const X_FORWARDED_HOST: &str = "x-forwarded-host";
+
 /// Request headers the downstream services need; nothing else is passed on (besides
 /// the gateway's own `X-Forwarded-For`). Auth records the `User-Agent` of a login or a
 /// refresh on its session (`GET /sessions`), as it sees it behind API Gateway.
@@ -101,6 +105,11 @@ async fn try_forward(
     }
     if let Some(ip) = client {
         outbound = outbound.header(X_FORWARDED_FOR, ip.to_string());
+    }
+    // The host the client called, so that auth's discovery document points at the
+    // gateway rather than at auth's own address.
+    if let Some(host) = parts.headers.get(axum::http::header::HOST) {
+        outbound = outbound.header(X_FORWARDED_HOST, host);
     }
     if !body.is_empty() {
         outbound = outbound.body(body);

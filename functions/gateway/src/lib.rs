@@ -117,6 +117,8 @@ pub const AUTH_PATHS: &[&str] = &[
     "/sessions/{id}",
     "/password",
     "/account",
+    "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
 ];
 
 /// Paths forwarded to users, whatever the method.

@@ -19,9 +19,14 @@ impl Secret {
     pub const MIN_BYTES: usize = 32;
 
     pub fn new(value: String) -> Result<Self, ConfigError> {
+        Self::named("JWT_SECRET", value)
+    }
+
+    /// A secret read from the variable `name`, at least [`Secret::MIN_BYTES`] long.
+    pub fn named(name: &str, value: String) -> Result<Self, ConfigError> {
         if value.len() < Self::MIN_BYTES {
             return Err(ConfigError(format!(
-                "JWT_SECRET must be at least {} bytes long (it is {})",
+                "{name} must be at least {} bytes long (it is {})",
                 Self::MIN_BYTES,
                 value.len()
             )));
@@ -207,7 +212,13 @@ fn read_bcrypt_cost(vars: &Vars) -> Result<u32, ConfigError> {
 /// Signing and lifetimes: `JWT_SECRET`, `TOKEN_EXPIRY` and `REFRESH_TOKEN_EXPIRY` (hours).
 #[derive(Debug, Clone)]
 pub struct TokenConfig {
+    /// `JWT_SECRET`: HS256, one secret that signs and verifies.
     pub secret: Option<Secret>,
+    /// `JWT_SIGNING_KEY` (auth only): EdDSA, the Ed25519 key whose seed is its SHA-256.
+    pub signing_key: Option<Secret>,
+    /// `JWT_ISSUER` and `JWT_AUDIENCE`: the `iss` and `aud` tokens carry and must carry.
+    pub issuer: String,
+    pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
 }
@@ -216,6 +227,9 @@ impl Default for TokenConfig {
     fn default() -> Self {
         Self {
             secret: None,
+            signing_key: None,
+            issuer: crate::token::DEFAULT_ISSUER.into(),
+            audience: crate::token::DEFAULT_AUDIENCE.into(),
             access_ttl: Duration::from_secs(24 * 3600),
             refresh_ttl: Duration::from_secs(720 * 3600),
         }
@@ -229,7 +243,50 @@ impl TokenConfig {
             access_ttl: vars.hours("TOKEN_EXPIRY", default.access_ttl)?,
             refresh_ttl: vars.hours("REFRESH_TOKEN_EXPIRY", default.refresh_ttl)?,
             secret: vars.get("JWT_SECRET").map(Secret::new).transpose()?,
+            signing_key: vars
+                .get("JWT_SIGNING_KEY")
+                .map(|v| Secret::named("JWT_SIGNING_KEY", v))
+                .transpose()?,
+            issuer: vars.get("JWT_ISSUER").unwrap_or(default.issuer),
+            audience: vars.get("JWT_AUDIENCE").unwrap_or(default.audience),
         })
+    }
+
+    /// What signs auth's tokens: `JWT_SIGNING_KEY` (EdDSA) or `JWT_SECRET` (HS256),
+    /// never both; `None` when neither is set. Public keys are published to `keys`.
+    pub fn signer(
+        &self,
+        keys: std::sync::Arc<dyn crate::store::KeyStore>,
+    ) -> Result<Option<crate::token::Tokens>, ConfigError> {
+        use crate::token::{Ed25519Key, Tokens};
+        let tokens = match (&self.signing_key, &self.secret) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(
+                    "set JWT_SIGNING_KEY (EdDSA) or JWT_SECRET (HS256), not both".into(),
+                ))
+            }
+            (Some(key), None) => {
+                Tokens::ed25519(Ed25519Key::from_material(key), Some(keys), self.access_ttl)
+            }
+            (None, Some(secret)) => Tokens::new(secret, self.access_ttl)?,
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(tokens.with_issuer(&self.issuer, &self.audience)))
+    }
+
+    /// What checks tokens in a function that does not sign them: HS256 with
+    /// `JWT_SECRET` when set, else EdDSA with the public keys auth published to `keys`
+    /// (no secret at all).
+    pub fn verifier(
+        &self,
+        keys: std::sync::Arc<dyn crate::store::KeyStore>,
+    ) -> Result<crate::token::Tokens, ConfigError> {
+        use crate::token::Tokens;
+        let tokens = match &self.secret {
+            Some(secret) => Tokens::new(secret, self.access_ttl)?,
+            None => Tokens::ed25519_verifier(keys, self.access_ttl),
+        };
+        Ok(tokens.with_issuer(&self.issuer, &self.audience))
     }
 
     /// The secret a signing or verifying function cannot start without.

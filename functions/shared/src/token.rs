@@ -1,20 +1,42 @@
-//! HS256 access tokens: issued by auth, verified in-process by auth and users, and
-//! accepted only while their session is live (not logged out, ended, or ended by a
-//! password change or the account's deletion).
+//! Access tokens: signed by auth only, either with an Ed25519 key (EdDSA, the default:
+//! verifiers hold only public keys, published as a JWKS) or with one HS256 secret that
+//! both signs and verifies (compatibility with the services this replaces). Verified
+//! in-process by auth and users, and accepted only while their session is live (not
+//! logged out, ended, or ended by a password change or the account's deletion).
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::{ConfigError, Secret};
-use crate::store::{Liveness, SessionCheck};
+use crate::store::{KeyStore, Liveness, PublicKey, SessionCheck};
 use crate::Error;
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// Tokens whose header (base64url) is longer than this are refused before decoding it.
+pub const MAX_HEADER_CHARS: usize = 512;
+
+/// The `typ` of every access token (RFC 9068); any other is refused.
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+/// The issuer and audience tokens carry when none is configured.
+pub const DEFAULT_ISSUER: &str = "serverless-auth";
+pub const DEFAULT_AUDIENCE: &str = "serverless-auth-api";
+
+/// How many public keys a verifier remembers (keys are few: the current one and those
+/// retired while tokens they signed may still be alive).
+const MAX_KNOWN_KEYS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -25,6 +47,8 @@ pub struct Claims {
     pub jti: String,
     /// The session the token was issued in.
     pub sid: String,
+    pub iss: String,
+    pub aud: String,
 }
 
 impl Claims {
@@ -48,55 +72,226 @@ pub struct Issued {
 }
 
 /// Why a token was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejected {
     Expired,
     Invalid,
+    /// Well formed and of the right algorithm, but signed under a key id this verifier
+    /// does not know yet (it may ask its key source, then verify again).
+    UnknownKey(String),
 }
 
 impl From<Rejected> for Error {
     fn from(r: Rejected) -> Self {
         match r {
             Rejected::Expired => Error::TokenExpired,
-            Rejected::Invalid => Error::InvalidToken,
+            Rejected::Invalid | Rejected::UnknownKey(_) => Error::InvalidToken,
         }
     }
 }
 
-/// Signs and verifies tokens with one HS256 secret.
-pub struct Tokens {
+/// An Ed25519 signing key and its public half, with its key id: the RFC 7638
+/// thumbprint of its JWK.
+pub struct Ed25519Key {
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    public: PublicKey,
+}
+
+impl Ed25519Key {
+    /// The key whose seed is the SHA-256 of `material` (`JWT_SIGNING_KEY`: any string
+    /// of at least [`Secret::MIN_BYTES`] bytes, e.g. one Secrets Manager generated).
+    pub fn from_material(material: &Secret) -> Self {
+        let seed: [u8; 32] = Sha256::digest(material.expose().as_bytes()).into();
+        Self::from_seed(seed)
+    }
+
+    /// A new random key (the local stack without a configured key).
+    pub fn random() -> Self {
+        use rand::RngCore;
+        let mut seed = [0u8; 32];
+        rand::rng().fill_bytes(&mut seed);
+        Self::from_seed(seed)
+    }
+
+    fn from_seed(seed: [u8; 32]) -> Self {
+        // PKCS#8 v1 of an Ed25519 private key (RFC 8410): a fixed prefix, then the seed.
+        const PKCS8_PREFIX: [u8; 16] = [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        let mut der = PKCS8_PREFIX.to_vec();
+        der.extend_from_slice(&seed);
+        let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+            .verifying_key()
+            .to_bytes();
+        let x = URL_SAFE_NO_PAD.encode(public);
+        Self {
+            encoding: EncodingKey::from_ed_der(&der),
+            public: PublicKey {
+                kid: thumbprint(&x),
+                x,
+                created_at: chrono::Utc::now().timestamp(),
+            },
+        }
+    }
+
+    pub fn public(&self) -> &PublicKey {
+        &self.public
+    }
+}
+
+/// The RFC 7638 thumbprint of an Ed25519 public key (`x`, base64url): SHA-256 of its
+/// JWK's required members in lexical order, base64url.
+pub fn thumbprint(x: &str) -> String {
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// A public key as a JWK (RFC 7517, RFC 8037).
+pub fn jwk(key: &PublicKey) -> Value {
+    json!({"kty": "OKP", "crv": "Ed25519", "x": key.x, "kid": key.kid, "use": "sig", "alg": "EdDSA"})
+}
+
+enum Signer {
+    Hs256(EncodingKey),
+    Ed25519(Ed25519Key),
+}
+
+enum Verifier {
+    Hs256(DecodingKey),
+    /// Public keys by key id, completed from `source` when a token names one not yet
+    /// known.
+    Ed25519 {
+        known: RwLock<HashMap<String, DecodingKey>>,
+        source: Option<Arc<dyn KeyStore>>,
+    },
+}
+
+/// Signs (auth only) and verifies access tokens of one algorithm, issuer and audience.
+pub struct Tokens {
+    signer: Option<Signer>,
+    verifier: Verifier,
+    issuer: String,
+    audience: String,
     ttl: Duration,
 }
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tokens")
+            .field("algorithm", &self.algorithm())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
             .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
 }
 
+fn decoding_key(key: &PublicKey) -> Option<DecodingKey> {
+    (thumbprint(&key.x) == key.kid)
+        .then(|| DecodingKey::from_ed_components(&key.x).ok())
+        .flatten()
+}
+
+/// Whether `kid` could be a key id of ours: a base64url SHA-256 (43 characters).
+fn plausible_kid(kid: &str) -> bool {
+    kid.len() == 43
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 impl Tokens {
+    /// HS256 with one secret that signs and verifies.
     pub fn new(secret: &Secret, ttl: Duration) -> Result<Self, ConfigError> {
         let key_error =
             |e: jsonwebtoken::errors::Error| ConfigError(format!("JWT_SECRET unusable: {e}"));
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "iat", "sub", "sid"]);
-        validation.leeway = 0;
-        validation.validate_exp = true;
         Ok(Self {
-            encoding: EncodingKey::from_secret(secret.expose().as_bytes()).map_err(key_error)?,
-            decoding: DecodingKey::from_secret(secret.expose().as_bytes()).map_err(key_error)?,
-            validation,
+            signer: Some(Signer::Hs256(
+                EncodingKey::from_secret(secret.expose().as_bytes()).map_err(key_error)?,
+            )),
+            verifier: Verifier::Hs256(
+                DecodingKey::from_secret(secret.expose().as_bytes()).map_err(key_error)?,
+            ),
+            issuer: DEFAULT_ISSUER.into(),
+            audience: DEFAULT_AUDIENCE.into(),
             ttl,
         })
     }
 
+    /// EdDSA, signing with `key` and verifying with its public half (and with keys
+    /// from `source` for tokens another signer issued).
+    pub fn ed25519(key: Ed25519Key, source: Option<Arc<dyn KeyStore>>, ttl: Duration) -> Self {
+        let mut known = HashMap::new();
+        if let Some(decoding) = decoding_key(&key.public) {
+            known.insert(key.public.kid.clone(), decoding);
+        }
+        Self {
+            signer: Some(Signer::Ed25519(key)),
+            verifier: Verifier::Ed25519 {
+                known: RwLock::new(known),
+                source,
+            },
+            issuer: DEFAULT_ISSUER.into(),
+            audience: DEFAULT_AUDIENCE.into(),
+            ttl,
+        }
+    }
+
+    /// EdDSA verification only, with public keys from `source`: a verifier that cannot
+    /// sign anything.
+    pub fn ed25519_verifier(source: Arc<dyn KeyStore>, ttl: Duration) -> Self {
+        Self {
+            signer: None,
+            verifier: Verifier::Ed25519 {
+                known: RwLock::new(HashMap::new()),
+                source: Some(source),
+            },
+            issuer: DEFAULT_ISSUER.into(),
+            audience: DEFAULT_AUDIENCE.into(),
+            ttl,
+        }
+    }
+
+    /// The same, issuing and accepting only tokens of `issuer` for `audience`.
+    pub fn with_issuer(mut self, issuer: &str, audience: &str) -> Self {
+        self.issuer = issuer.to_owned();
+        self.audience = audience.to_owned();
+        self
+    }
+
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        match self.verifier {
+            Verifier::Hs256(_) => Algorithm::HS256,
+            Verifier::Ed25519 { .. } => Algorithm::EdDSA,
+        }
+    }
+
+    /// The public key this signer signs with (EdDSA only): what verifiers need.
+    pub fn signing_key(&self) -> Option<&PublicKey> {
+        match &self.signer {
+            Some(Signer::Ed25519(key)) => Some(key.public()),
+            _ => None,
+        }
+    }
+
+    /// The JSON Web Key Set of the keys this signer's tokens verify with (empty for
+    /// HS256, whose secret is never published).
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self.signing_key().map(jwk).into_iter().collect();
+        json!({ "keys": keys })
     }
 
     /// A token for `user_id` in session `sid`.
@@ -110,6 +305,8 @@ impl Tokens {
             exp: now.saturating_add(i64::try_from(expires_in).unwrap_or(i64::MAX)),
             jti: Uuid::new_v4().to_string(),
             sid: sid.to_string(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
         };
         self.sign(&claims).map(|token| Issued {
             token,
@@ -120,36 +317,123 @@ impl Tokens {
 
     /// Signs arbitrary claims; `issue` is the normal way in.
     pub fn sign(&self, claims: &Claims) -> Result<String, Error> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+        let (header, key) = match &self.signer {
+            Some(Signer::Hs256(key)) => (Header::new(Algorithm::HS256), key),
+            Some(Signer::Ed25519(key)) => {
+                let mut header = Header::new(Algorithm::EdDSA);
+                header.kid = Some(key.public.kid.clone());
+                (header, &key.encoding)
+            }
+            None => {
+                return Err(Error::TokenGeneration(
+                    "a verifier holds no signing key".into(),
+                ))
+            }
+        };
+        let header = Header {
+            typ: Some(ACCESS_TOKEN_TYPE.into()),
+            ..header
+        };
+        jsonwebtoken::encode(&header, claims, key)
             .map_err(|e| Error::TokenGeneration(e.to_string()))
     }
 
+    fn validation(&self) -> Validation {
+        let mut validation = Validation::new(self.algorithm());
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "sid", "iss", "aud"]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.leeway = 0;
+        validation.validate_exp = true;
+        validation
+    }
+
+    /// The claims of `token` if it verifies with a key this verifier knows; a token
+    /// under an unknown (but plausible) key id is [`Rejected::UnknownKey`].
     pub fn verify(&self, token: &str) -> Result<Claims, Rejected> {
         if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
             return Err(Rejected::Invalid);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => Rejected::Expired,
-                _ => Rejected::Invalid,
-            })?;
+        let header_chars = token.split('.').next().map_or(0, str::len);
+        if header_chars > MAX_HEADER_CHARS {
+            return Err(Rejected::Invalid);
+        }
+        // jku, x5u, x5c and jwk are never looked at: keys come from our own store.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Rejected::Invalid)?;
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) || header.alg != self.algorithm() {
+            return Err(Rejected::Invalid);
+        }
+        let data = match &self.verifier {
+            Verifier::Hs256(key) => {
+                if header.kid.is_some() {
+                    return Err(Rejected::Invalid);
+                }
+                jsonwebtoken::decode::<Claims>(token, key, &self.validation())
+            }
+            Verifier::Ed25519 { known, .. } => {
+                let kid = header.kid.ok_or(Rejected::Invalid)?;
+                if !plausible_kid(&kid) {
+                    return Err(Rejected::Invalid);
+                }
+                let known = known.read().unwrap_or_else(|p| p.into_inner());
+                let Some(key) = known.get(&kid) else {
+                    return Err(Rejected::UnknownKey(kid));
+                };
+                jsonwebtoken::decode::<Claims>(token, key, &self.validation())
+            }
+        }
+        .map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => Rejected::Expired,
+            _ => Rejected::Invalid,
+        })?;
         if Uuid::parse_str(&data.claims.sub).is_err() || Uuid::parse_str(&data.claims.sid).is_err()
         {
             return Err(Rejected::Invalid);
         }
         Ok(data.claims)
     }
+
+    /// [`Tokens::verify`], first learning an unknown key id from the key source (one
+    /// read per new key id; keys never change, so they are kept). A store that cannot
+    /// be read is its error, not a refusal.
+    pub async fn verify_resolving(&self, token: &str) -> Result<Claims, Error> {
+        match self.verify(token) {
+            Err(Rejected::UnknownKey(kid)) => {
+                let Verifier::Ed25519 {
+                    known,
+                    source: Some(source),
+                } = &self.verifier
+                else {
+                    return Err(Error::InvalidToken);
+                };
+                let Some(key) = source.public_key(&kid).await? else {
+                    return Err(Error::InvalidToken);
+                };
+                let decoding = decoding_key(&key).ok_or(Error::InvalidToken)?;
+                {
+                    let mut known = known.write().unwrap_or_else(|p| p.into_inner());
+                    if known.len() >= MAX_KNOWN_KEYS {
+                        known.clear();
+                    }
+                    known.insert(kid, decoding);
+                }
+                Ok(self.verify(token)?)
+            }
+            other => Ok(other?),
+        }
+    }
 }
 
 /// The claims of `token` when it verifies, and its session's liveness (one consistent
 /// read of the session and the user's state): [`Error::TokenExpired`] or
-/// [`Error::InvalidToken`] without reading anything, or the store's error.
+/// [`Error::InvalidToken`] without reading anything (but a new key id), or the store's
+/// error.
 pub async fn verify_session(
     tokens: &Tokens,
     checks: &dyn SessionCheck,
     token: &str,
 ) -> Result<(Claims, Liveness), Error> {
-    let claims = tokens.verify(token)?;
+    let claims = tokens.verify_resolving(token).await?;
     let now = chrono::Utc::now().timestamp();
     let liveness = checks
         .liveness(claims.user_id(), claims.session_id(), now)
@@ -262,6 +546,8 @@ mod tests {
             exp: now + 60,
             jti: "j".into(),
             sid: Uuid::new_v4().to_string(),
+            iss: crate::token::DEFAULT_ISSUER.into(),
+            aud: crate::token::DEFAULT_AUDIENCE.into(),
         };
         assert_eq!(t.verify(&t.sign(&claims).unwrap()), Err(Rejected::Invalid));
         let (sub, sid) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());

@@ -11,7 +11,6 @@ use axum::Router;
 
 use shared::config::{AuthMode, ConfigError};
 use shared::store::{ProfileStore, Stores};
-use shared::token::Tokens;
 use shared::Config;
 
 pub use auth::{AuthUser, Authenticator};
@@ -32,16 +31,14 @@ impl AppState {
     }
 
     /// The state a deployed function runs with: everything from `config`. In local
-    /// auth mode there is no starting without `JWT_SECRET`, and sessions are checked in
-    /// the security table.
+    /// auth mode tokens are checked with `JWT_SECRET` (HS256) when set, else with the
+    /// public keys auth published (EdDSA; users holds no key that could sign), and
+    /// sessions in the security table.
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let stores = Stores::from_config(config).await?;
         let auth = match config.services.auth_mode {
             AuthMode::Local => Authenticator::local(
-                Arc::new(Tokens::new(
-                    config.tokens.require_secret()?,
-                    config.tokens.access_ttl,
-                )?),
+                Arc::new(config.tokens.verifier(stores.keys.clone())?),
                 stores.checks,
             ),
             AuthMode::Remote => Authenticator::remote_from_config(config)?,

@@ -154,6 +154,8 @@ async fn an_expired_token_says_so() {
         exp: now - 3600,
         jti: Uuid::new_v4().to_string(),
         sid: Uuid::new_v4().to_string(),
+        iss: shared::token::DEFAULT_ISSUER.into(),
+        aud: shared::token::DEFAULT_AUDIENCE.into(),
     };
     let token = tokens.sign(&claims).unwrap();
     let Reply { status, body, .. } = post(&app(), "/validate", json!({"token": token})).await;

@@ -11,9 +11,9 @@ use uuid::Uuid;
 use super::rotation::{rotation_step, RotationStep};
 use super::session::{self, SessionFacts};
 use super::{
-    Account, AccountStore, AttemptKey, Attempts, Cursor, Liveness, LoginAttemptStore, Page,
-    Profile, ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session, SessionCheck,
-    SessionStore, Use, UserState,
+    Account, AccountStore, AttemptKey, Attempts, Cursor, KeyStore, Liveness, LoginAttemptStore,
+    Page, Profile, ProfilePatch, ProfileStore, PublicKey, RefreshRecord, Rotation, Session,
+    SessionCheck, SessionStore, Use, UserState,
 };
 use crate::domain::Username;
 use crate::refresh::TokenHash;
@@ -465,5 +465,25 @@ impl LoginAttemptStore for MemoryLoginAttemptStore {
     async fn clear_attempts(&self, key: &AttemptKey) -> Result<(), Error> {
         lock(&self.inner).attempts.remove(key);
         Ok(())
+    }
+}
+
+/// Published public keys by key id.
+#[derive(Default)]
+pub struct MemoryKeyStore {
+    keys: Mutex<HashMap<String, PublicKey>>,
+}
+
+#[async_trait]
+impl KeyStore for MemoryKeyStore {
+    async fn publish_key(&self, key: &PublicKey) -> Result<(), Error> {
+        lock(&self.keys)
+            .entry(key.kid.clone())
+            .or_insert_with(|| key.clone());
+        Ok(())
+    }
+
+    async fn public_key(&self, kid: &str) -> Result<Option<PublicKey>, Error> {
+        Ok(lock(&self.keys).get(kid).cloned())
     }
 }

@@ -160,6 +160,29 @@ pub enum Rotation {
     Reused { family: Uuid },
 }
 
+/// A token-signing public key (Ed25519) as verifiers read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    /// Its RFC 7638 thumbprint, the `kid` of the tokens it verifies.
+    pub kid: String,
+    /// The public key, base64url (the JWK's `x`).
+    pub x: String,
+    /// Epoch seconds.
+    pub created_at: i64,
+}
+
+/// Token-signing public keys: auth publishes the key it signs with before its first
+/// token; verifiers (users) read a key the first time a token names it. Never a
+/// private key.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Stores `key` unless a key with its id is already there.
+    async fn publish_key(&self, key: &PublicKey) -> Result<(), Error>;
+
+    /// The key with this id, if published.
+    async fn public_key(&self, kid: &str) -> Result<Option<PublicKey>, Error>;
+}
+
 /// Who a login or registration attempt is counted against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AttemptKey {
@@ -343,6 +366,7 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionStore>,
     pub checks: Arc<dyn SessionCheck>,
     pub attempts: Arc<dyn LoginAttemptStore>,
+    pub keys: Arc<dyn KeyStore>,
 }
 
 impl Stores {
@@ -373,6 +397,7 @@ impl Stores {
             sessions: sessions.clone(),
             checks: sessions,
             attempts: Arc::new(memory::MemoryLoginAttemptStore::new()),
+            keys: Arc::new(memory::MemoryKeyStore::default()),
         }
     }
 
@@ -393,7 +418,11 @@ impl Stores {
             )),
             sessions: sessions.clone(),
             checks: sessions,
-            attempts: Arc::new(dynamodb::DynamoLoginAttemptStore::new(client, security)),
+            attempts: Arc::new(dynamodb::DynamoLoginAttemptStore::new(
+                client.clone(),
+                security,
+            )),
+            keys: Arc::new(dynamodb::DynamoKeyStore::new(client, security)),
         }
     }
 }

@@ -168,6 +168,8 @@ pub fn expired_token(tokens: &Tokens, user_id: &str) -> String {
             exp: now - 60,
             jti: Uuid::new_v4().to_string(),
             sid: Uuid::new_v4().to_string(),
+            iss: crate::token::DEFAULT_ISSUER.into(),
+            aud: crate::token::DEFAULT_AUDIENCE.into(),
         })
         .unwrap()
 }

@@ -176,6 +176,8 @@ async fn a_cached_answer_never_outlives_the_token() {
                 .sessions
                 .seed_session(Uuid::parse_str(ALICE).unwrap(), "alice", 3600)
                 .to_string(),
+            iss: shared::token::DEFAULT_ISSUER.into(),
+            aud: shared::token::DEFAULT_AUDIENCE.into(),
         })
         .unwrap();
     for _ in 0..2 {

@@ -6,11 +6,13 @@ mod attempts;
 mod client;
 mod error;
 mod item;
+mod keys;
 mod profiles;
 mod sessions;
 
 pub use accounts::DynamoAccountStore;
 pub use attempts::DynamoLoginAttemptStore;
 pub use client::client;
+pub use keys::DynamoKeyStore;
 pub use profiles::DynamoProfileStore;
 pub use sessions::{DynamoSessionStore, SESSIONS_INDEX};
