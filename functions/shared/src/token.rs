@@ -458,8 +458,6 @@ pub async fn verify_access(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
 
     fn tokens() -> Tokens {
         Tokens::new(
@@ -551,17 +549,29 @@ mod tests {
         };
         assert_eq!(t.verify(&t.sign(&claims).unwrap()), Err(Rejected::Invalid));
         let (sub, sid) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());
-        let complete = serde_json::json!({"sub": sub, "username": "x", "iat": now, "exp": now + 60, "jti": "j", "sid": sid});
+        let complete = serde_json::json!({"sub": sub, "username": "x", "iat": now, "exp": now + 60, "jti": "j", "sid": sid, "iss": DEFAULT_ISSUER, "aud": DEFAULT_AUDIENCE});
         let sign = |claims: &serde_json::Value| {
+            let header = Header {
+                typ: Some(ACCESS_TOKEN_TYPE.into()),
+                ..Header::new(Algorithm::HS256)
+            };
             jsonwebtoken::encode(
-                &Header::new(Algorithm::HS256),
+                &header,
                 claims,
                 &EncodingKey::from_secret(b"an-example-secret-of-at-least-32-bytes").unwrap(),
             )
             .unwrap()
         };
         assert!(t.verify(&sign(&complete)).is_ok());
-        for (field, bad) in [("exp", None), ("sid", None), ("sid", Some("not-a-uuid"))] {
+        for (field, bad) in [
+            ("exp", None),
+            ("sid", None),
+            ("sid", Some("not-a-uuid")),
+            ("iss", None),
+            ("iss", Some("someone-else")),
+            ("aud", None),
+            ("aud", Some("another-api")),
+        ] {
             let mut claims = complete.clone();
             match bad {
                 None => claims.as_object_mut().unwrap().remove(field),
@@ -670,5 +680,232 @@ mod tests {
             verify_access(&t, &Down, &good).await,
             Err(Error::Unavailable(_))
         ));
+    }
+
+    fn ed25519() -> (Tokens, Arc<crate::store::memory::MemoryKeyStore>) {
+        let keys = Arc::new(crate::store::memory::MemoryKeyStore::default());
+        let material = Secret::named("JWT_SIGNING_KEY", "k".repeat(40)).unwrap();
+        let tokens = Tokens::ed25519(
+            Ed25519Key::from_material(&material),
+            Some(keys.clone()),
+            Duration::from_secs(3600),
+        );
+        (tokens, keys)
+    }
+
+    fn b64(value: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(value.to_string())
+    }
+
+    #[tokio::test]
+    async fn an_ed25519_token_verifies_only_where_its_public_key_is_known() {
+        let (signer, keys) = ed25519();
+        let public = signer.signing_key().unwrap().clone();
+        assert_eq!(public.kid, thumbprint(&public.x));
+        assert_eq!(public.kid.len(), 43);
+        let issued = signer
+            .issue(Uuid::new_v4(), "alice", Uuid::new_v4())
+            .unwrap();
+        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        assert_eq!(header.kid.as_deref(), Some(public.kid.as_str()));
+        assert_eq!(header.typ.as_deref(), Some(ACCESS_TOKEN_TYPE));
+        assert_eq!(signer.verify(&issued.token).unwrap(), issued.claims);
+
+        let verifier = Tokens::ed25519_verifier(keys.clone(), Duration::from_secs(3600));
+        assert!(matches!(
+            verifier.verify_resolving(&issued.token).await,
+            Err(Error::InvalidToken)
+        ));
+        keys.publish_key(&public).await.unwrap();
+        assert_eq!(
+            verifier.verify_resolving(&issued.token).await.unwrap(),
+            issued.claims
+        );
+        assert!(
+            verifier.sign(&issued.claims).is_err(),
+            "a verifier cannot sign"
+        );
+        let jwks = signer.jwks();
+        assert_eq!(jwks["keys"][0]["kid"], public.kid.as_str());
+        assert_eq!(jwks["keys"][0]["kty"], "OKP");
+        assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
+        assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+        assert!(jwks["keys"][0].get("d").is_none(), "never the private key");
+        assert_eq!(tokens().jwks(), serde_json::json!({"keys": []}));
+    }
+
+    #[tokio::test]
+    async fn the_usual_jwt_attacks_are_refused() {
+        let (signer, keys) = ed25519();
+        let public = signer.signing_key().unwrap().clone();
+        keys.publish_key(&public).await.unwrap();
+        let good = signer
+            .issue(Uuid::new_v4(), "mallory", Uuid::new_v4())
+            .unwrap();
+        let [header, payload, signature]: [&str; 3] = good
+            .token
+            .split('.')
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap();
+        let header_json: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        let with_header = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut h = header_json.clone();
+            edit(&mut h);
+            format!("{}.{payload}.{signature}", b64(&h))
+        };
+        let mut attacks: Vec<(String, String)> = Vec::new();
+        for alg in ["none", "None", "NONE", "nOnE"] {
+            for sig in ["", signature] {
+                attacks.push((
+                    format!("alg {alg}"),
+                    format!(
+                        "{}.{payload}.{sig}",
+                        b64(&serde_json::json!({"alg": alg, "typ": "at+jwt"}))
+                    ),
+                ));
+            }
+        }
+        // Key confusion: HS256 MAC'd with the public key's bytes (raw and as text).
+        let x_bytes = URL_SAFE_NO_PAD.decode(&public.x).unwrap();
+        for secret in [x_bytes.as_slice(), public.x.as_bytes()] {
+            let header = Header {
+                typ: Some(ACCESS_TOKEN_TYPE.into()),
+                kid: Some(public.kid.clone()),
+                ..Header::new(Algorithm::HS256)
+            };
+            let forged = jsonwebtoken::encode(
+                &header,
+                &good.claims,
+                &EncodingKey::from_secret(secret).unwrap(),
+            )
+            .unwrap();
+            attacks.push(("HS256 with the public key".into(), forged));
+        }
+        for kid in [
+            "unknown-but-plausible-key-id-of-43-chars-x".to_owned(),
+            "../../../../etc/passwd".to_owned(),
+            "x' OR '1'='1".to_owned(),
+            "KEY#abc".to_owned(),
+            "a".repeat(300),
+        ] {
+            attacks.push((
+                format!("kid {kid:.20}"),
+                with_header(&|h| h["kid"] = kid.clone().into()),
+            ));
+        }
+        attacks.push((
+            "no kid".into(),
+            with_header(&|h| {
+                h.as_object_mut().unwrap().remove("kid");
+            }),
+        ));
+        // An attacker's own key, announced in the header: never used.
+        let attacker = Ed25519Key::random();
+        for field in ["jku", "x5u", "jwk"] {
+            let value = match field {
+                "jwk" => jwk(attacker.public()),
+                _ => "https://attacker.example/keys.json".into(),
+            };
+            let header = serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": attacker.public().kid, field: value});
+            let mut forged_header = Header::new(Algorithm::EdDSA);
+            forged_header.kid = Some(attacker.public().kid.clone());
+            forged_header.typ = Some(ACCESS_TOKEN_TYPE.into());
+            let signed =
+                jsonwebtoken::encode(&forged_header, &good.claims, &attacker.encoding).unwrap();
+            // The same claims under a header naming the attacker's key, signed by it.
+            let input = format!("{}.{payload}", b64(&header));
+            let resigned = {
+                use ed25519_dalek::Signer as _;
+                let seed_key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+                URL_SAFE_NO_PAD.encode(seed_key.sign(input.as_bytes()).to_bytes())
+            };
+            attacks.push((format!("{field} header"), format!("{input}.{resigned}")));
+            attacks.push((format!("{field}: attacker-signed"), signed));
+        }
+        for typ in ["JWT", "refresh+jwt", "", "AT+JWT"] {
+            attacks.push((
+                format!("typ {typ}"),
+                with_header(&|h| h["typ"] = typ.into()),
+            ));
+        }
+        attacks.push((
+            "no typ".into(),
+            with_header(&|h| {
+                h.as_object_mut().unwrap().remove("typ");
+            }),
+        ));
+        attacks.push((
+            "truncated signature".into(),
+            good.token[..good.token.len() - 5].to_owned(),
+        ));
+        attacks.push(("empty signature".into(), format!("{header}.{payload}.")));
+        attacks.push((
+            "oversized header".into(),
+            with_header(&|h| h["pad"] = "x".repeat(2000).into()),
+        ));
+        attacks.push((
+            "a refresh token".into(),
+            crate::refresh::RefreshSecret::generate()
+                .expose()
+                .to_owned(),
+        ));
+        let other_signer = Tokens::ed25519(Ed25519Key::random(), None, Duration::from_secs(60));
+        for (what, claims) in [
+            (
+                "wrong iss",
+                Claims {
+                    iss: "https://evil.example".into(),
+                    ..good.claims.clone()
+                },
+            ),
+            (
+                "wrong aud",
+                Claims {
+                    aud: "another-api".into(),
+                    ..good.claims.clone()
+                },
+            ),
+        ] {
+            attacks.push((what.into(), signer.sign(&claims).unwrap()));
+        }
+        attacks.push((
+            "another key".into(),
+            other_signer
+                .issue(Uuid::new_v4(), "x", Uuid::new_v4())
+                .unwrap()
+                .token,
+        ));
+        let hs256 = tokens();
+        attacks.push((
+            "an HS256 token at an EdDSA verifier".into(),
+            hs256
+                .issue(Uuid::new_v4(), "x", Uuid::new_v4())
+                .unwrap()
+                .token,
+        ));
+        for (what, token) in &attacks {
+            assert!(
+                matches!(
+                    signer.verify_resolving(token).await,
+                    Err(Error::InvalidToken)
+                ),
+                "{what}: {token:.80}"
+            );
+        }
+        let signer_token = signer
+            .issue(Uuid::new_v4(), "x", Uuid::new_v4())
+            .unwrap()
+            .token;
+        assert!(
+            matches!(
+                hs256.verify_resolving(&signer_token).await,
+                Err(Error::InvalidToken)
+            ),
+            "an EdDSA token at an HS256 verifier"
+        );
+        assert!(signer.verify_resolving(&good.token).await.is_ok());
     }
 }

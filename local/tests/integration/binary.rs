@@ -47,8 +47,9 @@ fn the_local_binary_serves_and_stops_cleanly_on_ctrl_c() {
         seen.push(line);
     };
     assert!(
-        seen.iter().any(|l| l.contains("JWT_SECRET is not set")),
-        "a generated secret is announced: {seen:?}"
+        seen.iter()
+            .any(|l| l.contains("neither JWT_SIGNING_KEY nor JWT_SECRET is set")),
+        "a generated key is announced: {seen:?}"
     );
 
     let body = reqwest::blocking::get(format!("{auth_url}/"))

@@ -22,7 +22,10 @@ fn start(secret: Option<&str>) -> (i32, String, Duration) {
 fn a_missing_secret_stops_the_binary_with_a_clear_message() {
     let (code, stderr, took) = start(None);
     assert_eq!(code, 78);
-    assert!(stderr.contains("JWT_SECRET is not set"), "{stderr}");
+    assert!(
+        stderr.contains("neither JWT_SIGNING_KEY nor JWT_SECRET is set"),
+        "{stderr}"
+    );
     assert!(took < Duration::from_secs(5));
 }
 
@@ -42,5 +45,18 @@ fn a_malformed_value_stops_the_binary_like_every_other() {
 #[test]
 fn a_state_that_cannot_be_built_stops_the_binary_the_same_way() {
     let stderr = shared::testing::assert_cannot_start(env!("CARGO_BIN_EXE_auth"), "auth", &[]);
-    assert!(stderr.contains("JWT_SECRET is not set"), "{stderr}");
+    assert!(
+        stderr.contains("neither JWT_SIGNING_KEY nor JWT_SECRET is set"),
+        "{stderr}"
+    );
+    let both = [
+        (
+            "JWT_SIGNING_KEY",
+            "an-ed25519-key-material-of-32-bytes-or-more",
+        ),
+        ("JWT_SECRET", "an-hs256-secret-of-at-least-32-bytes-long"),
+    ];
+    let stderr = shared::testing::assert_cannot_start(env!("CARGO_BIN_EXE_auth"), "auth", &both);
+    assert!(stderr.contains("not both"), "{stderr}");
+    assert!(!stderr.contains("an-ed25519-key-material"), "never echoed");
 }

@@ -22,7 +22,8 @@ async fn health_answers_as_the_spec_shows() {
                 "health": "/", "register": "/register", "login": "/login", "validate": "/validate",
                 "refresh": "/refresh", "logout": "/logout", "sessions": "/sessions",
                 "end_session": "/sessions/{id}", "change_password": "/password",
-                "delete_account": "/account"
+                "delete_account": "/account", "jwks": "/.well-known/jwks.json",
+                "discovery": "/.well-known/openid-configuration"
             }
         })
     );
