@@ -38,6 +38,9 @@ ROUTES = {
     "DELETE /api/sessions/{id}": "AuthFunction",
     "POST /api/password": "AuthFunction",
     "DELETE /api/account": "AuthFunction",
+    # The public keys and discovery, at the root where RFC 8615 puts them.
+    "GET /.well-known/jwks.json": "AuthFunction",
+    "GET /.well-known/openid-configuration": "AuthFunction",
     "GET /api/users": "UsersFunction",
     "POST /api/users": "UsersFunction",
     "GET /api/users/{id}": "UsersFunction",
@@ -51,7 +54,7 @@ ROUTES = {
 ROUTES.update({
     f"ANY {key.split(' ', 1)[1]}": fid
     for key, fid in list(ROUTES.items())
-    if key.startswith(("POST /api/", "GET /api/", "PUT /api/", "DELETE /api/"))
+    if key.startswith(("POST /api/", "GET /api/", "PUT /api/", "DELETE /api/", "GET /.well-known/"))
 })
 
 # logical id -> (binary, crate dir, {what it may touch: exactly the actions it has there}).
@@ -591,6 +594,10 @@ def self_test(base):
         "sessions route missing": (
             lambda t: r(t)["AuthFunction"]["Properties"]["Events"].pop("EndSession"),
             "DELETE /api/sessions/{id} must go to AuthFunction",
+        ),
+        "key set under /api only": (
+            lambda t: r(t)["AuthFunction"]["Properties"]["Events"]["Jwks"]["Properties"].update({"Path": "/api/.well-known/jwks.json"}),
+            "GET /.well-known/jwks.json must go to AuthFunction",
         ),
         "GSI missing": (
             lambda t: r(t)["SecurityTable"]["Properties"].pop("GlobalSecondaryIndexes"),

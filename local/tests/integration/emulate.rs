@@ -572,6 +572,16 @@ fn the_repos_template_reads_as_deployed() {
     assert_eq!(route("ANY /api/sessions/{id}"), Some("AuthFunction"));
     assert_eq!(route("POST /api/password"), Some("AuthFunction"));
     assert_eq!(route("DELETE /api/account"), Some("AuthFunction"));
+    assert_eq!(route("GET /.well-known/jwks.json"), Some("AuthFunction"));
+    assert_eq!(route("ANY /.well-known/jwks.json"), Some("AuthFunction"));
+    assert_eq!(
+        route("GET /.well-known/openid-configuration"),
+        Some("AuthFunction")
+    );
+    assert_eq!(
+        route("ANY /.well-known/openid-configuration"),
+        Some("AuthFunction")
+    );
     assert_eq!(route("GET /"), Some("GatewayFunction"));
     assert_eq!(route("$default"), Some("GatewayFunction"));
     let cors = template

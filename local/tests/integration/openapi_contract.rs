@@ -36,7 +36,8 @@ fn documented() -> Operations {
 
 /// (METHOD, path) of every route the routers list, as a client of the gateway sees
 /// them: the gateway's own, and auth's and users' under `/api` (their health checks at
-/// `/` are not reachable through the gateway, whose `/api` is its own health).
+/// `/` are not reachable through the gateway, whose `/api` is its own health), except
+/// `/.well-known/*`, documented at the root where RFC 8615 puts them.
 fn served() -> Operations {
     let own = gateway::ROUTES
         .iter()
@@ -45,7 +46,14 @@ fn served() -> Operations {
         .iter()
         .chain(users::ROUTES)
         .filter(|(_, path)| *path != "/")
-        .map(|(m, p)| (m.to_string(), format!("/api{p}")));
+        .map(|(m, p)| {
+            let documented = if p.starts_with("/.well-known/") {
+                p.to_string()
+            } else {
+                format!("/api{p}")
+            };
+            (m.to_string(), documented)
+        });
     own.chain(forwarded).collect()
 }
 

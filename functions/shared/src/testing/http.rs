@@ -318,7 +318,9 @@ pub fn spec_health() -> Value {
                 "sessions": "GET /api/sessions",
                 "end_session": "DELETE /api/sessions/:id",
                 "change_password": "POST /api/password",
-                "delete_account": "DELETE /api/account"
+                "delete_account": "DELETE /api/account",
+                "jwks": "GET /.well-known/jwks.json",
+                "discovery": "GET /.well-known/openid-configuration"
             },
             "users": {
                 "get_all": "GET /api/users",
