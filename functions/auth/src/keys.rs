@@ -6,6 +6,9 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use std::time::Duration;
+
+use shared::token::jwks_of;
 use shared::{Error, Json};
 
 use crate::AppState;
@@ -24,25 +27,43 @@ fn cached(body: Value) -> Response {
     response
 }
 
+/// How long after a newer key takes over an older one still verifies: the longest an
+/// access token it signed can live, plus a minute for instances still finishing.
+fn retire_after(state: &AppState) -> Duration {
+    state.tokens.ttl() + Duration::from_secs(60)
+}
+
 impl AppState {
-    /// Publishes the signing key's public half once per process, before the first
-    /// token it signs.
+    /// Makes the signing key's public half the current published key once per
+    /// process, before the first token it signs; a key that was current before keeps
+    /// verifying until the last token it signed has expired.
     pub(crate) async fn publish_key(&self) -> Result<(), Error> {
         let Some(key) = self.tokens.signing_key() else {
             return Ok(());
         };
+        let now = chrono::Utc::now().timestamp();
         self.published
-            .get_or_try_init(|| async { self.keys.publish_key(key).await })
+            .get_or_try_init(|| async {
+                self.keys.activate_key(key, retire_after(self), now).await
+            })
             .await
             .map(|_| ())
     }
 }
 
-/// `GET /.well-known/jwks.json` (RFC 7517): the public keys tokens are signed with;
-/// none under HS256, whose secret is never published.
+/// `GET /.well-known/jwks.json` (RFC 7517): every public key a live token may be
+/// signed with, the current one first (one read of the key registry); none under
+/// HS256, whose secret is never published.
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, Error> {
+    if state.tokens.signing_key().is_none() {
+        return Ok(cached(state.tokens.jwks()));
+    }
     state.publish_key().await?;
-    Ok(cached(state.tokens.jwks()))
+    let keys = state
+        .keys
+        .published_keys(chrono::Utc::now().timestamp())
+        .await?;
+    Ok(cached(jwks_of(keys.iter())))
 }
 
 /// `GET /.well-known/openid-configuration`: the issuer and where its keys are, and

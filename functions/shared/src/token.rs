@@ -131,6 +131,7 @@ impl Ed25519Key {
                 kid: thumbprint(&x),
                 x,
                 created_at: chrono::Utc::now().timestamp(),
+                expires_at: None,
             },
         }
     }
@@ -147,6 +148,11 @@ pub fn thumbprint(x: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
+/// A JSON Web Key Set (RFC 7517) of `keys`.
+pub fn jwks_of<'a>(keys: impl Iterator<Item = &'a PublicKey>) -> Value {
+    json!({ "keys": keys.map(jwk).collect::<Vec<_>>() })
+}
+
 /// A public key as a JWK (RFC 7517, RFC 8037).
 pub fn jwk(key: &PublicKey) -> Value {
     json!({"kty": "OKP", "crv": "Ed25519", "x": key.x, "kid": key.kid, "use": "sig", "alg": "EdDSA"})
@@ -157,12 +163,25 @@ enum Signer {
     Ed25519(Ed25519Key),
 }
 
+/// A public key as a verifier keeps it.
+struct Known {
+    key: DecodingKey,
+    /// When it stops verifying (a retired key), if known.
+    expires_at: Option<i64>,
+    /// When it was last read from the key source; `None` for the signer's own key.
+    read_at: Option<std::time::Instant>,
+}
+
+/// How long a verifier trusts what it read of a key before reading it again, so that
+/// a retired key stops verifying everywhere within this long of its expiry.
+pub const KEY_RECHECK: Duration = Duration::from_secs(300);
+
 enum Verifier {
     Hs256(DecodingKey),
     /// Public keys by key id, completed from `source` when a token names one not yet
-    /// known.
+    /// known (or not read for [`KEY_RECHECK`]).
     Ed25519 {
-        known: RwLock<HashMap<String, DecodingKey>>,
+        known: RwLock<HashMap<String, Known>>,
         source: Option<Arc<dyn KeyStore>>,
     },
 }
@@ -224,7 +243,12 @@ impl Tokens {
     pub fn ed25519(key: Ed25519Key, source: Option<Arc<dyn KeyStore>>, ttl: Duration) -> Self {
         let mut known = HashMap::new();
         if let Some(decoding) = decoding_key(&key.public) {
-            known.insert(key.public.kid.clone(), decoding);
+            let own = Known {
+                key: decoding,
+                expires_at: None,
+                read_at: None,
+            };
+            known.insert(key.public.kid.clone(), own);
         }
         Self {
             signer: Some(Signer::Ed25519(key)),
@@ -287,11 +311,10 @@ impl Tokens {
         }
     }
 
-    /// The JSON Web Key Set of the keys this signer's tokens verify with (empty for
-    /// HS256, whose secret is never published).
+    /// The JSON Web Key Set of this signer's own key (empty for HS256, whose secret is
+    /// never published); [`jwks_of`] gives that of a key registry.
     pub fn jwks(&self) -> Value {
-        let keys: Vec<Value> = self.signing_key().map(jwk).into_iter().collect();
-        json!({ "keys": keys })
+        jwks_of(self.signing_key().into_iter())
     }
 
     /// A token for `user_id` in session `sid`.
@@ -376,10 +399,15 @@ impl Tokens {
                     return Err(Rejected::Invalid);
                 }
                 let known = known.read().unwrap_or_else(|p| p.into_inner());
-                let Some(key) = known.get(&kid) else {
+                let now = chrono::Utc::now().timestamp();
+                let usable = known.get(&kid).filter(|k| {
+                    k.expires_at.is_none_or(|at| at > now)
+                        && k.read_at.is_none_or(|at| at.elapsed() < KEY_RECHECK)
+                });
+                let Some(entry) = usable else {
                     return Err(Rejected::UnknownKey(kid));
                 };
-                jsonwebtoken::decode::<Claims>(token, key, &self.validation())
+                jsonwebtoken::decode::<Claims>(token, &entry.key, &self.validation())
             }
         }
         .map_err(|e| match e.kind() {
@@ -406,18 +434,30 @@ impl Tokens {
                 else {
                     return Err(Error::InvalidToken);
                 };
-                let Some(key) = source.public_key(&kid).await? else {
+                let now = chrono::Utc::now().timestamp();
+                let found = source.public_key(&kid, now).await?;
+                let mut known_keys = known.write().unwrap_or_else(|p| p.into_inner());
+                let Some(key) = found else {
+                    known_keys.remove(&kid);
                     return Err(Error::InvalidToken);
                 };
                 let decoding = decoding_key(&key).ok_or(Error::InvalidToken)?;
-                {
-                    let mut known = known.write().unwrap_or_else(|p| p.into_inner());
-                    if known.len() >= MAX_KNOWN_KEYS {
-                        known.clear();
-                    }
-                    known.insert(kid, decoding);
+                if known_keys.len() >= MAX_KNOWN_KEYS {
+                    known_keys.retain(|_, k| k.read_at.is_none());
                 }
-                Ok(self.verify(token)?)
+                known_keys.insert(
+                    kid,
+                    Known {
+                        key: decoding,
+                        expires_at: key.expires_at,
+                        read_at: Some(std::time::Instant::now()),
+                    },
+                );
+                drop(known_keys);
+                match self.verify(token) {
+                    Err(Rejected::UnknownKey(_)) => Err(Error::InvalidToken),
+                    other => Ok(other?),
+                }
             }
             other => Ok(other?),
         }
@@ -717,7 +757,13 @@ mod tests {
             verifier.verify_resolving(&issued.token).await,
             Err(Error::InvalidToken)
         ));
-        keys.publish_key(&public).await.unwrap();
+        keys.activate_key(
+            &public,
+            Duration::from_secs(3600),
+            chrono::Utc::now().timestamp(),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             verifier.verify_resolving(&issued.token).await.unwrap(),
             issued.claims
@@ -739,7 +785,13 @@ mod tests {
     async fn the_usual_jwt_attacks_are_refused() {
         let (signer, keys) = ed25519();
         let public = signer.signing_key().unwrap().clone();
-        keys.publish_key(&public).await.unwrap();
+        keys.activate_key(
+            &public,
+            Duration::from_secs(3600),
+            chrono::Utc::now().timestamp(),
+        )
+        .await
+        .unwrap();
         let good = signer
             .issue(Uuid::new_v4(), "mallory", Uuid::new_v4())
             .unwrap();

@@ -10,6 +10,7 @@ use reqwest::Client;
 use serde_json::{json, Value};
 
 use local::Ports;
+use shared::store::Stores;
 use shared::testing::dynamodb::TempTables;
 use shared::testing::http::PASSWORD;
 use shared::testing::{config, send};
@@ -155,5 +156,178 @@ async fn a_users_function_with_no_key_learns_the_public_key_from_dynamodb() {
     forged.replace_range(forged.len() - 3.., "AAA");
     assert_eq!(send(&users, request(&forged)).await.status, 401);
     stack.stop().await;
+    tables.delete().await;
+}
+
+/// Two deployments of auth in turn over the same stores, as a key rotation is: the
+/// second one's first token makes its key current and retires the first one's, which
+/// keeps verifying until the last token it signed has expired. Readers at users
+/// (which holds no key) never see a wrongful 401 meanwhile.
+async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: shared::Config) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use shared::config::Secret;
+    use shared::token::{Ed25519Key, Tokens};
+
+    let ttl = config.tokens.access_ttl;
+    let deployment = |material: &str| {
+        let key =
+            Ed25519Key::from_material(&Secret::named("JWT_SIGNING_KEY", material.into()).unwrap());
+        let tokens = Tokens::ed25519(key, Some(stores.keys.clone()), ttl);
+        let kid = tokens.signing_key().unwrap().kid.clone();
+        (
+            auth::router(auth::AppState::new(&stores, Arc::new(tokens), &config)),
+            kid,
+        )
+    };
+    let (first, first_kid) = deployment("the first signing key material of this test");
+    let (second, second_kid) = deployment("the second signing key material of this test");
+    let verifier = Tokens::ed25519_verifier(stores.keys.clone(), ttl);
+    let users = users::router(users::AppState::new(
+        stores.profiles.clone(),
+        users::Authenticator::local(Arc::new(verifier), stores.checks.clone()),
+    ));
+
+    let names: Vec<String> = (0..4).map(|i| format!("rotating{i}")).collect();
+    let mut refresh_tokens = Vec::new();
+    let pool = Arc::new(Mutex::new(Vec::new()));
+    for name in &names {
+        let reply =
+            shared::testing::register(&first, name, &format!("{name}@example.com"), PASSWORD).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let login = shared::testing::login(&first, name, PASSWORD).await;
+        assert_eq!(login.status, 200);
+        pool.lock()
+            .unwrap()
+            .push(login.body["token"].as_str().unwrap().to_owned());
+        refresh_tokens.push(login.body["refresh_token"].as_str().unwrap().to_owned());
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (reads, wrongful) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut readers = Vec::new();
+    for reader in 0..2 {
+        let (users, pool, stop) = (users.clone(), pool.clone(), stop.clone());
+        let (reads, wrongful) = (reads.clone(), wrongful.clone());
+        readers.push(tokio::spawn(async move {
+            let mut n = reader;
+            while !stop.load(Ordering::Relaxed) {
+                let token = {
+                    let pool = pool.lock().unwrap();
+                    pool[n % pool.len()].clone()
+                };
+                n += 1;
+                let request = Request::get("/users")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap();
+                let reply = send(&users, request).await;
+                reads.fetch_add(1, Ordering::Relaxed);
+                if reply.status != 200 {
+                    wrongful.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("wrongful {}: {}", reply.status, reply.body);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The new deployment: logins and refreshes of sessions the old key started.
+    for (name, refresh_token) in names.iter().zip(&refresh_tokens) {
+        let login = shared::testing::login(&second, name, PASSWORD).await;
+        assert_eq!(login.status, 200);
+        pool.lock()
+            .unwrap()
+            .push(login.body["token"].as_str().unwrap().to_owned());
+        let refreshed =
+            shared::testing::post(&second, "/refresh", json!({"refresh_token": refresh_token}))
+                .await;
+        assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
+        pool.lock()
+            .unwrap()
+            .push(refreshed.body["token"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    let kids: Vec<String> = pool
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| jsonwebtoken::decode_header(t).unwrap().kid.unwrap())
+        .collect();
+    assert!(
+        kids.contains(&first_kid) && kids.contains(&second_kid),
+        "tokens of both keys were read"
+    );
+    assert!(
+        reads.load(Ordering::Relaxed) > 50,
+        "{} reads",
+        reads.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        wrongful.load(Ordering::Relaxed),
+        0,
+        "wrongful 401s during the rotation"
+    );
+
+    // The key set: the new key first, the old one until its tokens have expired.
+    let jwks = shared::testing::get(&second, "/.well-known/jwks.json")
+        .await
+        .body;
+    let listed: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [second_kid.as_str(), first_kid.as_str()]);
+    let now = chrono::Utc::now().timestamp();
+    let keys = stores.keys.published_keys(now).await.unwrap();
+    let retired_at = keys[1].expires_at.expect("the old key expires");
+    let bound = i64::try_from(ttl.as_secs()).unwrap() + 60;
+    assert!(
+        (now + bound - 5..=now + bound).contains(&retired_at),
+        "{retired_at} vs {now}"
+    );
+    assert_eq!(keys[0].expires_at, None);
+    let later = stores.keys.published_keys(retired_at).await.unwrap();
+    assert_eq!(
+        later.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        [second_kid.as_str()]
+    );
+    assert_eq!(
+        stores
+            .keys
+            .public_key(&first_kid, retired_at)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(stores
+        .keys
+        .public_key(&second_kid, retired_at)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_under_load_logs_nobody_out_in_memory() {
+    a_key_rotation_under_load_logs_nobody_out(Stores::memory(), config(&[("BCRYPT_COST", "4")]))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_under_load_logs_nobody_out_on_dynamodb() {
+    let Some(tables) = TempTables::create().await else {
+        return;
+    };
+    let mut config = tables.config.clone();
+    config.bcrypt_cost = 4;
+    a_key_rotation_under_load_logs_nobody_out(tables.stores().await, config).await;
     tables.delete().await;
 }

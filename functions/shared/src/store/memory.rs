@@ -468,22 +468,39 @@ impl LoginAttemptStore for MemoryLoginAttemptStore {
     }
 }
 
-/// Published public keys by key id.
+/// The key registry: the current key first, then retired ones until they expire.
 #[derive(Default)]
 pub struct MemoryKeyStore {
-    keys: Mutex<HashMap<String, PublicKey>>,
+    keys: Mutex<Vec<PublicKey>>,
 }
 
 #[async_trait]
 impl KeyStore for MemoryKeyStore {
-    async fn publish_key(&self, key: &PublicKey) -> Result<(), Error> {
-        lock(&self.keys)
-            .entry(key.kid.clone())
-            .or_insert_with(|| key.clone());
+    async fn activate_key(
+        &self,
+        key: &PublicKey,
+        retire_after: Duration,
+        now: i64,
+    ) -> Result<(), Error> {
+        let mut keys = lock(&self.keys);
+        if let Some(next) = super::activated(&keys, key, retire_after, now) {
+            *keys = next;
+        }
         Ok(())
     }
 
-    async fn public_key(&self, kid: &str) -> Result<Option<PublicKey>, Error> {
-        Ok(lock(&self.keys).get(kid).cloned())
+    async fn public_key(&self, kid: &str, now: i64) -> Result<Option<PublicKey>, Error> {
+        Ok(lock(&self.keys)
+            .iter()
+            .find(|k| k.kid == kid && k.alive(now))
+            .cloned())
+    }
+
+    async fn published_keys(&self, now: i64) -> Result<Vec<PublicKey>, Error> {
+        Ok(lock(&self.keys)
+            .iter()
+            .filter(|k| k.alive(now))
+            .cloned()
+            .collect())
     }
 }

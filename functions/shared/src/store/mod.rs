@@ -169,18 +169,69 @@ pub struct PublicKey {
     pub x: String,
     /// Epoch seconds.
     pub created_at: i64,
+    /// Set when a newer key took over: epoch seconds after which no token it signed can
+    /// still be alive, and the key is no longer published or trusted.
+    pub expires_at: Option<i64>,
 }
 
-/// Token-signing public keys: auth publishes the key it signs with before its first
-/// token; verifiers (users) read a key the first time a token names it. Never a
-/// private key.
+impl PublicKey {
+    /// Whether the key still verifies tokens at `now`.
+    pub fn alive(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// Token-signing public keys: auth makes the key it signs with the current one before
+/// its first token, which retires the one before; verifiers (users) read a key the
+/// first time a token names it, and again now and then. Never a private key.
 #[async_trait]
 pub trait KeyStore: Send + Sync {
-    /// Stores `key` unless a key with its id is already there.
-    async fn publish_key(&self, key: &PublicKey) -> Result<(), Error>;
+    /// Makes `key` the current signing key, if it is not already: every other current
+    /// key is retired and expires `retire_after` from `now`, when the last token it
+    /// signed has expired. One atomic step.
+    async fn activate_key(
+        &self,
+        key: &PublicKey,
+        retire_after: Duration,
+        now: i64,
+    ) -> Result<(), Error>;
 
-    /// The key with this id, if published.
-    async fn public_key(&self, kid: &str) -> Result<Option<PublicKey>, Error>;
+    /// The key with this id, if published and alive at `now`.
+    async fn public_key(&self, kid: &str, now: i64) -> Result<Option<PublicKey>, Error>;
+
+    /// Every key alive at `now`, the current one first: the JWKS.
+    async fn published_keys(&self, now: i64) -> Result<Vec<PublicKey>, Error>;
+}
+
+/// The keys of `registry` after making `key` current at `now`; `None` when it already
+/// is. Shared by the stores so that they retire keys alike.
+pub fn activated(
+    registry: &[PublicKey],
+    key: &PublicKey,
+    retire_after: Duration,
+    now: i64,
+) -> Option<Vec<PublicKey>> {
+    let current = registry
+        .iter()
+        .any(|k| k.kid == key.kid && k.expires_at.is_none());
+    if current {
+        return None;
+    }
+    let retire_at = now.saturating_add(i64::try_from(retire_after.as_secs()).unwrap_or(i64::MAX));
+    let mut keys = vec![PublicKey {
+        expires_at: None,
+        ..key.clone()
+    }];
+    keys.extend(
+        registry
+            .iter()
+            .filter(|k| k.kid != key.kid && k.alive(now))
+            .map(|k| PublicKey {
+                expires_at: Some(k.expires_at.unwrap_or(retire_at).min(retire_at)),
+                ..k.clone()
+            }),
+    );
+    Some(keys)
 }
 
 /// Who a login or registration attempt is counted against.
