@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end suites against the emulated API (`local emulate` over the bootstraps
 # of `sam build`, API Gateway and DynamoDB from template.yaml) and, for comparison,
-# against the local stack: scripts/e2e.py on both, the README's curl walk-through
+# against the local stack: scripts/e2e.py on both, a stranger's check of the local
+# stack's EdDSA tokens with PyJWT (scripts/stranger.py), the README's curl walk-through
 # (scripts/readme_walk.py), schemathesis from the OpenAPI
 # document the emulated API serves, the browser walk with the template's CORS, and the
 # mutation check (scripts/mutants.py). Run by scripts/test.sh after sam build.
@@ -53,14 +54,19 @@ emulate() {
   wait_up "http://localhost:$port" "$WORK/emulate-$port.log" "$!"
 }
 
-say "e2e suite against the local stack"
+say "a stranger verifies the local stack's tokens: PyJWT from the discovery URL (scripts/stranger.py)"
 port="$(free_port)"
-# A low registration limit, which the suite's last group reaches (7 registrations
-# come before it): the 429 through the gateway, X-Forwarded-For naming the client.
-AUTH_PORT=0 USERS_PORT=0 GATEWAY_PORT="$port" BCRYPT_COST=4 REGISTER_MAX_PER_IP=12 RUST_LOG=warn \
-  "$LOCAL_BIN" >"$WORK/local.log" 2>&1 &
+# Without JWT_SECRET (unset even when the caller exports one), so it signs EdDSA and
+# publishes its key. A low registration limit, which the e2e suite's last group
+# reaches (stranger.py's registration and the suite's earlier ones count first): the
+# 429 through the gateway, X-Forwarded-For naming the client.
+env -u JWT_SECRET AUTH_PORT=0 USERS_PORT=0 GATEWAY_PORT="$port" BCRYPT_COST=4 REGISTER_MAX_PER_IP=12 \
+  RUST_LOG=warn "$LOCAL_BIN" >"$WORK/local.log" 2>&1 &
 PIDS+=($!)
 wait_up "http://127.0.0.1:$port" "$WORK/local.log" "$!"
+"$PY" scripts/stranger.py --base-url "http://127.0.0.1:$port"
+
+say "e2e suite against the local stack"
 "$PY" scripts/e2e.py --base-url "http://127.0.0.1:$port" --expect local --register-limit 12
 
 say "e2e suite against the emulated API ($BUILD_DIR)"
