@@ -8,6 +8,7 @@ mod dynamodb_calls;
 mod emulate;
 mod faults;
 mod gateway_e2e;
+mod jwt_attacks_e2e;
 mod keys_e2e;
 mod listing_e2e;
 mod logs;

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub mod app;
+pub mod attacks;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod http;
 pub mod lambda;
 
 pub use app::*;
+pub use attacks::jwt_attacks;
 pub use lambda::*;
 
 /// The signing secret of every test that does not need its own.
