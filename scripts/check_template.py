@@ -3,9 +3,12 @@
 cfn-lint and `sam validate` don't look at: every route of the spec goes to the right
 function, each function's policy grants exactly the actions it needs on its own tables
 and indexes (Query on the sessions-by-user index's ARN only, users' reads of the
-security table limited to SESSION# and USER# keys), the tables have exactly their
-keys and indexes and keep their data safe, and the JWT secret never appears in the
-template.
+security table limited to SESSION# and USER# keys for its batch read and to KEY#
+keys, the public keys auth publishes, for its GetItem), the tables have exactly their
+keys and indexes and keep their data safe, and the signing key never appears in the
+template: auth alone gets JWT_SIGNING_KEY (EdDSA), from the stack's one generated
+secret through a dynamic reference; no function gets JWT_SECRET (HS256), users gets no
+key or secret at all, and no function may call Secrets Manager.
 
 Usage: scripts/check_template.py [template.yaml]   (run with .tools/venv/bin/python)
 Then it mutates the parsed template in memory and asserts that each mutation is
@@ -73,13 +76,18 @@ FUNCTIONS = {
     }),
     "UsersFunction": ("users", "functions/users", {
         "ProfilesTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"},
-        # The per-request check: SESSION#<sid> and USER#<sub> in one consistent read.
-        "SecurityTable": {"dynamodb:BatchGetItem"},
+        # The per-request check: SESSION#<sid> and USER#<sub> in one consistent read;
+        # and auth's public key (KEY#<kid>) once per new key id per container.
+        "SecurityTable": {"dynamodb:BatchGetItem", "dynamodb:GetItem"},
     }),
     "GatewayFunction": ("gateway", "functions/gateway", {}),
 }
-# Grants that must be narrowed to some keys: (function, table) -> key patterns, exactly.
-LEADING_KEYS = {("UsersFunction", "SecurityTable"): ["SESSION#*", "USER#*"]}
+# Grants that must be narrowed to some keys: (function, table) -> {action: key
+# patterns, exactly}. A statement giving actions with different patterns is refused.
+LEADING_KEYS = {("UsersFunction", "SecurityTable"): {
+    "dynamodb:BatchGetItem": ["SESSION#*", "USER#*"],
+    "dynamodb:GetItem": ["KEY#*"],
+}}
 # What a function must never be given, whatever FUNCTIONS says: (function, table) ->
 # actions, None for every action. Users reads its two kinds of security items and
 # writes only profiles.
@@ -113,8 +121,13 @@ INDEXES = {
 }
 INDEX_ATTRIBUTE_TYPES = {"session_user": "S", "session_started": "N"}
 
-# Env every function that holds a table must get; the JWT secret for signers/verifiers.
-NEEDS_SECRET = {"AuthFunction", "UsersFunction"}
+# The one function that signs tokens, and the secret resource its key comes from. The
+# others verify with the public keys it publishes (KEY#<kid>) and hold no key.
+SIGNER = "AuthFunction"
+SIGNING_SECRET = "JwtSigningKey"
+# The issuer and audience every function that signs or checks tokens gets, alike.
+TOKEN_CLAIM_VARS = ("JWT_ISSUER", "JWT_AUDIENCE")
+TOKEN_FUNCTIONS = ("AuthFunction", "UsersFunction")
 
 # Response headers a browser may read without them being exposed (Fetch standard).
 SAFELISTED_RESPONSE_HEADERS = {"cache-control", "content-language", "content-length", "content-type", "expires", "last-modified", "pragma"}
@@ -301,15 +314,31 @@ def check(t):
                 need(env.get("STORE") == "dynamodb", f"{fid}: STORE must be dynamodb")
             else:
                 need(var not in env, f"{fid}: must not get {var} (not its table)")
-        secret = env.get("JWT_SECRET")
-        if fid in NEEDS_SECRET:
-            text = secret.get("Fn::Sub") if isinstance(secret, dict) else None
+        # EdDSA: auth alone holds the signing key; HS256's shared secret goes nowhere.
+        need("JWT_SECRET" not in env, f"{fid}: must not get JWT_SECRET (the template deploys EdDSA; "
+             "HS256 would put one secret that signs in every function)")
+        signing_key = env.get("JWT_SIGNING_KEY")
+        if fid == SIGNER:
+            want = {"Fn::Sub": "{{resolve:secretsmanager:${" + SIGNING_SECRET + "}:SecretString}}"}
             need(
-                isinstance(text, str) and text.startswith("{{resolve:secretsmanager:"),
-                f"{fid}: JWT_SECRET must be a {{{{resolve:secretsmanager:...}}}} dynamic reference, got {secret!r}",
+                signing_key == want,
+                f"{fid}: JWT_SIGNING_KEY must be the dynamic reference {want!r} to the generated secret, got {signing_key!r}",
             )
         else:
-            need(secret is None, f"{fid}: must not get JWT_SECRET")
+            need(signing_key is None, f"{fid}: must not get JWT_SIGNING_KEY (only {SIGNER} signs)")
+            need(
+                "{{resolve:secretsmanager" not in json.dumps(env),
+                f"{fid}: must not get any {{{{resolve:secretsmanager:...}}}} reference in its environment",
+            )
+        for var in TOKEN_CLAIM_VARS:
+            if fid in TOKEN_FUNCTIONS:
+                value = env.get(var)
+                need(
+                    isinstance(value, dict) and value.get("Ref") in t.get("Parameters", {}),
+                    f"{fid}: {var} must be a Ref to a parameter, got {value!r}",
+                )
+            else:
+                need(var not in env, f"{fid}: must not get {var} (it neither signs nor checks tokens)")
 
         policies = as_list(props.get("Policies", []))
         touched = refs_in(policies) & set(TABLES)
@@ -326,6 +355,11 @@ def check(t):
                     need(res_ != "*" and "*" not in json.dumps(res_), f"{fid}: wildcard Resource {res_!r}")
                 need(st.get("Effect") == "Allow", f"{fid}: unexpected statement effect {st.get('Effect')!r}")
                 need(not any(a.endswith("*") for a in actions), f"{fid}: wildcard action in {sorted(actions)}")
+                need(
+                    not any(a.lower().startswith("secretsmanager:") for a in actions),
+                    f"{fid}: Secrets Manager actions {sorted(a for a in actions if a.lower().startswith('secretsmanager:'))} "
+                    "(auth's key arrives as a dynamic reference; no function reads secrets)",
+                )
                 need("NotAction" not in st and "NotResource" not in st, f"{fid}: NotAction / NotResource are not allowed")
                 for res_ in as_list(st.get("Resource", [])):
                     target = grant_target(res_)
@@ -338,13 +372,23 @@ def check(t):
                     never = NEVER.get((fid, tid), set())
                     refused = actions if never is None else actions & never
                     need(not refused, f"{fid}: must never be given {sorted(refused)} on {tid}")
-                    patterns = LEADING_KEYS.get((fid, tid))
-                    if patterns:
+                    limited = LEADING_KEYS.get((fid, tid))
+                    if limited:
+                        wanted = {tuple(sorted(limited[a])) for a in actions if a in limited}
+                        if not need(
+                            len(wanted) <= 1,
+                            f"{fid}: one statement gives {sorted(a for a in actions if a in limited)} on {tid}, "
+                            "actions limited to different keys: give each its own statement",
+                        ):
+                            continue
+                        # An action without keys of its own is refused above; keys still apply.
+                        patterns = list(wanted.pop()) if wanted else sorted({k for ks in limited.values() for k in ks})
                         condition = st.get("Condition", {})
                         keys = condition.get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
                         need(
                             sorted(as_list(keys or [])) == sorted(patterns) and set(condition) == {"ForAllValues:StringLike"},
-                            f"{fid}: access to {tid} must be limited to keys {patterns} (ForAllValues:StringLike dynamodb:LeadingKeys)",
+                            f"{fid}: access to {tid} must be limited to keys {patterns} (ForAllValues:StringLike dynamodb:LeadingKeys) "
+                            f"for {sorted(actions)}",
                         )
         for target, actions in grants.items():
             missing = actions - given.get(target, set())
@@ -384,9 +428,10 @@ def check(t):
             f"{tid}: TTL must be enabled on expires_at",
         )
 
-    # The secret: generated by the stack, long enough, never a parameter or literal.
+    # The secret: auth's signing key material, generated by the stack, long enough,
+    # never a parameter or literal.
     secrets = [k for k, r in resources.items() if r.get("Type") == "AWS::SecretsManager::Secret"]
-    if need(len(secrets) == 1, f"expected one AWS::SecretsManager::Secret, found {secrets}"):
+    if need(secrets == [SIGNING_SECRET], f"expected one AWS::SecretsManager::Secret, {SIGNING_SECRET}, found {secrets}"):
         sp = resources[secrets[0]].get("Properties", {})
         gen = sp.get("GenerateSecretString", {})
         need("SecretString" not in sp, f"{secrets[0]}: SecretString must not be in the template")
@@ -503,16 +548,23 @@ def self_test(base):
 
     r = lambda t: t["Resources"]  # noqa: E731
 
-    def statement(t, fid, target):
-        """The one statement of `fid` whose Resource is `target` (as grant_target names it)."""
+    def statement(t, fid, target, action=None):
+        """The one statement of `fid` whose Resource is `target` (as grant_target names
+        it) and, when `action` is given, whose actions include it."""
         found = [
             st
             for policy in as_list(r(t)[fid]["Properties"]["Policies"])
             for st in as_list(policy["Statement"])
             if [grant_target(res) for res in as_list(st.get("Resource", []))] == [target]
+            and (action is None or action in as_list(st.get("Action", [])))
         ]
-        assert len(found) == 1, f"self-test: {fid} has {len(found)} statements on {target}"
+        assert len(found) == 1, f"self-test: {fid} has {len(found)} statements on {target} with {action or 'any action'}"
         return found[0]
+
+    def env(t, fid):
+        return r(t)[fid]["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+
+    BATCH, GET = "dynamodb:BatchGetItem", "dynamodb:GetItem"
 
     def arch_param(t):
         """The parameter Globals' Architectures refers to; one made up when it is a literal."""
@@ -546,27 +598,27 @@ def self_test(base):
             "UsersFunction: must never be given",
         ),
         "users may write the security table": (
-            lambda t: statement(t, "UsersFunction", "SecurityTable")["Action"].append("dynamodb:PutItem"),
+            lambda t: statement(t, "UsersFunction", "SecurityTable", BATCH)["Action"].append("dynamodb:PutItem"),
             "UsersFunction: must never be given ['dynamodb:PutItem'] on SecurityTable",
         ),
         "users given Query": (
-            lambda t: statement(t, "UsersFunction", "SecurityTable")["Action"].append("dynamodb:Query"),
+            lambda t: statement(t, "UsersFunction", "SecurityTable", BATCH)["Action"].append("dynamodb:Query"),
             "UsersFunction: actions ['dynamodb:Query'] on SecurityTable are more than it needs",
         ),
         "users reading security items other than sessions and user markers": (
-            lambda t: statement(t, "UsersFunction", "SecurityTable")["Condition"]["ForAllValues:StringLike"].update(
+            lambda t: statement(t, "UsersFunction", "SecurityTable", BATCH)["Condition"]["ForAllValues:StringLike"].update(
                 {"dynamodb:LeadingKeys": ["SESSION#*", "USER#*", "REFRESH#*"]}
             ),
             "UsersFunction: access to SecurityTable must be limited to keys",
         ),
         "users limited with ForAnyValue instead of ForAllValues": (
-            lambda t: statement(t, "UsersFunction", "SecurityTable").update(
+            lambda t: statement(t, "UsersFunction", "SecurityTable", BATCH).update(
                 {"Condition": {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["SESSION#*", "USER#*"]}}}
             ),
             "UsersFunction: access to SecurityTable must be limited to keys",
         ),
         "users without its batch read": (
-            lambda t: statement(t, "UsersFunction", "SecurityTable").update({"Action": ["dynamodb:GetItem"]}),
+            lambda t: statement(t, "UsersFunction", "SecurityTable", BATCH).update({"Action": ["dynamodb:GetItem"]}),
             "UsersFunction: lacks ['dynamodb:BatchGetItem'] on SecurityTable",
         ),
         "auth Query on the whole table instead of the index": (
@@ -651,8 +703,92 @@ def self_test(base):
             "AccountsTable: TTL",
         ),
         "literal JWT secret": (
-            lambda t: r(t)["UsersFunction"]["Properties"]["Environment"]["Variables"].update({"JWT_SECRET": "x" * 40}),
-            "UsersFunction: JWT_SECRET",
+            lambda t: env(t, "UsersFunction").update({"JWT_SECRET": "x" * 40}),
+            "UsersFunction: must not get JWT_SECRET",
+        ),
+        "JWT_SECRET added to auth": (
+            lambda t: env(t, "AuthFunction").update(
+                {"JWT_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${JwtSigningKey}:SecretString}}"}}
+            ),
+            "AuthFunction: must not get JWT_SECRET",
+        ),
+        "users given JWT_SIGNING_KEY": (
+            lambda t: env(t, "UsersFunction").update(
+                {"JWT_SIGNING_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${JwtSigningKey}:SecretString}}"}}
+            ),
+            "UsersFunction: must not get JWT_SIGNING_KEY",
+        ),
+        "users given the secret under another name": (
+            lambda t: env(t, "UsersFunction").update(
+                {"VERIFY_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${JwtSigningKey}:SecretString}}"}}
+            ),
+            "UsersFunction: must not get any {{resolve:secretsmanager:...}} reference",
+        ),
+        "auth signing with a literal key": (
+            lambda t: env(t, "AuthFunction").update({"JWT_SIGNING_KEY": "k" * 64}),
+            "AuthFunction: JWT_SIGNING_KEY must be the dynamic reference",
+        ),
+        "auth without its signing key": (
+            lambda t: env(t, "AuthFunction").pop("JWT_SIGNING_KEY"),
+            "AuthFunction: JWT_SIGNING_KEY must be the dynamic reference",
+        ),
+        "users given GetSecretValue": (
+            lambda t: r(t)["UsersFunction"]["Properties"]["Policies"][0]["Statement"].append(
+                {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": {"Ref": "JwtSigningKey"}}
+            ),
+            "UsersFunction: Secrets Manager actions ['secretsmanager:GetSecretValue']",
+        ),
+        "users with a literal audience": (
+            lambda t: env(t, "UsersFunction").update({"JWT_AUDIENCE": "someone-else"}),
+            "UsersFunction: JWT_AUDIENCE must be a Ref to a parameter",
+        ),
+        "users' KEY# GetItem widened to *": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable", GET)["Condition"]["ForAllValues:StringLike"].update(
+                {"dynamodb:LeadingKeys": ["*"]}
+            ),
+            "UsersFunction: access to SecurityTable must be limited to keys ['KEY#*']",
+        ),
+        "users' GetItem without its condition": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable", GET).pop("Condition"),
+            "UsersFunction: access to SecurityTable must be limited to keys ['KEY#*']",
+        ),
+        "users' GetItem limited to sessions and markers": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable", GET)["Condition"]["ForAllValues:StringLike"].update(
+                {"dynamodb:LeadingKeys": ["SESSION#*", "USER#*"]}
+            ),
+            "UsersFunction: access to SecurityTable must be limited to keys ['KEY#*']",
+        ),
+        "users' batch read given KEY# too": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable", BATCH)["Condition"]["ForAllValues:StringLike"].update(
+                {"dynamodb:LeadingKeys": ["SESSION#*", "USER#*", "KEY#*"]}
+            ),
+            "UsersFunction: access to SecurityTable must be limited to keys ['SESSION#*', 'USER#*']",
+        ),
+        "users' GetItem merged into its batch read": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable", BATCH)["Action"].append(GET),
+            "actions limited to different keys",
+        ),
+        "users without its public-key read": (
+            lambda t: r(t)["UsersFunction"]["Properties"]["Policies"][0]["Statement"].remove(
+                statement(t, "UsersFunction", "SecurityTable", GET)
+            ),
+            "UsersFunction: lacks ['dynamodb:GetItem'] on SecurityTable",
+        ),
+        "auth cannot update the security table (KEYS registry, sessions)": (
+            lambda t: statement(t, "AuthFunction", "SecurityTable")["Action"].remove("dynamodb:UpdateItem"),
+            "AuthFunction: lacks ['dynamodb:UpdateItem'] on SecurityTable",
+        ),
+        "secret renamed": (
+            lambda t: r(t).update({"OtherSecret": r(t).pop("JwtSigningKey")}),
+            "expected one AWS::SecretsManager::Secret, JwtSigningKey",
+        ),
+        "short signing key": (
+            lambda t: r(t)["JwtSigningKey"]["Properties"]["GenerateSecretString"].update({"PasswordLength": 32}),
+            "JwtSigningKey: GenerateSecretString.PasswordLength must be >= 48",
+        ),
+        "signing key in the template": (
+            lambda t: r(t)["JwtSigningKey"]["Properties"].update({"SecretString": "k" * 64}),
+            "JwtSigningKey: SecretString must not be in the template",
         ),
         "wrong binary": (lambda t: r(t)["GatewayFunction"]["Metadata"]["BuildProperties"].update({"Binary": "local"}), "GatewayFunction: Metadata.BuildProperties.Binary"),
         "an API header not exposed": (

@@ -5,7 +5,7 @@ Starts moto_serial.py --iam on a free port, creates the tables (create_tables.py
 each function its template policies (iam.py) and then calls DynamoDB with each
 function's keys, the way the functions' code does, checking what is allowed and what is
 denied, a Query on the sessions-by-user index included (granted on the index's ARN,
-refused on the table's). Then shows planted faults failing (the template without one
+refused on the table's), and the public keys auth publishes (KEY#<kid>) that users reads. Then shows planted faults failing (the template without one
 Action of AuthFunction; its Query granted on the table instead of the index), the
 known gap (conditions), and what moto does without --iam.
 Prints every check; exits 1 if any fails. Usage: python scripts/test_iam.py
@@ -185,6 +185,12 @@ def sessions_of(user: str) -> dict:
             "ExpressionAttributeValues": {":u": s(user)}, "ScanIndexForward": False, "Limit": 100}
 
 
+def public_key_item(kid: str) -> dict:
+    """A KEY#<kid> item as auth publishes it (functions/shared/src/store/dynamodb/keys.rs)."""
+    return {"pk": s(f"KEY#{kid}"), "x": s("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+            "alg": s("EdDSA"), "created_at": n(1767225600)}
+
+
 def session_check(sid: str, user: str, *extra: str) -> dict:
     """The users function's per-request read: SESSION#<sid> and USER#<sub> at once."""
     keys = [{"pk": s(f"SESSION#{sid}")}, {"pk": s(f"USER#{user}")}]
@@ -196,6 +202,12 @@ def expect_items(answer: dict, pks: list) -> None:
     got = [item["pk"]["S"] for item in answer["Items"]]
     if got != pks:
         raise AssertionError(f"expected {pks}, got {got}")
+
+
+def expect_item(answer: dict, pk: str) -> None:
+    got = answer.get("Item", {}).get("pk", {}).get("S")
+    if got != pk:
+        raise AssertionError(f"expected {pk}, got {got}")
 
 
 def key(pk: str) -> dict:
@@ -240,6 +252,12 @@ def main() -> None:
         check("AuthFunction TransactWriteItems rotation (2 Updates + 1 Put on security)",
               lambda: auth.transact_write_items(**rotate(S, "old", "new")), "allowed")
         check("AuthFunction GetItem security", lambda: auth.get_item(TableName=S, **key("REFRESH#new")), "allowed")
+        check("AuthFunction PutItem security (its public key KEY#kid, before its first token)",
+              lambda: auth.put_item(TableName=S, Item=public_key_item("k1"),
+                                    ConditionExpression="attribute_not_exists(pk)"), "allowed")
+        check("AuthFunction UpdateItem security (the KEYS registry of its key ids)",
+              lambda: auth.update_item(TableName=S, **key("KEYS"), UpdateExpression="ADD kids :k",
+                                       ExpressionAttributeValues={":k": {"SS": ["k1"]}}), "allowed")
         check("AuthFunction BatchGetItem security (a session and its user marker)",
               lambda: auth.batch_get_item(**session_check("s1", "u1")), "allowed")
         check("AuthFunction Query security index sessions-by-user",
@@ -280,7 +298,9 @@ def main() -> None:
               lambda: users.batch_get_item(**session_check("s1", "u1")), "allowed")
         check("UsersFunction BatchGetItem security + accounts",
               lambda: users.batch_get_item(**session_check("s1", "u1", A)), "denied")
-        check("UsersFunction GetItem security", lambda: users.get_item(TableName=S, **key("SESSION#s1")), "denied")
+        check("UsersFunction GetItem security KEY#kid (a public key, consistent read)",
+              lambda: expect_item(users.get_item(TableName=S, ConsistentRead=True, **key("KEY#k1")), "KEY#k1"),
+              "allowed")
         check("UsersFunction PutItem security", lambda: users.put_item(TableName=S, Item={"pk": s("SESSION#x")}), "denied")
         check("UsersFunction UpdateItem security",
               lambda: users.update_item(TableName=S, **key("USER#u1"), UpdateExpression="REMOVE deleted_at"), "denied")
@@ -310,6 +330,10 @@ def main() -> None:
               "dynamodb:LeadingKeys is like SESSION#* or USER#*; AWS denies REFRESH#x)")
         check("UsersFunction BatchGetItem security REFRESH#x (allowed here, denied in AWS)",
               lambda: users.batch_get_item(RequestItems={S: {"Keys": [{"pk": s("REFRESH#x")}]}}), "allowed")
+        print("-- not enforced: Condition (UsersFunction may GetItem security only where "
+              "dynamodb:LeadingKeys is like KEY#*; AWS denies SESSION#s1)")
+        check("UsersFunction GetItem security SESSION#s1 (allowed here, denied in AWS)",
+              lambda: users.get_item(TableName=S, **key("SESSION#s1")), "allowed")
 
     print("== planted fault: AuthFunction without dynamodb:PutItem on AccountsTable")
     with tempfile.TemporaryDirectory() as tmp, moto("--iam") as url:

@@ -593,7 +593,16 @@ fn the_repos_template_reads_as_deployed() {
     assert_eq!(template.throttle, Some((100, 50)));
 
     let auth = template.function("AuthFunction").unwrap();
-    assert_eq!(auth.environment["JWT_SECRET"], SECRET);
+    assert_eq!(
+        auth.environment["JWT_SIGNING_KEY"], SECRET,
+        "auth's Ed25519 key material, from the stack's one secret"
+    );
+    assert!(
+        !auth.environment.contains_key("JWT_SECRET"),
+        "EdDSA, not HS256"
+    );
+    assert_eq!(auth.environment["JWT_ISSUER"], "serverless-auth");
+    assert_eq!(auth.environment["JWT_AUDIENCE"], "serverless-auth-api");
     assert_eq!(auth.environment["ACCOUNTS_TABLE"], "local-AccountsTable");
     assert_eq!(
         auth.environment["PROFILES_TABLE"], "local-ProfilesTable",
@@ -610,12 +619,25 @@ fn the_repos_template_reads_as_deployed() {
         (Duration::from_secs(10), 1769)
     );
     let users = template.function("UsersFunction").unwrap();
-    assert_eq!(
-        users.environment["JWT_SECRET"], SECRET,
-        "one secret for auth and users"
+    for unset in ["JWT_SECRET", "JWT_SIGNING_KEY"] {
+        assert!(
+            !users.environment.contains_key(unset),
+            "users verifies with auth's published public keys: {unset}"
+        );
+    }
+    assert!(
+        !users.environment.values().any(|v| v == SECRET),
+        "the secret reaches auth only"
     );
+    assert_eq!(users.environment["JWT_ISSUER"], "serverless-auth");
+    assert_eq!(users.environment["JWT_AUDIENCE"], "serverless-auth-api");
     let gateway = template.function("GatewayFunction").unwrap();
-    for unset in ["AUTH_SERVICE_URL", "USER_SERVICE_URL", "JWT_SECRET"] {
+    for unset in [
+        "AUTH_SERVICE_URL",
+        "USER_SERVICE_URL",
+        "JWT_SECRET",
+        "JWT_SIGNING_KEY",
+    ] {
         assert!(!gateway.environment.contains_key(unset), "{unset}");
     }
     let too_cheap = Template::load(
