@@ -74,6 +74,9 @@ port="$(free_port)"
 emulate "$port"
 "$PY" scripts/e2e.py --base-url "http://localhost:$port" --expect emulated
 
+say "a stranger verifies a token of the emulated API with PyJWT and the discovery URL alone (scripts/stranger.py)"
+"$PY" scripts/stranger.py --base-url "http://localhost:$port"
+
 say "the README's curl walk-through against the emulated API (scripts/readme_walk.py)"
 apt_install jq
 "$PY" scripts/readme_walk.py --base-url "http://localhost:$port"
