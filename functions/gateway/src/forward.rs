@@ -3,10 +3,13 @@
 
 use axum::body::Body;
 use axum::extract::Request;
+use std::time::Instant;
+
 use axum::http::header::{self, HeaderMap, HeaderName};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use shared::breaker::Outcome;
 use shared::client_ip::client_ip;
 use shared::config::join_service_url;
 use shared::http::{has_dot_segment, REQUEST_ID};
@@ -115,7 +118,21 @@ async fn try_forward(
         outbound = outbound.body(body);
     }
 
-    let mut answer = outbound.send().await.map_err(|err| {
+    let breaker = state.breaker(upstream);
+    if !breaker.allow(Instant::now()) {
+        tracing::warn!(
+            upstream = upstream.name(),
+            "circuit open: refused without calling downstream"
+        );
+        return Err(upstream.unavailable());
+    }
+    let sent = outbound.send().await;
+    let outcome = match &sent {
+        Ok(_) => Outcome::Success,
+        Err(_) => Outcome::Failure,
+    };
+    breaker.record(outcome, Instant::now());
+    let mut answer = sent.map_err(|err| {
         tracing::warn!(upstream = upstream.name(), error = %err, "downstream did not answer");
         upstream.unavailable()
     })?;
@@ -144,6 +161,7 @@ async fn try_forward(
             }
             Ok(None) => break,
             Err(err) if err.is_timeout() => {
+                breaker.record(Outcome::Failure, Instant::now());
                 tracing::warn!(upstream = upstream.name(), error = %err, "downstream answer timed out");
                 return Err(upstream.unavailable());
             }

@@ -54,6 +54,20 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     if !downstream.is_empty() {
         body["downstream"] = Value::Object(downstream);
     }
+    let now = std::time::Instant::now();
+    let breakers: serde_json::Map<String, Value> = [Upstream::Auth, Upstream::Users]
+        .into_iter()
+        .filter(|u| state.base(*u).is_some())
+        .map(|u| {
+            (
+                u.name().to_owned(),
+                json!(state.breaker(u).state(now).as_str()),
+            )
+        })
+        .collect();
+    if !breakers.is_empty() {
+        body["breakers"] = Value::Object(breakers);
+    }
     Json(body)
 }
 

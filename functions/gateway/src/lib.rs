@@ -15,6 +15,7 @@ use axum::Router;
 use tower::ServiceExt;
 use tower_http::cors::{AllowOrigin, CorsLayer, ExposeHeaders};
 
+use shared::breaker::Breaker;
 use shared::config::{ConfigError, Url};
 use shared::http::REQUEST_ID;
 use shared::Config;
@@ -33,6 +34,8 @@ pub struct AppState {
     auth_url: Option<Url>,
     users_url: Option<Url>,
     cors: Option<CorsLayer>,
+    /// One circuit breaker per downstream service, shared by every request.
+    breakers: std::sync::Arc<[Breaker; 2]>,
 }
 
 impl AppState {
@@ -44,7 +47,19 @@ impl AppState {
             auth_url: config.services.auth_url.clone(),
             users_url: config.services.users_url.clone(),
             cors: cors(config.cors_allowed_origins.as_deref().unwrap_or_default())?,
+            breakers: std::sync::Arc::new([
+                Breaker::new(config.breaker),
+                Breaker::new(config.breaker),
+            ]),
         })
+    }
+
+    /// The circuit breaker of calls to `upstream`.
+    fn breaker(&self, upstream: Upstream) -> &Breaker {
+        match upstream {
+            Upstream::Auth => &self.breakers[0],
+            Upstream::Users => &self.breakers[1],
+        }
     }
 
     /// The base URL of `upstream`, if the gateway has one.

@@ -95,7 +95,13 @@ impl<'a> Vars<'a> {
     }
 
     /// A whole number from 1 to `max`; `unit` ends the refusal message.
-    fn between(&self, key: &str, default: u64, max: u64, unit: &str) -> Result<u64, ConfigError> {
+    pub(crate) fn between(
+        &self,
+        key: &str,
+        default: u64,
+        max: u64,
+        unit: &str,
+    ) -> Result<u64, ConfigError> {
         let value = self.number(key, default)?;
         if value == 0 || value > max {
             return Err(ConfigError(format!(
@@ -110,7 +116,7 @@ impl<'a> Vars<'a> {
         Ok(Duration::from_secs(hours * 3600))
     }
 
-    fn millis(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+    pub(crate) fn millis(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
         let ms = self.number(key, default.as_millis() as u64)?;
         if ms == 0 {
             return Err(ConfigError(format!("{key} must be above zero")));
@@ -154,6 +160,8 @@ pub struct Config {
     /// (the local stack: any origin; the Lambda: no CORS, API Gateway answers it);
     /// an empty list when set but empty, which turns CORS off.
     pub cors_allowed_origins: Option<Vec<String>>,
+    /// The circuit breakers on calls to other services.
+    pub breaker: crate::breaker::BreakerConfig,
 }
 
 /// `BCRYPT_COST` when unset.
@@ -170,6 +178,7 @@ impl Default for Config {
             login_limits: LoginLimits::default(),
             register_limits: RegisterLimits::default(),
             cors_allowed_origins: None,
+            breaker: crate::breaker::BreakerConfig::default(),
         }
     }
 }
@@ -188,6 +197,7 @@ impl Config {
             store: StoreConfig::read(&vars)?,
             services: Services::read(&vars)?,
             http: HttpClientConfig::read(&vars)?,
+            breaker: crate::breaker::BreakerConfig::read(&vars)?,
             login_limits: LoginLimits::read(&vars)?,
             register_limits: RegisterLimits::read(&vars)?,
             cors_allowed_origins: vars.raw("CORS_ALLOWED_ORIGINS").map(|v| {
@@ -626,6 +636,16 @@ mod tests {
     }
 
     #[test]
+    fn breakers_have_defaults_and_can_be_set() {
+        let d = config(&[]).unwrap().breaker;
+        assert_eq!((d.failures, d.cooldown), (5, Duration::from_secs(5)));
+        let c = config(&[("BREAKER_FAILURES", "3"), ("BREAKER_COOLDOWN_MS", "750")])
+            .unwrap()
+            .breaker;
+        assert_eq!((c.failures, c.cooldown), (3, Duration::from_millis(750)));
+    }
+
+    #[test]
     fn security_settings_have_defaults_and_can_be_set() {
         let c = config(&[]).unwrap();
         assert_eq!(c.store.tables.security, "security");
@@ -712,6 +732,11 @@ mod tests {
             ("LOGIN_MAX_FAILURES_PER_USER", "-5"),
             ("LOGIN_MAX_FAILURES_PER_IP", "0"),
             ("LOGIN_MAX_FAILURES_PER_IP", "many"),
+            ("BREAKER_FAILURES", "0"),
+            ("BREAKER_FAILURES", "1001"),
+            ("BREAKER_FAILURES", "many"),
+            ("BREAKER_COOLDOWN_MS", "0"),
+            ("BREAKER_COOLDOWN_MS", "soon"),
             ("LOGIN_FAILURE_WINDOW_SECS", "0"),
             ("LOGIN_FAILURE_WINDOW_SECS", "86401"),
             ("REGISTER_MAX_PER_IP", "0"),

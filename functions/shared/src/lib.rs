@@ -1,6 +1,7 @@
 //! What the auth, users and gateway functions share: domain types, the error, the JSON
 //! and query extractors, tokens, configuration, stores and router plumbing.
 
+pub mod breaker;
 pub mod client_ip;
 pub mod config;
 pub mod domain;

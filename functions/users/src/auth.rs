@@ -13,6 +13,7 @@ use base64::Engine;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use shared::breaker::{Breaker, BreakerConfig, Outcome};
 use shared::config::{join_service_url, ConfigError, HttpClientConfig, Url};
 use shared::store::SessionCheck;
 use shared::token::{verify_access, Tokens, MAX_TOKEN_BYTES};
@@ -50,12 +51,24 @@ impl Authenticator {
     /// remembering valid answers for at most [`Authenticator::REMOTE_CACHE_TTL`]: a token revoked by a logout can still pass
     /// here for that long after it was last validated.
     pub fn remote(auth_service_url: &Url, http: &HttpClientConfig) -> Result<Self, ConfigError> {
+        Self::remote_with(auth_service_url, http, BreakerConfig::default())
+    }
+
+    /// [`Authenticator::remote`] behind a circuit breaker with these thresholds: after
+    /// a run of failed calls to auth, requests are refused at once (503) until one
+    /// probe after the cool-down succeeds.
+    pub fn remote_with(
+        auth_service_url: &Url,
+        http: &HttpClientConfig,
+        breaker: BreakerConfig,
+    ) -> Result<Self, ConfigError> {
         let validate_url = join_service_url(auth_service_url, "/validate", None);
         let client = http.client()?;
         Ok(Self(Arc::new(Mode::Remote(Remote {
             client,
             validate_url,
             cache: Cache::new(Cache::CAPACITY, Cache::TTL),
+            breaker: Breaker::new(breaker),
         }))))
     }
 
@@ -69,7 +82,7 @@ impl Authenticator {
                     .into(),
             )
         })?;
-        Self::remote(url, &config.http)
+        Self::remote_with(url, &config.http, config.breaker)
     }
 
     /// How long remote mode trusts a valid answer of auth without asking again.
@@ -118,6 +131,7 @@ struct Remote {
     client: reqwest::Client,
     validate_url: Url,
     cache: Cache,
+    breaker: Breaker,
 }
 
 #[derive(Deserialize)]
@@ -141,13 +155,21 @@ impl Remote {
             );
             Error::AuthServiceUnavailable
         };
-        let response = self
+        if !self.breaker.allow(Instant::now()) {
+            return Err(unavailable(&"circuit open: not called"));
+        }
+        let sent = self
             .client
             .post(self.validate_url.clone())
             .json(&serde_json::json!({ "token": token }))
             .send()
-            .await
-            .map_err(|e| unavailable(&e.without_url()))?;
+            .await;
+        let outcome = match &sent {
+            Ok(r) if !r.status().is_server_error() => Outcome::Success,
+            _ => Outcome::Failure,
+        };
+        self.breaker.record(outcome, Instant::now());
+        let response = sent.map_err(|e| unavailable(&e.without_url()))?;
         let status = response.status();
         if matches!(
             status,

@@ -22,6 +22,10 @@ async fn the_gateway_health_and_auth_examples_answer_as_the_spec_shows() {
     assert_eq!(status, 200);
     assert_eq!(health["downstream"]["auth"], "ok");
     health.as_object_mut().unwrap().shift_remove("downstream");
+    assert_eq!(
+        health.as_object_mut().unwrap().shift_remove("breakers"),
+        Some(serde_json::json!({"auth": "closed", "users": "closed"}))
+    );
     assert_eq!(health.to_string(), spec_health().to_string());
 
     let alice = json!({"username": "alice", "email": "alice@example.com",

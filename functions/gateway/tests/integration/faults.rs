@@ -249,3 +249,76 @@ async fn json_answers_and_bodiless_ones_still_pass() {
     assert_eq!(empty.status(), 204);
     assert!(empty.bytes().await.unwrap().is_empty());
 }
+
+/// A downstream that can be paused (it accepts requests and never answers, like a
+/// process under SIGSTOP) and resumed.
+async fn pausable() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let paused = Arc::new(AtomicBool::new(true));
+    let flag = paused.clone();
+    let app = axum::Router::new().fallback(move || {
+        let flag = flag.clone();
+        async move {
+            if flag.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            axum::Json(serde_json::json!([])).into_response()
+        }
+    });
+    (serve(app).await, paused)
+}
+
+#[tokio::test]
+async fn a_paused_downstream_opens_its_breaker_and_a_resumed_one_closes_it() {
+    use std::sync::atomic::Ordering;
+    let (down, paused) = pausable().await;
+    let mut settings = TIMEOUTS.to_vec();
+    settings.extend([("BREAKER_FAILURES", "3"), ("BREAKER_COOLDOWN_MS", "800")]);
+    let url = serve(gateway(&down, &down, &settings)).await;
+    let breakers = |url: String| async move {
+        let (status, _, body) = read(client().get(format!("{url}/")).send().await.unwrap()).await;
+        assert_eq!(status, 200);
+        body["breakers"].clone()
+    };
+    assert_eq!(
+        breakers(url.clone()).await,
+        serde_json::json!({"auth": "closed", "users": "closed"})
+    );
+
+    for _ in 0..3 {
+        let (status, _, took) = call(&url, "GET", "/api/users").await;
+        assert_eq!(status, 503);
+        assert!(took >= REQUEST_TIMEOUT, "a timeout: {took:?}");
+    }
+    for _ in 0..5 {
+        let (status, body, took) = call(&url, "GET", "/api/users").await;
+        assert_eq!(
+            (status, body),
+            (503, error(503, "User service unavailable"))
+        );
+        assert!(
+            took < Duration::from_millis(100),
+            "open: at once, took {took:?}"
+        );
+    }
+    assert_eq!(
+        breakers(url.clone()).await,
+        serde_json::json!({"auth": "closed", "users": "open"}),
+        "one breaker per service"
+    );
+
+    paused.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(850)).await;
+    assert_eq!(breakers(url.clone()).await["users"], "half-open");
+    let (status, body, _) = call(&url, "GET", "/api/users").await;
+    assert_eq!(
+        (status, body),
+        (200, serde_json::json!([])),
+        "the probe passes"
+    );
+    assert_eq!(breakers(url.clone()).await["users"], "closed");
+    for _ in 0..5 {
+        assert_eq!(call(&url, "GET", "/api/users").await.0, 200);
+    }
+}

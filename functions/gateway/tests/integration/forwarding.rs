@@ -23,6 +23,10 @@ async fn health_is_the_spec_body_in_the_spec_key_order_plus_downstream_status() 
     assert_eq!(status, 200);
     assert_eq!(body["downstream"], json!({"auth": "ok", "users": "ok"}));
     body.as_object_mut().unwrap().shift_remove("downstream");
+    assert_eq!(
+        body.as_object_mut().unwrap().shift_remove("breakers"),
+        Some(serde_json::json!({"auth": "closed", "users": "closed"}))
+    );
     assert_eq!(body.to_string(), spec_health().to_string());
 }
 

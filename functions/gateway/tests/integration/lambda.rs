@@ -17,6 +17,10 @@ async fn the_health_event_answers_the_spec_body_with_api_gateways_request_id() {
     let mut body = reply.body;
     assert_eq!(body["downstream"], json!({"auth": "ok", "users": "ok"}));
     body.as_object_mut().unwrap().shift_remove("downstream");
+    assert_eq!(
+        body.as_object_mut().unwrap().shift_remove("breakers"),
+        Some(serde_json::json!({"auth": "closed", "users": "closed"}))
+    );
     assert_eq!(body.to_string(), spec_health().to_string());
 }
 

@@ -229,6 +229,47 @@ async fn an_auth_service_that_never_answers_is_503_after_the_request_timeout() {
 }
 
 #[tokio::test]
+async fn after_a_run_of_timeouts_the_breaker_answers_503_without_asking_auth() {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let store = Arc::new(MemoryProfileStore::new());
+    let auth = Authenticator::remote_with(
+        &format!("http://{addr}").parse().unwrap(),
+        &HttpClientConfig {
+            connect_timeout: Duration::from_millis(500),
+            request_timeout: Duration::from_millis(300),
+        },
+        shared::breaker::BreakerConfig {
+            failures: 2,
+            cooldown: Duration::from_secs(30),
+        },
+    )
+    .unwrap();
+    let app = TestApp {
+        router: users::router(AppState::new(store.clone(), auth)),
+        sessions: sessions(&store),
+        store,
+        tokens: tokens(),
+    };
+    let token = app.token(ALICE, "alice");
+    for attempt in 0..4 {
+        let start = Instant::now();
+        let reply = app.call(Method::GET, "/users", Some(&token), None).await;
+        let elapsed = start.elapsed();
+        assert_eq!(reply.body, error(503, "Auth service unavailable"));
+        if attempt < 2 {
+            assert!(
+                elapsed >= Duration::from_millis(250),
+                "timed out: {elapsed:?}"
+            );
+        } else {
+            assert!(elapsed < Duration::from_millis(100), "open: {elapsed:?}");
+        }
+    }
+    drop(silent);
+}
+
+#[tokio::test]
 async fn an_auth_service_answering_nonsense_is_503() {
     use axum::routing::post;
     let cases: Vec<(&str, Router)> = vec![
