@@ -120,15 +120,33 @@ async function startStack(cors) {
   return { url, stop, output: () => output };
 }
 
+/**
+ * A headless chromium on a fresh profile. A browser that dies while starting (Debian's
+ * chromium now and then segfaults in crashpad on this kind of VM, before any page
+ * exists) is started again, at most twice: it has run nothing of the test yet.
+ */
+async function launch() {
+  for (let attempt = 1; ; attempt++) {
+    const profile = mkdtempSync(join(tmpdir(), "browser-test-"));
+    try {
+      const context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: CHROMIUM_ARGS,
+        timeout: 90_000,
+      });
+      return { context, profile };
+    } catch (error) {
+      rmSync(profile, { recursive: true, force: true });
+      if (attempt >= 3) throw error;
+      console.error(`chromium did not start (attempt ${attempt}): ${String(error).split("\n")[0]}; again`);
+    }
+  }
+}
+
 /** Opens the dashboard in a fresh chromium profile, runs its flow against `api`. */
 async function runInBrowser(pageUrl, api) {
-  const profile = mkdtempSync(join(tmpdir(), "browser-test-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: 90_000,
-  });
+  const { context, profile } = await launch();
   const problems = [];
   const consoleErrors = [];
   try {
