@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use shared::domain::{Password, Username};
-use shared::store::session::until_both_expire;
 use shared::store::{Account, Liveness, Session};
 use shared::token::{verify_access, verify_session, Claims};
 use shared::{Error, Json};
@@ -216,7 +215,7 @@ pub async fn delete_account(
     let now = Utc::now().timestamp();
     let done = match &account {
         Some(account) => {
-            let until = until_both_expire(now, state.refresh_token_expiry, state.tokens.ttl());
+            let until = state.session_expires_at(now);
             state.sessions.delete_account(account, until, now).await?
         }
         None => false,
