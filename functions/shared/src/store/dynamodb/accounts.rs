@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
-use super::error::{conflict_pause, sdk_error, Cancelled, CONFLICT_ATTEMPTS};
+use super::error::{conflict_pause, get_consistent, Cancelled, CONFLICT_ATTEMPTS};
 use super::item::{s, timestamp, Fields, Item};
 use crate::domain::{Email, Username};
 use crate::store::{Account, AccountStore};
@@ -137,15 +137,12 @@ impl AccountStore for DynamoAccountStore {
     }
 
     async fn find_by_username(&self, username: &Username) -> Result<Option<Account>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(Self::username_key(username)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        out.item().map(account_from).transpose()
+        let item = get_consistent(
+            &self.client,
+            &self.table,
+            ("pk", s(Self::username_key(username))),
+        )
+        .await?;
+        item.as_ref().map(account_from).transpose()
     }
 }

@@ -141,6 +141,23 @@ impl Cancelled {
     }
 }
 
+/// The item under `key` (`(attribute, value)`) in `table`, read strongly consistent.
+pub(super) async fn get_consistent(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    (name, value): (&str, aws_sdk_dynamodb::types::AttributeValue),
+) -> Result<Option<super::item::Item>, Error> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key(name, value)
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| sdk_error("GetItem", e))?;
+    Ok(out.item)
+}
+
 /// The jittered pause before retry number `attempt` of a transaction that lost a race.
 pub(super) async fn conflict_pause(attempt: u32) {
     let base = 10u64 << attempt;

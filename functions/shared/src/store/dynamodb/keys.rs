@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
-use super::error::{conflict_pause, sdk_error, Cancelled, CONFLICT_ATTEMPTS};
+use super::error::{conflict_pause, get_consistent, Cancelled, CONFLICT_ATTEMPTS};
 use super::item::{n, s, Fields, Item};
 use crate::store::{activated, KeyStore, PublicKey};
 use crate::Error;
@@ -61,16 +61,8 @@ impl DynamoKeyStore {
 
     /// The registry's keys and version (0 and none when there is no registry yet).
     async fn registry(&self) -> Result<(Vec<PublicKey>, i64), Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(REGISTRY_KEY))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        let Some(item) = out.item() else {
+        let item = get_consistent(&self.client, &self.table, ("pk", s(REGISTRY_KEY))).await?;
+        let Some(item) = item.as_ref() else {
             return Ok((Vec::new(), 0));
         };
         let f = Fields {
@@ -164,17 +156,9 @@ impl KeyStore for DynamoKeyStore {
 
     /// One consistent `GetItem` of `KEY#<kid>`.
     async fn public_key(&self, kid: &str, now: i64) -> Result<Option<PublicKey>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(Self::key_key(kid)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        Ok(out
-            .item()
+        let item = get_consistent(&self.client, &self.table, ("pk", s(Self::key_key(kid)))).await?;
+        Ok(item
+            .as_ref()
             .map(key_from)
             .transpose()?
             .filter(|k| k.alive(now)))

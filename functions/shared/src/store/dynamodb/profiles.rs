@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
-use super::error::{conditional, sdk_error};
+use super::error::{conditional, get_consistent, sdk_error};
 use super::item::{s, timestamp, Fields, Item};
 use crate::store::{Cursor, Page, Profile, ProfilePatch, ProfileStore};
 use crate::Error;
@@ -70,16 +70,9 @@ impl ProfileStore for DynamoProfileStore {
     }
 
     async fn get(&self, user_id: Uuid) -> Result<Option<Profile>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("user_id", profile_key(user_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        out.item().map(profile_from).transpose()
+        let item =
+            get_consistent(&self.client, &self.table, ("user_id", profile_key(user_id))).await?;
+        item.as_ref().map(profile_from).transpose()
     }
 
     async fn update(&self, user_id: Uuid, patch: &ProfilePatch) -> Result<Profile, Error> {

@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
@@ -14,7 +12,9 @@ use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
 use super::accounts::DynamoAccountStore;
-use super::error::{conditional, conflict_pause, sdk_error, Cancelled, CONFLICT_ATTEMPTS};
+use super::error::{
+    conditional, conflict_pause, get_consistent, sdk_error, Cancelled, CONFLICT_ATTEMPTS,
+};
 use super::item::{n, s, Fields, Item};
 use crate::config::Tables;
 use crate::refresh::TokenHash;
@@ -230,16 +230,13 @@ impl DynamoSessionStore {
 
     /// The user's state, by a consistent read.
     async fn user_state(&self, user_id: Uuid) -> Result<Option<UserState>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.security)
-            .key("pk", s(Self::user_key(user_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        out.item().map(user_state_from).transpose()
+        let item = get_consistent(
+            &self.client,
+            &self.security,
+            ("pk", s(Self::user_key(user_id))),
+        )
+        .await?;
+        item.as_ref().map(user_state_from).transpose()
     }
 }
 
@@ -371,10 +368,6 @@ fn rotation_refusal(cancelled: &Cancelled) -> (bool, bool) {
     )
 }
 
-fn cancelled_of(err: SdkError<TransactWriteItemsError>) -> Result<Cancelled, Error> {
-    Cancelled::of(err)
-}
-
 #[async_trait]
 impl SessionCheck for DynamoSessionStore {
     /// One consistent `BatchGetItem` of `SESSION#<sid>` and `USER#<user_id>` (asked
@@ -472,16 +465,15 @@ impl SessionStore for DynamoSessionStore {
     }
 
     async fn find_refresh(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.security)
-            .key("pk", s(Self::refresh_key(hash)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        out.item().map(|item| refresh_from(hash, item)).transpose()
+        let item = get_consistent(
+            &self.client,
+            &self.security,
+            ("pk", s(Self::refresh_key(hash))),
+        )
+        .await?;
+        item.as_ref()
+            .map(|item| refresh_from(hash, item))
+            .transpose()
     }
 
     /// One consistent `GetItem` of the presented token, then one `TransactWriteItems`
@@ -523,7 +515,7 @@ impl SessionStore for DynamoSessionStore {
             let Err(err) = sent else {
                 return Ok(Rotation::Rotated(successor));
             };
-            let cancelled = cancelled_of(err)?;
+            let cancelled = Cancelled::of(err)?;
             let (retired, ended) = rotation_refusal(&cancelled);
             if retired || ended {
                 let known = old.map(|o| RefreshRecord {
