@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use shared::domain::{Email, Password, Username};
 use shared::json::OptionalJson;
+use shared::metrics::{self, Event};
 use shared::refresh::RefreshSecret;
 use shared::store::session::until_both_expire;
 use shared::store::{Account, RefreshRecord, Rotation, Session, Use};
@@ -127,6 +128,23 @@ impl AppState {
 }
 
 pub async fn login(
+    state: State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    req: Json<LoginRequest>,
+) -> Result<Json<LoginResponse>, Error> {
+    let outcome = attempt_login(state, ip, headers, req).await;
+    match &outcome {
+        Ok(_) => metrics::count(Event::LoginSuccess),
+        Err(Error::InvalidCredentials) => metrics::count(Event::LoginFailure),
+        Err(Error::LoginLocked { .. }) => metrics::count(Event::LoginLockout),
+        Err(_) => {}
+    }
+    outcome
+}
+
+/// The login itself; [`login`] counts how it ended.
+async fn attempt_login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
@@ -241,6 +259,7 @@ pub async fn refresh(
         Rotation::Refused => Err(Error::InvalidRefreshToken),
         Rotation::Reused { family } => {
             tracing::warn!(session = %family, "retired refresh token presented again: session ended");
+            metrics::count(Event::RefreshReuse);
             Err(Error::InvalidRefreshToken)
         }
     }

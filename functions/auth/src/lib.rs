@@ -106,5 +106,5 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(keys::jwks))
         .route("/.well-known/openid-configuration", get(keys::discovery))
         .with_state(state);
-    shared::http::finish(routes)
+    shared::http::finish("auth", routes)
 }

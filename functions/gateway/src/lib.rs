@@ -159,7 +159,7 @@ pub fn router(state: AppState) -> Router {
         }
     }
     let routes = routes.with_state(state);
-    let mut app = shared::http::finish(routes);
+    let mut app = shared::http::finish("gateway", routes);
     if let Some(cors) = cors {
         app = with_cors(app, cors);
     }

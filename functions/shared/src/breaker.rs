@@ -95,17 +95,23 @@ impl Breaker {
 
     /// Whether a call may go out at `now`: `false` while open, and while half-open
     /// with the probe still out. An open breaker whose cool-down has passed lets this
-    /// one call through as the probe.
+    /// one call through as the probe. A refusal is counted as the request's
+    /// [`Event::CircuitOpen`](crate::metrics::Event::CircuitOpen).
     pub fn allow(&self, now: Instant) -> bool {
         let mut inner = self.lock();
-        match *inner {
+        let allowed = match *inner {
             Inner::Closed { .. } => true,
             Inner::Open { until } if now >= until => {
                 *inner = Inner::HalfOpen;
                 true
             }
             Inner::Open { .. } | Inner::HalfOpen => false,
+        };
+        drop(inner);
+        if !allowed {
+            crate::metrics::count(crate::metrics::Event::CircuitOpen);
         }
+        allowed
     }
 
     /// Reports how an allowed call went at `now`.

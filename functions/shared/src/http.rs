@@ -15,6 +15,7 @@ use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::error_response;
+use crate::metrics;
 use crate::Error;
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -25,8 +26,9 @@ pub const NEXT_CURSOR: &str = "x-next-cursor";
 /// Serves `routes` at `/` and under `/api`, with JSON errors for unknown routes and
 /// methods, panics answered as 500 JSON, one access log line per request and an
 /// `X-Request-Id` on every answer ([`request_id_layer`]). A path with a `.` or `..`
-/// segment is an unknown route, whatever it would resolve to.
-pub fn finish(routes: Router) -> Router {
+/// segment is an unknown route, whatever it would resolve to. Each request's metrics
+/// ([`crate::metrics`]) are reported under `service`.
+pub fn finish(service: &'static str, routes: Router) -> Router {
     let routes = routes
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn(record_route));
@@ -36,7 +38,7 @@ pub fn finish(routes: Router) -> Router {
         .fallback(not_found)
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(middleware::from_fn(refuse_dot_segments))
-        .layer(middleware::from_fn(access_log))
+        .layer(middleware::from_fn_with_state(service, access_log))
         .layer(middleware::from_fn(request_id_layer))
 }
 
@@ -151,25 +153,39 @@ async fn record_route(req: Request, next: Next) -> Response {
 
 /// The access log line: request id, method, matched route template (`-` when no route
 /// matched), status and latency. Never the path's values, the query, headers or body.
-async fn access_log(mut req: Request, next: Next) -> Response {
+/// Then the request's metric line, with what the request counted.
+async fn access_log(
+    axum::extract::State(service): axum::extract::State<&'static str>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let id = request_id(&req);
     let slot = RouteSlot::default();
     req.extensions_mut().insert(slot.clone());
-    let response = next.run(req).await;
+    let (response, counts) = metrics::counted(next.run(req)).await;
     let status = response.status().as_u16();
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-    let route = slot.0.get().map_or("-", String::as_str);
+    let route = slot.0.get().map(String::as_str);
     tracing::info!(
         target: "access",
         request_id = id.as_deref().unwrap_or("-"),
         %method,
-        route,
+        route = route.unwrap_or("-"),
         status,
         latency_ms = format_args!("{latency_ms:.2}"),
         "request"
     );
+    metrics::emit(&metrics::Request {
+        service,
+        method: method.as_str(),
+        route,
+        status,
+        latency_ms,
+        request_id: id.as_deref(),
+        counts,
+    });
     response
 }
 

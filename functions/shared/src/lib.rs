@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod json;
+pub mod metrics;
 pub mod query;
 pub mod refresh;
 pub mod store;

@@ -3,10 +3,14 @@
 
 use std::io::IsTerminal;
 
-use tracing::{Level, Subscriber};
+use crate::metrics;
+
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::Targets;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
@@ -44,8 +48,11 @@ pub fn filter_from_env() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-/// The targets that may log at trace: this workspace's crates and its access log.
-const OWN_TARGETS: [&str; 6] = ["access", "auth", "gateway", "local", "shared", "users"];
+/// The targets that may log at trace: this workspace's crates, its access log and its
+/// metric lines.
+const OWN_TARGETS: [&str; 7] = [
+    "access", "auth", "gateway", "local", "shared", "users", "metrics",
+];
 
 /// Every other target is held at debug at most: at trace the Lambda runtime logs each
 /// raw invocation event (bodies with passwords, `Authorization` headers, refresh
@@ -63,8 +70,45 @@ fn colours() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Writes metric lines ([`crate::metrics`]) as EMF objects (`emf`) or, when they carry
+/// events, as `inner` writes any line; every other line as `inner` does.
+struct WithMetrics<F> {
+    inner: F,
+    emf: bool,
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithMetrics<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        if event.metadata().target() != metrics::TARGET {
+            return self.inner.format_event(ctx, writer, event);
+        }
+        let mut line = metrics::Line::default();
+        event.record(&mut line);
+        if self.emf {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            writeln!(writer, "{}", line.emf(metrics::namespace(), now))
+        } else if line.events.is_empty() {
+            Ok(())
+        } else {
+            self.inner.format_event(ctx, writer, event)
+        }
+    }
+}
+
 /// A subscriber writing `format` lines that pass `filter` (and the cap on other crates'
-/// trace output) to `writer`.
+/// trace output) to `writer`; metric lines pass whatever `filter` says.
 pub fn subscriber<W>(
     format: Format,
     filter: EnvFilter,
@@ -73,6 +117,11 @@ pub fn subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    let filter = filter.add_directive(
+        format!("{}=info", metrics::TARGET)
+            .parse()
+            .expect("a valid directive"),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
@@ -83,13 +132,25 @@ where
                 .flatten_event(true)
                 .with_current_span(false)
                 .without_time()
+                .map_event_format(|inner| WithMetrics { inner, emf: true })
                 .finish()
                 .with(cap()),
         ),
-        Format::LambdaText => {
-            Box::new(builder.without_time().with_ansi(false).finish().with(cap()))
-        }
-        Format::Text => Box::new(builder.with_ansi(colours()).finish().with(cap())),
+        Format::LambdaText => Box::new(
+            builder
+                .without_time()
+                .with_ansi(false)
+                .map_event_format(|inner| WithMetrics { inner, emf: true })
+                .finish()
+                .with(cap()),
+        ),
+        Format::Text => Box::new(
+            builder
+                .with_ansi(colours())
+                .map_event_format(|inner| WithMetrics { inner, emf: false })
+                .finish()
+                .with(cap()),
+        ),
     }
 }
 

@@ -79,5 +79,5 @@ pub fn router(state: AppState) -> Router {
                 .delete(handlers::delete),
         )
         .with_state(state);
-    shared::http::finish(routes)
+    shared::http::finish("users", routes)
 }

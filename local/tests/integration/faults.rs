@@ -382,7 +382,7 @@ async fn a_panic_under_the_shared_plumbing_is_a_500_json_and_the_server_serves_o
         .route("/boom", get(boom))
         .route("/boom/{n}", get(boom_numbered))
         .route("/ok", get(|| async { axum::Json(json!({"ok": true})) }));
-    let url = serve(shared::http::finish(routes)).await;
+    let url = serve(shared::http::finish("test", routes)).await;
     for round in 0..5 {
         for path in ["/boom", "/api/boom", "/boom/7"] {
             let (status, body, _) = call("GET", format!("{url}{path}"), None, None).await;

@@ -12,7 +12,10 @@ use shared::testing::http::PASSWORD;
 use shared::testing::SECRET;
 
 /// Reads a pipe to its end, passing each line on as it comes; returns all of it.
-fn drain(pipe: impl Read + Send + 'static, lines: mpsc::Sender<String>) -> JoinHandle<String> {
+pub(crate) fn drain(
+    pipe: impl Read + Send + 'static,
+    lines: mpsc::Sender<String>,
+) -> JoinHandle<String> {
     std::thread::spawn(move || {
         let mut all = String::new();
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
@@ -24,14 +27,14 @@ fn drain(pipe: impl Read + Send + 'static, lines: mpsc::Sender<String>) -> JoinH
     })
 }
 
-struct Local {
+pub(crate) struct Local {
     child: Child,
     readers: Vec<JoinHandle<String>>,
-    gateway: String,
+    pub(crate) gateway: String,
 }
 
 impl Local {
-    fn start(json: bool, rust_log: &str) -> Self {
+    pub(crate) fn start(json: bool, rust_log: &str) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_local"));
         cmd.env_remove("STORE")
             .env_remove("AWS_LAMBDA_FUNCTION_NAME")
@@ -77,7 +80,7 @@ impl Local {
     }
 
     /// Stops it with Ctrl-C and returns everything it wrote to stdout and stderr.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-INT", &pid]).status();
         let status = self.child.wait().unwrap();

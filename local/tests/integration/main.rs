@@ -12,6 +12,7 @@ mod jwt_attacks_e2e;
 mod keys_e2e;
 mod listing_e2e;
 mod logs;
+mod metrics;
 mod openapi_contract;
 mod security_e2e;
 mod support;

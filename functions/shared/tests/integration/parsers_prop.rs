@@ -116,7 +116,10 @@ proptest! {
 }
 
 fn extractor_app() -> Router {
-    shared::http::finish(Router::new().route("/login", post(|Json(_): Json<Login>| async { "ok" })))
+    shared::http::finish(
+        "test",
+        Router::new().route("/login", post(|Json(_): Json<Login>| async { "ok" })),
+    )
 }
 
 proptest! {

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use rand::Rng;
 
+use crate::metrics::{self, Event};
 use crate::Error;
 
 /// Service error codes that mean "try again later", not "you asked for something wrong".
@@ -34,11 +35,35 @@ const TRANSIENT_REASONS: &[&str] = &[
 /// How often a write is retried when it collides with another transaction.
 pub(super) const CONFLICT_ATTEMPTS: u32 = 5;
 
+/// Service error codes that mean DynamoDB refused the call for throughput.
+const THROTTLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+];
+
+/// Cancellation reasons of a transaction that mean the same.
+const THROTTLE_REASONS: &[&str] = &[
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
+];
+
 /// Maps an SDK failure to the client-facing error; the SDK's words stay in the cause.
+/// Counted as the request's [`Event::DynamoDbThrottle`] or [`Event::DynamoDbError`].
 pub(super) fn sdk_error<E>(operation: &str, err: SdkError<E>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    let throttled = err
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|c| THROTTLE_CODES.contains(&c));
+    metrics::count(if throttled {
+        Event::DynamoDbThrottle
+    } else {
+        Event::DynamoDbError
+    });
     let transient = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
         SdkError::ServiceError(ctx) => {
@@ -127,6 +152,13 @@ impl Cancelled {
             "DynamoDB TransactWriteItems ({what}) cancelled, reasons {:?}",
             self.0
         );
+        let throttled = self
+            .0
+            .iter()
+            .any(|c| THROTTLE_REASONS.contains(&c.as_str()));
+        if throttled {
+            metrics::count(Event::DynamoDbThrottle);
+        }
         if self.0.iter().any(|c| c == "TransactionConflict") {
             Ok(cause)
         } else if self
@@ -136,6 +168,7 @@ impl Cancelled {
         {
             Err(Error::Unavailable(cause))
         } else {
+            metrics::count(Event::DynamoDbError);
             Err(Error::Internal(cause))
         }
     }
@@ -163,4 +196,35 @@ pub(super) async fn conflict_pause(attempt: u32) {
     let base = 10u64 << attempt;
     let pause = rand::rng().random_range(base / 2..=base);
     tokio::time::sleep(Duration::from_millis(pause)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cancelled(reasons: &[&str]) -> Cancelled {
+        Cancelled(reasons.iter().map(|r| (*r).to_owned()).collect())
+    }
+
+    #[tokio::test]
+    async fn a_transaction_cancelled_for_throughput_counts_as_a_throttle() {
+        let (outcome, counts) =
+            metrics::counted(async { cancelled(&["None", "ThrottlingError"]).otherwise("test") })
+                .await;
+        assert!(matches!(outcome, Err(Error::Unavailable(_))));
+        assert_eq!(counts.get(Event::DynamoDbThrottle), 1);
+        assert_eq!(counts.get(Event::DynamoDbError), 0);
+
+        let (outcome, counts) =
+            metrics::counted(async { cancelled(&["None", "ValidationError"]).otherwise("test") })
+                .await;
+        assert!(matches!(outcome, Err(Error::Internal(_))));
+        assert_eq!(counts.get(Event::DynamoDbError), 1);
+
+        // A lost race is retried, not an error.
+        let (outcome, counts) =
+            metrics::counted(async { cancelled(&["TransactionConflict"]).otherwise("test") }).await;
+        assert!(outcome.is_ok());
+        assert!(counts.is_empty());
+    }
 }
