@@ -1,7 +1,12 @@
 //! `GET /`: the spec's gateway health body and route index, plus whether each service
-//! the gateway has a URL for answers its own health check right now.
+//! the gateway has a URL for answered its own health check within the last
+//! [`PROBE_CACHE`]. However many health checks arrive, each downstream gets at most one
+//! probe per [`PROBE_CACHE`]: callers arriving while a probe is out wait for its answer.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
 
 use axum::extract::State;
 use serde_json::{json, Value};
@@ -12,6 +17,31 @@ use crate::{AppState, Upstream};
 
 /// How long the health check waits for each downstream service.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// How long a probe's answer is reused.
+pub const PROBE_CACHE: Duration = Duration::from_secs(1);
+
+/// The last probes' answers (auth, users) and when they were asked for; the lock is
+/// held while probing, so concurrent health checks share one round of probes.
+#[derive(Default, Clone)]
+pub(crate) struct ProbeCache(Arc<Mutex<Option<(Instant, Probed)>>>);
+
+type Probed = (Option<&'static str>, Option<&'static str>);
+
+impl ProbeCache {
+    async fn get(&self, state: &AppState) -> Probed {
+        let mut cached = self.0.lock().await;
+        if let Some((at, probed)) = *cached {
+            if at.elapsed() < PROBE_CACHE {
+                return probed;
+            }
+        }
+        let started = Instant::now();
+        let probed = tokio::join!(probe(state, Upstream::Auth), probe(state, Upstream::Users));
+        *cached = Some((started, probed));
+        probed
+    }
+}
 
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
     let mut body = json!({
@@ -41,10 +71,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             }
         }
     });
-    let (auth, users) = tokio::join!(
-        probe(&state, Upstream::Auth),
-        probe(&state, Upstream::Users)
-    );
+    let (auth, users) = state.probes.get(&state).await;
     let mut downstream = serde_json::Map::new();
     for (upstream, answer) in [(Upstream::Auth, auth), (Upstream::Users, users)] {
         if let Some(answer) = answer {

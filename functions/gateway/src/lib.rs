@@ -22,7 +22,7 @@ use shared::Config;
 
 use forward::Upstream;
 pub use forward::MAX_UPSTREAM_BODY_BYTES;
-pub use health::PROBE_TIMEOUT;
+pub use health::{PROBE_CACHE, PROBE_TIMEOUT};
 
 pub use shared::http::NEXT_CURSOR;
 
@@ -36,6 +36,8 @@ pub struct AppState {
     cors: Option<CorsLayer>,
     /// One circuit breaker per downstream service, shared by every request.
     breakers: std::sync::Arc<[Breaker; 2]>,
+    /// The downstream health probes' last answers, shared by every `GET /`.
+    probes: health::ProbeCache,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
                 Breaker::new(config.breaker),
                 Breaker::new(config.breaker),
             ]),
+            probes: health::ProbeCache::default(),
         })
     }
 

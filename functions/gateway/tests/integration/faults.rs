@@ -322,3 +322,60 @@ async fn a_paused_downstream_opens_its_breaker_and_a_resumed_one_closes_it() {
         assert_eq!(call(&url, "GET", "/api/users").await.0, 200);
     }
 }
+
+/// A downstream that counts the requests it gets and answers each after `delay`.
+async fn counting(delay: Duration) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let app = axum::Router::new().fallback(move || {
+        let seen = seen.clone();
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            axum::Json(serde_json::json!({"status": "ok"})).into_response()
+        }
+    });
+    (serve(app).await, count)
+}
+
+#[tokio::test]
+async fn a_flood_of_health_checks_probes_each_downstream_once_a_second_at_most() {
+    use std::sync::atomic::Ordering;
+    let (auth, auth_probes) = counting(Duration::from_millis(50)).await;
+    let (users, users_probes) = counting(Duration::from_millis(50)).await;
+    let url = serve(gateway(&auth, &users, &TIMEOUTS)).await;
+    let started = Instant::now();
+    let flood: Vec<_> = (0..100)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { call(&url, "GET", "/").await })
+        })
+        .collect();
+    for answer in flood {
+        let (status, body, _) = answer.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["downstream"],
+            serde_json::json!({"auth": "ok", "users": "ok"})
+        );
+    }
+    let flood_took = started.elapsed();
+    // 100 concurrent checks, one probe each: the others waited for it or reused it.
+    let expected = 1 + usize::from(flood_took >= gateway::PROBE_CACHE);
+    assert!(
+        auth_probes.load(Ordering::SeqCst) <= expected,
+        "{flood_took:?}"
+    );
+    assert!(users_probes.load(Ordering::SeqCst) <= expected);
+    assert!(auth_probes.load(Ordering::SeqCst) >= 1);
+    // Once the answer is older than the cache's life, the next check probes again.
+    tokio::time::sleep(gateway::PROBE_CACHE + Duration::from_millis(50)).await;
+    let before = auth_probes.load(Ordering::SeqCst);
+    let (status, _, _) = call(&url, "GET", "/").await;
+    assert_eq!(status, 200);
+    assert_eq!(auth_probes.load(Ordering::SeqCst), before + 1);
+    let (status, _, _) = call(&url, "GET", "/").await;
+    assert_eq!(status, 200);
+    assert_eq!(auth_probes.load(Ordering::SeqCst), before + 1);
+}
