@@ -253,17 +253,109 @@ def wrk(url, threads, connections, secs, script, env):
 # ---------------------------------------------------------------- 1. authenticated read
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process and its children (nginx's worker), in seconds."""
+    total = 0.0
+    pids = [pid]
+    try:
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        pass
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  upstream users {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://users;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+"""
+
+
+class Nginx:
+    """Debian's nginx, one worker, as a minimal reverse proxy with keepalive to users."""
+
+    def __init__(self, upstream_port, tmp):
+        self.port = free_port()
+        conf_dir = tmp / f"nginx-{self.port}"
+        conf_dir.mkdir()
+        conf = conf_dir / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=conf_dir, upstream=upstream_port, port=self.port))
+        self.proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise SystemExit("nginx did not start")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# What each row of benchmark 1 runs: (key, label, AUTH_MODE, where wrk sends, logs on,
+# many tokens).
+READ_ROWS = [
+    ("direct", "straight to users, no hop (in-process tokens)", "local", "users", True, True),
+    ("gateway", "through the gateway, in-process tokens", "local", "gateway", True, True),
+    ("quiet", "through the gateway, in-process tokens, logs and metrics off", "local", "gateway", False, True),
+    ("nginx", "through nginx (reference proxy) to users, in-process tokens", "local", "nginx", True, True),
+    ("seed", "seed topology: gateway → users → auth `/validate` per request (AUTH_MODE=remote)",
+     "remote", "gateway", True, True),
+    ("cached", "AUTH_MODE=remote, one token (users' 30 s cache hits)", "remote", "gateway", True, False),
+]
+
+
 def bench_read(build, p, tmp):
-    say("==> 1. GET /api/users/{id} through the gateway: in-process tokens vs AUTH_MODE=remote")
+    say("==> 1. GET /api/users/{id}: straight, through the gateway, through nginx, seed topology")
     script = tmp / "tokens.lua"
     script.write_text(WRK_TOKENS_LUA)
     rows = []
-    for mode, label, many in [
-        ("local", "in-process verification (AUTH_MODE=local)", True),
-        ("remote", "AUTH_MODE=remote, a /validate call per request", True),
-        ("remote", "AUTH_MODE=remote, one token (users' 30 s cache hits)", False),
-    ]:
-        with Stack(build, {"AUTH_MODE": mode, "BCRYPT_COST": "4"}) as stack:
+    for key, label, mode, target, logs, many in READ_ROWS:
+        if target == "nginx" and not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
+            say("    nginx missing: its row is left out")
+            continue
+        env = {"AUTH_MODE": mode, "BCRYPT_COST": "4"}
+        if not logs:
+            env.update(RUST_LOG="off", METRICS="off")
+        with Stack(build, env) as stack:
             user_id = register(stack, "bench_reader")
             token = login(stack, "bench_reader")
             status, body = http("POST", stack.url("gateway", "/api/users"), {
@@ -278,14 +370,28 @@ def bench_read(build, p, tmp):
             tokens.write_text(build.tool("tokens", "--secret", SECRET, "--user-id", user_id,
                                          "--username", "bench_reader", "--session-id", sid_of(token),
                                          "--count", count) + "\n")
-            url = stack.url("gateway", f"/api/users/{user_id}")
-            env = {"BENCH_TOKENS": str(tokens), "BENCH_THREADS": "2"}
-            wrk(url, 2, p["connections"], p["warmup"], str(script), env)
-            res = wrk(url, 2, p["connections"], p["secs"], str(script), env)
+            proxy = Nginx(stack.ports["users"], tmp) if target == "nginx" else None
+            try:
+                base = f"http://127.0.0.1:{proxy.port}" if proxy else stack.url(target, "")
+                url = f"{base}/api/users/{user_id}"
+                wrk_env = {"BENCH_TOKENS": str(tokens), "BENCH_THREADS": "2"}
+                wrk(url, 2, p["connections"], p["warmup"], str(script), wrk_env)
+                cpu0 = cpu_seconds(stack.proc.pid)
+                nginx0 = cpu_seconds(proxy.proc.pid) if proxy else 0.0
+                res = wrk(url, 2, p["connections"], p["secs"], str(script), wrk_env)
+                cpu1 = cpu_seconds(stack.proc.pid)
+                nginx1 = cpu_seconds(proxy.proc.pid) if proxy else 0.0
+            finally:
+                if proxy:
+                    proxy.stop()
             res["rss_kib"] = stack.peak_rss_kib()
-        res.update(mode=mode, label=label, tokens=count)
+        n = max(res["requests"], 1)
+        res["cpu_us"] = (cpu1 - cpu0) * 1e6 / n
+        res["nginx_cpu_us"] = (nginx1 - nginx0) * 1e6 / n if proxy else None
+        res.update(key=key, mode=mode, label=label, tokens=count, logs=logs)
+        extra = f" + nginx {res['nginx_cpu_us']:.1f}" if proxy else ""
         say(f"    {label}: {res['rps']:.0f} req/s, p50 {res['p50']} ms, p99 {res['p99']} ms, "
-            f"non-2xx {res['non2xx']}")
+            f"CPU {res['cpu_us']:.1f} µs/request{extra}, non-2xx {res['non2xx']}")
         rows.append(res)
     return rows
 
@@ -484,6 +590,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--smoke", action="store_true", help="debug build, short runs; output under target/bench")
     ap.add_argument("--out", help="where to write the report (default BENCHMARKS.md; smoke: target/bench/)")
+    ap.add_argument("--only", choices=["read"],
+                    help="run only that benchmark and print its figures (no report)")
     args = ap.parse_args()
     smoke = args.smoke
     p = {
@@ -499,6 +607,10 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-") as tmpname:
         tmp = Path(tmpname)
         read = bench_read(build, p, tmp)
+        if args.only == "read":
+            values, missed = report.read_section(read)
+            print(values["read_table"], values["read_targets"], values["read_logging"], sep="\n\n")
+            return
         login_res = bench_login(build, p, tmp)
         cold = bench_cold(build, p, tmp)
         stub_rss = bench_stub_rss(build, p)
