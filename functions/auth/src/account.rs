@@ -126,7 +126,7 @@ async fn verified_account(
             None => Ok(None),
         };
     }
-    reservation.succeeded().await;
+    reservation.succeeded(state.attempts.as_ref()).await;
     Ok(account)
 }
 

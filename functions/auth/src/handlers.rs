@@ -168,7 +168,7 @@ async fn attempt_login(
         return Err(Error::InvalidCredentials);
     }
     let account = account.ok_or(Error::InvalidCredentials)?;
-    reservation.succeeded().await;
+    let settle = reservation.settle();
 
     let now = Utc::now().timestamp();
     let refresh = RefreshSecret::generate();
@@ -195,7 +195,7 @@ async fn attempt_login(
     };
     if !state
         .sessions
-        .start_session(&account, &session, &first)
+        .start_login(&account, &session, &first, &settle)
         .await?
     {
         // The password changed or the account went between the check and now.

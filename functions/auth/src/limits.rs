@@ -8,13 +8,12 @@ use chrono::Utc;
 
 use shared::config::{LoginLimits, RegisterLimits};
 use shared::domain::Username;
-use shared::store::{AttemptKey, Attempts, LoginAttemptStore};
+use shared::store::{AttemptKey, Attempts, LoginAttemptStore, Settle};
 use shared::Error;
 
 /// Attempts counted for one login; a success gives them back.
 #[must_use]
-pub struct Reservation<'a> {
-    store: &'a dyn LoginAttemptStore,
+pub struct Reservation {
     user: Option<AttemptKey>,
     ip: Option<AttemptKey>,
 }
@@ -23,12 +22,12 @@ pub struct Reservation<'a> {
 /// refuses it as soon as one count passes its limit. Counting first (one atomic `ADD`
 /// each) is what keeps parallel guesses from slipping past: each sees its own count.
 /// An address already locked out does not count against the username it tried.
-pub async fn reserve<'a>(
-    store: &'a dyn LoginAttemptStore,
+pub async fn reserve(
+    store: &dyn LoginAttemptStore,
     limits: &LoginLimits,
     username: Option<&Username>,
     ip: Option<IpAddr>,
-) -> Result<Reservation<'a>, Error> {
+) -> Result<Reservation, Error> {
     let now = Utc::now().timestamp();
     let ip = ip.map(AttemptKey::Ip);
     if let Some(key) = &ip {
@@ -44,7 +43,7 @@ pub async fn reserve<'a>(
             return Err(locked("username", attempts, now));
         }
     }
-    Ok(Reservation { store, user, ip })
+    Ok(Reservation { user, ip })
 }
 
 /// Counts one registration against the client address (one atomic `ADD`, so parallel
@@ -92,18 +91,30 @@ fn locked(by: &'static str, attempts: Attempts, now: i64) -> Error {
     Error::LoginLocked { retry_after_secs }
 }
 
-impl Reservation<'_> {
+impl Reservation {
     /// The login succeeded: the username's failures are forgotten and the address gets
-    /// this attempt back. A store failure here is logged, not fatal to the login.
-    pub async fn succeeded(self) {
-        let now = Utc::now().timestamp();
-        if let Some(key) = &self.user {
-            if let Err(err) = self.store.clear_attempts(key).await {
+    /// this attempt back, in the same store step that starts the session
+    /// ([`SessionStore::start_login`](shared::store::SessionStore::start_login)).
+    pub fn settle(self) -> Settle {
+        Settle {
+            clear: self.user,
+            release: self.ip,
+            now: Utc::now().timestamp(),
+        }
+    }
+
+    /// The password was right where no session starts (a password change or an
+    /// account deletion confirming it): the same settlement, in calls of its own. A
+    /// store failure here is logged, not fatal to the request.
+    pub async fn succeeded(self, store: &dyn LoginAttemptStore) {
+        let settle = self.settle();
+        if let Some(key) = &settle.clear {
+            if let Err(err) = store.clear_attempts(key).await {
                 tracing::warn!(error = ?err, "could not reset the username's failed logins");
             }
         }
-        if let Some(key) = &self.ip {
-            if let Err(err) = self.store.release_attempt(key, now).await {
+        if let Some(key) = &settle.release {
+            if let Err(err) = store.release_attempt(key, settle.now).await {
                 tracing::warn!(error = ?err, "could not give the address its attempt back");
             }
         }

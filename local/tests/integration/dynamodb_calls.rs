@@ -270,9 +270,7 @@ impl Functions {
                     "UpdateItem",
                     "UpdateItem",
                     "GetItem",
-                    "DeleteItem",
-                    "UpdateItem",
-                    "TransactWriteItems(3)",
+                    "TransactWriteItems(5)",
                 ],
             )
             .await;
@@ -336,9 +334,7 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
                 "UpdateItem",
                 "UpdateItem",
                 "GetItem",
-                "DeleteItem",
-                "UpdateItem",
-                "TransactWriteItems(3)",
+                "TransactWriteItems(5)",
             ],
         )
         .await;

@@ -13,7 +13,7 @@ use super::session::{self, SessionFacts};
 use super::{
     Account, AccountStore, AttemptKey, Attempts, Cursor, KeyStore, Liveness, LoginAttemptStore,
     Page, Profile, ProfilePatch, ProfileStore, PublicKey, RefreshRecord, Rotation, Session,
-    SessionCheck, SessionStore, Use, UserState,
+    SessionCheck, SessionStore, Settle, Use, UserState,
 };
 use crate::domain::Username;
 use crate::refresh::TokenHash;
@@ -192,14 +192,20 @@ impl Security {
 pub struct MemorySessionStore {
     accounts: Arc<MemoryAccountStore>,
     profiles: Arc<MemoryProfileStore>,
+    attempts: Arc<MemoryLoginAttemptStore>,
     inner: Mutex<Security>,
 }
 
 impl MemorySessionStore {
-    pub fn new(accounts: Arc<MemoryAccountStore>, profiles: Arc<MemoryProfileStore>) -> Self {
+    pub fn new(
+        accounts: Arc<MemoryAccountStore>,
+        profiles: Arc<MemoryProfileStore>,
+        attempts: Arc<MemoryLoginAttemptStore>,
+    ) -> Self {
         Self {
             accounts,
             profiles,
+            attempts,
             inner: Mutex::default(),
         }
     }
@@ -247,26 +253,36 @@ impl SessionCheck for MemorySessionStore {
 
 #[async_trait]
 impl SessionStore for MemorySessionStore {
-    async fn start_session(
+    async fn start_login(
         &self,
         account: &Account,
         session: &Session,
         first: &RefreshRecord,
+        settle: &Settle,
     ) -> Result<bool, Error> {
-        let accounts = lock(&self.accounts.inner);
-        if still_current(&accounts, account).is_none() {
-            return Ok(false);
-        }
-        let mut security = lock(&self.inner);
-        if security.tokens.contains_key(&first.hash) || security.sessions.contains_key(&session.id)
         {
-            return Err(Error::internal(
-                "session id or refresh token hash collision",
-            ));
+            let accounts = lock(&self.accounts.inner);
+            if still_current(&accounts, account).is_none() {
+                return Ok(false);
+            }
+            let mut security = lock(&self.inner);
+            if security.tokens.contains_key(&first.hash)
+                || security.sessions.contains_key(&session.id)
+            {
+                return Err(Error::internal(
+                    "session id or refresh token hash collision",
+                ));
+            }
+            security.sessions.insert(session.id, session.clone());
+            security.tokens.insert(first.hash.clone(), first.clone());
+            security.wrote(session.started);
         }
-        security.sessions.insert(session.id, session.clone());
-        security.tokens.insert(first.hash.clone(), first.clone());
-        security.wrote(session.started);
+        if let Some(key) = &settle.clear {
+            self.attempts.clear_attempts(key).await?;
+        }
+        if let Some(key) = &settle.release {
+            self.attempts.release_attempt(key, settle.now).await?;
+        }
         Ok(true)
     }
 

@@ -342,6 +342,20 @@ pub trait SessionStore: SessionCheck {
         account: &Account,
         session: &Session,
         first: &RefreshRecord,
+    ) -> Result<bool, Error> {
+        self.start_login(account, session, first, &Settle::default())
+            .await
+    }
+
+    /// [`start_session`](Self::start_session) for a login, which in the same step
+    /// settles the attempts it counted ([`Settle`]): nothing is settled when the
+    /// session does not start.
+    async fn start_login(
+        &self,
+        account: &Account,
+        session: &Session,
+        first: &RefreshRecord,
+        settle: &Settle,
     ) -> Result<bool, Error>;
 
     /// The stored token with this hash, used or not, expired or not.
@@ -386,6 +400,16 @@ pub trait SessionStore: SessionCheck {
     /// every token of the user until `until`, in one atomic step, if the account still
     /// has the hash the caller verified: `false` (nothing written) otherwise.
     async fn delete_account(&self, account: &Account, until: i64, now: i64) -> Result<bool, Error>;
+}
+
+/// What a successful login does to the attempts it counted: the username's failures
+/// are forgotten (`clear`) and the client address gets its attempt back (`release`,
+/// if its window is still open at `now`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settle {
+    pub clear: Option<AttemptKey>,
+    pub release: Option<AttemptKey>,
+    pub now: i64,
 }
 
 /// Login- and registration-attempt counters, owned by the auth function. Times are epoch seconds, and a
@@ -438,16 +462,18 @@ impl Stores {
     pub fn memory() -> Self {
         let accounts = Arc::new(memory::MemoryAccountStore::new());
         let profiles = Arc::new(memory::MemoryProfileStore::new());
+        let attempts = Arc::new(memory::MemoryLoginAttemptStore::new());
         let sessions = Arc::new(memory::MemorySessionStore::new(
             accounts.clone(),
             profiles.clone(),
+            attempts.clone(),
         ));
         Self {
             accounts,
             profiles,
             sessions: sessions.clone(),
             checks: sessions,
-            attempts: Arc::new(memory::MemoryLoginAttemptStore::new()),
+            attempts,
             keys: Arc::new(memory::MemoryKeyStore::default()),
         }
     }

@@ -13,7 +13,8 @@ use shared::refresh::{RefreshSecret, TokenHash};
 use shared::store::dynamodb::DynamoAccountStore;
 use shared::store::{
     Account, AccountStore, AttemptKey, Attempts, Liveness, LoginAttemptStore, Profile,
-    ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session, SessionStore, Stores, Use,
+    ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session, SessionStore, Settle, Stores,
+    Use,
 };
 use shared::testing::dynamodb::TempTables;
 use shared::Error;
@@ -890,6 +891,87 @@ async fn attempts_count_up_in_a_window_and_start_again_after_it(s: &Subject) {
     );
 }
 
+/// A login settles its attempts in the step that starts its session: the username's
+/// are forgotten, the address gets one back; a login that does not start settles
+/// nothing; an address counter gone meanwhile does not wedge the next count.
+async fn a_login_settles_its_attempts_with_its_session(s: &Subject) {
+    let window = std::time::Duration::from_secs(900);
+    let t = now();
+    let carol = account("carol", "carol@example.com");
+    s.accounts.create(&carol).await.unwrap();
+    let user = AttemptKey::user(&carol.username);
+    let ip = AttemptKey::Ip("198.51.100.23".parse::<IpAddr>().unwrap());
+    for _ in 0..3 {
+        s.attempts.count_attempt(&user, window, t).await.unwrap();
+        s.attempts.count_attempt(&ip, window, t).await.unwrap();
+    }
+    let settle = Settle {
+        clear: Some(user.clone()),
+        release: Some(ip.clone()),
+        now: t,
+    };
+    let stale = Account {
+        password_hash: "$2b$04$not-the-current-hash-of-carol-at-all".into(),
+        ..carol.clone()
+    };
+    let (session, first) = session_of(&stale);
+    assert!(!s
+        .sessions
+        .start_login(&stale, &session, &first, &settle)
+        .await
+        .unwrap());
+    let count = |key: AttemptKey| async move {
+        s.attempts
+            .count_attempt(&key, window, t)
+            .await
+            .unwrap()
+            .count
+    };
+    assert_eq!(
+        count(user.clone()).await,
+        4,
+        "a refused login settles nothing"
+    );
+    assert_eq!(count(ip.clone()).await, 4);
+
+    let (session, first) = session_of(&carol);
+    assert!(s
+        .sessions
+        .start_login(&carol, &session, &first, &settle)
+        .await
+        .unwrap());
+    assert_eq!(liveness(s, &session).await, Liveness::Live);
+    assert_eq!(
+        count(user.clone()).await,
+        1,
+        "the username's failures are forgotten"
+    );
+    assert_eq!(
+        count(ip.clone()).await,
+        4,
+        "the address got one attempt back"
+    );
+
+    let gone = AttemptKey::Ip("198.51.100.24".parse::<IpAddr>().unwrap());
+    let (session, first) = session_of(&carol);
+    let settle = Settle {
+        clear: None,
+        release: Some(gone.clone()),
+        now: t,
+    };
+    assert!(s
+        .sessions
+        .start_login(&carol, &session, &first, &settle)
+        .await
+        .unwrap());
+    assert_eq!(
+        count(gone.clone()).await,
+        1,
+        "a counter gone meanwhile starts afresh"
+    );
+    assert_eq!(count(gone).await, 2);
+}
+
 async fn attempts_can_be_released_and_cleared(s: &Subject) {
     let window = std::time::Duration::from_secs(900);
     let t = now();
@@ -1068,6 +1150,7 @@ contract!(
     a_password_change_racing_logins_leaves_only_the_kept_session,
     attempts_count_up_in_a_window_and_start_again_after_it,
     attempts_can_be_released_and_cleared,
+    a_login_settles_its_attempts_with_its_session,
     fifty_concurrent_attempts_are_each_counted_once,
     registrations_per_address_are_counted_apart_from_logins,
 );

@@ -8,7 +8,9 @@ use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
 
-use shared::store::memory::{MemoryAccountStore, MemoryProfileStore, MemorySessionStore};
+use shared::store::memory::{
+    MemoryAccountStore, MemoryLoginAttemptStore, MemoryProfileStore, MemorySessionStore,
+};
 use shared::testing::{send, tokens, Reply};
 use shared::token::Tokens;
 use users::{AppState, Authenticator};
@@ -29,6 +31,7 @@ pub fn sessions(profiles: &Arc<MemoryProfileStore>) -> Arc<MemorySessionStore> {
     Arc::new(MemorySessionStore::new(
         Arc::new(MemoryAccountStore::new()),
         profiles.clone(),
+        Arc::new(MemoryLoginAttemptStore::new()),
     ))
 }
 

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
 use super::accounts::DynamoAccountStore;
+use super::attempts::DynamoLoginAttemptStore;
 use super::error::{
     conditional, conflict_pause, get_consistent, sdk_error, Cancelled, CONFLICT_ATTEMPTS,
 };
@@ -21,7 +22,8 @@ use crate::refresh::TokenHash;
 use crate::store::rotation::{rotation_step, RotationStep};
 use crate::store::session::{self, SessionFacts};
 use crate::store::{
-    Account, Liveness, RefreshRecord, Rotation, Session, SessionCheck, SessionStore, Use, UserState,
+    Account, Liveness, RefreshRecord, Rotation, Session, SessionCheck, SessionStore, Settle, Use,
+    UserState,
 };
 use crate::Error;
 
@@ -440,13 +442,20 @@ impl SessionCheck for DynamoSessionStore {
 impl SessionStore for DynamoSessionStore {
     /// One `TransactWriteItems`: the account's username copy still has the verified
     /// hash, the session is put, its first refresh token is put.
-    async fn start_session(
+    /// One `TransactWriteItems`: the account check, the session and its first refresh
+    /// token, and the login's [`Settle`]ment of its attempt counters (a delete of the
+    /// username's, an unconditional `ADD -1` on the address's), so a login costs no
+    /// separate calls for them. The release carries no condition, which would cancel
+    /// the login with it: an address counter gone meanwhile (TTL) comes back expired
+    /// (`expires_at` = now), and the next count starts a new window over it.
+    async fn start_login(
         &self,
         account: &Account,
         session: &Session,
         first: &RefreshRecord,
+        settle: &Settle,
     ) -> Result<bool, Error> {
-        let items =
+        let mut items =
             vec![
                 item_check(self.account_unchanged(
                     DynamoAccountStore::username_key(&account.username),
@@ -455,6 +464,28 @@ impl SessionStore for DynamoSessionStore {
                 self.put_new(&self.security, session_item(session))?,
                 self.put_new(&self.security, refresh_item(first))?,
             ];
+        if let Some(key) = &settle.clear {
+            let delete = Delete::builder()
+                .table_name(&self.security)
+                .key("pk", s(DynamoLoginAttemptStore::attempt_key(key)))
+                .build()
+                .map_err(Error::internal)?;
+            items.push(item_delete(delete));
+        }
+        if let Some(key) = &settle.release {
+            let release = Update::builder()
+                .table_name(&self.security)
+                .key("pk", s(DynamoLoginAttemptStore::attempt_key(key)))
+                .update_expression(
+                    "ADD #attempts :minus_one SET expires_at = if_not_exists(expires_at, :now)",
+                )
+                .expression_attribute_names("#attempts", "attempts")
+                .expression_attribute_values(":minus_one", n(-1))
+                .expression_attribute_values(":now", n(settle.now))
+                .build()
+                .map_err(Error::internal)?;
+            items.push(item_update(release));
+        }
         match self.transact("login", items).await? {
             None => Ok(true),
             Some(cancelled) if cancelled.failed(0) => Ok(false),
