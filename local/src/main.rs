@@ -5,6 +5,13 @@
 use axum::http::StatusCode;
 use shared::config::or_exit;
 
+/// mimalloc instead of glibc's malloc: with requests moving between tokio's worker
+/// threads, memory is often freed by another thread than the one that allocated it,
+/// and glibc's arenas then contend on their locks (profiled: malloc, free and their
+/// lock waits were about 15 % of the gateway's CPU; BENCHMARKS.md, benchmark 1).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Set by a Lambda runtime, and by `cargo lambda watch` for every binary it starts.
 const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 

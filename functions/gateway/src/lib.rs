@@ -27,36 +27,46 @@ pub use health::{PROBE_CACHE, PROBE_TIMEOUT};
 pub use shared::http::NEXT_CURSOR;
 
 /// What the gateway handlers share: one pooled HTTP client and where to send requests.
-/// A service without a URL (as in AWS) is neither routed to nor probed.
+/// A service without a URL (as in AWS) is neither routed to nor probed. Cloned for
+/// every request, so it is one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Shared>);
+
+pub struct Shared {
     client: reqwest::Client,
     auth_url: Option<Url>,
     users_url: Option<Url>,
     cors: Option<CorsLayer>,
     /// One circuit breaker per downstream service, shared by every request.
-    breakers: std::sync::Arc<[Breaker; 2]>,
+    breakers: [Breaker; 2],
     /// The downstream health probes' last answers, shared by every `GET /`.
     probes: health::ProbeCache,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
     /// The process's one HTTP client ([`shared::config::HttpClientConfig::client`]), the
     /// service URLs and the CORS policy of `config`.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        Ok(Self {
+        Ok(Self(std::sync::Arc::new(Shared {
             client: config.http.client()?,
             auth_url: config.services.auth_url.clone(),
             users_url: config.services.users_url.clone(),
             cors: cors(config.cors_allowed_origins.as_deref().unwrap_or_default())?,
-            breakers: std::sync::Arc::new([
-                Breaker::new(config.breaker),
-                Breaker::new(config.breaker),
-            ]),
+            breakers: [Breaker::new(config.breaker), Breaker::new(config.breaker)],
             probes: health::ProbeCache::default(),
-        })
+        })))
     }
+}
 
+impl Shared {
     /// The circuit breaker of calls to `upstream`.
     fn breaker(&self, upstream: Upstream) -> &Breaker {
         match upstream {

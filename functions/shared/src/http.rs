@@ -63,6 +63,10 @@ pub async fn request_id_layer(mut req: Request, next: Next) -> Response {
 /// Whether `path` holds a `.` or `..` segment as the WHATWG URL parser sees one in an
 /// http(s) URL: segments end at `/` or `\`, and `%2e` (any case) is a dot.
 pub fn has_dot_segment(path: &str) -> bool {
+    // Most paths have neither a dot nor an escape: no segment to look at.
+    if !path.bytes().any(|b| b == b'.' || b == b'%') {
+        return false;
+    }
     path.split(['/', '\\']).any(|segment| {
         let dots = segment.to_ascii_lowercase().replace("%2e", ".");
         dots == "." || dots == ".."

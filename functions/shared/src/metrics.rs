@@ -182,9 +182,20 @@ pub struct Request<'a> {
     pub counts: Counts,
 }
 
+/// Whether some subscriber writes metric lines as EMF; when none does (text logs on a
+/// laptop), a request that counted nothing has nothing to write and skips the event.
+static EMF_WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Notes that a subscriber writing EMF objects exists ([`crate::telemetry`]).
+pub(crate) fn emf_written() {
+    EMF_WRITTEN.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Emits `request`'s metric line (see the module's notes on where it goes).
 pub fn emit(request: &Request<'_>) {
-    if !enabled() {
+    if !enabled()
+        || (request.counts.is_empty() && !EMF_WRITTEN.load(std::sync::atomic::Ordering::Relaxed))
+    {
         return;
     }
     let route = format!(

@@ -122,6 +122,9 @@ where
             .parse()
             .expect("a valid directive"),
     );
+    if format != Format::Text {
+        metrics::emf_written();
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);

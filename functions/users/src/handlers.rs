@@ -1,5 +1,6 @@
 //! The users handlers, one per route of the spec.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -171,16 +172,28 @@ pub async fn create(
     }))
 }
 
+/// `GET /users/{id}`: the profile is read while the token's session is looked up
+/// ([`Authenticator::check_with`](crate::Authenticator::check_with)): one storage round
+/// trip. The answers are the same as checking first: the token's errors, then the id's.
 pub async fn get_one(
     State(state): State<AppState>,
-    _caller: AuthUser,
-    UserIdPath(user_id): UserIdPath,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ProfileBody>, Error> {
-    let profile = state
-        .profiles
-        .get(user_id)
-        .await?
-        .ok_or(Error::UserNotFound)?;
+    let token = shared::http::bearer_token(&headers)?;
+    let user_id = match path {
+        Ok(Path(raw)) => parse_user_id(&raw),
+        Err(_) => Err(Error::bad_request("user_id must be a UUID")),
+    };
+    let read = async {
+        match &user_id {
+            Ok(id) => state.profiles.get(*id).await.map(Some),
+            Err(_) => Ok(None),
+        }
+    };
+    let (_caller, profile) = state.auth.check_with(token, read).await?;
+    user_id?;
+    let profile = profile?.flatten().ok_or(Error::UserNotFound)?;
     Ok(Json(profile.into()))
 }
 

@@ -244,7 +244,11 @@ impl Functions {
         let reply = invoke(router.clone(), event).await;
         assert_eq!(reply.status, status, "{endpoint}: {:?}", reply.body);
         let calls = self.calls.take();
-        let labels: Vec<String> = calls.iter().map(Call::label).collect();
+        let mut labels: Vec<String> = calls.iter().map(Call::label).collect();
+        // A users read sends its two lookups at once: they may arrive in either order.
+        if users && labels.len() == 2 && labels[0] == "GetItem" {
+            labels.reverse();
+        }
         assert_eq!(labels, expected, "DynamoDB calls of {endpoint}");
         let rru = calls.iter().map(Call::rru).fold(0.0, |a, b| a + b);
         let wru = calls.iter().map(Call::wru).fold(0.0, |a, b| a + b);
@@ -458,7 +462,7 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
         true,
         with_header(event("users-get"), "authorization", &bearer(&token)),
         401,
-        &["BatchGetItem"],
+        &["BatchGetItem", "GetItem"],
     )
     .await;
 
@@ -567,7 +571,7 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
         true,
         with_header(event("users-get"), "authorization", &mine),
         401,
-        &["BatchGetItem"],
+        &["BatchGetItem", "GetItem"],
     )
     .await;
 

@@ -6,6 +6,7 @@ mod config;
 mod handlers;
 mod lambda;
 mod listing;
+mod one_round_trip;
 mod remote_auth;
 mod revocation;
 mod support;
