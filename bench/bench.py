@@ -590,8 +590,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--smoke", action="store_true", help="debug build, short runs; output under target/bench")
     ap.add_argument("--out", help="where to write the report (default BENCHMARKS.md; smoke: target/bench/)")
-    ap.add_argument("--only", choices=["read"],
+    ap.add_argument("--only", choices=["read", "cold"],
                     help="run only that benchmark and print its figures (no report)")
+    ap.add_argument("--render", metavar="RESULTS",
+                    help="write the report from a run's saved figures (target/bench/results*.json), measuring nothing")
     args = ap.parse_args()
     smoke = args.smoke
     p = {
@@ -600,12 +602,21 @@ def main():
         "bcrypt_secs": 1 if smoke else 10, "runs": 3 if smoke else 20,
         "invocations": 30 if smoke else 600, "arm64": not smoke,
     }
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        write_report(saved["machine"], saved["params"], saved["results"], saved["smoke"],
+                     saved["cert_files"], args.out)
+        return
     m = machine()
     say(f"machine: {m['cores']} cores, {m['cpu']}, load {m['load']}")
     build = Build(smoke)
     build.run()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmpname:
         tmp = Path(tmpname)
+        if args.only == "cold":
+            values, missed = report.cold_section(bench_cold(build, p, tmp))
+            print(values["cold_table"], *missed, sep="\n\n")
+            return
         read = bench_read(build, p, tmp)
         if args.only == "read":
             values, missed = report.read_section(read)
@@ -617,8 +628,17 @@ def main():
         sizes = bench_size(build, p, tmp)
         calls = bench_dynamodb(tmp)
     results = {"read": read, "login": login_res, "cold": cold, "stub_rss": stub_rss, "sizes": sizes, "calls": calls}
-    text, missed = report.render(m, p, results, smoke, cert_files())
-    dest = Path(args.out) if args.out else (
+    saved = REPO / "target" / "bench" / ("results.smoke.json" if smoke else "results.json")
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps({"machine": m, "params": p, "results": results, "smoke": smoke,
+                                 "cert_files": cert_files()}, indent=1, default=str))
+    say(f"==> figures saved to {saved} (re-render with --render)")
+    write_report(m, p, results, smoke, cert_files(), args.out)
+
+
+def write_report(m, p, results, smoke, certs, out_path):
+    text, missed = report.render(m, p, results, smoke, certs)
+    dest = Path(out_path) if out_path else (
         REPO / "target" / "bench" / "BENCHMARKS.smoke.md" if smoke else REPO / "BENCHMARKS.md")
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(text)

@@ -5,9 +5,13 @@
 #   bench/bench.sh --smoke    debug build, about a second per part; checks that the script
 #                             works and writes target/bench/BENCHMARKS.smoke.md instead
 #   bench/bench.sh --out F    write the report to F
+#   bench/bench.sh --only read|cold   one benchmark, figures printed, no report
+#   bench/bench.sh --render target/bench/results.json   the report again from a run's figures
 #
-# 1. GET /api/users/{id} through the gateway (wrk, 32 connections): in-process token
-#    checks vs AUTH_MODE=remote, req/s, p50, p99.
+# 1. GET /api/users/{id} (wrk, 32 connections): straight to users, through the gateway
+#    with logs on and off, through nginx (reference proxy), and in the seed's topology
+#    (AUTH_MODE=remote: a /validate call per request); req/s, p50, p99 and each
+#    process's CPU per request from /proc/<pid>/stat.
 # 2. POST /login at BCRYPT_COST=12 vs raw bcrypt on all cores; GET / p99 meanwhile.
 # 3. Cold start of each function's binary under a Lambda Runtime API stub vs a
 #    hello-world lambda_http binary (bench/examples/hello.rs), also with DynamoDB
@@ -25,12 +29,20 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/tools.sh
 source scripts/tools.sh
 
-if ! command -v wrk >/dev/null; then
-  echo "bench: installing wrk with apt-get" >&2
+# wrk drives the load; nginx (Debian's nginx-light) is benchmark 1's reference proxy.
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+if ((${#missing[@]})); then
+  echo "bench: installing ${missing[*]} with apt-get" >&2
   sudo_cmd=()
   if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
-  "${sudo_cmd[@]}" apt-get install -y wrk >/dev/null ||
-    { "${sudo_cmd[@]}" apt-get update >/dev/null && "${sudo_cmd[@]}" apt-get install -y wrk >/dev/null; }
+  "${sudo_cmd[@]}" apt-get install -y "${missing[@]}" >/dev/null ||
+    { "${sudo_cmd[@]}" apt-get update >/dev/null && "${sudo_cmd[@]}" apt-get install -y "${missing[@]}" >/dev/null; }
+  # Debian starts the nginx service on install; the benchmark runs its own.
+  if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
+    "${sudo_cmd[@]}" service nginx stop >/dev/null 2>&1 || true
+  fi
 fi
 
 tools_venv
