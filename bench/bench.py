@@ -470,8 +470,10 @@ def bench_cold(build, p, tmp):
         ("users", build.bin("users"), "users-health", lambda_env("users", "memory", dead)),
         ("users, STORE=dynamodb at a dead endpoint", build.bin("users"), "users-health",
          lambda_env("users", "dynamodb", dead)),
-        ("gateway", build.bin("gateway"), "gateway-health", lambda_env("gateway", "memory", dead)),
-        ("gateway, roots from one bundle file", build.bin("gateway"), "gateway-health",
+        ("gateway as deployed (no service URLs: no HTTPS client)", build.bin("gateway"), "gateway-health",
+         {k: v for k, v in lambda_env("gateway", "memory", dead).items() if not k.endswith("_SERVICE_URL")}),
+        ("gateway with service URLs", build.bin("gateway"), "gateway-health", lambda_env("gateway", "memory", dead)),
+        ("gateway with service URLs, roots from one bundle file", build.bin("gateway"), "gateway-health",
          {**lambda_env("gateway", "memory", dead), **one_bundle}),
     ]
     rows = []

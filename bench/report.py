@@ -205,7 +205,8 @@ def cold_section(cold):
                      f"{ratio:.2f}×", verdict(ratio <= 1.5), ", ".join(sorted({str(s) for s in r["first_status"]}))])
     values = {"cold_table": table(
         ["binary", "median ms", "min ms", "p90 ms", "vs hello world", "target ≤ 1.5×", "first status"], rows)}
-    tls = [r["label"] for r in slow if "dynamodb" in r["label"] or "gateway" in r["label"]]
+    tls = [r["label"] for r in slow
+           if "dynamodb" in r["label"] or r["label"].startswith("gateway with service URLs")]
     missed = [CAUSES["cold_tls"].format(labels="; ".join(tls), hello=hello["median_ms"])] if tls else []
     missed += [CAUSES["cold_plain"].format(label=r["label"], ratio=r["median_ms"] / hello["median_ms"],
                                            extra=r["median_ms"] - hello["median_ms"], min=r["min_ms"],

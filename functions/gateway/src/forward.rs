@@ -90,7 +90,7 @@ async fn try_forward(
     upstream: Upstream,
     req: Request,
 ) -> Result<Response, Error> {
-    let base = state.base(upstream).ok_or(Error::NotFound)?;
+    let (http, base) = state.target(upstream).ok_or(Error::NotFound)?;
     if has_dot_segment(req.uri().path()) {
         return Err(Error::NotFound);
     }
@@ -100,7 +100,7 @@ async fn try_forward(
     let body = read_body(body, MAX_BODY_BYTES).await?;
     let url = join_service_url(base, parts.uri.path(), parts.uri.query());
 
-    let mut outbound = state.client.request(parts.method, url);
+    let mut outbound = http.request(parts.method, url);
     for name in &FORWARDED {
         for value in parts.headers.get_all(name) {
             outbound = outbound.header(name, value);

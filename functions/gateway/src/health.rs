@@ -101,8 +101,9 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
 /// `"ok"` when the service's `GET /` answers 2xx within [`PROBE_TIMEOUT`]; `None`
 /// without asking when the gateway has no URL for it.
 async fn probe(state: &AppState, upstream: Upstream) -> Option<&'static str> {
-    let url = shared::config::join_service_url(state.base(upstream)?, "/", None);
-    let answer = state.client.get(url).timeout(PROBE_TIMEOUT).send().await;
+    let (client, base) = state.target(upstream)?;
+    let url = shared::config::join_service_url(base, "/", None);
+    let answer = client.get(url).timeout(PROBE_TIMEOUT).send().await;
     Some(match answer {
         Ok(response) if response.status().is_success() => "ok",
         Ok(response) => {

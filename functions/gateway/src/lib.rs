@@ -33,7 +33,10 @@ pub use shared::http::NEXT_CURSOR;
 pub struct AppState(std::sync::Arc<Shared>);
 
 pub struct Shared {
-    client: reqwest::Client,
+    /// Built only when there is somewhere to send requests: as deployed (no service
+    /// URLs) the gateway starts without an HTTPS client, so without reading the
+    /// system's TLS roots.
+    client: Option<reqwest::Client>,
     auth_url: Option<Url>,
     users_url: Option<Url>,
     cors: Option<CorsLayer>,
@@ -55,8 +58,14 @@ impl AppState {
     /// The process's one HTTP client ([`shared::config::HttpClientConfig::client`]), the
     /// service URLs and the CORS policy of `config`.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let services = &config.services;
+        let client = if services.auth_url.is_some() || services.users_url.is_some() {
+            Some(config.http.client()?)
+        } else {
+            None
+        };
         Ok(Self(std::sync::Arc::new(Shared {
-            client: config.http.client()?,
+            client,
             auth_url: config.services.auth_url.clone(),
             users_url: config.services.users_url.clone(),
             cors: cors(config.cors_allowed_origins.as_deref().unwrap_or_default())?,
@@ -73,6 +82,11 @@ impl Shared {
             Upstream::Auth => &self.breakers[0],
             Upstream::Users => &self.breakers[1],
         }
+    }
+
+    /// The client to reach `upstream` and its base URL, if the gateway has one.
+    fn target(&self, upstream: Upstream) -> Option<(&reqwest::Client, &Url)> {
+        Some((self.client.as_ref()?, self.base(upstream)?))
     }
 
     /// The base URL of `upstream`, if the gateway has one.
@@ -212,4 +226,24 @@ async fn to_auth(State(state): State<AppState>, req: Request) -> Response {
 
 async fn to_users(State(state): State<AppState>, req: Request) -> Response {
     forward::forward(&state, Upstream::Users, req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_https_client_is_built_only_with_somewhere_to_send_requests() {
+        let deployed = AppState::from_config(&shared::testing::config(&[])).unwrap();
+        assert!(deployed.client.is_none());
+        assert!(deployed.target(Upstream::Auth).is_none());
+        let local = AppState::from_config(&shared::testing::config(&[(
+            "USER_SERVICE_URL",
+            "http://127.0.0.1:3001",
+        )]))
+        .unwrap();
+        assert!(local.client.is_some());
+        assert!(local.target(Upstream::Users).is_some());
+        assert!(local.target(Upstream::Auth).is_none());
+    }
 }
