@@ -107,16 +107,8 @@ impl Reservation {
     /// account deletion confirming it): the same settlement, in calls of its own. A
     /// store failure here is logged, not fatal to the request.
     pub async fn succeeded(self, store: &dyn LoginAttemptStore) {
-        let settle = self.settle();
-        if let Some(key) = &settle.clear {
-            if let Err(err) = store.clear_attempts(key).await {
-                tracing::warn!(error = ?err, "could not reset the username's failed logins");
-            }
-        }
-        if let Some(key) = &settle.release {
-            if let Err(err) = store.release_attempt(key, settle.now).await {
-                tracing::warn!(error = ?err, "could not give the address its attempt back");
-            }
+        if let Err(err) = self.settle().apply(store).await {
+            tracing::warn!(error = ?err, "could not settle the attempts of a confirmed password");
         }
     }
 }

@@ -103,24 +103,36 @@ impl Drop for Local {
 /// Every secret the flow handed out, by name.
 struct Secrets(Vec<(&'static str, String)>);
 
-fn call(gw: &str, id: &str, method: &str, path: &str, token: Option<&str>, body: Value) -> Value {
+/// A request to `{gw}{path}` with a 10 s limit, a bearer `token` and a JSON `body`
+/// when given (not a null body).
+pub(crate) fn request(
+    gw: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> reqwest::blocking::RequestBuilder {
     let client = reqwest::blocking::Client::builder()
         .no_proxy()
         .build()
         .unwrap();
     let mut request = client
         .request(method.parse().unwrap(), format!("{gw}{path}"))
-        .header("x-request-id", id)
         .timeout(Duration::from_secs(10));
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
     if !body.is_null() {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
+        request = request.json(body);
     }
-    let response = request.send().unwrap();
+    request
+}
+
+fn call(gw: &str, id: &str, method: &str, path: &str, token: Option<&str>, body: Value) -> Value {
+    let response = request(gw, method, path, token, &body)
+        .header("x-request-id", id)
+        .send()
+        .unwrap();
     assert_eq!(response.status(), 200, "{method} {path}");
     response.json().unwrap()
 }

@@ -17,7 +17,7 @@ use shared::metrics::{self, Event};
 use shared::store::Stores;
 use shared::testing::http::{serve, PASSWORD};
 
-use crate::logs::Local;
+use crate::logs::{self, Local};
 
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
@@ -104,20 +104,9 @@ fn emitted(logs: &str) -> Vec<Emitted> {
 }
 
 fn send(gw: &str, method: &str, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-    let client = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .build()
+    let response = logs::request(gw, method, path, token, &body)
+        .send()
         .unwrap();
-    let mut request = client
-        .request(method.parse().unwrap(), format!("{gw}{path}"))
-        .timeout(Duration::from_secs(10));
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    if !body.is_null() {
-        request = request.json(&body);
-    }
-    let response = request.send().unwrap();
     let status = response.status().as_u16();
     (status, response.json().unwrap_or(Value::Null))
 }

@@ -277,12 +277,7 @@ impl SessionStore for MemorySessionStore {
             security.tokens.insert(first.hash.clone(), first.clone());
             security.wrote(session.started);
         }
-        if let Some(key) = &settle.clear {
-            self.attempts.clear_attempts(key).await?;
-        }
-        if let Some(key) = &settle.release {
-            self.attempts.release_attempt(key, settle.now).await?;
-        }
+        settle.apply(self.attempts.as_ref()).await?;
         Ok(true)
     }
 

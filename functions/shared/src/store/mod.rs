@@ -412,6 +412,22 @@ pub struct Settle {
     pub now: i64,
 }
 
+impl Settle {
+    /// Applies this settlement to `store` in calls of their own (where no transaction
+    /// carries it): both steps are tried; the first failure is returned.
+    pub async fn apply(&self, store: &dyn LoginAttemptStore) -> Result<(), Error> {
+        let cleared = match &self.clear {
+            Some(key) => store.clear_attempts(key).await,
+            None => Ok(()),
+        };
+        let released = match &self.release {
+            Some(key) => store.release_attempt(key, self.now).await,
+            None => Ok(()),
+        };
+        cleared.and(released)
+    }
+}
+
 /// Login- and registration-attempt counters, owned by the auth function. Times are epoch seconds, and a
 /// window that has closed counts as absent even before the store's TTL removes it.
 #[async_trait]
