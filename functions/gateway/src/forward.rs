@@ -1,18 +1,19 @@
 //! Forwarding one request downstream and its answer back, minus hop-by-hop headers;
 //! no answer, a non-JSON "JSON" answer or a dot-segment path is a JSON error.
 
-use axum::body::Body;
-use axum::extract::Request;
 use std::time::Instant;
 
-use axum::http::header::{self, HeaderMap, HeaderName};
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Full};
 
 use shared::breaker::Outcome;
 use shared::client_ip::client_ip;
-use shared::config::join_service_url;
 use shared::http::{has_dot_segment, REQUEST_ID};
+use shared::http_client::{timed_out, Chain};
 use shared::json::{declares_json, read_body, MAX_BODY_BYTES};
 use shared::Error;
 
@@ -96,26 +97,30 @@ async fn try_forward(
     }
     let client = client_ip(req.extensions(), req.headers());
     let (parts, body) = req.into_parts();
-    let head = parts.method == axum::http::Method::HEAD;
+    let head = parts.method == Method::HEAD;
     let body = read_body(body, MAX_BODY_BYTES).await?;
-    let url = join_service_url(base, parts.uri.path(), parts.uri.query());
+    let uri = base
+        .join(parts.uri.path(), parts.uri.query())
+        .ok_or(Error::NotFound)?;
 
-    let mut outbound = http.request(parts.method, url);
+    let mut outbound = hyper::Request::new(Full::new(body));
+    *outbound.method_mut() = parts.method;
+    *outbound.uri_mut() = uri;
+    let headers = outbound.headers_mut();
     for name in &FORWARDED {
         for value in parts.headers.get_all(name) {
-            outbound = outbound.header(name, value);
+            headers.append(name, value.clone());
         }
     }
     if let Some(ip) = client {
-        outbound = outbound.header(X_FORWARDED_FOR, ip.to_string());
+        if let Ok(value) = HeaderValue::try_from(ip.to_string()) {
+            headers.insert(X_FORWARDED_FOR, value);
+        }
     }
     // The host the client called, so that auth's discovery document points at the
     // gateway rather than at auth's own address.
-    if let Some(host) = parts.headers.get(axum::http::header::HOST) {
-        outbound = outbound.header(X_FORWARDED_HOST, host);
-    }
-    if !body.is_empty() {
-        outbound = outbound.body(body);
+    if let Some(host) = parts.headers.get(header::HOST) {
+        headers.insert(X_FORWARDED_HOST, host.clone());
     }
 
     let breaker = state.breaker(upstream);
@@ -126,50 +131,66 @@ async fn try_forward(
         );
         return Err(upstream.unavailable());
     }
-    let sent = outbound.send().await;
+    let deadline = tokio::time::Instant::now() + state.timeout;
+    let sent = match tokio::time::timeout_at(deadline, http.request(outbound)).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(err)) => Err(Chain(&err).to_string()),
+        Err(_) => Err(timed_out(state.timeout)),
+    };
     let outcome = match &sent {
         Ok(_) => Outcome::Success,
         Err(_) => Outcome::Failure,
     };
     breaker.record(outcome, Instant::now());
-    let mut answer = sent.map_err(|err| {
-        tracing::warn!(upstream = upstream.name(), error = %err, "downstream did not answer");
+    let answer = sent.map_err(|error| {
+        tracing::warn!(upstream = upstream.name(), %error, "downstream did not answer");
         upstream.unavailable()
     })?;
-    let status = answer.status();
-    let headers = relayed(answer.headers());
-    if answer
-        .content_length()
-        .is_some_and(|n| n > MAX_UPSTREAM_BODY_BYTES as u64)
-    {
-        return Err(Error::BadGateway(format!(
+    let (answer, mut incoming) = answer.into_parts();
+    let status = answer.status;
+    let headers = relayed(&answer.headers);
+    let too_big = || {
+        Error::BadGateway(format!(
             "{} answered a body over {MAX_UPSTREAM_BODY_BYTES} bytes",
             upstream.name()
-        )));
+        ))
+    };
+    let declared = answer
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_UPSTREAM_BODY_BYTES as u64) {
+        return Err(too_big());
     }
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n as usize));
     loop {
-        match answer.chunk().await {
-            Ok(Some(chunk)) => {
+        match tokio::time::timeout_at(deadline, incoming.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                let Ok(chunk) = frame.into_data() else {
+                    continue; // trailers: not relayed
+                };
                 if bytes.len() + chunk.len() > MAX_UPSTREAM_BODY_BYTES {
-                    return Err(Error::BadGateway(format!(
-                        "{} answered a body over {MAX_UPSTREAM_BODY_BYTES} bytes",
-                        upstream.name()
-                    )));
+                    return Err(too_big());
                 }
                 bytes.extend_from_slice(&chunk);
             }
             Ok(None) => break,
-            Err(err) if err.is_timeout() => {
-                breaker.record(Outcome::Failure, Instant::now());
-                tracing::warn!(upstream = upstream.name(), error = %err, "downstream answer timed out");
-                return Err(upstream.unavailable());
-            }
-            Err(err) => {
+            Ok(Some(Err(err))) => {
                 return Err(Error::BadGateway(format!(
-                    "{} answer could not be read: {err}",
-                    upstream.name()
+                    "{} answer could not be read: {}",
+                    upstream.name(),
+                    Chain(&err)
                 )))
+            }
+            Err(_) => {
+                breaker.record(Outcome::Failure, Instant::now());
+                tracing::warn!(
+                    upstream = upstream.name(),
+                    "downstream answer timed out after {:?}",
+                    state.timeout
+                );
+                return Err(upstream.unavailable());
             }
         }
     }

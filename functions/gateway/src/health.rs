@@ -8,9 +8,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use axum::body::Bytes;
 use axum::extract::State;
+use http_body_util::Full;
 use serde_json::{json, Value};
 
+use shared::http_client::{timed_out, Chain};
 use shared::Json;
 
 use crate::{AppState, Upstream};
@@ -102,20 +105,30 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
 /// without asking when the gateway has no URL for it.
 async fn probe(state: &AppState, upstream: Upstream) -> Option<&'static str> {
     let (client, base) = state.target(upstream)?;
-    let url = shared::config::join_service_url(base, "/", None);
-    let answer = client.get(url).timeout(PROBE_TIMEOUT).send().await;
+    let answer = match base.join("/", None) {
+        Some(uri) => {
+            let mut request = hyper::Request::new(Full::new(Bytes::new()));
+            *request.uri_mut() = uri;
+            match tokio::time::timeout(PROBE_TIMEOUT, client.request(request)).await {
+                Ok(Ok(response)) => Ok(response.status()),
+                Ok(Err(err)) => Err(Chain(&err).to_string()),
+                Err(_) => Err(timed_out(PROBE_TIMEOUT)),
+            }
+        }
+        None => Err("no probe URL".to_owned()),
+    };
     Some(match answer {
-        Ok(response) if response.status().is_success() => "ok",
-        Ok(response) => {
+        Ok(status) if status.is_success() => "ok",
+        Ok(status) => {
             tracing::warn!(
                 upstream = upstream.name(),
-                status = response.status().as_u16(),
+                status = status.as_u16(),
                 "health probe failed"
             );
             "unavailable"
         }
-        Err(err) => {
-            tracing::warn!(upstream = upstream.name(), error = %err, "health probe failed");
+        Err(error) => {
+            tracing::warn!(upstream = upstream.name(), %error, "health probe failed");
             "unavailable"
         }
     })

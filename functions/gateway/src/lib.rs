@@ -34,11 +34,12 @@ pub struct AppState(std::sync::Arc<Shared>);
 
 pub struct Shared {
     /// Built only when there is somewhere to send requests: as deployed (no service
-    /// URLs) the gateway starts without an HTTPS client, so without reading the
-    /// system's TLS roots.
-    client: Option<reqwest::Client>,
-    auth_url: Option<Url>,
-    users_url: Option<Url>,
+    /// URLs) the gateway starts without one.
+    client: Option<shared::http_client::Client>,
+    /// How long one downstream call may take, answer and body together.
+    timeout: Duration,
+    auth_url: Option<shared::http_client::Base>,
+    users_url: Option<shared::http_client::Base>,
     cors: Option<CorsLayer>,
     /// One circuit breaker per downstream service, shared by every request.
     breakers: [Breaker; 2],
@@ -55,19 +56,27 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// The process's one HTTP client ([`shared::config::HttpClientConfig::client`]), the
-    /// service URLs and the CORS policy of `config`.
+    /// The process's one HTTP client ([`shared::http_client`]), the service URLs and the CORS
+    /// policy of `config`. An `https://` service URL needs the `tls` feature.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let services = &config.services;
-        let client = if services.auth_url.is_some() || services.users_url.is_some() {
-            Some(config.http.client()?)
+        let base = |var, url: &Option<Url>| {
+            url.as_ref()
+                .map(|u| shared::http_client::Base::new(var, u))
+                .transpose()
+        };
+        let auth_url = base("AUTH_SERVICE_URL", &services.auth_url)?;
+        let users_url = base("USER_SERVICE_URL", &services.users_url)?;
+        let client = if auth_url.is_some() || users_url.is_some() {
+            Some(shared::http_client::build(&config.http)?)
         } else {
             None
         };
         Ok(Self(std::sync::Arc::new(Shared {
             client,
-            auth_url: config.services.auth_url.clone(),
-            users_url: config.services.users_url.clone(),
+            timeout: config.http.request_timeout,
+            auth_url,
+            users_url,
             cors: cors(config.cors_allowed_origins.as_deref().unwrap_or_default())?,
             breakers: [Breaker::new(config.breaker), Breaker::new(config.breaker)],
             probes: health::ProbeCache::default(),
@@ -85,12 +94,15 @@ impl Shared {
     }
 
     /// The client to reach `upstream` and its base URL, if the gateway has one.
-    fn target(&self, upstream: Upstream) -> Option<(&reqwest::Client, &Url)> {
+    fn target(
+        &self,
+        upstream: Upstream,
+    ) -> Option<(&shared::http_client::Client, &shared::http_client::Base)> {
         Some((self.client.as_ref()?, self.base(upstream)?))
     }
 
     /// The base URL of `upstream`, if the gateway has one.
-    fn base(&self, upstream: Upstream) -> Option<&Url> {
+    fn base(&self, upstream: Upstream) -> Option<&shared::http_client::Base> {
         match upstream {
             Upstream::Auth => self.auth_url.as_ref(),
             Upstream::Users => self.users_url.as_ref(),
@@ -233,7 +245,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_https_client_is_built_only_with_somewhere_to_send_requests() {
+    fn a_client_is_built_only_with_somewhere_to_send_requests() {
         let deployed = AppState::from_config(&shared::testing::config(&[])).unwrap();
         assert!(deployed.client.is_none());
         assert!(deployed.target(Upstream::Auth).is_none());

@@ -411,20 +411,6 @@ impl HttpClientConfig {
             request_timeout: vars.millis("REQUEST_TIMEOUT_MS", default.request_timeout)?,
         })
     }
-
-    /// The process's one outbound HTTP client (feature `http-client`): rustls, pooled,
-    /// no redirects followed, no proxy, these connect and total timeouts.
-    #[cfg(feature = "http-client")]
-    pub fn client(&self) -> Result<reqwest::Client, ConfigError> {
-        reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.request_timeout)
-            .pool_idle_timeout(Self::POOL_IDLE_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .map_err(|err| ConfigError(format!("cannot build the HTTP client: {err}")))
-    }
 }
 
 /// How many failed logins a username and a client IP may have in one window before

@@ -7,6 +7,8 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+#[cfg(feature = "http-client")]
+pub mod http_client;
 pub mod json;
 pub mod metrics;
 pub mod query;

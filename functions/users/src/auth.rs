@@ -13,8 +13,13 @@ use base64::Engine;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use axum::body::Bytes;
+use axum::http::{header, HeaderValue, Method, Uri};
+use http_body_util::{BodyExt, Full, Limited};
 use shared::breaker::{Breaker, BreakerConfig, Outcome};
-use shared::config::{join_service_url, ConfigError, HttpClientConfig, Url};
+
+use shared::config::{ConfigError, HttpClientConfig, Url};
+use shared::http_client::{self, timed_out, Chain};
 use shared::store::{Liveness, SessionCheck};
 use shared::token::{Tokens, MAX_TOKEN_BYTES};
 use shared::{Config, Error};
@@ -35,7 +40,7 @@ enum Mode {
         tokens: Arc<Tokens>,
         checks: Arc<dyn SessionCheck>,
     },
-    Remote(Remote),
+    Remote(Box<Remote>),
 }
 
 impl Authenticator {
@@ -62,14 +67,19 @@ impl Authenticator {
         http: &HttpClientConfig,
         breaker: BreakerConfig,
     ) -> Result<Self, ConfigError> {
-        let validate_url = join_service_url(auth_service_url, "/validate", None);
-        let client = http.client()?;
-        Ok(Self(Arc::new(Mode::Remote(Remote {
+        let validate_url = http_client::Base::new("AUTH_SERVICE_URL", auth_service_url)?
+            .join("/validate", None)
+            .ok_or_else(|| {
+                ConfigError("AUTH_SERVICE_URL cannot be joined with /validate".into())
+            })?;
+        let client = http_client::build(http)?;
+        Ok(Self(Arc::new(Mode::Remote(Box::new(Remote {
             client,
             validate_url,
+            timeout: http.request_timeout,
             cache: Cache::new(Cache::CAPACITY, Cache::TTL),
             breaker: Breaker::new(breaker),
-        }))))
+        })))))
     }
 
     /// Remote mode at `config`'s `AUTH_SERVICE_URL` with its timeouts; there is no
@@ -152,8 +162,10 @@ where
 }
 
 struct Remote {
-    client: reqwest::Client,
-    validate_url: Url,
+    client: http_client::Client,
+    validate_url: Uri,
+    /// How long one call to `/validate` may take, answer and body together.
+    timeout: Duration,
     cache: Cache,
     breaker: Breaker,
 }
@@ -165,7 +177,23 @@ struct ValidateAnswer {
     username: String,
 }
 
+/// The most of an answer of `/validate` read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 impl Remote {
+    /// `POST /validate {"token": token}`.
+    fn request(&self, token: &str) -> hyper::Request<Full<Bytes>> {
+        let body = serde_json::json!({ "token": token }).to_string();
+        let mut request = hyper::Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.validate_url.clone();
+        request.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        request
+    }
+
     async fn check(&self, token: &str) -> Result<AuthUser, Error> {
         let now = Instant::now();
         if let Some(user) = self.cache.get(token, now) {
@@ -173,7 +201,7 @@ impl Remote {
         }
         let unavailable = |cause: &dyn std::fmt::Display| {
             tracing::warn!(
-                host = self.validate_url.host_str().unwrap_or("-"),
+                host = self.validate_url.host().unwrap_or("-"),
                 cause = %cause,
                 "auth service unavailable"
             );
@@ -182,18 +210,20 @@ impl Remote {
         if !self.breaker.allow(Instant::now()) {
             return Err(unavailable(&"circuit open: not called"));
         }
-        let sent = self
-            .client
-            .post(self.validate_url.clone())
-            .json(&serde_json::json!({ "token": token }))
-            .send()
-            .await;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let sent = match tokio::time::timeout_at(deadline, self.client.request(self.request(token)))
+            .await
+        {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(Chain(&e).to_string()),
+            Err(_) => Err(timed_out(self.timeout)),
+        };
         let outcome = match &sent {
             Ok(r) if !r.status().is_server_error() => Outcome::Success,
             _ => Outcome::Failure,
         };
         self.breaker.record(outcome, Instant::now());
-        let response = sent.map_err(|e| unavailable(&e.without_url()))?;
+        let response = sent.map_err(|e| unavailable(&e))?;
         let status = response.status();
         if matches!(
             status,
@@ -204,10 +234,14 @@ impl Remote {
         if status != StatusCode::OK {
             return Err(unavailable(&format_args!("answered {status}")));
         }
-        let answer: ValidateAnswer = response
-            .json()
-            .await
-            .map_err(|e| unavailable(&e.without_url()))?;
+        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect();
+        let bytes = match tokio::time::timeout_at(deadline, body).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) => return Err(unavailable(&Chain(e.as_ref()))),
+            Err(_) => return Err(unavailable(&timed_out(self.timeout))),
+        };
+        let answer: ValidateAnswer = serde_json::from_slice(&bytes)
+            .map_err(|e| unavailable(&format_args!("answered JSON it should not: {e}")))?;
         if !answer.valid {
             return Err(Error::Unauthorized);
         }
