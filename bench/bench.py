@@ -486,6 +486,109 @@ def bench_cold(build, p, tmp):
     return rows
 
 
+def tls_files(tmp):
+    """A throwaway CA, a certificate for 127.0.0.1 it signed and its key (PEM files in
+    tmp), and a bundle of the system's roots plus that CA: what a function in AWS reads
+    (Amazon Linux 2023 keeps its roots in one bundle file) with the test CA added."""
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def usage(ca):
+        return x509.KeyUsage(digital_signature=not ca, content_commitment=False, key_encipherment=False,
+                             data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
+                             encipher_only=False, decipher_only=False)
+
+    def cert(subject, key, issuer, issuer_key, ca):
+        b = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(minutes=5))
+             .not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+             .add_extension(usage(ca), critical=True))
+        if not ca:
+            b = (b.add_extension(x509.SubjectAlternativeName([
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+                 .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
+        return b.sign(issuer_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = cert("bench test CA", ca_key, "bench test CA", ca_key, True)
+    leaf = cert("127.0.0.1", key, "bench test CA", ca_key, False)
+    pem = lambda c: c.public_bytes(serialization.Encoding.PEM)
+    files = {"ca": tmp / "ca.pem", "cert": tmp / "server.pem", "key": tmp / "server.key", "bundle": tmp / "bundle.pem"}
+    files["ca"].write_bytes(pem(ca))
+    files["cert"].write_bytes(pem(leaf) + pem(ca))
+    files["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    system = Path("/etc/ssl/certs/ca-certificates.crt")
+    files["bundle"].write_bytes((system.read_bytes() if system.exists() else b"") + pem(ca))
+    return files
+
+
+def bench_cold_tls(build, p, tmp):
+    say(f"==> 3b. first request after a cold start, DynamoDB over TLS (moto behind a test CA), median of {p['runs']} runs")
+    tls = tls_files(tmp)
+    port = free_port()
+    endpoint = f"https://127.0.0.1:{port}"
+    aws = {"AWS_ACCESS_KEY_ID": "AKIDBENCH", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
+    moto = subprocess.Popen([sys.executable, "scripts/moto_serial.py", "-p", str(port), "--exit-with-parent",
+                             "--tls", str(tls["cert"]), str(tls["key"])],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline or moto.poll() is not None:
+                    raise SystemExit("moto over TLS did not start")
+                time.sleep(0.1)
+        run([sys.executable, "scripts/create_tables.py", "--endpoint", endpoint],
+            env={**os.environ, **aws, "AWS_CA_BUNDLE": str(tls["ca"])}, capture_output=True)
+        store = {"STORE": "dynamodb", "DYNAMODB_ENDPOINT": endpoint, "SSL_CERT_FILE": str(tls["bundle"]),
+                 "SSL_CERT_DIR": str(tmp / "no-certs"), **aws}
+        (tmp / "no-certs").mkdir(exist_ok=True)
+        # alice (auth-login's user) with a cost-4 hash, so that bcrypt does not hide the I/O.
+        with Stack(build, {**store, "BCRYPT_COST": "4"}) as stack:
+            status, body = http("POST", stack.url("gateway", "/api/register"), {
+                "username": "alice", "email": "alice@example.com", "password": PASSWORD})
+            if status != 200:
+                raise SystemExit(f"register over TLS DynamoDB answered {status} {body}")
+            user_id = body["user_id"]
+            token = login(stack, "alice")
+        cases = [
+            ("hello world (lambda_http), health", build.example("hello"), "auth-health", {}, []),
+            ("users: GET /users/{id} (token and session checked, profile read)", build.bin("users"),
+             "users-get", {**store, "JWT_SECRET": SECRET}, ["--token", token, "--user-id", user_id]),
+            ("auth: POST /login (cost-4 hash)", build.bin("auth"), "auth-login",
+             {**store, "JWT_SECRET": SECRET, "RUST_LOG": "info"}, []),
+        ]
+        rows = []
+        for label, exe, event, env, extra in cases:
+            args = ["lambda", "--exe", exe, "--runs", p["runs"], "--invocations", 2,
+                    "--event", EVENTS / f"{event}.json", *extra]
+            for k, v in env.items():
+                args += ["--env", f"{k}={v}"]
+            res = build.tool_json(*args)
+            res["label"] = label
+            say(f"    {label}: cold {res['median_ms']:.2f} ms (min {res['min_ms']:.2f}), warm "
+                f"{res['warm_median_ms']:.2f} ms; statuses {res['statuses']}")
+            rows.append(res)
+        return rows
+    finally:
+        moto.terminate()
+        moto.wait()
+
+
+
 def bench_stub_rss(build, p):
     say(f"==> 4b. peak RSS of each Lambda binary after {p['invocations']} invocations under the stub")
     dead = f"http://127.0.0.1:{free_port()}"
@@ -530,9 +633,19 @@ def zip_size(binary, tmp):
 def bench_size(build, p, tmp):
     say("==> 4. size: stripped bootstrap and zip")
     rows = []
-    names = [(f, build.bin(f)) for f in FUNCTIONS] + [("hello world", build.example("hello"))]
+    # Each function built on its own, as `sam build` builds it: in the workspace build the
+    # functions share one feature set with `local` (TLS in the gateway, for one).
+    flag = [] if build.profile == "debug" else ["--release"]
+    names = []
+    for f in FUNCTIONS:
+        say(f"    cargo build {' '.join(flag)} -p {f} (alone)")
+        run(["cargo", "build", "-q", *flag, "-p", f])
+        alone = tmp / f"{f}-alone"
+        shutil.copy2(build.bin(f), alone)
+        names.append((f, alone))
+    names.append(("hello world", build.example("hello")))
     for name, binary in names:
-        rows.append({"name": name, "target": f"{platform.machine()} ({build.profile})",
+        rows.append({"name": name, "target": f"{platform.machine()} ({build.profile}, built alone)",
                      "bootstrap": binary.stat().st_size, "zip": zip_size(binary, tmp)})
     if p["arm64"]:
         rows += arm64_sizes()
@@ -616,8 +729,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-") as tmpname:
         tmp = Path(tmpname)
         if args.only == "cold":
-            values, missed = report.cold_section(bench_cold(build, p, tmp))
-            print(values["cold_table"], *missed, sep="\n\n")
+            values, missed = report.cold_section(bench_cold(build, p, tmp), bench_cold_tls(build, p, tmp))
+            print(values["cold_table"], values["cold_tls_table"], *missed, sep="\n\n")
             return
         read = bench_read(build, p, tmp)
         if args.only == "read":
@@ -626,10 +739,11 @@ def main():
             return
         login_res = bench_login(build, p, tmp)
         cold = bench_cold(build, p, tmp)
+        cold_tls = bench_cold_tls(build, p, tmp)
         stub_rss = bench_stub_rss(build, p)
         sizes = bench_size(build, p, tmp)
         calls = bench_dynamodb(tmp)
-    results = {"read": read, "login": login_res, "cold": cold, "stub_rss": stub_rss, "sizes": sizes, "calls": calls}
+    results = {"read": read, "login": login_res, "cold": cold, "cold_tls": cold_tls, "stub_rss": stub_rss, "sizes": sizes, "calls": calls}
     saved = REPO / "target" / "bench" / ("results.smoke.json" if smoke else "results.json")
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps({"machine": m, "params": p, "results": results, "smoke": smoke,

@@ -159,6 +159,11 @@ def main(argv=None):
         help="authorise DynamoDB requests per table once IAM is enforced (see above)",
     )
     parser.add_argument(
+        "--tls", nargs=2, metavar=("CERT", "KEY"),
+        help="serve HTTPS with this PEM certificate chain and key (bench/bench.py's "
+             "cold starts against DynamoDB over TLS)",
+    )
+    parser.add_argument(
         "--exit-with-parent", action="store_true",
         help="exit when the parent process is gone",
     )
@@ -179,6 +184,7 @@ def main(argv=None):
         serialized(app),
         threaded=True,
         request_handler=MotoRequestHandler,
+        ssl_context=tuple(args.tls) if args.tls else None,
     )
 
 

@@ -33,6 +33,12 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# The workspace build unifies features: users brings TLS (shared/http-tls) into the
+# gateway too. The gateway's Lambda build has none, and `tls` is an option of its own.
+step "gateway as sam builds it (no TLS): its unit tests; with --features tls: clippy"
+cargo test -q -p gateway --lib
+cargo clippy -p gateway --features tls --all-targets -- -D warnings
+
 step "tools installed"
 # Waits on the background install's lock; installs again (and shows why) if it failed.
 tools_venv || { cat "$TOOLS_DIR/tools-install.log" >&2; exit 1; }

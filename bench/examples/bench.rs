@@ -101,11 +101,16 @@ async fn lambda(args: &Args) -> Result<Value> {
     for path in args.all("event") {
         let mut text =
             std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-        if let Some(secret) = args.all("secret").last() {
+        if let Some(token) = args.all("token").last() {
+            text = text.replace("TOKEN", token);
+        } else if let Some(secret) = args.all("secret").last() {
             let user = Uuid::parse_str("550e8400-e29b-41d4-a716-446655440000")
                 .map_err(|e| e.to_string())?;
             let token = bench::tokens(secret, user, "john_doe", Uuid::new_v4(), 1)?.remove(0);
             text = text.replace("TOKEN", &token);
+        }
+        if let Some(id) = args.all("user-id").last() {
+            text = text.replace("550e8400-e29b-41d4-a716-446655440000", id);
         }
         events.push(serde_json::from_str::<Value>(&text).map_err(|e| format!("{path}: {e}"))?);
     }
@@ -121,6 +126,7 @@ async fn lambda(args: &Args) -> Result<Value> {
     let runs: usize = args.num("runs", 20)?;
     let invocations: usize = args.num("invocations", 1)?;
     let mut cold = Vec::new();
+    let mut warm = Vec::new();
     let mut first_status = Vec::new();
     let mut statuses: HashMap<u16, usize> = HashMap::new();
     let mut peak = 0;
@@ -128,6 +134,7 @@ async fn lambda(args: &Args) -> Result<Value> {
         let run =
             bench::runtime::run(&exe, &env, &events, invocations, Duration::from_secs(30)).await?;
         cold.push(run.cold);
+        warm.extend(run.warm);
         first_status.push(run.first_status);
         for (status, n) in run.statuses {
             *statuses.entry(status).or_default() += n;
@@ -142,6 +149,7 @@ async fn lambda(args: &Args) -> Result<Value> {
         "median_ms": q(0.5),
         "min_ms": q(0.0),
         "p90_ms": q(0.9),
+        "warm_median_ms": quantile(&warm, 0.5).map(ms),
         "first_status": first_status,
         "statuses": statuses,
         "peak_rss_kib": peak,
@@ -156,7 +164,9 @@ usage:
   bench tokens  --secret S --user-id UUID --username NAME --count 4096   (one per line)
   bench lambda  --exe target/release/auth --event fixtures/events/auth-health.json
                 [--event ...] [--runs 20] [--invocations 1] [--env KEY=VALUE]...
-                [--secret S]   (replaces TOKEN in the events with a signed token)";
+                [--secret S]   (replaces TOKEN in the events with a signed token)
+                [--token T] [--user-id UUID]   (TOKEN and the fixtures' user id replaced)
+                (with --invocations 2 or more, warm_median_ms: hand-out to answer after the first)";
 
 #[tokio::main]
 async fn main() {

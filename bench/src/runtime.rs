@@ -27,6 +27,8 @@ pub struct Answer {
 #[derive(Clone)]
 struct Stub {
     events: Arc<Mutex<VecDeque<Value>>>,
+    /// When each invocation was handed out, in order.
+    handed: Arc<Mutex<Vec<Instant>>>,
     ids: Arc<AtomicU64>,
     answers: mpsc::UnboundedSender<Answer>,
 }
@@ -38,6 +40,9 @@ async fn next(State(stub): State<Stub>) -> (HeaderMap, String) {
         unreachable!("pending never completes")
     };
     let id = stub.ids.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut handed) = stub.handed.lock() {
+        handed.push(Instant::now());
+    }
     let deadline = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -82,16 +87,12 @@ async fn error(State(stub): State<Stub>) -> &'static str {
 }
 
 /// Serves the Runtime API on a free loopback port until the returned task is aborted.
-pub async fn serve(
-    events: Vec<Value>,
-) -> std::io::Result<(
-    SocketAddr,
-    mpsc::UnboundedReceiver<Answer>,
-    tokio::task::JoinHandle<()>,
-)> {
+pub async fn serve(events: Vec<Value>) -> std::io::Result<Served> {
     let (answers, received) = mpsc::unbounded_channel();
+    let handed = Arc::new(Mutex::new(Vec::new()));
     let stub = Stub {
         events: Arc::new(Mutex::new(events.into())),
+        handed: handed.clone(),
         ids: Arc::new(AtomicU64::new(1)),
         answers,
     };
@@ -109,7 +110,21 @@ pub async fn serve(
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok((addr, received, task))
+    Ok(Served {
+        addr,
+        answers: received,
+        handed,
+        task,
+    })
+}
+
+/// A running stub: where it listens, the answers it receives, when it handed out each
+/// invocation, and its task (abort it to stop).
+pub struct Served {
+    pub addr: SocketAddr,
+    pub answers: mpsc::UnboundedReceiver<Answer>,
+    pub handed: Arc<Mutex<Vec<Instant>>>,
+    pub task: tokio::task::JoinHandle<()>,
 }
 
 /// One run of a function binary under the stub.
@@ -118,6 +133,9 @@ pub struct Run {
     /// From just before exec to the stub receiving the first answer.
     pub cold: Duration,
     pub first_status: Option<u16>,
+    /// For each invocation after the first: from handing it out to its answer (the
+    /// process warm).
+    pub warm: Vec<Duration>,
     /// How many invocations answered each status (`0` counts error reports).
     pub statuses: BTreeMap<u16, usize>,
     /// `VmHWM` of the process after the last invocation, in KiB.
@@ -137,7 +155,12 @@ pub async fn run(
         return Err("need at least one event and one invocation".into());
     }
     let queue = events.iter().cycle().take(invocations).cloned().collect();
-    let (addr, mut answers, server) = serve(queue).await.map_err(|e| e.to_string())?;
+    let Served {
+        addr,
+        mut answers,
+        handed,
+        task: server,
+    } = serve(queue).await.map_err(|e| e.to_string())?;
     let mut command = Command::new(exe);
     command
         .env_clear()
@@ -161,6 +184,7 @@ pub async fn run(
     let result = async {
         let mut statuses = BTreeMap::new();
         let mut first = None;
+        let mut warm = Vec::new();
         for n in 0..invocations {
             let answer = tokio::time::timeout(timeout, answers.recv())
                 .await
@@ -169,12 +193,16 @@ pub async fn run(
             *statuses.entry(answer.status.unwrap_or(0)).or_insert(0) += 1;
             if first.is_none() {
                 first = Some(answer);
+            } else {
+                let out = handed.lock().ok().and_then(|h| h.get(n).copied());
+                warm.extend(out.map(|at| answer.at.duration_since(at)));
             }
         }
         let first = first.ok_or("no answer")?;
         Ok::<_, String>(Run {
             cold: first.at.duration_since(start),
             first_status: first.status,
+            warm,
             statuses,
             peak_rss_kib: peak_rss_kib(child.id()),
         })

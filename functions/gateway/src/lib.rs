@@ -258,4 +258,28 @@ mod tests {
         assert!(local.target(Upstream::Users).is_some());
         assert!(local.target(Upstream::Auth).is_none());
     }
+
+    /// Without the `tls` feature (the Lambda build, and `cargo test -p gateway` alone) an
+    /// https:// service URL stops the start with a message that says what to do; with
+    /// it (the workspace build, where users brings `shared/http-tls`) it is accepted.
+    #[test]
+    fn an_https_service_url_needs_tls_in_the_build() {
+        let config = shared::testing::config(&[("AUTH_SERVICE_URL", "https://auth.example.com")]);
+        let tls = std::hint::black_box(shared::http_client::TLS);
+        match AppState::from_config(&config) {
+            Ok(state) => {
+                assert!(tls, "accepted without TLS");
+                assert!(state.target(Upstream::Auth).is_some());
+            }
+            Err(err) => {
+                assert!(!tls, "refused with TLS: {err}");
+                let text = err.to_string();
+                assert!(
+                    text.contains("AUTH_SERVICE_URL is an https:// URL")
+                        && text.contains("--features gateway/tls"),
+                    "{text}"
+                );
+            }
+        }
+    }
 }

@@ -1,11 +1,11 @@
 //! The one outbound HTTP client of the gateway and of users' remote auth mode (feature
 //! `http-client`): hyper's pooled HTTP/1 client, no proxy, no redirects,
 //! `CONNECT_TIMEOUT_MS` per connection (callers bound each call by
-//! `REQUEST_TIMEOUT_MS`), plain TCP unless feature `http-tls` adds HTTPS through the
-//! hyper-rustls the AWS SDK already links (one TLS stack, aws-lc, per binary).
+//! `REQUEST_TIMEOUT_MS`), plain TCP unless feature `http-tls` adds HTTPS through
+//! hyper-rustls on ring, the TLS stack of the DynamoDB client too (one per binary).
 //!
 //! As deployed the gateway forwards nothing (API Gateway routes to each function), so
-//! its Lambda build leaves TLS out: no rustls, no aws-lc, no system roots to read at
+//! its Lambda build leaves TLS out: no rustls, no ring, no system roots to read at
 //! start. `--features gateway/tls` gives a gateway that forwards to `https://` service
 //! URLs too; without it such a URL is refused at start.
 
@@ -37,7 +37,7 @@ pub fn build(http: &HttpClientConfig) -> Result<Client, ConfigError> {
     tcp.enforce_http(!TLS);
     #[cfg(feature = "http-tls")]
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
+        .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
         .map_err(|err| ConfigError(format!("cannot read the system's TLS roots: {err}")))?
         .https_or_http()
         .enable_http1()

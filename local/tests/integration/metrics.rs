@@ -189,6 +189,7 @@ async fn dynamodb_failure_counts(status: StatusCode, code: &'static str) -> metr
             "x", "x", None, None, "test",
         ))
         .endpoint_url(endpoint)
+        .http_client(shared::store::dynamodb::https_client())
         .retry_config(
             aws_sdk_dynamodb::config::retry::RetryConfig::standard()
                 .with_initial_backoff(Duration::from_millis(5)),

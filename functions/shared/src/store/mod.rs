@@ -461,11 +461,18 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// The stores `config` names. On DynamoDB this also starts opening the client's
+    /// connection in the background ([`dynamodb::warm_up`]), so the process's first
+    /// request does not wait for the TCP and TLS handshakes.
     pub async fn from_config(config: &Config) -> Result<Self, ConfigError> {
         match config.store.kind {
             StoreKind::Memory => Ok(Self::memory()),
             #[cfg(feature = "dynamodb")]
-            StoreKind::Dynamodb => Ok(Self::dynamodb(dynamodb::client(config).await, config)),
+            StoreKind::Dynamodb => {
+                let client = dynamodb::client(config).await;
+                dynamodb::warm_up(&client, &config.store.tables.security);
+                Ok(Self::dynamodb(client, config))
+            }
             #[cfg(not(feature = "dynamodb"))]
             StoreKind::Dynamodb => Err(ConfigError(
                 "STORE=dynamodb: this binary was built without the `dynamodb` feature of shared"

@@ -9,6 +9,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
 use crate::Config;
@@ -31,6 +33,7 @@ pub async fn client(config: &Config) -> Client {
     let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
         .or_else(Region::from_static("us-east-1"));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .region(region)
         .timeout_config(timeouts)
         .retry_config(retries);
@@ -42,4 +45,87 @@ pub async fn client(config: &Config) -> Client {
         }
     }
     Client::new(&loader.load().await)
+}
+
+/// The SDK's HTTPS client on rustls with ring, for DynamoDB and for the credential
+/// providers alike: the SDK's default would bring aws-lc, a second, bigger crypto
+/// library beside the ring of users' remote auth client (issue 18: package size, and
+/// no jitter-entropy seeding at start). The system's roots, as the default.
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// A key of the security table that never exists: `KEY#` items are public keys by key
+/// id, which every function may read (template.yaml), and no key id has this form.
+const WARM_UP_KEY: &str = "KEY#warm-up";
+
+/// Opens `client`'s connection to DynamoDB (TCP, TLS, signing credentials) in the
+/// background while the process finishes its init, so that its first request finds it
+/// open: one eventually consistent `GetItem` of [`WARM_UP_KEY`] in `security_table`
+/// (0.5 RRU per process start). The first request does not wait for it: if it comes
+/// first, it connects on its own as it would without. The outcome is only logged
+/// (debug); a DynamoDB that cannot be reached shows on the requests that need it.
+pub fn warm_up(client: &Client, security_table: &str) {
+    let call = client
+        .get_item()
+        .table_name(security_table)
+        .key("pk", AttributeValue::S(WARM_UP_KEY.to_owned()));
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        match call.send().await {
+            Ok(_) => tracing::debug!(
+                ms = started.elapsed().as_millis() as u64,
+                "DynamoDB connection opened during init"
+            ),
+            Err(err) => tracing::debug!(
+                error = %DisplayErrorContext(&err),
+                "DynamoDB warm-up failed; the first request will connect"
+            ),
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn the_warm_up_calls_dynamodb_without_any_request() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let vars = [
+            ("STORE", "dynamodb"),
+            ("DYNAMODB_ENDPOINT", endpoint.as_str()),
+            ("SECURITY_TABLE", "sec-test"),
+        ];
+        let config = Config::from_lookup(|k| {
+            vars.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+        let client = client(&config).await;
+        warm_up(&client, &config.store.tables.security);
+        let (mut socket, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+            .await
+            .expect("the warm-up connects within 5 s")
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&seen).contains("KEY#warm-up") {
+            let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf))
+                .await
+                .expect("the warm-up sends its call")
+                .unwrap();
+            assert!(n > 0, "connection closed before the call was read");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let request = String::from_utf8_lossy(&seen);
+        assert!(request.contains("DynamoDB_20120810.GetItem"), "{request}");
+        assert!(request.contains("\"sec-test\""), "{request}");
+    }
 }

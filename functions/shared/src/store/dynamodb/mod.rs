@@ -12,7 +12,7 @@ mod sessions;
 
 pub use accounts::DynamoAccountStore;
 pub use attempts::DynamoLoginAttemptStore;
-pub use client::client;
+pub use client::{client, https_client, warm_up};
 pub use keys::DynamoKeyStore;
 pub use profiles::DynamoProfileStore;
 pub use sessions::{DynamoSessionStore, SESSIONS_INDEX};
