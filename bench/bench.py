@@ -564,6 +564,11 @@ def bench_cold_tls(build, p, tmp):
                 raise SystemExit(f"register over TLS DynamoDB answered {status} {body}")
             user_id = body["user_id"]
             token = login(stack, "alice")
+            status, body = http("POST", stack.url("gateway", "/api/users"), {
+                "user_id": user_id, "username": "alice", "email": "alice@example.com",
+                "full_name": "Alice Smith", "bio": "bench"}, token=token)
+            if status not in (200, 201):
+                raise SystemExit(f"create profile over TLS DynamoDB answered {status} {body}")
         cases = [
             ("hello world (lambda_http), health", build.example("hello"), "auth-health", {}, []),
             ("users: GET /users/{id} (token and session checked, profile read)", build.bin("users"),

@@ -73,13 +73,13 @@ CAUSES = {
         "remains is axum, lambda_http, tower-http, tracing and serde at opt-level 3."
     ),
     "users_zip": (
-        "4. Users zip ≥ 5 MiB ({judged}): users links one HTTP client stack, the AWS SDK's "
-        "(hyper-rustls on aws-lc), which its remote auth mode shares; the SDK's generated "
-        "DynamoDB code and aws-lc are most of it, at opt-level 3."
+        "4. Users zip ≥ 5 MiB ({judged}): users links one HTTP client stack, hyper-rustls on "
+        "ring, which the DynamoDB client and its remote auth mode share; the SDK's generated "
+        "DynamoDB code and the smithy runtime are most of it, at opt-level 3."
     ),
     "auth_zip": (
-        "4. Auth zip ≥ 5 MiB ({judged}): the AWS SDK with its TLS stack (aws-lc) and the smithy "
-        "runtime, at opt-level 3."
+        "4. Auth zip ≥ 5 MiB ({judged}): the AWS SDK with its TLS stack (rustls on ring) and the "
+        "smithy runtime, at opt-level 3."
     ),
     "rss": "4. A function above 64 MiB RSS under the stub.",
 }
