@@ -108,12 +108,21 @@ class Build:
 
     def run(self):
         flag = [] if self.profile == "debug" else ["--release"]
-        say(f"==> cargo build ({self.profile}): functions, local, bench tool, hello world")
-        run(["cargo", "build", "-q", *flag, "-p", "auth", "-p", "users", "-p", "gateway", "-p", "local"])
+        say(f"==> cargo build ({self.profile}): each function alone (as sam builds it), local, bench tool, hello world")
+        # Each Lambda function on its own, as `sam build` builds it: in one workspace
+        # build the functions share a feature set with `local` (TLS in the gateway, for
+        # one). Kept under target/bench/functions, since the next build overwrites them.
+        self.alone = REPO / "target" / "bench" / "functions" / self.profile
+        self.alone.mkdir(parents=True, exist_ok=True)
+        for f in FUNCTIONS:
+            run(["cargo", "build", "-q", *flag, "-p", f])
+            shutil.copy2(self.dir / f, self.alone / f)
+        run(["cargo", "build", "-q", *flag, "-p", "local"])
         run(["cargo", "build", "-q", *flag, "-p", "bench", "--examples"])
 
     def bin(self, name):
-        return self.dir / name
+        """A binary of the build; a function's is the one built alone."""
+        return self.alone / name if name in FUNCTIONS else self.dir / name
 
     def example(self, name):
         return self.dir / "examples" / name
@@ -638,17 +647,7 @@ def zip_size(binary, tmp):
 def bench_size(build, p, tmp):
     say("==> 4. size: stripped bootstrap and zip")
     rows = []
-    # Each function built on its own, as `sam build` builds it: in the workspace build the
-    # functions share one feature set with `local` (TLS in the gateway, for one).
-    flag = [] if build.profile == "debug" else ["--release"]
-    names = []
-    for f in FUNCTIONS:
-        say(f"    cargo build {' '.join(flag)} -p {f} (alone)")
-        run(["cargo", "build", "-q", *flag, "-p", f])
-        alone = tmp / f"{f}-alone"
-        shutil.copy2(build.bin(f), alone)
-        names.append((f, alone))
-    names.append(("hello world", build.example("hello")))
+    names = [(f, build.bin(f)) for f in FUNCTIONS] + [("hello world", build.example("hello"))]
     for name, binary in names:
         rows.append({"name": name, "target": f"{platform.machine()} ({build.profile}, built alone)",
                      "bootstrap": binary.stat().st_size, "zip": zip_size(binary, tmp)})
