@@ -16,8 +16,8 @@ use uuid::Uuid;
 use axum::body::Bytes;
 use axum::http::{header, HeaderValue, Method, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use shared::breaker::{Breaker, BreakerConfig, Outcome};
 
+use shared::breaker::{Breaker, BreakerConfig, Outcome};
 use shared::config::{ConfigError, HttpClientConfig, Url};
 use shared::http_client::{self, timed_out, Chain};
 use shared::store::{Liveness, SessionCheck};
@@ -240,8 +240,11 @@ impl Remote {
             Ok(Err(e)) => return Err(unavailable(&Chain(e.as_ref()))),
             Err(_) => return Err(unavailable(&timed_out(self.timeout))),
         };
-        let answer: ValidateAnswer = serde_json::from_slice(&bytes)
-            .map_err(|e| unavailable(&format_args!("answered JSON it should not: {e}")))?;
+        let answer: ValidateAnswer = serde_json::from_slice(&bytes).map_err(|e| {
+            unavailable(&format_args!(
+                "answered a body that is not a /validate answer: {e}"
+            ))
+        })?;
         if !answer.valid {
             return Err(Error::Unauthorized);
         }
