@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use shared::breaker::Outcome;
 use shared::client_ip::client_ip;
 use shared::http::{has_dot_segment, REQUEST_ID};
-use shared::http_client::{timed_out, Chain};
+use shared::http_client::{send, Chain};
 use shared::json::{declares_json, read_body, MAX_BODY_BYTES};
 use shared::Error;
 
@@ -132,11 +132,7 @@ async fn try_forward(
         return Err(upstream.unavailable());
     }
     let deadline = tokio::time::Instant::now() + state.timeout;
-    let sent = match tokio::time::timeout_at(deadline, http.request(outbound)).await {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(err)) => Err(Chain(&err).to_string()),
-        Err(_) => Err(timed_out(state.timeout)),
-    };
+    let sent = send(http, outbound, deadline, state.timeout).await;
     let outcome = match &sent {
         Ok(_) => Outcome::Success,
         Err(_) => Outcome::Failure,

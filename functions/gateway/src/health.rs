@@ -13,7 +13,7 @@ use axum::extract::State;
 use http_body_util::Full;
 use serde_json::{json, Value};
 
-use shared::http_client::{timed_out, Chain};
+use shared::http_client::send;
 use shared::Json;
 
 use crate::{AppState, Upstream};
@@ -109,11 +109,10 @@ async fn probe(state: &AppState, upstream: Upstream) -> Option<&'static str> {
         Some(uri) => {
             let mut request = hyper::Request::new(Full::new(Bytes::new()));
             *request.uri_mut() = uri;
-            match tokio::time::timeout(PROBE_TIMEOUT, client.request(request)).await {
-                Ok(Ok(response)) => Ok(response.status()),
-                Ok(Err(err)) => Err(Chain(&err).to_string()),
-                Err(_) => Err(timed_out(PROBE_TIMEOUT)),
-            }
+            let deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
+            send(client, request, deadline, PROBE_TIMEOUT)
+                .await
+                .map(|response| response.status())
         }
         None => Err("no probe URL".to_owned()),
     };

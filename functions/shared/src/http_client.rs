@@ -97,6 +97,21 @@ impl Base {
     }
 }
 
+/// `request` through `client`, its answer's head due by `deadline` (`timeout` after the
+/// call began, named in the error): the answer, or why there is none, causes included.
+pub async fn send(
+    client: &Client,
+    request: hyper::Request<Full<Bytes>>,
+    deadline: tokio::time::Instant,
+    timeout: std::time::Duration,
+) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+    match tokio::time::timeout_at(deadline, client.request(request)).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(err)) => Err(Chain(&err).to_string()),
+        Err(_) => Err(timed_out(timeout)),
+    }
+}
+
 /// Why a call that outlasted `timeout` failed.
 pub fn timed_out(timeout: std::time::Duration) -> String {
     format!("no answer within {timeout:?}")

@@ -211,13 +211,8 @@ impl Remote {
             return Err(unavailable(&"circuit open: not called"));
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let sent = match tokio::time::timeout_at(deadline, self.client.request(self.request(token)))
-            .await
-        {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(Chain(&e).to_string()),
-            Err(_) => Err(timed_out(self.timeout)),
-        };
+        let sent =
+            http_client::send(&self.client, self.request(token), deadline, self.timeout).await;
         let outcome = match &sent {
             Ok(r) if !r.status().is_server_error() => Outcome::Success,
             _ => Outcome::Failure,
