@@ -8,12 +8,12 @@ use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 
 use shared::breaker::Outcome;
 use shared::client_ip::client_ip;
 use shared::http::{has_dot_segment, REQUEST_ID};
-use shared::http_client::{send, Chain};
+use shared::http_client::Failure;
 use shared::json::{declares_json, read_body, MAX_BODY_BYTES};
 use shared::Error;
 
@@ -91,7 +91,7 @@ async fn try_forward(
     upstream: Upstream,
     req: Request,
 ) -> Result<Response, Error> {
-    let (http, base) = state.target(upstream).ok_or(Error::NotFound)?;
+    let service = state.service(upstream).ok_or(Error::NotFound)?;
     if has_dot_segment(req.uri().path()) {
         return Err(Error::NotFound);
     }
@@ -99,13 +99,13 @@ async fn try_forward(
     let (parts, body) = req.into_parts();
     let head = parts.method == Method::HEAD;
     let body = read_body(body, MAX_BODY_BYTES).await?;
-    let uri = base
-        .join(parts.uri.path(), parts.uri.query())
+    let target = service
+        .target(parts.uri.path(), parts.uri.query())
         .ok_or(Error::NotFound)?;
 
     let mut outbound = hyper::Request::new(Full::new(body));
     *outbound.method_mut() = parts.method;
-    *outbound.uri_mut() = uri;
+    *outbound.uri_mut() = target;
     let headers = outbound.headers_mut();
     for name in &FORWARDED {
         for value in parts.headers.get_all(name) {
@@ -132,64 +132,26 @@ async fn try_forward(
         return Err(upstream.unavailable());
     }
     let deadline = tokio::time::Instant::now() + state.timeout;
-    let sent = send(http, outbound, deadline, state.timeout).await;
-    let outcome = match &sent {
-        Ok(_) => Outcome::Success,
-        Err(_) => Outcome::Failure,
+    let called = service
+        .call(outbound, deadline, state.timeout, MAX_UPSTREAM_BODY_BYTES)
+        .await;
+    let outcome = match &called {
+        Err(failure) if failure.is_no_answer() => Outcome::Failure,
+        _ => Outcome::Success,
     };
     breaker.record(outcome, Instant::now());
-    let answer = sent.map_err(|error| {
-        tracing::warn!(upstream = upstream.name(), %error, "downstream did not answer");
-        upstream.unavailable()
+    let answer = called.map_err(|failure| match failure {
+        Failure::Unreachable(_) | Failure::TimedOut(_) => {
+            tracing::warn!(upstream = upstream.name(), error = %failure, "downstream did not answer");
+            upstream.unavailable()
+        }
+        Failure::TooBig(_) | Failure::Broken(_) => {
+            Error::BadGateway(format!("{} {failure}", upstream.name()))
+        }
     })?;
-    let (answer, mut incoming) = answer.into_parts();
+    let (answer, bytes) = answer.into_parts();
     let status = answer.status;
     let headers = relayed(&answer.headers);
-    let too_big = || {
-        Error::BadGateway(format!(
-            "{} answered a body over {MAX_UPSTREAM_BODY_BYTES} bytes",
-            upstream.name()
-        ))
-    };
-    let declared = answer
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_UPSTREAM_BODY_BYTES as u64) {
-        return Err(too_big());
-    }
-    let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n as usize));
-    loop {
-        match tokio::time::timeout_at(deadline, incoming.frame()).await {
-            Ok(Some(Ok(frame))) => {
-                let Ok(chunk) = frame.into_data() else {
-                    continue; // trailers: not relayed
-                };
-                if bytes.len() + chunk.len() > MAX_UPSTREAM_BODY_BYTES {
-                    return Err(too_big());
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Ok(Some(Err(err))) => {
-                return Err(Error::BadGateway(format!(
-                    "{} answer could not be read: {}",
-                    upstream.name(),
-                    Chain(&err)
-                )))
-            }
-            Err(_) => {
-                breaker.record(Outcome::Failure, Instant::now());
-                tracing::warn!(
-                    upstream = upstream.name(),
-                    "downstream answer timed out after {:?}",
-                    state.timeout
-                );
-                return Err(upstream.unavailable());
-            }
-        }
-    }
 
     if !head && declares_json(&headers) && !is_json_answer(status, &bytes) {
         return Err(Error::BadGateway(format!(

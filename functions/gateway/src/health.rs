@@ -13,13 +13,15 @@ use axum::extract::State;
 use http_body_util::Full;
 use serde_json::{json, Value};
 
-use shared::http_client::send;
 use shared::Json;
 
 use crate::{AppState, Upstream};
 
 /// How long the health check waits for each downstream service.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// The most of a health answer read; a longer one fails the probe.
+const PROBE_MAX_BYTES: usize = 64 * 1024;
 
 /// How long a probe's answer is reused.
 pub const PROBE_CACHE: Duration = Duration::from_secs(1);
@@ -87,7 +89,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     let now = std::time::Instant::now();
     let breakers: serde_json::Map<String, Value> = [Upstream::Auth, Upstream::Users]
         .into_iter()
-        .filter(|u| state.base(*u).is_some())
+        .filter(|u| state.service(*u).is_some())
         .map(|u| {
             (
                 u.name().to_owned(),
@@ -104,15 +106,17 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
 /// `"ok"` when the service's `GET /` answers 2xx within [`PROBE_TIMEOUT`]; `None`
 /// without asking when the gateway has no URL for it.
 async fn probe(state: &AppState, upstream: Upstream) -> Option<&'static str> {
-    let (client, base) = state.target(upstream)?;
-    let answer = match base.join("/", None) {
-        Some(uri) => {
+    let service = state.service(upstream)?;
+    let answer = match service.target("/", None) {
+        Some(target) => {
             let mut request = hyper::Request::new(Full::new(Bytes::new()));
-            *request.uri_mut() = uri;
+            *request.uri_mut() = target;
             let deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
-            send(client, request, deadline, PROBE_TIMEOUT)
+            service
+                .call(request, deadline, PROBE_TIMEOUT, PROBE_MAX_BYTES)
                 .await
                 .map(|response| response.status())
+                .map_err(|failure| failure.to_string())
         }
         None => Err("no probe URL".to_owned()),
     };

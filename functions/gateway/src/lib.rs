@@ -18,6 +18,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer, ExposeHeaders};
 use shared::breaker::Breaker;
 use shared::config::{ConfigError, Url};
 use shared::http::REQUEST_ID;
+use shared::http_client::{self, Service};
 use shared::Config;
 
 use forward::Upstream;
@@ -26,20 +27,19 @@ pub use health::{PROBE_CACHE, PROBE_TIMEOUT};
 
 pub use shared::http::NEXT_CURSOR;
 
-/// What the gateway handlers share: one pooled HTTP client and where to send requests.
-/// A service without a URL (as in AWS) is neither routed to nor probed. Cloned for
-/// every request, so it is one `Arc`.
+/// What the gateway handlers share: the downstream services, each with its pool of
+/// connections. A service without a URL (as in AWS) is neither routed to nor probed.
+/// Cloned for every request, so it is one `Arc`.
 #[derive(Clone)]
 pub struct AppState(std::sync::Arc<Shared>);
 
 pub struct Shared {
-    /// Built only when there is somewhere to send requests: as deployed (no service
-    /// URLs) the gateway starts without one.
-    client: Option<shared::http_client::Client>,
     /// How long one downstream call may take, answer and body together.
     timeout: Duration,
-    auth_url: Option<shared::http_client::Base>,
-    users_url: Option<shared::http_client::Base>,
+    /// Each only with a URL: as deployed (no service URLs) the gateway starts without
+    /// any, and without building a connector.
+    auth: Option<Service>,
+    users: Option<Service>,
     cors: Option<CorsLayer>,
     /// One circuit breaker per downstream service, shared by every request.
     breakers: [Breaker; 2],
@@ -56,27 +56,23 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// The process's one HTTP client ([`shared::http_client`]), the service URLs and the CORS
-    /// policy of `config`. An `https://` service URL needs the `tls` feature.
+    /// The downstream services of `config` ([`shared::http_client`]) and its CORS
+    /// policy. An `https://` service URL needs the `tls` feature.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let services = &config.services;
-        let base = |var, url: &Option<Url>| {
-            url.as_ref()
-                .map(|u| shared::http_client::Base::new(var, u))
-                .transpose()
-        };
-        let auth_url = base("AUTH_SERVICE_URL", &services.auth_url)?;
-        let users_url = base("USER_SERVICE_URL", &services.users_url)?;
-        let client = if auth_url.is_some() || users_url.is_some() {
-            Some(shared::http_client::build(&config.http)?)
+        let connector = if services.auth_url.is_some() || services.users_url.is_some() {
+            Some(http_client::connector(&config.http)?)
         } else {
             None
         };
+        let service = |var, url: &Option<Url>| match (url, &connector) {
+            (Some(url), Some(connector)) => Service::new(var, url, connector).map(Some),
+            _ => Ok(None),
+        };
         Ok(Self(std::sync::Arc::new(Shared {
-            client,
             timeout: config.http.request_timeout,
-            auth_url,
-            users_url,
+            auth: service("AUTH_SERVICE_URL", &services.auth_url)?,
+            users: service("USER_SERVICE_URL", &services.users_url)?,
             cors: cors(config.cors_allowed_origins.as_deref().unwrap_or_default())?,
             breakers: [Breaker::new(config.breaker), Breaker::new(config.breaker)],
             probes: health::ProbeCache::default(),
@@ -93,19 +89,11 @@ impl Shared {
         }
     }
 
-    /// The client to reach `upstream` and its base URL, if the gateway has one.
-    fn target(
-        &self,
-        upstream: Upstream,
-    ) -> Option<(&shared::http_client::Client, &shared::http_client::Base)> {
-        Some((self.client.as_ref()?, self.base(upstream)?))
-    }
-
-    /// The base URL of `upstream`, if the gateway has one.
-    fn base(&self, upstream: Upstream) -> Option<&shared::http_client::Base> {
+    /// `upstream`, if the gateway has a URL for it.
+    fn service(&self, upstream: Upstream) -> Option<&Service> {
         match upstream {
-            Upstream::Auth => self.auth_url.as_ref(),
-            Upstream::Users => self.users_url.as_ref(),
+            Upstream::Auth => self.auth.as_ref(),
+            Upstream::Users => self.users.as_ref(),
         }
     }
 }
@@ -187,12 +175,12 @@ pub fn router(state: AppState) -> Router {
     let mut routes = Router::new()
         .route("/", get(health::health))
         .route("/openapi.json", get(openapi));
-    if state.auth_url.is_some() {
+    if state.auth.is_some() {
         for path in AUTH_PATHS {
             routes = routes.route(path, any(to_auth));
         }
     }
-    if state.users_url.is_some() {
+    if state.users.is_some() {
         for path in USERS_PATHS {
             routes = routes.route(path, any(to_users));
         }
@@ -245,18 +233,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_client_is_built_only_with_somewhere_to_send_requests() {
+    fn a_service_exists_only_with_its_url() {
         let deployed = AppState::from_config(&shared::testing::config(&[])).unwrap();
-        assert!(deployed.client.is_none());
-        assert!(deployed.target(Upstream::Auth).is_none());
+        assert!(deployed.service(Upstream::Auth).is_none());
+        assert!(deployed.service(Upstream::Users).is_none());
         let local = AppState::from_config(&shared::testing::config(&[(
             "USER_SERVICE_URL",
             "http://127.0.0.1:3001",
         )]))
         .unwrap();
-        assert!(local.client.is_some());
-        assert!(local.target(Upstream::Users).is_some());
-        assert!(local.target(Upstream::Auth).is_none());
+        assert!(local.service(Upstream::Users).is_some());
+        assert!(local.service(Upstream::Auth).is_none());
     }
 
     /// Without the `tls` feature (the Lambda build, and `cargo test -p gateway` alone) an
@@ -265,11 +252,11 @@ mod tests {
     #[test]
     fn an_https_service_url_needs_tls_in_the_build() {
         let config = shared::testing::config(&[("AUTH_SERVICE_URL", "https://auth.example.com")]);
-        let tls = std::hint::black_box(shared::http_client::TLS);
+        let tls = std::hint::black_box(http_client::TLS);
         match AppState::from_config(&config) {
             Ok(state) => {
                 assert!(tls, "accepted without TLS");
-                assert!(state.target(Upstream::Auth).is_some());
+                assert!(state.service(Upstream::Auth).is_some());
             }
             Err(err) => {
                 assert!(!tls, "refused with TLS: {err}");

@@ -15,11 +15,11 @@ use uuid::Uuid;
 
 use axum::body::Bytes;
 use axum::http::{header, HeaderValue, Method, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 
 use shared::breaker::{Breaker, BreakerConfig, Outcome};
 use shared::config::{ConfigError, HttpClientConfig, Url};
-use shared::http_client::{self, timed_out, Chain};
+use shared::http_client;
 use shared::store::{Liveness, SessionCheck};
 use shared::token::{Tokens, MAX_TOKEN_BYTES};
 use shared::{Config, Error};
@@ -67,15 +67,17 @@ impl Authenticator {
         http: &HttpClientConfig,
         breaker: BreakerConfig,
     ) -> Result<Self, ConfigError> {
-        let validate_url = http_client::Base::new("AUTH_SERVICE_URL", auth_service_url)?
-            .join("/validate", None)
-            .ok_or_else(|| {
-                ConfigError("AUTH_SERVICE_URL cannot be joined with /validate".into())
-            })?;
-        let client = http_client::build(http)?;
+        let auth = http_client::Service::new(
+            "AUTH_SERVICE_URL",
+            auth_service_url,
+            &http_client::connector(http)?,
+        )?;
+        let validate = auth.target("/validate", None).ok_or_else(|| {
+            ConfigError("AUTH_SERVICE_URL cannot be joined with /validate".into())
+        })?;
         Ok(Self(Arc::new(Mode::Remote(Box::new(Remote {
-            client,
-            validate_url,
+            auth,
+            validate,
             timeout: http.request_timeout,
             cache: Cache::new(Cache::CAPACITY, Cache::TTL),
             breaker: Breaker::new(breaker),
@@ -162,8 +164,9 @@ where
 }
 
 struct Remote {
-    client: http_client::Client,
-    validate_url: Uri,
+    auth: http_client::Service,
+    /// `/validate` below `AUTH_SERVICE_URL`.
+    validate: Uri,
     /// How long one call to `/validate` may take, answer and body together.
     timeout: Duration,
     cache: Cache,
@@ -186,7 +189,7 @@ impl Remote {
         let body = serde_json::json!({ "token": token }).to_string();
         let mut request = hyper::Request::new(Full::new(Bytes::from(body)));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.validate_url.clone();
+        *request.uri_mut() = self.validate.clone();
         request.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -201,7 +204,7 @@ impl Remote {
         }
         let unavailable = |cause: &dyn std::fmt::Display| {
             tracing::warn!(
-                host = self.validate_url.host().unwrap_or("-"),
+                host = self.auth.host(),
                 cause = %cause,
                 "auth service unavailable"
             );
@@ -211,14 +214,22 @@ impl Remote {
             return Err(unavailable(&"circuit open: not called"));
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let sent =
-            http_client::send(&self.client, self.request(token), deadline, self.timeout).await;
-        let outcome = match &sent {
+        let called = self
+            .auth
+            .call(
+                self.request(token),
+                deadline,
+                self.timeout,
+                MAX_ANSWER_BYTES,
+            )
+            .await;
+        let outcome = match &called {
             Ok(r) if !r.status().is_server_error() => Outcome::Success,
+            Err(failure) if !failure.is_no_answer() => Outcome::Success,
             _ => Outcome::Failure,
         };
         self.breaker.record(outcome, Instant::now());
-        let response = sent.map_err(|e| unavailable(&e))?;
+        let response = called.map_err(|failure| unavailable(&failure))?;
         let status = response.status();
         if matches!(
             status,
@@ -229,12 +240,7 @@ impl Remote {
         if status != StatusCode::OK {
             return Err(unavailable(&format_args!("answered {status}")));
         }
-        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect();
-        let bytes = match tokio::time::timeout_at(deadline, body).await {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(e)) => return Err(unavailable(&Chain(e.as_ref()))),
-            Err(_) => return Err(unavailable(&timed_out(self.timeout))),
-        };
+        let bytes = response.into_body();
         let answer: ValidateAnswer = serde_json::from_slice(&bytes).map_err(|e| {
             unavailable(&format_args!(
                 "answered a body that is not a /validate answer: {e}"
