@@ -339,6 +339,35 @@ class Nginx:
                 self.proc.wait()
 
 
+class BareProxy:
+    """bench/examples/bare_proxy.rs on one thread: axum with no middleware and no logs,
+    forwarding with the gateway's own client; the floor of a hop on this stack."""
+
+    def __init__(self, build, upstream_port):
+        self.port = free_port()
+        self.proc = subprocess.Popen([str(build.example("bare_proxy")), str(self.port),
+                                      f"http://127.0.0.1:{upstream_port}", "1"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise SystemExit("bare_proxy did not start")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 # What each row of benchmark 1 runs: (key, label, AUTH_MODE, where wrk sends, logs on,
 # many tokens).
 READ_ROWS = [
@@ -346,6 +375,8 @@ READ_ROWS = [
     ("gateway", "through the gateway, in-process tokens", "local", "gateway", True, True),
     ("quiet", "through the gateway, in-process tokens, logs and metrics off", "local", "gateway", False, True),
     ("nginx", "through nginx (reference proxy) to users, in-process tokens", "local", "nginx", True, True),
+    ("bare", "through a bare axum proxy on one thread (no middleware, no logs; the gateway's client) "
+     "to users, in-process tokens", "local", "bare", True, True),
     ("seed", "seed topology: gateway → users → auth `/validate` per request (AUTH_MODE=remote)",
      "remote", "gateway", True, True),
     ("cached", "AUTH_MODE=remote, one token (users' 30 s cache hits)", "remote", "gateway", True, False),
@@ -353,7 +384,7 @@ READ_ROWS = [
 
 
 def bench_read(build, p, tmp):
-    say("==> 1. GET /api/users/{id}: straight, through the gateway, through nginx, seed topology")
+    say("==> 1. GET /api/users/{id}: straight, through the gateway, through nginx and a bare proxy, seed topology")
     script = tmp / "tokens.lua"
     script.write_text(WRK_TOKENS_LUA)
     rows = []
@@ -379,26 +410,27 @@ def bench_read(build, p, tmp):
             tokens.write_text(build.tool("tokens", "--secret", SECRET, "--user-id", user_id,
                                          "--username", "bench_reader", "--session-id", sid_of(token),
                                          "--count", count) + "\n")
-            proxy = Nginx(stack.ports["users"], tmp) if target == "nginx" else None
+            proxy = (Nginx(stack.ports["users"], tmp) if target == "nginx"
+                     else BareProxy(build, stack.ports["users"]) if target == "bare" else None)
             try:
                 base = f"http://127.0.0.1:{proxy.port}" if proxy else stack.url(target, "")
                 url = f"{base}/api/users/{user_id}"
                 wrk_env = {"BENCH_TOKENS": str(tokens), "BENCH_THREADS": "2"}
                 wrk(url, 2, p["connections"], p["warmup"], str(script), wrk_env)
                 cpu0 = cpu_seconds(stack.proc.pid)
-                nginx0 = cpu_seconds(proxy.proc.pid) if proxy else 0.0
+                proxy0 = cpu_seconds(proxy.proc.pid) if proxy else 0.0
                 res = wrk(url, 2, p["connections"], p["secs"], str(script), wrk_env)
                 cpu1 = cpu_seconds(stack.proc.pid)
-                nginx1 = cpu_seconds(proxy.proc.pid) if proxy else 0.0
+                proxy1 = cpu_seconds(proxy.proc.pid) if proxy else 0.0
             finally:
                 if proxy:
                     proxy.stop()
             res["rss_kib"] = stack.peak_rss_kib()
         n = max(res["requests"], 1)
         res["cpu_us"] = (cpu1 - cpu0) * 1e6 / n
-        res["nginx_cpu_us"] = (nginx1 - nginx0) * 1e6 / n if proxy else None
+        res["proxy_cpu_us"] = (proxy1 - proxy0) * 1e6 / n if proxy else None
         res.update(key=key, mode=mode, label=label, tokens=count, logs=logs)
-        extra = f" + nginx {res['nginx_cpu_us']:.1f}" if proxy else ""
+        extra = f" + {target} {res['proxy_cpu_us']:.1f}" if proxy else ""
         say(f"    {label}: {res['rps']:.0f} req/s, p50 {res['p50']} ms, p99 {res['p99']} ms, "
             f"CPU {res['cpu_us']:.1f} µs/request{extra}, non-2xx {res['non2xx']}")
         rows.append(res)
@@ -469,6 +501,11 @@ def bench_cold(build, p, tmp):
     dead = f"http://127.0.0.1:{free_port()}"
     (tmp / "no-certs").mkdir(exist_ok=True)
     one_bundle = {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "SSL_CERT_DIR": str(tmp / "no-certs")}
+    # The first root of the bundle alone: what the TLS roots cost, by difference.
+    bundle = Path(one_bundle["SSL_CERT_FILE"]).read_text()
+    end = "-----END CERTIFICATE-----"
+    (tmp / "one-root.pem").write_text(bundle[bundle.index("-----BEGIN CERTIFICATE-----"):bundle.index(end) + len(end)] + "\n")
+    one_root = {**one_bundle, "SSL_CERT_FILE": str(tmp / "one-root.pem")}
     cases = [
         ("hello world (lambda_http)", build.example("hello"), "auth-health", {}),
         ("auth", build.bin("auth"), "auth-health", lambda_env("auth", "memory", dead)),
@@ -476,6 +513,8 @@ def bench_cold(build, p, tmp):
          lambda_env("auth", "dynamodb", dead)),
         ("auth, STORE=dynamodb at a dead endpoint, roots from one bundle file", build.bin("auth"),
          "auth-health", {**lambda_env("auth", "dynamodb", dead), **one_bundle}),
+        ("auth, STORE=dynamodb at a dead endpoint, one root certificate (what the roots cost)",
+         build.bin("auth"), "auth-health", {**lambda_env("auth", "dynamodb", dead), **one_root}),
         ("users", build.bin("users"), "users-health", lambda_env("users", "memory", dead)),
         ("users, STORE=dynamodb at a dead endpoint", build.bin("users"), "users-health",
          lambda_env("users", "dynamodb", dead)),

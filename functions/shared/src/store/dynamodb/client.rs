@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use aws_config::environment::EnvironmentVariableRegionProvider;
+use aws_config::environment::{
+    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
+};
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -18,8 +20,10 @@ use crate::Config;
 /// The one DynamoDB client of a process: region from `AWS_REGION`/`AWS_DEFAULT_REGION`
 /// (else us-east-1), `DYNAMODB_ENDPOINT` as endpoint override, connect timeout from
 /// `CONNECT_TIMEOUT_MS`, every call (retries included) bounded by `REQUEST_TIMEOUT_MS`.
-/// Builds without I/O; credentials are resolved on first use. A local endpoint without
-/// `AWS_ACCESS_KEY_ID` gets placeholder credentials, which emulators accept.
+/// Builds without I/O; credentials are resolved on first use: from the environment when
+/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are set (as in Lambda), else through
+/// the SDK's default chain (profiles, web identity, container and instance metadata).
+/// A local endpoint without them gets placeholder credentials, which emulators accept.
 pub async fn client(config: &Config) -> Client {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(config.http.connect_timeout)
@@ -37,9 +41,20 @@ pub async fn client(config: &Config) -> Client {
         .region(region)
         .timeout_config(timeouts)
         .retry_config(retries);
+    let env_credentials = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .iter()
+        .all(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()));
+    if env_credentials {
+        // As in Lambda, which always sets them: the SDK's default chain would first
+        // build its providers for profiles, web identity (an STS client, with its
+        // endpoint rules) and the instance metadata service, about a third of what
+        // this client costs to start (perf, BENCHMARKS.md section 3), only to take
+        // these from the environment in the end.
+        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    }
     if let Some(endpoint) = &config.store.endpoint {
         loader = loader.endpoint_url(endpoint);
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        if !env_credentials {
             loader = loader
                 .credentials_provider(Credentials::new("local", "local", None, None, "local"));
         }
