@@ -330,13 +330,13 @@ pub fn connector(http: &HttpClientConfig) -> Result<Connector, ConfigError> {
 }
 
 /// Why a call that outlasted `timeout` failed.
-pub fn timed_out(timeout: Duration) -> String {
+fn timed_out(timeout: Duration) -> String {
     format!("no answer within {timeout:?}")
 }
 
 /// An error with its sources, `outer: inner: innermost` (hyper's own messages say
 /// little without their causes).
-pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
