@@ -69,6 +69,9 @@ fi
 # dev-dependencies cargo unifies other features.
 export LOCAL_BIN="${CARGO_TARGET_DIR:-target}/debug/local"
 
+step "DynamoDB over TLS: moto behind a throwaway CA, trusted through SSL_CERT_FILE and refused by the compiled-in roots (scripts/check_dynamodb_tls.py)"
+"$TOOLS_VENV/bin/python" scripts/check_dynamodb_tls.py
+
 step "schemathesis through the gateway of the local stack, in memory and with STORE=dynamodb on moto at once (scripts/schemathesis.sh)"
 # Two stacks on their own ports, side by side: each pass mostly waits on the other's
 # Python, so together they take little longer than the longer one alone.

@@ -62,15 +62,13 @@ pub async fn client(config: &Config) -> Client {
     Client::new(&loader.load().await)
 }
 
-/// The SDK's HTTPS client on rustls with ring, for DynamoDB and for the credential
-/// providers alike: the SDK's default would bring aws-lc, a second, bigger crypto
-/// library beside the ring of users' remote auth client (issue 18: package size, and
-/// no jitter-entropy seeding at start). The system's roots, as the default.
+/// The SDK's HTTPS client ([`super::https`]): rustls on ring, one TLS stack per binary
+/// (the SDK's default would bring aws-lc beside users' ring), with Mozilla's roots
+/// compiled in unless `SSL_CERT_FILE` / `SSL_CERT_DIR` name others.
 pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+    aws_sdk_dynamodb::config::SharedHttpClient::new(super::https::SdkHttpClient::new(
+        super::https::Roots::from_env(),
+    ))
 }
 
 /// A key of the security table that never exists: `KEY#` items are public keys by key

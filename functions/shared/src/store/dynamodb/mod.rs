@@ -5,6 +5,7 @@ mod accounts;
 mod attempts;
 mod client;
 mod error;
+pub mod https;
 mod item;
 mod keys;
 mod profiles;
