@@ -311,8 +311,40 @@ http {{
 """
 
 
-class Nginx:
+class Proxy:
+    """A reference proxy in front of users, started as its own process; `stop_signal`
+    ends it gracefully."""
+
+    name = "proxy"
+    stop_signal = signal.SIGTERM
+
+    def start(self, cmd):
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise SystemExit(f"{self.name} did not start")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(self.stop_signal)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Nginx(Proxy):
     """Debian's nginx, one worker, as a minimal reverse proxy with keepalive to users."""
+
+    name = "nginx"
+    stop_signal = signal.SIGQUIT
 
     def __init__(self, upstream_port, tmp):
         self.port = free_port()
@@ -320,55 +352,18 @@ class Nginx:
         conf_dir.mkdir()
         conf = conf_dir / "nginx.conf"
         conf.write_text(NGINX_CONF.format(dir=conf_dir, upstream=upstream_port, port=self.port))
-        self.proc = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise SystemExit("nginx did not start")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.start([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf)])
 
 
-class BareProxy:
+class BareProxy(Proxy):
     """bench/examples/bare_proxy.rs on one thread: axum with no middleware and no logs,
     forwarding with the gateway's own client; the floor of a hop on this stack."""
 
+    name = "bare_proxy"
+
     def __init__(self, build, upstream_port):
         self.port = free_port()
-        self.proc = subprocess.Popen([str(build.example("bare_proxy")), str(self.port),
-                                      f"http://127.0.0.1:{upstream_port}", "1"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise SystemExit("bare_proxy did not start")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.start([str(build.example("bare_proxy")), str(self.port), f"http://127.0.0.1:{upstream_port}", "1"])
 
 
 # What each row of benchmark 1 runs: (key, label, AUTH_MODE, where wrk sends, logs on,
@@ -512,19 +507,19 @@ def bench_cold(build, p, tmp):
     cases = [
         ("hello world (lambda_http)", build.example("hello"), "auth-health", {}),
         ("auth", build.bin("auth"), "auth-health", lambda_env("auth", "memory", dead)),
-        ("auth, STORE=dynamodb at a dead endpoint", build.bin("auth"), "auth-health",
+        ("auth, STORE=dynamodb at a dead endpoint (roots compiled in, as deployed)", build.bin("auth"), "auth-health",
          lambda_env("auth", "dynamodb", dead)),
-        ("auth, STORE=dynamodb at a dead endpoint, roots from one bundle file", build.bin("auth"),
+        ("auth, STORE=dynamodb at a dead endpoint, roots read from SSL_CERT_FILE (the system's bundle)", build.bin("auth"),
          "auth-health", {**lambda_env("auth", "dynamodb", dead), **one_bundle}),
-        ("auth, STORE=dynamodb at a dead endpoint, one root certificate (what the roots cost)",
+        ("auth, STORE=dynamodb at a dead endpoint, SSL_CERT_FILE with one root certificate (what reading the bundle costs)",
          build.bin("auth"), "auth-health", {**lambda_env("auth", "dynamodb", dead), **one_root}),
         ("users", build.bin("users"), "users-health", lambda_env("users", "memory", dead)),
-        ("users, STORE=dynamodb at a dead endpoint", build.bin("users"), "users-health",
+        ("users, STORE=dynamodb at a dead endpoint (roots compiled in, as deployed)", build.bin("users"), "users-health",
          lambda_env("users", "dynamodb", dead)),
         ("gateway as deployed (no service URLs: no HTTPS client)", build.bin("gateway"), "gateway-health",
          {k: v for k, v in lambda_env("gateway", "memory", dead).items() if not k.endswith("_SERVICE_URL")}),
         ("gateway with service URLs", build.bin("gateway"), "gateway-health", lambda_env("gateway", "memory", dead)),
-        ("gateway with service URLs, roots from one bundle file", build.bin("gateway"), "gateway-health",
+        ("gateway with service URLs, SSL_CERT_FILE set (its build has no TLS: nothing read)", build.bin("gateway"), "gateway-health",
          {**lambda_env("gateway", "memory", dead), **one_bundle}),
     ]
     rows = []
