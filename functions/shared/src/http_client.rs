@@ -200,9 +200,9 @@ impl Service {
                     connection = Some(opened);
                     drive(&mut connection, sender.try_send_request(request))
                         .await
-                        .map_err(|err| Failure::Unreachable(Chain(err.error()).to_string()))?
+                        .map_err(|err| unreachable(err.into_error()))?
                 }
-                _ => return Err(Failure::Unreachable(Chain(err.error()).to_string())),
+                _ => return Err(unreachable(err.into_error())),
             },
         };
         let (head, mut incoming) = answer.into_parts();
@@ -239,9 +239,7 @@ impl Service {
             .oneshot(self.origin.clone())
             .await
             .map_err(unreachable)?;
-        http1::handshake(stream)
-            .await
-            .map_err(|err| Failure::Unreachable(Chain(&err).to_string()))
+        http1::handshake(stream).await.map_err(unreachable)
     }
 
     /// The most recently used idle connection that is still open, if any.
@@ -251,10 +249,9 @@ impl Service {
             if idle.since.elapsed() >= HttpClientConfig::POOL_IDLE_TIMEOUT {
                 continue;
             }
-            // Let the connection see what arrived while nobody polled it: a close by
-            // the service ends it here rather than under the next request.
-            let mut cx = Context::from_waker(Waker::noop());
-            if Pin::new(&mut idle.connection).poll(&mut cx).is_pending() && idle.sender.is_ready() {
+            // A close by the service that arrived while nobody polled the connection
+            // ends it here rather than under the next request.
+            if can_take_another(&idle.sender, &mut idle.connection) {
                 return Some(idle);
             }
         }
@@ -263,8 +260,7 @@ impl Service {
     /// `connection`, its answer read in full, back to the pool if it can take another
     /// request; the pool's expired connections closed meanwhile.
     fn checkin(&self, sender: http1::SendRequest<Full<Bytes>>, mut connection: Connection) {
-        let mut cx = Context::from_waker(Waker::noop());
-        if Pin::new(&mut connection).poll(&mut cx).is_ready() || !sender.is_ready() {
+        if !can_take_another(&sender, &mut connection) {
             return; // closed (e.g. `Connection: close`)
         }
         let now = Instant::now();
@@ -285,7 +281,14 @@ impl Service {
     }
 }
 
-/// A connection that could not be opened (TCP, or TLS where the build has it).
+/// Whether `connection` is still open and ready for a request, once it has seen what
+/// arrived since it was last polled (one poll, with nobody to wake: nothing waits).
+fn can_take_another(sender: &http1::SendRequest<Full<Bytes>>, connection: &mut Connection) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    Pin::new(connection).poll(&mut cx).is_pending() && sender.is_ready()
+}
+
+/// A connection that failed, or could not be opened (TCP, or TLS where the build has it).
 fn unreachable(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Failure {
     Failure::Unreachable(Chain(err.into().as_ref()).to_string())
 }
