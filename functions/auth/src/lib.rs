@@ -92,7 +92,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+    let routes = shared::http::Routes::new()
         .route("/", get(handlers::health))
         .route("/register", post(handlers::register))
         .route("/login", post(handlers::login))

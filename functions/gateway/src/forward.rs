@@ -12,7 +12,7 @@ use http_body_util::Full;
 
 use shared::breaker::Outcome;
 use shared::client_ip::client_ip;
-use shared::http::{has_dot_segment, REQUEST_ID};
+use shared::http::{has_dot_segment, without_api_prefix, REQUEST_ID};
 use shared::http_client::Failure;
 use shared::json::{declares_json, read_body, MAX_BODY_BYTES};
 use shared::Error;
@@ -100,7 +100,7 @@ async fn try_forward(
     let head = parts.method == Method::HEAD;
     let body = read_body(body, MAX_BODY_BYTES).await?;
     let target = service
-        .target(parts.uri.path(), parts.uri.query())
+        .target(without_api_prefix(parts.uri.path()), parts.uri.query())
         .ok_or(Error::NotFound)?;
 
     let mut outbound = hyper::Request::new(Full::new(body));

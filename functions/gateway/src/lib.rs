@@ -8,16 +8,14 @@ use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
-use tower::ServiceExt;
 use tower_http::cors::{AllowOrigin, CorsLayer, ExposeHeaders};
 
 use shared::breaker::Breaker;
 use shared::config::{ConfigError, Url};
-use shared::http::REQUEST_ID;
+use shared::http::{Routes, REQUEST_ID};
 use shared::http_client::{self, Service};
 use shared::Config;
 
@@ -172,7 +170,7 @@ pub const USERS_PATHS: &[&str] = &["/users", "/users/{id}"];
 /// Gateway's own routes) it forwards nothing.
 pub fn router(state: AppState) -> Router {
     let cors = state.cors.clone();
-    let mut routes = Router::new()
+    let mut routes = Routes::new()
         .route("/", get(health::health))
         .route("/openapi.json", get(openapi));
     if state.auth.is_some() {
@@ -185,32 +183,7 @@ pub fn router(state: AppState) -> Router {
             routes = routes.route(path, any(to_users));
         }
     }
-    let routes = routes.with_state(state);
-    let mut app = shared::http::finish("gateway", routes);
-    if let Some(cors) = cors {
-        app = with_cors(app, cors);
-    }
-    // Again outside the CORS layer, so that its preflight answers carry the id too.
-    app.layer(middleware::from_fn(shared::http::request_id_layer))
-}
-
-/// `app` behind `cors`, except that an `OPTIONS` without `Access-Control-Request-Method`
-/// (no preflight) reaches the routes and gets their 405 JSON, as behind API Gateway,
-/// instead of the CORS layer's empty 200.
-fn with_cors(app: Router, cors: CorsLayer) -> Router {
-    let cors_app = app.clone().layer(cors);
-    Router::new().fallback_service(tower::service_fn(move |req: Request| {
-        let preflight_or_other = req.method() != Method::OPTIONS
-            || req
-                .headers()
-                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-        let service = if preflight_or_other {
-            cors_app.clone()
-        } else {
-            app.clone()
-        };
-        service.oneshot(req)
-    }))
+    shared::http::finish_with("gateway", routes.with_state(state), cors)
 }
 
 /// The OpenAPI 3 document of the whole API as reached through the gateway.

@@ -3,16 +3,23 @@
 //! entry point.
 
 use std::any::Any;
-use std::sync::{Arc, OnceLock};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::future::RouteFuture;
+use axum::routing::{MethodRouter, Route};
 use axum::Router;
+use tower::{Layer, Service};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{Cors, CorsLayer};
 
 use crate::error::error_response;
 use crate::metrics;
@@ -23,29 +30,147 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// The response header of `GET /users` that carries the `?cursor=` of the next page.
 pub const NEXT_CURSOR: &str = "x-next-cursor";
 
-/// Serves `routes` at `/` and under `/api`, with JSON errors for unknown routes and
-/// methods, panics answered as 500 JSON, one access log line per request and an
-/// `X-Request-Id` on every answer ([`request_id_layer`]). A path with a `.` or `..`
-/// segment is an unknown route, whatever it would resolve to. Each request's metrics
-/// ([`crate::metrics`]) are reported under `service`.
-pub fn finish(service: &'static str, routes: Router) -> Router {
-    let routes = routes
-        .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn(record_route));
-    Router::new()
-        .merge(routes.clone())
-        .nest("/api", routes)
-        .fallback(not_found)
-        .layer(CatchPanicLayer::custom(on_panic))
-        .layer(middleware::from_fn(refuse_dot_segments))
-        .layer(middleware::from_fn_with_state(service, access_log))
-        .layer(middleware::from_fn(request_id_layer))
+/// A function's routes, each registered at its path and again under `/api` (`/` as
+/// `/api`), for [`finish`]. Registered twice rather than nested, so that a request is
+/// routed once and its URI is never rebuilt: a handler sees the path as received.
+pub struct Routes<S = ()>(Router<S>);
+
+impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
+    fn default() -> Self {
+        Self(Router::new())
+    }
 }
 
-/// The `X-Request-Id` every request carries on and every answer carries back: the
-/// caller's when it is sensible, else API Gateway's, else a fresh UUID. Every function
-/// sets it itself, because behind API Gateway `/api/*` reaches auth and users directly.
-pub async fn request_id_layer(mut req: Request, next: Next) -> Response {
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `method_router` at `path` and at `/api` + `path`.
+    pub fn route(self, path: &str, method_router: MethodRouter<S>) -> Self {
+        let under_api = if path == "/" {
+            API_PREFIX.to_owned()
+        } else {
+            format!("{API_PREFIX}{path}")
+        };
+        Self(
+            self.0
+                .route(path, method_router.clone())
+                .route(&under_api, method_router),
+        )
+    }
+
+    pub fn with_state<S2>(self, state: S) -> Routes<S2> {
+        Routes(self.0.with_state(state))
+    }
+}
+
+/// The prefix every route is also served under, as the gateway's `/api/*`.
+pub const API_PREFIX: &str = "/api";
+
+/// `path` without the [`API_PREFIX`] segment it may start with: the path a function
+/// serves the same route at.
+pub fn without_api_prefix(path: &str) -> &str {
+    match path.strip_prefix(API_PREFIX) {
+        Some(rest) if rest.starts_with('/') => rest,
+        Some("") => "/",
+        _ => path,
+    }
+}
+
+/// Serves `routes` with JSON errors for unknown routes and methods, panics answered as
+/// 500 JSON, one access log line per request and an `X-Request-Id` on every answer
+/// ([`edge`]). A path with a `.` or `..` segment is an unknown route, whatever it would
+/// resolve to. Each request's metrics ([`crate::metrics`]) are reported under `service`.
+pub fn finish(service: &'static str, routes: Routes) -> Router {
+    finish_with(service, routes, None)
+}
+
+/// [`finish`], with `cors` between the edge and the routes: its preflight answers carry
+/// the request id and are logged like any other. An `OPTIONS` without
+/// `Access-Control-Request-Method` (no preflight) gets the routes' 405 JSON, as behind
+/// API Gateway, instead of the CORS layer's empty 200.
+pub fn finish_with(service: &'static str, routes: Routes, cors: Option<CorsLayer>) -> Router {
+    let app = routes
+        .0
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(CatchPanicLayer::custom(on_panic));
+    let app = match cors {
+        Some(cors) => app.layer(tower::layer::layer_fn(move |inner: Route| PreflightCors {
+            cors: cors.layer(inner.clone()),
+            plain: inner,
+        })),
+        None => app,
+    };
+    // Applied to each route and to the fallback, after routing: the matched route is
+    // known here without recording it on the way in.
+    app.layer(middleware::from_fn_with_state(service, edge))
+}
+
+/// CORS for every request but an `OPTIONS` that is no preflight, which goes straight to
+/// the route (see [`finish_with`]).
+#[derive(Clone)]
+struct PreflightCors {
+    cors: Cors<Route>,
+    plain: Route,
+}
+
+impl Service<Request> for PreflightCors {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<<Cors<Route> as Service<Request>>::Future, RouteFuture<Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        match Service::<Request>::poll_ready(&mut self.cors, cx) {
+            Poll::Ready(Ok(())) => Service::<Request>::poll_ready(&mut self.plain, cx),
+            other => other,
+        }
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let plain_options = req.method() == Method::OPTIONS
+            && !req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+        if plain_options {
+            Either::Right(self.plain.call(req))
+        } else {
+            Either::Left(self.cors.call(req))
+        }
+    }
+}
+
+/// One of two futures with the same output, each polled in place.
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+impl<A, B> Future for Either<A, B>
+where
+    A: Future + Unpin,
+    B: Future<Output = A::Output> + Unpin,
+{
+    type Output = A::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<A::Output> {
+        match self.get_mut() {
+            Self::Left(future) => Pin::new(future).poll(cx),
+            Self::Right(future) => Pin::new(future).poll(cx),
+        }
+    }
+}
+
+/// What every request passes through, in one layer: its `X-Request-Id` (the caller's
+/// when it is sensible, else API Gateway's, else a fresh UUID; set on the request for
+/// the handler and on the answer; every function sets it itself, because behind API
+/// Gateway `/api/*` reaches auth and users directly), the refusal of dot-segment paths
+/// (as received, or as API Gateway sent them: lambda_http resolves them before the
+/// router sees the path), then the access log line and the metric line of the answer.
+/// The access line holds the request id, method, matched route template (`-` when no
+/// route matched), status and latency; never the path's values, the query, headers or
+/// body.
+async fn edge(State(service): State<&'static str>, mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
     let id = caller_request_id(req.headers())
         .cloned()
         .or_else(|| HeaderValue::from_str(api_gateway_request_id(req.extensions())?).ok())
@@ -53,12 +178,57 @@ pub async fn request_id_layer(mut req: Request, next: Next) -> Response {
             HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
                 .unwrap_or_else(|_| HeaderValue::from_static("-"))
         });
-    let name = HeaderName::from_static(REQUEST_ID);
-    req.headers_mut().insert(name.clone(), id.clone());
-    let mut response = next.run(req).await;
-    response.headers_mut().insert(name, id);
+    // The id the request is known by in the logs: API Gateway's in Lambda.
+    let logged_id = api_gateway_request_id(req.extensions())
+        .map(str::to_owned)
+        .or_else(|| id.to_str().ok().map(str::to_owned));
+    req.headers_mut()
+        .insert(HeaderName::from_static(REQUEST_ID), id.clone());
+    let method = req.method().clone();
+    // A dot-segment path is the unknown route, whichever route its template matched.
+    let (route, (mut response, counts)) = if has_dot_segment(req.uri().path())
+        || has_dot_segment(lambda_http::RequestExt::raw_http_path(req.extensions()))
+    {
+        let refused = Error::NotFound.into_response();
+        (None, (refused, metrics::Counts::default()))
+    } else {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|route| route.as_str().to_owned());
+        (route, metrics::counted(next.run(req)).await)
+    };
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static(REQUEST_ID), id);
+    let route = route.filter(|_| response.extensions().get::<Unrouted>().is_none());
+    let status = response.status().as_u16();
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        target: "access",
+        request_id = logged_id.as_deref().unwrap_or("-"),
+        %method,
+        route = route.as_deref().unwrap_or("-"),
+        status,
+        latency_ms = format_args!("{latency_ms:.2}"),
+        "request"
+    );
+    metrics::emit(&metrics::Request {
+        service,
+        method: method.as_str(),
+        route: route.as_deref(),
+        status,
+        latency_ms,
+        request_id: logged_id.as_deref(),
+        counts,
+    });
     response
 }
+
+/// Marks the answer to a method the path does not serve: logged and counted without a
+/// route, like an unknown path.
+#[derive(Clone, Copy)]
+struct Unrouted;
 
 /// Whether `path` holds a `.` or `..` segment as the WHATWG URL parser sees one in an
 /// http(s) URL: segments end at `/` or `\`, and `%2e` (any case) is a dot.
@@ -73,22 +243,14 @@ pub fn has_dot_segment(path: &str) -> bool {
     })
 }
 
-/// The unknown route's 404 for a path with dot segments, as received or as API Gateway
-/// sent it (lambda_http resolves them before the router sees the path).
-async fn refuse_dot_segments(req: Request, next: Next) -> Response {
-    use lambda_http::RequestExt;
-    if has_dot_segment(req.uri().path()) || has_dot_segment(req.extensions().raw_http_path()) {
-        return Error::NotFound.into_response();
-    }
-    next.run(req).await
-}
-
 async fn not_found() -> Error {
     Error::NotFound
 }
 
-async fn method_not_allowed() -> Error {
-    Error::MethodNotAllowed
+async fn method_not_allowed() -> Response {
+    let mut response = Error::MethodNotAllowed.into_response();
+    response.extensions_mut().insert(Unrouted);
+    response
 }
 
 fn on_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
@@ -138,59 +300,6 @@ pub fn api_gateway_request_id(extensions: &axum::http::Extensions) -> Option<&st
         RequestContext::ApiGatewayV1(ctx) => ctx.request_id.as_deref(),
         _ => None,
     }
-}
-
-/// Where the route layer leaves the matched route template for the access log, which
-/// runs outside routing (and so also sees unmatched requests and panics).
-#[derive(Clone, Default)]
-struct RouteSlot(Arc<OnceLock<String>>);
-
-async fn record_route(req: Request, next: Next) -> Response {
-    if let (Some(slot), Some(route)) = (
-        req.extensions().get::<RouteSlot>(),
-        req.extensions().get::<MatchedPath>(),
-    ) {
-        let _ = slot.0.set(route.as_str().to_owned());
-    }
-    next.run(req).await
-}
-
-/// The access log line: request id, method, matched route template (`-` when no route
-/// matched), status and latency. Never the path's values, the query, headers or body.
-/// Then the request's metric line, with what the request counted.
-async fn access_log(
-    axum::extract::State(service): axum::extract::State<&'static str>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let id = request_id(&req);
-    let slot = RouteSlot::default();
-    req.extensions_mut().insert(slot.clone());
-    let (response, counts) = metrics::counted(next.run(req)).await;
-    let status = response.status().as_u16();
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-    let route = slot.0.get().map(String::as_str);
-    tracing::info!(
-        target: "access",
-        request_id = id.as_deref().unwrap_or("-"),
-        %method,
-        route = route.unwrap_or("-"),
-        status,
-        latency_ms = format_args!("{latency_ms:.2}"),
-        "request"
-    );
-    metrics::emit(&metrics::Request {
-        service,
-        method: method.as_str(),
-        route,
-        status,
-        latency_ms,
-        request_id: id.as_deref(),
-        counts,
-    });
-    response
 }
 
 /// Runs a function's router under the Lambda runtime.
@@ -254,6 +363,97 @@ mod tests {
             "/openapi.json",
         ] {
             assert!(!has_dot_segment(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_path_without_its_api_prefix_is_the_path_the_function_serves() {
+        for (path, served) in [
+            ("/api/users/1", "/users/1"),
+            ("/api", "/"),
+            ("/api/", "/"),
+            ("/users", "/users"),
+            ("/", "/"),
+            ("/apiary", "/apiary"),
+            ("/v1/api/users", "/v1/api/users"),
+        ] {
+            assert_eq!(without_api_prefix(path), served, "{path}");
+        }
+    }
+
+    /// One request through `app`, with the access lines it wrote (JSON format).
+    fn call_logged(app: &Router, method: &str, uri: &str) -> (Response, Vec<serde_json::Value>) {
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        use std::sync::{Arc, Mutex};
+        use tower::ServiceExt;
+
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = crate::telemetry::subscriber(
+            crate::telemetry::Format::Json,
+            tracing_subscriber::EnvFilter::new("info"),
+            move || writer.clone(),
+        );
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = runtime
+            .block_on(app.clone().oneshot(request))
+            .expect("infallible");
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let lines = text
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .filter(|line| line["target"] == "access")
+            .collect();
+        (response, lines)
+    }
+
+    #[test]
+    fn every_answer_is_logged_once_with_its_route_template_or_none() {
+        let app = finish(
+            "test",
+            Routes::new()
+                .route("/", axum::routing::get(|| async { "root" }))
+                .route("/things/{id}", axum::routing::get(|| async { "thing" })),
+        );
+        for (method, uri, status, route) in [
+            ("GET", "/", 200, "/"),
+            ("GET", "/api", 200, "/api"),
+            ("GET", "/things/7", 200, "/things/{id}"),
+            ("GET", "/api/things/7", 200, "/api/things/{id}"),
+            // A method the path does not serve: no route, as for an unknown path.
+            ("DELETE", "/api/things/7", 405, "-"),
+            ("GET", "/nope", 404, "-"),
+            ("GET", "/api/", 404, "-"),
+            ("GET", "/things/%2e%2e", 404, "-"),
+        ] {
+            let (response, lines) = call_logged(&app, method, uri);
+            assert_eq!(response.status().as_u16(), status, "{method} {uri}");
+            let id = response.headers()[REQUEST_ID].to_str().unwrap().to_owned();
+            assert!(uuid::Uuid::parse_str(&id).is_ok(), "{method} {uri}: {id}");
+            assert_eq!(lines.len(), 1, "{method} {uri}: {lines:?}");
+            let line = &lines[0];
+            assert_eq!(line["route"], route, "{method} {uri}: {line}");
+            assert_eq!(line["method"], method, "{method} {uri}: {line}");
+            assert_eq!(line["status"], status, "{method} {uri}: {line}");
+            assert_eq!(line["request_id"], id.as_str(), "{method} {uri}: {line}");
         }
     }
 

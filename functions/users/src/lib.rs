@@ -69,7 +69,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// `GET /users` takes `?limit=` (1 to 1000, default 100) and `?cursor=`; when more
 /// profiles remain it answers the next page's cursor in the `X-Next-Cursor` header.
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+    let routes = shared::http::Routes::new()
         .route("/", get(handlers::health))
         .route("/users", get(handlers::list).post(handlers::create))
         .route(

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::extract::Path;
 use axum::routing::get;
-use axum::Router;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -378,7 +377,7 @@ async fn a_panicking_handler_is_a_500_json_and_the_stack_serves_on() {
 
 #[tokio::test]
 async fn a_panic_under_the_shared_plumbing_is_a_500_json_and_the_server_serves_on() {
-    let routes = Router::new()
+    let routes = shared::http::Routes::new()
         .route("/boom", get(boom))
         .route("/boom/{n}", get(boom_numbered))
         .route("/ok", get(|| async { axum::Json(json!({"ok": true})) }));

@@ -118,7 +118,7 @@ proptest! {
 fn extractor_app() -> Router {
     shared::http::finish(
         "test",
-        Router::new().route("/login", post(|Json(_): Json<Login>| async { "ok" })),
+        shared::http::Routes::new().route("/login", post(|Json(_): Json<Login>| async { "ok" })),
     )
 }
 
