@@ -5,20 +5,20 @@
 use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::future::RouteFuture;
 use axum::routing::{MethodRouter, Route};
 use axum::Router;
+use futures_util::FutureExt;
 use tower::{Layer, Service};
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Cors, CorsLayer};
 
 use crate::error::error_response;
@@ -91,28 +91,28 @@ pub fn finish(service: &'static str, routes: Routes) -> Router {
 /// `Access-Control-Request-Method` (no preflight) gets the routes' 405 JSON, as behind
 /// API Gateway, instead of the CORS layer's empty 200.
 pub fn finish_with(service: &'static str, routes: Routes, cors: Option<CorsLayer>) -> Router {
-    let app = routes
+    // One layer, applied to each route and to the fallback after routing (so the
+    // matched route is known without recording it on the way in), composed of plain
+    // services: one boxed service per route, not one per layer.
+    let plumbing = tower::layer::layer_fn(move |route: Route| Edge {
+        service,
+        inner: PreflightCors {
+            cors: cors.as_ref().map(|cors| cors.layer(route.clone())),
+            plain: route,
+        },
+    });
+    routes
         .0
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .layer(CatchPanicLayer::custom(on_panic));
-    let app = match cors {
-        Some(cors) => app.layer(tower::layer::layer_fn(move |inner: Route| PreflightCors {
-            cors: cors.layer(inner.clone()),
-            plain: inner,
-        })),
-        None => app,
-    };
-    // Applied to each route and to the fallback, after routing: the matched route is
-    // known here without recording it on the way in.
-    app.layer(middleware::from_fn_with_state(service, edge))
+        .layer(plumbing)
 }
 
-/// CORS for every request but an `OPTIONS` that is no preflight, which goes straight to
-/// the route (see [`finish_with`]).
+/// CORS, when the function has it, for every request but an `OPTIONS` that is no
+/// preflight, which goes straight to the route (see [`finish_with`]).
 #[derive(Clone)]
 struct PreflightCors {
-    cors: Cors<Route>,
+    cors: Option<Cors<Route>>,
     plain: Route,
 }
 
@@ -122,19 +122,20 @@ impl Service<Request> for PreflightCors {
     type Future = Either<<Cors<Route> as Service<Request>>::Future, RouteFuture<Infallible>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        match Service::<Request>::poll_ready(&mut self.cors, cx) {
-            Poll::Ready(Ok(())) => Service::<Request>::poll_ready(&mut self.plain, cx),
-            other => other,
+        if let Some(cors) = &mut self.cors {
+            if let Poll::Ready(Err(never)) = Service::<Request>::poll_ready(cors, cx) {
+                match never {}
+            }
         }
+        Service::<Request>::poll_ready(&mut self.plain, cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let plain_options = req.method() == Method::OPTIONS
-            && !req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
-        if plain_options {
-            Either::Right(self.plain.call(req))
-        } else {
-            Either::Left(self.cors.call(req))
+        let preflight_or_other = req.method() != Method::OPTIONS
+            || req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+        match &mut self.cors {
+            Some(cors) if preflight_or_other => Either::Left(cors.call(req)),
+            _ => Either::Right(self.plain.call(req)),
         }
     }
 }
@@ -160,69 +161,106 @@ where
     }
 }
 
-/// What every request passes through, in one layer: its `X-Request-Id` (the caller's
-/// when it is sensible, else API Gateway's, else a fresh UUID; set on the request for
-/// the handler and on the answer; every function sets it itself, because behind API
+/// What every request passes through first: its `X-Request-Id` (the caller's when it
+/// is sensible, else API Gateway's, else a fresh UUID; set on the request for the
+/// handler and on the answer; every function sets it itself, because behind API
 /// Gateway `/api/*` reaches auth and users directly), the refusal of dot-segment paths
 /// (as received, or as API Gateway sent them: lambda_http resolves them before the
-/// router sees the path), then the access log line and the metric line of the answer.
+/// router sees the path), a panic answered as 500 JSON ([`on_panic`]), then the access
+/// log line and the metric line of the answer.
 /// The access line holds the request id, method, matched route template (`-` when no
 /// route matched), status and latency; never the path's values, the query, headers or
 /// body.
-async fn edge(State(service): State<&'static str>, mut req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let id = caller_request_id(req.headers())
-        .cloned()
-        .or_else(|| HeaderValue::from_str(api_gateway_request_id(req.extensions())?).ok())
-        .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                .unwrap_or_else(|_| HeaderValue::from_static("-"))
-        });
-    // The id the request is known by in the logs: API Gateway's in Lambda.
-    let logged_id = api_gateway_request_id(req.extensions())
-        .map(str::to_owned)
-        .or_else(|| id.to_str().ok().map(str::to_owned));
-    req.headers_mut()
-        .insert(HeaderName::from_static(REQUEST_ID), id.clone());
-    let method = req.method().clone();
-    // A dot-segment path is the unknown route, whichever route its template matched.
-    let (route, (mut response, counts)) = if has_dot_segment(req.uri().path())
-        || has_dot_segment(lambda_http::RequestExt::raw_http_path(req.extensions()))
-    {
-        let refused = Error::NotFound.into_response();
-        (None, (refused, metrics::Counts::default()))
-    } else {
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|route| route.as_str().to_owned());
-        (route, metrics::counted(next.run(req)).await)
-    };
-    response
-        .headers_mut()
-        .insert(HeaderName::from_static(REQUEST_ID), id);
-    let route = route.filter(|_| response.extensions().get::<Unrouted>().is_none());
-    let status = response.status().as_u16();
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(
-        target: "access",
-        request_id = logged_id.as_deref().unwrap_or("-"),
-        %method,
-        route = route.as_deref().unwrap_or("-"),
-        status,
-        latency_ms = format_args!("{latency_ms:.2}"),
-        "request"
-    );
-    metrics::emit(&metrics::Request {
-        service,
-        method: method.as_str(),
-        route: route.as_deref(),
-        status,
-        latency_ms,
-        request_id: logged_id.as_deref(),
-        counts,
-    });
-    response
+#[derive(Clone)]
+struct Edge<S> {
+    /// The function whose metrics the requests count under.
+    service: &'static str,
+    inner: S,
+}
+
+impl<S> Service<Request> for Edge<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let start = Instant::now();
+        let id = caller_request_id(req.headers())
+            .cloned()
+            .or_else(|| HeaderValue::from_str(api_gateway_request_id(req.extensions())?).ok())
+            .unwrap_or_else(fresh_request_id);
+        // The id the request is known by in the logs: API Gateway's in Lambda.
+        let api_gateway_id = api_gateway_request_id(req.extensions()).map(str::to_owned);
+        req.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), id.clone());
+        let method = req.method().clone();
+        // A dot-segment path is the unknown route, whichever route its template matched.
+        let refused = has_dot_segment(req.uri().path())
+            || has_dot_segment(lambda_http::RequestExt::raw_http_path(req.extensions()));
+        let (route, answer) = if refused {
+            (None, None)
+        } else {
+            let route = req.extensions().get::<MatchedPath>().cloned();
+            let called = catch_unwind(AssertUnwindSafe(|| self.inner.call(req)));
+            (route, Some(called))
+        };
+        let service = self.service;
+        Box::pin(async move {
+            let (mut response, counts) = match answer {
+                Some(Ok(answer)) => {
+                    match metrics::counted(AssertUnwindSafe(answer).catch_unwind()).await {
+                        (Ok(Ok(response)), counts) => (response, counts),
+                        (Ok(Err(never)), _) => match never {},
+                        (Err(panic), counts) => (on_panic(panic), counts),
+                    }
+                }
+                Some(Err(panic)) => (on_panic(panic), metrics::Counts::default()),
+                None => (Error::NotFound.into_response(), metrics::Counts::default()),
+            };
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(REQUEST_ID), id.clone());
+            let route = route.filter(|_| response.extensions().get::<Unrouted>().is_none());
+            let route = route.as_ref().map(MatchedPath::as_str);
+            let request_id = api_gateway_id.as_deref().or_else(|| id.to_str().ok());
+            let status = response.status().as_u16();
+            let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+            tracing::info!(
+                target: "access",
+                request_id = request_id.unwrap_or("-"),
+                %method,
+                route = route.unwrap_or("-"),
+                status,
+                latency_ms = format_args!("{latency_ms:.2}"),
+                "request"
+            );
+            metrics::emit(&metrics::Request {
+                service,
+                method: method.as_str(),
+                route,
+                status,
+                latency_ms,
+                request_id,
+                counts,
+            });
+            Ok(response)
+        })
+    }
+}
+
+/// A new random request id: a UUID v4.
+fn fresh_request_id() -> HeaderValue {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 /// Marks the answer to a method the path does not serve: logged and counted without a
