@@ -41,7 +41,9 @@ pub type Connector = HttpConnector;
 /// One open connection: its request handle and the connection itself, which only makes
 /// progress while a call polls it.
 type Stream = <Connector as tower::Service<Uri>>::Response;
-type Connection = http1::Connection<Stream, Full<Bytes>>;
+/// Boxed: it is big (hundreds of bytes), and moved in and out of the pool and held
+/// across every await of a call, whose future would otherwise carry several copies.
+type Connection = Pin<Box<http1::Connection<Stream, Full<Bytes>>>>;
 
 /// Whether this build can forward to `https://` URLs.
 pub const TLS: bool = cfg!(feature = "http-tls");
@@ -239,7 +241,8 @@ impl Service {
             .oneshot(self.origin.clone())
             .await
             .map_err(unreachable)?;
-        http1::handshake(stream).await.map_err(unreachable)
+        let (sender, connection) = http1::handshake(stream).await.map_err(unreachable)?;
+        Ok((sender, Box::pin(connection)))
     }
 
     /// The most recently used idle connection that is still open, if any.
