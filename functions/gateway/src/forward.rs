@@ -47,11 +47,11 @@ impl Upstream {
 
 /// The client's address as the gateway sees it, replacing whatever the client sent, so
 /// auth counts failed logins per real client behind the gateway.
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The `Host` the client called, replacing whatever the client sent as
 /// `X-Forwarded-Host` (which is not forwarded).
-const X_FORWARDED_HOST: &str = "x-forwarded-host";
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Request headers the downstream services need; nothing else is passed on (besides
 /// the gateway's own `X-Forwarded-For`). Auth records the `User-Agent` of a login or a
@@ -151,7 +151,8 @@ async fn try_forward(
     })?;
     let (answer, bytes) = answer.into_parts();
     let status = answer.status;
-    let headers = relayed(&answer.headers);
+    let mut headers = answer.headers;
+    relay(&mut headers);
 
     if !head && declares_json(&headers) && !is_json_answer(status, &bytes) {
         return Err(Error::BadGateway(format!(
@@ -175,9 +176,9 @@ fn is_json_answer(status: StatusCode, bytes: &[u8]) -> bool {
     serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
 }
 
-/// The downstream's response headers minus hop-by-hop ones and any it named in
-/// `Connection`.
-fn relayed(headers: &HeaderMap) -> HeaderMap {
+/// `headers`, a downstream's response headers, minus hop-by-hop ones and any it named
+/// in `Connection`, and minus its own CORS headers (the gateway's are what count).
+fn relay(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -185,15 +186,14 @@ fn relayed(headers: &HeaderMap) -> HeaderMap {
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    let mut kept = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        if DROPPED.contains(name)
-            || named.contains(name)
-            || name.as_str().starts_with("access-control-")
-        {
-            continue;
-        }
-        kept.append(name.clone(), value.clone());
+    for name in DROPPED.iter().chain(&named) {
+        headers.remove(name);
     }
-    kept
+    let is_cors = |name: &HeaderName| name.as_str().starts_with("access-control-");
+    if headers.keys().any(is_cors) {
+        let cors: Vec<HeaderName> = headers.keys().filter(|n| is_cors(n)).cloned().collect();
+        for name in &cors {
+            headers.remove(name);
+        }
+    }
 }

@@ -27,6 +27,9 @@ use crate::Error;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// [`REQUEST_ID`] as a header name.
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(REQUEST_ID);
+
 /// The response header of `GET /users` that carries the `?cursor=` of the next page.
 pub const NEXT_CURSOR: &str = "x-next-cursor";
 
@@ -199,8 +202,7 @@ where
             .unwrap_or_else(fresh_request_id);
         // The id the request is known by in the logs: API Gateway's in Lambda.
         let api_gateway_id = api_gateway_request_id(req.extensions()).map(str::to_owned);
-        req.headers_mut()
-            .insert(HeaderName::from_static(REQUEST_ID), id.clone());
+        req.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
         let method = req.method().clone();
         // A dot-segment path is the unknown route, whichever route its template matched.
         let refused = has_dot_segment(req.uri().path())
@@ -225,9 +227,7 @@ where
                 Some(Err(panic)) => (on_panic(panic), metrics::Counts::default()),
                 None => (Error::NotFound.into_response(), metrics::Counts::default()),
             };
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static(REQUEST_ID), id.clone());
+            response.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
             let route = route.filter(|_| response.extensions().get::<Unrouted>().is_none());
             let route = route.as_ref().map(MatchedPath::as_str);
             let request_id = api_gateway_id.as_deref().or_else(|| id.to_str().ok());

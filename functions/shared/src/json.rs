@@ -67,9 +67,17 @@ pub fn declares_json(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
+            let mime = mime.trim().as_bytes();
+            let starts = |prefix: &str| {
+                mime.len() >= prefix.len()
+                    && mime[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+            };
+            let ends = |suffix: &str| {
+                mime.len() >= suffix.len()
+                    && mime[mime.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+            };
+            mime.eq_ignore_ascii_case(b"application/json")
+                || (starts("application/") && ends("+json"))
         })
         .unwrap_or(false)
 }
@@ -123,4 +131,42 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn json_is_declared_by_its_media_type_in_any_case_with_any_parameters() {
+        let declared = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            declares_json(&headers)
+        };
+        for json in [
+            "application/json",
+            "Application/JSON",
+            " application/json ; charset=utf-8",
+            "application/problem+json",
+            "APPLICATION/PROBLEM+JSON;charset=utf-8",
+            "application/vnd.api+json",
+        ] {
+            assert!(declared(json), "{json}");
+        }
+        for other in [
+            "text/plain",
+            "application/jsonx",
+            "application/json5",
+            "text/json",
+            "text/x+json",
+            "application/xml",
+            "json",
+            "",
+        ] {
+            assert!(!declared(other), "{other}");
+        }
+        assert!(!declares_json(&HeaderMap::new()));
+    }
 }
