@@ -292,7 +292,7 @@ pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-  access_log off;
+  access_log {access_log};
   client_body_temp_path {dir}/body;
   proxy_temp_path {dir}/proxy;
   fastcgi_temp_path {dir}/fastcgi;
@@ -341,17 +341,20 @@ class Proxy:
 
 
 class Nginx(Proxy):
-    """Debian's nginx, one worker, as a minimal reverse proxy with keepalive to users."""
+    """Debian's nginx, one worker, as a minimal reverse proxy with keepalive to users; with
+    `access_log`, one line per request (its default `combined` format) to its stdout, which
+    is /dev/null as the local stack's is."""
 
     name = "nginx"
     stop_signal = signal.SIGQUIT
 
-    def __init__(self, upstream_port, tmp):
+    def __init__(self, upstream_port, tmp, access_log=False):
         self.port = free_port()
         conf_dir = tmp / f"nginx-{self.port}"
         conf_dir.mkdir()
         conf = conf_dir / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=conf_dir, upstream=upstream_port, port=self.port))
+        conf.write_text(NGINX_CONF.format(dir=conf_dir, upstream=upstream_port, port=self.port,
+                                          access_log="/dev/stdout" if access_log else "off"))
         self.start([shutil.which("nginx") or "/usr/sbin/nginx", "-c", str(conf)])
 
 
@@ -371,8 +374,12 @@ class BareProxy(Proxy):
 READ_ROWS = [
     ("direct", "straight to users, no hop (in-process tokens)", "local", "users", True, True),
     ("gateway", "through the gateway, in-process tokens", "local", "gateway", True, True),
+    ("nginx_logs", "through nginx (reference proxy) to users, its access log on (a line per request "
+     "to /dev/null, like the gateway's)", "local", "nginx", True, True),
+    ("direct_quiet", "straight to users, logs and metrics off", "local", "users", False, True),
     ("quiet", "through the gateway, in-process tokens, logs and metrics off", "local", "gateway", False, True),
-    ("nginx", "through nginx (reference proxy) to users, in-process tokens", "local", "nginx", True, True),
+    ("nginx", "through nginx (reference proxy) to users, in-process tokens, no access log", "local", "nginx",
+     True, True),
     ("bare", "through a bare axum proxy on one thread (no middleware, no logs; the gateway's client) "
      "to users, in-process tokens", "local", "bare", True, True),
     ("seed", "seed topology: gateway → users → auth `/validate` per request (AUTH_MODE=remote)",
@@ -408,7 +415,7 @@ def bench_read(build, p, tmp):
             tokens.write_text(build.tool("tokens", "--secret", SECRET, "--user-id", user_id,
                                          "--username", "bench_reader", "--session-id", sid_of(token),
                                          "--count", count) + "\n")
-            proxy = (Nginx(stack.ports["users"], tmp) if target == "nginx"
+            proxy = (Nginx(stack.ports["users"], tmp, access_log=key == "nginx_logs") if target == "nginx"
                      else BareProxy(build, stack.ports["users"]) if target == "bare" else None)
             try:
                 base = f"http://127.0.0.1:{proxy.port}" if proxy else stack.url(target, "")
