@@ -83,7 +83,7 @@ pub fn without_api_prefix(path: &str) -> &str {
 
 /// Serves `routes` with JSON errors for unknown routes and methods, panics answered as
 /// 500 JSON, one access log line per request and an `X-Request-Id` on every answer
-/// ([`edge`]). A path with a `.` or `..` segment is an unknown route, whatever it would
+/// ([`Edge`]). A path with a `.` or `..` segment is an unknown route, whatever it would
 /// resolve to. Each request's metrics ([`crate::metrics`]) are reported under `service`.
 pub fn finish(service: &'static str, routes: Routes) -> Router {
     finish_with(service, routes, None)

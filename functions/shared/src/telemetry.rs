@@ -5,9 +5,12 @@ use std::io::IsTerminal;
 
 use crate::metrics;
 
+use std::fmt::Write as _;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::Targets;
+
 use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
@@ -71,10 +74,13 @@ fn colours() -> bool {
 }
 
 /// Writes metric lines ([`crate::metrics`]) as EMF objects (`emf`) or, when they carry
-/// events, as `inner` writes any line; every other line as `inner` does.
+/// events, as `inner` writes any line; access lines straight when `plain_access` (see
+/// [`access_line`]); every other line as `inner` does.
 struct WithMetrics<F> {
     inner: F,
     emf: bool,
+    /// `inner` is the default text format with timestamps and without ANSI colours.
+    plain_access: bool,
 }
 
 impl<S, N, F> FormatEvent<S, N> for WithMetrics<F>
@@ -89,6 +95,11 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
+        if self.plain_access && event.metadata().target() == ACCESS && ctx.event_scope().is_none() {
+            if let Some(written) = access_line(&mut writer, event) {
+                return written;
+            }
+        }
         if event.metadata().target() != metrics::TARGET {
             return self.inner.format_event(ctx, writer, event);
         }
@@ -104,6 +115,164 @@ where
         } else {
             self.inner.format_event(ctx, writer, event)
         }
+    }
+}
+
+/// The target of the access log lines (`shared::http`).
+const ACCESS: &str = "access";
+
+/// An access line as the default text format writes it (timestamp, level, target, the
+/// message, then `name=value` with strings quoted), written straight: one per request,
+/// so the generic path's `Debug` escaping and styling are worth skipping. `None`, with
+/// nothing written, when a value would need escaping or is of a kind this does not
+/// write: the default format writes that line.
+fn access_line(writer: &mut Writer<'_>, event: &Event<'_>) -> Option<std::fmt::Result> {
+    let mut check = PlainCheck {
+        plain: true,
+        message: ShortText::default(),
+    };
+    event.record(&mut check);
+    if !check.plain {
+        return None;
+    }
+    let mut fields = PlainFields {
+        writer: &mut *writer,
+        message: check.message.as_str(),
+        first: true,
+        result: Ok(()),
+    };
+    let written = tracing_subscriber::fmt::time::SystemTime
+        .format_time(fields.writer)
+        .and_then(|()| {
+            write!(
+                fields.writer,
+                " {:>5} {ACCESS}: ",
+                event.metadata().level().as_str()
+            )
+        });
+    if written.is_err() {
+        return Some(written);
+    }
+    event.record(&mut fields);
+    Some(fields.result.and_then(|()| writeln!(writer)))
+}
+
+/// Whether every field of an event can be written plainly by [`PlainFields`], and its
+/// message as it will be written.
+struct PlainCheck {
+    plain: bool,
+    message: ShortText,
+}
+
+/// A string the default format writes as it is within quotes: visible ASCII other than
+/// `"` and `\`.
+fn needs_no_escaping(value: &str) -> bool {
+    visible(value) && !value.contains(['"', '\\'])
+}
+
+impl tracing::field::Visit for PlainCheck {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.plain &= self.message.write_str(value).is_ok() && visible(value);
+        } else {
+            self.plain &= needs_no_escaping(value);
+        }
+        self.plain &= !field.name().starts_with("r#");
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, _: u64) {
+        self.plain &= !field.name().starts_with("r#");
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            // Written once here, kept if it is short and plain (the default format
+            // escapes control characters in a message).
+            self.plain &=
+                write!(self.message, "{value:?}").is_ok() && visible(self.message.as_str());
+        }
+        self.plain &= !field.name().starts_with("r#");
+    }
+
+    fn record_error(&mut self, _: &tracing::field::Field, _: &(dyn std::error::Error + 'static)) {
+        self.plain = false; // the default format adds the error's sources
+    }
+}
+
+/// Visible ASCII and spaces only.
+fn visible(text: &str) -> bool {
+    text.bytes().all(|b| (b' '..=b'~').contains(&b))
+}
+
+/// A message of up to 64 bytes, kept without allocating; a longer one does not fit.
+struct ShortText {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Default for ShortText {
+    fn default() -> Self {
+        Self {
+            bytes: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl ShortText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for ShortText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// [`access_line`]'s fields, each after a space but the first: the message as checked,
+/// then `name=value`, strings in quotes.
+struct PlainFields<'a, 'w> {
+    writer: &'a mut Writer<'w>,
+    message: &'a str,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl PlainFields<'_, '_> {
+    fn write(&mut self, field: &tracing::field::Field, value: std::fmt::Arguments<'_>) {
+        if self.result.is_err() {
+            return;
+        }
+        let space = if std::mem::take(&mut self.first) {
+            ""
+        } else {
+            " "
+        };
+        self.result = if field.name() == "message" {
+            write!(self.writer, "{space}{}", self.message)
+        } else {
+            write!(self.writer, "{space}{}={value}", field.name())
+        };
+    }
+}
+
+impl tracing::field::Visit for PlainFields<'_, '_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.write(field, format_args!("\"{value}\""));
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.write(field, format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.write(field, format_args!("{value:?}"));
     }
 }
 
@@ -135,7 +304,11 @@ where
                 .flatten_event(true)
                 .with_current_span(false)
                 .without_time()
-                .map_event_format(|inner| WithMetrics { inner, emf: true })
+                .map_event_format(|inner| WithMetrics {
+                    inner,
+                    emf: true,
+                    plain_access: false,
+                })
                 .finish()
                 .with(cap()),
         ),
@@ -143,17 +316,28 @@ where
             builder
                 .without_time()
                 .with_ansi(false)
-                .map_event_format(|inner| WithMetrics { inner, emf: true })
+                .map_event_format(|inner| WithMetrics {
+                    inner,
+                    emf: true,
+                    plain_access: false,
+                })
                 .finish()
                 .with(cap()),
         ),
-        Format::Text => Box::new(
-            builder
-                .with_ansi(colours())
-                .map_event_format(|inner| WithMetrics { inner, emf: false })
-                .finish()
-                .with(cap()),
-        ),
+        Format::Text => {
+            let ansi = colours();
+            Box::new(
+                builder
+                    .with_ansi(ansi)
+                    .map_event_format(move |inner| WithMetrics {
+                        inner,
+                        emf: false,
+                        plain_access: !ansi,
+                    })
+                    .finish()
+                    .with(cap()),
+            )
+        }
     }
 }
 
@@ -181,6 +365,106 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// What `emit` logs through `subscriber(Text)` and through tracing-subscriber's own
+    /// text format (no colours), each line without its timestamp.
+    fn text_lines(emit: impl Fn()) -> (Vec<String>, Vec<String>) {
+        let ours = Captured::default();
+        let writer = ours.clone();
+        let subscriber = subscriber(Format::Text, EnvFilter::new("info"), move || writer.clone());
+        tracing::subscriber::with_default(subscriber, &emit);
+        let theirs = Captured::default();
+        let writer = theirs.clone();
+        let reference = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(reference, &emit);
+        let lines = |logs: &Captured| {
+            String::from_utf8(logs.0.lock().unwrap().clone())
+                .unwrap()
+                .lines()
+                .map(|line| line.split_once(' ').unwrap().1.to_owned())
+                .collect::<Vec<_>>()
+        };
+        (lines(&ours), lines(&theirs))
+    }
+
+    #[test]
+    fn access_lines_written_straight_are_what_the_default_text_format_writes() {
+        assert!(
+            !colours(),
+            "tests write to a terminal: no plain access lines to test"
+        );
+        let (ours, theirs) = text_lines(|| {
+            for (id, route, latency) in [
+                (
+                    "0f8e3a52-7c1d-4f4e-9d6b-1f0f2c3d4e5f",
+                    "/api/users/{id}",
+                    0.5,
+                ),
+                ("req-1:a/b+c=d_e.f", "-", 12.345),
+                ("quote\"d", "/x", 1.0),
+                ("back\\slash", "/x", 1.0),
+                ("tab\tand\u{1b}[31m", "/x", 1.0),
+                ("é", "/x", 1.0),
+            ] {
+                let method = axum::http::Method::GET;
+                tracing::info!(
+                    target: "access",
+                    request_id = id,
+                    %method,
+                    route,
+                    status = 200u16,
+                    latency_ms = format_args!("{latency:.2}"),
+                    "request"
+                );
+            }
+            tracing::info!(target: "access", "a message with an ANSI \u{1b}[31m sequence");
+            tracing::info!(target: "access", "{}", "a message longer than sixty-four bytes, which is kept apart");
+            tracing::warn!(target: "access", count = 3i64, ok = true, ratio = 0.25f64, "other kinds");
+        });
+        assert_eq!(ours.len(), 9, "{ours:#?}");
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn only_plain_values_are_written_straight() {
+        use tracing_subscriber::layer::{Context, Layer};
+
+        #[derive(Clone, Default)]
+        struct Straight(Arc<Mutex<Vec<Option<String>>>>);
+
+        impl<S: Subscriber> Layer<S> for Straight {
+            fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+                let mut text = String::new();
+                let written = access_line(&mut Writer::new(&mut text), event);
+                self.0.lock().unwrap().push(written.map(|r| {
+                    r.unwrap();
+                    text
+                }));
+            }
+        }
+        let straight = Straight::default();
+        let subscriber = tracing_subscriber::registry().with(straight.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "access", request_id = "abc", status = 200u16, "request");
+            tracing::info!(target: "access", request_id = "a\"b", "request");
+            tracing::info!(target: "access", "{}", "x".repeat(65));
+            let err = std::io::Error::other("boom");
+            tracing::info!(target: "access", error = &err as &dyn std::error::Error, "request");
+        });
+        let written = straight.0.lock().unwrap().clone();
+        assert_eq!(written.len(), 4);
+        let first = written[0]
+            .as_deref()
+            .expect("a plain line is written straight");
+        assert!(
+            first.ends_with("  INFO access: request request_id=\"abc\" status=200\n"),
+            "{first:?}"
+        );
+        assert!(written[1..].iter().all(Option::is_none), "{written:?}");
     }
 
     #[test]
