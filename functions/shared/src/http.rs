@@ -421,18 +421,7 @@ mod tests {
 
     /// One request through `app`, with the access lines it wrote (JSON format).
     fn call_logged(app: &Router, method: &str, uri: &str) -> (Response, Vec<serde_json::Value>) {
-        #[derive(Clone, Default)]
-        struct Captured(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Captured {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        use std::sync::{Arc, Mutex};
+        use crate::telemetry::Captured;
         use tower::ServiceExt;
 
         let logs = Captured::default();
