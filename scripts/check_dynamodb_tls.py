@@ -10,6 +10,10 @@ STORE=dynamodb at its https:// endpoint.
 2. With neither SSL_CERT_FILE nor SSL_CERT_DIR, the client trusts only its compiled-in
    roots (Mozilla's): the same server is refused (503 JSON, the log says the issuer is
    unknown), never a hang, and nothing is written.
+3. The gateway forwards to an https:// USER_SERVICE_URL (the local stack's gateway has
+   TLS, through the workspace's features): an upstream behind the same CA gets the
+   request with its path and headers and its answer comes back, when SSL_CERT_FILE holds
+   the CA; without it the same upstream is refused with the API's 503, never a hang.
 
 Run by scripts/test.sh with the tools venv's Python (moto, cryptography, boto3).
 """
@@ -96,6 +100,76 @@ class Stack:
             self.proc.kill()
 
 
+class Upstream:
+    """A JSON service over TLS (the test CA's certificate) that records each request."""
+
+    def __init__(self, tls):
+        import http.server
+        import ssl
+        import threading
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                body = json.dumps({"user_id": "u-1", "via": "tls"}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls["cert"]), str(tls["key"]))
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def check_gateway_forwarding(tls, tmp):
+    upstream = Upstream(tls)
+    try:
+        env = {"USER_SERVICE_URL": upstream.url}
+        with Stack({**env, "SSL_CERT_FILE": str(tls["bundle"])}, tmp / "gateway-trusted.log") as stack:
+            req = urllib.request.Request(f"{stack.base}/users/u-1?x=1", method="GET")
+            req.add_header("authorization", "Bearer abc.def.ghi")
+            req.add_header("x-request-id", "tls-forward-1")
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                got = (resp.status, json.loads(resp.read()))
+            if got != (200, {"user_id": "u-1", "via": "tls"}):
+                raise SystemExit(f"FAIL the gateway did not relay the https upstream's answer: {got}")
+            path, headers = upstream.seen[-1]
+            if (path, headers.get("authorization"), headers.get("x-request-id"), headers.get("x-forwarded-for")) != (
+                    "/users/u-1?x=1", "Bearer abc.def.ghi", "tls-forward-1", "127.0.0.1"):
+                raise SystemExit(f"FAIL the upstream got {path} {headers}")
+            print("ok   the gateway forwards over TLS (CA in SSL_CERT_FILE): path, query and headers arrive, the answer comes back")
+        seen = len(upstream.seen)
+        with Stack(env, tmp / "gateway-untrusted.log") as stack:
+            started = time.time()
+            got = call("GET", f"{stack.base}/users/u-1", token="abc.def.ghi")
+            expect("forwarding to an upstream whose CA the gateway does not trust", got, 503)
+            if set(got[1]) != {"status", "message"} or "unavailable" not in got[1]["message"]:
+                raise SystemExit(f"FAIL the 503 is not the API's error: {got[1]}")
+            if time.time() - started > 20:
+                raise SystemExit("FAIL the refusal took more than 20 s")
+            if len(upstream.seen) != seen:
+                raise SystemExit("FAIL a request reached the upstream over an untrusted connection")
+            log = stack.log.read_text()
+            if "UnknownIssuer" not in log:
+                raise SystemExit(f"FAIL the gateway's log does not say why:\n{log[-2000:]}")
+            print("ok   the gateway's log names the cause: invalid peer certificate, UnknownIssuer")
+    finally:
+        upstream.close()
+
+
 def main():
     tmp = Path(tempfile.mkdtemp(prefix="dynamodb-tls-"))
     tls = tls_files(tmp)
@@ -145,7 +219,8 @@ def main():
     finally:
         moto.terminate()
         moto.wait(10)
-    print("DynamoDB over TLS: all checks passed")
+    check_gateway_forwarding(tls, tmp)
+    print("DynamoDB and the gateway's forwarding over TLS: all checks passed")
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ fi
 # dev-dependencies cargo unifies other features.
 export LOCAL_BIN="${CARGO_TARGET_DIR:-target}/debug/local"
 
-step "DynamoDB over TLS: moto behind a throwaway CA, trusted through SSL_CERT_FILE and refused by the compiled-in roots (scripts/check_dynamodb_tls.py)"
+step "DynamoDB and the gateway's forwarding over TLS: moto and an https upstream behind a throwaway CA, trusted through SSL_CERT_FILE, refused without it (scripts/check_dynamodb_tls.py)"
 "$TOOLS_VENV/bin/python" scripts/check_dynamodb_tls.py
 
 step "schemathesis through the gateway of the local stack, in memory and with STORE=dynamodb on moto at once (scripts/schemathesis.sh)"
