@@ -18,12 +18,15 @@ STORE=dynamodb at its https:// endpoint.
 Run by scripts/test.sh with the tools venv's Python (moto, cryptography, boto3).
 """
 
+import http.server
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -104,10 +107,6 @@ class Upstream:
     """A JSON service over TLS (the test CA's certificate) that records each request."""
 
     def __init__(self, tls):
-        import http.server
-        import ssl
-        import threading
-
         seen = self.seen = []
 
         class Handler(http.server.BaseHTTPRequestHandler):

@@ -196,12 +196,12 @@ where
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         let start = Instant::now();
-        let id = caller_request_id(req.headers())
-            .cloned()
-            .or_else(|| HeaderValue::from_str(api_gateway_request_id(req.extensions())?).ok())
-            .unwrap_or_else(fresh_request_id);
         // The id the request is known by in the logs: API Gateway's in Lambda.
         let api_gateway_id = api_gateway_request_id(req.extensions()).map(str::to_owned);
+        let id = caller_request_id(req.headers())
+            .cloned()
+            .or_else(|| HeaderValue::from_str(api_gateway_id.as_deref()?).ok())
+            .unwrap_or_else(fresh_request_id);
         req.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
         let method = req.method().clone();
         // A dot-segment path is the unknown route, whichever route its template matched.
@@ -234,7 +234,7 @@ where
             let status = response.status().as_u16();
             let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
             tracing::info!(
-                target: "access",
+                target: crate::telemetry::ACCESS,
                 request_id = request_id.unwrap_or("-"),
                 %method,
                 route = route.unwrap_or("-"),
@@ -317,17 +317,6 @@ pub fn caller_request_id(headers: &HeaderMap) -> Option<&HeaderValue> {
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(b));
     sensible.then_some(value)
-}
-
-/// The id a request is known by: API Gateway's in Lambda, else the caller's
-/// [`caller_request_id`] (the gateway's, locally).
-pub fn request_id(req: &Request) -> Option<String> {
-    let from_api_gateway = api_gateway_request_id(req.extensions()).map(str::to_owned);
-    from_api_gateway.or_else(|| {
-        caller_request_id(req.headers())
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    })
 }
 
 /// API Gateway's id of the request, when it came through API Gateway (Lambda).

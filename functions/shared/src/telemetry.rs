@@ -1,14 +1,13 @@
 //! Tracing setup: JSON lines in Lambda when asked for, readable text elsewhere; other
 //! crates' own logging capped at debug, whatever the filter.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 use crate::metrics;
 
-use std::fmt::Write as _;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::Targets;
-
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
@@ -54,7 +53,7 @@ pub fn filter_from_env() -> EnvFilter {
 /// The targets that may log at trace: this workspace's crates, its access log and its
 /// metric lines.
 const OWN_TARGETS: [&str; 7] = [
-    "access", "auth", "gateway", "local", "shared", "users", "metrics",
+    ACCESS, "auth", "gateway", "local", "shared", "users", "metrics",
 ];
 
 /// Every other target is held at debug at most: at trace the Lambda runtime logs each
@@ -119,7 +118,7 @@ where
 }
 
 /// The target of the access log lines (`shared::http`).
-const ACCESS: &str = "access";
+pub(crate) const ACCESS: &str = "access";
 
 /// An access line as the default text format writes it (timestamp, level, target, the
 /// message, then `name=value` with strings quoted), written straight: one per request,
