@@ -3,6 +3,7 @@
 //! registration is counted per client address before its password is hashed.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use chrono::Utc;
 
@@ -33,14 +34,14 @@ pub async fn reserve(
     if let Some(key) = &ip {
         let attempts = store.count_attempt(key, limits.window, now).await?;
         if attempts.count > limits.per_ip {
-            return Err(locked("address", attempts, now));
+            return Err(locked("address", attempts, now, limits.window));
         }
     }
     let user = username.map(AttemptKey::user);
     if let Some(key) = &user {
         let attempts = store.count_attempt(key, limits.window, now).await?;
         if attempts.count > limits.per_user {
-            return Err(locked("username", attempts, now));
+            return Err(locked("username", attempts, now, limits.window));
         }
     }
     Ok(Reservation { user, ip })
@@ -64,7 +65,7 @@ pub async fn count_registration(
         .count_attempt(&AttemptKey::Register(ip), limits.window, now)
         .await?;
     if attempts.count > limits.per_ip {
-        let retry_after_secs = retry_after(attempts, now);
+        let retry_after_secs = retry_after(attempts, now, limits.window);
         tracing::warn!(
             retry_after_secs,
             "registration refused: too many from this address"
@@ -74,15 +75,17 @@ pub async fn count_registration(
     Ok(())
 }
 
-/// Whole seconds until the window closes, at least 1.
-fn retry_after(attempts: Attempts, now: i64) -> u64 {
+/// Whole seconds until the window closes: at least 1, and at most the window itself. A
+/// parallel attempt that read the clock a second earlier than the one that opened the
+/// window would otherwise be told one second more than the window lasts.
+fn retry_after(attempts: Attempts, now: i64, window: Duration) -> u64 {
     u64::try_from(attempts.window_ends_at - now)
         .unwrap_or(1)
-        .max(1)
+        .clamp(1, window.as_secs().max(1))
 }
 
-fn locked(by: &'static str, attempts: Attempts, now: i64) -> Error {
-    let retry_after_secs = retry_after(attempts, now);
+fn locked(by: &'static str, attempts: Attempts, now: i64, window: Duration) -> Error {
+    let retry_after_secs = retry_after(attempts, now, window);
     tracing::warn!(
         locked_by = by,
         retry_after_secs,
@@ -110,5 +113,25 @@ impl Reservation {
         if let Err(err) = self.settle().apply(store).await {
             tracing::warn!(error = ?err, "could not settle the attempts of a confirmed password");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_the_rest_of_the_window_within_one_second_and_the_window() {
+        let window = Duration::from_secs(3600);
+        let at = |window_ends_at| Attempts {
+            count: 6,
+            window_ends_at,
+        };
+        assert_eq!(retry_after(at(1_000 + 600), 1_000, window), 600);
+        assert_eq!(retry_after(at(1_000 + 3600), 1_000, window), 3600);
+        // Opened by a parallel attempt whose clock read one second later.
+        assert_eq!(retry_after(at(1_000 + 3601), 1_000, window), 3600);
+        assert_eq!(retry_after(at(1_000), 1_000, window), 1);
+        assert_eq!(retry_after(at(990), 1_000, window), 1);
     }
 }
