@@ -17,7 +17,7 @@ const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    shared::telemetry::init();
+    let _logs = shared::telemetry::init();
     if std::env::var_os(LAMBDA_RUNTIME_API).is_some() {
         return refuse_lambda_invocations().await;
     }

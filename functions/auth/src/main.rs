@@ -4,7 +4,7 @@ use shared::config::or_exit;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
+    let _logs = shared::telemetry::init();
     let config = or_exit("auth", shared::Config::from_env());
     let state = or_exit("auth", auth::AppState::from_config(&config).await);
     shared::http::run_lambda(auth::router(state)).await

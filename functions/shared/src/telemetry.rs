@@ -6,6 +6,9 @@ use std::io::IsTerminal;
 
 use crate::metrics;
 
+mod buffered;
+pub use buffered::{flush, FlushOnDrop, FLUSH_EVERY};
+
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::Writer;
@@ -341,9 +344,20 @@ where
 }
 
 /// Installs the global subscriber once, as the environment asks; `RUST_LOG` overrides
-/// the default level.
-pub fn init() {
-    let _ = subscriber(Format::from_env(), filter_from_env(), std::io::stdout).try_init();
+/// the default level. The timestamped text format off a terminal (the local stack in a
+/// pipe or a file) is block-buffered ([`buffered`]: a line waits at most
+/// [`FLUSH_EVERY`], a warning or an error not at all); every other format writes each
+/// line at once. The answer writes what is pending when `main` drops it.
+pub fn init() -> FlushOnDrop {
+    let format = Format::from_env();
+    let filter = filter_from_env();
+    let installed = if format == Format::Text && !std::io::stdout().is_terminal() {
+        subscriber(format, filter, buffered::BufferedStdout).try_init()
+    } else {
+        subscriber(format, filter, std::io::stdout).try_init()
+    };
+    let _ = installed;
+    FlushOnDrop
 }
 
 /// A log sink for tests: keeps every byte written to it, shared by its clones.
