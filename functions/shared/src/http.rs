@@ -7,11 +7,14 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::header::{ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION};
+use axum::http::header::{
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, ORIGIN, VARY,
+};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::future::RouteFuture;
@@ -94,13 +97,21 @@ pub fn finish(service: &'static str, routes: Routes) -> Router {
 /// `Access-Control-Request-Method` (no preflight) gets the routes' 405 JSON, as behind
 /// API Gateway, instead of the CORS layer's empty 200.
 pub fn finish_with(service: &'static str, routes: Routes, cors: Option<CorsLayer>) -> Router {
+    // The headers every answer that is no preflight gets, when they do not depend on
+    // the request (any origin): added as they are instead of asking the layer each time.
+    let constant = cors.as_ref().and_then(constant_cors_headers).map(Arc::new);
     // One layer, applied to each route and to the fallback after routing (so the
     // matched route is known without recording it on the way in), composed of plain
     // services: one boxed service per route, not one per layer.
     let plumbing = tower::layer::layer_fn(move |route: Route| Edge {
         service,
         inner: PreflightCors {
-            cors: cors.as_ref().map(|cors| cors.layer(route.clone())),
+            cors: cors.as_ref().map(|cors| {
+                Arc::new(CorsPolicy {
+                    layered: cors.layer(route.clone()),
+                    constant: constant.clone(),
+                })
+            }),
             plain: route,
         },
     });
@@ -111,55 +122,107 @@ pub fn finish_with(service: &'static str, routes: Routes, cors: Option<CorsLayer
         .layer(plumbing)
 }
 
+/// The headers `cors` adds to an answer that is no preflight when they are the same
+/// whatever the request (its allowed origin is `*`), found by asking the layer itself
+/// about requests from two origins and from none; `None` when they differ (a list of
+/// origins), and then every request goes through the layer.
+fn constant_cors_headers(cors: &CorsLayer) -> Option<HeaderMap> {
+    let added = |origin: Option<&'static str>| -> Option<HeaderMap> {
+        let mut layered = cors.layer(tower::service_fn(|_: Request| async {
+            Ok::<_, Infallible>(Response::new(axum::body::Body::empty()))
+        }));
+        let mut request = Request::new(axum::body::Body::empty());
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert(ORIGIN, HeaderValue::from_static(origin));
+        }
+        let answer = layered.call(request).now_or_never()?;
+        answer.ok().map(|response| response.headers().clone())
+    };
+    let from_one = added(Some("https://one.invalid"))?;
+    let constant = from_one.contains_key(ACCESS_CONTROL_ALLOW_ORIGIN)
+        && added(Some("https://two.invalid"))? == from_one
+        && added(None)? == from_one;
+    constant.then_some(from_one)
+}
+
+/// Adds `cors` (see [`constant_cors_headers`]) to `response` as the CORS layer would:
+/// `Vary` after the answer's own, every other header in place of the answer's.
+fn add_cors_headers(response: &mut Response, cors: &HeaderMap) {
+    let headers = response.headers_mut();
+    for (name, value) in cors {
+        if name == VARY {
+            headers.append(name, value.clone());
+        } else {
+            headers.insert(name, value.clone());
+        }
+    }
+}
+
+/// A route's CORS: the layer for preflights (and for every request when its headers
+/// depend on the request), and the headers the rest get when they do not.
+struct CorsPolicy {
+    layered: Cors<Route>,
+    constant: Option<Arc<HeaderMap>>,
+}
+
 /// CORS, when the function has it, for every request but an `OPTIONS` that is no
-/// preflight, which goes straight to the route (see [`finish_with`]).
+/// preflight, which goes straight to the route (see [`finish_with`]). Cloned for every
+/// request (as axum clones each route), so the policy is shared.
 #[derive(Clone)]
 struct PreflightCors {
-    cors: Option<Cors<Route>>,
+    cors: Option<Arc<CorsPolicy>>,
     plain: Route,
 }
 
 impl Service<Request> for PreflightCors {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<<Cors<Route> as Service<Request>>::Future, RouteFuture<Infallible>>;
+    type Future = Routed;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        if let Some(cors) = &mut self.cors {
-            if let Poll::Ready(Err(never)) = Service::<Request>::poll_ready(cors, cx) {
-                match never {}
-            }
-        }
         Service::<Request>::poll_ready(&mut self.plain, cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
-        let preflight_or_other = req.method() != Method::OPTIONS
-            || req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
-        match &mut self.cors {
-            Some(cors) if preflight_or_other => Either::Left(cors.call(req)),
-            _ => Either::Right(self.plain.call(req)),
+    fn call(&mut self, req: Request) -> Routed {
+        let Some(cors) = &self.cors else {
+            return Routed::Plain(self.plain.call(req));
+        };
+        let preflight = req.method() == Method::OPTIONS;
+        if preflight && !req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD) {
+            return Routed::Plain(self.plain.call(req));
+        }
+        match &cors.constant {
+            Some(headers) if !preflight => {
+                Routed::WithHeaders(self.plain.call(req), headers.clone())
+            }
+            _ => Routed::Cors(cors.layered.clone().call(req)),
         }
     }
 }
 
-/// One of two futures with the same output, each polled in place.
-enum Either<A, B> {
-    Left(A),
-    Right(B),
+/// The future of [`PreflightCors`]: the CORS layer's, the route's as it is, or the
+/// route's with constant CORS headers added; each polled in place.
+enum Routed {
+    Cors(<Cors<Route> as Service<Request>>::Future),
+    Plain(RouteFuture<Infallible>),
+    WithHeaders(RouteFuture<Infallible>, Arc<HeaderMap>),
 }
 
-impl<A, B> Future for Either<A, B>
-where
-    A: Future + Unpin,
-    B: Future<Output = A::Output> + Unpin,
-{
-    type Output = A::Output;
+impl Future for Routed {
+    type Output = Result<Response, Infallible>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<A::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
-            Self::Left(future) => Pin::new(future).poll(cx),
-            Self::Right(future) => Pin::new(future).poll(cx),
+            Self::Cors(future) => Pin::new(future).poll(cx),
+            Self::Plain(future) => Pin::new(future).poll(cx),
+            Self::WithHeaders(future, headers) => {
+                Pin::new(future).poll(cx).map_ok(|mut response| {
+                    add_cors_headers(&mut response, headers);
+                    response
+                })
+            }
         }
     }
 }
@@ -405,6 +468,87 @@ mod tests {
             ("/v1/api/users", "/v1/api/users"),
         ] {
             assert_eq!(without_api_prefix(path), served, "{path}");
+        }
+    }
+
+    /// The CORS headers of an answer that is no preflight, added as they are when they
+    /// do not depend on the request, are those tower-http's layer adds, with and without
+    /// an `Origin`, and the answer's own `Vary` stays first; a list of origins goes through the
+    /// layer, which answers only its origins. Preflights are the layer's either way.
+    #[tokio::test]
+    async fn constant_cors_headers_are_the_layers_own() {
+        use axum::routing::get;
+        use tower::ServiceExt;
+        use tower_http::cors::{AllowOrigin, ExposeHeaders};
+
+        let layer = |origin: AllowOrigin| {
+            CorsLayer::new()
+                .allow_origin(origin)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([AUTHORIZATION])
+                .expose_headers(ExposeHeaders::list([REQUEST_ID_HEADER]))
+        };
+        let handler = || async { ([(VARY, "accept")], "ok") };
+        let call = |app: Router, method: Method, origin: Option<&'static str>| async move {
+            let mut request = Request::new(axum::body::Body::empty());
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = "/things".parse().unwrap();
+            if let Some(origin) = origin {
+                request
+                    .headers_mut()
+                    .insert(ORIGIN, HeaderValue::from_static(origin));
+            }
+            if method == Method::OPTIONS {
+                request.headers_mut().insert(
+                    ACCESS_CONTROL_REQUEST_METHOD,
+                    HeaderValue::from_static("GET"),
+                );
+            }
+            let mut headers = app.oneshot(request).await.unwrap().headers().clone();
+            headers.remove(REQUEST_ID_HEADER);
+            headers
+        };
+
+        let any = layer(AllowOrigin::any());
+        let constant = constant_cors_headers(&any).expect("any origin: constant headers");
+        assert_eq!(constant[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        let list = layer(AllowOrigin::list([HeaderValue::from_static(
+            "https://app.example",
+        )]));
+        assert!(
+            constant_cors_headers(&list).is_none(),
+            "a list depends on the origin"
+        );
+
+        for policy in [any, list] {
+            let ours = finish_with(
+                "test",
+                Routes::new().route("/things", get(handler)),
+                Some(policy.clone()),
+            );
+            let theirs = Router::new()
+                .route("/things", get(handler))
+                .layer(policy.clone());
+            for method in [Method::GET, Method::OPTIONS] {
+                for origin in [
+                    None,
+                    Some("https://app.example"),
+                    Some("https://else.example"),
+                ] {
+                    let (ours, theirs) = (
+                        call(ours.clone(), method.clone(), origin).await,
+                        call(theirs.clone(), method.clone(), origin).await,
+                    );
+                    assert_eq!(ours, theirs, "{method} from {origin:?}");
+                    if method == Method::GET {
+                        let vary: Vec<_> = ours.get_all(VARY).iter().collect();
+                        assert_eq!(
+                            vary.first().copied(),
+                            Some(&HeaderValue::from_static("accept"))
+                        );
+                    }
+                }
+            }
         }
     }
 
