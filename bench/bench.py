@@ -285,6 +285,35 @@ def cpu_seconds(pid):
     return total
 
 
+def cpu_split(pid, thread=None):
+    """(user, system) CPU seconds of a process and its children (nginx's worker), or of its
+    threads named `thread` only (the local stack's gateway runs on a thread of its own)."""
+    if thread:
+        stats = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                if (task / "comm").read_text().strip() == thread:
+                    stats.append(task / "stat")
+            except OSError:
+                continue
+    else:
+        pids = [pid]
+        try:
+            pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            pass
+        stats = [Path(f"/proc/{each}/stat") for each in pids]
+    user = system = 0.0
+    for stat in stats:
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user += int(fields[11]) / CLK_TCK
+        system += int(fields[12]) / CLK_TCK
+    return user, system
+
+
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -422,11 +451,17 @@ def bench_read(build, p, tmp):
                 url = f"{base}/api/users/{user_id}"
                 wrk_env = {"BENCH_TOKENS": str(tokens), "BENCH_THREADS": "2"}
                 wrk(url, 2, p["connections"], p["warmup"], str(script), wrk_env)
+                # The hop's own user and kernel time: the proxy process's, or the gateway
+                # thread's in the stack.
+                hop_of = (lambda: cpu_split(proxy.proc.pid)) if proxy else (
+                    lambda: cpu_split(stack.proc.pid, "gateway"))
                 cpu0 = cpu_seconds(stack.proc.pid)
                 proxy0 = cpu_seconds(proxy.proc.pid) if proxy else 0.0
+                split0 = hop_of()
                 res = wrk(url, 2, p["connections"], p["secs"], str(script), wrk_env)
                 cpu1 = cpu_seconds(stack.proc.pid)
                 proxy1 = cpu_seconds(proxy.proc.pid) if proxy else 0.0
+                split1 = hop_of()
             finally:
                 if proxy:
                     proxy.stop()
@@ -434,6 +469,9 @@ def bench_read(build, p, tmp):
         n = max(res["requests"], 1)
         res["cpu_us"] = (cpu1 - cpu0) * 1e6 / n
         res["proxy_cpu_us"] = (proxy1 - proxy0) * 1e6 / n if proxy else None
+        if proxy or target == "gateway":
+            res["hop_user_us"] = (split1[0] - split0[0]) * 1e6 / n
+            res["hop_sys_us"] = (split1[1] - split0[1]) * 1e6 / n
         res.update(key=key, mode=mode, label=label, tokens=count, logs=logs)
         extra = f" + {target} {res['proxy_cpu_us']:.1f}" if proxy else ""
         say(f"    {label}: {res['rps']:.0f} req/s, p50 {res['p50']} ms, p99 {res['p99']} ms, "
