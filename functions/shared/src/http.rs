@@ -197,6 +197,7 @@ impl Service<Request> for PreflightCors {
             Some(headers) if !preflight => {
                 Routed::WithHeaders(self.plain.call(req), headers.clone())
             }
+            // Ready without asking: a route always is, and so is the layer over it.
             _ => Routed::Cors(cors.layered.clone().call(req)),
         }
     }

@@ -143,15 +143,13 @@ fn access_line(writer: &mut Writer<'_>, event: &Event<'_>) -> Option<std::fmt::R
         first: true,
         result: Ok(()),
     };
-    let written = tracing_subscriber::fmt::time::SystemTime
-        .format_time(fields.writer)
-        .and_then(|()| {
-            write!(
-                fields.writer,
-                " {:>5} {ACCESS}: ",
-                event.metadata().level().as_str()
-            )
-        });
+    let written = write_timestamp(fields.writer).and_then(|()| {
+        write!(
+            fields.writer,
+            " {:>5} {ACCESS}: ",
+            event.metadata().level().as_str()
+        )
+    });
     if written.is_err() {
         return Some(written);
     }
@@ -247,35 +245,84 @@ struct PlainFields<'a, 'w> {
 }
 
 impl PlainFields<'_, '_> {
-    fn write(&mut self, field: &tracing::field::Field, value: std::fmt::Arguments<'_>) {
+    /// The field's separator and `name=`, then what `value` writes (the message: the
+    /// checked text alone), in pieces rather than through one format string per field.
+    fn write(
+        &mut self,
+        field: &tracing::field::Field,
+        value: impl FnOnce(&mut Writer<'_>) -> std::fmt::Result,
+    ) {
         if self.result.is_err() {
             return;
         }
-        let space = if std::mem::take(&mut self.first) {
-            ""
+        let writer = &mut *self.writer;
+        let first = std::mem::take(&mut self.first);
+        self.result = (if first {
+            Ok(())
         } else {
-            " "
-        };
-        self.result = if field.name() == "message" {
-            write!(self.writer, "{space}{}", self.message)
-        } else {
-            write!(self.writer, "{space}{}={value}", field.name())
-        };
+            writer.write_char(' ')
+        })
+        .and_then(|()| {
+            if field.name() == "message" {
+                writer.write_str(self.message)
+            } else {
+                writer.write_str(field.name())?;
+                writer.write_char('=')?;
+                value(writer)
+            }
+        });
     }
 }
 
 impl tracing::field::Visit for PlainFields<'_, '_> {
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.write(field, format_args!("\"{value}\""));
+        self.write(field, |w| {
+            w.write_char('"')?;
+            w.write_str(value)?;
+            w.write_char('"')
+        });
     }
 
     fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-        self.write(field, format_args!("{value}"));
+        self.write(field, |w| write!(w, "{value}"));
     }
 
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.write(field, format_args!("{value:?}"));
+        self.write(field, |w| write!(w, "{value:?}"));
     }
+}
+
+/// What tracing-subscriber's `SystemTime` writes (`2026-12-02T23:59:59.123456Z`), its part
+/// up to the seconds taken from it once a second per thread: the date and time fields
+/// were the dearest part of an access line. The part is kept only when the second had
+/// not changed by the time it was written, so it always belongs to the second it is
+/// used for.
+fn write_timestamp(writer: &mut Writer<'_>) -> std::fmt::Result {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    thread_local! {
+        static SECOND: std::cell::RefCell<(u64, String)> =
+            const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let seconds = |now: SystemTime| now.duration_since(UNIX_EPOCH).ok();
+    let Some(now) = seconds(SystemTime::now()) else {
+        return tracing_subscriber::fmt::time::SystemTime.format_time(writer);
+    };
+    SECOND.with_borrow_mut(|(second, prefix)| {
+        if *second == now.as_secs() {
+            writer.write_str(prefix)?;
+            return write!(writer, "{:06}Z", now.subsec_micros());
+        }
+        let mut full = String::new();
+        tracing_subscriber::fmt::time::SystemTime.format_time(&mut Writer::new(&mut full))?;
+        let after = seconds(SystemTime::now()).map(|d| d.as_secs());
+        if let (Some(dot), true) = (full.rfind('.'), after == Some(now.as_secs())) {
+            *second = now.as_secs();
+            prefix.clear();
+            prefix.push_str(&full[..=dot]);
+        }
+        writer.write_str(&full)
+    })
 }
 
 /// A subscriber writing `format` lines that pass `filter` (and the cap on other crates'
@@ -443,6 +490,42 @@ mod tests {
         });
         assert_eq!(ours.len(), 9, "{ours:#?}");
         assert_eq!(ours, theirs);
+    }
+
+    /// The access line's timestamp is tracing-subscriber's own, to the second, also when
+    /// its seconds part comes from the per-second cache.
+    #[test]
+    fn timestamps_are_the_default_formats() {
+        let stamp = |cached: bool| {
+            let mut text = String::new();
+            let mut writer = Writer::new(&mut text);
+            if cached {
+                write_timestamp(&mut writer).unwrap();
+            } else {
+                tracing_subscriber::fmt::time::SystemTime
+                    .format_time(&mut writer)
+                    .unwrap();
+            }
+            text
+        };
+        let mut compared = 0;
+        for _ in 0..1000 {
+            let (before, first, second, after) =
+                (stamp(false), stamp(true), stamp(true), stamp(false));
+            let upto_seconds = |t: &str| t.rsplit_once('.').unwrap().0.to_owned();
+            assert_eq!(first.len(), before.len(), "{first} vs {before}");
+            assert!(
+                second.ends_with('Z') && second.len() == before.len(),
+                "{second}"
+            );
+            assert!(first <= second, "{first} then {second}");
+            if upto_seconds(&before) == upto_seconds(&after) {
+                assert_eq!(upto_seconds(&first), upto_seconds(&before));
+                assert_eq!(upto_seconds(&second), upto_seconds(&before));
+                compared += 1;
+            }
+        }
+        assert!(compared > 900, "{compared} of 1000 within one second");
     }
 
     #[test]
