@@ -318,13 +318,22 @@ def cold_section(cold):
              "reference", "", ", ".join(sorted({str(s) for s in hello["first_status"]}))]]
     slow = []
     by = {r["label"]: r for r in cold}
+    compiled_in = next((r["median_ms"] for r in cold if "(roots compiled in, as deployed)" in r["label"]
+                        and r["label"].startswith("auth")), None)
     for r in cold[1:]:
         ratio = r["median_ms"] / hello["median_ms"]
         diagnostic = "what reading the bundle costs" in r["label"]
-        if ratio > 1.5 and not diagnostic:
+        # Item 4 asks for roots from a bundle or compiled in, whichever measures faster:
+        # the bundle's row is the comparison when the compiled-in roots (deployed) win.
+        comparison = ("roots read from SSL_CERT_FILE" in r["label"] and compiled_in is not None
+                      and compiled_in < r["median_ms"])
+        if ratio > 1.5 and not diagnostic and not comparison:
             slow.append(r)
         rows.append([r["label"], f1(r["median_ms"], 2), f1(r["min_ms"], 2), f1(r["p90_ms"], 2),
-                     f"{ratio:.2f}×", "(diagnostic)" if diagnostic else verdict(ratio <= 1.5),
+                     f"{ratio:.2f}×",
+                     "(diagnostic)" if diagnostic else
+                     "(comparison: slower than the roots compiled in, which are deployed)" if comparison
+                     else verdict(ratio <= 1.5),
                      ", ".join(sorted({str(s) for s in r["first_status"]}))])
     values = {"cold_table": table(
         ["binary", "median ms", "min ms", "p90 ms", "vs hello world", "target ≤ 1.5×", "first status"], rows)}
