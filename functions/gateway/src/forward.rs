@@ -64,8 +64,9 @@ const FORWARDED: [HeaderName; 4] = [
 ];
 
 /// Response headers that describe one connection, not the answer (RFC 9110 §7.6.1),
-/// plus those the gateway sets itself.
-const DROPPED: [HeaderName; 11] = [
+/// plus the length, which the gateway's answer sets itself. (The downstream's
+/// `X-Request-Id` is replaced by the gateway's edge layer, with the id it logged.)
+const DROPPED: [HeaderName; 10] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
@@ -76,7 +77,6 @@ const DROPPED: [HeaderName; 11] = [
     header::UPGRADE,
     HeaderName::from_static("proxy-connection"),
     header::CONTENT_LENGTH,
-    HeaderName::from_static(REQUEST_ID),
 ];
 
 pub(crate) async fn forward(state: &AppState, upstream: Upstream, req: Request) -> Response {
@@ -124,14 +124,15 @@ async fn try_forward(
     }
 
     let breaker = state.breaker(upstream);
-    if !breaker.allow(Instant::now()) {
+    let now = tokio::time::Instant::now();
+    if !breaker.allow(now.into_std()) {
         tracing::warn!(
             upstream = upstream.name(),
             "circuit open: refused without calling downstream"
         );
         return Err(upstream.unavailable());
     }
-    let deadline = tokio::time::Instant::now() + state.timeout;
+    let deadline = now + state.timeout;
     let called = service
         .call(outbound, deadline, state.timeout, MAX_UPSTREAM_BODY_BYTES)
         .await;

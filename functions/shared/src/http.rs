@@ -296,14 +296,15 @@ where
             let route = route.as_ref().map(MatchedPath::as_str);
             let request_id = api_gateway_id.as_deref().or_else(|| id.to_str().ok());
             let status = response.status().as_u16();
-            let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+            let elapsed = start.elapsed();
+            let latency_ms = elapsed.as_secs_f64() * 1000.0;
             tracing::info!(
                 target: crate::telemetry::ACCESS,
                 request_id = request_id.unwrap_or("-"),
                 %method,
                 route = route.unwrap_or("-"),
                 status,
-                latency_ms = format_args!("{latency_ms:.2}"),
+                latency_ms = %Milliseconds(elapsed),
                 "request"
             );
             metrics::emit(&metrics::Request {
@@ -317,6 +318,18 @@ where
             });
             Ok(response)
         })
+    }
+}
+
+/// A duration in milliseconds with two decimals (`0.52`), as `{:.2}` writes the
+/// milliseconds as a float but in integers: one is written per request.
+struct Milliseconds(std::time::Duration);
+
+impl std::fmt::Display for Milliseconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Hundredths of a millisecond, rounded half up.
+        let hundredths = (self.0.as_nanos() + 5_000) / 10_000;
+        write!(f, "{}.{:02}", hundredths / 100, hundredths % 100)
     }
 }
 
@@ -454,6 +467,26 @@ mod tests {
             "/openapi.json",
         ] {
             assert!(!has_dot_segment(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn latencies_are_written_in_milliseconds_with_two_decimals() {
+        use std::time::Duration;
+        for (nanos, text) in [
+            (0, "0.00"),
+            (4_999, "0.00"),
+            (5_000, "0.01"),
+            (520_000, "0.52"),
+            (1_234_567, "1.23"),
+            (9_995_000, "10.00"),
+            (12_345_678_901, "12345.68"),
+        ] {
+            assert_eq!(
+                Milliseconds(Duration::from_nanos(nanos)).to_string(),
+                text,
+                "{nanos} ns"
+            );
         }
     }
 

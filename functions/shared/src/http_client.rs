@@ -106,6 +106,35 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// The bytes a path keeps as they are in a URI: letters, digits and `-._~!$&'()*+,;=:@/%`.
+const PLAIN_PATH: [bool; 256] = plain_bytes(b"");
+
+/// The same for a query, which may also hold `?`.
+const PLAIN_QUERY: [bool; 256] = plain_bytes(b"?");
+
+/// A lookup table of [`PLAIN_PATH`]'s bytes and `extra`: one per byte of each forwarded
+/// path.
+const fn plain_bytes(extra: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let marks = b"-._~!$&'()*+,;=:@/%";
+    let mut i = 0;
+    while i < marks.len() {
+        table[marks[i] as usize] = true;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
 impl Service {
     /// The service at `url`, the value of `var`, dialled through `connector`; an
     /// `https://` one needs the `tls` feature. Connections are kept open for
@@ -137,14 +166,8 @@ impl Service {
     /// ordinary paths are appended as they are, anything the URL parser would encode
     /// goes through it.
     pub fn target(&self, path: &str, query: Option<&str>) -> Option<Uri> {
-        let plain = |s: &str, extra: &[u8]| {
-            s.bytes().all(|b| {
-                b.is_ascii_alphanumeric()
-                    || b"-._~!$&'()*+,;=:@/%".contains(&b)
-                    || extra.contains(&b)
-            })
-        };
-        let text = if plain(path, b"") && query.is_none_or(|q| plain(q, b"?")) {
+        let plain = |s: &str, allowed: &[bool; 256]| s.bytes().all(|b| allowed[usize::from(b)]);
+        let text = if plain(path, &PLAIN_PATH) && query.is_none_or(|q| plain(q, &PLAIN_QUERY)) {
             match query {
                 Some(query) => format!("{}{path}?{query}", self.prefix),
                 None => format!("{}{path}", self.prefix),
