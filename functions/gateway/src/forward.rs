@@ -46,16 +46,17 @@ impl Upstream {
 }
 
 /// The client's address as the gateway sees it, replacing whatever the client sent, so
-/// auth counts failed logins per real client behind the gateway.
+/// auth counts failed logins per real client behind the gateway. Sent to auth only:
+/// users reads no client address.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The `Host` the client called, replacing whatever the client sent as
-/// `X-Forwarded-Host` (which is not forwarded).
+/// `X-Forwarded-Host` (which is not forwarded); to auth only, like `X-Forwarded-For`.
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Request headers the downstream services need; nothing else is passed on (besides
-/// the gateway's own `X-Forwarded-For`). Auth records the `User-Agent` of a login or a
-/// refresh on its session (`GET /sessions`), as it sees it behind API Gateway.
+/// the gateway's own `X-Forwarded-*` to auth). Auth records the `User-Agent` of a login
+/// or a refresh on its session (`GET /sessions`), as it sees it behind API Gateway.
 const FORWARDED: [HeaderName; 4] = [
     header::AUTHORIZATION,
     header::CONTENT_TYPE,
@@ -95,7 +96,11 @@ async fn try_forward(
     if has_dot_segment(req.uri().path()) {
         return Err(Error::NotFound);
     }
-    let client = client_ip(req.extensions(), req.headers());
+    // Only auth reads the client's address and host (login limits, discovery document).
+    let to_auth = upstream == Upstream::Auth;
+    let client = to_auth
+        .then(|| client_ip(req.extensions(), req.headers()))
+        .flatten();
     let (parts, body) = req.into_parts();
     let head = parts.method == Method::HEAD;
     let body = read_body(body, MAX_BODY_BYTES).await?;
@@ -119,7 +124,7 @@ async fn try_forward(
     }
     // The host the client called, so that auth's discovery document points at the
     // gateway rather than at auth's own address.
-    if let Some(host) = parts.headers.get(header::HOST) {
+    if let Some(host) = parts.headers.get(header::HOST).filter(|_| to_auth) {
         headers.insert(X_FORWARDED_HOST, host.clone());
     }
 

@@ -87,6 +87,7 @@ async fn auth_routes_go_to_auth_with_method_path_body_and_headers() {
         assert_eq!(got.header("cookie"), None);
         assert_eq!(got.header("x-custom"), None);
         assert_eq!(got.header("x-forwarded-for"), Some("127.0.0.1"));
+        assert!(got.header("x-forwarded-host").is_some(), "{route}");
     }
     assert_eq!(auth.received().len(), 5);
     assert!(users.received().is_empty());
@@ -190,6 +191,10 @@ async fn user_routes_go_to_users_with_every_method_path_and_query() {
         assert_eq!(got.path, want_path);
         assert_eq!(got.query, want_query);
         assert_eq!(got.header("authorization"), Some("Bearer token-1"));
+        // The client's address and host go to auth only: users reads neither.
+        assert_eq!(got.header("x-forwarded-for"), None, "{method} {path}");
+        assert_eq!(got.header("x-forwarded-host"), None, "{method} {path}");
+        assert!(got.header("x-request-id").is_some(), "{method} {path}");
         match body {
             Some(body) => assert_eq!(got.json(), body),
             None => assert!(got.body.is_empty(), "{method} {path} sent {:?}", got.body),
