@@ -125,43 +125,38 @@ pub(crate) const ACCESS: &str = "access";
 
 /// An access line as the default text format writes it (timestamp, level, target, the
 /// message, then `name=value` with strings quoted), written straight: one per request,
-/// so the generic path's `Debug` escaping and styling are worth skipping. `None`, with
-/// nothing written, when a value would need escaping or is of a kind this does not
-/// write: the default format writes that line.
+/// so the generic path's `Debug` escaping and styling are worth skipping. The fields are
+/// written in one pass to a buffer of the thread's, which the line takes only when every
+/// value was plain; `None`, with nothing written, when a value would need escaping or is
+/// of a kind this does not write: the default format writes that line.
 fn access_line(writer: &mut Writer<'_>, event: &Event<'_>) -> Option<std::fmt::Result> {
-    let mut check = PlainCheck {
-        plain: true,
-        message: ShortText::default(),
-    };
-    event.record(&mut check);
-    if !check.plain {
-        return None;
+    thread_local! {
+        static FIELDS: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
-    let mut fields = PlainFields {
-        writer: &mut *writer,
-        message: check.message.as_str(),
-        first: true,
-        result: Ok(()),
-    };
-    let written = write_timestamp(fields.writer).and_then(|()| {
-        write!(
-            fields.writer,
-            " {:>5} {ACCESS}: ",
-            event.metadata().level().as_str()
+    FIELDS.with_borrow_mut(|fields| {
+        fields.clear();
+        let mut plain = PlainFields {
+            out: fields,
+            first: true,
+            plain: true,
+        };
+        event.record(&mut plain);
+        if !plain.plain {
+            return None;
+        }
+        Some(
+            write_timestamp(writer)
+                .and_then(|()| {
+                    write!(
+                        writer,
+                        " {:>5} {ACCESS}: ",
+                        event.metadata().level().as_str()
+                    )
+                })
+                .and_then(|()| writer.write_str(fields))
+                .and_then(|()| writeln!(writer)),
         )
-    });
-    if written.is_err() {
-        return Some(written);
-    }
-    event.record(&mut fields);
-    Some(fields.result.and_then(|()| writeln!(writer)))
-}
-
-/// Whether every field of an event can be written plainly by [`PlainFields`], and its
-/// message as it will be written.
-struct PlainCheck {
-    plain: bool,
-    message: ShortText,
+    })
 }
 
 /// A string the default format writes as it is within quotes: visible ASCII other than
@@ -170,125 +165,73 @@ fn needs_no_escaping(value: &str) -> bool {
     visible(value) && !value.contains(['"', '\\'])
 }
 
-impl tracing::field::Visit for PlainCheck {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == "message" {
-            self.plain &= self.message.write_str(value).is_ok() && visible(value);
-        } else {
-            self.plain &= needs_no_escaping(value);
-        }
-        self.plain &= !field.name().starts_with("r#");
-    }
-
-    fn record_u64(&mut self, field: &tracing::field::Field, _: u64) {
-        self.plain &= !field.name().starts_with("r#");
-    }
-
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            // Written once here, kept if it is short and plain (the default format
-            // escapes control characters in a message).
-            self.plain &=
-                write!(self.message, "{value:?}").is_ok() && visible(self.message.as_str());
-        }
-        self.plain &= !field.name().starts_with("r#");
-    }
-
-    fn record_error(&mut self, _: &tracing::field::Field, _: &(dyn std::error::Error + 'static)) {
-        self.plain = false; // the default format adds the error's sources
-    }
-}
-
 /// Visible ASCII and spaces only.
 fn visible(text: &str) -> bool {
     text.bytes().all(|b| (b' '..=b'~').contains(&b))
 }
 
-/// A message of up to 64 bytes, kept without allocating; a longer one does not fit.
-struct ShortText {
-    bytes: [u8; 64],
-    len: usize,
-}
-
-impl Default for ShortText {
-    fn default() -> Self {
-        Self {
-            bytes: [0; 64],
-            len: 0,
-        }
-    }
-}
-
-impl ShortText {
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
-    }
-}
-
-impl std::fmt::Write for ShortText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
-        slot.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-/// [`access_line`]'s fields, each after a space but the first: the message as checked,
-/// then `name=value`, strings in quotes.
-struct PlainFields<'a, 'w> {
-    writer: &'a mut Writer<'w>,
-    message: &'a str,
+/// [`access_line`]'s fields, each after a space but the first: the message, then
+/// `name=value`, strings in quotes; `plain` turns false at the first value the default
+/// format would write otherwise (what was written is then thrown away).
+struct PlainFields<'a> {
+    out: &'a mut String,
     first: bool,
-    result: std::fmt::Result,
+    plain: bool,
 }
 
-impl PlainFields<'_, '_> {
-    /// The field's separator and `name=`, then what `value` writes (the message: the
-    /// checked text alone), in pieces rather than through one format string per field.
-    fn write(
-        &mut self,
-        field: &tracing::field::Field,
-        value: impl FnOnce(&mut Writer<'_>) -> std::fmt::Result,
-    ) {
-        if self.result.is_err() {
+impl PlainFields<'_> {
+    /// The separator and, but for the message, `name=`; false (and nothing written) for
+    /// a raw identifier, which the default format writes without its `r#`.
+    fn start(&mut self, field: &tracing::field::Field) -> bool {
+        if !self.plain || field.name().starts_with("r#") {
+            self.plain = false;
+            return false;
+        }
+        if !std::mem::take(&mut self.first) {
+            self.out.push(' ');
+        }
+        if field.name() != "message" {
+            self.out.push_str(field.name());
+            self.out.push('=');
+        }
+        true
+    }
+}
+
+impl tracing::field::Visit for PlainFields<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if !self.start(field) {
             return;
         }
-        let writer = &mut *self.writer;
-        let first = std::mem::take(&mut self.first);
-        self.result = (if first {
-            Ok(())
+        if field.name() == "message" {
+            self.plain = visible(value);
+            self.out.push_str(value);
         } else {
-            writer.write_char(' ')
-        })
-        .and_then(|()| {
-            if field.name() == "message" {
-                writer.write_str(self.message)
-            } else {
-                writer.write_str(field.name())?;
-                writer.write_char('=')?;
-                value(writer)
-            }
-        });
-    }
-}
-
-impl tracing::field::Visit for PlainFields<'_, '_> {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.write(field, |w| {
-            w.write_char('"')?;
-            w.write_str(value)?;
-            w.write_char('"')
-        });
+            self.plain = needs_no_escaping(value);
+            self.out.push('"');
+            self.out.push_str(value);
+            self.out.push('"');
+        }
     }
 
     fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-        self.write(field, |w| write!(w, "{value}"));
+        if self.start(field) {
+            self.plain = write!(self.out, "{value}").is_ok();
+        }
     }
 
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.write(field, |w| write!(w, "{value:?}"));
+        if !self.start(field) {
+            return;
+        }
+        let from = self.out.len();
+        // The default format writes a message's control characters escaped.
+        self.plain = write!(self.out, "{value:?}").is_ok()
+            && (field.name() != "message" || visible(&self.out[from..]));
+    }
+
+    fn record_error(&mut self, _: &tracing::field::Field, _: &(dyn std::error::Error + 'static)) {
+        self.plain = false; // the default format adds the error's sources
     }
 }
 
@@ -550,7 +493,7 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(target: "access", request_id = "abc", status = 200u16, "request");
             tracing::info!(target: "access", request_id = "a\"b", "request");
-            tracing::info!(target: "access", "{}", "x".repeat(65));
+            tracing::info!(target: "access", "{}", "tab\t");
             let err = std::io::Error::other("boom");
             tracing::info!(target: "access", error = &err as &dyn std::error::Error, "request");
         });
