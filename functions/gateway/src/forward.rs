@@ -193,7 +193,7 @@ fn relay(headers: &mut HeaderMap) {
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
     // One pass over the few headers an answer has, rather than a lookup of every name
-    // that could be dropped; the dropped are usually two (Content-Length, the id).
+    // that could be dropped; usually only Content-Length is.
     let mut dropped = [const { None::<HeaderName> }; 4];
     let mut more = Vec::new();
     let mut count = 0;

@@ -146,17 +146,23 @@ fn access_line(writer: &mut Writer<'_>, event: &Event<'_>) -> Option<std::fmt::R
         }
         Some(
             write_timestamp(writer)
-                .and_then(|()| {
-                    write!(
-                        writer,
-                        " {:>5} {ACCESS}: ",
-                        event.metadata().level().as_str()
-                    )
-                })
+                .and_then(|()| writer.write_str(level_and_target(*event.metadata().level())))
                 .and_then(|()| writer.write_str(fields))
                 .and_then(|()| writeln!(writer)),
         )
     })
+}
+
+/// What the default format writes between the timestamp and the fields of an access
+/// line: the level right-aligned in five columns, then the target.
+fn level_and_target(level: Level) -> &'static str {
+    match level {
+        Level::TRACE => " TRACE access: ",
+        Level::DEBUG => " DEBUG access: ",
+        Level::INFO => "  INFO access: ",
+        Level::WARN => "  WARN access: ",
+        Level::ERROR => " ERROR access: ",
+    }
 }
 
 /// A string the default format writes as it is within quotes: visible ASCII other than
@@ -254,7 +260,13 @@ fn write_timestamp(writer: &mut Writer<'_>) -> std::fmt::Result {
     SECOND.with_borrow_mut(|(second, prefix)| {
         if *second == now.as_secs() {
             writer.write_str(prefix)?;
-            return write!(writer, "{:06}Z", now.subsec_micros());
+            let mut digits = *b"000000Z";
+            let mut micros = now.subsec_micros();
+            for digit in digits[..6].iter_mut().rev() {
+                *digit = b'0' + (micros % 10) as u8;
+                micros /= 10;
+            }
+            return writer.write_str(std::str::from_utf8(&digits).unwrap_or("000000Z"));
         }
         let mut full = String::new();
         tracing_subscriber::fmt::time::SystemTime.format_time(&mut Writer::new(&mut full))?;
@@ -433,6 +445,20 @@ mod tests {
         });
         assert_eq!(ours.len(), 9, "{ours:#?}");
         assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn each_levels_prefix_is_the_default_formats() {
+        for level in [
+            Level::TRACE,
+            Level::DEBUG,
+            Level::INFO,
+            Level::WARN,
+            Level::ERROR,
+        ] {
+            let default = format!(" {:>5} {ACCESS}: ", level.as_str());
+            assert_eq!(level_and_target(level), default);
+        }
     }
 
     /// The access line's timestamp is tracing-subscriber's own, to the second, also when
