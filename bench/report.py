@@ -32,9 +32,9 @@ CAUSES = {
         "gateway's own client — is the floor of a hop on tokio, hyper and axum here, at {bare_ratio} "
         "nginx's hop in this run{floor_verdict}. Over that floor the gateway spends {over:.1f} µs: "
         "its access line (tracing's dispatch and formatting with a timestamp, into a buffer written "
-        "every 20 ms; about 1.3 µs of the gateway thread's CPU in same-run A/B runs, logs on vs "
-        "off), the request id, CORS (headers computed once for any origin), the circuit breaker, "
-        "`X-Forwarded-*`, the JSON check of each answer and the request's metric scope, all in one "
+        "every 20 ms; {log_cost} of the gateway thread's CPU in this run, logs on vs off), the "
+        "request id, CORS (headers computed once for any origin), the circuit breaker, "
+        "`X-Forwarded-*` (to auth), the JSON check of each answer and the request's metric scope, all in one "
         "layer after routing; `perf` shows no single hot spot among the rest.{split_note} In AWS the gateway forwards nothing: API Gateway invokes auth and users "
         "directly."
     ),
@@ -224,6 +224,22 @@ def read_section(read):
                        f"{BASELINE_HOP['cpu_us']:.1f} µs (commit `{BASELINE_HOP['commit']}`)",
                        f"{ratio:.0%}", ratio <= 0.6])
     targets = [[*c[:4], verdict(c[4])] for c in checks]
+    thread = lambda row: row.get("hop_user_us", 0) + row.get("hop_sys_us", 0)  # noqa: E731
+    log_cost = (f"{thread(ours) - thread(by['quiet']):.1f} µs"
+                if "quiet" in by and "hop_user_us" in ours and "hop_user_us" in by["quiet"]
+                else "not measured")
+    noise = ""
+    if "nginx" in by and "nginx_logs" in by:
+        # Users is configured alike behind both nginx rows (only nginx's own log differs),
+        # so what it spends more or less behind each is this run's noise on the reference.
+        a, b = (by[k]["cpu_us"] - direct["cpu_us"] for k in ("nginx_logs", "nginx"))
+        noise = (f"\n\nHow noisy the reference is in this run: users works alike behind both nginx rows "
+                 f"(only nginx's own access log differs), yet its CPU per request measured {a:+.1f} µs "
+                 f"against the direct row behind one and {b:+.1f} µs behind the other, a {abs(a - b):.1f} µs "
+                 f"difference, {abs(a - b) / proxy_hop(by['nginx']):.0%} of nginx's hop; the gateway's own "
+                 f"thread ({f1(ours.get('hop_user_us', 0) + ours.get('hop_sys_us', 0), 1)} µs with logs on) "
+                 f"is compared with nginx's process ({f1(by['nginx_logs'].get('hop_user_us', 0) + by['nginx_logs'].get('hop_sys_us', 0), 1)} "
+                 f"µs with its access log) in the user and kernel table below.")
     quiet = by.get("quiet")
     logging = ""
     if quiet:
@@ -237,7 +253,7 @@ def read_section(read):
     values = {
         "read_table": table(["mode", "req/s", "p50 ms", "p99 ms", "CPU µs/request (`local`)",
                              "CPU µs/request (proxy)", "non-2xx", "peak RSS of `local`"], rows),
-        "read_targets": table(["target", "measured", "reference", "ratio", ""], targets),
+        "read_targets": table(["target", "measured", "reference", "ratio", ""], targets) + noise,
         "read_logging": logging,
         "gateway_hop": f"{hop:.1f}",
         "read_split": values_floor["read_split"],
@@ -259,7 +275,7 @@ def read_section(read):
                     "little."))
     return values, [] if all(c[4] for c in checks) else [
         CAUSES["read"].format(bare_ratio=bare_ratio, two_x=two_x, floor_verdict=floor_verdict,
-                              split_note=split_note,
+                              split_note=split_note, log_cost=log_cost,
                               extra=seed["cpu_us"] - ours["cpu_us"], seed_cpu=seed["cpu_us"],
                               ours_cpu=ours["cpu_us"], cpu_ratio=seed["cpu_us"] / ours["cpu_us"],
                               over=hop - proxy_hop(by["bare"]) if "bare" in by else float("nan"))]
