@@ -194,22 +194,16 @@ fn relay(headers: &mut HeaderMap) {
         .collect();
     // One pass over the few headers an answer has, rather than a lookup of every name
     // that could be dropped; usually only Content-Length is.
-    let mut dropped = [const { None::<HeaderName> }; 4];
-    let mut more = Vec::new();
-    let mut count = 0;
-    for name in headers.keys() {
-        let drop = DROPPED.contains(name)
-            || named.contains(name)
-            || name.as_str().starts_with("access-control-");
-        if drop {
-            match dropped.get_mut(count) {
-                Some(slot) => *slot = Some(name.clone()),
-                None => more.push(name.clone()),
-            }
-            count += 1;
-        }
-    }
-    for name in dropped.iter().flatten().chain(&more) {
+    let dropped: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            DROPPED.contains(name)
+                || named.contains(name)
+                || name.as_str().starts_with("access-control-")
+        })
+        .cloned()
+        .collect();
+    for name in &dropped {
         headers.remove(name);
     }
 }

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use crate::metrics;
 
 mod buffered;
-pub use buffered::{flush, FlushOnDrop, FLUSH_EVERY};
+pub use buffered::{FlushOnDrop, FLUSH_EVERY};
 
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::Targets;
@@ -353,12 +353,12 @@ where
 pub fn init() -> FlushOnDrop {
     let format = Format::from_env();
     let filter = filter_from_env();
-    let installed = if format == Format::Text && !std::io::stdout().is_terminal() {
+    // Only the first call installs one; later calls leave it as it is.
+    let _ = if format == Format::Text && !std::io::stdout().is_terminal() {
         subscriber(format, filter, buffered::BufferedStdout).try_init()
     } else {
         subscriber(format, filter, std::io::stdout).try_init()
     };
-    let _ = installed;
     FlushOnDrop
 }
 

@@ -53,7 +53,7 @@ fn flush_to(out: &mut impl Write) {
 }
 
 /// Writes every pending line to stdout now.
-pub fn flush() {
+fn flush() {
     flush_to(&mut std::io::stdout().lock());
 }
 
