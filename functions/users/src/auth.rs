@@ -1,8 +1,8 @@
 //! Who is calling: the bearer token checked in-process, with its session (local mode),
 //! or by auth's `/validate` (remote mode), as the [`AuthUser`] extractor.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{FromRef, FromRequestParts};
@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use lru::LruCache;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -277,10 +278,11 @@ fn lifetime_left(token: &str, now: SystemTime) -> Option<Duration> {
 }
 
 /// Valid answers of auth by token, each kept for at most `ttl` and never past the
-/// token's own expiry; never more than `capacity` of them.
+/// token's own expiry; never more than `capacity` of them: when full, the least recently
+/// used answer makes room (in constant time, as every request that misses inserts one).
 struct Cache {
-    entries: Mutex<HashMap<String, (AuthUser, Instant)>>,
-    capacity: usize,
+    /// `None` with a capacity of 0: nothing is kept.
+    entries: Option<Mutex<LruCache<String, (AuthUser, Instant)>>>,
     ttl: Duration,
 }
 
@@ -290,48 +292,37 @@ impl Cache {
 
     fn new(capacity: usize, ttl: Duration) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
-            capacity,
+            entries: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
             ttl,
         }
     }
 
+    fn lock(&self) -> Option<MutexGuard<'_, LruCache<String, (AuthUser, Instant)>>> {
+        let entries = self.entries.as_ref()?;
+        Some(entries.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     fn get(&self, token: &str, now: Instant) -> Option<AuthUser> {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        match entries.get(token) {
-            Some((user, deadline)) if now < *deadline => Some(user.clone()),
-            Some(_) => {
-                entries.remove(token);
-                None
-            }
-            None => None,
+        let mut entries = self.lock()?;
+        let live = entries
+            .get(token)
+            .map(|(user, deadline)| (now < *deadline).then(|| user.clone()));
+        if live == Some(None) {
+            entries.pop(token);
         }
+        live.flatten()
     }
 
     fn put(&self, token: &str, user: &AuthUser, now: Instant, token_left: Duration) {
-        if self.capacity == 0 {
-            return;
-        }
         let deadline = now + self.ttl.min(token_left);
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= self.capacity && !entries.contains_key(token) {
-            entries.retain(|_, (_, d)| now < *d);
-            if entries.len() >= self.capacity {
-                let soonest = entries
-                    .iter()
-                    .min_by_key(|(_, (_, d))| *d)
-                    .map(|(k, _)| k.clone());
-                if let Some(key) = soonest {
-                    entries.remove(&key);
-                }
-            }
+        if let Some(mut entries) = self.lock() {
+            entries.put(token.to_owned(), (user.clone(), deadline));
         }
-        entries.insert(token.to_owned(), (user.clone(), deadline));
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+        self.lock().map_or(0, |e| e.len())
     }
 }
 
@@ -405,9 +396,40 @@ mod tests {
             );
             assert!(cache.len() <= 4);
         }
-        assert_eq!(cache.get("t99", now), Some(user(99)));
-        let expired_later = now + Duration::from_secs(60);
-        cache.put("fresh", &user(7), expired_later, Duration::from_secs(60));
-        assert_eq!(cache.len(), 1, "expired entries are dropped first");
+        assert_eq!(cache.len(), 4);
+        for n in 96..100u64 {
+            assert_eq!(cache.get(&format!("t{n}"), now), Some(user(n.into())));
+        }
+        assert_eq!(cache.get("t95", now), None, "the oldest made room");
+        let later = now + Duration::from_secs(60);
+        cache.put("fresh", &user(7), later, Duration::from_secs(60));
+        assert_eq!(cache.get("fresh", later), Some(user(7)));
+        for n in 97..100u64 {
+            assert_eq!(cache.get(&format!("t{n}"), later), None, "expired: t{n}");
+        }
+        assert_eq!(cache.len(), 1, "expired entries are dropped when looked up");
+    }
+
+    #[test]
+    fn the_least_recently_used_answer_makes_room() {
+        let cache = Cache::new(2, Duration::from_secs(30));
+        let now = Instant::now();
+        let long = Duration::from_secs(3600);
+        cache.put("a", &user(1), now, long);
+        cache.put("b", &user(2), now, long);
+        assert_eq!(cache.get("a", now), Some(user(1)));
+        cache.put("c", &user(3), now, long);
+        assert_eq!(cache.get("b", now), None, "b was used least recently");
+        assert_eq!(cache.get("a", now), Some(user(1)));
+        assert_eq!(cache.get("c", now), Some(user(3)));
+    }
+
+    #[test]
+    fn a_cache_of_no_capacity_keeps_nothing() {
+        let cache = Cache::new(0, Duration::from_secs(30));
+        let now = Instant::now();
+        cache.put("a", &user(1), now, Duration::from_secs(3600));
+        assert_eq!(cache.get("a", now), None);
+        assert_eq!(cache.len(), 0);
     }
 }
