@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -21,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -246,8 +248,12 @@ UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
 
 def wrk(url, threads, connections, secs, script, env):
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{secs}s", "--latency", "-s", script, url]
+    # wrk's own CPU time (the load generator runs on the same cores): what this process's
+    # waited-for children used, before and after.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     text = out(cmd, env={**os.environ, **env})
-    res = {"text": text}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res = {"text": text, "wrk_cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
     m = re.search(r"Requests/sec:\s+([\d.]+)", text)
     res["rps"] = float(m.group(1)) if m else 0.0
     for pct in ("50", "99"):
@@ -335,8 +341,9 @@ class Proxy:
     name = "proxy"
     stop_signal = signal.SIGTERM
 
-    def start(self, cmd):
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def start(self, cmd, env=None):
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env={**os.environ, **(env or {})})
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
@@ -386,6 +393,48 @@ class BareProxy(Proxy):
         self.start([str(build.example("bare_proxy")), str(self.port), f"http://127.0.0.1:{upstream_port}", "1"])
 
 
+class SeedService(Proxy):
+    """One service of bench/examples/seed_chain.rs."""
+
+    def __init__(self, build, role, *urls):
+        self.name = f"seed_chain {role}"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.start([str(build.example("seed_chain")), role, str(self.port), *urls], {"JWT_SECRET": SECRET})
+
+
+class SeedChain:
+    """The reference chain of benchmark 1 (bench/examples/seed_chain.rs): the seed's topology
+    built as the replaced services are described (axum, reqwest, jsonwebtoken, in-memory state,
+    no logging), three processes: gateway → users → auth `/validate` per request."""
+
+    def __enter__(self):
+        return self
+
+    def __init__(self, build):
+        self.parts = []
+        try:
+            auth = SeedService(build, "auth")
+            self.parts.append(auth)
+            users = SeedService(build, "users", auth.url)
+            self.parts.append(users)
+            self.gateway = SeedService(build, "gateway", auth.url, users.url)
+            self.parts.append(self.gateway)
+        except BaseException:
+            self.stop()
+            raise
+
+    def pids(self):
+        return [part.proc.pid for part in self.parts]
+
+    def stop(self):
+        for part in reversed(self.parts):
+            part.stop()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 # What each row of benchmark 1 runs: (key, label, AUTH_MODE, where wrk sends, logs on,
 # many tokens).
 READ_ROWS = [
@@ -399,14 +448,96 @@ READ_ROWS = [
      True, True),
     ("bare", "through a bare axum proxy on one thread (no middleware, no logs; the gateway's client) "
      "to users, in-process tokens", "local", "bare", True, True),
-    ("seed", "seed topology: gateway → users → auth `/validate` per request (AUTH_MODE=remote)",
+    ("seed", "seed topology, ours: gateway → users → auth `/validate` per request (AUTH_MODE=remote)",
      "remote", "gateway", True, True),
+    ("reference", "seed topology as the seed services are built: three processes (axum, reqwest, "
+     "jsonwebtoken, no logs), gateway → users → auth `/validate` per request; CPU and RSS of the "
+     "three together", "", "reference", False, True),
     ("cached", "AUTH_MODE=remote, one token (users' 30 s cache hits)", "remote", "gateway", True, False),
 ]
 
 
+def measure(url, tokens, script, p, pids, proxy_pids=(), hop_of=None):
+    """wrk at `url` with `tokens` in turn after a warm-up, and the CPU per request of the
+    processes `pids` (and apart, of `proxy_pids`) over the measured run; `hop_of` answers
+    the (user, system) CPU seconds of the hop's own process or thread."""
+    wrk_env = {"BENCH_TOKENS": str(tokens), "BENCH_THREADS": "2"}
+    wrk(url, 2, p["connections"], p["warmup"], str(script), wrk_env)
+    total = lambda each: sum(cpu_seconds(pid) for pid in each)  # noqa: E731
+    cpu0, proxy0, split0 = total(pids), total(proxy_pids), hop_of() if hop_of else None
+    res = wrk(url, 2, p["connections"], p["secs"], str(script), wrk_env)
+    cpu1, proxy1, split1 = total(pids), total(proxy_pids), hop_of() if hop_of else None
+    n = max(res["requests"], 1)
+    res["cpu_us"] = (cpu1 - cpu0) * 1e6 / n
+    res["wrk_cpu_us"] = res.pop("wrk_cpu_s") * 1e6 / n
+    res["proxy_cpu_us"] = (proxy1 - proxy0) * 1e6 / n if proxy_pids else None
+    if hop_of:
+        res["hop_user_us"] = (split1[0] - split0[0]) * 1e6 / n
+        res["hop_sys_us"] = (split1[1] - split0[1]) * 1e6 / n
+    return res
+
+
+def read_stack(build, p, tmp, script, key, mode, target, logs, count):
+    """One row of benchmark 1 on the local stack, straight or behind a proxy."""
+    env = {"AUTH_MODE": mode, "BCRYPT_COST": "4"}
+    if not logs:
+        env.update(RUST_LOG="off", METRICS="off")
+    with Stack(build, env) as stack:
+        user_id = register(stack, "bench_reader")
+        token = login(stack, "bench_reader")
+        status, body = http("POST", stack.url("gateway", "/api/users"), {
+            "user_id": user_id, "username": "bench_reader", "email": "bench_reader@example.com",
+            "full_name": "Bench Reader", "bio": "reads",
+        }, token=token)
+        if status != 200:
+            raise SystemExit(f"create profile answered {status} {body}")
+        tokens = tmp / f"tokens-{count}.txt"
+        # Tokens of the login's session: each its own jti, all live while it is.
+        tokens.write_text(build.tool("tokens", "--secret", SECRET, "--user-id", user_id,
+                                     "--username", "bench_reader", "--session-id", sid_of(token),
+                                     "--count", count) + "\n")
+        proxy = (Nginx(stack.ports["users"], tmp, access_log=key == "nginx_logs") if target == "nginx"
+                 else BareProxy(build, stack.ports["users"]) if target == "bare" else None)
+        try:
+            base = f"http://127.0.0.1:{proxy.port}" if proxy else stack.url(target, "")
+            # The hop's own user and kernel time: the proxy process's, or the gateway
+            # thread's in the stack.
+            hop_of = ((lambda: cpu_split(proxy.proc.pid)) if proxy else
+                      (lambda: cpu_split(stack.proc.pid, "gateway")) if target == "gateway" else None)
+            res = measure(f"{base}/api/users/{user_id}", tokens, script, p, [stack.proc.pid],
+                          [proxy.proc.pid] if proxy else [], hop_of)
+        finally:
+            if proxy:
+                proxy.stop()
+        res["rss_kib"] = stack.peak_rss_kib()
+    return res
+
+
+def read_reference(build, p, tmp, script, count):
+    """The row of the seed-style reference chain: the same request and tokens (the chain's
+    auth checks them with the same secret), the profile created through its gateway."""
+    user_id = str(uuid.uuid4())
+    with SeedChain(build) as chain:
+        token = build.tool("tokens", "--secret", SECRET, "--user-id", user_id,
+                           "--username", "bench_reader", "--count", 1)
+        status, body = http("POST", f"{chain.gateway.url}/api/users", {
+            "user_id": user_id, "username": "bench_reader", "email": "bench_reader@example.com",
+            "full_name": "Bench Reader", "bio": "reads",
+        }, token=token)
+        if status != 200:
+            raise SystemExit(f"the reference chain's create profile answered {status} {body}")
+        tokens = tmp / f"tokens-reference-{count}.txt"
+        tokens.write_text(build.tool("tokens", "--secret", SECRET, "--user-id", user_id,
+                                     "--username", "bench_reader", "--count", count) + "\n")
+        res = measure(f"{chain.gateway.url}/api/users/{user_id}", tokens, script, p, chain.pids())
+        peaks = [peak_rss_kib(pid) for pid in chain.pids()]
+        res["rss_kib"] = sum(peaks) if None not in peaks else None
+    return res
+
+
 def bench_read(build, p, tmp):
-    say("==> 1. GET /api/users/{id}: straight, through the gateway, through nginx and a bare proxy, seed topology")
+    say("==> 1. GET /api/users/{id}: straight, through the gateway, through nginx and a bare proxy, "
+        "seed topology (ours and the seed-style reference)")
     script = tmp / "tokens.lua"
     script.write_text(WRK_TOKENS_LUA)
     rows = []
@@ -414,54 +545,11 @@ def bench_read(build, p, tmp):
         if target == "nginx" and not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
             say("    nginx missing: its row is left out")
             continue
-        env = {"AUTH_MODE": mode, "BCRYPT_COST": "4"}
-        if not logs:
-            env.update(RUST_LOG="off", METRICS="off")
-        with Stack(build, env) as stack:
-            user_id = register(stack, "bench_reader")
-            token = login(stack, "bench_reader")
-            status, body = http("POST", stack.url("gateway", "/api/users"), {
-                "user_id": user_id, "username": "bench_reader", "email": "bench_reader@example.com",
-                "full_name": "Bench Reader", "bio": "reads",
-            }, token=token)
-            if status != 200:
-                raise SystemExit(f"create profile answered {status} {body}")
-            count = p["tokens"] if many else 1
-            tokens = tmp / f"tokens-{count}.txt"
-            # Tokens of the login's session: each its own jti, all live while it is.
-            tokens.write_text(build.tool("tokens", "--secret", SECRET, "--user-id", user_id,
-                                         "--username", "bench_reader", "--session-id", sid_of(token),
-                                         "--count", count) + "\n")
-            proxy = (Nginx(stack.ports["users"], tmp, access_log=key == "nginx_logs") if target == "nginx"
-                     else BareProxy(build, stack.ports["users"]) if target == "bare" else None)
-            try:
-                base = f"http://127.0.0.1:{proxy.port}" if proxy else stack.url(target, "")
-                url = f"{base}/api/users/{user_id}"
-                wrk_env = {"BENCH_TOKENS": str(tokens), "BENCH_THREADS": "2"}
-                wrk(url, 2, p["connections"], p["warmup"], str(script), wrk_env)
-                # The hop's own user and kernel time: the proxy process's, or the gateway
-                # thread's in the stack.
-                hop_of = (lambda: cpu_split(proxy.proc.pid)) if proxy else (
-                    lambda: cpu_split(stack.proc.pid, "gateway"))
-                cpu0 = cpu_seconds(stack.proc.pid)
-                proxy0 = cpu_seconds(proxy.proc.pid) if proxy else 0.0
-                split0 = hop_of()
-                res = wrk(url, 2, p["connections"], p["secs"], str(script), wrk_env)
-                cpu1 = cpu_seconds(stack.proc.pid)
-                proxy1 = cpu_seconds(proxy.proc.pid) if proxy else 0.0
-                split1 = hop_of()
-            finally:
-                if proxy:
-                    proxy.stop()
-            res["rss_kib"] = stack.peak_rss_kib()
-        n = max(res["requests"], 1)
-        res["cpu_us"] = (cpu1 - cpu0) * 1e6 / n
-        res["proxy_cpu_us"] = (proxy1 - proxy0) * 1e6 / n if proxy else None
-        if proxy or target == "gateway":
-            res["hop_user_us"] = (split1[0] - split0[0]) * 1e6 / n
-            res["hop_sys_us"] = (split1[1] - split0[1]) * 1e6 / n
+        count = p["tokens"] if many else 1
+        res = (read_reference(build, p, tmp, script, count) if target == "reference" else
+               read_stack(build, p, tmp, script, key, mode, target, logs, count))
         res.update(key=key, mode=mode, label=label, tokens=count, logs=logs)
-        extra = f" + {target} {res['proxy_cpu_us']:.1f}" if proxy else ""
+        extra = f" + {target} {res['proxy_cpu_us']:.1f}" if res["proxy_cpu_us"] is not None else ""
         say(f"    {label}: {res['rps']:.0f} req/s, p50 {res['p50']} ms, p99 {res['p99']} ms, "
             f"CPU {res['cpu_us']:.1f} µs/request{extra}, non-2xx {res['non2xx']}")
         rows.append(res)
@@ -762,7 +850,7 @@ def main():
             return
         read = bench_read(build, p, tmp)
         if args.only == "read":
-            values, missed = report.read_section(read)
+            values, missed = report.read_section(read, os.cpu_count())
             print(values["read_table"], values["read_targets"], values["read_logging"], sep="\n\n")
             return
         login_res = bench_login(build, p, tmp)

@@ -9,9 +9,10 @@
 #   bench/bench.sh --render target/bench/results.json   the report again from a run's figures
 #
 # 1. GET /api/users/{id} (wrk, 32 connections): straight to users, through the gateway
-#    with logs on and off, through nginx (reference proxy), and in the seed's topology
-#    (AUTH_MODE=remote: a /validate call per request); req/s, p50, p99 and each
-#    process's CPU per request from /proc/<pid>/stat.
+#    with logs on and off, through nginx (reference proxy) and a bare proxy, and in the
+#    seed's topology, ours (AUTH_MODE=remote) and a seed-style reference chain
+#    (bench/examples/seed_chain.rs), each a /validate call per request; req/s, p50,
+#    p99, each process's CPU per request from /proc/<pid>/stat, and wrk's own.
 # 2. POST /login at BCRYPT_COST=12 vs raw bcrypt on all cores; GET / p99 meanwhile.
 # 3. Cold start of each function's binary under a Lambda Runtime API stub vs a
 #    hello-world lambda_http binary (bench/examples/hello.rs), also with DynamoDB
