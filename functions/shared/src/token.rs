@@ -193,6 +193,9 @@ pub struct Tokens {
     issuer: String,
     audience: String,
     ttl: Duration,
+    /// What `verify` checks besides the signature, built once (it holds sets of
+    /// strings) rather than for every token.
+    validation: Validation,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -235,7 +238,9 @@ impl Tokens {
             issuer: DEFAULT_ISSUER.into(),
             audience: DEFAULT_AUDIENCE.into(),
             ttl,
-        })
+            validation: Validation::default(),
+        }
+        .ready())
     }
 
     /// EdDSA, signing with `key` and verifying with its public half (and with keys
@@ -259,7 +264,9 @@ impl Tokens {
             issuer: DEFAULT_ISSUER.into(),
             audience: DEFAULT_AUDIENCE.into(),
             ttl,
+            validation: Validation::default(),
         }
+        .ready()
     }
 
     /// EdDSA verification only, with public keys from `source`: a verifier that cannot
@@ -274,14 +281,16 @@ impl Tokens {
             issuer: DEFAULT_ISSUER.into(),
             audience: DEFAULT_AUDIENCE.into(),
             ttl,
+            validation: Validation::default(),
         }
+        .ready()
     }
 
     /// The same, issuing and accepting only tokens of `issuer` for `audience`.
     pub fn with_issuer(mut self, issuer: &str, audience: &str) -> Self {
         self.issuer = issuer.to_owned();
         self.audience = audience.to_owned();
-        self
+        self.ready()
     }
 
     pub fn ttl(&self) -> Duration {
@@ -361,7 +370,13 @@ impl Tokens {
             .map_err(|e| Error::TokenGeneration(e.to_string()))
     }
 
-    fn validation(&self) -> Validation {
+    /// `self` with its `validation` made from its algorithm, issuer and audience.
+    fn ready(mut self) -> Self {
+        self.validation = self.checks();
+        self
+    }
+
+    fn checks(&self) -> Validation {
         let mut validation = Validation::new(self.algorithm());
         validation.set_required_spec_claims(&["exp", "iat", "sub", "sid", "iss", "aud"]);
         validation.set_issuer(&[&self.issuer]);
@@ -391,7 +406,7 @@ impl Tokens {
                 if header.kid.is_some() {
                     return Err(Rejected::Invalid);
                 }
-                jsonwebtoken::decode::<Claims>(token, key, &self.validation())
+                jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             }
             Verifier::Ed25519 { known, .. } => {
                 let kid = header.kid.ok_or(Rejected::Invalid)?;
@@ -407,7 +422,7 @@ impl Tokens {
                 let Some(entry) = usable else {
                     return Err(Rejected::UnknownKey(kid));
                 };
-                jsonwebtoken::decode::<Claims>(token, &entry.key, &self.validation())
+                jsonwebtoken::decode::<Claims>(token, &entry.key, &self.validation)
             }
         }
         .map_err(|e| match e.kind() {
@@ -554,6 +569,27 @@ mod tests {
             .unwrap()
             .token;
         assert_eq!(tokens().verify(&token), Err(Rejected::Invalid));
+    }
+
+    #[test]
+    fn only_tokens_of_the_configured_issuer_and_audience_verify() {
+        let token = |t: &Tokens| {
+            t.issue(Uuid::new_v4(), "ann", Uuid::new_v4())
+                .unwrap()
+                .token
+        };
+        let ours = tokens().with_issuer("https://auth.example.com", "example-api");
+        assert!(ours.verify(&token(&ours)).is_ok());
+        for (issuer, audience) in [
+            ("https://auth.example.com", "other-api"),
+            ("https://other.example.com", "example-api"),
+        ] {
+            let theirs = tokens().with_issuer(issuer, audience);
+            assert_eq!(ours.verify(&token(&theirs)), Err(Rejected::Invalid));
+            assert_eq!(theirs.verify(&token(&ours)), Err(Rejected::Invalid));
+        }
+        assert_eq!(tokens().verify(&token(&ours)), Err(Rejected::Invalid));
+        assert_eq!(ours.verify(&token(&tokens())), Err(Rejected::Invalid));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use lru::LruCache;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use axum::body::Bytes;
@@ -187,7 +187,12 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 impl Remote {
     /// `POST /validate {"token": token}`.
     fn request(&self, token: &str) -> hyper::Request<Full<Bytes>> {
-        let body = serde_json::json!({ "token": token }).to_string();
+        #[derive(Serialize)]
+        struct Question<'a> {
+            token: &'a str,
+        }
+        // Serializing a string field cannot fail; an empty body would be auth's 400.
+        let body = serde_json::to_vec(&Question { token }).unwrap_or_default();
         let mut request = hyper::Request::new(Full::new(Bytes::from(body)));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.validate.clone();
