@@ -288,18 +288,24 @@ def read_section(read, cores=2):
         "read_split": values_floor["read_split"],
         "read_floor": values_floor["read_floor"],
     }
+    wrk_cpu = [r.get("wrk_cpu_us") for r in (ours, ref)]
+    wrk = sum(wrk_cpu) / 2 if None not in wrk_cpu else 0.0
+    need = (ref["cpu_us"] - wrk) / 2  # in-process CPU per request that 2x throughput allows
     two_x = ""
     if nginx_hop is not None:
         floor_cpu = direct["cpu_us"] + nginx_hop
         two_x = (f"With a gateway hop as cheap as nginx's ({nginx_hop:.1f} µs instead of {hop:.1f}) the "
                  f"in-process chain would cost {floor_cpu:.1f} µs: {ref['cpu_us'] / floor_cpu:.2f}× less "
-                 f"CPU than the reference. ")
+                 f"CPU than the reference")
+        if "bare" in by:
+            bare_cpu = direct["cpu_us"] + proxy_hop(by["bare"])
+            two_x += (f"; with the bare proxy's hop (tokio, hyper and axum with nothing of the gateway's "
+                      f"own, {proxy_hop(by['bare']):.1f} µs) {bare_cpu:.1f} µs, "
+                      f"{'within' if bare_cpu <= need else 'above'} the {need:.1f} µs that 2× allows")
+        two_x += ". "
     missed = []
     if not seed_ok and "reference" in by:
-        wrk_cpu = [r.get("wrk_cpu_us") for r in (ours, ref)]
-        wrk = sum(wrk_cpu) / 2 if None not in wrk_cpu else 0.0
         busy = lambda r: r["rps"] * (r["cpu_us"] + (r.get("wrk_cpu_us") or 0)) / 1e6 / cores  # noqa: E731
-        need = (ref["cpu_us"] - wrk) / 2
         missed.append(CAUSES["read_seed"].format(
             ref_cpu=ref["cpu_us"], ours_cpu=ours["cpu_us"], cpu_ratio=ref["cpu_us"] / ours["cpu_us"],
             cores=cores, wrk=wrk, busy_ours=busy(ours), busy_ref=busy(ref),
