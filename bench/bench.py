@@ -477,6 +477,16 @@ def measure(url, tokens, script, p, pids, proxy_pids=(), hop_of=None):
     return res
 
 
+def create_profile(gateway, user_id, token):
+    """The profile benchmark 1 reads, created through the gateway at `gateway`."""
+    status, body = http("POST", f"{gateway}/api/users", {
+        "user_id": user_id, "username": "bench_reader", "email": "bench_reader@example.com",
+        "full_name": "Bench Reader", "bio": "reads",
+    }, token=token)
+    if status != 200:
+        raise SystemExit(f"create profile at {gateway} answered {status} {body}")
+
+
 def read_stack(build, p, tmp, script, key, mode, target, logs, count):
     """One row of benchmark 1 on the local stack, straight or behind a proxy."""
     env = {"AUTH_MODE": mode, "BCRYPT_COST": "4"}
@@ -485,12 +495,7 @@ def read_stack(build, p, tmp, script, key, mode, target, logs, count):
     with Stack(build, env) as stack:
         user_id = register(stack, "bench_reader")
         token = login(stack, "bench_reader")
-        status, body = http("POST", stack.url("gateway", "/api/users"), {
-            "user_id": user_id, "username": "bench_reader", "email": "bench_reader@example.com",
-            "full_name": "Bench Reader", "bio": "reads",
-        }, token=token)
-        if status != 200:
-            raise SystemExit(f"create profile answered {status} {body}")
+        create_profile(stack.url("gateway", ""), user_id, token)
         tokens = tmp / f"tokens-{count}.txt"
         # Tokens of the login's session: each its own jti, all live while it is.
         tokens.write_text(build.tool("tokens", "--secret", SECRET, "--user-id", user_id,
@@ -520,12 +525,7 @@ def read_reference(build, p, tmp, script, count):
     with SeedChain(build) as chain:
         token = build.tool("tokens", "--secret", SECRET, "--user-id", user_id,
                            "--username", "bench_reader", "--count", 1)
-        status, body = http("POST", f"{chain.gateway.url}/api/users", {
-            "user_id": user_id, "username": "bench_reader", "email": "bench_reader@example.com",
-            "full_name": "Bench Reader", "bio": "reads",
-        }, token=token)
-        if status != 200:
-            raise SystemExit(f"the reference chain's create profile answered {status} {body}")
+        create_profile(chain.gateway.url, user_id, token)
         tokens = tmp / f"tokens-reference-{count}.txt"
         tokens.write_text(build.tool("tokens", "--secret", SECRET, "--user-id", user_id,
                                      "--username", "bench_reader", "--count", count) + "\n")
