@@ -15,27 +15,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Set by a Lambda runtime, and by `cargo lambda watch` for every binary it starts.
 const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    runtime()?.block_on(run())
-}
-
-/// The runtime auth and users share: a worker per core but one, which the gateway's
-/// own thread takes (see `local::start`), so that the stack runs as many threads as
-/// there are cores, as nginx's `worker_processes auto` does. One worker more than that
-/// cost every request more than it gave: on 2 cores, tokio's idle second worker was
-/// woken and parked again (about 0.3 context switches per request), and a request
-/// straight to users cost 16 % more CPU (BENCHMARKS.md, benchmark 1). Tokio's own
-/// `TOKIO_WORKER_THREADS` still decides when set.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        builder.worker_threads(cores.saturating_sub(1).max(1));
-    }
-    builder.enable_all().build()
-}
-
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _logs = shared::telemetry::init();
     if std::env::var_os(LAMBDA_RUNTIME_API).is_some() {
         return refuse_lambda_invocations().await;
