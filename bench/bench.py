@@ -219,21 +219,26 @@ def login(stack, username):
 
 WRK_TOKENS_LUA = """
 -- Round-robin over the bearer tokens in $BENCH_TOKENS; each wrk thread walks its own
--- share of them, so no two threads send the same token close together.
+-- share of them, so no two threads send the same token close together. Each token's
+-- request is formatted once, at init: formatting it anew for every request (wrk.format
+-- in request()) cost wrk about 1.8 µs of CPU per request, taken from the same cores as
+-- the code under test.
 local threads = {}
 function setup(thread)
   thread:set("id", #threads)
   table.insert(threads, thread)
 end
 function init(args)
-  tokens = {}
-  for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end
+  requests = {}
+  for line in io.lines(os.getenv("BENCH_TOKENS")) do
+    requests[#requests + 1] = wrk.format("GET", nil, {["Authorization"] = "Bearer " .. line})
+  end
   step = tonumber(os.getenv("BENCH_THREADS"))
   n = id
 end
 function request()
   n = n + step
-  return wrk.format("GET", nil, {["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1]})
+  return requests[(n % #requests) + 1]
 end
 """
 
