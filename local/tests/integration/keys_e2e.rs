@@ -234,7 +234,27 @@ async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: share
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Progress, not time: each phase lasts until the readers have made `READS_PER_PHASE`
+    // more reads, however slow the store is on a loaded machine (a fixed sleep gave
+    // fewer reads than the test needs when DynamoDB calls queued behind other tests).
+    const READS_PER_PHASE: usize = 30;
+    let reads_made = |more: usize| {
+        let reads = reads.clone();
+        let target = reads.load(Ordering::Relaxed) + more;
+        async move {
+            let waited = tokio::time::timeout(Duration::from_secs(60), async {
+                while reads.load(Ordering::Relaxed) < target {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+            assert!(
+                waited.await.is_ok(),
+                "the readers stalled: {} reads, waiting for {target}",
+                reads.load(Ordering::Relaxed)
+            );
+        }
+    };
+    reads_made(READS_PER_PHASE).await;
     // The new deployment: logins and refreshes of sessions the old key started.
     for (name, refresh_token) in names.iter().zip(&refresh_tokens) {
         let login = shared::testing::login(&second, name, PASSWORD).await;
@@ -250,7 +270,7 @@ async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: share
             .unwrap()
             .push(refreshed.body["token"].as_str().unwrap().to_owned());
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    reads_made(READS_PER_PHASE).await;
     stop.store(true, Ordering::Relaxed);
     for reader in readers {
         reader.await.unwrap();
@@ -266,7 +286,7 @@ async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: share
         "tokens of both keys were read"
     );
     assert!(
-        reads.load(Ordering::Relaxed) > 50,
+        reads.load(Ordering::Relaxed) >= 2 * READS_PER_PHASE,
         "{} reads",
         reads.load(Ordering::Relaxed)
     );
