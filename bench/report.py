@@ -38,9 +38,10 @@ CAUSES = {
         "sides of the comparison. Tried and left out (an A/B on 3 December, profiling build): "
         "serving all three services on each of two single-threaded runtimes, the gateway calling "
         "users on its own thread, cut straight-to-users CPU from 15.5 to 11.1 µs and raised the "
-        "gateway row's throughput 10–26 %, but its p99 went from 1.5 to 2.6–4.1 ms (4.6–4.9 with four such runtimes): a connection's "
-        "requests wait whenever its thread is descheduled, where tokio's work-stealing runtime "
-        "moves them to the other worker. Against our own remote mode "
+        "gateway row's throughput 10–26 %, but its p99 went from 1.5 to 2.6–4.1 ms (4.6–4.9 with "
+        "four such runtimes): a connection's requests wait whenever its thread is descheduled, "
+        "where tokio's work-stealing runtime moves them to the other worker. Against our own "
+        "remote mode "
         "(the same topology built of this project's parts, row above the reference): "
         "{remote_rps:.2f}× its throughput, {remote_cpu:.2f}× its CPU per request."
     ),

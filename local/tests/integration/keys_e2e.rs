@@ -238,9 +238,9 @@ async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: share
     // more reads, however slow the store is on a loaded machine (a fixed sleep gave
     // fewer reads than the test needs when DynamoDB calls queued behind other tests).
     const READS_PER_PHASE: usize = 30;
-    let reads_made = |more: usize| {
+    let a_phase_of_reads = || {
         let reads = reads.clone();
-        let target = reads.load(Ordering::Relaxed) + more;
+        let target = reads.load(Ordering::Relaxed) + READS_PER_PHASE;
         async move {
             let waited = tokio::time::timeout(Duration::from_secs(60), async {
                 while reads.load(Ordering::Relaxed) < target {
@@ -254,7 +254,7 @@ async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: share
             );
         }
     };
-    reads_made(READS_PER_PHASE).await;
+    a_phase_of_reads().await;
     // The new deployment: logins and refreshes of sessions the old key started.
     for (name, refresh_token) in names.iter().zip(&refresh_tokens) {
         let login = shared::testing::login(&second, name, PASSWORD).await;
@@ -270,7 +270,7 @@ async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: share
             .unwrap()
             .push(refreshed.body["token"].as_str().unwrap().to_owned());
     }
-    reads_made(READS_PER_PHASE).await;
+    a_phase_of_reads().await;
     stop.store(true, Ordering::Relaxed);
     for reader in readers {
         reader.await.unwrap();
