@@ -146,7 +146,8 @@ pub async fn start_with(
         AuthMode::Local => users::Authenticator::local(tokens, stores.checks.clone()),
         AuthMode::Remote => users::Authenticator::remote_from_config(&wired)?,
     };
-    let users_state = users::AppState::new(stores.profiles.clone(), authenticator);
+    let users_state = users::AppState::new(stores.profiles.clone(), authenticator)
+        .with_profile_emails(config.profile_emails);
     let apps = [
         auth::router(auth_state),
         users::router(users_state),

@@ -61,6 +61,26 @@ pub enum StoreKind {
     Dynamodb,
 }
 
+/// Who sees a profile's `email` (`PROFILE_EMAILS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProfileEmails {
+    /// Every signed-in account reads every profile's email, as the seed's contract has
+    /// it: a deliberate default, so that clients written for the seed keep working.
+    #[default]
+    All,
+    /// A profile's email is shown to its owner only; others read `null`.
+    Owner,
+}
+
+impl ProfileEmails {
+    pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        vars.choice(
+            "PROFILE_EMAILS",
+            [("all", ProfileEmails::All), ("owner", ProfileEmails::Owner)],
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMode {
     /// Tokens verified in-process with the shared secret.
@@ -162,6 +182,8 @@ pub struct Config {
     pub cors_allowed_origins: Option<Vec<String>>,
     /// The circuit breakers on calls to other services.
     pub breaker: crate::breaker::BreakerConfig,
+    /// Who sees a profile's `email` (users).
+    pub profile_emails: ProfileEmails,
 }
 
 /// `BCRYPT_COST` when unset.
@@ -179,6 +201,7 @@ impl Default for Config {
             register_limits: RegisterLimits::default(),
             cors_allowed_origins: None,
             breaker: crate::breaker::BreakerConfig::default(),
+            profile_emails: ProfileEmails::default(),
         }
     }
 }
@@ -198,6 +221,7 @@ impl Config {
             services: Services::read(&vars)?,
             http: HttpClientConfig::read(&vars)?,
             breaker: crate::breaker::BreakerConfig::read(&vars)?,
+            profile_emails: ProfileEmails::read(&vars)?,
             login_limits: LoginLimits::read(&vars)?,
             register_limits: RegisterLimits::read(&vars)?,
             cors_allowed_origins: vars.raw("CORS_ALLOWED_ORIGINS").map(|v| {
@@ -731,9 +755,23 @@ mod tests {
             ("REGISTER_MAX_PER_IP", "twenty"),
             ("REGISTER_WINDOW_SECS", "0"),
             ("REGISTER_WINDOW_SECS", "86401"),
+            ("PROFILE_EMAILS", "friends"),
         ] {
             let err = config(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn profile_emails_are_everyone_s_or_the_owner_s() {
+        assert_eq!(config(&[]).unwrap().profile_emails, ProfileEmails::All);
+        for (value, want) in [
+            ("all", ProfileEmails::All),
+            ("owner", ProfileEmails::Owner),
+            ("OWNER", ProfileEmails::Owner),
+        ] {
+            let c = config(&[("PROFILE_EMAILS", value)]).unwrap();
+            assert_eq!(c.profile_emails, want, "{value:?}");
         }
     }
 
@@ -771,6 +809,7 @@ mod tests {
         assert_eq!(read.login_limits, default.login_limits);
         assert_eq!(read.register_limits, default.register_limits);
         assert_eq!(read.cors_allowed_origins, default.cors_allowed_origins);
+        assert_eq!(read.profile_emails, ProfileEmails::All);
         assert_eq!(
             read.http,
             HttpClientConfig {

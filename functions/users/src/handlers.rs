@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use shared::config::ProfileEmails;
 use shared::domain::{Email, Username};
 use shared::store::{Cursor, Profile, ProfilePatch};
 use shared::{Error, Json, Query};
@@ -43,23 +44,29 @@ pub async fn health() -> Json<Value> {
     }))
 }
 
-/// A profile as the spec shows it.
+/// A profile as the spec shows it; `email` is `null` where `PROFILE_EMAILS=owner` hides
+/// it from a reader who is not its owner.
 #[derive(Serialize)]
 pub struct ProfileBody {
     user_id: Uuid,
     username: String,
-    email: String,
+    email: Option<String>,
     full_name: String,
     bio: String,
     created_at: String,
 }
 
-impl From<Profile> for ProfileBody {
-    fn from(p: Profile) -> Self {
+impl ProfileBody {
+    /// `p` as `reader` may see it under `emails`.
+    fn shown(p: Profile, reader: Uuid, emails: ProfileEmails) -> Self {
+        let email = match emails {
+            ProfileEmails::All => Some(p.email),
+            ProfileEmails::Owner => (p.user_id == reader).then_some(p.email),
+        };
         Self {
             user_id: p.user_id,
             username: p.username,
-            email: p.email,
+            email,
             full_name: p.full_name,
             bio: p.bio,
             created_at: p.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -80,12 +87,13 @@ pub struct ListParams {
 }
 
 /// `GET /users?limit=&cursor=`: one page of at most `limit` profiles and
-/// [`MAX_PAGE_BYTES`] of JSON, in `user_id` order. When more remain, the
+/// [`MAX_PAGE_BYTES`] of JSON, in the store's stable order (`user_id` in memory, the
+/// `Scan`'s on DynamoDB). When more remain, the
 /// `X-Next-Cursor` response header holds the opaque `cursor` to pass for the next
 /// page; its absence means this page is the last.
 pub async fn list(
     State(state): State<AppState>,
-    _caller: AuthUser,
+    caller: AuthUser,
     Query(params): Query<ListParams>,
 ) -> Result<(HeaderMap, Vec<u8>), Error> {
     let limit = match params.limit.as_deref() {
@@ -108,7 +116,8 @@ pub async fn list(
     let mut last_included = None;
     for profile in page.items {
         let user_id = profile.user_id;
-        let item = serde_json::to_vec(&ProfileBody::from(profile)).map_err(Error::internal)?;
+        let shown = ProfileBody::shown(profile, caller.user_id, state.emails);
+        let item = serde_json::to_vec(&shown).map_err(Error::internal)?;
         if let Some(last) = last_included {
             if body.len() + 1 + item.len() + 1 > MAX_PAGE_BYTES {
                 next = Some(Cursor::after(last));
@@ -191,10 +200,14 @@ pub async fn get_one(
             Err(_) => Ok(None),
         }
     };
-    let (_caller, profile) = state.auth.check_with(token, read).await?;
+    let (caller, profile) = state.auth.check_with(token, read).await?;
     user_id?;
     let profile = profile?.flatten().ok_or(Error::UserNotFound)?;
-    Ok(Json(profile.into()))
+    Ok(Json(ProfileBody::shown(
+        profile,
+        caller.user_id,
+        state.emails,
+    )))
 }
 
 #[derive(Deserialize)]

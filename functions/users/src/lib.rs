@@ -9,7 +9,7 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
 
-use shared::config::{AuthMode, ConfigError};
+use shared::config::{AuthMode, ConfigError, ProfileEmails};
 use shared::store::{ProfileStore, Stores};
 use shared::Config;
 
@@ -23,11 +23,23 @@ pub use handlers::{
 pub struct AppState {
     pub profiles: Arc<dyn ProfileStore>,
     pub auth: Authenticator,
+    /// Who reads a profile's `email` (`PROFILE_EMAILS`).
+    pub emails: ProfileEmails,
 }
 
 impl AppState {
+    /// Every profile's email shown to every signed-in account, as the seed has it.
     pub fn new(profiles: Arc<dyn ProfileStore>, auth: Authenticator) -> Self {
-        Self { profiles, auth }
+        Self {
+            profiles,
+            auth,
+            emails: ProfileEmails::All,
+        }
+    }
+
+    /// The same state showing emails as `emails` says.
+    pub fn with_profile_emails(self, emails: ProfileEmails) -> Self {
+        Self { emails, ..self }
     }
 
     /// The state a deployed function runs with: everything from `config`. In local
@@ -43,7 +55,7 @@ impl AppState {
             ),
             AuthMode::Remote => Authenticator::remote_from_config(config)?,
         };
-        Ok(Self::new(stores.profiles, auth))
+        Ok(Self::new(stores.profiles, auth).with_profile_emails(config.profile_emails))
     }
 }
 

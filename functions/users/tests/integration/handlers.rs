@@ -538,3 +538,52 @@ async fn the_router_serves_exactly_its_listed_routes() {
     let wrong = shared::testing::route_mismatches(app().router, users::ROUTES).await;
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// The app of [`app`], showing emails as `emails` says.
+fn app_showing(emails: shared::config::ProfileEmails) -> TestApp {
+    let app = app();
+    let router = users::router(
+        AppState::new(
+            app.store.clone(),
+            Authenticator::local(app.tokens.clone(), app.sessions.clone()),
+        )
+        .with_profile_emails(emails),
+    );
+    TestApp { router, ..app }
+}
+
+#[tokio::test]
+async fn with_profile_emails_owner_only_the_owner_reads_an_email() {
+    use shared::config::ProfileEmails;
+    for emails in [ProfileEmails::All, ProfileEmails::Owner] {
+        let app = app_showing(emails);
+        app.create(ALICE, "alice").await;
+        app.create(BOB, "bob").await;
+        let alice = app.token(ALICE, "alice");
+        let email_of = |body: &serde_json::Value, id: &str| -> serde_json::Value {
+            let list = body.as_array().expect("a list");
+            let one = list.iter().find(|p| p["user_id"] == id).expect("listed");
+            one["email"].clone()
+        };
+        let listed = app.call(Method::GET, "/users", Some(&alice), None).await;
+        assert_eq!(listed.status, StatusCode::OK);
+        let own = app
+            .call(Method::GET, &format!("/users/{ALICE}"), Some(&alice), None)
+            .await;
+        let other = app
+            .call(Method::GET, &format!("/users/{BOB}"), Some(&alice), None)
+            .await;
+        assert_eq!(other.status, StatusCode::OK);
+        let bob_email = profile_json(BOB, "bob")["email"].clone();
+        let alice_email = profile_json(ALICE, "alice")["email"].clone();
+        assert_eq!(own.body["email"], alice_email, "{emails:?}");
+        assert_eq!(email_of(&listed.body, ALICE), alice_email, "{emails:?}");
+        let hidden = match emails {
+            ProfileEmails::All => bob_email,
+            ProfileEmails::Owner => serde_json::Value::Null,
+        };
+        assert_eq!(other.body["email"], hidden, "{emails:?}");
+        assert_eq!(email_of(&listed.body, BOB), hidden, "{emails:?}");
+        assert_eq!(other.body["username"], "bob", "the rest is shown");
+    }
+}
