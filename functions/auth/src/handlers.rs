@@ -191,6 +191,7 @@ async fn attempt_login(
         username: session.username.clone(),
         expires_at: state.refresh_expires_at(now),
         used: false,
+        used_at: None,
         gen: account.gen,
     };
     if !state
@@ -247,6 +248,7 @@ pub async fn refresh(
             state.refresh_expires_at(now),
             state.session_expires_at(now),
             &used,
+            state.refresh_reuse_interval,
         )
         .await?;
     match rotation {

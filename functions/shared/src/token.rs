@@ -700,6 +700,7 @@ mod tests {
             username: "alice".into(),
             expires_at: now + 3600,
             used: false,
+            used_at: None,
             gen: 0,
         };
         assert!(stores

@@ -47,6 +47,7 @@ impl Backend {
                 config.login_limits = wanted.login_limits;
                 config.register_limits = wanted.register_limits;
                 config.tokens.refresh_ttl = wanted.tokens.refresh_ttl;
+                config.tokens.refresh_reuse_interval = wanted.tokens.refresh_reuse_interval;
                 let state = auth::AppState::from_config(&config).await.unwrap();
                 Some(Subject {
                     app: auth::router(state),
@@ -177,7 +178,7 @@ async fn login_answers_a_refresh_token_that_refresh_rotates(backend: Backend) {
 }
 
 async fn a_reused_refresh_token_revokes_its_whole_family(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
+    let Some(s) = backend.start(&[("REFRESH_REUSE_INTERVAL_SECS", "0")]).await else {
         return;
     };
     let session = signed_up(&s.app, "john_doe").await;
@@ -201,6 +202,42 @@ async fn a_reused_refresh_token_revokes_its_whole_family(backend: Backend) {
         StatusCode::OK,
         "another login is another family"
     );
+    s.finish().await;
+}
+
+/// A refresh whose answer was lost (a gateway timeout, a dropped connection) is
+/// retried with the token it already retired: within `REFRESH_REUSE_INTERVAL_SECS`
+/// (default 10) that is answered with a new pair of the same session, which lives on,
+/// and the pair the lost answer carried stays valid too.
+async fn a_retried_refresh_within_the_reuse_interval_keeps_the_session(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    let session = signed_up(&s.app, "john_doe").await;
+    let lost = refresh(&s.app, &session["refresh_token"]).await;
+    assert_eq!(lost.status, StatusCode::OK, "{}", lost.body);
+
+    let retried = refresh(&s.app, &session["refresh_token"]).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    assert_ne!(retried.body["refresh_token"], lost.body["refresh_token"]);
+    let sid = |reply: &Value| {
+        tokens()
+            .verify(reply["token"].as_str().unwrap())
+            .unwrap()
+            .sid
+    };
+    assert_eq!(sid(&retried.body), sid(&session), "the same session");
+    for pair in [&session, &lost.body, &retried.body] {
+        assert_eq!(
+            validate(&s.app, &pair["token"]).await.status,
+            StatusCode::OK
+        );
+    }
+    for pair in [&lost.body, &retried.body] {
+        let next = refresh(&s.app, &pair["refresh_token"]).await;
+        assert_eq!(next.status, StatusCode::OK, "both successors stay valid");
+        assert_eq!(sid(&next.body), sid(&session));
+    }
     s.finish().await;
 }
 
@@ -874,6 +911,7 @@ macro_rules! on_both_stores {
 on_both_stores!(
     login_answers_a_refresh_token_that_refresh_rotates,
     a_reused_refresh_token_revokes_its_whole_family,
+    a_retried_refresh_within_the_reuse_interval_keeps_the_session,
     unknown_and_malformed_refresh_tokens_are_refused,
     logout_ends_the_whole_session_everywhere_auth_checks_it,
     logout_with_a_refresh_token_ends_its_family,

@@ -292,24 +292,29 @@ impl SessionStore for MemorySessionStore {
         next_expires_at: i64,
         session_expires_at: i64,
         used: &Use,
+        reuse_interval: Duration,
     ) -> Result<Rotation, Error> {
         let now = used.now;
+        let interval = i64::try_from(reuse_interval.as_secs()).unwrap_or(i64::MAX);
         let mut security = lock(&self.inner);
         let old = security.tokens.get(presented);
         let ended =
             old.is_some_and(|o| security.liveness(o.user_id, o.family, now) != Liveness::Live);
-        match rotation_step(old, ended, next, next_expires_at, now) {
+        match rotation_step(old, ended, next, next_expires_at, now, interval) {
             RotationStep::Refuse => Ok(Rotation::Refused),
             RotationStep::RevokeFamily { family, .. } => {
                 security.end(family, now);
                 Ok(Rotation::Reused { family })
             }
-            RotationStep::Rotate(successor) => {
+            RotationStep::Rotate(successor) | RotationStep::Reissue(successor) => {
                 if security.tokens.contains_key(next) {
                     return Err(Error::internal("refresh token hash collision"));
                 }
                 if let Some(old) = security.tokens.get_mut(presented) {
-                    old.used = true;
+                    if !old.used {
+                        old.used = true;
+                        old.used_at = Some(now);
+                    }
                 }
                 if let Some(session) = security.sessions.get_mut(&successor.family) {
                     session.last_used = now;

@@ -143,8 +143,12 @@ pub struct RefreshRecord {
     pub username: String,
     /// Epoch seconds; the token is refused from then on.
     pub expires_at: i64,
-    /// Retired by a refresh: presenting it again is reuse.
+    /// Retired by a refresh: presenting it again is reuse, or a retried refresh within
+    /// the reuse interval of `used_at`.
     pub used: bool,
+    /// Epoch seconds at which a refresh retired it; `None` while unused (and for a
+    /// token retired before this was recorded, which counts as retired long ago).
+    pub used_at: Option<i64>,
     /// The password generation of its session ([`Session::gen`]).
     pub gen: u64,
 }
@@ -152,7 +156,8 @@ pub struct RefreshRecord {
 /// What came of presenting a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The presented token is now retired; this is its successor in the same family.
+    /// The presented token is now retired (or was, less than the reuse interval ago);
+    /// this is its successor in the same family.
     Rotated(RefreshRecord),
     /// Unknown, expired, or its session has ended.
     Refused,
@@ -363,8 +368,10 @@ pub trait SessionStore: SessionCheck {
 
     /// Retires `presented` and stores `next` (expiring at `next_expires_at`) in its
     /// session, in one atomic step, as [`rotation::rotation_step`] decides; the session
-    /// is marked used and lives until `session_expires_at`. Presenting a retired token
-    /// ends its session.
+    /// is marked used and lives until `session_expires_at`. Presenting a token retired
+    /// less than `reuse_interval` ago stores `next` in its session as well (a retried
+    /// refresh: the token stays retired, its earlier successors stay valid); presenting
+    /// one retired longer ago ends its session.
     async fn rotate_refresh(
         &self,
         presented: &TokenHash,
@@ -372,6 +379,7 @@ pub trait SessionStore: SessionCheck {
         next_expires_at: i64,
         session_expires_at: i64,
         used: &Use,
+        reuse_interval: Duration,
     ) -> Result<Rotation, Error>;
 
     /// The live sessions of `user_id`, newest first, at most `limit`.
