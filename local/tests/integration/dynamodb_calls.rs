@@ -614,3 +614,66 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
         .await
         .expect("tables deleted");
 }
+
+/// A flood of tokens under random well-formed key ids (EdDSA, users holding no key)
+/// costs a few reads of the key registry, never one read per request.
+#[tokio::test]
+async fn tokens_under_made_up_key_ids_do_not_cost_a_dynamodb_read_each() {
+    use shared::config::Secret;
+    use shared::testing::under_made_up_key_id;
+    use shared::token::{Ed25519Key, REGISTRY_READ_BURST};
+
+    let Some(tables) = TempTables::create().await else {
+        return;
+    };
+    let calls = Counter::default();
+    let client = Client::from_conf(
+        tables
+            .client
+            .config()
+            .to_builder()
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let config = on_tables(&tables, &[]);
+    let stores = Stores::dynamodb(client, &config);
+    let material = Secret::named("JWT_SIGNING_KEY", "k".repeat(40)).unwrap();
+    let signer = Tokens::ed25519(
+        Ed25519Key::from_material(&material),
+        Some(stores.keys.clone()),
+        config.tokens.access_ttl,
+    );
+    let good = signer
+        .issue(ALICE.parse().unwrap(), "alice", uuid::Uuid::new_v4())
+        .unwrap()
+        .token;
+    let verifier = config.tokens.verifier(stores.keys.clone()).unwrap();
+    let users = users::router(users::AppState::new(
+        stores.profiles.clone(),
+        users::Authenticator::local(Arc::new(verifier), stores.checks.clone()),
+    ));
+
+    calls.take();
+    for _ in 0..50 {
+        let forged = format!("Bearer {}", under_made_up_key_id(&good));
+        let reply = invoke(
+            users.clone(),
+            with_header(event("users-list"), "authorization", &forged),
+        )
+        .await;
+        assert_eq!(reply.status, 401, "{:?}", reply.body);
+    }
+    let made = calls.take();
+    assert!(
+        made.len() <= REGISTRY_READ_BURST as usize,
+        "{} DynamoDB calls for 50 made-up key ids: {made:?}",
+        made.len()
+    );
+    assert!(
+        made.iter().all(|c| c.operation == "GetItem"),
+        "only reads of the key registry: {made:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(30), tables.delete())
+        .await
+        .expect("tables deleted");
+}
