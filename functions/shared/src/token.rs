@@ -34,6 +34,11 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 pub const DEFAULT_ISSUER: &str = "serverless-auth";
 pub const DEFAULT_AUDIENCE: &str = "serverless-auth-api";
 
+/// How far ahead of a verifier's clock a token's `iat` and `nbf` may be (the clocks of
+/// the signer and of the verifier may differ a little); further ahead, the token is
+/// refused. `exp` has no leeway.
+pub const CLOCK_LEEWAY_SECS: i64 = 60;
+
 /// How many public keys a verifier remembers (keys are few: the current one and those
 /// retired while tokens they signed may still be alive).
 const MAX_KNOWN_KEYS: usize = 64;
@@ -61,6 +66,15 @@ impl Claims {
     pub fn session_id(&self) -> Uuid {
         Uuid::parse_str(&self.sid).unwrap_or_default()
     }
+}
+
+/// What a verifier reads of a token: its claims, and `nbf` when it has one (our tokens
+/// have none, but a token that says it is not valid yet is refused).
+#[derive(Deserialize)]
+struct Presented {
+    #[serde(flatten)]
+    claims: Claims,
+    nbf: Option<i64>,
 }
 
 /// A freshly issued token.
@@ -400,7 +414,7 @@ impl Tokens {
     }
 
     /// Signs arbitrary claims; `issue` is the normal way in.
-    pub fn sign(&self, claims: &Claims) -> Result<String, Error> {
+    pub fn sign(&self, claims: &impl Serialize) -> Result<String, Error> {
         let (header, key) = match &self.signer {
             Some(Signer::Hs256(key)) => (Header::new(Algorithm::HS256), key),
             Some(Signer::Ed25519(key)) => {
@@ -435,6 +449,8 @@ impl Tokens {
         validation.set_audience(&[&self.audience]);
         validation.leeway = 0;
         validation.validate_exp = true;
+        // `nbf` (and `iat`) are checked in `verify`, with `CLOCK_LEEWAY_SECS`.
+        validation.validate_nbf = false;
         validation
     }
 
@@ -458,7 +474,7 @@ impl Tokens {
                 if header.kid.is_some() {
                     return Err(Rejected::Invalid);
                 }
-                jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+                jsonwebtoken::decode::<Presented>(token, key, &self.validation)
             }
             Verifier::Ed25519 { known, .. } => {
                 let kid = header.kid.ok_or(Rejected::Invalid)?;
@@ -474,18 +490,24 @@ impl Tokens {
                 let Some(entry) = usable else {
                     return Err(Rejected::UnknownKey(kid));
                 };
-                jsonwebtoken::decode::<Claims>(token, &entry.key, &self.validation)
+                jsonwebtoken::decode::<Presented>(token, &entry.key, &self.validation)
             }
         }
         .map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => Rejected::Expired,
             _ => Rejected::Invalid,
         })?;
-        if Uuid::parse_str(&data.claims.sub).is_err() || Uuid::parse_str(&data.claims.sid).is_err()
-        {
+        let Presented { claims, nbf } = data.claims;
+        let latest = chrono::Utc::now()
+            .timestamp()
+            .saturating_add(CLOCK_LEEWAY_SECS);
+        if claims.iat > latest || nbf.is_some_and(|nbf| nbf > latest) {
             return Err(Rejected::Invalid);
         }
-        Ok(data.claims)
+        if Uuid::parse_str(&claims.sub).is_err() || Uuid::parse_str(&claims.sid).is_err() {
+            return Err(Rejected::Invalid);
+        }
+        Ok(claims)
     }
 
     /// [`Tokens::verify`], first learning an unknown key id from the key source: one
@@ -721,6 +743,31 @@ mod tests {
                 "{field} {bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_or_not_valid_yet_is_refused() {
+        let t = tokens();
+        let now = chrono::Utc::now().timestamp();
+        let claims = t
+            .issue(Uuid::new_v4(), "bob", Uuid::new_v4())
+            .unwrap()
+            .claims;
+        let with = |field: &str, value: i64| {
+            let mut json = serde_json::to_value(&claims).unwrap();
+            json[field] = value.into();
+            t.sign(&json).unwrap()
+        };
+        let beyond = now + CLOCK_LEEWAY_SECS + 30;
+        assert_eq!(t.verify(&with("iat", beyond)), Err(Rejected::Invalid));
+        assert_eq!(t.verify(&with("nbf", beyond)), Err(Rejected::Invalid));
+        for within in [now - 60, now, now + 5] {
+            assert!(t.verify(&with("iat", within)).is_ok(), "iat {within}");
+            assert!(t.verify(&with("nbf", within)).is_ok(), "nbf {within}");
+        }
+        let mut json = serde_json::to_value(&claims).unwrap();
+        json["nbf"] = "soon".into();
+        assert_eq!(t.verify(&t.sign(&json).unwrap()), Err(Rejected::Invalid));
     }
 
     #[tokio::test]

@@ -928,3 +928,80 @@ on_both_stores!(
     a_registration_limit_ends_when_its_window_does,
     a_limited_registration_does_not_run_bcrypt,
 );
+
+/// After `BCRYPT_COST` changes, a successful login stores the password hashed at the new
+/// cost (both copies of the account, conditionally), without bumping the password
+/// generation or ending a session; the old and the new login keep working.
+async fn a_login_rehashes_a_password_hashed_at_another_cost(
+    stores: shared::store::Stores,
+    base: shared::Config,
+) {
+    use shared::domain::Username;
+
+    let at_cost = |cost: u32| {
+        let mut config = base.clone();
+        config.bcrypt_cost = cost;
+        auth::router(auth::AppState::new(&stores, tokens(), &config))
+    };
+    let (before, after) = (at_cost(4), at_cost(5));
+    let session = signed_up(&before, "john_doe").await;
+    let name = Username::parse("john_doe").unwrap();
+    let stored = || async {
+        stores
+            .accounts
+            .find_by_username(&name)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let old = stored().await;
+    assert!(old.password_hash.starts_with("$2b$04$"));
+
+    let relogin = login(&after, "john_doe", PASSWORD).await;
+    assert_eq!(relogin.status, StatusCode::OK, "{}", relogin.body);
+    let new = stored().await;
+    assert!(
+        new.password_hash.starts_with("$2b$05$"),
+        "rehashed at the new cost"
+    );
+    assert!(bcrypt::verify(PASSWORD, &new.password_hash).unwrap());
+    assert_eq!(new.gen, old.gen, "no new password generation");
+    assert_eq!(
+        validate(&after, &session["token"]).await.status,
+        StatusCode::OK,
+        "the session of the login before lives on"
+    );
+    assert_eq!(
+        refresh(&after, &session["refresh_token"]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login(&after, "john_doe", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        stored().await.password_hash,
+        new.password_hash,
+        "at the current cost already: no second rehash"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_rehashes_a_password_hashed_at_another_cost_in_memory() {
+    a_login_rehashes_a_password_hashed_at_another_cost(
+        shared::store::Stores::memory(),
+        config(&[]),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_rehashes_a_password_hashed_at_another_cost_on_dynamodb() {
+    let Some(tables) = TempTables::create().await else {
+        return;
+    };
+    let mut config = tables.config.clone();
+    config.tokens.secret = Some(Secret::new(SECRET.into()).unwrap());
+    a_login_rehashes_a_password_hashed_at_another_cost(tables.stores().await, config).await;
+    tables.delete().await;
+}

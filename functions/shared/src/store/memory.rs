@@ -61,6 +61,19 @@ impl AccountStore for MemoryAccountStore {
     async fn find_by_username(&self, username: &Username) -> Result<Option<Account>, Error> {
         Ok(lock(&self.inner).by_username.get(&username.key()).cloned())
     }
+
+    async fn rehash(&self, account: &Account, new_hash: &str) -> Result<bool, Error> {
+        let mut accounts = lock(&self.inner);
+        let stored = accounts
+            .by_username
+            .get_mut(&account.username.key())
+            .filter(|a| a.user_id == account.user_id && a.password_hash == account.password_hash);
+        let Some(stored) = stored else {
+            return Ok(false);
+        };
+        stored.password_hash = new_hash.to_owned();
+        Ok(true)
+    }
 }
 
 /// Profiles ordered by `user_id`, which is also the listing order.

@@ -56,6 +56,12 @@ pub trait AccountStore: Send + Sync {
 
     /// The account whose username matches case-insensitively.
     async fn find_by_username(&self, username: &Username) -> Result<Option<Account>, Error>;
+
+    /// Replaces the password hash of `account` with `new_hash`, a hash of the same
+    /// password at another cost, in both copies of the account in one atomic step, if
+    /// they still have the hash the caller verified: `false` (nothing written)
+    /// otherwise. The password generation stays, and so does every session.
+    async fn rehash(&self, account: &Account, new_hash: &str) -> Result<bool, Error>;
 }
 
 /// A user's public profile.

@@ -156,9 +156,20 @@ pub fn jwt_attacks(signer: &Tokens, good: &str, refresh_token: &str) -> Vec<(Str
                 ..claims.clone()
             },
         ),
+        (
+            "issued in the future",
+            Claims {
+                iat: claims.iat + crate::token::CLOCK_LEEWAY_SECS + 600,
+                exp: claims.exp + crate::token::CLOCK_LEEWAY_SECS + 600,
+                ..claims.clone()
+            },
+        ),
     ] {
         add(what, signer.sign(&claims).unwrap());
     }
+    let mut not_yet = serde_json::to_value(&claims).unwrap();
+    not_yet["nbf"] = json!(claims.iat + crate::token::CLOCK_LEEWAY_SECS + 600);
+    add("not valid yet (nbf)", signer.sign(&not_yet).unwrap());
     add(
         "another Ed25519 key",
         attacker

@@ -1022,6 +1022,51 @@ async fn a_password_change_racing_logins_leaves_only_the_kept_session(s: &Subjec
     }
 }
 
+/// A login that verified a hash made at another bcrypt cost stores a hash at the
+/// current one: both copies of the account, only if they still have the verified
+/// hash, with the generation and every session left as they were.
+async fn a_rehash_replaces_the_verified_hash_in_both_copies_and_ends_no_session(s: &Subject) {
+    let (alice, session, _) = signed_up(s, "alice").await;
+    let rehashed = "$2b$05$the-same-password-at-the-current-cost";
+    assert!(s.accounts.rehash(&alice, rehashed).await.unwrap());
+    let found = s
+        .accounts
+        .find_by_username(&alice.username)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.password_hash, rehashed);
+    assert_eq!(found.gen, alice.gen, "the password generation stays");
+    assert_eq!(
+        liveness(s, &session).await,
+        Liveness::Live,
+        "so do the sessions"
+    );
+
+    assert!(
+        !s.accounts.rehash(&alice, "$2b$06$stale").await.unwrap(),
+        "a rehash of a hash no longer stored writes nothing"
+    );
+    let stored = s
+        .accounts
+        .find_by_username(&alice.username)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.password_hash, rehashed);
+
+    let (next, _) = login(s, &stored).await;
+    assert_eq!(liveness(s, &next).await, Liveness::Live);
+    assert!(
+        s.sessions
+            .change_password(&stored, "$2b$05$changed", next.id)
+            .await
+            .unwrap(),
+        "a password change sees the rehashed copies"
+    );
+    assert_eq!(liveness(s, &session).await, Liveness::Ended);
+}
+
 async fn attempts_count_up_in_a_window_and_start_again_after_it(s: &Subject) {
     let window = std::time::Duration::from_secs(900);
     let t = now();
@@ -1340,6 +1385,7 @@ contract!(
     an_account_deletion_takes_everything_at_once_and_frees_the_names,
     a_deletion_while_a_refresh_is_in_flight_leaves_no_live_token,
     a_password_change_racing_logins_leaves_only_the_kept_session,
+    a_rehash_replaces_the_verified_hash_in_both_copies_and_ends_no_session,
     attempts_count_up_in_a_window_and_start_again_after_it,
     attempts_can_be_released_and_cleared,
     a_login_settles_its_attempts_with_its_session,
