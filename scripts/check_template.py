@@ -3,8 +3,8 @@
 cfn-lint and `sam validate` don't look at: every route of the spec goes to the right
 function, each function's policy grants exactly the actions it needs on its own tables
 and indexes (Query on the sessions-by-user index's ARN only, users' reads of the
-security table limited to SESSION# and USER# keys for its batch read and to KEY#
-keys, the public keys auth publishes, for its GetItem), the tables have exactly their
+security table limited to SESSION# and USER# keys for its batch read and to the
+KEYS item, the registry of the public keys auth publishes, for its GetItem), the tables have exactly their
 keys and indexes and keep their data safe, and the signing key never appears in the
 template: auth alone gets JWT_SIGNING_KEY (EdDSA), from the stack's one generated
 secret through a dynamic reference; no function gets JWT_SECRET (HS256), users gets no
@@ -77,7 +77,8 @@ FUNCTIONS = {
     "UsersFunction": ("users", "functions/users", {
         "ProfilesTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"},
         # The per-request check: SESSION#<sid> and USER#<sub> in one consistent read;
-        # and auth's public key (KEY#<kid>) once per new key id per container.
+        # and auth's key registry (KEYS) when a token names a key id it does not
+        # know, a few times at most and then once every few seconds per container.
         "SecurityTable": {"dynamodb:BatchGetItem", "dynamodb:GetItem"},
     }),
     "GatewayFunction": ("gateway", "functions/gateway", {}),
@@ -86,7 +87,7 @@ FUNCTIONS = {
 # patterns, exactly}. A statement giving actions with different patterns is refused.
 LEADING_KEYS = {("UsersFunction", "SecurityTable"): {
     "dynamodb:BatchGetItem": ["SESSION#*", "USER#*"],
-    "dynamodb:GetItem": ["KEY#*"],
+    "dynamodb:GetItem": ["KEYS"],
 }}
 # What a function must never be given, whatever FUNCTIONS says: (function, table) ->
 # actions, None for every action. Users reads its two kinds of security items and
@@ -122,7 +123,7 @@ INDEXES = {
 INDEX_ATTRIBUTE_TYPES = {"session_user": "S", "session_started": "N"}
 
 # The one function that signs tokens, and the secret resource its key comes from. The
-# others verify with the public keys it publishes (KEY#<kid>) and hold no key.
+# others verify with the public keys it publishes (the KEYS registry) and hold no key.
 SIGNER = "AuthFunction"
 SIGNING_SECRET = "JwtSigningKey"
 # The issuer and audience every function that signs or checks tokens gets, alike.
@@ -742,21 +743,27 @@ def self_test(base):
             lambda t: env(t, "UsersFunction").update({"JWT_AUDIENCE": "someone-else"}),
             "UsersFunction: JWT_AUDIENCE must be a Ref to a parameter",
         ),
-        "users' KEY# GetItem widened to *": (
+        "users' KEYS GetItem widened to *": (
             lambda t: statement(t, "UsersFunction", "SecurityTable", GET)["Condition"]["ForAllValues:StringLike"].update(
                 {"dynamodb:LeadingKeys": ["*"]}
             ),
-            "UsersFunction: access to SecurityTable must be limited to keys ['KEY#*']",
+            "UsersFunction: access to SecurityTable must be limited to keys ['KEYS']",
         ),
         "users' GetItem without its condition": (
             lambda t: statement(t, "UsersFunction", "SecurityTable", GET).pop("Condition"),
-            "UsersFunction: access to SecurityTable must be limited to keys ['KEY#*']",
+            "UsersFunction: access to SecurityTable must be limited to keys ['KEYS']",
         ),
         "users' GetItem limited to sessions and markers": (
             lambda t: statement(t, "UsersFunction", "SecurityTable", GET)["Condition"]["ForAllValues:StringLike"].update(
                 {"dynamodb:LeadingKeys": ["SESSION#*", "USER#*"]}
             ),
-            "UsersFunction: access to SecurityTable must be limited to keys ['KEY#*']",
+            "UsersFunction: access to SecurityTable must be limited to keys ['KEYS']",
+        ),
+        "users' GetItem given every KEY# item too": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable", GET)["Condition"]["ForAllValues:StringLike"].update(
+                {"dynamodb:LeadingKeys": ["KEYS", "KEY#*"]}
+            ),
+            "UsersFunction: access to SecurityTable must be limited to keys ['KEYS']",
         ),
         "users' batch read given KEY# too": (
             lambda t: statement(t, "UsersFunction", "SecurityTable", BATCH)["Condition"]["ForAllValues:StringLike"].update(

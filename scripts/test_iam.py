@@ -5,7 +5,7 @@ Starts moto_serial.py --iam on a free port, creates the tables (create_tables.py
 each function its template policies (iam.py) and then calls DynamoDB with each
 function's keys, the way the functions' code does, checking what is allowed and what is
 denied, a Query on the sessions-by-user index included (granted on the index's ARN,
-refused on the table's), and the public keys auth publishes (KEY#<kid>) that users reads. Then shows planted faults failing (the template without one
+refused on the table's), and the key registry auth publishes (KEYS) that users reads. Then shows planted faults failing (the template without one
 Action of AuthFunction; its Query granted on the table instead of the index), the
 known gap (conditions), and what moto does without --iam.
 Prints every check; exits 1 if any fails. Usage: python scripts/test_iam.py
@@ -298,8 +298,8 @@ def main() -> None:
               lambda: users.batch_get_item(**session_check("s1", "u1")), "allowed")
         check("UsersFunction BatchGetItem security + accounts",
               lambda: users.batch_get_item(**session_check("s1", "u1", A)), "denied")
-        check("UsersFunction GetItem security KEY#kid (a public key, consistent read)",
-              lambda: expect_item(users.get_item(TableName=S, ConsistentRead=True, **key("KEY#k1")), "KEY#k1"),
+        check("UsersFunction GetItem security KEYS (the key registry, consistent read)",
+              lambda: expect_item(users.get_item(TableName=S, ConsistentRead=True, **key("KEYS")), "KEYS"),
               "allowed")
         check("UsersFunction PutItem security", lambda: users.put_item(TableName=S, Item={"pk": s("SESSION#x")}), "denied")
         check("UsersFunction UpdateItem security",
@@ -331,7 +331,7 @@ def main() -> None:
         check("UsersFunction BatchGetItem security REFRESH#x (allowed here, denied in AWS)",
               lambda: users.batch_get_item(RequestItems={S: {"Keys": [{"pk": s("REFRESH#x")}]}}), "allowed")
         print("-- not enforced: Condition (UsersFunction may GetItem security only where "
-              "dynamodb:LeadingKeys is like KEY#*; AWS denies SESSION#s1)")
+              "dynamodb:LeadingKeys is KEYS; AWS denies SESSION#s1)")
         check("UsersFunction GetItem security SESSION#s1 (allowed here, denied in AWS)",
               lambda: users.get_item(TableName=S, **key("SESSION#s1")), "allowed")
 

@@ -191,6 +191,7 @@ async fn attempt_login(
         username: session.username.clone(),
         expires_at: state.refresh_expires_at(now),
         used: false,
+        used_at: None,
         gen: account.gen,
     };
     if !state
@@ -201,6 +202,7 @@ async fn attempt_login(
         // The password changed or the account went between the check and now.
         return Err(Error::InvalidCredentials);
     }
+    rehash_if_needed(&state, &account, &password).await;
     state.publish_key().await?;
     state
         .answer(
@@ -210,6 +212,27 @@ async fn attempt_login(
             refresh,
         )
         .map(Json)
+}
+
+/// Stores a hash of `password` at the current `BCRYPT_COST` when `account`'s was made at
+/// another, conditional on the hash the login verified (a password changed meanwhile is
+/// left alone); the generation and the sessions stay. A failure is logged, not
+/// answered: the login has succeeded, and the next one tries again.
+async fn rehash_if_needed(state: &AppState, account: &Account, password: &Password) {
+    if !state.passwords.needs_rehash(&account.password_hash) {
+        return;
+    }
+    let rehashed = match state.passwords.hash(password).await {
+        Ok(new_hash) => state.accounts.rehash(account, &new_hash).await,
+        Err(e) => Err(e),
+    };
+    match rehashed {
+        Ok(true) => {
+            tracing::info!(user_id = %account.user_id, "password rehashed at the current cost")
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(user_id = %account.user_id, error = ?e, "password rehash failed"),
+    }
 }
 
 /// The request's `User-Agent`, trimmed and cut to [`Session::MAX_USER_AGENT`]
@@ -247,6 +270,7 @@ pub async fn refresh(
             state.refresh_expires_at(now),
             state.session_expires_at(now),
             &used,
+            state.refresh_reuse_interval,
         )
         .await?;
     match rotation {

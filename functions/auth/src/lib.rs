@@ -38,11 +38,14 @@ pub struct AppState {
     pub login_limits: LoginLimits,
     pub register_limits: RegisterLimits,
     pub refresh_token_expiry: Duration,
+    /// How long a retired refresh token may be presented again as a retried refresh.
+    pub refresh_reuse_interval: Duration,
 }
 
 impl AppState {
     /// The handlers' state over the stores of `stores` that auth uses, with the bcrypt
-    /// cost, login and registration limits and refresh-token lifetime of `config`.
+    /// cost, login and registration limits and refresh-token lifetime and reuse interval
+    /// of `config`.
     pub fn new(stores: &Stores, tokens: Arc<Tokens>, config: &Config) -> Self {
         Self {
             accounts: stores.accounts.clone(),
@@ -56,6 +59,7 @@ impl AppState {
             login_limits: config.login_limits,
             register_limits: config.register_limits,
             refresh_token_expiry: config.tokens.refresh_ttl,
+            refresh_reuse_interval: config.tokens.refresh_reuse_interval,
         }
     }
 

@@ -29,6 +29,14 @@ impl Passwords {
             .map_err(|e| Error::PasswordHash(e.to_string()))
     }
 
+    /// Whether `hash` was made at another cost than this one's: a login that verified
+    /// it should store a hash of the password at this cost ([`Passwords::hash`]), so
+    /// that a known account's check costs what an unknown username's does.
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        hash.parse::<bcrypt::HashParts>()
+            .is_ok_and(|parts| parts.get_cost() != self.cost)
+    }
+
     /// Checks `password` against `hash`, or against a dummy hash of the same cost when
     /// there is no account, so both take the same time.
     pub async fn verify(&self, password: &Password, hash: Option<&str>) -> Result<bool, Error> {
@@ -95,5 +103,22 @@ mod tests {
         for _ in 0..200 {
             assert_eq!(bcrypt::verify("x", &dummy_hash(4)).ok(), Some(false));
         }
+    }
+
+    #[tokio::test]
+    async fn a_hash_of_another_cost_needs_rehashing_and_the_dummy_never_does() {
+        let pw = Password::parse("anything-at-all".into()).unwrap();
+        let old = Passwords::new(4).hash(&pw).await.unwrap();
+        for cost in [4, 5, 10, 12] {
+            let p = Passwords::new(cost);
+            assert_eq!(p.needs_rehash(&old), cost != 4, "cost {cost}");
+            assert!(
+                !p.needs_rehash(&p.dummy_hash),
+                "the dummy is at the cost, {cost}"
+            );
+        }
+        let current = Passwords::new(5).hash(&pw).await.unwrap();
+        assert!(!Passwords::new(5).needs_rehash(&current));
+        assert!(!Passwords::new(5).needs_rehash("not a bcrypt hash"));
     }
 }

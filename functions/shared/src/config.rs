@@ -243,7 +243,8 @@ fn read_bcrypt_cost(vars: &Vars) -> Result<u32, ConfigError> {
     Ok(cost as u32)
 }
 
-/// Signing and lifetimes: `JWT_SECRET`, `TOKEN_EXPIRY` and `REFRESH_TOKEN_EXPIRY` (hours).
+/// Signing and lifetimes: `JWT_SECRET`, `TOKEN_EXPIRY` and `REFRESH_TOKEN_EXPIRY` (hours),
+/// and `REFRESH_REUSE_INTERVAL_SECS`.
 #[derive(Debug, Clone)]
 pub struct TokenConfig {
     /// `JWT_SECRET`: HS256, one secret that signs and verifies.
@@ -255,7 +256,15 @@ pub struct TokenConfig {
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// `REFRESH_REUSE_INTERVAL_SECS` (0 to [`MAX_REFRESH_REUSE_INTERVAL_SECS`], default
+    /// 10; 0 turns it off): for this long after a refresh token is retired, presenting
+    /// it again is taken for a retried refresh whose answer was lost, and answered with
+    /// a new pair of the same session instead of ending it.
+    pub refresh_reuse_interval: Duration,
 }
+
+/// The longest `REFRESH_REUSE_INTERVAL_SECS`: five minutes.
+pub const MAX_REFRESH_REUSE_INTERVAL_SECS: u64 = 300;
 
 impl Default for TokenConfig {
     fn default() -> Self {
@@ -266,8 +275,22 @@ impl Default for TokenConfig {
             audience: crate::token::DEFAULT_AUDIENCE.into(),
             access_ttl: Duration::from_secs(24 * 3600),
             refresh_ttl: Duration::from_secs(720 * 3600),
+            refresh_reuse_interval: Duration::from_secs(10),
         }
     }
+}
+
+/// `REFRESH_REUSE_INTERVAL_SECS`: whole seconds from 0 (off) to
+/// [`MAX_REFRESH_REUSE_INTERVAL_SECS`].
+fn read_reuse_interval(vars: &Vars, default: Duration) -> Result<Duration, ConfigError> {
+    let key = "REFRESH_REUSE_INTERVAL_SECS";
+    let secs = vars.number(key, default.as_secs())?;
+    if secs > MAX_REFRESH_REUSE_INTERVAL_SECS {
+        return Err(ConfigError(format!(
+            "{key} must be between 0 and {MAX_REFRESH_REUSE_INTERVAL_SECS} seconds"
+        )));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 impl TokenConfig {
@@ -276,6 +299,7 @@ impl TokenConfig {
         Ok(Self {
             access_ttl: vars.hours("TOKEN_EXPIRY", default.access_ttl)?,
             refresh_ttl: vars.hours("REFRESH_TOKEN_EXPIRY", default.refresh_ttl)?,
+            refresh_reuse_interval: read_reuse_interval(vars, default.refresh_reuse_interval)?,
             secret: vars.get("JWT_SECRET").map(Secret::new).transpose()?,
             signing_key: vars
                 .get("JWT_SIGNING_KEY")
@@ -660,6 +684,7 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(c.store.tables.security, "security");
         assert_eq!(c.tokens.refresh_ttl, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(c.tokens.refresh_reuse_interval, Duration::from_secs(10));
         assert_eq!(c.login_limits, LoginLimits::default());
         assert_eq!((c.login_limits.per_user, c.login_limits.per_ip), (5, 50));
         assert_eq!(c.login_limits.window, Duration::from_secs(900));
@@ -667,6 +692,7 @@ mod tests {
         let c = config(&[
             ("SECURITY_TABLE", "sec-prod"),
             ("REFRESH_TOKEN_EXPIRY", "48"),
+            ("REFRESH_REUSE_INTERVAL_SECS", "0"),
             ("LOGIN_MAX_FAILURES_PER_USER", "3"),
             ("LOGIN_MAX_FAILURES_PER_IP", " 20 "),
             ("LOGIN_FAILURE_WINDOW_SECS", "2"),
@@ -674,6 +700,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.store.tables.security, "sec-prod");
         assert_eq!(c.tokens.refresh_ttl, Duration::from_secs(48 * 3600));
+        assert_eq!(
+            c.tokens.refresh_reuse_interval,
+            Duration::ZERO,
+            "0 turns it off"
+        );
         assert_eq!(
             c.login_limits,
             LoginLimits {
@@ -738,6 +769,9 @@ mod tests {
             ("REFRESH_TOKEN_EXPIRY", "0"),
             ("REFRESH_TOKEN_EXPIRY", "8761"),
             ("REFRESH_TOKEN_EXPIRY", "thirty days"),
+            ("REFRESH_REUSE_INTERVAL_SECS", "301"),
+            ("REFRESH_REUSE_INTERVAL_SECS", "-1"),
+            ("REFRESH_REUSE_INTERVAL_SECS", "ten"),
             ("LOGIN_MAX_FAILURES_PER_USER", "0"),
             ("LOGIN_MAX_FAILURES_PER_USER", "-5"),
             ("LOGIN_MAX_FAILURES_PER_IP", "0"),
@@ -801,6 +835,10 @@ mod tests {
         let (read, default) = (config(&[]).unwrap(), Config::default());
         assert_eq!(read.tokens.access_ttl, default.tokens.access_ttl);
         assert_eq!(read.tokens.refresh_ttl, default.tokens.refresh_ttl);
+        assert_eq!(
+            read.tokens.refresh_reuse_interval,
+            default.tokens.refresh_reuse_interval
+        );
         assert!(read.tokens.secret.is_none() && default.tokens.secret.is_none());
         assert_eq!(read.bcrypt_cost, default.bcrypt_cost);
         assert_eq!(read.store, default.store);

@@ -117,10 +117,17 @@ impl Password {
         Self::parse_attempt(raw)
     }
 
-    /// A password offered at login: any non-empty one that bcrypt can check untruncated.
+    /// A password offered at login: any non-empty one that bcrypt can check untruncated
+    /// (bcrypt stops at a NUL character, so `x` and `x\0y` would be the same password:
+    /// one with NUL is refused, at login as at registration).
     pub fn parse_attempt(raw: String) -> Result<Self, Error> {
         if raw.is_empty() {
             return Err(Error::bad_request("Password must not be empty"));
+        }
+        if raw.contains('\0') {
+            return Err(Error::bad_request(
+                "Password must not contain NUL characters",
+            ));
         }
         if raw.len() > Self::MAX_BYTES {
             return Err(Error::bad_request("Password must be at most 72 bytes long"));
@@ -197,6 +204,10 @@ mod tests {
         );
         assert!(Password::parse("x".repeat(72)).is_ok());
         assert!(Password::parse_attempt("short".into()).is_ok());
+        for nul in ["B".repeat(71) + "\0", "abc\0defghij".into(), "\0".into()] {
+            assert!(Password::parse(nul.clone()).is_err(), "{nul:?}");
+            assert!(Password::parse_attempt(nul.clone()).is_err(), "{nul:?}");
+        }
         let p = Password::parse("hunter2hunter2".into()).unwrap();
         assert!(!format!("{p:?}").contains("hunter2"));
     }

@@ -34,6 +34,11 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 pub const DEFAULT_ISSUER: &str = "serverless-auth";
 pub const DEFAULT_AUDIENCE: &str = "serverless-auth-api";
 
+/// How far ahead of a verifier's clock a token's `iat` and `nbf` may be (the clocks of
+/// the signer and of the verifier may differ a little); further ahead, the token is
+/// refused. `exp` has no leeway.
+pub const CLOCK_LEEWAY_SECS: i64 = 60;
+
 /// How many public keys a verifier remembers (keys are few: the current one and those
 /// retired while tokens they signed may still be alive).
 const MAX_KNOWN_KEYS: usize = 64;
@@ -61,6 +66,15 @@ impl Claims {
     pub fn session_id(&self) -> Uuid {
         Uuid::parse_str(&self.sid).unwrap_or_default()
     }
+}
+
+/// What a verifier reads of a token: its claims, and `nbf` when it has one (our tokens
+/// have none, but a token that says it is not valid yet is refused).
+#[derive(Deserialize)]
+struct Presented {
+    #[serde(flatten)]
+    claims: Claims,
+    nbf: Option<i64>,
 }
 
 /// A freshly issued token.
@@ -176,13 +190,63 @@ struct Known {
 /// a retired key stops verifying everywhere within this long of its expiry.
 pub const KEY_RECHECK: Duration = Duration::from_secs(300);
 
+/// How many reads of the key registry a verifier may make in a row for tokens under
+/// key ids it does not know ([`RegistryReads`]).
+pub const REGISTRY_READ_BURST: u32 = 3;
+
+/// How often a verifier that has made its [`REGISTRY_READ_BURST`] reads may read the
+/// key registry again: a flood of tokens under made-up key ids costs at most one read
+/// this often, whatever its rate.
+pub const REGISTRY_READ_EVERY: Duration = Duration::from_secs(5);
+
+/// When a verifier may read the key registry: a token bucket of
+/// [`REGISTRY_READ_BURST`] reads, one more every [`REGISTRY_READ_EVERY`]. The burst
+/// lets a new key (a rotation) be learnt at once even just after a read; the rate
+/// bounds what unknown key ids cost, since no cache of key ids can remember every
+/// random one.
+#[derive(Debug)]
+pub struct RegistryReads {
+    left: u32,
+    /// When the next read is earned.
+    next: std::time::Instant,
+}
+
+impl RegistryReads {
+    /// A full bucket at `now`.
+    pub fn new(now: std::time::Instant) -> Self {
+        Self {
+            left: REGISTRY_READ_BURST,
+            next: now + REGISTRY_READ_EVERY,
+        }
+    }
+
+    /// Whether a read may be made at `now`; if so, it is counted. A full bucket starts
+    /// earning its next read from the read that takes from it.
+    pub fn take(&mut self, now: std::time::Instant) -> bool {
+        while self.left < REGISTRY_READ_BURST && self.next <= now {
+            self.left += 1;
+            self.next += REGISTRY_READ_EVERY;
+        }
+        if self.left == 0 {
+            return false;
+        }
+        if self.left == REGISTRY_READ_BURST {
+            self.next = now + REGISTRY_READ_EVERY;
+        }
+        self.left -= 1;
+        true
+    }
+}
+
 enum Verifier {
     Hs256(DecodingKey),
-    /// Public keys by key id, completed from `source` when a token names one not yet
-    /// known (or not read for [`KEY_RECHECK`]).
+    /// Public keys by key id, completed from `source`'s key registry when a token names
+    /// one not yet known (or not read for [`KEY_RECHECK`]), as often as `reads` allows;
+    /// one registry read at a time.
     Ed25519 {
         known: RwLock<HashMap<String, Known>>,
         source: Option<Arc<dyn KeyStore>>,
+        reads: tokio::sync::Mutex<RegistryReads>,
     },
 }
 
@@ -260,6 +324,7 @@ impl Tokens {
             verifier: Verifier::Ed25519 {
                 known: RwLock::new(known),
                 source,
+                reads: tokio::sync::Mutex::new(RegistryReads::new(std::time::Instant::now())),
             },
             issuer: DEFAULT_ISSUER.into(),
             audience: DEFAULT_AUDIENCE.into(),
@@ -277,6 +342,7 @@ impl Tokens {
             verifier: Verifier::Ed25519 {
                 known: RwLock::new(HashMap::new()),
                 source: Some(source),
+                reads: tokio::sync::Mutex::new(RegistryReads::new(std::time::Instant::now())),
             },
             issuer: DEFAULT_ISSUER.into(),
             audience: DEFAULT_AUDIENCE.into(),
@@ -348,7 +414,7 @@ impl Tokens {
     }
 
     /// Signs arbitrary claims; `issue` is the normal way in.
-    pub fn sign(&self, claims: &Claims) -> Result<String, Error> {
+    pub fn sign(&self, claims: &impl Serialize) -> Result<String, Error> {
         let (header, key) = match &self.signer {
             Some(Signer::Hs256(key)) => (Header::new(Algorithm::HS256), key),
             Some(Signer::Ed25519(key)) => {
@@ -383,6 +449,8 @@ impl Tokens {
         validation.set_audience(&[&self.audience]);
         validation.leeway = 0;
         validation.validate_exp = true;
+        // `nbf` (and `iat`) are checked in `verify`, with `CLOCK_LEEWAY_SECS`.
+        validation.validate_nbf = false;
         validation
     }
 
@@ -406,7 +474,7 @@ impl Tokens {
                 if header.kid.is_some() {
                     return Err(Rejected::Invalid);
                 }
-                jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+                jsonwebtoken::decode::<Presented>(token, key, &self.validation)
             }
             Verifier::Ed25519 { known, .. } => {
                 let kid = header.kid.ok_or(Rejected::Invalid)?;
@@ -422,58 +490,71 @@ impl Tokens {
                 let Some(entry) = usable else {
                     return Err(Rejected::UnknownKey(kid));
                 };
-                jsonwebtoken::decode::<Claims>(token, &entry.key, &self.validation)
+                jsonwebtoken::decode::<Presented>(token, &entry.key, &self.validation)
             }
         }
         .map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => Rejected::Expired,
             _ => Rejected::Invalid,
         })?;
-        if Uuid::parse_str(&data.claims.sub).is_err() || Uuid::parse_str(&data.claims.sid).is_err()
-        {
+        let Presented { claims, nbf } = data.claims;
+        let latest = chrono::Utc::now()
+            .timestamp()
+            .saturating_add(CLOCK_LEEWAY_SECS);
+        if claims.iat > latest || nbf.is_some_and(|nbf| nbf > latest) {
             return Err(Rejected::Invalid);
         }
-        Ok(data.claims)
+        if Uuid::parse_str(&claims.sub).is_err() || Uuid::parse_str(&claims.sid).is_err() {
+            return Err(Rejected::Invalid);
+        }
+        Ok(claims)
     }
 
-    /// [`Tokens::verify`], first learning an unknown key id from the key source (one
-    /// read per new key id; keys never change, so they are kept). A store that cannot
-    /// be read is its error, not a refusal.
+    /// [`Tokens::verify`], first learning an unknown key id from the key source: one
+    /// read of its whole registry (every live key), at most as often as
+    /// [`RegistryReads`] allows and one at a time, so that tokens under made-up key ids
+    /// never cost a read each. A store that cannot be read is its error, not a refusal.
     pub async fn verify_resolving(&self, token: &str) -> Result<Claims, Error> {
         match self.verify(token) {
-            Err(Rejected::UnknownKey(kid)) => {
-                let Verifier::Ed25519 {
-                    known,
-                    source: Some(source),
-                } = &self.verifier
-                else {
-                    return Err(Error::InvalidToken);
+            Err(Rejected::UnknownKey(_)) => {}
+            other => return Ok(other?),
+        }
+        let Verifier::Ed25519 {
+            known,
+            source: Some(source),
+            reads,
+        } = &self.verifier
+        else {
+            return Err(Error::InvalidToken);
+        };
+        let mut reads = reads.lock().await;
+        // The read that held the lock meanwhile may have brought the key.
+        match self.verify(token) {
+            Err(Rejected::UnknownKey(_)) => {}
+            other => return Ok(other?),
+        }
+        if !reads.take(std::time::Instant::now()) {
+            return Err(Error::InvalidToken);
+        }
+        let now = chrono::Utc::now().timestamp();
+        let registry = source.published_keys(now).await?;
+        let read_at = Some(std::time::Instant::now());
+        let mut known_keys = known.write().unwrap_or_else(|p| p.into_inner());
+        known_keys.retain(|_, k| k.read_at.is_none());
+        for key in registry.iter().take(MAX_KNOWN_KEYS) {
+            if let Some(decoding) = decoding_key(key) {
+                let entry = Known {
+                    key: decoding,
+                    expires_at: key.expires_at,
+                    read_at,
                 };
-                let now = chrono::Utc::now().timestamp();
-                let found = source.public_key(&kid, now).await?;
-                let mut known_keys = known.write().unwrap_or_else(|p| p.into_inner());
-                let Some(key) = found else {
-                    known_keys.remove(&kid);
-                    return Err(Error::InvalidToken);
-                };
-                let decoding = decoding_key(&key).ok_or(Error::InvalidToken)?;
-                if known_keys.len() >= MAX_KNOWN_KEYS {
-                    known_keys.retain(|_, k| k.read_at.is_none());
-                }
-                known_keys.insert(
-                    kid,
-                    Known {
-                        key: decoding,
-                        expires_at: key.expires_at,
-                        read_at: Some(std::time::Instant::now()),
-                    },
-                );
-                drop(known_keys);
-                match self.verify(token) {
-                    Err(Rejected::UnknownKey(_)) => Err(Error::InvalidToken),
-                    other => Ok(other?),
-                }
+                known_keys.insert(key.kid.clone(), entry);
             }
+        }
+        drop(known_keys);
+        drop(reads);
+        match self.verify(token) {
+            Err(Rejected::UnknownKey(_)) => Err(Error::InvalidToken),
             other => Ok(other?),
         }
     }
@@ -664,6 +745,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_token_issued_in_the_future_or_not_valid_yet_is_refused() {
+        let t = tokens();
+        let now = chrono::Utc::now().timestamp();
+        let claims = t
+            .issue(Uuid::new_v4(), "bob", Uuid::new_v4())
+            .unwrap()
+            .claims;
+        let with = |field: &str, value: i64| {
+            let mut json = serde_json::to_value(&claims).unwrap();
+            json[field] = value.into();
+            t.sign(&json).unwrap()
+        };
+        let beyond = now + CLOCK_LEEWAY_SECS + 30;
+        assert_eq!(t.verify(&with("iat", beyond)), Err(Rejected::Invalid));
+        assert_eq!(t.verify(&with("nbf", beyond)), Err(Rejected::Invalid));
+        for within in [now - 60, now, now + 5] {
+            assert!(t.verify(&with("iat", within)).is_ok(), "iat {within}");
+            assert!(t.verify(&with("nbf", within)).is_ok(), "nbf {within}");
+        }
+        let mut json = serde_json::to_value(&claims).unwrap();
+        json["nbf"] = "soon".into();
+        assert_eq!(t.verify(&t.sign(&json).unwrap()), Err(Rejected::Invalid));
+    }
+
     #[tokio::test]
     async fn an_access_token_is_accepted_while_its_session_is_live() {
         use crate::domain::{Email, Username};
@@ -700,6 +806,7 @@ mod tests {
             username: "alice".into(),
             expires_at: now + 3600,
             used: false,
+            used_at: None,
             gen: 0,
         };
         assert!(stores
@@ -811,5 +918,99 @@ mod tests {
         assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
         assert!(jwks["keys"][0].get("d").is_none(), "never the private key");
         assert_eq!(tokens().jwks(), serde_json::json!({"keys": []}));
+    }
+
+    #[test]
+    fn registry_reads_come_in_a_small_burst_then_one_every_few_seconds() {
+        let start = std::time::Instant::now();
+        let mut reads = RegistryReads::new(start);
+        let burst = REGISTRY_READ_BURST as usize;
+        let taken = (0..100).filter(|_| reads.take(start)).count();
+        assert_eq!(taken, burst, "a burst, then nothing at the same instant");
+        let almost = start + REGISTRY_READ_EVERY - Duration::from_millis(1);
+        assert!(!reads.take(almost));
+        let later = start + REGISTRY_READ_EVERY;
+        assert!(reads.take(later), "one more read earned");
+        assert!(!reads.take(later));
+        let much_later = start + 100 * REGISTRY_READ_EVERY;
+        let taken = (0..100).filter(|_| reads.take(much_later)).count();
+        assert_eq!(taken, burst, "never more than the burst saved up");
+    }
+
+    /// A key store that counts reads of its registry.
+    #[derive(Default)]
+    struct Counted {
+        keys: crate::store::memory::MemoryKeyStore,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl KeyStore for Counted {
+        async fn activate_key(
+            &self,
+            key: &PublicKey,
+            after: Duration,
+            now: i64,
+        ) -> Result<(), Error> {
+            self.keys.activate_key(key, after, now).await
+        }
+
+        async fn public_key(&self, kid: &str, now: i64) -> Result<Option<PublicKey>, Error> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.keys.public_key(kid, now).await
+        }
+
+        async fn published_keys(&self, now: i64) -> Result<Vec<PublicKey>, Error> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.keys.published_keys(now).await
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_under_made_up_key_ids_do_not_cost_a_read_each() {
+        use rand::RngCore;
+        let (signer, _) = ed25519();
+        let store = Arc::new(Counted::default());
+        let now = chrono::Utc::now().timestamp();
+        let public = signer.signing_key().unwrap().clone();
+        store
+            .activate_key(&public, Duration::from_secs(3600), now)
+            .await
+            .unwrap();
+        let verifier = Tokens::ed25519_verifier(store.clone(), Duration::from_secs(3600));
+        let issued = signer
+            .issue(Uuid::new_v4(), "alice", Uuid::new_v4())
+            .unwrap();
+        assert_eq!(
+            verifier.verify_resolving(&issued.token).await.unwrap(),
+            issued.claims
+        );
+        let reads = || store.reads.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(reads(), 1, "a new key id is learnt with one read");
+
+        let (_, payload_and_signature) = issued.token.split_once('.').unwrap();
+        for _ in 0..500 {
+            let mut random = [0u8; 32];
+            rand::rng().fill_bytes(&mut random);
+            let kid = URL_SAFE_NO_PAD.encode(random);
+            let header = URL_SAFE_NO_PAD
+                .encode(json!({"alg": "EdDSA", "typ": ACCESS_TOKEN_TYPE, "kid": kid}).to_string());
+            let forged = format!("{header}.{payload_and_signature}");
+            assert!(matches!(
+                verifier.verify_resolving(&forged).await,
+                Err(Error::InvalidToken)
+            ));
+        }
+        assert!(
+            reads() <= REGISTRY_READ_BURST as usize,
+            "{} reads for 500 made-up key ids",
+            reads()
+        );
+        assert_eq!(
+            verifier.verify_resolving(&issued.token).await.unwrap(),
+            issued.claims,
+            "a known key costs nothing"
+        );
+        assert!(reads() <= REGISTRY_READ_BURST as usize);
     }
 }

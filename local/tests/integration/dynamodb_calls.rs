@@ -189,6 +189,9 @@ impl Intercept for Counter {
 
 struct Functions {
     auth: axum::Router,
+    /// Auth with `REFRESH_REUSE_INTERVAL_SECS=0`, on the same stores: a retired refresh
+    /// token presented again at once is reuse.
+    auth_without_reuse_interval: axum::Router,
     users: axum::Router,
     calls: Counter,
     tokens: Arc<Tokens>,
@@ -213,12 +216,19 @@ impl Functions {
         let tokens = tokens();
         let stores = Stores::dynamodb(client, &config);
         let auth = auth::router(auth::AppState::new(&stores, tokens.clone(), &config));
+        let strict = on_tables(
+            &tables,
+            &[("JWT_SECRET", SECRET), ("REFRESH_REUSE_INTERVAL_SECS", "0")],
+        );
+        let auth_without_reuse_interval =
+            auth::router(auth::AppState::new(&stores, tokens.clone(), &strict));
         let users = users::router(users::AppState::new(
             stores.profiles.clone(),
             users::Authenticator::local(tokens.clone(), stores.checks.clone()),
         ));
         Some(Self {
             auth,
+            auth_without_reuse_interval,
             users,
             calls,
             tokens,
@@ -239,9 +249,23 @@ impl Functions {
         status: u16,
         expected: &[&str],
     ) -> Value {
-        self.calls.take();
         let router = if users { &self.users } else { &self.auth };
-        let reply = invoke(router.clone(), event).await;
+        self.call_on(router.clone(), endpoint, users, event, status, expected)
+            .await
+    }
+
+    /// [`call`](Self::call) on `router`.
+    async fn call_on(
+        &mut self,
+        router: axum::Router,
+        endpoint: &str,
+        users: bool,
+        event: Value,
+        status: u16,
+        expected: &[&str],
+    ) -> Value {
+        self.calls.take();
+        let reply = invoke(router, event).await;
         assert_eq!(reply.status, status, "{endpoint}: {:?}", reply.body);
         let calls = self.calls.take();
         let mut labels: Vec<String> = calls.iter().map(Call::label).collect();
@@ -362,6 +386,14 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
             &["GetItem", "TransactWriteItems(4)"],
         )
         .await;
+    f.call(
+        "POST /refresh (retried within the reuse interval)",
+        false,
+        body("auth-refresh", json!({"refresh_token": refresh_token})),
+        200,
+        &["GetItem", "TransactWriteItems(4)"],
+    )
+    .await;
     let bearer = |token: &str| format!("Bearer {token}");
     f.call(
         "POST /logout (with a refresh token)",
@@ -378,7 +410,9 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
         &["BatchGetItem", "GetItem", "UpdateItem"],
     )
     .await;
-    f.call(
+    let strict = f.auth_without_reuse_interval.clone();
+    f.call_on(
+        strict,
         "POST /refresh (retired token: reuse ends the session, 401)",
         false,
         body("auth-refresh", json!({"refresh_token": refresh_token})),
@@ -577,6 +611,69 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
 
     f.write_report();
     tokio::time::timeout(Duration::from_secs(30), f.tables.delete())
+        .await
+        .expect("tables deleted");
+}
+
+/// A flood of tokens under random well-formed key ids (EdDSA, users holding no key)
+/// costs a few reads of the key registry, never one read per request.
+#[tokio::test]
+async fn tokens_under_made_up_key_ids_do_not_cost_a_dynamodb_read_each() {
+    use shared::config::Secret;
+    use shared::testing::under_made_up_key_id;
+    use shared::token::{Ed25519Key, REGISTRY_READ_BURST};
+
+    let Some(tables) = TempTables::create().await else {
+        return;
+    };
+    let calls = Counter::default();
+    let client = Client::from_conf(
+        tables
+            .client
+            .config()
+            .to_builder()
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let config = on_tables(&tables, &[]);
+    let stores = Stores::dynamodb(client, &config);
+    let material = Secret::named("JWT_SIGNING_KEY", "k".repeat(40)).unwrap();
+    let signer = Tokens::ed25519(
+        Ed25519Key::from_material(&material),
+        Some(stores.keys.clone()),
+        config.tokens.access_ttl,
+    );
+    let good = signer
+        .issue(ALICE.parse().unwrap(), "alice", uuid::Uuid::new_v4())
+        .unwrap()
+        .token;
+    let verifier = config.tokens.verifier(stores.keys.clone()).unwrap();
+    let users = users::router(users::AppState::new(
+        stores.profiles.clone(),
+        users::Authenticator::local(Arc::new(verifier), stores.checks.clone()),
+    ));
+
+    calls.take();
+    for _ in 0..50 {
+        let forged = format!("Bearer {}", under_made_up_key_id(&good));
+        let reply = invoke(
+            users.clone(),
+            with_header(event("users-list"), "authorization", &forged),
+        )
+        .await;
+        assert_eq!(reply.status, 401, "{:?}", reply.body);
+    }
+    let made = calls.take();
+    assert!(
+        made.len() <= REGISTRY_READ_BURST as usize,
+        "{} DynamoDB calls for 50 made-up key ids: {made:?}",
+        made.len()
+    );
+    assert!(
+        made.iter().all(|c| c.operation == "GetItem"),
+        "only reads of the key registry: {made:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(30), tables.delete())
         .await
         .expect("tables deleted");
 }

@@ -217,3 +217,48 @@ async fn a_72_byte_password_works_and_is_not_truncated() {
         "a 73rd byte is refused, not ignored"
     );
 }
+
+/// bcrypt stops at a NUL character, so a password with one would match every password
+/// it starts with: registration and a password change refuse it with 400, and a login
+/// with one is refused with the same 400 as any attempt that could not be checked
+/// untruncated (`Password::parse_attempt`), before it is counted or checked.
+#[tokio::test]
+async fn a_password_with_a_nul_character_is_refused() {
+    let app = app();
+    let nul = error(400, "Password must not contain NUL characters");
+    let prefix = "B".repeat(20);
+    let with_nul = format!("{prefix}\0");
+    let reply = register(&app, "john_doe", "j@example.com", &with_nul).await;
+    assert_eq!(
+        (reply.status, reply.body),
+        (StatusCode::BAD_REQUEST, nul.clone())
+    );
+    assert_eq!(
+        register(&app, "john_doe", "j@example.com", &prefix)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for attempt in [with_nul.clone(), format!("{prefix}\0anything")] {
+        let reply = login(&app, "john_doe", &attempt).await;
+        assert_eq!(
+            (reply.status, reply.body),
+            (StatusCode::BAD_REQUEST, nul.clone()),
+            "never the account of {prefix:?}"
+        );
+    }
+    let session = login(&app, "john_doe", &prefix).await;
+    assert_eq!(session.status, StatusCode::OK);
+    let bearer = format!("Bearer {}", session.body["token"].as_str().unwrap());
+    let change = json!({"current_password": prefix, "new_password": format!("new{prefix}\0x")});
+    let reply = send(
+        &app,
+        Request::post("/password")
+            .header("authorization", &bearer)
+            .header("content-type", "application/json")
+            .body(Body::from(change.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((reply.status, reply.body), (StatusCode::BAD_REQUEST, nul));
+}

@@ -47,6 +47,7 @@ impl Backend {
                 config.login_limits = wanted.login_limits;
                 config.register_limits = wanted.register_limits;
                 config.tokens.refresh_ttl = wanted.tokens.refresh_ttl;
+                config.tokens.refresh_reuse_interval = wanted.tokens.refresh_reuse_interval;
                 let state = auth::AppState::from_config(&config).await.unwrap();
                 Some(Subject {
                     app: auth::router(state),
@@ -177,7 +178,7 @@ async fn login_answers_a_refresh_token_that_refresh_rotates(backend: Backend) {
 }
 
 async fn a_reused_refresh_token_revokes_its_whole_family(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
+    let Some(s) = backend.start(&[("REFRESH_REUSE_INTERVAL_SECS", "0")]).await else {
         return;
     };
     let session = signed_up(&s.app, "john_doe").await;
@@ -201,6 +202,42 @@ async fn a_reused_refresh_token_revokes_its_whole_family(backend: Backend) {
         StatusCode::OK,
         "another login is another family"
     );
+    s.finish().await;
+}
+
+/// A refresh whose answer was lost (a gateway timeout, a dropped connection) is
+/// retried with the token it already retired: within `REFRESH_REUSE_INTERVAL_SECS`
+/// (default 10) that is answered with a new pair of the same session, which lives on,
+/// and the pair the lost answer carried stays valid too.
+async fn a_retried_refresh_within_the_reuse_interval_keeps_the_session(backend: Backend) {
+    let Some(s) = backend.start(&[]).await else {
+        return;
+    };
+    let session = signed_up(&s.app, "john_doe").await;
+    let lost = refresh(&s.app, &session["refresh_token"]).await;
+    assert_eq!(lost.status, StatusCode::OK, "{}", lost.body);
+
+    let retried = refresh(&s.app, &session["refresh_token"]).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    assert_ne!(retried.body["refresh_token"], lost.body["refresh_token"]);
+    let sid = |reply: &Value| {
+        tokens()
+            .verify(reply["token"].as_str().unwrap())
+            .unwrap()
+            .sid
+    };
+    assert_eq!(sid(&retried.body), sid(&session), "the same session");
+    for pair in [&session, &lost.body, &retried.body] {
+        assert_eq!(
+            validate(&s.app, &pair["token"]).await.status,
+            StatusCode::OK
+        );
+    }
+    for pair in [&lost.body, &retried.body] {
+        let next = refresh(&s.app, &pair["refresh_token"]).await;
+        assert_eq!(next.status, StatusCode::OK, "both successors stay valid");
+        assert_eq!(sid(&next.body), sid(&session));
+    }
     s.finish().await;
 }
 
@@ -874,6 +911,7 @@ macro_rules! on_both_stores {
 on_both_stores!(
     login_answers_a_refresh_token_that_refresh_rotates,
     a_reused_refresh_token_revokes_its_whole_family,
+    a_retried_refresh_within_the_reuse_interval_keeps_the_session,
     unknown_and_malformed_refresh_tokens_are_refused,
     logout_ends_the_whole_session_everywhere_auth_checks_it,
     logout_with_a_refresh_token_ends_its_family,
@@ -890,3 +928,80 @@ on_both_stores!(
     a_registration_limit_ends_when_its_window_does,
     a_limited_registration_does_not_run_bcrypt,
 );
+
+/// After `BCRYPT_COST` changes, a successful login stores the password hashed at the new
+/// cost (both copies of the account, conditionally), without bumping the password
+/// generation or ending a session; the old and the new login keep working.
+async fn a_login_rehashes_a_password_hashed_at_another_cost(
+    stores: shared::store::Stores,
+    base: shared::Config,
+) {
+    use shared::domain::Username;
+
+    let at_cost = |cost: u32| {
+        let mut config = base.clone();
+        config.bcrypt_cost = cost;
+        auth::router(auth::AppState::new(&stores, tokens(), &config))
+    };
+    let (before, after) = (at_cost(4), at_cost(5));
+    let session = signed_up(&before, "john_doe").await;
+    let name = Username::parse("john_doe").unwrap();
+    let stored = || async {
+        stores
+            .accounts
+            .find_by_username(&name)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let old = stored().await;
+    assert!(old.password_hash.starts_with("$2b$04$"));
+
+    let relogin = login(&after, "john_doe", PASSWORD).await;
+    assert_eq!(relogin.status, StatusCode::OK, "{}", relogin.body);
+    let new = stored().await;
+    assert!(
+        new.password_hash.starts_with("$2b$05$"),
+        "rehashed at the new cost"
+    );
+    assert!(bcrypt::verify(PASSWORD, &new.password_hash).unwrap());
+    assert_eq!(new.gen, old.gen, "no new password generation");
+    assert_eq!(
+        validate(&after, &session["token"]).await.status,
+        StatusCode::OK,
+        "the session of the login before lives on"
+    );
+    assert_eq!(
+        refresh(&after, &session["refresh_token"]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login(&after, "john_doe", PASSWORD).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        stored().await.password_hash,
+        new.password_hash,
+        "at the current cost already: no second rehash"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_rehashes_a_password_hashed_at_another_cost_in_memory() {
+    a_login_rehashes_a_password_hashed_at_another_cost(
+        shared::store::Stores::memory(),
+        config(&[]),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_rehashes_a_password_hashed_at_another_cost_on_dynamodb() {
+    let Some(tables) = TempTables::create().await else {
+        return;
+    };
+    let mut config = tables.config.clone();
+    config.tokens.secret = Some(Secret::new(SECRET.into()).unwrap());
+    a_login_rehashes_a_password_hashed_at_another_cost(tables.stores().await, config).await;
+    tables.delete().await;
+}

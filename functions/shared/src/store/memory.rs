@@ -61,6 +61,19 @@ impl AccountStore for MemoryAccountStore {
     async fn find_by_username(&self, username: &Username) -> Result<Option<Account>, Error> {
         Ok(lock(&self.inner).by_username.get(&username.key()).cloned())
     }
+
+    async fn rehash(&self, account: &Account, new_hash: &str) -> Result<bool, Error> {
+        let mut accounts = lock(&self.inner);
+        let stored = accounts
+            .by_username
+            .get_mut(&account.username.key())
+            .filter(|a| a.user_id == account.user_id && a.password_hash == account.password_hash);
+        let Some(stored) = stored else {
+            return Ok(false);
+        };
+        stored.password_hash = new_hash.to_owned();
+        Ok(true)
+    }
 }
 
 /// Profiles ordered by `user_id`, which is also the listing order.
@@ -292,24 +305,29 @@ impl SessionStore for MemorySessionStore {
         next_expires_at: i64,
         session_expires_at: i64,
         used: &Use,
+        reuse_interval: Duration,
     ) -> Result<Rotation, Error> {
         let now = used.now;
+        let interval = i64::try_from(reuse_interval.as_secs()).unwrap_or(i64::MAX);
         let mut security = lock(&self.inner);
         let old = security.tokens.get(presented);
         let ended =
             old.is_some_and(|o| security.liveness(o.user_id, o.family, now) != Liveness::Live);
-        match rotation_step(old, ended, next, next_expires_at, now) {
+        match rotation_step(old, ended, next, next_expires_at, now, interval) {
             RotationStep::Refuse => Ok(Rotation::Refused),
             RotationStep::RevokeFamily { family, .. } => {
                 security.end(family, now);
                 Ok(Rotation::Reused { family })
             }
-            RotationStep::Rotate(successor) => {
+            RotationStep::Rotate(successor) | RotationStep::Reissue(successor) => {
                 if security.tokens.contains_key(next) {
                     return Err(Error::internal("refresh token hash collision"));
                 }
                 if let Some(old) = security.tokens.get_mut(presented) {
-                    old.used = true;
+                    if !old.used {
+                        old.used = true;
+                        old.used_at = Some(now);
+                    }
                 }
                 if let Some(session) = security.sessions.get_mut(&successor.family) {
                     session.last_used = now;

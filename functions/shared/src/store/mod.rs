@@ -56,6 +56,12 @@ pub trait AccountStore: Send + Sync {
 
     /// The account whose username matches case-insensitively.
     async fn find_by_username(&self, username: &Username) -> Result<Option<Account>, Error>;
+
+    /// Replaces the password hash of `account` with `new_hash`, a hash of the same
+    /// password at another cost, in both copies of the account in one atomic step, if
+    /// they still have the hash the caller verified: `false` (nothing written)
+    /// otherwise. The password generation stays, and so does every session.
+    async fn rehash(&self, account: &Account, new_hash: &str) -> Result<bool, Error>;
 }
 
 /// A user's public profile.
@@ -143,8 +149,12 @@ pub struct RefreshRecord {
     pub username: String,
     /// Epoch seconds; the token is refused from then on.
     pub expires_at: i64,
-    /// Retired by a refresh: presenting it again is reuse.
+    /// Retired by a refresh: presenting it again is reuse, or a retried refresh within
+    /// the reuse interval of `used_at`.
     pub used: bool,
+    /// Epoch seconds at which a refresh retired it; `None` while unused (and for a
+    /// token retired before this was recorded, which counts as retired long ago).
+    pub used_at: Option<i64>,
     /// The password generation of its session ([`Session::gen`]).
     pub gen: u64,
 }
@@ -152,7 +162,8 @@ pub struct RefreshRecord {
 /// What came of presenting a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The presented token is now retired; this is its successor in the same family.
+    /// The presented token is now retired (or was, less than the reuse interval ago);
+    /// this is its successor in the same family.
     Rotated(RefreshRecord),
     /// Unknown, expired, or its session has ended.
     Refused,
@@ -363,8 +374,10 @@ pub trait SessionStore: SessionCheck {
 
     /// Retires `presented` and stores `next` (expiring at `next_expires_at`) in its
     /// session, in one atomic step, as [`rotation::rotation_step`] decides; the session
-    /// is marked used and lives until `session_expires_at`. Presenting a retired token
-    /// ends its session.
+    /// is marked used and lives until `session_expires_at`. Presenting a token retired
+    /// less than `reuse_interval` ago stores `next` in its session as well (a retried
+    /// refresh: the token stays retired, its earlier successors stay valid); presenting
+    /// one retired longer ago ends its session.
     async fn rotate_refresh(
         &self,
         presented: &TokenHash,
@@ -372,6 +385,7 @@ pub trait SessionStore: SessionCheck {
         next_expires_at: i64,
         session_expires_at: i64,
         used: &Use,
+        reuse_interval: Duration,
     ) -> Result<Rotation, Error>;
 
     /// The live sessions of `user_id`, newest first, at most `limit`.

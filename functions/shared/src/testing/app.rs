@@ -147,6 +147,7 @@ pub async fn signed_in(
         username: username.to_owned(),
         expires_at: now + 3600,
         used: false,
+        used_at: None,
         gen: account.gen,
     };
     assert!(stores

@@ -13,6 +13,19 @@ fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
+/// `good` (an EdDSA token) under a random well-formed key id nobody published: what a
+/// flood of garbage looks like to a verifier, which must refuse it without a read each.
+pub fn under_made_up_key_id(good: &str) -> String {
+    use rand::RngCore;
+    let (header, rest) = good.split_once('.').unwrap();
+    let mut header_json: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    let mut random = [0u8; 32];
+    rand::rng().fill_bytes(&mut random);
+    header_json["kid"] = json!(URL_SAFE_NO_PAD.encode(random));
+    format!("{}.{rest}", b64(&header_json))
+}
+
 /// Tokens a verifier must refuse, each with what it tries, built from `good` (a valid
 /// token `signer` issued) and `signer` itself (which signs the claim-level attacks, so
 /// that only the claim is wrong). `refresh_token` is a real refresh token of the same
@@ -143,9 +156,20 @@ pub fn jwt_attacks(signer: &Tokens, good: &str, refresh_token: &str) -> Vec<(Str
                 ..claims.clone()
             },
         ),
+        (
+            "issued in the future",
+            Claims {
+                iat: claims.iat + crate::token::CLOCK_LEEWAY_SECS + 600,
+                exp: claims.exp + crate::token::CLOCK_LEEWAY_SECS + 600,
+                ..claims.clone()
+            },
+        ),
     ] {
         add(what, signer.sign(&claims).unwrap());
     }
+    let mut not_yet = serde_json::to_value(&claims).unwrap();
+    not_yet["nbf"] = json!(claims.iat + crate::token::CLOCK_LEEWAY_SECS + 600);
+    add("not valid yet (nbf)", signer.sign(&not_yet).unwrap());
     add(
         "another Ed25519 key",
         attacker

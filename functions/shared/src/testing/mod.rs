@@ -13,7 +13,7 @@ pub mod http;
 pub mod lambda;
 
 pub use app::*;
-pub use attacks::jwt_attacks;
+pub use attacks::{jwt_attacks, under_made_up_key_id};
 pub use lambda::*;
 
 /// The signing secret of every test that does not need its own.

@@ -334,12 +334,23 @@ fn hash() -> TokenHash {
 
 /// A use of a session now, from nowhere in particular.
 fn used() -> Use {
+    used_at(now())
+}
+
+/// A use of a session at `t` (epoch seconds).
+fn used_at(t: i64) -> Use {
     Use {
-        now: now(),
+        now: t,
         ip: Some("192.0.2.7".into()),
         user_agent: Some("contract-test/1".into()),
     }
 }
+
+/// The reuse interval the tests rotate with (`REFRESH_REUSE_INTERVAL_SECS`' default).
+const INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// No reuse interval: every second presentation of a token is reuse.
+const NO_INTERVAL: std::time::Duration = std::time::Duration::ZERO;
 
 /// A session of `account` started now (as of its current password generation), and
 /// its first refresh token, valid for an hour; not yet stored.
@@ -364,6 +375,7 @@ fn session_of(account: &Account) -> (Session, RefreshRecord) {
         username: session.username.clone(),
         expires_at: t + 3600,
         used: false,
+        used_at: None,
         gen: account.gen,
     };
     (session, first)
@@ -396,8 +408,20 @@ async fn liveness(s: &Subject, session: &Session) -> Liveness {
 }
 
 async fn rotate(s: &Subject, presented: &TokenHash) -> Rotation {
+    rotate_at(s, presented, now()).await
+}
+
+/// Presents `presented` at `t`, with the reuse interval [`INTERVAL`].
+async fn rotate_at(s: &Subject, presented: &TokenHash, t: i64) -> Rotation {
     s.sessions
-        .rotate_refresh(presented, &hash(), now() + 3600, now() + 3600, &used())
+        .rotate_refresh(
+            presented,
+            &hash(),
+            t + 3600,
+            t + 3600,
+            &used_at(t),
+            INTERVAL,
+        )
         .await
         .unwrap()
 }
@@ -411,9 +435,10 @@ async fn a_refresh_token_rotates_into_its_session_once(s: &Subject) {
     assert_eq!(liveness(s, &session).await, Liveness::Live);
 
     let (second, later) = (hash(), now() + 7200);
+    let t = now();
     let rotated = s
         .sessions
-        .rotate_refresh(&first.hash, &second, later, later, &used())
+        .rotate_refresh(&first.hash, &second, later, later, &used_at(t), INTERVAL)
         .await
         .unwrap();
     let expected = RefreshRecord {
@@ -428,6 +453,7 @@ async fn a_refresh_token_rotates_into_its_session_once(s: &Subject) {
     );
     let retired = s.sessions.find_refresh(&first.hash).await.unwrap().unwrap();
     assert!(retired.used, "the presented token is retired");
+    assert_eq!(retired.used_at, Some(t), "and when");
     let listed = s
         .sessions
         .list_sessions(session.user_id, 10, now())
@@ -455,16 +481,32 @@ async fn presenting_a_retired_token_ends_its_whole_session(s: &Subject) {
     let until = now() + 3600;
     assert!(matches!(
         s.sessions
-            .rotate_refresh(&first.hash, &second, until, until, &used())
+            .rotate_refresh(&first.hash, &second, until, until, &used(), INTERVAL)
             .await
             .unwrap(),
         Rotation::Rotated(_)
     ));
+    let retired_at = s
+        .sessions
+        .find_refresh(&first.hash)
+        .await
+        .unwrap()
+        .unwrap()
+        .used_at
+        .expect("retired at a known time");
 
     let stolen_copy = hash();
+    let after_the_interval = retired_at + INTERVAL.as_secs() as i64;
     assert_eq!(
         s.sessions
-            .rotate_refresh(&first.hash, &stolen_copy, until, until, &used())
+            .rotate_refresh(
+                &first.hash,
+                &stolen_copy,
+                until,
+                until,
+                &used_at(after_the_interval),
+                INTERVAL
+            )
             .await
             .unwrap(),
         Rotation::Reused { family: session.id }
@@ -481,9 +523,90 @@ async fn presenting_a_retired_token_ends_its_whole_session(s: &Subject) {
         "the newest token of an ended session is refused too"
     );
     assert_eq!(liveness(s, &bystander).await, Liveness::Live);
-    assert!(
-        matches!(rotate(s, &bystander_first.hash).await, Rotation::Rotated(_)),
-        "other sessions are untouched"
+    let Rotation::Rotated(bystander_second) = rotate(s, &bystander_first.hash).await else {
+        panic!("other sessions are untouched");
+    };
+
+    let at_once = hash();
+    assert_eq!(
+        s.sessions
+            .rotate_refresh(
+                &bystander_first.hash,
+                &at_once,
+                until,
+                until,
+                &used(),
+                NO_INTERVAL
+            )
+            .await
+            .unwrap(),
+        Rotation::Reused {
+            family: bystander.id
+        },
+        "without a reuse interval, presenting it again at once is reuse"
+    );
+    assert_eq!(s.sessions.find_refresh(&at_once).await.unwrap(), None);
+    assert_eq!(liveness(s, &bystander).await, Liveness::Ended);
+    assert_eq!(rotate(s, &bystander_second.hash).await, Rotation::Refused);
+}
+
+/// A refresh whose answer was lost is retried with the token it already retired:
+/// within the reuse interval that gets a new pair of the same session, which stays
+/// live, and the successors issued before stay valid; after it, it is reuse.
+async fn a_refresh_retried_within_the_reuse_interval_gets_a_new_pair_of_the_same_session(
+    s: &Subject,
+) {
+    let (_, session, first) = signed_up(s, "alice").await;
+    let Rotation::Rotated(lost) = rotate(s, &first.hash).await else {
+        panic!("the first refresh rotates");
+    };
+    let retired = s.sessions.find_refresh(&first.hash).await.unwrap().unwrap();
+    let retired_at = retired.used_at.expect("retired at a known time");
+
+    let retry_at = retired_at + INTERVAL.as_secs() as i64 - 1;
+    let Rotation::Rotated(retried) = rotate_at(s, &first.hash, retry_at).await else {
+        panic!("a retry within the interval rotates again");
+    };
+    assert_eq!(retried.family, session.id, "in the same session");
+    assert_eq!(retried.user_id, session.user_id);
+    assert_ne!(retried.hash, lost.hash, "a fresh successor");
+    assert!(!retried.used && retried.used_at.is_none());
+    assert_eq!(
+        s.sessions.find_refresh(&first.hash).await.unwrap(),
+        Some(retired),
+        "the retried token stays retired as it was"
+    );
+    assert_eq!(liveness(s, &session).await, Liveness::Live);
+    let listed = s
+        .sessions
+        .list_sessions(session.user_id, 10, now())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "one session");
+    assert_eq!(listed[0].id, session.id);
+
+    for successor in [&lost, &retried] {
+        assert!(
+            matches!(rotate(s, &successor.hash).await, Rotation::Rotated(r) if r.family == session.id),
+            "every successor issued within the interval stays valid"
+        );
+    }
+
+    let after = retired_at + INTERVAL.as_secs() as i64;
+    assert_eq!(
+        rotate_at(s, &first.hash, after).await,
+        Rotation::Reused { family: session.id },
+        "after the interval it is reuse"
+    );
+    assert_eq!(liveness(s, &session).await, Liveness::Ended);
+
+    let (_, ended, first) = signed_up(s, "bob").await;
+    assert!(matches!(rotate(s, &first.hash).await, Rotation::Rotated(_)));
+    assert!(s.sessions.end_session(None, ended.id, now()).await.unwrap());
+    assert_eq!(
+        rotate(s, &first.hash).await,
+        Rotation::Refused,
+        "a retry once the session has ended is refused"
     );
 }
 
@@ -518,7 +641,14 @@ async fn unknown_expired_and_ended_tokens_are_refused(s: &Subject) {
     let next = hash();
     assert_eq!(
         s.sessions
-            .rotate_refresh(&first.hash, &next, now() + 60, now() + 60, &used())
+            .rotate_refresh(
+                &first.hash,
+                &next,
+                now() + 60,
+                now() + 60,
+                &used(),
+                INTERVAL
+            )
             .await
             .unwrap(),
         Rotation::Refused
@@ -549,24 +679,46 @@ async fn unknown_expired_and_ended_tokens_are_refused(s: &Subject) {
     );
 }
 
-async fn twenty_concurrent_refreshes_with_one_token_have_at_most_one_winner(s: &Subject) {
-    let (_, session, first) = signed_up(s, "alice").await;
+/// Twenty refreshes racing with one token, with the reuse interval `interval`: their
+/// answers, after each racer's.
+async fn twenty_racing_refreshes(
+    s: &Subject,
+    interval: std::time::Duration,
+) -> (Session, Vec<Rotation>) {
+    let (_, session, first) = signed_up(s, &format!("alice{}", interval.as_secs())).await;
     let mut racers = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let sessions = s.sessions.clone();
         let presented = first.hash.clone();
         racers.spawn(async move {
             sessions
-                .rotate_refresh(&presented, &hash(), now() + 3600, now() + 3600, &used())
+                .rotate_refresh(
+                    &presented,
+                    &hash(),
+                    now() + 3600,
+                    now() + 3600,
+                    &used(),
+                    interval,
+                )
                 .await
         });
     }
-    let mut winners = Vec::new();
+    let mut answers = Vec::new();
     while let Some(joined) = racers.join_next().await {
-        match joined
-            .expect("racer did not panic")
-            .expect("store answered")
-        {
+        answers.push(
+            joined
+                .expect("racer did not panic")
+                .expect("store answered"),
+        );
+    }
+    (session, answers)
+}
+
+async fn twenty_concurrent_refreshes_with_one_token_have_at_most_one_winner(s: &Subject) {
+    let (session, answers) = twenty_racing_refreshes(s, NO_INTERVAL).await;
+    let mut winners = Vec::new();
+    for answer in answers {
+        match answer {
             Rotation::Rotated(next) => winners.push(next),
             Rotation::Reused { family } => assert_eq!(family, session.id),
             Rotation::Refused => {}
@@ -580,6 +732,37 @@ async fn twenty_concurrent_refreshes_with_one_token_have_at_most_one_winner(s: &
             "the losers' reuse ended the winner's session"
         );
     }
+}
+
+async fn twenty_concurrent_refreshes_within_the_reuse_interval_all_succeed_in_one_session(
+    s: &Subject,
+) {
+    let (session, answers) = twenty_racing_refreshes(s, INTERVAL).await;
+    let successors: Vec<RefreshRecord> = answers
+        .into_iter()
+        .map(|answer| match answer {
+            Rotation::Rotated(next) => next,
+            other => panic!("a racer was answered {other:?}"),
+        })
+        .collect();
+    assert!(successors.iter().all(|r| r.family == session.id));
+    let distinct: HashSet<&str> = successors.iter().map(|r| r.hash.as_str()).collect();
+    assert_eq!(distinct.len(), 20, "each racer got its own successor");
+    assert_eq!(liveness(s, &session).await, Liveness::Live);
+    let listed = s
+        .sessions
+        .list_sessions(session.user_id, 10, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|l| l.id).collect::<Vec<_>>(),
+        [session.id],
+        "one live session"
+    );
+    assert!(matches!(
+        rotate(s, &successors[19].hash).await,
+        Rotation::Rotated(r) if r.family == session.id
+    ));
 }
 
 async fn sessions_are_listed_newest_first_and_end_once_by_their_owner(s: &Subject) {
@@ -784,7 +967,14 @@ async fn a_deletion_while_a_refresh_is_in_flight_leaves_no_live_token(s: &Subjec
         let presented = first.hash.clone();
         let refresh = tokio::spawn(async move {
             sessions
-                .rotate_refresh(&presented, &hash(), now() + 3600, now() + 3600, &used())
+                .rotate_refresh(
+                    &presented,
+                    &hash(),
+                    now() + 3600,
+                    now() + 3600,
+                    &used(),
+                    INTERVAL,
+                )
                 .await
         });
         let deleted = s
@@ -830,6 +1020,51 @@ async fn a_password_change_racing_logins_leaves_only_the_kept_session(s: &Subjec
         }
         assert_eq!(liveness(s, &kept).await, Liveness::Live);
     }
+}
+
+/// A login that verified a hash made at another bcrypt cost stores a hash at the
+/// current one: both copies of the account, only if they still have the verified
+/// hash, with the generation and every session left as they were.
+async fn a_rehash_replaces_the_verified_hash_in_both_copies_and_ends_no_session(s: &Subject) {
+    let (alice, session, _) = signed_up(s, "alice").await;
+    let rehashed = "$2b$05$the-same-password-at-the-current-cost";
+    assert!(s.accounts.rehash(&alice, rehashed).await.unwrap());
+    let found = s
+        .accounts
+        .find_by_username(&alice.username)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.password_hash, rehashed);
+    assert_eq!(found.gen, alice.gen, "the password generation stays");
+    assert_eq!(
+        liveness(s, &session).await,
+        Liveness::Live,
+        "so do the sessions"
+    );
+
+    assert!(
+        !s.accounts.rehash(&alice, "$2b$06$stale").await.unwrap(),
+        "a rehash of a hash no longer stored writes nothing"
+    );
+    let stored = s
+        .accounts
+        .find_by_username(&alice.username)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.password_hash, rehashed);
+
+    let (next, _) = login(s, &stored).await;
+    assert_eq!(liveness(s, &next).await, Liveness::Live);
+    assert!(
+        s.sessions
+            .change_password(&stored, "$2b$05$changed", next.id)
+            .await
+            .unwrap(),
+        "a password change sees the rehashed copies"
+    );
+    assert_eq!(liveness(s, &session).await, Liveness::Ended);
 }
 
 async fn attempts_count_up_in_a_window_and_start_again_after_it(s: &Subject) {
@@ -1141,13 +1376,16 @@ contract!(
     listing_pages_through_every_profile_once,
     a_refresh_token_rotates_into_its_session_once,
     presenting_a_retired_token_ends_its_whole_session,
+    a_refresh_retried_within_the_reuse_interval_gets_a_new_pair_of_the_same_session,
     unknown_expired_and_ended_tokens_are_refused,
     twenty_concurrent_refreshes_with_one_token_have_at_most_one_winner,
+    twenty_concurrent_refreshes_within_the_reuse_interval_all_succeed_in_one_session,
     sessions_are_listed_newest_first_and_end_once_by_their_owner,
     a_password_change_ends_every_other_session_at_once,
     an_account_deletion_takes_everything_at_once_and_frees_the_names,
     a_deletion_while_a_refresh_is_in_flight_leaves_no_live_token,
     a_password_change_racing_logins_leaves_only_the_kept_session,
+    a_rehash_replaces_the_verified_hash_in_both_copies_and_ends_no_session,
     attempts_count_up_in_a_window_and_start_again_after_it,
     attempts_can_be_released_and_cleared,
     a_login_settles_its_attempts_with_its_session,

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
@@ -144,5 +144,48 @@ impl AccountStore for DynamoAccountStore {
         )
         .await?;
         item.as_ref().map(account_from).transpose()
+    }
+
+    /// One `TransactWriteItems`: an `UpdateItem` of each copy of the account (`USER#`
+    /// and `USERNAME#`) that sets `password_hash` if it is still the verified one;
+    /// `gen` is left as it is. Retried while it loses races to other transactions.
+    async fn rehash(&self, account: &Account, new_hash: &str) -> Result<bool, Error> {
+        let update = |pk: String| {
+            Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .update_expression("SET password_hash = :new")
+                .condition_expression("password_hash = :verified AND user_id = :uid")
+                .expression_attribute_values(":new", s(new_hash))
+                .expression_attribute_values(":verified", s(&account.password_hash))
+                .expression_attribute_values(":uid", s(account.user_id.to_string()))
+                .build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(Error::internal)
+        };
+        let items = vec![
+            update(Self::user_key(account.user_id))?,
+            update(Self::username_key(&account.username))?,
+        ];
+        let mut attempt = 1;
+        loop {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let Err(err) = sent else { return Ok(true) };
+            let cancelled = Cancelled::of(err)?;
+            if cancelled.failed(0) || cancelled.failed(1) {
+                return Ok(false);
+            }
+            let cause = cancelled.otherwise("rehash")?;
+            if attempt >= CONFLICT_ATTEMPTS {
+                return Err(Error::Unavailable(cause));
+            }
+            conflict_pause(attempt).await;
+            attempt += 1;
+        }
     }
 }

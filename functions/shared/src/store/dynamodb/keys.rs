@@ -1,7 +1,7 @@
 //! Token-signing public keys in the security table: the registry item `KEYS` (every
 //! key still alive, the current one first, with a version for optimistic locking) that
-//! auth reads and writes, and one item `KEY#<kid>` per key that verifiers read. No
-//! private key is ever stored.
+//! auth reads and writes and verifiers read, and one item `KEY#<kid>` per key for
+//! verifiers that look a key up by its id. No private key is ever stored.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};

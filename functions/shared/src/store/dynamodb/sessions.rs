@@ -3,6 +3,7 @@
 //! transaction, and the per-request check is one `BatchGetItem`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
@@ -109,23 +110,45 @@ impl DynamoSessionStore {
         Ok(item_put(put))
     }
 
+    /// The items of a rotation transaction, in the order [`rotation_refusal`] reads
+    /// their cancellation reasons: the presented token (retired now if `retire`, else
+    /// checked to be retired already: a retried refresh), the session, the user's
+    /// state, the successor.
     fn rotation(
         &self,
         presented: &TokenHash,
         next: &RefreshRecord,
         session_expires_at: i64,
         used: &Use,
+        retire: bool,
     ) -> Result<Vec<TransactWriteItem>, Error> {
-        let retire = Update::builder()
-            .table_name(&self.security)
-            .key("pk", s(Self::refresh_key(presented)))
-            .update_expression("SET #used = :true")
-            .condition_expression("#used = :false")
-            .expression_attribute_names("#used", "used")
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .build()
-            .map_err(Error::internal)?;
+        let presented_key = s(Self::refresh_key(presented));
+        let old = if retire {
+            item_update(
+                Update::builder()
+                    .table_name(&self.security)
+                    .key("pk", presented_key)
+                    .update_expression("SET #used = :true, used_at = :now")
+                    .condition_expression("#used = :false")
+                    .expression_attribute_names("#used", "used")
+                    .expression_attribute_values(":true", AttributeValue::Bool(true))
+                    .expression_attribute_values(":false", AttributeValue::Bool(false))
+                    .expression_attribute_values(":now", n(used.now))
+                    .build()
+                    .map_err(Error::internal)?,
+            )
+        } else {
+            item_check(
+                ConditionCheck::builder()
+                    .table_name(&self.security)
+                    .key("pk", presented_key)
+                    .condition_expression("#used = :true")
+                    .expression_attribute_names("#used", "used")
+                    .expression_attribute_values(":true", AttributeValue::Bool(true))
+                    .build()
+                    .map_err(Error::internal)?,
+            )
+        };
         let mut set = vec!["last_used = :now", "expires_at = :exp"];
         let mut remove = Vec::new();
         let mut touch = Update::builder()
@@ -161,7 +184,7 @@ impl DynamoSessionStore {
             .build()
             .map_err(Error::internal)?;
         Ok(vec![
-            item_update(retire),
+            old,
             item_update(touch),
             item_check(self.user_allows(next.user_id, next.family, next.gen)?),
             self.put_new(&self.security, refresh_item(next))?,
@@ -176,7 +199,7 @@ impl DynamoSessionStore {
                 self.end(family, None, now).await?;
                 Ok(Rotation::Reused { family })
             }
-            RotationStep::Rotate(_) => Err(Error::internal(
+            RotationStep::Rotate(_) | RotationStep::Reissue(_) => Err(Error::internal(
                 "DynamoDB TransactWriteItems (refresh): cancelled without a failed condition",
             )),
         }
@@ -259,7 +282,7 @@ fn item_delete(delete: Delete) -> TransactWriteItem {
 }
 
 fn refresh_item(record: &RefreshRecord) -> Item {
-    Item::from([
+    let mut item = Item::from([
         (
             "pk".into(),
             s(DynamoSessionStore::refresh_key(&record.hash)),
@@ -270,7 +293,11 @@ fn refresh_item(record: &RefreshRecord) -> Item {
         ("expires_at".into(), n(record.expires_at)),
         ("used".into(), AttributeValue::Bool(record.used)),
         ("gen".into(), n(record.gen as i64)),
-    ])
+    ]);
+    if let Some(at) = record.used_at {
+        item.insert("used_at".into(), n(at));
+    }
+    item
 }
 
 fn refresh_from(hash: &TokenHash, item: &Item) -> Result<RefreshRecord, Error> {
@@ -285,6 +312,7 @@ fn refresh_from(hash: &TokenHash, item: &Item) -> Result<RefreshRecord, Error> {
         username: f.text("username")?.to_owned(),
         expires_at: f.number("expires_at")?,
         used: f.flag("used")?,
+        used_at: f.optional_number("used_at")?,
         gen: f.generation("gen")?,
     })
 }
@@ -508,11 +536,13 @@ impl SessionStore for DynamoSessionStore {
     }
 
     /// One consistent `GetItem` of the presented token, then one `TransactWriteItems`
-    /// that retires it (if still unused), marks its session used (if still live), checks
-    /// that the user's state still lets the session live, and puts the successor. The
-    /// conditions that cancel the transaction are what the read could not know, and the
-    /// step is decided again with them. A transaction lost to a concurrent one is
-    /// retried from the read.
+    /// that retires it (if still unused; or checks that it is retired, for a refresh
+    /// retried within the reuse interval), marks its session used (if still live),
+    /// checks that the user's state still lets the session live, and puts the
+    /// successor. The conditions that cancel the transaction are what the read could
+    /// not know, and the step is decided again with them. A transaction lost to a
+    /// concurrent one, or to a concurrent refresh that retired the token first, is
+    /// retried from the read (which then sees when the token was retired).
     async fn rotate_refresh(
         &self,
         presented: &TokenHash,
@@ -520,16 +550,19 @@ impl SessionStore for DynamoSessionStore {
         next_expires_at: i64,
         session_expires_at: i64,
         used: &Use,
+        reuse_interval: Duration,
     ) -> Result<Rotation, Error> {
         let now = used.now;
+        let interval = i64::try_from(reuse_interval.as_secs()).unwrap_or(i64::MAX);
         let step = |record: Option<&RefreshRecord>, ended: bool| {
-            rotation_step(record, ended, next, next_expires_at, now)
+            rotation_step(record, ended, next, next_expires_at, now, interval)
         };
         let mut attempt = 1;
         loop {
             let old = self.find_refresh(presented).await?;
-            let successor = match step(old.as_ref(), false) {
-                RotationStep::Rotate(successor) => successor,
+            let (successor, retire) = match step(old.as_ref(), false) {
+                RotationStep::Rotate(successor) => (successor, true),
+                RotationStep::Reissue(successor) => (successor, false),
                 other => return self.conclude(other, now).await,
             };
             let sent = self
@@ -540,6 +573,7 @@ impl SessionStore for DynamoSessionStore {
                     &successor,
                     session_expires_at,
                     used,
+                    retire,
                 )?))
                 .send()
                 .await;
@@ -548,18 +582,27 @@ impl SessionStore for DynamoSessionStore {
             };
             let cancelled = Cancelled::of(err)?;
             let (retired, ended) = rotation_refusal(&cancelled);
-            if retired || ended {
-                let known = old.map(|o| RefreshRecord {
-                    used: o.used || retired,
-                    ..o
-                });
+            let known = old.map(|o| RefreshRecord {
+                used: o.used || retired,
+                used_at: o.used_at.or(retired.then_some(now)),
+                ..o
+            });
+            let cause = if ended {
                 return self.conclude(step(known.as_ref(), ended), now).await;
-            }
-            let cause = cancelled.otherwise("refresh")?;
+            } else if retired {
+                match step(known.as_ref(), false) {
+                    RotationStep::Reissue(_) => "a concurrent refresh retired the token".into(),
+                    other => return self.conclude(other, now).await,
+                }
+            } else {
+                cancelled.otherwise("refresh")?
+            };
             if attempt >= CONFLICT_ATTEMPTS {
                 return Err(Error::Unavailable(cause));
             }
-            conflict_pause(attempt).await;
+            if !retired {
+                conflict_pause(attempt).await;
+            }
             attempt += 1;
         }
     }
