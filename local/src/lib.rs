@@ -2,6 +2,7 @@
 //! process (and so one signing secret and one set of stores).
 
 pub mod emulate;
+pub mod serve;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -12,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use shared::config::{AuthMode, ConfigError, Url};
+use shared::config::{AuthMode, ConfigError, Secret, ServerLimits, Url};
 use shared::store::{KeyStore, Stores};
 use shared::token::{Ed25519Key, Tokens};
 use shared::Config;
@@ -140,8 +141,8 @@ pub async fn start_with(
         .iter()
         .map(TcpListener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
-    let wired = wired(config, addrs[0], addrs[1]);
-    let auth_state = auth::AppState::new(&stores, tokens.clone(), config);
+    let wired = wired(config, addrs[0], addrs[1], addrs[2]);
+    let auth_state = auth::AppState::new(&stores, tokens.clone(), &wired);
     let authenticator = match config.services.auth_mode {
         AuthMode::Local => users::Authenticator::local(tokens, stores.checks.clone()),
         AuthMode::Remote => users::Authenticator::remote_from_config(&wired)?,
@@ -158,10 +159,26 @@ pub async fn start_with(
     let [auth_listener, users_listener, gateway_listener]: [TcpListener; 3] = listeners
         .try_into()
         .map_err(|_| "three listeners were bound")?;
+    let limits = config.server;
     let servers = vec![
-        tokio::spawn(serve(auth_listener, auth_app, wait_for(stopped.clone()))),
-        tokio::spawn(serve(users_listener, users_app, wait_for(stopped.clone()))),
-        serve_on_own_thread(gateway_listener, gateway_app, wait_for(stopped.clone()))?,
+        tokio::spawn(serve::serve(
+            auth_listener,
+            auth_app,
+            limits,
+            wait_for(stopped.clone()),
+        )),
+        tokio::spawn(serve::serve(
+            users_listener,
+            users_app,
+            limits,
+            wait_for(stopped.clone()),
+        )),
+        serve_on_own_thread(
+            gateway_listener,
+            gateway_app,
+            limits,
+            wait_for(stopped.clone()),
+        )?,
     ];
     Ok(Stack {
         auth: addrs[0],
@@ -173,9 +190,12 @@ pub async fn start_with(
 }
 
 /// `config` with the service URLs pointed at this stack's own auth and users, unless
-/// `AUTH_SERVICE_URL` or `USER_SERVICE_URL` were set, and browsers on any origin let
-/// in unless `CORS_ALLOWED_ORIGINS` was set (an empty value turns CORS off).
-pub fn wired(config: &Config, auth: SocketAddr, users: SocketAddr) -> Config {
+/// `AUTH_SERVICE_URL` or `USER_SERVICE_URL` were set; browsers on any origin let in
+/// unless `CORS_ALLOWED_ORIGINS` was set (an empty value turns CORS off); the gateway's
+/// address as the API's public URL unless `PUBLIC_URL` was set; and the gateway, alone
+/// of all loopback peers, trusted to name the client to auth, by a key made here
+/// ([`TrustedProxies::with_hop_key`](shared::client_ip::TrustedProxies::with_hop_key)).
+pub fn wired(config: &Config, auth: SocketAddr, users: SocketAddr, gateway: SocketAddr) -> Config {
     let own = |addr: SocketAddr| {
         Some(Url::parse(&format!("http://{addr}")).expect("a socket address makes a URL"))
     };
@@ -183,6 +203,11 @@ pub fn wired(config: &Config, auth: SocketAddr, users: SocketAddr) -> Config {
     config
         .cors_allowed_origins
         .get_or_insert_with(|| vec![ANY_ORIGIN.to_owned()]);
+    config.public_url = config.public_url.take().or_else(|| own(gateway));
+    config.trusted_proxies = config
+        .trusted_proxies
+        .clone()
+        .with_hop_key(Secret::random());
     let services = &mut config.services;
     services.auth_url = services.auth_url.take().or_else(|| own(auth));
     services.users_url = services.users_url.take().or_else(|| own(users));
@@ -201,6 +226,7 @@ async fn wait_for(mut stopped: watch::Receiver<bool>) {
 fn serve_on_own_thread(
     listener: TcpListener,
     app: Router,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     let listener = listener.into_std()?;
@@ -213,7 +239,7 @@ fn serve_on_own_thread(
         .spawn(move || {
             runtime.block_on(async move {
                 match TcpListener::from_std(listener) {
-                    Ok(listener) => serve(listener, app, shutdown).await,
+                    Ok(listener) => serve::serve(listener, app, limits, shutdown).await,
                     Err(err) => tracing::error!(error = %err, "gateway cannot listen"),
                 }
             });
@@ -222,20 +248,6 @@ fn serve_on_own_thread(
     Ok(tokio::spawn(async move {
         let _ = ended.await;
     }))
-}
-
-async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(err) = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(error = %err, "server stopped with an error");
-    }
 }
 
 #[cfg(test)]
@@ -254,7 +266,8 @@ mod tests {
             }),
         );
         let (stop, stopped) = watch::channel(false);
-        let server = serve_on_own_thread(listener, app, wait_for(stopped)).unwrap();
+        let server =
+            serve_on_own_thread(listener, app, ServerLimits::default(), wait_for(stopped)).unwrap();
         let answer = reqwest::get(format!("http://{addr}/")).await.unwrap();
         assert_eq!(answer.text().await.unwrap(), "gateway");
         assert_ne!(std::thread::current().name(), Some("gateway"));

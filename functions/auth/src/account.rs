@@ -120,7 +120,11 @@ async fn verified_account(
         .await?
         .filter(|a| a.user_id == claims.user_id());
     let hash = account.as_ref().map(|a| a.password_hash.as_str());
-    if !state.passwords.verify(password, hash).await? {
+    let checked = state.passwords.verify(password, hash).await;
+    if let Err(Error::PasswordChecksBusy { .. }) = checked {
+        reservation.unchecked(state.attempts.as_ref()).await;
+    }
+    if !checked? {
         return match account {
             Some(_) => Err(Error::WrongPassword),
             None => Ok(None),

@@ -55,7 +55,8 @@ pub struct RegisterResponse {
 
 /// The body is checked first (cheap, and a 400 is not counted); then the registration
 /// counts against the client address, and past `REGISTER_MAX_PER_IP` it is refused
-/// with 429 before bcrypt runs. A taken username or email is found only by the store's
+/// with 429 before bcrypt runs. One refused with 503 for want of a bcrypt slot is
+/// given back. A taken username or email is found only by the store's
 /// write, after the hash, so a 409 has cost its bcrypt and counts too.
 pub async fn register(
     State(state): State<AppState>,
@@ -66,7 +67,13 @@ pub async fn register(
     let email = Email::parse(&req.email)?;
     let password = Password::parse(req.password)?;
     limits::count_registration(state.attempts.as_ref(), &state.register_limits, ip).await?;
-    let password_hash = state.passwords.hash(&password).await?;
+    let password_hash = match state.passwords.hash(&password).await {
+        Err(busy @ Error::PasswordChecksBusy { .. }) => {
+            limits::uncount_registration(state.attempts.as_ref(), ip).await;
+            return Err(busy);
+        }
+        hashed => hashed?,
+    };
     let account = Account {
         user_id: Uuid::new_v4(),
         username,
@@ -164,7 +171,11 @@ async fn attempt_login(
         None => None,
     };
     let hash = account.as_ref().map(|a| a.password_hash.as_str());
-    if !state.passwords.verify(&password, hash).await? {
+    let checked = state.passwords.verify(&password, hash).await;
+    if let Err(Error::PasswordChecksBusy { .. }) = checked {
+        reservation.unchecked(state.attempts.as_ref()).await;
+    }
+    if !checked? {
         return Err(Error::InvalidCredentials);
     }
     let account = account.ok_or(Error::InvalidCredentials)?;

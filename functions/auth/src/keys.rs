@@ -2,9 +2,11 @@
 //! and where to find them (`/.well-known/openid-configuration`).
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, Extensions, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use lambda_http::request::RequestContext;
 use serde_json::{json, Value};
+use shared::config::Url;
 
 use std::time::Duration;
 
@@ -67,26 +69,52 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, Error> {
 }
 
 /// `GET /.well-known/openid-configuration`: the issuer and where its keys are, and
-/// nothing this API does not honour. The key set's URL is the issuer's when the issuer
-/// is a URL, else this API's own (from `X-Forwarded-Host`/`Host` and
-/// `X-Forwarded-Proto`, as API Gateway and the local gateway send them).
-pub async fn discovery(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let issuer = state.tokens.issuer();
-    let base = if issuer.starts_with("https://") || issuer.starts_with("http://") {
-        issuer.trim_end_matches('/').to_owned()
-    } else {
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let host = text("x-forwarded-host")
-            .or_else(|| text("host"))
-            .unwrap_or("localhost");
-        let scheme = match text("x-forwarded-proto") {
-            Some("https") => "https",
-            _ => "http",
-        };
-        format!("{scheme}://{host}")
-    };
-    cached(json!({
-        "issuer": issuer,
+/// nothing this API does not honour. The key set's URL is under this API's public
+/// address ([`public_base`]), never under one a client's header names: the document is
+/// cached by shared caches, which would hand a forged key URL to every verifier.
+pub async fn discovery(
+    State(state): State<AppState>,
+    extensions: Extensions,
+) -> Result<Response, Error> {
+    let base = public_base(&state, &extensions).ok_or_else(|| {
+        Error::internal(
+            "the discovery document needs this API's address: set PUBLIC_URL, or JWT_ISSUER \
+             to a URL",
+        )
+    })?;
+    Ok(cached(json!({
+        "issuer": state.tokens.issuer(),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-    }))
+    })))
+}
+
+/// This API's public base URL, without a trailing slash: the issuer when it is a URL,
+/// else `PUBLIC_URL`, else (behind API Gateway) the domain API Gateway says the request
+/// came in on (`requestContext.domainName`, set by API Gateway from its own routing, not
+/// by the client); HTTPS, as API Gateway serves, except on a loopback emulation of it.
+fn public_base(state: &AppState, extensions: &Extensions) -> Option<String> {
+    let issuer = state.tokens.issuer();
+    if issuer.starts_with("https://") || issuer.starts_with("http://") {
+        return Some(issuer.trim_end_matches('/').to_owned());
+    }
+    if let Some(url) = &state.public_url {
+        return Some(url.to_string());
+    }
+    let domain = match extensions.get::<RequestContext>()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.domain_name.as_deref(),
+        RequestContext::ApiGatewayV1(ctx) => ctx.domain_name.as_deref(),
+        _ => None,
+    }?;
+    let parsed = Url::parse(&format!("http://{domain}")).ok()?;
+    let host = parsed.host_str()?;
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let scheme = if loopback { "http" } else { "https" };
+    Some(match parsed.port() {
+        Some(port) => format!("{scheme}://{host}:{port}"),
+        None => format!("{scheme}://{host}"),
+    })
 }

@@ -10,9 +10,11 @@ mod passwords;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
+use shared::client_ip::TrustedProxies;
 use shared::config::{ConfigError, LoginLimits, RegisterLimits};
 use shared::store::{
     AccountStore, KeyStore, LoginAttemptStore, SessionCheck, SessionStore, Stores,
@@ -40,12 +42,23 @@ pub struct AppState {
     pub refresh_token_expiry: Duration,
     /// How long a retired refresh token may be presented again as a retried refresh.
     pub refresh_reuse_interval: Duration,
+    /// Whose `X-Forwarded-For` names the client ([`ClientIp`]).
+    pub trusted_proxies: Arc<TrustedProxies>,
+    /// This API's public base URL, without a trailing slash, when configured
+    /// (`PUBLIC_URL`): where the discovery document says the key set is.
+    pub public_url: Option<Arc<str>>,
+}
+
+impl FromRef<AppState> for Arc<TrustedProxies> {
+    fn from_ref(state: &AppState) -> Self {
+        state.trusted_proxies.clone()
+    }
 }
 
 impl AppState {
     /// The handlers' state over the stores of `stores` that auth uses, with the bcrypt
-    /// cost, login and registration limits and refresh-token lifetime and reuse interval
-    /// of `config`.
+    /// cost and bound, login and registration limits, refresh-token lifetime and reuse
+    /// interval, trusted proxies and public URL of `config`.
     pub fn new(stores: &Stores, tokens: Arc<Tokens>, config: &Config) -> Self {
         Self {
             accounts: stores.accounts.clone(),
@@ -55,11 +68,16 @@ impl AppState {
             keys: stores.keys.clone(),
             published: Arc::default(),
             tokens,
-            passwords: Passwords::new(config.bcrypt_cost),
+            passwords: Passwords::limited(config.bcrypt_cost, config.hashing),
             login_limits: config.login_limits,
             register_limits: config.register_limits,
             refresh_token_expiry: config.tokens.refresh_ttl,
             refresh_reuse_interval: config.tokens.refresh_reuse_interval,
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            public_url: config
+                .public_url
+                .as_ref()
+                .map(|url| url.as_str().trim_end_matches('/').into()),
         }
     }
 

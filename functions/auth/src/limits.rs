@@ -1,12 +1,15 @@
 //! Brute-force protection: every login attempt is counted per username and per client
-//! address before the password is checked, and refused with 429 past the limits; every
-//! registration is counted per client address before its password is hashed.
+//! address before the password is checked (so attempts still in flight count), and
+//! refused with 429 past the limits; every registration is counted per client address
+//! before its password is hashed. An IPv6 client counts by its /64
+//! ([`limited_address`]).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::Utc;
 
+use shared::client_ip::limited_address;
 use shared::config::{LoginLimits, RegisterLimits};
 use shared::domain::Username;
 use shared::store::{AttemptKey, Attempts, LoginAttemptStore, Settle};
@@ -30,7 +33,7 @@ pub async fn reserve(
     ip: Option<IpAddr>,
 ) -> Result<Reservation, Error> {
     let now = Utc::now().timestamp();
-    let ip = ip.map(AttemptKey::Ip);
+    let ip = ip.map(|ip| AttemptKey::Ip(limited_address(ip)));
     if let Some(key) = &ip {
         let attempts = store.count_attempt(key, limits.window, now).await?;
         if attempts.count > limits.per_ip {
@@ -62,7 +65,11 @@ pub async fn count_registration(
     };
     let now = Utc::now().timestamp();
     let attempts = store
-        .count_attempt(&AttemptKey::Register(ip), limits.window, now)
+        .count_attempt(
+            &AttemptKey::Register(limited_address(ip)),
+            limits.window,
+            now,
+        )
         .await?;
     if attempts.count > limits.per_ip {
         let retry_after_secs = retry_after(attempts, now, limits.window);
@@ -73,6 +80,18 @@ pub async fn count_registration(
         return Err(Error::RegisterLimited { retry_after_secs });
     }
     Ok(())
+}
+
+/// Gives back a registration counted by [`count_registration`] that hashed nothing
+/// (refused with [`Error::PasswordChecksBusy`]). A store failure here is logged.
+pub async fn uncount_registration(store: &dyn LoginAttemptStore, ip: Option<IpAddr>) {
+    let Some(ip) = ip else {
+        return;
+    };
+    let key = AttemptKey::Register(limited_address(ip));
+    if let Err(err) = store.release_attempt(&key, Utc::now().timestamp()).await {
+        tracing::warn!(error = ?err, "could not give back a registration that hashed nothing");
+    }
 }
 
 /// Whole seconds until the window closes: at least 1, and at most the window itself. A
@@ -103,6 +122,19 @@ impl Reservation {
             clear: self.user,
             release: self.ip,
             now: Utc::now().timestamp(),
+        }
+    }
+
+    /// The password was never checked (every bcrypt slot was busy,
+    /// [`Error::PasswordChecksBusy`]): the attempt is given back to the username and
+    /// the address alike, so that load shed from others never locks anyone out. A
+    /// store failure here is logged.
+    pub async fn unchecked(&self, store: &dyn LoginAttemptStore) {
+        let now = Utc::now().timestamp();
+        for key in [&self.user, &self.ip].into_iter().flatten() {
+            if let Err(err) = store.release_attempt(key, now).await {
+                tracing::warn!(error = ?err, "could not give back an unchecked attempt");
+            }
         }
     }
 

@@ -1,32 +1,77 @@
-//! bcrypt hashing and checking, always off the async executor.
+//! bcrypt hashing and checking, always off the async executor, a bounded number at
+//! once.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use rand::RngCore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use shared::config::HashingLimits;
 use shared::domain::Password;
 use shared::Error;
 
-/// Hashes and checks passwords at one bcrypt cost.
+/// Hashes and checks passwords at one bcrypt cost, at most [`HashingLimits::concurrency`]
+/// at once: a request that finds every slot taken waits [`HashingLimits::queue`] at
+/// most, then is refused with [`Error::PasswordChecksBusy`] without hashing. Without
+/// the bound, a burst of logins queues bcrypt on the blocking pool for longer than any
+/// caller waits, and every request behind it times out.
 #[derive(Clone)]
 pub struct Passwords {
     cost: u32,
     dummy_hash: String,
+    slots: Arc<Semaphore>,
+    queue: Duration,
 }
 
+/// When a refused password check is worth trying again: a bcrypt run takes a fraction
+/// of a second.
+const BUSY_RETRY_AFTER_SECS: u64 = 1;
+
 impl Passwords {
+    /// Hashing at `cost`, one run per core at once.
     pub fn new(cost: u32) -> Self {
+        Self::limited(cost, HashingLimits::default())
+    }
+
+    /// Hashing at `cost` within `limits`.
+    pub fn limited(cost: u32, limits: HashingLimits) -> Self {
         Self {
             cost,
             dummy_hash: dummy_hash(cost),
+            slots: Arc::new(Semaphore::new(limits.concurrency.max(1))),
+            queue: limits.queue,
+        }
+    }
+
+    /// A slot to hash in, held until the bcrypt run ends (even when the request that
+    /// asked for it is gone): at once when one is free, else within the queue deadline.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, Error> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        match tokio::time::timeout(self.queue, self.slots.clone().acquire_owned()).await {
+            Ok(permit) => permit.map_err(Error::internal),
+            Err(_) => {
+                tracing::warn!("password check refused: every bcrypt slot stayed busy");
+                Err(Error::PasswordChecksBusy {
+                    retry_after_secs: BUSY_RETRY_AFTER_SECS,
+                })
+            }
         }
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String, Error> {
+        let slot = self.slot().await?;
         let password = password.clone();
         let cost = self.cost;
-        tokio::task::spawn_blocking(move || bcrypt::hash(password.expose(), cost))
-            .await
-            .map_err(|e| Error::PasswordHash(e.to_string()))?
-            .map_err(|e| Error::PasswordHash(e.to_string()))
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            bcrypt::hash(password.expose(), cost)
+        })
+        .await
+        .map_err(|e| Error::PasswordHash(e.to_string()))?
+        .map_err(|e| Error::PasswordHash(e.to_string()))
     }
 
     /// Whether `hash` was made at another cost than this one's: a login that verified
@@ -40,13 +85,17 @@ impl Passwords {
     /// Checks `password` against `hash`, or against a dummy hash of the same cost when
     /// there is no account, so both take the same time.
     pub async fn verify(&self, password: &Password, hash: Option<&str>) -> Result<bool, Error> {
+        let slot = self.slot().await?;
         let known = hash.is_some();
         let hash = hash.unwrap_or(&self.dummy_hash).to_owned();
         let password = password.clone();
-        let matched = tokio::task::spawn_blocking(move || bcrypt::verify(password.expose(), &hash))
-            .await
-            .map_err(Error::internal)?
-            .map_err(Error::internal)?;
+        let matched = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            bcrypt::verify(password.expose(), &hash)
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(Error::internal)?;
         Ok(known && matched)
     }
 }
@@ -83,6 +132,65 @@ mod tests {
         assert!(hash.starts_with("$2b$04$"));
         assert!(p.verify(&good, Some(&hash)).await.unwrap());
         assert!(!p.verify(&bad, Some(&hash)).await.unwrap());
+    }
+
+    fn busy() -> Error {
+        Error::PasswordChecksBusy {
+            retry_after_secs: BUSY_RETRY_AFTER_SECS,
+        }
+    }
+
+    #[tokio::test]
+    async fn with_every_slot_busy_past_the_queue_deadline_nothing_is_hashed() {
+        let p = Passwords::limited(
+            4,
+            HashingLimits {
+                concurrency: 1,
+                queue: Duration::from_millis(20),
+            },
+        );
+        let pw = Password::parse("correct horse".into()).unwrap();
+        let hash = p.hash(&pw).await.unwrap();
+        let held = p.slots.clone().try_acquire_owned().unwrap();
+        let refused = p.verify(&pw, Some(&hash)).await.unwrap_err();
+        assert_eq!(refused.to_string(), busy().to_string());
+        assert_eq!(
+            refused.status(),
+            axum::http::StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert!(matches!(
+            p.hash(&pw).await,
+            Err(Error::PasswordChecksBusy {
+                retry_after_secs: 1
+            })
+        ));
+        drop(held);
+        assert!(
+            p.verify(&pw, Some(&hash)).await.unwrap(),
+            "a free slot again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slot_freed_within_the_queue_deadline_is_taken() {
+        let p = Passwords::limited(
+            4,
+            HashingLimits {
+                concurrency: 1,
+                queue: Duration::from_secs(30),
+            },
+        );
+        let pw = Password::parse("correct horse".into()).unwrap();
+        let held = p.slots.clone().try_acquire_owned().unwrap();
+        let waiting = tokio::spawn({
+            let p = p.clone();
+            let pw = pw.clone();
+            async move { p.hash(&pw).await }
+        });
+        tokio::task::yield_now().await;
+        drop(held);
+        let hash = waiting.await.unwrap().unwrap();
+        assert!(p.verify(&pw, Some(&hash)).await.unwrap());
     }
 
     #[tokio::test]

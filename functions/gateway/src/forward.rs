@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::Full;
 
 use shared::breaker::Outcome;
-use shared::client_ip::client_ip;
+use shared::client_ip::{client_ip, HOP_KEY};
 use shared::http::{has_dot_segment, without_api_prefix, REQUEST_ID};
 use shared::http_client::Failure;
 use shared::json::{declares_json, read_body, MAX_BODY_BYTES};
@@ -47,15 +47,12 @@ impl Upstream {
 
 /// The client's address as the gateway sees it, replacing whatever the client sent, so
 /// auth counts failed logins per real client behind the gateway. Sent to auth only:
-/// users reads no client address.
+/// users reads no client address. Auth believes it only from a trusted proxy: in the
+/// local stack, the gateway sends its hop key ([`HOP_KEY`]) beside it.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
-/// The `Host` the client called, replacing whatever the client sent as
-/// `X-Forwarded-Host` (which is not forwarded); to auth only, like `X-Forwarded-For`.
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-
 /// Request headers the downstream services need; nothing else is passed on (besides
-/// the gateway's own `X-Forwarded-*` to auth). Auth records the `User-Agent` of a login
+/// the gateway's own `X-Forwarded-For` and hop key to auth). Auth records the `User-Agent` of a login
 /// or a refresh on its session (`GET /sessions`), as it sees it behind API Gateway.
 const FORWARDED: [HeaderName; 4] = [
     header::AUTHORIZATION,
@@ -96,10 +93,10 @@ async fn try_forward(
     if has_dot_segment(req.uri().path()) {
         return Err(Error::NotFound);
     }
-    // Only auth reads the client's address and host (login limits, discovery document).
+    // Only auth reads the client's address (login and registration limits).
     let to_auth = upstream == Upstream::Auth;
     let client = to_auth
-        .then(|| client_ip(req.extensions(), req.headers()))
+        .then(|| client_ip(req.extensions(), req.headers(), &state.trusted))
         .flatten();
     let (parts, body) = req.into_parts();
     let head = parts.method == Method::HEAD;
@@ -120,12 +117,12 @@ async fn try_forward(
     if let Some(ip) = client {
         if let Ok(value) = HeaderValue::try_from(ip.to_string()) {
             headers.insert(X_FORWARDED_FOR, value);
+            if let Some(key) = state.trusted.hop_key() {
+                if let Ok(key) = HeaderValue::from_str(key.expose()) {
+                    headers.insert(HOP_KEY, key);
+                }
+            }
         }
-    }
-    // The host the client called, so that auth's discovery document points at the
-    // gateway rather than at auth's own address.
-    if let Some(host) = parts.headers.get(header::HOST).filter(|_| to_auth) {
-        headers.insert(X_FORWARDED_HOST, host.clone());
     }
 
     let breaker = state.breaker(upstream);

@@ -14,6 +14,7 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer, ExposeHeaders};
 
 use shared::breaker::Breaker;
+use shared::client_ip::TrustedProxies;
 use shared::config::{ConfigError, Url};
 use shared::http::{Routes, REQUEST_ID};
 use shared::http_client::{self, Service};
@@ -43,6 +44,9 @@ pub struct Shared {
     breakers: [Breaker; 2],
     /// The downstream health probes' last answers, shared by every `GET /`.
     probes: health::ProbeCache,
+    /// Who may tell the gateway its client's address; the key it proves itself to
+    /// auth with, in the local stack.
+    trusted: TrustedProxies,
 }
 
 impl std::ops::Deref for AppState {
@@ -74,6 +78,7 @@ impl AppState {
             cors: cors(config.cors_allowed_origins.as_deref().unwrap_or_default())?,
             breakers: [Breaker::new(config.breaker), Breaker::new(config.breaker)],
             probes: health::ProbeCache::default(),
+            trusted: config.trusted_proxies.clone(),
         })))
     }
 }

@@ -102,7 +102,7 @@ impl<'a> Vars<'a> {
         (self.0)(key)
     }
 
-    fn get(&self, key: &str) -> Option<String> {
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
         self.raw(key).filter(|v| !v.trim().is_empty())
     }
 
@@ -184,6 +184,15 @@ pub struct Config {
     pub breaker: crate::breaker::BreakerConfig,
     /// Who sees a profile's `email` (users).
     pub profile_emails: ProfileEmails,
+    /// Whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`; by default nobody's).
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// This API's own public base URL (`PUBLIC_URL`), where verifiers find its key
+    /// set; `None` when unset.
+    pub public_url: Option<Url>,
+    /// How many bcrypt runs at once, and how long one may wait for its turn.
+    pub hashing: HashingLimits,
+    /// How the local servers guard their connections.
+    pub server: ServerLimits,
 }
 
 /// `BCRYPT_COST` when unset.
@@ -202,6 +211,10 @@ impl Default for Config {
             cors_allowed_origins: None,
             breaker: crate::breaker::BreakerConfig::default(),
             profile_emails: ProfileEmails::default(),
+            trusted_proxies: crate::client_ip::TrustedProxies::default(),
+            public_url: None,
+            hashing: HashingLimits::default(),
+            server: ServerLimits::default(),
         }
     }
 }
@@ -230,6 +243,13 @@ impl Config {
                     .filter(|o| !o.is_empty())
                     .collect()
             }),
+            trusted_proxies: crate::client_ip::TrustedProxies::read(&vars)?,
+            public_url: vars
+                .get("PUBLIC_URL")
+                .map(|v| service_url("PUBLIC_URL", &v))
+                .transpose()?,
+            hashing: HashingLimits::read(&vars)?,
+            server: ServerLimits::read(&vars)?,
         })
     }
 }
@@ -536,6 +556,74 @@ impl RegisterLimits {
     }
 }
 
+/// How much password hashing (bcrypt) one process runs at once: `BCRYPT_CONCURRENCY`
+/// runs (by default one per core), and a request that finds them all busy waits at
+/// most `BCRYPT_QUEUE_MS` for its turn before it is answered 503 without hashing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingLimits {
+    pub concurrency: usize,
+    pub queue: Duration,
+}
+
+impl Default for HashingLimits {
+    fn default() -> Self {
+        Self {
+            concurrency: std::thread::available_parallelism().map_or(1, usize::from),
+            queue: Duration::from_millis(500),
+        }
+    }
+}
+
+impl HashingLimits {
+    pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        let default = Self::default();
+        Ok(Self {
+            concurrency: vars.between("BCRYPT_CONCURRENCY", default.concurrency as u64, 1024, "")?
+                as usize,
+            queue: vars.millis("BCRYPT_QUEUE_MS", default.queue)?,
+        })
+    }
+}
+
+/// What each local server (`cargo run -p local`, `local emulate`) allows a connection,
+/// as a reverse proxy would: its request head within `HEADER_READ_TIMEOUT_MS` of
+/// waiting for one (idle keep-alive time included), no silence (nothing read or
+/// written) longer than `IDLE_TIMEOUT_MS`, and at most `MAX_CONNECTIONS` open at once
+/// (more wait to be accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 256,
+        }
+    }
+}
+
+impl ServerLimits {
+    pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        let default = Self::default();
+        Ok(Self {
+            header_read_timeout: vars
+                .millis("HEADER_READ_TIMEOUT_MS", default.header_read_timeout)?,
+            idle_timeout: vars.millis("IDLE_TIMEOUT_MS", default.idle_timeout)?,
+            max_connections: vars.between(
+                "MAX_CONNECTIONS",
+                default.max_connections as u64,
+                100_000,
+                "",
+            )? as usize,
+        })
+    }
+}
+
 /// A service's base URL: http(s) with a host, no query or fragment, the path's
 /// trailing slashes trimmed (so `{base}{path}` never doubles one).
 fn service_url(var: &str, value: &str) -> Result<Url, ConfigError> {
@@ -790,6 +878,15 @@ mod tests {
             ("REGISTER_WINDOW_SECS", "0"),
             ("REGISTER_WINDOW_SECS", "86401"),
             ("PROFILE_EMAILS", "friends"),
+            ("TRUSTED_PROXIES", "localhost"),
+            ("PUBLIC_URL", "api.example.com"),
+            ("PUBLIC_URL", "https://api.example.com/?x=1"),
+            ("BCRYPT_CONCURRENCY", "0"),
+            ("BCRYPT_CONCURRENCY", "1025"),
+            ("BCRYPT_QUEUE_MS", "0"),
+            ("HEADER_READ_TIMEOUT_MS", "0"),
+            ("IDLE_TIMEOUT_MS", "soon"),
+            ("MAX_CONNECTIONS", "0"),
         ] {
             let err = config(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
@@ -807,6 +904,43 @@ mod tests {
             let c = config(&[("PROFILE_EMAILS", value)]).unwrap();
             assert_eq!(c.profile_emails, want, "{value:?}");
         }
+    }
+
+    #[test]
+    fn serving_and_hashing_limits_have_defaults_and_can_be_set() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.public_url, None);
+        assert!(c.hashing.concurrency >= 1);
+        assert_eq!(c.hashing.queue, Duration::from_millis(500));
+        assert_eq!(c.server, ServerLimits::default());
+        let c = config(&[
+            ("PUBLIC_URL", "https://api.example.com/"),
+            ("BCRYPT_CONCURRENCY", "3"),
+            ("BCRYPT_QUEUE_MS", "50"),
+            ("HEADER_READ_TIMEOUT_MS", "1500"),
+            ("IDLE_TIMEOUT_MS", "2500"),
+            ("MAX_CONNECTIONS", "8"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.public_url.map(String::from).as_deref(),
+            Some("https://api.example.com/")
+        );
+        assert_eq!(
+            c.hashing,
+            HashingLimits {
+                concurrency: 3,
+                queue: Duration::from_millis(50)
+            }
+        );
+        assert_eq!(
+            c.server,
+            ServerLimits {
+                header_read_timeout: Duration::from_millis(1500),
+                idle_timeout: Duration::from_millis(2500),
+                max_connections: 8,
+            }
+        );
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub enum Error {
     LoginLocked { retry_after_secs: u64 },
     #[error("Too many registrations from this address, try again later")]
     RegisterLimited { retry_after_secs: u64 },
+    /// Every bcrypt slot stayed busy past the queue deadline: load shed, not a fault.
+    #[error("Too many password checks in progress, try again later")]
+    PasswordChecksBusy { retry_after_secs: u64 },
     #[error("Failed to hash password")]
     PasswordHash(String),
     #[error("Failed to generate token")]
@@ -57,6 +60,10 @@ pub enum Error {
     BadRequest(String),
     #[error("Request body too large")]
     PayloadTooLarge,
+    #[error("Request URI too long")]
+    UriTooLong,
+    #[error("Request headers too large")]
+    HeadersTooLarge,
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
     #[error("Route not found")]
@@ -106,15 +113,18 @@ impl Error {
             Self::UserNotFound | Self::SessionNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::LoginLocked { .. } | Self::RegisterLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            Self::AuthServiceUnavailable | Self::UserServiceUnavailable | Self::Unavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::AuthServiceUnavailable
+            | Self::UserServiceUnavailable
+            | Self::Unavailable(_)
+            | Self::PasswordChecksBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::PasswordHash(_) | Self::TokenGeneration(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -160,8 +170,9 @@ impl IntoResponse for Error {
             tracing::error!(status = status.as_u16(), cause, "request failed");
         }
         let mut response = error_response(status, &self.to_string());
-        if let Self::LoginLocked { retry_after_secs } | Self::RegisterLimited { retry_after_secs } =
-            self
+        if let Self::LoginLocked { retry_after_secs }
+        | Self::RegisterLimited { retry_after_secs }
+        | Self::PasswordChecksBusy { retry_after_secs } = self
         {
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

@@ -231,7 +231,8 @@ impl Future for Routed {
 /// What every request passes through first: its `X-Request-Id` (the caller's when it
 /// is sensible, else API Gateway's, else a fresh UUID; set on the request for the
 /// handler and on the answer; every function sets it itself, because behind API
-/// Gateway `/api/*` reaches auth and users directly), the refusal of dot-segment paths
+/// Gateway `/api/*` reaches auth and users directly), the refusal of oversized heads
+/// ([`oversized_head`]), the refusal of dot-segment paths
 /// (as received, or as API Gateway sent them: lambda_http resolves them before the
 /// router sees the path), a panic answered as 500 JSON ([`on_panic`]), then the access
 /// log line and the metric line of the answer.
@@ -268,10 +269,14 @@ where
             .unwrap_or_else(fresh_request_id);
         req.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
         let method = req.method().clone();
-        // A dot-segment path is the unknown route, whichever route its template matched.
-        let refused = has_dot_segment(req.uri().path())
-            || has_dot_segment(lambda_http::RequestExt::raw_http_path(req.extensions()));
-        let (route, answer) = if refused {
+        // An oversized head is refused unread; a dot-segment path is the unknown route,
+        // whichever route its template matched.
+        let refused = oversized_head(&req).or_else(|| {
+            let dots = has_dot_segment(req.uri().path())
+                || has_dot_segment(lambda_http::RequestExt::raw_http_path(req.extensions()));
+            dots.then_some(Error::NotFound)
+        });
+        let (route, answer) = if refused.is_some() {
             (None, None)
         } else {
             let route = req.extensions().get::<MatchedPath>().cloned();
@@ -289,7 +294,10 @@ where
                     }
                 }
                 Some(Err(panic)) => (on_panic(panic), metrics::Counts::default()),
-                None => (Error::NotFound.into_response(), metrics::Counts::default()),
+                None => (
+                    refused.unwrap_or(Error::NotFound).into_response(),
+                    metrics::Counts::default(),
+                ),
             };
             response.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
             let route = route.filter(|_| response.extensions().get::<Unrouted>().is_none());
@@ -319,6 +327,32 @@ where
             Ok(response)
         })
     }
+}
+
+/// The longest request target (path and query) answered: longer is 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The most header bytes answered (each header's name and value, plus the four bytes
+/// of `: ` and CRLF around them): more is 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// 414 `Request URI too long` past [`MAX_URI_BYTES`], 431 `Request headers too large`
+/// past [`MAX_HEADER_BYTES`]: in the API's JSON shape, where hyper's own refusals (at
+/// 64 KiB of target, over 100 headers or about 400 KiB of head, far above these) have
+/// no body. Behind API Gateway, whose own limits are lower, neither is ever reached.
+fn oversized_head(req: &Request) -> Option<Error> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Some(Error::UriTooLong);
+    }
+    let mut bytes = 0;
+    for (name, value) in req.headers() {
+        bytes += name.as_str().len() + value.len() + 4;
+        if bytes > MAX_HEADER_BYTES {
+            return Some(Error::HeadersTooLarge);
+        }
+    }
+    None
 }
 
 /// A duration in milliseconds with two decimals (`0.52`), as `{:.2}` writes the

@@ -101,14 +101,18 @@ impl Api {
         Router::new().fallback(handle).with_state(self)
     }
 
-    /// Serves on `listener` until the future ends.
+    /// Serves on `listener` until the future ends, each connection guarded as the
+    /// local stack's are ([`crate::serve`], default limits).
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
         let app = self.router();
-        axum::serve(
+        crate::serve::serve(
             listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            app,
+            shared::config::ServerLimits::default(),
+            std::future::pending(),
         )
-        .await
+        .await;
+        Ok(())
     }
 }
 

@@ -395,3 +395,226 @@ async fn a_panic_under_the_shared_plumbing_is_a_500_json_and_the_server_serves_o
         assert_eq!((status, body), (200, json!({"ok": true})), "round {round}");
     }
 }
+
+/// Fifty wrong passwords at once from one address, within its limit, used to queue
+/// bcrypt past the gateway's timeout: the auth breaker opened and everyone's
+/// `/validate` answered 503. Now logins past the bcrypt slots are shed at once (503
+/// with `Retry-After`), which the gateway relays as answers: its breaker stays closed
+/// and another user's token still validates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_wrong_passwords_at_once_leave_auth_to_everyone_else() {
+    let stack = local::start(
+        &config(&[
+            ("BCRYPT_COST", "9"),
+            ("BCRYPT_CONCURRENCY", "2"),
+            ("BCRYPT_QUEUE_MS", "100"),
+        ]),
+        Ports::ANY,
+    )
+    .await
+    .unwrap();
+    let gw = stack.gateway_url();
+    let (_, token) = http::sign_up(&format!("{gw}/api"), "bystander").await;
+    let guesses = (0..50).map(|i| {
+        let url = format!("{gw}/api/login");
+        tokio::spawn(async move {
+            let response = http::client()
+                .post(url)
+                .json(&json!({"username": format!("victim{i}"), "password": "wrong-password"}))
+                .send()
+                .await
+                .unwrap();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let status = response.status().as_u16();
+            (status, retry_after, response.json::<Value>().await.unwrap())
+        })
+    });
+    let replies: Vec<(u16, Option<String>, Value)> = futures_join(guesses).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.0).collect();
+    let shed = replies.iter().filter(|r| r.0 == 503).count();
+    assert!(
+        shed > 0,
+        "two bcrypt slots cannot check fifty at once: {statuses:?}"
+    );
+    for (status, retry_after, body) in &replies {
+        match status {
+            401 => assert_eq!(body, &error(401, "Invalid username or password")),
+            503 => {
+                assert_eq!(
+                    body,
+                    &error(503, "Too many password checks in progress, try again later")
+                );
+                assert_eq!(retry_after.as_deref(), Some("1"));
+            }
+            _ => panic!("{statuses:?}"),
+        }
+    }
+    let (status, body, _) = call(
+        "POST",
+        format!("{gw}/api/validate"),
+        None,
+        Some(json!({"token": token})),
+    )
+    .await;
+    assert_eq!((status, &body["valid"]), (200, &json!(true)), "{body}");
+    let (_, health, _) = call("GET", format!("{gw}/"), None, None).await;
+    assert_eq!(health["breakers"]["auth"], "closed");
+    stack.stop().await;
+}
+
+/// Every reply of `tasks`, in order.
+async fn futures_join<T: Send + 'static>(
+    tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut replies = Vec::new();
+    for task in tasks.collect::<Vec<_>>() {
+        replies.push(task.await.unwrap());
+    }
+    replies
+}
+
+/// Whether the server closes `stream` within `limit` (anything it writes first, such
+/// as an error answer, is read and let go).
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// A connection to `addr` that has sent `bytes`.
+async fn sent(addr: std::net::SocketAddr, bytes: &[u8]) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
+
+/// A request head never finished and a connection that never speaks used to be held
+/// forever (a few hundred of them starved the stack): each server closes both once
+/// `HEADER_READ_TIMEOUT_MS` has passed, and answers others meanwhile.
+#[tokio::test]
+async fn an_unfinished_head_and_a_silent_connection_are_closed_by_every_server() {
+    let stack = local::start(&config(&[("HEADER_READ_TIMEOUT_MS", "300")]), Ports::ANY)
+        .await
+        .unwrap();
+    for addr in [stack.auth, stack.users, stack.gateway] {
+        let mut unfinished = sent(addr, b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Ty").await;
+        let mut silent = sent(addr, b"").await;
+        let (status, _, _) = call("GET", format!("http://{addr}/"), None, None).await;
+        assert_eq!(status, 200, "{addr} answers others meanwhile");
+        assert!(
+            closed_within(&mut unfinished, Duration::from_secs(10)).await,
+            "{addr}: unfinished head"
+        );
+        assert!(
+            closed_within(&mut silent, Duration::from_secs(10)).await,
+            "{addr}: silent connection"
+        );
+    }
+    stack.stop().await;
+}
+
+/// A body that stops arriving leaves the connection silent both ways: closed after
+/// `IDLE_TIMEOUT_MS`, though its head came in time.
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_closed_after_the_idle_timeout() {
+    let stack = local::start(&config(&[("IDLE_TIMEOUT_MS", "300")]), Ports::ANY)
+        .await
+        .unwrap();
+    for (addr, path) in [(stack.auth, "/login"), (stack.gateway, "/api/login")] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: 100\r\n\r\n{{\"username\""
+        );
+        let mut stalled = sent(addr, head.as_bytes()).await;
+        assert!(
+            closed_within(&mut stalled, Duration::from_secs(10)).await,
+            "{addr}{path}"
+        );
+    }
+    stack.stop().await;
+}
+
+/// Past `MAX_CONNECTIONS` a new connection waits to be accepted (its request is not
+/// answered) until an open one closes; then it is served.
+#[tokio::test]
+async fn past_max_connections_a_new_one_waits_for_an_open_one_to_close() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = local::start(&config(&[("MAX_CONNECTIONS", "2")]), Ports::ANY)
+        .await
+        .unwrap();
+    const HEALTH: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut stream = sent(stack.auth, HEALTH).await;
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "kept alive, answered"
+        );
+        open.push(stream);
+    }
+    let mut third = sent(stack.auth, HEALTH).await;
+    let mut buf = [0u8; 1024];
+    let early = tokio::time::timeout(Duration::from_millis(500), third.read(&mut buf)).await;
+    assert!(early.is_err(), "no answer while two connections are open");
+    let mut first = open.remove(0);
+    first.shutdown().await.unwrap();
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(10), third.read(&mut buf))
+        .await
+        .expect("answered once a slot is free")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    stack.stop().await;
+}
+
+/// An oversized request line or header section is answered in the API's JSON error
+/// shape, by every server, where hyper's own answers have no body.
+#[tokio::test]
+async fn oversized_uris_and_headers_are_answered_in_json() {
+    let stack = local::start(&config(&[]), Ports::ANY).await.unwrap();
+    let long_path = format!("/{}", "a".repeat(9000));
+    let big_header = "b".repeat(20_000);
+    for url in [stack.auth_url(), stack.users_url(), stack.gateway_url()] {
+        for path in [long_path.clone(), format!("/api/users{long_path}")] {
+            let response = http::client()
+                .get(format!("{url}{path}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 414, "{url}");
+            assert_eq!(response.headers()["content-type"], "application/json");
+            assert!(response.headers().contains_key("x-request-id"));
+            assert_eq!(
+                response.json::<Value>().await.unwrap(),
+                error(414, "Request URI too long")
+            );
+        }
+        let response = http::client()
+            .get(format!("{url}/"))
+            .header("x-big", big_header.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 431, "{url}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            error(431, "Request headers too large")
+        );
+    }
+    stack.stop().await;
+}

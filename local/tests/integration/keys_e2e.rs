@@ -47,6 +47,7 @@ async fn signed_in(http: &Client, gw: &str, name: &str) -> (String, String) {
 async fn published(http: &Client, gw: &str) -> Value {
     let discovery = http
         .get(format!("{gw}/.well-known/openid-configuration"))
+        .header("x-forwarded-host", "attacker.example")
         .send()
         .await
         .unwrap();
@@ -59,7 +60,7 @@ async fn published(http: &Client, gw: &str) -> Value {
     assert_eq!(
         jwks_uri,
         format!("http://{host}/.well-known/jwks.json"),
-        "the gateway's address, not auth's"
+        "the gateway's address, not auth's nor the one a client sent"
     );
     let jwks = http.get(jwks_uri).send().await.unwrap();
     assert_eq!(jwks.status(), 200);
@@ -95,6 +96,51 @@ fn verify_with(jwks: &Value, token: &str) -> Value {
     jsonwebtoken::decode::<Value>(token, &key, &validation)
         .expect("verifies with the published key")
         .claims
+}
+
+/// The discovery document is cached by shared caches: whatever `Host` or
+/// `X-Forwarded-Host` a client sends, straight to auth or through the gateway, its key
+/// set is at the gateway's address (or at `PUBLIC_URL`, when set).
+#[tokio::test]
+async fn no_client_header_moves_the_key_set_of_the_discovery_document() {
+    let http = Client::new();
+    let jwks_uri = |url: String, host: Option<&'static str>| {
+        let http = http.clone();
+        async move {
+            let mut request = http
+                .get(format!("{url}/.well-known/openid-configuration"))
+                .header("x-forwarded-host", "attacker.example")
+                .header("x-forwarded-proto", "https");
+            if let Some(host) = host {
+                request = request.header("host", host);
+            }
+            let answer: Value = request.send().await.unwrap().json().await.unwrap();
+            answer["jwks_uri"].as_str().unwrap().to_owned()
+        }
+    };
+    let stack = local::start(&config(&[]), Ports::ANY).await.unwrap();
+    let expected = format!("{}/.well-known/jwks.json", stack.gateway_url());
+    for url in [stack.auth_url(), stack.gateway_url()] {
+        for host in [None, Some("attacker.example")] {
+            assert_eq!(
+                jwks_uri(url.clone(), host).await,
+                expected,
+                "{url} {host:?}"
+            );
+        }
+    }
+    stack.stop().await;
+    let stack = local::start(
+        &config(&[("PUBLIC_URL", "https://api.example.com")]),
+        Ports::ANY,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        jwks_uri(stack.auth_url(), Some("attacker.example")).await,
+        "https://api.example.com/.well-known/jwks.json"
+    );
+    stack.stop().await;
 }
 
 #[tokio::test]

@@ -223,16 +223,26 @@ async fn in_remote_auth_mode_users_refuses_a_logged_out_token() {
     api.stop().await;
 }
 
+/// By default nobody's `X-Forwarded-For` is believed: neither a client's sent to the
+/// gateway, nor one sent straight to auth from loopback (as through `ssh -L` or a port
+/// forward), so no client picks the address it is counted under.
 #[tokio::test]
-async fn failures_count_per_peer_and_a_local_proxy_names_the_client() {
+async fn forged_forwarded_addresses_do_not_reset_the_address_limit() {
     let api = Api::memory(&[("LOGIN_MAX_FAILURES_PER_IP", "2")]).await;
     let wrong = |name: &str| Some(json!({"username": name, "password": "wrong-password"}));
-    let client = [("x-forwarded-for", "203.0.113.5")];
-    for name in ["anna", "bert"] {
-        let (status, _) = api.auth("/login", wrong(name), &client).await;
+    for (name, forged) in [("anna", "203.0.113.5"), ("bert", "203.0.113.6")] {
+        let (status, _) = api
+            .auth("/login", wrong(name), &[("x-forwarded-for", forged)])
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let (status, body) = api.auth("/login", wrong("carl"), &client).await;
+    let (status, body) = api
+        .auth(
+            "/login",
+            wrong("carl"),
+            &[("x-forwarded-for", "203.0.113.7")],
+        )
+        .await;
     assert_eq!(
         (status, body),
         (
@@ -240,6 +250,43 @@ async fn failures_count_per_peer_and_a_local_proxy_names_the_client() {
             json!({"status": "429", "message": "Too many failed login attempts, try again later"})
         )
     );
+    for forged in ["203.0.113.8", "127.0.0.1", "::1"] {
+        let response = api
+            .http
+            .post(format!("{}/login", api.stack.auth_url()))
+            .header("x-forwarded-for", forged)
+            .header("x-local-hop-key", "a guess")
+            .json(&wrong("dora"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "straight to auth, forwarding {forged}"
+        );
+    }
+    api.stop().await;
+}
+
+/// With a proxy in front of the gateway configured (`TRUSTED_PROXIES`), failures count
+/// per client it names, and auth believes the gateway's hop: one client's lockout is
+/// not another's.
+#[tokio::test]
+async fn behind_a_trusted_proxy_failures_count_per_client_it_names() {
+    let api = Api::memory(&[
+        ("LOGIN_MAX_FAILURES_PER_IP", "2"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let wrong = |name: &str| Some(json!({"username": name, "password": "wrong-password"}));
+    let client = [("x-forwarded-for", "203.0.113.5")];
+    for name in ["anna", "bert"] {
+        let (status, _) = api.auth("/login", wrong(name), &client).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = api.auth("/login", wrong("carl"), &client).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     let other = [("x-forwarded-for", "203.0.113.6")];
     assert_eq!(
         api.auth("/login", wrong("carl"), &other).await.0,
@@ -269,11 +316,15 @@ async fn failures_count_per_peer_and_a_local_proxy_names_the_client() {
     api.stop().await;
 }
 
-/// Registrations count per client address through the gateway: the address its
-/// `X-Forwarded-For` names (the gateway is a local proxy), each address apart.
+/// Registrations count per client address through the gateway: behind a trusted
+/// proxy, the address its `X-Forwarded-For` names, each address apart.
 #[tokio::test]
 async fn registrations_count_per_forwarded_client_through_the_gateway() {
-    let api = Api::memory(&[("REGISTER_MAX_PER_IP", "2")]).await;
+    let api = Api::memory(&[
+        ("REGISTER_MAX_PER_IP", "2"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
     let creds = |name: &str| {
         Some(
             json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD}),

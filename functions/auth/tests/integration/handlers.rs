@@ -209,3 +209,73 @@ async fn the_router_serves_exactly_its_listed_routes() {
     let wrong = shared::testing::route_mismatches(app(), auth::ROUTES).await;
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// `GET /.well-known/openid-configuration` on `app`, with `headers` a client chose.
+async fn discovery_with(app: &axum::Router, headers: &[(&str, &str)]) -> Reply {
+    let mut request = axum::http::Request::get("/.well-known/openid-configuration");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(app, request.body(axum::body::Body::empty()).unwrap()).await
+}
+
+/// Headers a client might send to point the cached document at its own key set.
+const FORGED: [(&str, &str); 3] = [
+    ("host", "attacker.example"),
+    ("x-forwarded-host", "attacker.example"),
+    ("x-forwarded-proto", "https"),
+];
+
+#[tokio::test]
+async fn the_discovery_document_points_at_the_public_url_whatever_the_client_sends() {
+    let app = auth::router(state_with(&config(&[(
+        "PUBLIC_URL",
+        "https://api.example.com/",
+    )])));
+    for headers in [&[][..], &FORGED[..]] {
+        let Reply {
+            status,
+            headers: answer,
+            body,
+        } = discovery_with(&app, headers).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            json!({"issuer": "serverless-auth",
+                   "jwks_uri": "https://api.example.com/.well-known/jwks.json"}),
+            "{headers:?}"
+        );
+        assert_eq!(answer["cache-control"], "public, max-age=300");
+    }
+}
+
+#[tokio::test]
+async fn an_issuer_that_is_a_url_is_where_the_key_set_is() {
+    let tokens = std::sync::Arc::new(
+        shared::token::Tokens::new(
+            &shared::config::Secret::new(SECRET.into()).unwrap(),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap()
+        .with_issuer("https://auth.example.com/", "serverless-auth-api"),
+    );
+    let config = config(&[("PUBLIC_URL", "https://api.example.com")]);
+    let app = auth::router(auth::AppState::new(
+        &shared::store::Stores::memory(),
+        tokens,
+        &config,
+    ));
+    let Reply { status, body, .. } = discovery_with(&app, &FORGED).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["jwks_uri"],
+        "https://auth.example.com/.well-known/jwks.json"
+    );
+}
+
+#[tokio::test]
+async fn without_a_configured_address_the_discovery_document_is_never_built_from_headers() {
+    let Reply { status, body, .. } = discovery_with(&app(), &FORGED).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body, error(500, "Internal server error"));
+}

@@ -247,3 +247,46 @@ async fn dot_segment_events_are_the_unknown_route_404_not_the_health_body() {
         );
     }
 }
+
+/// The discovery event behind API Gateway, on `domain`, with forged `Host` and
+/// `X-Forwarded-Host` headers.
+fn discovery_event(domain: &str) -> serde_json::Value {
+    let mut event = event("auth-health");
+    event["rawPath"] = json!("/.well-known/openid-configuration");
+    event["requestContext"]["http"]["path"] = json!("/.well-known/openid-configuration");
+    event["requestContext"]["domainName"] = json!(domain);
+    let event = with_header(event, "host", "attacker.example");
+    with_header(event, "x-forwarded-host", "attacker.example")
+}
+
+#[tokio::test]
+async fn behind_api_gateway_the_key_set_is_on_the_domain_api_gateway_names() {
+    let reply = invoke(
+        app(),
+        discovery_event("abcdef1234.execute-api.eu-west-1.amazonaws.com"),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["jwks_uri"],
+        "https://abcdef1234.execute-api.eu-west-1.amazonaws.com/.well-known/jwks.json"
+    );
+    let reply = invoke(app(), discovery_event("127.0.0.1:3002")).await;
+    assert_eq!(
+        reply.body["jwks_uri"], "http://127.0.0.1:3002/.well-known/jwks.json",
+        "an emulated API Gateway on loopback serves plain HTTP"
+    );
+    let configured = auth::router(state_with(&config(&[(
+        "PUBLIC_URL",
+        "https://auth.example.com",
+    )])));
+    let reply = invoke(
+        configured,
+        discovery_event("abcdef1234.execute-api.eu-west-1.amazonaws.com"),
+    )
+    .await;
+    assert_eq!(
+        reply.body["jwks_uri"], "https://auth.example.com/.well-known/jwks.json",
+        "PUBLIC_URL first: a custom domain"
+    );
+}

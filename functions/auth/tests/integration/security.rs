@@ -48,6 +48,8 @@ impl Backend {
                 config.register_limits = wanted.register_limits;
                 config.tokens.refresh_ttl = wanted.tokens.refresh_ttl;
                 config.tokens.refresh_reuse_interval = wanted.tokens.refresh_reuse_interval;
+                config.hashing = wanted.hashing;
+                config.trusted_proxies = wanted.trusted_proxies.clone();
                 let state = auth::AppState::from_config(&config).await.unwrap();
                 Some(Subject {
                     app: auth::router(state),
@@ -834,6 +836,245 @@ async fn a_limited_registration_does_not_run_bcrypt(backend: Backend) {
     s.finish().await;
 }
 
+/// A wrong-password login from `peer`, through a proxy that says it is for `forwarded`.
+async fn wrong_login_via(app: &Router, peer: &str, forwarded: Option<&str>) -> StatusCode {
+    let mut request = Request::post("/login").header("content-type", "application/json");
+    if let Some(client) = forwarded {
+        request = request.header("x-forwarded-for", client);
+    }
+    let mut request = request
+        .body(Body::from(
+            json!({"username": "someone", "password": "wrong-password"}).to_string(),
+        ))
+        .unwrap();
+    let addr: SocketAddr = format!("{peer}:40000").parse().unwrap();
+    request.extensions_mut().insert(ConnectInfo(addr));
+    send(app, request).await.status
+}
+
+/// A loopback peer is no proxy unless configured: an `ssh -L` or a port forward
+/// connects from loopback too, and must not pick the address it is counted under.
+async fn forwarded_addresses_count_only_from_a_trusted_proxy(backend: Backend) {
+    let Some(s) = backend.start(&[("LOGIN_MAX_FAILURES_PER_IP", "2")]).await else {
+        return;
+    };
+    for (n, forged) in ["203.0.113.40", "203.0.113.41"].into_iter().enumerate() {
+        assert_eq!(
+            wrong_login_via(&s.app, "127.0.0.1", Some(forged)).await,
+            StatusCode::UNAUTHORIZED,
+            "attempt {n}"
+        );
+    }
+    assert_eq!(
+        wrong_login_via(&s.app, "127.0.0.1", Some("203.0.113.42")).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "every forged address counted under the peer's own"
+    );
+    s.finish().await;
+
+    let Some(s) = backend
+        .start(&[
+            ("LOGIN_MAX_FAILURES_PER_IP", "2"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8"),
+        ])
+        .await
+    else {
+        return;
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            wrong_login_via(&s.app, "10.1.1.1", Some("203.0.113.43")).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        wrong_login_via(&s.app, "10.2.2.2", Some("203.0.113.43")).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the client a trusted proxy names is counted, through any of them"
+    );
+    assert_eq!(
+        wrong_login_via(&s.app, "10.1.1.1", Some("203.0.113.44")).await,
+        StatusCode::UNAUTHORIZED,
+        "another client behind the proxy"
+    );
+    assert_eq!(
+        wrong_login_via(&s.app, "127.0.0.1", Some("203.0.113.45")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        wrong_login_via(&s.app, "127.0.0.1", Some("203.0.113.46")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        wrong_login_via(&s.app, "127.0.0.1", Some("203.0.113.47")).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a peer outside TRUSTED_PROXIES is counted as itself"
+    );
+    s.finish().await;
+}
+
+/// One IPv6 client owns at least a /64 and picks addresses in it at will: the limit
+/// counts the /64. An IPv4-mapped address is its IPv4 address.
+async fn ipv6_clients_are_limited_per_64_and_mapped_ipv4_as_ipv4(backend: Backend) {
+    let Some(s) = backend.start(&[("LOGIN_MAX_FAILURES_PER_IP", "2")]).await else {
+        return;
+    };
+    for peer in ["[2001:db8:1:2::1]", "[2001:db8:1:2:ffff:ffff:ffff:fffe]"] {
+        assert_eq!(
+            wrong_login_via(&s.app, peer, None).await,
+            StatusCode::UNAUTHORIZED,
+            "{peer}"
+        );
+    }
+    assert_eq!(
+        wrong_login_via(&s.app, "[2001:db8:1:2:abcd::9]", None).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a third address of the same /64"
+    );
+    assert_eq!(
+        wrong_login_via(&s.app, "[2001:db8:1:3::1]", None).await,
+        StatusCode::UNAUTHORIZED,
+        "the next /64 is someone else"
+    );
+    for peer in ["[::ffff:203.0.113.48]", "203.0.113.48"] {
+        assert_eq!(
+            wrong_login_via(&s.app, peer, None).await,
+            StatusCode::UNAUTHORIZED,
+            "{peer}"
+        );
+    }
+    assert_eq!(
+        wrong_login_via(&s.app, "[::ffff:203.0.113.48]", None).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "mapped or not, one IPv4 address"
+    );
+    if let Some(tables) = &s.tables {
+        let items = tables.security_items().await.join("\n");
+        assert!(items.contains("ATTEMPTS#IP#2001:db8:1:2::"), "{items}");
+        assert!(items.contains("ATTEMPTS#IP#203.0.113.48"), "{items}");
+        assert!(!items.contains("::ffff:"), "{items}");
+    }
+    s.finish().await;
+}
+
+fn busy() -> Value {
+    error(503, "Too many password checks in progress, try again later")
+}
+
+/// Twenty wrong passwords at once from one address, within its limit, with one bcrypt
+/// slot and a queue of a millisecond: those that find the slot taken are answered 503
+/// with `Retry-After` at once, without bcrypt, and give their attempt back (to the
+/// username and the address); only the checked ones count.
+async fn logins_past_the_bcrypt_slots_are_shed_and_count_nothing(backend: Backend) {
+    let Some(s) = backend
+        .start(&[
+            ("BCRYPT_COST", "8"),
+            ("BCRYPT_CONCURRENCY", "1"),
+            ("BCRYPT_QUEUE_MS", "1"),
+            ("LOGIN_MAX_FAILURES_PER_USER", "20"),
+            ("LOGIN_MAX_FAILURES_PER_IP", "20"),
+        ])
+        .await
+    else {
+        return;
+    };
+    let attacker = "203.0.113.60";
+    let guesses = (0..20).map(|i| {
+        let app = s.app.clone();
+        tokio::spawn(async move {
+            call(
+                &app,
+                "/login",
+                Some(json!({"username": "victim", "password": format!("guess-number-{i}")})),
+                None,
+                Some(attacker),
+            )
+            .await
+        })
+    });
+    let replies: Vec<Reply> = join_all(guesses)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let statuses: Vec<StatusCode> = replies.iter().map(|r| r.status).collect();
+    let checked = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let shed: Vec<&Reply> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert_eq!(checked + shed.len(), 20, "{statuses:?}");
+    assert!(checked >= 1, "{statuses:?}");
+    assert!(
+        !shed.is_empty(),
+        "one slot cannot check twenty at once: {statuses:?}"
+    );
+    for reply in &shed {
+        assert_eq!(reply.body, busy());
+        assert_eq!(reply.headers["retry-after"], "1");
+    }
+    // 20 attempts allowed per window: the shed ones were given back, so exactly
+    // 20 - checked more are checked, one at a time, before the limit refuses.
+    for n in checked..20 {
+        let reply = call(
+            &s.app,
+            "/login",
+            Some(json!({"username": "victim", "password": "wrong-again"})),
+            None,
+            Some(attacker),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let reply = call(
+        &s.app,
+        "/login",
+        Some(json!({"username": "victim", "password": "wrong-again"})),
+        None,
+        Some(attacker),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.body),
+        (StatusCode::TOO_MANY_REQUESTS, locked_out())
+    );
+    s.finish().await;
+}
+
+/// Attempts count the moment they arrive, before they wait for bcrypt: with the
+/// address's limit at 3 and one slow bcrypt slot, of eight parallel attempts three are
+/// checked and five refused with 429 while those are still in flight.
+async fn attempts_in_flight_count_against_the_address(backend: Backend) {
+    let Some(s) = backend
+        .start(&[
+            ("BCRYPT_COST", "10"),
+            ("BCRYPT_CONCURRENCY", "1"),
+            ("LOGIN_MAX_FAILURES_PER_IP", "3"),
+        ])
+        .await
+    else {
+        return;
+    };
+    let replies = join_all((0..8).map(|i| {
+        call(
+            &s.app,
+            "/login",
+            Some(json!({"username": format!("user{i}"), "password": "wrong-password"})),
+            None,
+            Some("203.0.113.61"),
+        )
+    }))
+    .await;
+    let statuses: Vec<StatusCode> = replies.iter().map(|r| r.status).collect();
+    let count = |status| statuses.iter().filter(|s| **s == status).count();
+    assert_eq!(count(StatusCode::UNAUTHORIZED), 3, "{statuses:?}");
+    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 5, "{statuses:?}");
+    s.finish().await;
+}
+
 /// On DynamoDB the count is one `REGISTER#<address>` item in the security table,
 /// expiring by TTL at the end of its window.
 async fn the_registration_count_is_one_item_per_address(backend: Backend) {
@@ -927,6 +1168,10 @@ on_both_stores!(
     parallel_registrations_from_one_address_get_at_most_the_limit,
     a_registration_limit_ends_when_its_window_does,
     a_limited_registration_does_not_run_bcrypt,
+    forwarded_addresses_count_only_from_a_trusted_proxy,
+    ipv6_clients_are_limited_per_64_and_mapped_ipv4_as_ipv4,
+    logins_past_the_bcrypt_slots_are_shed_and_count_nothing,
+    attempts_in_flight_count_against_the_address,
 );
 
 /// After `BCRYPT_COST` changes, a successful login stores the password hashed at the new

@@ -379,3 +379,47 @@ async fn a_flood_of_health_checks_probes_each_downstream_once_a_second_at_most()
     assert_eq!(status, 200);
     assert_eq!(auth_probes.load(Ordering::SeqCst), before + 1);
 }
+
+/// A load-shedding 503 is auth's answer, not auth failing to answer: relayed with its
+/// `Retry-After`, and however many there are, the breaker stays closed and every
+/// request still reaches auth.
+#[tokio::test]
+async fn load_shed_by_auth_is_relayed_and_never_opens_its_breaker() {
+    let auth = Fake::start(
+        Reply::json(
+            503,
+            error(503, "Too many password checks in progress, try again later"),
+        )
+        .with_header("retry-after", "1"),
+    )
+    .await;
+    let mut settings = TIMEOUTS.to_vec();
+    settings.extend([("BREAKER_FAILURES", "2")]);
+    let url = serve(gateway(&auth.url, &auth.url, &settings)).await;
+    for _ in 0..6 {
+        let response = client()
+            .post(format!("{url}/api/login"))
+            .header("content-type", "application/json")
+            .body(r#"{"username":"alice","password":"securePassword123"}"#)
+            .send()
+            .await
+            .unwrap();
+        let (status, headers, body) = read(response).await;
+        assert_eq!(
+            (status, body),
+            (
+                503,
+                error(503, "Too many password checks in progress, try again later")
+            )
+        );
+        assert_eq!(headers["retry-after"], "1");
+    }
+    let logins = auth
+        .received()
+        .iter()
+        .filter(|r| r.path == "/login")
+        .count();
+    assert_eq!(logins, 6, "no request refused by the gateway");
+    let (_, _, health) = read(client().get(format!("{url}/")).send().await.unwrap()).await;
+    assert_eq!(health["breakers"]["auth"], "closed");
+}

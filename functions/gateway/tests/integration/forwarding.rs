@@ -71,6 +71,8 @@ async fn auth_routes_go_to_auth_with_method_path_body_and_headers() {
             .header("x-request-id", format!("req-{route}"))
             .header("cookie", "session=secret")
             .header("x-custom", "not forwarded")
+            .header("x-forwarded-host", "attacker.example")
+            .header("x-local-hop-key", "a guess")
             .body(body.to_string())
             .send()
             .await
@@ -87,7 +89,8 @@ async fn auth_routes_go_to_auth_with_method_path_body_and_headers() {
         assert_eq!(got.header("cookie"), None);
         assert_eq!(got.header("x-custom"), None);
         assert_eq!(got.header("x-forwarded-for"), Some("127.0.0.1"));
-        assert!(got.header("x-forwarded-host").is_some(), "{route}");
+        assert_eq!(got.header("x-forwarded-host"), None, "{route}");
+        assert_eq!(got.header("x-local-hop-key"), None, "no key configured");
     }
     assert_eq!(auth.received().len(), 5);
     assert!(users.received().is_empty());
@@ -191,7 +194,7 @@ async fn user_routes_go_to_users_with_every_method_path_and_query() {
         assert_eq!(got.path, want_path);
         assert_eq!(got.query, want_query);
         assert_eq!(got.header("authorization"), Some("Bearer token-1"));
-        // The client's address and host go to auth only: users reads neither.
+        // The client's address goes to auth only: users reads none.
         assert_eq!(got.header("x-forwarded-for"), None, "{method} {path}");
         assert_eq!(got.header("x-forwarded-host"), None, "{method} {path}");
         assert!(got.header("x-request-id").is_some(), "{method} {path}");
@@ -638,4 +641,45 @@ async fn without_service_urls_every_forwarded_path_is_the_unknown_route_404() {
             }
         }
     }
+}
+
+/// The gateway's client is its TCP peer unless that peer is a configured proxy: a
+/// loopback client (a port forward) does not choose the address auth counts it under.
+/// With a hop key (the local stack's), the gateway proves its `X-Forwarded-For` to auth.
+#[tokio::test]
+async fn the_forwarded_client_is_the_peer_unless_a_trusted_proxy_names_another() {
+    let auth = Fake::healthy().await;
+    let users = Fake::healthy().await;
+    let login = |url: String| async move {
+        client()
+            .post(format!("{url}/api/login"))
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", "203.0.113.9")
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let plain = serve(gateway(&auth.url, &users.url, &[])).await;
+    assert_eq!(login(plain).await, 200);
+    let got = auth.received().pop().unwrap();
+    assert_eq!(got.header("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(got.header("x-local-hop-key"), None);
+
+    let mut config = config(&[
+        ("AUTH_SERVICE_URL", auth.url.as_str()),
+        ("USER_SERVICE_URL", users.url.as_str()),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ]);
+    let key = shared::config::Secret::random();
+    config.trusted_proxies = config.trusted_proxies.with_hop_key(key.clone());
+    let behind_proxy = serve(gateway::router(
+        gateway::AppState::from_config(&config).unwrap(),
+    ))
+    .await;
+    assert_eq!(login(behind_proxy).await, 200);
+    let got = auth.received().pop().unwrap();
+    assert_eq!(got.header("x-forwarded-for"), Some("203.0.113.9"));
+    assert_eq!(got.header("x-local-hop-key"), Some(key.expose()));
 }

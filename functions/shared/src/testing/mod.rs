@@ -29,17 +29,19 @@ pub fn tokens() -> Arc<crate::token::Tokens> {
 }
 
 /// The configuration `pairs` give, never the process environment; bcrypt at its
-/// lowest cost unless `pairs` say otherwise.
+/// lowest cost, and a minute's wait for a bcrypt slot (tests that race many hashes
+/// check what they decide, not load shedding), unless `pairs` say otherwise.
 pub fn config(pairs: &[(&str, &str)]) -> crate::Config {
     try_config(pairs).expect("test configuration is valid")
 }
 
 /// [`config`], returning the error a bad value gives.
 pub fn try_config(pairs: &[(&str, &str)]) -> Result<crate::Config, crate::config::ConfigError> {
-    let vars: std::collections::HashMap<&str, &str> = [("BCRYPT_COST", "4")]
-        .into_iter()
-        .chain(pairs.iter().copied())
-        .collect();
+    let vars: std::collections::HashMap<&str, &str> =
+        [("BCRYPT_COST", "4"), ("BCRYPT_QUEUE_MS", "60000")]
+            .into_iter()
+            .chain(pairs.iter().copied())
+            .collect();
     crate::Config::from_lookup(|k| vars.get(k).map(|v| (*v).to_owned()))
 }
 
