@@ -233,7 +233,8 @@ impl Future for Routed {
 /// handler and on the answer; every function sets it itself, because behind API
 /// Gateway `/api/*` reaches auth and users directly), the refusal of dot-segment paths
 /// (as received, or as API Gateway sent them: lambda_http resolves them before the
-/// router sees the path), a panic answered as 500 JSON ([`on_panic`]), then the access
+/// router sees the path), the time the answer is due by in Lambda
+/// ([`crate::deadline`]), a panic answered as 500 JSON ([`on_panic`]), then the access
 /// log line and the metric line of the answer.
 /// The access line holds the request id, method, matched route template (`-` when no
 /// route matched), status and latency; never the path's values, the query, headers or
@@ -271,6 +272,7 @@ where
         // A dot-segment path is the unknown route, whichever route its template matched.
         let refused = has_dot_segment(req.uri().path())
             || has_dot_segment(lambda_http::RequestExt::raw_http_path(req.extensions()));
+        let answer_by = crate::deadline::of_request(req.extensions());
         let (route, answer) = if refused {
             (None, None)
         } else {
@@ -282,7 +284,8 @@ where
         Box::pin(async move {
             let (mut response, counts) = match answer {
                 Some(Ok(answer)) => {
-                    match metrics::counted(AssertUnwindSafe(answer).catch_unwind()).await {
+                    let answer = AssertUnwindSafe(answer).catch_unwind();
+                    match metrics::counted(crate::deadline::within(answer_by, answer)).await {
                         (Ok(Ok(response)), counts) => (response, counts),
                         (Ok(Err(never)), _) => match never {},
                         (Err(panic), counts) => (on_panic(panic), counts),

@@ -8,8 +8,9 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
-use super::error::{conflict_pause, get_consistent, Cancelled, CONFLICT_ATTEMPTS};
+use super::error::{get_consistent, Cancelled};
 use super::item::{s, timestamp, Fields, Item};
+use super::retry::Retry;
 use crate::domain::{Email, Username};
 use crate::store::{Account, AccountStore};
 use crate::Error;
@@ -114,24 +115,19 @@ fn account_from(item: &Item) -> Result<Account, Error> {
 impl AccountStore for DynamoAccountStore {
     async fn create(&self, account: &Account) -> Result<(), Error> {
         let items = self.registration(account)?;
-        let mut attempt = 1;
+        let mut retry = Retry::new();
         loop {
-            let sent = self
+            let call = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let Err(err) = sent else { return Ok(()) };
+                .send();
+            let Err(err) = retry.bounded("TransactWriteItems (register)", call).await? else {
+                return Ok(());
+            };
             match registration_refusal(err) {
                 Refusal::Final(error) => return Err(error),
-                Refusal::Conflict(cause) if attempt >= CONFLICT_ATTEMPTS => {
-                    return Err(Error::Unavailable(cause))
-                }
-                Refusal::Conflict(_) => {
-                    conflict_pause(attempt).await;
-                    attempt += 1;
-                }
+                Refusal::Conflict(cause) => retry.again(cause).await?,
             }
         }
     }
