@@ -75,11 +75,16 @@ FUNCTIONS = {
         f"SecurityTable/index/{SESSIONS_INDEX}": {"dynamodb:Query"},
     }),
     "UsersFunction": ("users", "functions/users", {
-        "ProfilesTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"},
+        # Profile writes are transactions: a Put or Update, or for an empty patch a
+        # ConditionCheck that the profile exists.
+        "ProfilesTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                          "dynamodb:ConditionCheckItem", "dynamodb:Scan"},
         # The per-request check: SESSION#<sid> and USER#<sub> in one consistent read;
-        # and auth's key registry (KEYS) when a token names a key id it does not
-        # know, a few times at most and then once every few seconds per container.
-        "SecurityTable": {"dynamodb:BatchGetItem", "dynamodb:GetItem"},
+        # the same two items checked again in each profile write's transaction (still
+        # live as read, account not deleted); and auth's key registry (KEYS) when a
+        # token names a key id it does not know, a few times at most and then once
+        # every few seconds per container.
+        "SecurityTable": {"dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"},
     }),
     "GatewayFunction": ("gateway", "functions/gateway", {}),
 }
@@ -87,13 +92,15 @@ FUNCTIONS = {
 # patterns, exactly}. A statement giving actions with different patterns is refused.
 LEADING_KEYS = {("UsersFunction", "SecurityTable"): {
     "dynamodb:BatchGetItem": ["SESSION#*", "USER#*"],
+    "dynamodb:ConditionCheckItem": ["SESSION#*", "USER#*"],
     "dynamodb:GetItem": ["KEYS"],
 }}
 # What a function must never be given, whatever FUNCTIONS says: (function, table) ->
-# actions, None for every action. Users reads its two kinds of security items and
+# actions, None for every action. Users reads its two kinds of security items (a
+# ConditionCheckItem reads an item inside a transaction and writes nothing) and
 # writes only profiles.
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
-                 "dynamodb:ConditionCheckItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate",
+                 "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate",
                  "dynamodb:PartiQLDelete", "dynamodb:DeleteTable", "dynamodb:UpdateTable"}
 NEVER = {
     ("UsersFunction", "AccountsTable"): None,
@@ -616,6 +623,18 @@ def self_test(base):
             lambda t: statement(t, "UsersFunction", "SecurityTable", BATCH).update(
                 {"Condition": {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["SESSION#*", "USER#*"]}}}
             ),
+            "UsersFunction: access to SecurityTable must be limited to keys",
+        ),
+        "users without its write guards": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable", "dynamodb:ConditionCheckItem").update(
+                {"Action": ["dynamodb:BatchGetItem"]}
+            ),
+            "UsersFunction: lacks ['dynamodb:ConditionCheckItem'] on SecurityTable",
+        ),
+        "users checking security items other than sessions and user markers": (
+            lambda t: statement(t, "UsersFunction", "SecurityTable", "dynamodb:ConditionCheckItem")["Condition"][
+                "ForAllValues:StringLike"
+            ].update({"dynamodb:LeadingKeys": ["SESSION#*", "USER#*", "KEY#*"]}),
             "UsersFunction: access to SecurityTable must be limited to keys",
         ),
         "users without its batch read": (

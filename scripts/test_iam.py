@@ -170,6 +170,26 @@ def delete_account(accounts: str, profiles: str, security: str, name: str) -> di
     ]}
 
 
+def profile_write(profiles: str, security: str, user: str, sid: str, write: dict) -> dict:
+    """A profile write (`write`: a Put or an Update action on `profiles`) as
+    functions/shared/src/store/dynamodb/profiles.rs sends it, with the write guard's
+    checks: the writer's USER# marker (not deleted, the session's generation) and its
+    SESSION# (the user's, not ended, not expired)."""
+    return {"TransactItems": [
+        write,
+        {"ConditionCheck": {
+            "TableName": security, "Key": {"pk": s(f"USER#{user}")},
+            "ConditionExpression": "attribute_not_exists(pk) OR (attribute_not_exists(deleted_at) "
+                                   "AND (gen = :gen OR kept = :sid))",
+            "ExpressionAttributeValues": {":gen": n(0), ":sid": s(sid)}}},
+        {"ConditionCheck": {
+            "TableName": security, "Key": {"pk": s(f"SESSION#{sid}")},
+            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(ended_at) "
+                                   "AND user_id = :uid AND gen = :gen AND expires_at > :now",
+            "ExpressionAttributeValues": {":uid": s(user), ":gen": n(0), ":now": n(1767225600)}}},
+    ]}
+
+
 def change_password(accounts: str, name: str) -> dict:
     """A password change: the hash and gen of the account and of its username copy."""
     update = lambda pk: {"Update": {
@@ -298,6 +318,26 @@ def main() -> None:
               lambda: users.batch_get_item(**session_check("s1", "u1")), "allowed")
         check("UsersFunction BatchGetItem security + accounts",
               lambda: users.batch_get_item(**session_check("s1", "u1", A)), "denied")
+        auth.put_item(TableName=S, Item=session_item("s9", "u9", 1767225600))
+        put_profile = {"Put": {"TableName": P, "Item": {"user_id": s("u9"), "bio": s("")},
+                               "ConditionExpression": "attribute_not_exists(user_id)"}}
+        check("UsersFunction TransactWriteItems profile create (Put on profiles, ConditionChecks "
+              "of USER# and SESSION# on security)",
+              lambda: users.transact_write_items(**profile_write(P, S, "u9", "s9", put_profile)), "allowed")
+        update_profile = {"Update": {"TableName": P, "Key": {"user_id": s("u9")},
+                                     "UpdateExpression": "SET #bio = :bio", "ConditionExpression": "attribute_exists(user_id)",
+                                     "ExpressionAttributeNames": {"#bio": "bio"},
+                                     "ExpressionAttributeValues": {":bio": s("x")}}}
+        check("UsersFunction TransactWriteItems profile update (Update on profiles, the same checks)",
+              lambda: users.transact_write_items(**profile_write(P, S, "u9", "s9", update_profile)), "allowed")
+        exists = {"ConditionCheck": {"TableName": P, "Key": {"user_id": s("u9")},
+                                     "ConditionExpression": "attribute_exists(user_id)"}}
+        check("UsersFunction TransactWriteItems empty profile update (ConditionCheck on profiles, the same checks)",
+              lambda: users.transact_write_items(**profile_write(P, S, "u9", "s9", exists)), "allowed")
+        check("UsersFunction TransactWriteItems profile create + ConditionCheck on accounts",
+              lambda: users.transact_write_items(TransactItems=[
+                  put_profile, {"ConditionCheck": {"TableName": A, "Key": {"pk": s("USER#u9")},
+                                                   "ConditionExpression": "attribute_not_exists(pk)"}}]), "denied")
         check("UsersFunction GetItem security KEYS (the key registry, consistent read)",
               lambda: expect_item(users.get_item(TableName=S, ConsistentRead=True, **key("KEYS")), "KEYS"),
               "allowed")
@@ -330,6 +370,12 @@ def main() -> None:
               "dynamodb:LeadingKeys is like SESSION#* or USER#*; AWS denies REFRESH#x)")
         check("UsersFunction BatchGetItem security REFRESH#x (allowed here, denied in AWS)",
               lambda: users.batch_get_item(RequestItems={S: {"Keys": [{"pk": s("REFRESH#x")}]}}), "allowed")
+        print("-- not enforced: Condition (UsersFunction may ConditionCheckItem security only where "
+              "dynamodb:LeadingKeys is like SESSION#* or USER#*; AWS denies REFRESH#x)")
+        check("UsersFunction TransactWriteItems ConditionCheck security REFRESH#x (allowed here, denied in AWS)",
+              lambda: users.transact_write_items(TransactItems=[
+                  {"ConditionCheck": {"TableName": S, "Key": {"pk": s("REFRESH#x")},
+                                      "ConditionExpression": "attribute_not_exists(pk)"}}]), "allowed")
         print("-- not enforced: Condition (UsersFunction may GetItem security only where "
               "dynamodb:LeadingKeys is KEYS; AWS denies SESSION#s1)")
         check("UsersFunction GetItem security SESSION#s1 (allowed here, denied in AWS)",

@@ -234,7 +234,8 @@ impl Future for Routed {
 /// Gateway `/api/*` reaches auth and users directly), the refusal of oversized heads
 /// ([`oversized_head`]), the refusal of dot-segment paths
 /// (as received, or as API Gateway sent them: lambda_http resolves them before the
-/// router sees the path), a panic answered as 500 JSON ([`on_panic`]), then the access
+/// router sees the path), the time the answer is due by in Lambda
+/// ([`crate::deadline`]), a panic answered as 500 JSON ([`on_panic`]), then the access
 /// log line and the metric line of the answer.
 /// The access line holds the request id, method, matched route template (`-` when no
 /// route matched), status and latency; never the path's values, the query, headers or
@@ -276,6 +277,7 @@ where
                 || has_dot_segment(lambda_http::RequestExt::raw_http_path(req.extensions()));
             dots.then_some(Error::NotFound)
         });
+        let answer_by = crate::deadline::of_request(req.extensions());
         let (route, answer) = if refused.is_some() {
             (None, None)
         } else {
@@ -287,7 +289,8 @@ where
         Box::pin(async move {
             let (mut response, counts) = match answer {
                 Some(Ok(answer)) => {
-                    match metrics::counted(AssertUnwindSafe(answer).catch_unwind()).await {
+                    let answer = AssertUnwindSafe(answer).catch_unwind();
+                    match metrics::counted(crate::deadline::within(answer_by, answer)).await {
                         (Ok(Ok(response)), counts) => (response, counts),
                         (Ok(Err(never)), _) => match never {},
                         (Err(panic), counts) => (on_panic(panic), counts),

@@ -4,6 +4,7 @@
 pub mod breaker;
 pub mod client_ip;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod error;
 pub mod http;

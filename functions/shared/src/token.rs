@@ -841,7 +841,12 @@ mod tests {
         struct Down;
         #[async_trait::async_trait]
         impl SessionCheck for Down {
-            async fn liveness(&self, _: Uuid, _: Uuid, _: i64) -> Result<Liveness, Error> {
+            async fn check_session(
+                &self,
+                _: Uuid,
+                _: Uuid,
+                _: i64,
+            ) -> Result<Result<crate::store::LiveSession, Liveness>, Error> {
                 Err(Error::unavailable("sessions down"))
             }
         }

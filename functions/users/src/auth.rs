@@ -21,7 +21,7 @@ use http_body_util::Full;
 use shared::breaker::{Breaker, BreakerConfig, Outcome};
 use shared::config::{ConfigError, HttpClientConfig, Url};
 use shared::http_client;
-use shared::store::{Liveness, SessionCheck};
+use shared::store::{LiveSession, SessionCheck, WriteGuard};
 use shared::token::{Tokens, MAX_TOKEN_BYTES};
 use shared::{Config, Error};
 
@@ -30,6 +30,28 @@ use shared::{Config, Error};
 pub struct AuthUser {
     pub user_id: Uuid,
     pub username: String,
+    /// The token's `exp` (epoch seconds): it is refused after that.
+    pub expires_at: i64,
+    /// The token's session as the check found it live; `None` in remote mode, where
+    /// auth read it.
+    pub session: Option<LiveSession>,
+}
+
+impl AuthUser {
+    /// What a write for this caller at `now` must still find when it is written:
+    /// [`Error::Unauthorized`] once the token has expired (as it may have while a body
+    /// was arriving). In remote mode the write can only be held to the account not
+    /// being deleted: users cannot read the session, which `/validate` does not name.
+    pub fn write_guard(&self, now: i64) -> Result<WriteGuard, Error> {
+        if now > self.expires_at {
+            return Err(Error::Unauthorized);
+        }
+        Ok(WriteGuard {
+            user_id: self.user_id,
+            session: self.session,
+            now,
+        })
+    }
 }
 
 /// Checks bearer tokens; cheap to clone.
@@ -130,16 +152,18 @@ impl Authenticator {
             Mode::Local { tokens, checks } => {
                 let claims = tokens.verify_resolving(token).await.map_err(unauthorized)?;
                 let now = chrono::Utc::now().timestamp();
-                let (liveness, output) = tokio::join!(
-                    checks.liveness(claims.user_id(), claims.session_id(), now),
+                let (checked, output) = tokio::join!(
+                    checks.check_session(claims.user_id(), claims.session_id(), now),
                     read
                 );
-                if liveness.map_err(unauthorized)? != Liveness::Live {
+                let Ok(session) = checked.map_err(unauthorized)? else {
                     return Err(Error::Unauthorized);
-                }
+                };
                 let user = AuthUser {
                     user_id: claims.user_id(),
                     username: claims.username,
+                    expires_at: claims.exp,
+                    session: Some(session),
                 };
                 Ok((user, output))
             }
@@ -260,6 +284,8 @@ impl Remote {
         let user = AuthUser {
             user_id,
             username: answer.username,
+            expires_at: expiry(token).unwrap_or(i64::MIN),
+            session: None,
         };
         if let Some(left) = lifetime_left(token, SystemTime::now()) {
             self.cache.put(token, &user, now, left);
@@ -268,16 +294,22 @@ impl Remote {
     }
 }
 
-/// How long `token` has until its `exp`, read from its payload without verifying the
-/// signature: only ever used to cut a cache entry short.
-fn lifetime_left(token: &str, now: SystemTime) -> Option<Duration> {
+/// The `exp` of `token`, read from its payload without verifying the signature: only
+/// ever used for a token auth has just called valid, to cut a cache entry or a write
+/// short.
+fn expiry(token: &str) -> Option<i64> {
     #[derive(Deserialize)]
     struct Exp {
         exp: i64,
     }
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let exp = serde_json::from_slice::<Exp>(&bytes).ok()?.exp;
+    Some(serde_json::from_slice::<Exp>(&bytes).ok()?.exp)
+}
+
+/// How long `token` has until its `exp` ([`expiry`]).
+fn lifetime_left(token: &str, now: SystemTime) -> Option<Duration> {
+    let exp = expiry(token)?;
     let exp = UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(exp).ok()?))?;
     exp.duration_since(now).ok().filter(|d| !d.is_zero())
 }
@@ -365,6 +397,8 @@ mod tests {
         AuthUser {
             user_id: Uuid::from_u128(n),
             username: format!("user{n}"),
+            expires_at: 2_000_000_000,
+            session: None,
         }
     }
 

@@ -151,11 +151,17 @@ pub struct CreateRequest {
     bio: String,
 }
 
+/// `POST /users`: the caller's own profile. The token is checked when the request
+/// arrives and again once its body is in: a token that expired meanwhile is refused,
+/// and the write holds only while the account and the token's session still live
+/// ([`AuthUser::write_guard`]), so a create landing after `DELETE /account` or a logout
+/// writes nothing (401).
 pub async fn create(
     State(state): State<AppState>,
     caller: AuthUser,
     Json(req): Json<CreateRequest>,
 ) -> Result<Json<Done>, Error> {
+    let guard = caller.write_guard(Utc::now().timestamp())?;
     let user_id = parse_user_id(&req.user_id)?;
     let username = Username::parse(&req.username)?;
     let email = Email::parse(&req.email)?;
@@ -173,7 +179,7 @@ pub async fn create(
         bio: req.bio,
         created_at: Utc::now().trunc_subsecs(0),
     };
-    state.profiles.create(&profile).await?;
+    state.profiles.create(&profile, &guard).await?;
     tracing::info!(%user_id, "profile created");
     Ok(Json(Done {
         user_id,
@@ -217,13 +223,15 @@ pub struct UpdateRequest {
     bio: Option<String>,
 }
 
-/// `PUT /users/{id}`: changes only the fields present; the others stay.
+/// `PUT /users/{id}`: changes only the fields present; the others stay. Guarded as
+/// [`create`] is.
 pub async fn update(
     State(state): State<AppState>,
     caller: AuthUser,
     UserIdPath(user_id): UserIdPath,
     Json(req): Json<UpdateRequest>,
 ) -> Result<Json<Done>, Error> {
+    let guard = caller.write_guard(Utc::now().timestamp())?;
     if let Some(full_name) = &req.full_name {
         check_full_name(full_name)?;
     }
@@ -235,7 +243,7 @@ pub async fn update(
         full_name: req.full_name,
         bio: req.bio,
     };
-    state.profiles.update(user_id, &patch).await?;
+    state.profiles.update(user_id, &patch, &guard).await?;
     Ok(Json(Done {
         user_id,
         message: "Profile updated successfully",

@@ -456,7 +456,7 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
         true,
         authed("users-create"),
         200,
-        &["BatchGetItem", "PutItem"],
+        &["BatchGetItem", "TransactWriteItems(3)"],
     )
     .await;
     f.call(
@@ -472,7 +472,7 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
         true,
         authed("users-update"),
         200,
-        &["BatchGetItem", "UpdateItem"],
+        &["BatchGetItem", "TransactWriteItems(3)"],
     )
     .await;
     f.call(

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use local::{Ports, Stack};
-use shared::store::{Cursor, Page, Profile, ProfilePatch, ProfileStore, Stores};
+use shared::store::{Cursor, Page, Profile, ProfilePatch, ProfileStore, Stores, WriteGuard};
 use shared::testing::dynamodb::TempTables;
 use shared::testing::error;
 use shared::testing::http::{self, serve, PASSWORD};
@@ -303,13 +303,13 @@ struct PanickingProfiles;
 
 #[async_trait]
 impl ProfileStore for PanickingProfiles {
-    async fn create(&self, _: &Profile) -> Result<(), Error> {
+    async fn create(&self, _: &Profile, _: &WriteGuard) -> Result<(), Error> {
         panic!("profile store bug: create")
     }
     async fn get(&self, _: Uuid) -> Result<Option<Profile>, Error> {
         panic!("profile store bug: get")
     }
-    async fn update(&self, _: Uuid, _: &ProfilePatch) -> Result<Profile, Error> {
+    async fn update(&self, _: Uuid, _: &ProfilePatch, _: &WriteGuard) -> Result<(), Error> {
         panic!("profile store bug: update")
     }
     async fn delete(&self, _: Uuid) -> Result<(), Error> {

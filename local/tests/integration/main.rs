@@ -14,6 +14,7 @@ mod listing_e2e;
 mod logs;
 mod metrics;
 mod openapi_contract;
+mod profile_guard_e2e;
 mod security_e2e;
 mod support;
 mod users_e2e;

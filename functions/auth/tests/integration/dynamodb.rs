@@ -1,6 +1,9 @@
 //! The auth function built from configuration with `STORE=dynamodb`, on a real
 //! DynamoDB-compatible server (`DYNAMODB_ENDPOINT`) and on one that is down.
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
 use axum::http::StatusCode;
 
 use shared::config::Secret;
@@ -71,5 +74,32 @@ async fn a_store_that_is_down_is_a_503_json_error_without_details() {
     assert_eq!(
         (status, body),
         (StatusCode::SERVICE_UNAVAILABLE, unavailable)
+    );
+}
+
+/// Registrations on a DynamoDB where every transaction loses a race to another one:
+/// retried five times when nothing bounds the request, and behind API Gateway never
+/// past the invocation's deadline (taken from its Lambda context), with a 503 in time.
+#[tokio::test]
+async fn conflicts_are_retried_only_while_the_invocation_has_time() {
+    let (url, transactions) = shared::testing::dynamodb::always_conflicting().await;
+    let config = fast(config(&[
+        ("STORE", "dynamodb"),
+        ("DYNAMODB_ENDPOINT", &url),
+    ]));
+    let app = auth::router(auth::AppState::from_config(&config).await.unwrap());
+    let unavailable = (503, error(503, "Service temporarily unavailable"));
+
+    let unbounded = invoke(app.clone(), event("auth-register")).await;
+    assert_eq!((unbounded.status, unbounded.body), unavailable);
+    assert_eq!(transactions.swap(0, Ordering::SeqCst), 5);
+
+    let left = shared::deadline::ANSWER_MARGIN + Duration::from_millis(50);
+    let hurried = invoke_due_in(app, event("auth-register"), left).await;
+    assert_eq!((hurried.status, hurried.body), unavailable);
+    let tried = transactions.load(Ordering::SeqCst);
+    assert!(
+        tried < 5,
+        "{tried} attempts in 50 ms of pauses from 10 ms up"
     );
 }

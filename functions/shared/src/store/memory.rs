@@ -11,9 +11,9 @@ use uuid::Uuid;
 use super::rotation::{rotation_step, RotationStep};
 use super::session::{self, SessionFacts};
 use super::{
-    Account, AccountStore, AttemptKey, Attempts, Cursor, KeyStore, Liveness, LoginAttemptStore,
-    Page, Profile, ProfilePatch, ProfileStore, PublicKey, RefreshRecord, Rotation, Session,
-    SessionCheck, SessionStore, Settle, Use, UserState,
+    Account, AccountStore, AttemptKey, Attempts, Cursor, KeyStore, LiveSession, Liveness,
+    LoginAttemptStore, Page, Profile, ProfilePatch, ProfileStore, PublicKey, RefreshRecord,
+    Rotation, Session, SessionCheck, SessionStore, Settle, Use, UserState, WriteGuard,
 };
 use crate::domain::Username;
 use crate::refresh::TokenHash;
@@ -76,10 +76,14 @@ impl AccountStore for MemoryAccountStore {
     }
 }
 
-/// Profiles ordered by `user_id`, which is also the listing order.
+/// Profiles ordered by `user_id`, which is also the listing order. It holds the state
+/// of sessions and users that the [`MemorySessionStore`] over it keeps, so that a
+/// write checks its [`WriteGuard`] under the profiles' lock, the one an account
+/// deletion also takes.
 #[derive(Default)]
 pub struct MemoryProfileStore {
     inner: RwLock<BTreeMap<Uuid, Profile>>,
+    security: Arc<Mutex<Security>>,
 }
 
 impl MemoryProfileStore {
@@ -90,8 +94,12 @@ impl MemoryProfileStore {
 
 #[async_trait]
 impl ProfileStore for MemoryProfileStore {
-    async fn create(&self, profile: &Profile) -> Result<(), Error> {
+    async fn create(&self, profile: &Profile, guard: &WriteGuard) -> Result<(), Error> {
         let mut profiles = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        let security = lock(&self.security);
+        if !security.allows(guard) {
+            return Err(Error::Unauthorized);
+        }
         if profiles.contains_key(&profile.user_id) {
             return Err(Error::ProfileExists);
         }
@@ -104,8 +112,17 @@ impl ProfileStore for MemoryProfileStore {
         Ok(profiles.get(&user_id).cloned())
     }
 
-    async fn update(&self, user_id: Uuid, patch: &ProfilePatch) -> Result<Profile, Error> {
+    async fn update(
+        &self,
+        user_id: Uuid,
+        patch: &ProfilePatch,
+        guard: &WriteGuard,
+    ) -> Result<(), Error> {
         let mut profiles = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        let security = lock(&self.security);
+        if !security.allows(guard) {
+            return Err(Error::Unauthorized);
+        }
         let profile = profiles.get_mut(&user_id).ok_or(Error::UserNotFound)?;
         if let Some(full_name) = &patch.full_name {
             profile.full_name.clone_from(full_name);
@@ -113,7 +130,7 @@ impl ProfileStore for MemoryProfileStore {
         if let Some(bio) = &patch.bio {
             profile.bio.clone_from(bio);
         }
-        Ok(profile.clone())
+        Ok(())
     }
 
     async fn delete(&self, user_id: Uuid) -> Result<(), Error> {
@@ -180,14 +197,33 @@ impl Security {
             .map(|(state, _)| state)
     }
 
-    fn liveness(&self, user_id: Uuid, sid: Uuid, now: i64) -> Liveness {
-        let facts = self.sessions.get(&sid).map(|s| SessionFacts {
+    fn facts(&self, sid: Uuid) -> Option<SessionFacts> {
+        self.sessions.get(&sid).map(|s| SessionFacts {
             user_id: s.user_id,
             gen: s.gen,
             expires_at: s.expires_at,
             ended: s.ended_at.is_some(),
-        });
+        })
+    }
+
+    fn liveness(&self, user_id: Uuid, sid: Uuid, now: i64) -> Liveness {
+        let facts = self.facts(sid);
         session::liveness(sid, user_id, facts.as_ref(), self.user(user_id, now), now)
+    }
+
+    fn check(&self, user_id: Uuid, sid: Uuid, now: i64) -> Result<LiveSession, Liveness> {
+        let facts = self.facts(sid);
+        session::check(sid, user_id, facts.as_ref(), self.user(user_id, now), now)
+    }
+
+    /// Whether a write under `guard` may happen now.
+    fn allows(&self, guard: &WriteGuard) -> bool {
+        match guard.session {
+            Some(read) => self.check(guard.user_id, read.sid, guard.now) == Ok(read),
+            None => self
+                .user(guard.user_id, guard.now)
+                .is_none_or(|u| u.deleted_at.is_none()),
+        }
     }
 
     fn end(&mut self, sid: Uuid, now: i64) {
@@ -198,15 +234,16 @@ impl Security {
     }
 }
 
-/// Sessions, refresh tokens and users' states under one lock; the account and profile
-/// stores it shares with are locked first (accounts, then profiles) when a step spans
-/// them, so that a password change or a deletion is one step. Expired entries are
-/// swept every so many writes.
+/// Sessions, refresh tokens and users' states under one lock, held with the profile
+/// store it is made over (which checks profile writes against them); the account and
+/// profile stores it shares with are locked first (accounts, then profiles) when a
+/// step spans them, so that a password change or a deletion is one step. Expired
+/// entries are swept every so many writes.
 pub struct MemorySessionStore {
     accounts: Arc<MemoryAccountStore>,
     profiles: Arc<MemoryProfileStore>,
     attempts: Arc<MemoryLoginAttemptStore>,
-    inner: Mutex<Security>,
+    inner: Arc<Mutex<Security>>,
 }
 
 impl MemorySessionStore {
@@ -216,10 +253,10 @@ impl MemorySessionStore {
         attempts: Arc<MemoryLoginAttemptStore>,
     ) -> Self {
         Self {
+            inner: profiles.security.clone(),
             accounts,
             profiles,
             attempts,
-            inner: Mutex::default(),
         }
     }
 }
@@ -259,8 +296,13 @@ fn still_current<'a>(accounts: &'a Accounts, account: &Account) -> Option<&'a Ac
 
 #[async_trait]
 impl SessionCheck for MemorySessionStore {
-    async fn liveness(&self, user_id: Uuid, sid: Uuid, now: i64) -> Result<Liveness, Error> {
-        Ok(lock(&self.inner).liveness(user_id, sid, now))
+    async fn check_session(
+        &self,
+        user_id: Uuid,
+        sid: Uuid,
+        now: i64,
+    ) -> Result<Result<LiveSession, Liveness>, Error> {
+        Ok(lock(&self.inner).check(user_id, sid, now))
     }
 }
 

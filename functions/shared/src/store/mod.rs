@@ -120,16 +120,50 @@ impl Cursor {
     }
 }
 
-/// Profiles, owned by the users function.
+/// A session as the token check found it live: what a write on its behalf must still
+/// find ([`WriteGuard`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSession {
+    pub sid: Uuid,
+    /// The password generation the session started under.
+    pub gen: u64,
+}
+
+/// What must still hold when a profile is written for a caller, checked in the same
+/// atomic step as the write, at `now`: the caller's account has not been deleted, and,
+/// when the token check read the caller's session (`session`), that session is still
+/// live as it was read (not ended, not expired, its generation still the user's or the
+/// one a password change kept). Else the write is refused with
+/// [`Error::Unauthorized`] and nothing is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteGuard {
+    pub user_id: Uuid,
+    /// `None` when the check did not read the session (users' remote mode, where auth
+    /// did): then only the account's deletion marker is checked.
+    pub session: Option<LiveSession>,
+    /// Epoch seconds.
+    pub now: i64,
+}
+
+/// Profiles, owned by the users function. Every write on a caller's behalf carries a
+/// [`WriteGuard`], checked first: a refused guard is [`Error::Unauthorized`] whatever
+/// the profile's state.
 #[async_trait]
 pub trait ProfileStore: Send + Sync {
-    /// Creates the profile; [`Error::ProfileExists`] when one has its `user_id`.
-    async fn create(&self, profile: &Profile) -> Result<(), Error>;
+    /// Creates the profile if `guard` holds; [`Error::ProfileExists`] when one has its
+    /// `user_id`.
+    async fn create(&self, profile: &Profile, guard: &WriteGuard) -> Result<(), Error>;
 
     async fn get(&self, user_id: Uuid) -> Result<Option<Profile>, Error>;
 
-    /// Changes only the fields present; [`Error::UserNotFound`] when there is no profile.
-    async fn update(&self, user_id: Uuid, patch: &ProfilePatch) -> Result<Profile, Error>;
+    /// Changes only the fields present if `guard` holds; [`Error::UserNotFound`] when
+    /// there is no profile.
+    async fn update(
+        &self,
+        user_id: Uuid,
+        patch: &ProfilePatch,
+        guard: &WriteGuard,
+    ) -> Result<(), Error>;
 
     /// [`Error::UserNotFound`] when there is no profile.
     async fn delete(&self, user_id: Uuid) -> Result<(), Error>;
@@ -335,9 +369,21 @@ pub struct Use {
 /// by the users function, which holds nothing else of the security table.
 #[async_trait]
 pub trait SessionCheck: Send + Sync {
-    /// Whether session `sid` of `user_id` is live at `now`: on DynamoDB one consistent
-    /// `BatchGetItem` of the session and the user's state.
-    async fn liveness(&self, user_id: Uuid, sid: Uuid, now: i64) -> Result<Liveness, Error>;
+    /// The session `sid` of `user_id` as found live at `now`, or why it is not (never
+    /// [`Liveness::Live`]): on DynamoDB one consistent `BatchGetItem` of the session
+    /// and the user's state.
+    async fn check_session(
+        &self,
+        user_id: Uuid,
+        sid: Uuid,
+        now: i64,
+    ) -> Result<Result<LiveSession, Liveness>, Error>;
+
+    /// Whether session `sid` of `user_id` is live at `now` ([`check_session`](Self::check_session)).
+    async fn liveness(&self, user_id: Uuid, sid: Uuid, now: i64) -> Result<Liveness, Error> {
+        let checked = self.check_session(user_id, sid, now).await?;
+        Ok(checked.err().unwrap_or(Liveness::Live))
+    }
 }
 
 /// Sessions, their refresh tokens and the account changes that end them, owned by the
@@ -526,10 +572,7 @@ impl Stores {
                 client.clone(),
                 &tables.accounts,
             )),
-            profiles: Arc::new(dynamodb::DynamoProfileStore::new(
-                client.clone(),
-                &tables.profiles,
-            )),
+            profiles: Arc::new(dynamodb::DynamoProfileStore::new(client.clone(), tables)),
             sessions: sessions.clone(),
             checks: sessions,
             attempts: Arc::new(dynamodb::DynamoLoginAttemptStore::new(

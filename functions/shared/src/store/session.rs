@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::{Liveness, UserState};
+use super::{LiveSession, Liveness, UserState};
 
 /// What a reader knows of a session record: enough to decide, nothing more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,25 @@ pub fn liveness(
         return Liveness::Ended;
     }
     Liveness::Live
+}
+
+/// [`liveness`], with the session as found when it is live: what a write on its behalf
+/// must still find.
+pub fn check(
+    sid: Uuid,
+    user_id: Uuid,
+    session: Option<&SessionFacts>,
+    user: Option<&UserState>,
+    now: i64,
+) -> Result<LiveSession, Liveness> {
+    match (liveness(sid, user_id, session, user, now), session) {
+        (Liveness::Live, Some(session)) => Ok(LiveSession {
+            sid,
+            gen: session.gen,
+        }),
+        (Liveness::Live, None) => Err(Liveness::Ended),
+        (refused, _) => Err(refused),
+    }
 }
 
 /// The longer of two lifetimes from `now`, in epoch seconds: how long a session or a

@@ -49,11 +49,30 @@ pub struct LambdaReply {
 /// Sends an API Gateway event through lambda_http's adapter into `app`, exactly as
 /// `lambda_http::run` would, and returns the serialized Lambda response.
 pub async fn invoke(app: Router, event: Value) -> LambdaReply {
+    invoke_with(app, event, Context::default()).await
+}
+
+/// [`invoke`] in an invocation that must end `left` from now (its context's
+/// `deadline`, as the Runtime API's `Lambda-Runtime-Deadline-Ms` sets it).
+pub async fn invoke_due_in(app: Router, event: Value, left: std::time::Duration) -> LambdaReply {
+    let deadline = std::time::SystemTime::now() + left;
+    let mut context = Context::default();
+    context.deadline = deadline
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis()
+        .try_into()
+        .expect("a deadline in milliseconds fits u64");
+    invoke_with(app, event, context).await
+}
+
+/// [`invoke`] with the invocation's `context`.
+pub async fn invoke_with(app: Router, event: Value, context: Context) -> LambdaReply {
     let request: LambdaRequest =
         serde_json::from_value(event).expect("fixture is a valid API Gateway event");
     let mut adapter = Adapter::from(app);
     let response = adapter
-        .call(LambdaEvent::new(request, Context::default()))
+        .call(LambdaEvent::new(request, context))
         .await
         .expect("router is infallible");
     let raw = serde_json::to_value(&response).expect("response serializes");

@@ -12,9 +12,9 @@ use shared::domain::{Email, Username};
 use shared::refresh::{RefreshSecret, TokenHash};
 use shared::store::dynamodb::DynamoAccountStore;
 use shared::store::{
-    Account, AccountStore, AttemptKey, Attempts, Liveness, LoginAttemptStore, Profile,
+    Account, AccountStore, AttemptKey, Attempts, LiveSession, Liveness, LoginAttemptStore, Profile,
     ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session, SessionStore, Settle, Stores,
-    Use,
+    Use, WriteGuard,
 };
 use shared::testing::dynamodb::TempTables;
 use shared::Error;
@@ -89,6 +89,16 @@ fn profile(name: &str) -> Profile {
         full_name: format!("{name} Example"),
         bio: String::new(),
         created_at: at(1),
+    }
+}
+
+/// The guard of a write for `user_id` now that checks only that the account was not
+/// deleted (as users' remote mode writes).
+fn owner(user_id: Uuid) -> WriteGuard {
+    WriteGuard {
+        user_id,
+        session: None,
+        now: now(),
     }
 }
 
@@ -201,7 +211,8 @@ async fn fifty_concurrent_registrations_of_one_name_have_one_winner(s: &Subject)
 
 async fn profiles_are_created_read_updated_and_deleted(s: &Subject) {
     let alice = profile("alice");
-    s.profiles.create(&alice).await.unwrap();
+    let guard = owner(alice.user_id);
+    s.profiles.create(&alice, &guard).await.unwrap();
     assert_eq!(
         s.profiles.get(alice.user_id).await.unwrap(),
         Some(alice.clone())
@@ -211,27 +222,34 @@ async fn profiles_are_created_read_updated_and_deleted(s: &Subject) {
         bio: Some("Writes Rust".into()),
         ..ProfilePatch::default()
     };
-    let updated = s.profiles.update(alice.user_id, &bio_only).await.unwrap();
+    s.profiles
+        .update(alice.user_id, &bio_only, &guard)
+        .await
+        .unwrap();
     let expected = Profile {
         bio: "Writes Rust".into(),
         ..alice.clone()
     };
-    assert_eq!(updated, expected);
+    assert_eq!(s.profiles.get(alice.user_id).await.unwrap(), Some(expected));
 
     let both = ProfilePatch {
         full_name: Some("Alice Smith".into()),
         bio: Some(String::new()),
     };
-    let updated = s.profiles.update(alice.user_id, &both).await.unwrap();
+    s.profiles
+        .update(alice.user_id, &both, &guard)
+        .await
+        .unwrap();
     let expected = Profile {
         full_name: "Alice Smith".into(),
         bio: String::new(),
         ..alice.clone()
     };
-    assert_eq!(updated, expected);
     let nothing = ProfilePatch::default();
-    let unchanged = s.profiles.update(alice.user_id, &nothing).await.unwrap();
-    assert_eq!(unchanged, expected);
+    s.profiles
+        .update(alice.user_id, &nothing, &guard)
+        .await
+        .unwrap();
     assert_eq!(s.profiles.get(alice.user_id).await.unwrap(), Some(expected));
 
     s.profiles.delete(alice.user_id).await.unwrap();
@@ -240,13 +258,16 @@ async fn profiles_are_created_read_updated_and_deleted(s: &Subject) {
 
 async fn profile_writes_never_overwrite_or_resurrect(s: &Subject) {
     let alice = profile("alice");
-    s.profiles.create(&alice).await.unwrap();
+    s.profiles
+        .create(&alice, &owner(alice.user_id))
+        .await
+        .unwrap();
     let impostor = Profile {
         full_name: "Impostor".into(),
         ..alice.clone()
     };
     assert!(matches!(
-        s.profiles.create(&impostor).await,
+        s.profiles.create(&impostor, &owner(alice.user_id)).await,
         Err(Error::ProfileExists)
     ));
     assert_eq!(
@@ -260,11 +281,13 @@ async fn profile_writes_never_overwrite_or_resurrect(s: &Subject) {
         ..ProfilePatch::default()
     };
     assert!(matches!(
-        s.profiles.update(ghost, &patch).await,
+        s.profiles.update(ghost, &patch, &owner(ghost)).await,
         Err(Error::UserNotFound)
     ));
     assert!(matches!(
-        s.profiles.update(ghost, &ProfilePatch::default()).await,
+        s.profiles
+            .update(ghost, &ProfilePatch::default(), &owner(ghost))
+            .await,
         Err(Error::UserNotFound)
     ));
     assert!(matches!(
@@ -287,7 +310,7 @@ async fn listing_pages_through_every_profile_once(s: &Subject) {
     let mut all = HashSet::new();
     for i in 0..7 {
         let p = profile(&format!("user{i}"));
-        s.profiles.create(&p).await.unwrap();
+        s.profiles.create(&p, &owner(p.user_id)).await.unwrap();
         all.insert(p.user_id);
     }
     let mut seen = Vec::new();
@@ -901,7 +924,10 @@ async fn an_account_deletion_takes_everything_at_once_and_frees_the_names(s: &Su
     let (alice, session, first) = signed_up(s, "Alice").await;
     let mut mine = profile("Alice");
     mine.user_id = alice.user_id;
-    s.profiles.create(&mine).await.unwrap();
+    s.profiles
+        .create(&mine, &owner(alice.user_id))
+        .await
+        .unwrap();
     let (_, bobs, _) = signed_up(s, "bob").await;
 
     let until = now() + 3600;
@@ -957,6 +983,127 @@ async fn an_account_deletion_takes_everything_at_once_and_frees_the_names(s: &Su
         "a new account, a new user"
     );
     assert_eq!(liveness(s, &session).await, Liveness::UserDeleted);
+}
+
+/// The guard of a write at `at` for the caller whose token belongs to `session`, as the
+/// token check read it.
+async fn guard_of(s: &Subject, session: &Session, at: i64) -> WriteGuard {
+    let live = s
+        .sessions
+        .check_session(session.user_id, session.id, now())
+        .await
+        .unwrap()
+        .expect("the session is live when its token is checked");
+    assert_eq!(
+        live,
+        LiveSession {
+            sid: session.id,
+            gen: session.gen
+        }
+    );
+    WriteGuard {
+        user_id: session.user_id,
+        session: Some(live),
+        now: at,
+    }
+}
+
+async fn profile_writes_hold_only_while_the_writers_session_and_account_live(s: &Subject) {
+    let (alice, session, _) = signed_up(s, "alice").await;
+    let mut mine = profile("alice");
+    mine.user_id = alice.user_id;
+    let bio = |text: &str| ProfilePatch {
+        bio: Some(text.into()),
+        ..ProfilePatch::default()
+    };
+    let refused = |r: Result<(), Error>| matches!(r, Err(Error::Unauthorized));
+
+    let past_expiry = guard_of(s, &session, session.expires_at).await;
+    assert!(refused(s.profiles.create(&mine, &past_expiry).await));
+    assert_eq!(s.profiles.get(alice.user_id).await.unwrap(), None);
+    let guard = guard_of(s, &session, now()).await;
+    s.profiles.create(&mine, &guard).await.unwrap();
+    s.profiles
+        .update(alice.user_id, &bio("one"), &guard)
+        .await
+        .unwrap();
+    let stale_gen = WriteGuard {
+        session: Some(LiveSession {
+            sid: session.id,
+            gen: session.gen + 1,
+        }),
+        ..guard
+    };
+    assert!(refused(
+        s.profiles
+            .update(alice.user_id, &bio("x"), &stale_gen)
+            .await
+    ));
+
+    let (other, _) = login(s, &alice).await;
+    let others = guard_of(s, &other, now()).await;
+    assert!(s
+        .sessions
+        .end_session(Some(alice.user_id), other.id, now())
+        .await
+        .unwrap());
+    assert!(refused(
+        s.profiles.update(alice.user_id, &bio("x"), &others).await
+    ));
+    assert!(refused(
+        s.profiles
+            .update(alice.user_id, &ProfilePatch::default(), &others)
+            .await
+    ));
+    assert!(
+        refused(s.profiles.create(&mine, &others).await),
+        "a refused guard comes before the profile's own state"
+    );
+
+    let (before_change, _) = login(s, &alice).await;
+    let old_password = guard_of(s, &before_change, now()).await;
+    assert!(s
+        .sessions
+        .change_password(&alice, "$2b$04$changed", session.id)
+        .await
+        .unwrap());
+    assert!(refused(
+        s.profiles
+            .update(alice.user_id, &bio("x"), &old_password)
+            .await
+    ));
+    s.profiles
+        .update(alice.user_id, &bio("kept"), &guard)
+        .await
+        .expect("the session that changed the password writes on");
+    assert_eq!(
+        s.profiles.get(alice.user_id).await.unwrap().map(|p| p.bio),
+        Some("kept".to_owned())
+    );
+
+    let alice = s
+        .accounts
+        .find_by_username(&alice.username)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(s
+        .sessions
+        .delete_account(&alice, now() + 3600, now())
+        .await
+        .unwrap());
+    assert!(refused(s.profiles.create(&mine, &guard).await));
+    assert!(refused(
+        s.profiles.create(&mine, &owner(alice.user_id)).await
+    ));
+    assert!(refused(
+        s.profiles.update(alice.user_id, &bio("x"), &guard).await
+    ));
+    assert_eq!(
+        s.profiles.get(alice.user_id).await.unwrap(),
+        None,
+        "a deleted account never gets a profile back"
+    );
 }
 
 async fn a_deletion_while_a_refresh_is_in_flight_leaves_no_live_token(s: &Subject) {
@@ -1383,6 +1530,7 @@ contract!(
     sessions_are_listed_newest_first_and_end_once_by_their_owner,
     a_password_change_ends_every_other_session_at_once,
     an_account_deletion_takes_everything_at_once_and_frees_the_names,
+    profile_writes_hold_only_while_the_writers_session_and_account_live,
     a_deletion_while_a_refresh_is_in_flight_leaves_no_live_token,
     a_password_change_racing_logins_leaves_only_the_kept_session,
     a_rehash_replaces_the_verified_hash_in_both_copies_and_ends_no_session,

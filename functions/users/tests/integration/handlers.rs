@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use shared::store::{Cursor, Page, Profile, ProfilePatch, ProfileStore};
+use shared::store::{Cursor, Page, Profile, ProfilePatch, ProfileStore, WriteGuard};
 use shared::testing::*;
 use shared::Error;
 use users::{AppState, Authenticator};
@@ -489,13 +489,13 @@ struct BrokenStore;
 
 #[async_trait]
 impl ProfileStore for BrokenStore {
-    async fn create(&self, _: &Profile) -> Result<(), Error> {
+    async fn create(&self, _: &Profile, _: &WriteGuard) -> Result<(), Error> {
         Err(Error::internal("table profiles: connection reset"))
     }
     async fn get(&self, _: Uuid) -> Result<Option<Profile>, Error> {
         Err(Error::internal("table profiles: connection reset"))
     }
-    async fn update(&self, _: Uuid, _: &ProfilePatch) -> Result<Profile, Error> {
+    async fn update(&self, _: Uuid, _: &ProfilePatch, _: &WriteGuard) -> Result<(), Error> {
         Err(Error::internal("table profiles: connection reset"))
     }
     async fn delete(&self, _: Uuid) -> Result<(), Error> {

@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use chrono::Utc;
 use uuid::Uuid;
 
-use shared::store::{Profile, ProfileStore};
+use shared::store::{Profile, ProfileStore, WriteGuard};
 
 use crate::support::*;
 
@@ -21,14 +21,21 @@ async fn seed_with(app: &TestApp, n: usize, bio: impl Fn() -> String) -> BTreeSe
     for i in 0..n {
         let user_id = Uuid::new_v4();
         app.store
-            .create(&Profile {
-                user_id,
-                username: format!("user{i}"),
-                email: format!("user{i}@example.com"),
-                full_name: format!("User {i}"),
-                bio: bio(),
-                created_at: Utc::now(),
-            })
+            .create(
+                &Profile {
+                    user_id,
+                    username: format!("user{i}"),
+                    email: format!("user{i}@example.com"),
+                    full_name: format!("User {i}"),
+                    bio: bio(),
+                    created_at: Utc::now(),
+                },
+                &WriteGuard {
+                    user_id,
+                    session: None,
+                    now: Utc::now().timestamp(),
+                },
+            )
             .await
             .unwrap();
         ids.insert(user_id);

@@ -10,3 +10,4 @@ mod one_round_trip;
 mod remote_auth;
 mod revocation;
 mod support;
+mod write_guard;

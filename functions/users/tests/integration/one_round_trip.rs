@@ -11,7 +11,10 @@ use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use shared::store::memory::{MemoryProfileStore, MemorySessionStore};
-use shared::store::{Cursor, Liveness, Page, Profile, ProfilePatch, ProfileStore, SessionCheck};
+use shared::store::{
+    Cursor, LiveSession, Liveness, Page, Profile, ProfilePatch, ProfileStore, SessionCheck,
+    WriteGuard,
+};
 use shared::Error;
 use users::{AppState, Authenticator};
 
@@ -33,16 +36,21 @@ impl<T> Rendezvous<T> {
 
 #[async_trait]
 impl SessionCheck for Rendezvous<MemorySessionStore> {
-    async fn liveness(&self, user_id: Uuid, sid: Uuid, now: i64) -> Result<Liveness, Error> {
+    async fn check_session(
+        &self,
+        user_id: Uuid,
+        sid: Uuid,
+        now: i64,
+    ) -> Result<Result<LiveSession, Liveness>, Error> {
         self.meet().await;
-        self.inner.liveness(user_id, sid, now).await
+        self.inner.check_session(user_id, sid, now).await
     }
 }
 
 #[async_trait]
 impl ProfileStore for Rendezvous<MemoryProfileStore> {
-    async fn create(&self, profile: &Profile) -> Result<(), Error> {
-        self.inner.create(profile).await
+    async fn create(&self, profile: &Profile, guard: &WriteGuard) -> Result<(), Error> {
+        self.inner.create(profile, guard).await
     }
 
     async fn get(&self, user_id: Uuid) -> Result<Option<Profile>, Error> {
@@ -50,8 +58,13 @@ impl ProfileStore for Rendezvous<MemoryProfileStore> {
         self.inner.get(user_id).await
     }
 
-    async fn update(&self, user_id: Uuid, patch: &ProfilePatch) -> Result<Profile, Error> {
-        self.inner.update(user_id, patch).await
+    async fn update(
+        &self,
+        user_id: Uuid,
+        patch: &ProfilePatch,
+        guard: &WriteGuard,
+    ) -> Result<(), Error> {
+        self.inner.update(user_id, patch, guard).await
     }
 
     async fn delete(&self, user_id: Uuid) -> Result<(), Error> {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use shared::config::HttpClientConfig;
 use shared::store::memory::MemoryProfileStore;
-use shared::store::{Liveness, SessionCheck, SessionStore, Stores};
+use shared::store::{LiveSession, Liveness, SessionCheck, SessionStore, Stores};
 use shared::testing::*;
 use shared::Error;
 use users::{AppState, Authenticator};
@@ -62,7 +62,12 @@ struct DownStore;
 
 #[async_trait]
 impl SessionCheck for DownStore {
-    async fn liveness(&self, _: Uuid, _: Uuid, _: i64) -> Result<Liveness, Error> {
+    async fn check_session(
+        &self,
+        _: Uuid,
+        _: Uuid,
+        _: i64,
+    ) -> Result<Result<LiveSession, Liveness>, Error> {
         Err(Error::unavailable("security table: connection refused"))
     }
 }

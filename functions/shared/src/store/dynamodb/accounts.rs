@@ -8,8 +8,9 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
-use super::error::{conflict_pause, get_consistent, Cancelled, CONFLICT_ATTEMPTS};
+use super::error::{get_consistent, Cancelled};
 use super::item::{s, timestamp, Fields, Item};
+use super::retry::Retry;
 use crate::domain::{Email, Username};
 use crate::store::{Account, AccountStore};
 use crate::Error;
@@ -114,24 +115,19 @@ fn account_from(item: &Item) -> Result<Account, Error> {
 impl AccountStore for DynamoAccountStore {
     async fn create(&self, account: &Account) -> Result<(), Error> {
         let items = self.registration(account)?;
-        let mut attempt = 1;
+        let mut retry = Retry::new();
         loop {
-            let sent = self
+            let call = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let Err(err) = sent else { return Ok(()) };
+                .send();
+            let Err(err) = retry.bounded("TransactWriteItems (register)", call).await? else {
+                return Ok(());
+            };
             match registration_refusal(err) {
                 Refusal::Final(error) => return Err(error),
-                Refusal::Conflict(cause) if attempt >= CONFLICT_ATTEMPTS => {
-                    return Err(Error::Unavailable(cause))
-                }
-                Refusal::Conflict(_) => {
-                    conflict_pause(attempt).await;
-                    attempt += 1;
-                }
+                Refusal::Conflict(cause) => retry.again(cause).await?,
             }
         }
     }
@@ -167,25 +163,21 @@ impl AccountStore for DynamoAccountStore {
             update(Self::user_key(account.user_id))?,
             update(Self::username_key(&account.username))?,
         ];
-        let mut attempt = 1;
+        let mut retry = Retry::new();
         loop {
-            let sent = self
+            let call = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let Err(err) = sent else { return Ok(true) };
+                .send();
+            let Err(err) = retry.bounded("TransactWriteItems (rehash)", call).await? else {
+                return Ok(true);
+            };
             let cancelled = Cancelled::of(err)?;
             if cancelled.failed(0) || cancelled.failed(1) {
                 return Ok(false);
             }
-            let cause = cancelled.otherwise("rehash")?;
-            if attempt >= CONFLICT_ATTEMPTS {
-                return Err(Error::Unavailable(cause));
-            }
-            conflict_pause(attempt).await;
-            attempt += 1;
+            retry.again(cancelled.otherwise("rehash")?).await?;
         }
     }
 }

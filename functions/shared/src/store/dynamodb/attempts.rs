@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 use aws_sdk_dynamodb::Client;
 
-use super::error::{conditional, sdk_error, CONFLICT_ATTEMPTS};
+use super::error::{conditional, sdk_error};
 use super::item::{n, s, Fields};
+use super::retry::CONFLICT_ATTEMPTS;
 use crate::store::{AttemptKey, Attempts, LoginAttemptStore};
 use crate::Error;
 

@@ -1,14 +1,11 @@
 //! DynamoDB failures as the client-facing [`Error`] (transient 503, else 500), failed
 //! conditions as the calling store says, and cancelled transactions' reasons per item.
 
-use std::time::Duration;
-
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use rand::Rng;
 
 use crate::metrics::{self, Event};
 use crate::Error;
@@ -31,9 +28,6 @@ const TRANSIENT_REASONS: &[&str] = &[
     "RequestLimitExceeded",
     "TransactionConflict",
 ];
-
-/// How often a write is retried when it collides with another transaction.
-pub(super) const CONFLICT_ATTEMPTS: u32 = 5;
 
 /// Service error codes that mean DynamoDB refused the call for throughput.
 const THROTTLE_CODES: &[&str] = &[
@@ -189,13 +183,6 @@ pub(super) async fn get_consistent(
         .await
         .map_err(|e| sdk_error("GetItem", e))?;
     Ok(out.item)
-}
-
-/// The jittered pause before retry number `attempt` of a transaction that lost a race.
-pub(super) async fn conflict_pause(attempt: u32) {
-    let base = 10u64 << attempt;
-    let pause = rand::rng().random_range(base / 2..=base);
-    tokio::time::sleep(Duration::from_millis(pause)).await;
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 
-use super::error::{conflict_pause, get_consistent, Cancelled, CONFLICT_ATTEMPTS};
+use super::error::{get_consistent, Cancelled};
 use super::item::{n, s, Fields, Item};
+use super::retry::Retry;
 use crate::store::{activated, KeyStore, PublicKey};
 use crate::Error;
 
@@ -131,27 +132,29 @@ impl KeyStore for DynamoKeyStore {
         retire_after: std::time::Duration,
         now: i64,
     ) -> Result<(), Error> {
-        for attempt in 1..=CONFLICT_ATTEMPTS {
+        let mut retry = Retry::new();
+        loop {
             let (registry, version) = self.registry().await?;
             let Some(next) = activated(&registry, key, retire_after, now) else {
                 return Ok(());
             };
-            let sent = self
+            let call = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(self.write(&next, version)?))
-                .send()
-                .await;
-            let Err(err) = sent else { return Ok(()) };
+                .send();
+            let what = "TransactWriteItems (key registry)";
+            let Err(err) = retry.bounded(what, call).await? else {
+                return Ok(());
+            };
             let cancelled = Cancelled::of(err)?;
-            if !cancelled.failed(0) {
-                cancelled.otherwise("key registry")?;
-            }
-            conflict_pause(attempt).await;
+            let cause = if cancelled.failed(0) {
+                format!("DynamoDB {what}: the registry kept changing")
+            } else {
+                cancelled.otherwise("key registry")?
+            };
+            retry.again(cause).await?;
         }
-        Err(Error::unavailable(
-            "DynamoDB TransactWriteItems (key registry): still conflicting after retries",
-        ))
     }
 
     /// One consistent `GetItem` of `KEY#<kid>`.

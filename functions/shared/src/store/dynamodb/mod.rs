@@ -9,6 +9,7 @@ pub mod https;
 mod item;
 mod keys;
 mod profiles;
+mod retry;
 mod sessions;
 
 pub use accounts::DynamoAccountStore;

@@ -1,28 +1,103 @@
 //! Profiles in one table keyed by `user_id`, written with conditions so that a lost
-//! race is a status code and never an overwrite.
+//! race is a status code and never an overwrite, and only while the writer's account
+//! and session live (conditions on the security table in the same transaction).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
-use super::error::{conditional, get_consistent, sdk_error};
-use super::item::{s, timestamp, Fields, Item};
-use crate::store::{Cursor, Page, Profile, ProfilePatch, ProfileStore};
+use super::error::{conditional, get_consistent, sdk_error, Cancelled};
+use super::item::{n, s, timestamp, Fields, Item};
+use super::retry::Retry;
+use super::sessions::{user_allows, DynamoSessionStore};
+use crate::config::Tables;
+use crate::store::{Cursor, Page, Profile, ProfilePatch, ProfileStore, WriteGuard};
 use crate::Error;
 
-/// Profiles in one table keyed by `user_id`.
+/// Profiles in one table keyed by `user_id`; writes are checked against the security
+/// table's `SESSION#` and `USER#` items.
 #[derive(Clone)]
 pub struct DynamoProfileStore {
     client: Client,
     table: String,
+    security: String,
 }
 
 impl DynamoProfileStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: Client, tables: &Tables) -> Self {
         Self {
             client,
-            table: table.into(),
+            table: tables.profiles.clone(),
+            security: tables.security.clone(),
+        }
+    }
+
+    /// The conditions of `guard` on the security table: the user's `USER#` marker lets
+    /// the session live as read (or, without a session, has no `deleted_at`), and the
+    /// `SESSION#` item is the user's, of the generation read, not ended, not expired.
+    fn guard(&self, guard: &WriteGuard) -> Result<Vec<TransactWriteItem>, Error> {
+        let check = |c: ConditionCheck| TransactWriteItem::builder().condition_check(c).build();
+        let Some(live) = guard.session else {
+            let marker = ConditionCheck::builder()
+                .table_name(&self.security)
+                .key("pk", s(DynamoSessionStore::user_key(guard.user_id)))
+                .condition_expression("attribute_not_exists(deleted_at)")
+                .build()
+                .map_err(Error::internal)?;
+            return Ok(vec![check(marker)]);
+        };
+        let session = ConditionCheck::builder()
+            .table_name(&self.security)
+            .key("pk", s(DynamoSessionStore::session_key(live.sid)))
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(ended_at) AND user_id = :uid \
+                 AND gen = :gen AND expires_at > :now",
+            )
+            .expression_attribute_values(":uid", s(guard.user_id.to_string()))
+            .expression_attribute_values(":gen", n(live.gen as i64))
+            .expression_attribute_values(":now", n(guard.now))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(vec![
+            check(user_allows(
+                &self.security,
+                guard.user_id,
+                live.sid,
+                live.gen,
+            )?),
+            check(session),
+        ])
+    }
+
+    /// Sends `write` (a profile write whose condition failing means `refused`) with the
+    /// conditions of `guard` in one transaction, again while it loses races.
+    async fn guarded(
+        &self,
+        write: TransactWriteItem,
+        guard: &WriteGuard,
+        refused: Error,
+    ) -> Result<(), Error> {
+        let mut items = vec![write];
+        items.extend(self.guard(guard)?);
+        let mut retry = Retry::new();
+        loop {
+            let call = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send();
+            let Err(err) = retry.bounded("TransactWriteItems (profile)", call).await? else {
+                return Ok(());
+            };
+            let cancelled = Cancelled::of(err)?;
+            if (1..items.len()).any(|i| cancelled.failed(i)) {
+                return Err(Error::Unauthorized);
+            }
+            if cancelled.failed(0) {
+                return Err(refused);
+            }
+            retry.again(cancelled.otherwise("profile")?).await?;
         }
     }
 }
@@ -48,7 +123,9 @@ fn profile_from(item: &Item) -> Result<Profile, Error> {
 
 #[async_trait]
 impl ProfileStore for DynamoProfileStore {
-    async fn create(&self, profile: &Profile) -> Result<(), Error> {
+    /// One `TransactWriteItems`: the `Put` (if no profile has its `user_id`) and the
+    /// conditions of `guard`.
+    async fn create(&self, profile: &Profile, guard: &WriteGuard) -> Result<(), Error> {
         let item = Item::from([
             ("user_id".into(), profile_key(profile.user_id)),
             ("username".into(), s(&profile.username)),
@@ -57,16 +134,14 @@ impl ProfileStore for DynamoProfileStore {
             ("bio".into(), s(&profile.bio)),
             ("created_at".into(), timestamp(&profile.created_at)),
         ]);
-        let sent = self
-            .client
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(user_id)")
-            .send()
-            .await;
-        conditional("PutItem", sent)?.ok_or(Error::ProfileExists)?;
-        Ok(())
+            .build()
+            .map_err(Error::internal)?;
+        let write = TransactWriteItem::builder().put(put).build();
+        self.guarded(write, guard, Error::ProfileExists).await
     }
 
     async fn get(&self, user_id: Uuid) -> Result<Option<Profile>, Error> {
@@ -75,7 +150,15 @@ impl ProfileStore for DynamoProfileStore {
         item.as_ref().map(profile_from).transpose()
     }
 
-    async fn update(&self, user_id: Uuid, patch: &ProfilePatch) -> Result<Profile, Error> {
+    /// One `TransactWriteItems`: an `Update` that `SET`s only the fields present (if
+    /// the profile exists), or for an empty patch a `ConditionCheck` that it exists, and
+    /// the conditions of `guard`.
+    async fn update(
+        &self,
+        user_id: Uuid,
+        patch: &ProfilePatch,
+        guard: &WriteGuard,
+    ) -> Result<(), Error> {
         let fields: Vec<(&str, &String)> = [
             ("full_name", patch.full_name.as_ref()),
             ("bio", patch.bio.as_ref()),
@@ -83,32 +166,34 @@ impl ProfileStore for DynamoProfileStore {
         .into_iter()
         .filter_map(|(name, value)| value.map(|v| (name, v)))
         .collect();
-        if fields.is_empty() {
-            return self.get(user_id).await?.ok_or(Error::UserNotFound);
-        }
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("user_id", profile_key(user_id))
-            .condition_expression("attribute_exists(user_id)")
-            .return_values(ReturnValue::AllNew);
-        let mut sets = Vec::new();
-        for (name, value) in fields {
-            sets.push(format!("#{name} = :{name}"));
-            request = request
-                .expression_attribute_names(format!("#{name}"), name)
-                .expression_attribute_values(format!(":{name}"), s(value));
-        }
-        let sent = request
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .send()
-            .await;
-        conditional("UpdateItem", sent)?
-            .ok_or(Error::UserNotFound)?
-            .attributes()
-            .ok_or_else(|| Error::internal("DynamoDB UpdateItem returned no attributes"))
-            .and_then(profile_from)
+        let exists = "attribute_exists(user_id)";
+        let write = if fields.is_empty() {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .key("user_id", profile_key(user_id))
+                .condition_expression(exists)
+                .build()
+                .map_err(Error::internal)?;
+            TransactWriteItem::builder().condition_check(check).build()
+        } else {
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .key("user_id", profile_key(user_id))
+                .condition_expression(exists);
+            let mut sets = Vec::new();
+            for (name, value) in fields {
+                sets.push(format!("#{name} = :{name}"));
+                update = update
+                    .expression_attribute_names(format!("#{name}"), name)
+                    .expression_attribute_values(format!(":{name}"), s(value));
+            }
+            let update = update
+                .update_expression(format!("SET {}", sets.join(", ")))
+                .build()
+                .map_err(Error::internal)?;
+            TransactWriteItem::builder().update(update).build()
+        };
+        self.guarded(write, guard, Error::UserNotFound).await
     }
 
     async fn delete(&self, user_id: Uuid) -> Result<(), Error> {

@@ -14,17 +14,16 @@ use uuid::Uuid;
 
 use super::accounts::DynamoAccountStore;
 use super::attempts::DynamoLoginAttemptStore;
-use super::error::{
-    conditional, conflict_pause, get_consistent, sdk_error, Cancelled, CONFLICT_ATTEMPTS,
-};
+use super::error::{conditional, get_consistent, sdk_error, Cancelled};
 use super::item::{n, s, Fields, Item};
+use super::retry::{self, Retry};
 use crate::config::Tables;
 use crate::refresh::TokenHash;
 use crate::store::rotation::{rotation_step, RotationStep};
 use crate::store::session::{self, SessionFacts};
 use crate::store::{
-    Account, Liveness, RefreshRecord, Rotation, Session, SessionCheck, SessionStore, Settle, Use,
-    UserState,
+    Account, LiveSession, Liveness, RefreshRecord, Rotation, Session, SessionCheck, SessionStore,
+    Settle, Use, UserState,
 };
 use crate::Error;
 
@@ -84,20 +83,7 @@ impl DynamoSessionStore {
     /// The condition that the user's state still lets a session of generation `gen`
     /// (or the session kept by the last password change) live.
     fn user_allows(&self, user_id: Uuid, sid: Uuid, gen: u64) -> Result<ConditionCheck, Error> {
-        let current = "(attribute_not_exists(deleted_at) AND (gen = :gen OR kept = :sid))";
-        let expression = if gen == 0 {
-            format!("attribute_not_exists(pk) OR {current}")
-        } else {
-            current.to_owned()
-        };
-        ConditionCheck::builder()
-            .table_name(&self.security)
-            .key("pk", s(Self::user_key(user_id)))
-            .condition_expression(expression)
-            .expression_attribute_values(":gen", n(gen as i64))
-            .expression_attribute_values(":sid", s(sid.to_string()))
-            .build()
-            .map_err(Error::internal)
+        user_allows(&self.security, user_id, sid, gen)
     }
 
     fn put_new(&self, table: &str, item: Item) -> Result<TransactWriteItem, Error> {
@@ -231,25 +217,21 @@ impl DynamoSessionStore {
         what: &str,
         items: Vec<TransactWriteItem>,
     ) -> Result<Option<Cancelled>, Error> {
-        let mut attempt = 1;
+        let mut retry = Retry::new();
         loop {
-            let sent = self
+            let call = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let Err(err) = sent else { return Ok(None) };
+                .send();
+            let Err(err) = retry.bounded("TransactWriteItems", call).await? else {
+                return Ok(None);
+            };
             let cancelled = Cancelled::of(err)?;
             if (0..items.len()).any(|i| cancelled.failed(i)) {
                 return Ok(Some(cancelled));
             }
-            let cause = cancelled.otherwise(what)?;
-            if attempt >= CONFLICT_ATTEMPTS {
-                return Err(Error::Unavailable(cause));
-            }
-            conflict_pause(attempt).await;
-            attempt += 1;
+            retry.again(cancelled.otherwise(what)?).await?;
         }
     }
 
@@ -263,6 +245,31 @@ impl DynamoSessionStore {
         .await?;
         item.as_ref().map(user_state_from).transpose()
     }
+}
+
+/// The condition on `security`'s `USER#<user_id>` that the user's state still lets a
+/// session `sid` of generation `gen` (or the session kept by the last password change)
+/// live.
+pub(super) fn user_allows(
+    security: &str,
+    user_id: Uuid,
+    sid: Uuid,
+    gen: u64,
+) -> Result<ConditionCheck, Error> {
+    let current = "(attribute_not_exists(deleted_at) AND (gen = :gen OR kept = :sid))";
+    let expression = if gen == 0 {
+        format!("attribute_not_exists(pk) OR {current}")
+    } else {
+        current.to_owned()
+    };
+    ConditionCheck::builder()
+        .table_name(security)
+        .key("pk", s(DynamoSessionStore::user_key(user_id)))
+        .condition_expression(expression)
+        .expression_attribute_values(":gen", n(gen as i64))
+        .expression_attribute_values(":sid", s(sid.to_string()))
+        .build()
+        .map_err(Error::internal)
 }
 
 fn item_put(put: Put) -> TransactWriteItem {
@@ -402,7 +409,12 @@ fn rotation_refusal(cancelled: &Cancelled) -> (bool, bool) {
 impl SessionCheck for DynamoSessionStore {
     /// One consistent `BatchGetItem` of `SESSION#<sid>` and `USER#<user_id>` (asked
     /// again for keys DynamoDB leaves unprocessed).
-    async fn liveness(&self, user_id: Uuid, sid: Uuid, now: i64) -> Result<Liveness, Error> {
+    async fn check_session(
+        &self,
+        user_id: Uuid,
+        sid: Uuid,
+        now: i64,
+    ) -> Result<Result<LiveSession, Liveness>, Error> {
         let session_pk = Self::session_key(sid);
         let user_pk = Self::user_key(user_id);
         let keys = |pks: &[&str]| {
@@ -437,7 +449,7 @@ impl SessionCheck for DynamoSessionStore {
                         ));
                     }
                     request = left.clone();
-                    conflict_pause(attempt).await;
+                    tokio::time::sleep(retry::pause(attempt)).await;
                 }
                 _ => break,
             }
@@ -456,7 +468,7 @@ impl SessionCheck for DynamoSessionStore {
             .find(|i| pk_of(i).as_deref() == Some(user_pk.as_str()))
             .map(user_state_from)
             .transpose()?;
-        Ok(session::liveness(
+        Ok(session::check(
             sid,
             user_id,
             session.as_ref(),
@@ -557,7 +569,7 @@ impl SessionStore for DynamoSessionStore {
         let step = |record: Option<&RefreshRecord>, ended: bool| {
             rotation_step(record, ended, next, next_expires_at, now, interval)
         };
-        let mut attempt = 1;
+        let mut retry = Retry::new();
         loop {
             let old = self.find_refresh(presented).await?;
             let (successor, retire) = match step(old.as_ref(), false) {
@@ -565,7 +577,7 @@ impl SessionStore for DynamoSessionStore {
                 RotationStep::Reissue(successor) => (successor, false),
                 other => return self.conclude(other, now).await,
             };
-            let sent = self
+            let call = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(self.rotation(
@@ -575,9 +587,8 @@ impl SessionStore for DynamoSessionStore {
                     used,
                     retire,
                 )?))
-                .send()
-                .await;
-            let Err(err) = sent else {
+                .send();
+            let Err(err) = retry.bounded("TransactWriteItems (refresh)", call).await? else {
                 return Ok(Rotation::Rotated(successor));
             };
             let cancelled = Cancelled::of(err)?;
@@ -587,23 +598,18 @@ impl SessionStore for DynamoSessionStore {
                 used_at: o.used_at.or(retired.then_some(now)),
                 ..o
             });
-            let cause = if ended {
+            if ended {
                 return self.conclude(step(known.as_ref(), ended), now).await;
             } else if retired {
                 match step(known.as_ref(), false) {
-                    RotationStep::Reissue(_) => "a concurrent refresh retired the token".into(),
+                    RotationStep::Reissue(_) => {
+                        retry.again_at_once("a concurrent refresh retired the token".into())?
+                    }
                     other => return self.conclude(other, now).await,
                 }
             } else {
-                cancelled.otherwise("refresh")?
-            };
-            if attempt >= CONFLICT_ATTEMPTS {
-                return Err(Error::Unavailable(cause));
+                retry.again(cancelled.otherwise("refresh")?).await?;
             }
-            if !retired {
-                conflict_pause(attempt).await;
-            }
-            attempt += 1;
         }
     }
 
