@@ -94,6 +94,12 @@ async fn call(
     send(app, request).await
 }
 
+/// `POST /login` of `username` with `password` from the client address `peer`.
+async fn login_from(app: &Router, username: &str, password: &str, peer: &str) -> Reply {
+    let body = json!({"username": username, "password": password});
+    call(app, "/login", Some(body), None, Some(peer)).await
+}
+
 const PASSWORD: &str = "securePassword123";
 
 async fn signed_up(app: &Router, name: &str) -> Value {
@@ -498,37 +504,16 @@ async fn failures_are_limited_per_client_address_too(backend: Backend) {
     };
     let attacker = "203.0.113.66";
     for name in ["anna", "bert", "carl"] {
-        let reply = call(
-            &s.app,
-            "/login",
-            Some(json!({"username": name, "password": "wrong-password"})),
-            None,
-            Some(attacker),
-        )
-        .await;
+        let reply = login_from(&s.app, name, "wrong-password", attacker).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
     }
-    let reply = call(
-        &s.app,
-        "/login",
-        Some(json!({"username": "dora", "password": "wrong-password"})),
-        None,
-        Some(attacker),
-    )
-    .await;
+    let reply = login_from(&s.app, "dora", "wrong-password", attacker).await;
     assert_eq!(
         (reply.status, &reply.body),
         (StatusCode::TOO_MANY_REQUESTS, &locked_out())
     );
     assert!(retry_after(&reply) >= 1);
-    let reply = call(
-        &s.app,
-        "/login",
-        Some(json!({"username": "dora", "password": "wrong-password"})),
-        None,
-        Some("198.51.100.1"),
-    )
-    .await;
+    let reply = login_from(&s.app, "dora", "wrong-password", "198.51.100.1").await;
     assert_eq!(
         reply.status,
         StatusCode::UNAUTHORIZED,
@@ -1019,24 +1004,10 @@ async fn logins_past_the_bcrypt_slots_are_shed_and_count_nothing(backend: Backen
     // 20 attempts allowed per window: the shed ones were given back, so exactly
     // 20 - checked more are checked, one at a time, before the limit refuses.
     for n in checked..20 {
-        let reply = call(
-            &s.app,
-            "/login",
-            Some(json!({"username": "victim", "password": "wrong-again"})),
-            None,
-            Some(attacker),
-        )
-        .await;
+        let reply = login_from(&s.app, "victim", "wrong-again", attacker).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {n}");
     }
-    let reply = call(
-        &s.app,
-        "/login",
-        Some(json!({"username": "victim", "password": "wrong-again"})),
-        None,
-        Some(attacker),
-    )
-    .await;
+    let reply = login_from(&s.app, "victim", "wrong-again", attacker).await;
     assert_eq!(
         (reply.status, reply.body),
         (StatusCode::TOO_MANY_REQUESTS, locked_out())
