@@ -305,7 +305,7 @@ def check_contract(api):
     ok(g, "wrong method (GET /api/register, PATCH /api/users, POST /api/users/{id}): 405")
 
 
-def check_refresh(api):
+def check_refresh(api, reuse_interval):
     g, name = "refresh", fresh_name("r")
     register(api, name)
     first = login(api, name)
@@ -316,12 +316,24 @@ def check_refresh(api):
            and second["token_type"] == "Bearer" and len(second["refresh_token"]) == 43, answer, "new tokens")
     status(api.call("POST", "/api/validate", {"token": second["token"]}), 200)
     ok(g, "POST /api/refresh: 200, a new access token (valid) and a new refresh token")
+    answer = api.call("POST", "/api/refresh", {"refresh_token": first["refresh_token"]})
+    status(answer, 200, {"token", "token_type", "expires_in", "refresh_token"})
+    retried = answer.json
+    expect(retried["refresh_token"] not in (first["refresh_token"], second["refresh_token"])
+           and sid_of(retried["token"]) == sid_of(second["token"]), answer,
+           "another new refresh token, of the same session")
+    status(api.call("POST", "/api/validate", {"token": retried["token"]}), 200)
+    status(api.call("POST", "/api/validate", {"token": second["token"]}), 200)
+    ok(g, f"the retired refresh token again within the reuse interval ({reuse_interval} s): 200, "
+          "a new pair of the same session, which lives on")
+    time.sleep(reuse_interval + 1)
     error(api.call("POST", "/api/refresh", {"refresh_token": first["refresh_token"]}),
           401, "Invalid or expired refresh token")
-    ok(g, "reusing the retired refresh token: 401 Invalid or expired refresh token")
-    error(api.call("POST", "/api/refresh", {"refresh_token": second["refresh_token"]}),
-          401, "Invalid or expired refresh token")
-    ok(g, "after the reuse the newer refresh token is refused too (family revoked)")
+    ok(g, "reusing the retired refresh token after the interval: 401 Invalid or expired refresh token")
+    for newer in (second, retried):
+        error(api.call("POST", "/api/refresh", {"refresh_token": newer["refresh_token"]}),
+              401, "Invalid or expired refresh token")
+    ok(g, "after the reuse every newer refresh token of the session is refused too (family revoked)")
     other = login(api, name)
     status(api.call("POST", "/api/refresh", {"refresh_token": other["refresh_token"]}), 200)
     ok(g, "a refresh token of another login is unaffected")
@@ -508,14 +520,16 @@ def main():
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--expect", choices=["local", "emulated"], default="local")
     parser.add_argument("--max-failures-per-user", type=int, default=5)
+    parser.add_argument("--reuse-interval", type=int, default=10,
+                        help="the API's REFRESH_REUSE_INTERVAL_SECS (RefreshReuseIntervalSecs), at least 1")
     parser.add_argument("--register-limit", type=int, default=None,
                         help="the target's REGISTER_MAX_PER_IP, when low enough to reach: "
                              "checks the 429 past it (spends the address's budget)")
     args = parser.parse_args()
     api = Api(args.base_url, args.expect)
     started = time.monotonic()
-    groups = [("topology", check_topology), ("contract", check_contract), ("refresh", check_refresh),
-              ("logout", check_logout), ("account", check_account), ("cors", check_cors),
+    groups = [("topology", check_topology), ("contract", check_contract),
+              ("refresh", lambda api: check_refresh(api, args.reuse_interval)), ("logout", check_logout), ("account", check_account), ("cors", check_cors),
               ("lockout", lambda api: check_lockout(api, args.max_failures_per_user))]
     if args.register_limit is not None:
         groups.append(("register limit", lambda api: check_register_limit(api, args.register_limit)))

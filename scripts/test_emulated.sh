@@ -49,7 +49,7 @@ emulate() {
   local port="$1"
   shift
   "$LOCAL_BIN" emulate --port "$port" --build-dir "$BUILD_DIR" \
-    --parameter-overrides BcryptCost=10 RegisterMaxPerIp=1000000 "$@" >"$WORK/emulate-$port.log" 2>&1 &
+    --parameter-overrides BcryptCost=10 RegisterMaxPerIp=1000000 RefreshReuseIntervalSecs=2 "$@" >"$WORK/emulate-$port.log" 2>&1 &
   PIDS+=($!)
   wait_up "http://localhost:$port" "$WORK/emulate-$port.log" "$!"
 }
@@ -60,19 +60,19 @@ port="$(free_port)"
 # publishes its key. A low registration limit, which the e2e suite's last group
 # reaches (stranger.py's registration and the suite's earlier ones count first): the
 # 429 through the gateway, X-Forwarded-For naming the client.
-env -u JWT_SECRET AUTH_PORT=0 USERS_PORT=0 GATEWAY_PORT="$port" BCRYPT_COST=4 REGISTER_MAX_PER_IP=12 \
+env -u JWT_SECRET AUTH_PORT=0 USERS_PORT=0 GATEWAY_PORT="$port" BCRYPT_COST=4 REGISTER_MAX_PER_IP=12 REFRESH_REUSE_INTERVAL_SECS=2 \
   RUST_LOG=warn "$LOCAL_BIN" >"$WORK/local.log" 2>&1 &
 PIDS+=($!)
 wait_up "http://127.0.0.1:$port" "$WORK/local.log" "$!"
 "$PY" scripts/stranger.py --base-url "http://127.0.0.1:$port"
 
 say "e2e suite against the local stack"
-"$PY" scripts/e2e.py --base-url "http://127.0.0.1:$port" --expect local --register-limit 12
+"$PY" scripts/e2e.py --base-url "http://127.0.0.1:$port" --expect local --register-limit 12 --reuse-interval 2
 
 say "e2e suite against the emulated API ($BUILD_DIR)"
 port="$(free_port)"
 emulate "$port"
-"$PY" scripts/e2e.py --base-url "http://localhost:$port" --expect emulated
+"$PY" scripts/e2e.py --base-url "http://localhost:$port" --expect emulated --reuse-interval 2
 
 say "a stranger verifies a token of the emulated API with PyJWT and the discovery URL alone (scripts/stranger.py)"
 "$PY" scripts/stranger.py --base-url "http://localhost:$port"
