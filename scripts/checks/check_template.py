@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from scripts.lib import REPO
+from scripts.lib import template as model
 from scripts.lib.template import as_list, load, refs_in
 
 LOG_LEVELS = {"off", "error", "warn", "info", "debug", "trace"}
@@ -108,11 +109,8 @@ NEVER = {
 }
 
 # logical id -> (partition key, env var that names it)
-TABLES = {
-    "AccountsTable": ("pk", "ACCOUNTS_TABLE"),
-    "ProfilesTable": ("user_id", "PROFILES_TABLE"),
-    "SecurityTable": ("pk", "SECURITY_TABLE"),
-}
+PARTITION_KEYS = {"AccountsTable": "pk", "ProfilesTable": "user_id", "SecurityTable": "pk"}
+TABLES = {lid: (key, model.TABLES[lid].env) for lid, key in PARTITION_KEYS.items()}
 # logical id -> its GlobalSecondaryIndexes, exactly; a table not named here has none.
 # With each, the AttributeDefinitions: the table's key and every index key, no other.
 INDEXES = {

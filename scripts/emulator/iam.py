@@ -34,12 +34,12 @@ import argparse
 import json
 import os
 import sys
-import urllib.request
 from pathlib import Path
 
 import boto3
 from botocore.exceptions import ClientError
 
+from scripts.lib import net
 from scripts.lib import template as model
 
 
@@ -109,11 +109,11 @@ def main() -> None:
                           "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
         print(f"iam: user {function}, inline policies: {len(documents)}", file=sys.stderr)
 
-    request = urllib.request.Request(f"{args.endpoint.rstrip('/')}/moto-api/reset-auth",
-                                     data=b"0", method="POST",
-                                     headers={"Content-Type": "text/plain"})
-    with urllib.request.urlopen(request) as response:
-        json.load(response)
+    status, _, answer = net.request("POST", f"{args.endpoint.rstrip('/')}/moto-api/reset-auth", b"0",
+                                    {"Content-Type": "text/plain"})
+    if status != 200:
+        fail(f"moto refused to enforce IAM: {status} {answer[:200]!r}")
+    json.loads(answer)
     print("iam: moto now enforces IAM", file=sys.stderr)
     json.dump(keys, sys.stdout, indent=2)
     print()

@@ -28,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from scripts.lib import REPO, net
@@ -111,11 +110,8 @@ def check_gateway_forwarding(tls, tmp):
     try:
         env = {"USER_SERVICE_URL": upstream.url}
         with Stack({**env, "SSL_CERT_FILE": str(tls["bundle"])}, tmp / "gateway-trusted.log") as stack:
-            req = urllib.request.Request(f"{stack.base}/users/u-1?x=1", method="GET")
-            req.add_header("authorization", "Bearer abc.def.ghi")
-            req.add_header("x-request-id", "tls-forward-1")
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                got = (resp.status, json.loads(resp.read()))
+            got = net.call_json("GET", f"{stack.base}/users/u-1?x=1", token="abc.def.ghi",
+                                headers={"x-request-id": "tls-forward-1"})
             if got != (200, {"user_id": "u-1", "via": "tls"}):
                 raise SystemExit(f"FAIL the gateway did not relay the https upstream's answer: {got}")
             path, headers = upstream.seen[-1]
