@@ -41,9 +41,9 @@ def answering(url: str, timeout: float = 2) -> bool:
     return True
 
 
-def wait_until(ready, proc, what: str, secs: float, interval: float = 0.1) -> None:
+def wait_until(ready, proc, what: str, secs: float, interval: float = 0.1, doing: str = "answer") -> None:
     """Polls `ready()` until it is true; raises NotUp when `proc` (a Popen, or None)
-    exits first or `secs` pass."""
+    exits first or `secs` pass ("<what> did not <doing> within <secs> s")."""
     deadline = time.monotonic() + secs
     while True:
         if proc is not None and proc.poll() is not None:
@@ -51,13 +51,13 @@ def wait_until(ready, proc, what: str, secs: float, interval: float = 0.1) -> No
         if ready():
             return
         if time.monotonic() > deadline:
-            raise NotUp(f"{what} did not answer within {secs:g} s")
+            raise NotUp(f"{what} did not {doing} within {secs:g} s")
         time.sleep(interval)
 
 
 def wait_listening(port: int, proc, what: str, secs: float = 30, interval: float = 0.1) -> None:
     """Waits until something listens on 127.0.0.1:`port` (see wait_until)."""
-    wait_until(lambda: listening(port), proc, what, secs, interval)
+    wait_until(lambda: listening(port), proc, what, secs, interval, f"listen on port {port}")
 
 
 def request(method: str, url: str, data: bytes | None = None, headers: dict | None = None,

@@ -132,7 +132,7 @@ class Watch:
         try:
             net.wait_listening(self.port, self.proc, "cargo lambda watch", LISTEN_TIMEOUT, interval=0.2)
         except net.NotUp as e:
-            raise Failure(f"{e} (port {self.port})") from None
+            raise Failure(str(e)) from None
 
     def descendants(self):
         """(pid, cmdline) of every process started under watch, read before stopping
