@@ -2,7 +2,8 @@
 
 Builds in release, runs every benchmark, prints the tables and writes BENCHMARKS.md.
 Expects PATH to hold wrk and cargo-lambda, and DYNAMODB_ENDPOINT to point at a
-DynamoDB-compatible server (bench/bench.sh arranges all three).
+DynamoDB-compatible server (bench/bench.sh arranges all three). Runs as a module from
+the repository's root: python -m bench.bench [--smoke | --only read|cold | --render RESULTS].
 """
 
 import argparse
@@ -15,24 +16,19 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 import zipfile
 from pathlib import Path
 
-import report
+from bench import report
+from bench.report import FUNCTIONS, MIB, PRICE_PER_MILLION_RRU, PRICE_PER_MILLION_WRU, f1
+from scripts.lib import REPO, net
+from scripts.lib.testca import tls_files
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from testca import tls_files  # noqa: E402  (scripts/testca.py: the throwaway CA)
-from report import FUNCTIONS, MIB, PRICE_PER_MILLION_RRU, PRICE_PER_MILLION_WRU, f1
-
-REPO = Path(__file__).resolve().parent.parent
 EVENTS = REPO / "fixtures" / "events"
 SECRET = "bench-secret-that-is-at-least-32-bytes-long"
 PASSWORD = "securePassword123"
@@ -49,26 +45,6 @@ def run(cmd, **kw):
 
 def out(cmd, **kw):
     return run(cmd, capture_output=True, text=True, **kw).stdout.strip()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http(method, url, body=None, token=None, timeout=30):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
 
 
 def peak_rss_kib(pid):
@@ -144,7 +120,7 @@ class Build:
 
 class Stack:
     def __init__(self, build, env):
-        self.ports = {k: free_port() for k in ("auth", "users", "gateway")}
+        self.ports = {k: net.free_port() for k in ("auth", "users", "gateway")}
         full = {
             "PATH": os.environ["PATH"],
             "JWT_SECRET": SECRET,
@@ -158,18 +134,17 @@ class Stack:
             [str(build.bin("local"))], env=full, cwd=REPO,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"local exited with {self.proc.returncode}")
-            try:
-                if http("GET", self.url("gateway", "/"), timeout=2)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise SystemExit("local did not answer within 30 s")
+        try:
+            net.wait_until(lambda: self.healthy(), self.proc, "local", 30)
+        except net.NotUp as e:
+            self.stop()
+            raise SystemExit(str(e)) from None
+
+    def healthy(self):
+        try:
+            return net.call_json("GET", self.url("gateway", "/"), timeout=2)[0] == 200
+        except (OSError, net.NoAnswer):
+            return False
 
     def url(self, service, path):
         return f"http://127.0.0.1:{self.ports[service]}{path}"
@@ -194,7 +169,7 @@ class Stack:
 
 
 def register(stack, username):
-    status, body = http("POST", stack.url("gateway", "/api/register"), {
+    status, body = net.call_json("POST", stack.url("gateway", "/api/register"), {
         "username": username, "email": f"{username}@example.com", "password": PASSWORD,
     })
     if status != 200:
@@ -209,7 +184,7 @@ def sid_of(token):
 
 
 def login(stack, username):
-    status, body = http("POST", stack.url("gateway", "/api/login"), {"username": username, "password": PASSWORD})
+    status, body = net.call_json("POST", stack.url("gateway", "/api/login"), {"username": username, "password": PASSWORD})
     if status != 200:
         raise SystemExit(f"login answered {status} {body}")
     return body["token"]
@@ -345,15 +320,11 @@ class Proxy:
     def start(self, cmd, env=None):
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      env={**os.environ, **(env or {})})
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise SystemExit(f"{self.name} did not start")
+        try:
+            net.wait_listening(self.port, self.proc, self.name, 10, interval=0.05)
+        except net.NotUp:
+            self.stop()
+            raise SystemExit(f"{self.name} did not start") from None
 
     def stop(self):
         if self.proc.poll() is None:
@@ -374,7 +345,7 @@ class Nginx(Proxy):
     stop_signal = signal.SIGQUIT
 
     def __init__(self, upstream_port, tmp, access_log=False):
-        self.port = free_port()
+        self.port = net.free_port()
         conf_dir = tmp / f"nginx-{self.port}"
         conf_dir.mkdir()
         conf = conf_dir / "nginx.conf"
@@ -390,7 +361,7 @@ class BareProxy(Proxy):
     name = "bare_proxy"
 
     def __init__(self, build, upstream_port):
-        self.port = free_port()
+        self.port = net.free_port()
         self.start([str(build.example("bare_proxy")), str(self.port), f"http://127.0.0.1:{upstream_port}", "1"])
 
 
@@ -399,7 +370,7 @@ class SeedService(Proxy):
 
     def __init__(self, build, role, *urls):
         self.name = f"seed_chain {role}"
-        self.port = free_port()
+        self.port = net.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.start([str(build.example("seed_chain")), role, str(self.port), *urls], {"JWT_SECRET": SECRET})
 
@@ -483,7 +454,7 @@ def measure(url, tokens, script, p, pids, proxy_pids=(), hop_of=None):
 
 def create_profile(gateway, user_id, token):
     """The profile benchmark 1 reads, created through the gateway at `gateway`."""
-    status, body = http("POST", f"{gateway}/api/users", {
+    status, body = net.call_json("POST", f"{gateway}/api/users", {
         "user_id": user_id, "username": "bench_reader", "email": "bench_reader@example.com",
         "full_name": "Bench Reader", "bio": "reads",
     }, token=token)
@@ -620,7 +591,7 @@ def lambda_cmd(build, exe, events, env, runs, invocations):
 
 def bench_cold(build, p, tmp):
     say(f"==> 3. cold start under a Runtime API stub, median of {p['runs']} runs")
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{net.free_port()}"
     (tmp / "no-certs").mkdir(exist_ok=True)
     one_bundle = {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "SSL_CERT_DIR": str(tmp / "no-certs")}
     # The first root of the bundle alone: what the TLS roots cost, by difference.
@@ -659,36 +630,31 @@ def bench_cold(build, p, tmp):
 def bench_cold_tls(build, p, tmp):
     say(f"==> 3b. first request after a cold start, DynamoDB over TLS (moto behind a test CA), median of {p['runs']} runs")
     tls = tls_files(tmp)
-    port = free_port()
+    port = net.free_port()
     endpoint = f"https://127.0.0.1:{port}"
     aws = {"AWS_ACCESS_KEY_ID": "AKIDBENCH", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}
-    moto = subprocess.Popen([sys.executable, "scripts/moto_serial.py", "-p", str(port), "--exit-with-parent",
+    moto = subprocess.Popen([sys.executable, "scripts/emulator/moto_serial.py", "-p", str(port), "--exit-with-parent",
                              "--tls", str(tls["cert"]), str(tls["key"])],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline or moto.poll() is not None:
-                    raise SystemExit("moto over TLS did not start")
-                time.sleep(0.1)
-        run([sys.executable, "scripts/create_tables.py", "--endpoint", endpoint],
+        try:
+            net.wait_listening(port, moto, "moto over TLS")
+        except net.NotUp:
+            raise SystemExit("moto over TLS did not start") from None
+        run([sys.executable, "-m", "scripts.emulator.create_tables", "--endpoint", endpoint],
             env={**os.environ, **aws, "AWS_CA_BUNDLE": str(tls["ca"])}, capture_output=True)
         store = {"STORE": "dynamodb", "DYNAMODB_ENDPOINT": endpoint, "SSL_CERT_FILE": str(tls["bundle"]),
                  "SSL_CERT_DIR": str(tmp / "no-certs"), **aws}
         (tmp / "no-certs").mkdir(exist_ok=True)
         # alice (auth-login's user) with a cost-4 hash, so that bcrypt does not hide the I/O.
         with Stack(build, {**store, "BCRYPT_COST": "4"}) as stack:
-            status, body = http("POST", stack.url("gateway", "/api/register"), {
+            status, body = net.call_json("POST", stack.url("gateway", "/api/register"), {
                 "username": "alice", "email": "alice@example.com", "password": PASSWORD})
             if status != 200:
                 raise SystemExit(f"register over TLS DynamoDB answered {status} {body}")
             user_id = body["user_id"]
             token = login(stack, "alice")
-            status, body = http("POST", stack.url("gateway", "/api/users"), {
+            status, body = net.call_json("POST", stack.url("gateway", "/api/users"), {
                 "user_id": user_id, "username": "alice", "email": "alice@example.com",
                 "full_name": "Alice Smith", "bio": "bench"}, token=token)
             if status not in (200, 201):
@@ -720,7 +686,7 @@ def bench_cold_tls(build, p, tmp):
 
 def bench_stub_rss(build, p):
     say(f"==> 4b. peak RSS of each Lambda binary after {p['invocations']} invocations under the stub")
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{net.free_port()}"
     cases = [
         ("hello world", build.example("hello"), ["auth-health"], {}),
         ("auth", build.bin("auth"), ["auth-register", "auth-login", "auth-validate", "auth-refresh",

@@ -48,4 +48,4 @@ fi
 
 tools_venv
 start_moto "$(free_port)"
-"$TOOLS_VENV/bin/python" bench/bench.py "$@"
+"$TOOLS_VENV/bin/python" -m bench.bench "$@"

@@ -1,6 +1,7 @@
 """BENCHMARKS.md from the measured figures: the prose is `report.md` (a string.Template),
 and each section's tables, verdicts and missed-target notes come from one function here."""
 
+import json
 from pathlib import Path
 from string import Template
 
@@ -15,126 +16,23 @@ PRICE_PER_MILLION_RRU = 0.125
 ZIP_LIMITS = {"auth": 5 * MIB, "users": 5 * MIB, "gateway": 2 * MIB}
 RSS_LIMIT_MIB = 64
 
-# The gateway row's req/s in the one-off A/B of the gateway's own work (3 December, medians
-# of 5 runs): as it is, and with all of its own work switched off. Quoted in CAUSES and
-# applied to each run's ratio there.
-GATEWAY_AB_RPS = {"as_is": 44054, "stripped": 50117}
 
-# Why a target was missed, as measured when it was; `{...}` fields are filled per run.
-CAUSES = {
-    "read_seed": (
-        "1. In-process vs the seed topology. The reference chain (bench/examples/seed_chain.rs) is "
-        "the seed's topology built the way the replaced services are described: three axum "
-        "processes, one pooled reqwest client per caller, HS256 checked with jsonwebtoken, state in "
-        "memory, no logging, no limits, no breaker, no metrics — a lean rendering of what this "
-        "project replaces. Per request it costs {ref_cpu:.1f} µs of CPU against in-process mode's "
-        "{ours_cpu:.1f} ({cpu_ratio:.2f}×), with our access lines and metrics on. Throughput follows "
-        "CPU only as far as the machine lets it: wrk runs on the same {cores} cores and spends "
-        "{wrk:.1f} µs of its own per request in both runs, so with the cores busy (here "
-        "{busy_ours:.0%} and {busy_ref:.0%} of them, counting wrk) the throughput ratio is about "
-        "(reference + wrk) / (ours + wrk) = {predicted:.2f}× — measured {rps_ratio:.2f}×. 2× the "
-        "throughput on this machine would need the in-process chain at most at (reference − wrk) / 2 "
-        "= {need:.1f} µs per request{cut}: the gateway's hop alone is {hop:.1f} µs and users' own "
-        "work straight {direct:.1f} µs. The p99 is the queue of 32 "
-        "connections on those cores, and follows throughput. {two_x}In the same A/B as the hop's "
-        "parts (note 1 on the hop below), the gateway row with all of the gateway's own work "
-        "switched off ran {stripped_gain:.0%} more requests per second than with it "
-        "({stripped_rps:,} vs {as_is_rps:,}, 28.9 vs 32.2 µs per request): applied to this run, "
-        "{stripped:.2f}× the reference — 2× needs a gateway that does little more than route. "
-        "On this virtual machine a third of "
-        "users' CPU and a quarter of the gateway thread's is the kernel waking the thread at the "
-        "other end of a loopback socket and the context switches that follow (`perf`: "
-        "`sock_def_readable` → `try_to_wake_up`, `finish_task_switch`): every hop pays it, on both "
-        "sides of the comparison. Tried and left out (an A/B on 3 December, profiling build): "
-        "serving all three services on each of two single-threaded runtimes, the gateway calling "
-        "users on its own thread, cut straight-to-users CPU from 15.5 to 11.1 µs and raised the "
-        "gateway row's throughput 10–26 %, but its p99 went from 1.5 to 2.6–4.1 ms (4.6–4.9 with "
-        "four such runtimes): a connection's requests wait whenever its thread is descheduled, "
-        "where tokio's work-stealing runtime moves them to the other worker. Also left out: the "
-        "gateway reaching users over a Unix socket instead of loopback TCP (same A/B method, 3 runs "
-        "each) cost 31.5 instead of 34.5 µs per request in the gateway row, but it changes the hop "
-        "being compared (nginx, the bare proxy and the reference chain all forward over TCP, as "
-        "the services the spec describes listen on TCP ports). Against our own "
-        "remote mode "
-        "(the same topology built of this project's parts, row above the reference): "
-        "{remote_rps:.2f}× its throughput, {remote_cpu:.2f}× its CPU per request."
-    ),
-    "read_remote": (
-        "1. Our remote mode behind the seed-style chain ({what}): it does what the reference leaves "
-        "out — an access line per request in each of the three services, a request id, the "
-        "session check on every `/validate`, circuit breakers — and its three services share one "
-        "process: the gateway's thread and one runtime of a worker per core for auth and users, "
-        "where the reference runs three processes of a runtime each."
-    ),
-    "read": (
-        "1. The gateway's hop vs nginx's. What the gateway's hop costs is measured in parts (section "
-        "1, \"Where the hop goes\"): the bare proxy row — axum on one thread, no middleware, no logs, "
-        "the gateway's own client — is the floor of a hop on tokio, hyper and axum here, at "
-        "{bare_ratio} nginx's hop in this run{floor_verdict}. Over that floor the gateway spends "
-        "{over:.1f} µs: its access line (tracing's dispatch and formatting with a timestamp, into a "
-        "buffer written every 20 ms; {log_cost} of the gateway thread's CPU in this run, logs on vs "
-        "off), the request id, CORS (headers computed once for any origin), the circuit breaker, "
-        "`X-Forwarded-*` (to auth), the JSON check of each answer and the request's metric scope, "
-        "all in one layer after routing. What each part costs, measured once (an A/B on 3 December, "
-        "profiling build, each part switched off by a patch made for the measurement only, medians "
-        "of 5 runs of 10 s, the gateway thread's CPU per request from 18.9 µs): the access line "
-        "1.3 µs, the rest of that layer (request id, panic guard, metric scope) 1.1, the JSON check "
-        "0.4, the circuit breaker and CORS nothing measurable; all of them off together 2.8 (16.1 "
-        "µs, against the bare proxy's 15.2 in the same run: routing among the API's paths, the "
-        "headers chosen to forward and relayed back). No part is a hot spot: meeting 1.5× nginx's "
-        "hop would take most of the gateway's own work away, and the issue keeps the breakers, "
-        "metrics and access log on.{split_note} "
-        "In AWS the gateway forwards nothing: API Gateway invokes auth and users directly."
-    ),
-    "login_rate": (
-        "2. Logins/s below 90 % of raw bcrypt: the load generator, the probe and the request "
-        "handling (JSON, HS256 signing, store calls, access log) share the {cores} cores with the "
-        "hashing, as does the machine's other work (load average {load} at the start)."
-    ),
-    "login_probe": (
-        "2. `GET /` p99 ≥ 10 ms while logins saturate the CPU: the hashing threads (spawn_blocking) "
-        "and the async workers compete for the same cores and the kernel's time slices with the "
-        "load generator, the probe itself and the machine's other work (load average {load} at the "
-        "start), not an executor blocked by bcrypt: bcrypt runs on the blocking pool, so a `GET /` "
-        "waits for a core, not for a hash."
-    ),
-    "cold_tls": (
-        "3. Cold start above 1.5× hello world for {labels}: hello world starts in {hello:.1f} ms, so "
-        "a few milliseconds of init count double.{split} As deployed the DynamoDB client trusts "
-        "roots compiled into the binary (webpki-roots: nothing read or parsed) and builds its "
-        "connector on the first request, not at init; with `SSL_CERT_FILE` or `SSL_CERT_DIR` set it "
-        "reads and parses those files when that connector is built. What remains on the init path is "
-        "the SDK's configuration (region, credentials from the environment, endpoint rules) and the "
-        "functions' own init. Nothing waits on the network."
-    ),
-    "cold_first_request": (
-        "3b. First request of {label} after a cold start took {cold:.1f} ms, above {bound:.1f} ms "
-        "(2 × its warm {warm:.1f} ms + hello world's start): the TCP and TLS handshakes with the "
-        "DynamoDB server and the credentials' first resolution are paid once per process; the "
-        "warm-up during init overlaps them with init, but init here is shorter than the handshake."
-    ),
-    "cold_plain": (
-        "3. Cold start of {label} at {ratio:.2f}× hello world: no HTTPS client is built at its "
-        "start; the difference, {extra:.1f} ms, is local init (JSON tracing subscriber, `Config`, "
-        "HS256 keys, the dummy hash, the router) and this shared machine's run-to-run noise (min "
-        "{min:.2f} ms vs hello world's {hello_min:.2f} ms)."
-    ),
-    "gateway_zip": (
-        "4. Gateway zip ≥ 2 MiB ({judged}): the gateway's Lambda build links no TLS (its `tls` "
-        "feature is off; as deployed it forwards nothing) and forwards with hyper's own client; what "
-        "remains is axum, lambda_http, tower-http, tracing and serde at opt-level 3."
-    ),
-    "users_zip": (
-        "4. Users zip ≥ 5 MiB ({judged}): users links one HTTP client stack, hyper-rustls on "
-        "ring, which the DynamoDB client and its remote auth mode share; the SDK's generated "
-        "DynamoDB code and the smithy runtime are most of it, at opt-level 3."
-    ),
-    "auth_zip": (
-        "4. Auth zip ≥ 5 MiB ({judged}): the AWS SDK with its TLS stack (rustls on ring) and the "
-        "smithy runtime, at opt-level 3."
-    ),
-    "rss": "4. A function above 64 MiB RSS under the stub.",
-}
+def causes(path=Path(__file__).with_name("causes.md")):
+    """The sections of causes.md by name: each one's text, its lines joined by spaces."""
+    found, name = {}, None
+    for line in path.read_text().split("-->", 1)[1].splitlines():
+        if line.startswith("## "):
+            name = line[3:].strip()
+            found[name] = []
+        elif line.strip() and name is not None:
+            found[name].append(line.strip())
+    return {name: " ".join(lines) for name, lines in found.items()}
+
+
+# Why a target was missed, as measured when it was (causes.md); `{...}` fields are filled per run.
+CAUSES = causes()
+# The gateway row's req/s in a one-off A/B of the gateway's own work (causes.md).
+GATEWAY_AB_RPS = json.loads(CAUSES.pop("gateway_ab_rps"))
 
 
 def f1(x, digits=1):

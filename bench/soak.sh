@@ -35,7 +35,7 @@ fi
 echo "soak: building the release binary" >&2
 cargo build -q --release -p local
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(python3 -c 'from scripts.lib.net import free_port; print(free_port())')"
 LOG="$(mktemp)"
 AUTH_PORT=0 USERS_PORT=0 GATEWAY_PORT="$port" \
   JWT_SECRET="soak-$(head -c 24 /dev/urandom | base64)" \

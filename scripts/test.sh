@@ -21,7 +21,7 @@ mkdir -p "$TOOLS_DIR"
 SAM_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/sam"
 {
   tools_venv >"$TOOLS_DIR/tools-install.log" 2>&1 || exit 1
-  CARGO_TARGET_DIR="$SAM_TARGET_DIR" scripts/sam_build.sh >"$TOOLS_DIR/sam-build.log" 2>&1
+  CARGO_TARGET_DIR="$SAM_TARGET_DIR" scripts/emulator/sam_build.sh >"$TOOLS_DIR/sam-build.log" 2>&1
 } &
 SAM_JOB=$!
 browser_tools >"$TOOLS_DIR/browser-install.log" 2>&1 &
@@ -44,11 +44,11 @@ step "tools installed"
 tools_venv || { cat "$TOOLS_DIR/tools-install.log" >&2; exit 1; }
 wait "$BROWSER_JOB" || { cat "$TOOLS_DIR/browser-install.log" >&2; exit 1; }
 
-step "openapi.json: OpenAPI 3.0 meta-schema, references, operation ids (scripts/check_openapi.py)"
-"$TOOLS_VENV/bin/python" scripts/check_openapi.py openapi.json
+step "openapi.json: OpenAPI 3.0 meta-schema, references, operation ids (scripts/checks/check_openapi.py)"
+"$TOOLS_VENV/bin/python" -m scripts.checks.check_openapi openapi.json
 
-step "docs: every Markdown link and template.yaml file name resolves in the repo (scripts/check_links.py)"
-"$TOOLS_VENV/bin/python" scripts/check_links.py
+step "docs: every Markdown link and template.yaml file name resolves in the repo (scripts/checks/check_links.py)"
+"$TOOLS_VENV/bin/python" -m scripts.checks.check_links
 
 step "DynamoDB-compatible server (moto, one request at a time) on loopback"
 start_moto "$(free_port)"
@@ -69,16 +69,16 @@ fi
 # dev-dependencies cargo unifies other features.
 export LOCAL_BIN="${CARGO_TARGET_DIR:-target}/debug/local"
 
-step "DynamoDB and the gateway's forwarding over TLS: moto and an https upstream behind a throwaway CA, trusted through SSL_CERT_FILE, refused without it (scripts/check_dynamodb_tls.py)"
-"$TOOLS_VENV/bin/python" scripts/check_dynamodb_tls.py
+step "DynamoDB and the gateway's forwarding over TLS: moto and an https upstream behind a throwaway CA, trusted through SSL_CERT_FILE, refused without it (scripts/steps/check_dynamodb_tls.py)"
+"$TOOLS_VENV/bin/python" -m scripts.steps.check_dynamodb_tls
 
-step "schemathesis through the gateway of the local stack, in memory and with STORE=dynamodb on moto at once (scripts/schemathesis.sh)"
+step "schemathesis through the gateway of the local stack, in memory and with STORE=dynamodb on moto at once (scripts/steps/schemathesis.sh)"
 # Two stacks on their own ports, side by side: each pass mostly waits on the other's
 # Python, so together they take little longer than the longer one alone.
 ST_LOGS="$(mktemp -d)"
-scripts/schemathesis.sh >"$ST_LOGS/memory.log" 2>&1 &
+scripts/steps/schemathesis.sh >"$ST_LOGS/memory.log" 2>&1 &
 ST_MEMORY=$!
-STORE=dynamodb ST_MAX_EXAMPLES=50 scripts/schemathesis.sh >"$ST_LOGS/dynamodb.log" 2>&1 &
+STORE=dynamodb ST_MAX_EXAMPLES=50 scripts/steps/schemathesis.sh >"$ST_LOGS/dynamodb.log" 2>&1 &
 ST_DYNAMODB=$!
 st_failed=0
 wait "$ST_MEMORY" || st_failed=1
@@ -102,9 +102,9 @@ else
   cargo test -q -p local --test integration -- --ignored --exact "$SCAN_TEST"
 fi
 
-step "a browser page on another origin through the local stack's gateway (scripts/browser/test.mjs, chromium)"
+step "a browser page on another origin through the local stack's gateway (scripts/steps/browser/test.mjs, chromium)"
 browser_tools
-node scripts/browser/test.mjs "$LOCAL_BIN"
+node scripts/steps/browser/test.mjs "$LOCAL_BIN"
 
 step "template: cfn-lint"
 cfn-lint template.yaml
@@ -112,20 +112,20 @@ cfn-lint template.yaml
 step "template: sam validate --lint"
 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" sam validate --lint --template-file template.yaml
 
-step "template: routes, least privilege, tables, secret (scripts/check_template.py)"
-"$TOOLS_VENV/bin/python" scripts/check_template.py template.yaml
+step "template: routes, least privilege, tables, secret (scripts/checks/check_template.py)"
+"$TOOLS_VENV/bin/python" -m scripts.checks.check_template template.yaml
 
 step "sam build finished: the bootstraps of template.yaml's functions"
 wait "$SAM_JOB" || { cat "$TOOLS_DIR/tools-install.log" "$TOOLS_DIR/sam-build.log" >&2; echo "sam build failed" >&2; exit 1; }
 grep -E '^sam_build:' "$TOOLS_DIR/sam-build.log" >&2 || true
 
-step "IAM on moto: each function's template policy enforced, per table (scripts/test_iam.py)"
-"$TOOLS_VENV/bin/python" scripts/test_iam.py
+step "IAM on moto: each function's template policy enforced, per table (scripts/steps/test_iam.py)"
+"$TOOLS_VENV/bin/python" -m scripts.steps.test_iam
 
-step "the emulated API of template.yaml over those bootstraps: e2e, schemathesis, browser, mutants (scripts/test_emulated.sh)"
-scripts/test_emulated.sh
+step "the emulated API of template.yaml over those bootstraps: e2e, schemathesis, browser, mutants (scripts/steps/test_emulated.sh)"
+scripts/steps/test_emulated.sh
 
 step "functions under the Lambda runtime emulator (cargo lambda watch + invoke)"
-scripts/test_lambda.sh
+scripts/steps/test_lambda.sh
 
 step "all checks passed"

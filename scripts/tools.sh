@@ -65,35 +65,33 @@ tools_venv() {
   _tools_log "PATH now starts with $TOOLS_VENV/bin"
 }
 
+# Runs Python code with scripts.lib importable (from the repository's root).
+_tools_lib_py() {
+  (cd "$REPO" && "$(_tools_py)" -c "$@")
+}
+
 # Print a free TCP port on 127.0.0.1.
 free_port() {
-  "$(_tools_py)" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
+  _tools_lib_py 'from scripts.lib.net import free_port
+print(free_port())'
 }
 
 # Exit 0 if something answers HTTP on 127.0.0.1:$1 (any status code counts).
 _tools_http_up() {
-  "$(_tools_py)" - "$1" <<'PY' 2>/dev/null
-import sys, urllib.error, urllib.request
-try:
-    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/moto-api/", timeout=1)
-except urllib.error.HTTPError:
-    pass
-PY
+  _tools_lib_py 'import sys
+from scripts.lib.net import answering
+sys.exit(0 if answering(f"http://127.0.0.1:{sys.argv[1]}/moto-api/", timeout=1) else 1)' "$1" 2>/dev/null
 }
 
 # Exit 0 if the TCP port on 127.0.0.1 is already taken.
 _tools_port_busy() {
-  "$(_tools_py)" -c 'import socket, sys
-s = socket.socket()
-sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)' "$1"
+  _tools_lib_py 'import sys
+from scripts.lib.net import listening
+sys.exit(0 if listening(int(sys.argv[1])) else 1)' "$1"
 }
 
 # Start moto (DynamoDB mock) in the background on 127.0.0.1:[port], one request at a
-# time (scripts/moto_serial.py: moto_server's own threads would race its transactions).
+# time (scripts/emulator/moto_serial.py: moto_server's own threads would race its transactions).
 start_moto() {
   local port="${1:-}"
   if [[ -z "$port" ]]; then port="$(free_port)" || return 1; fi
@@ -115,7 +113,7 @@ start_moto() {
   fi
   local log="$TOOLS_DIR/moto-$port.log"
   _tools_log "starting moto on 127.0.0.1:$port (log: $log)"
-  "$TOOLS_VENV/bin/python" "$TOOLS_LIB_DIR/moto_serial.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  "$TOOLS_VENV/bin/python" "$TOOLS_LIB_DIR/emulator/moto_serial.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   MOTO_PID=$!
   MOTO_PORT="$port"
   export MOTO_PID MOTO_PORT
@@ -175,9 +173,9 @@ create_tables() {
   export PROFILES_TABLE="${PROFILES_TABLE:-profiles}"
   export SECURITY_TABLE="${SECURITY_TABLE:-security}"
   _tools_log "creating tables $ACCOUNTS_TABLE, $PROFILES_TABLE, $SECURITY_TABLE at $DYNAMODB_ENDPOINT"
-  "$TOOLS_VENV/bin/python" "$TOOLS_LIB_DIR/create_tables.py" \
+  (cd "$REPO" && "$TOOLS_VENV/bin/python" -m scripts.emulator.create_tables \
     --endpoint "$DYNAMODB_ENDPOINT" --accounts "$ACCOUNTS_TABLE" --profiles "$PROFILES_TABLE" \
-    --security "$SECURITY_TABLE"
+    --security "$SECURITY_TABLE")
 }
 
 # apt_install PACKAGE: Debian's package, when its command is missing (as root or with sudo).
@@ -196,21 +194,21 @@ apt_install() {
   fi
 }
 
-# Debian's chromium (apt-get, once) and the pinned playwright-core of scripts/browser
+# Debian's chromium (apt-get, once) and the pinned playwright-core of scripts/steps/browser
 # (npm ci into .tools/node); exports CHROMIUM and BROWSER_NODE_MODULES for
-# scripts/browser/test.mjs.
+# scripts/steps/browser/test.mjs.
 browser_tools() {
   mkdir -p "$TOOLS_DIR" || return 1
   export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
   [[ -x "$CHROMIUM" ]] || apt_install chromium || return 1
-  local src="$TOOLS_LIB_DIR/browser" node_dir="$TOOLS_DIR/node" want
+  local src="$TOOLS_LIB_DIR/steps/browser" node_dir="$TOOLS_DIR/node" want
   want="$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)" || return 1
   if [[ -f "$node_dir/.tools-stamp" && "$(cat "$node_dir/.tools-stamp")" == "$want" \
         && -d "$node_dir/node_modules/playwright-core" ]]; then
     _tools_log "playwright-core up to date ($node_dir)"
   else
     local npm_log="$TOOLS_DIR/npm-install.log"
-    _tools_log "installing playwright-core from scripts/browser/package-lock.json (log: $npm_log)"
+    _tools_log "installing playwright-core from scripts/steps/browser/package-lock.json (log: $npm_log)"
     mkdir -p "$node_dir" && cp "$src/package.json" "$src/package-lock.json" "$node_dir/" || return 1
     if ! (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund) >"$npm_log" 2>&1; then
       tail -n 20 "$npm_log" >&2

@@ -263,7 +263,7 @@ async fn stop_signal() {
 pub struct Options {
     pub port: u16,
     pub template: PathBuf,
-    /// `None`: run `scripts/sam_build.sh` and use `.aws-sam/build`.
+    /// `None`: run `scripts/emulator/sam_build.sh` and use `.aws-sam/build`.
     pub build_dir: Option<PathBuf>,
     pub parameters: BTreeMap<String, String>,
     /// `None`: start a moto of our own, with the template's IAM policies enforced.

@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 use super::template::Template;
 use super::Options;
 
-/// `scripts/sam_build.sh`: `sam build` (x86_64 where the arm64 standard library is
+/// `scripts/emulator/sam_build.sh`: `sam build` (x86_64 where the arm64 standard library is
 /// missing); the bootstraps land in `.aws-sam/build/<LogicalId>/bootstrap`.
 pub async fn sam_build(
     repo: &Path,
@@ -21,12 +21,12 @@ pub async fn sam_build(
 ) -> Result<PathBuf, String> {
     let mut command = Command::new("bash");
     command
-        .arg(repo.join("scripts/sam_build.sh"))
+        .arg(repo.join("scripts/emulator/sam_build.sh"))
         .current_dir(repo);
     if let Some(arch) = parameters.get("Architecture") {
         command.env("SAM_BUILD_ARCH", arch);
     }
-    run(command, "scripts/sam_build.sh").await?;
+    run(command, "scripts/emulator/sam_build.sh").await?;
     Ok(repo.join(".aws-sam/build"))
 }
 
@@ -78,7 +78,7 @@ pub async fn dynamodb(
             let log_file =
                 std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
             let child = Command::new(&python)
-                .arg(repo.join("scripts/moto_serial.py"))
+                .arg(repo.join("scripts/emulator/moto_serial.py"))
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .args(["--iam", "--exit-with-parent"])
                 .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
@@ -109,18 +109,18 @@ pub async fn dynamodb(
     ];
     let mut create = Command::new(&python);
     create
-        .arg(repo.join("scripts/create_tables.py"))
+        .args(["-m", "scripts.emulator.create_tables"])
         .args(["--endpoint", &endpoint])
         .current_dir(repo)
         .envs(admin_env());
     for (flag, name) in &names {
         create.args([*flag, name.as_str()]);
     }
-    run(create, "scripts/create_tables.py").await?;
+    run(create, "scripts/emulator/create_tables.py").await?;
 
     let credentials = if moto.is_some() {
         let mut iam = Command::new(&python);
-        iam.arg(repo.join("scripts/iam.py"))
+        iam.args(["-m", "scripts.emulator.iam"])
             .args(["--endpoint", &endpoint, "--template"])
             .arg(&options.template)
             .current_dir(repo)
@@ -128,10 +128,10 @@ pub async fn dynamodb(
         for (flag, name) in &names {
             iam.args([*flag, name.as_str()]);
         }
-        let printed = run(iam, "scripts/iam.py").await?;
+        let printed = run(iam, "scripts/emulator/iam.py").await?;
         let credentials: BTreeMap<String, BTreeMap<String, String>> =
             serde_json::from_str(&printed)
-                .map_err(|e| format!("scripts/iam.py printed no credentials: {e}"))?;
+                .map_err(|e| format!("scripts/emulator/iam.py printed no credentials: {e}"))?;
         tracing::info!(target: "emulate", "IAM enforced: each function calls DynamoDB with its own user and policy");
         credentials
     } else {

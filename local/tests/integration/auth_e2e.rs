@@ -107,7 +107,7 @@ async fn race(base: &str, refusal: &str, body: impl Fn(usize) -> Value) -> Strin
 /// username (or one email) exactly one wins, every round, and afterwards every account
 /// has both its claims and no claim is orphaned. Fails on a moto that runs
 /// transactions concurrently (plain `moto_server`); scripts/test.sh serves moto with
-/// `scripts/moto_serial.py`.
+/// `scripts/emulator/moto_serial.py`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_registrations_on_dynamodb_have_one_winner_and_leave_every_claim_in_place() {
     let Some(tables) = shared::testing::dynamodb::TempTables::create().await else {

@@ -95,15 +95,16 @@ struct Moto {
 }
 
 impl Moto {
-    /// moto served one request at a time by `scripts/moto_serial.py`, as scripts/test.sh
-    /// serves it.
+    /// moto served one request at a time by `scripts/emulator/moto_serial.py`, as
+    /// scripts/test.sh serves it.
     fn start(python: &PathBuf) -> Self {
         let port = StdListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/moto_serial.py");
+        let launcher =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/emulator/moto_serial.py");
         let child = Command::new(python)
             .arg(launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])

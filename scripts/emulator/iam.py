@@ -14,7 +14,7 @@ resolve (other intrinsics, SAM policy templates such as DynamoDBCrudPolicy, mana
 policies, a Role) stops it with an error: the emulation would otherwise differ from AWS.
 
 Order and credentials. moto checks no credentials until it enforces IAM, which
-scripts/moto_serial.py leaves off at start (moto's INITIAL_NO_AUTH_ACTION_COUNT unset:
+scripts/emulator/moto_serial.py leaves off at start (moto's INITIAL_NO_AUTH_ACTION_COUNT unset:
 "never"). So: start `moto_serial.py --iam`, create the tables (create_tables.py, any
 keys), run this script (any keys); its last step is POST /moto-api/reset-auth with body
 "0", after which every request must be signed with a key moto knows and is checked
@@ -28,94 +28,45 @@ table ARN of Resource, Allow/Deny, TransactWriteItems item by item. What it does
 Condition blocks (e.g. dynamodb:LeadingKeys) are ignored, so a conditional Allow acts
 as an unconditional one.
 
-Usage: python scripts/iam.py --endpoint URL [--template T] [--accounts A --profiles P --security S]
+Usage: python -m scripts.emulator.iam --endpoint URL [--template T] [--accounts A --profiles P --security S]
 """
 import argparse
 import json
 import os
-import re
 import sys
-import urllib.request
 from pathlib import Path
 
 import boto3
 from botocore.exceptions import ClientError
-from cfnlint.decode import cfn_yaml
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
-# Logical id in template.yaml -> the option naming the table here (as create_tables.py).
-TABLES = {"AccountsTable": "accounts", "ProfilesTable": "profiles", "SecurityTable": "security"}
+from scripts.lib import net
+from scripts.lib import template as model
 
 
 def fail(msg: str):
     raise SystemExit(f"iam: {msg}")
 
 
-def substitute(text, refs: dict, arns: dict, where: str) -> str:
-    """The text of a `Fn::Sub` with its `${...}` replaced by their local values."""
-    if not isinstance(text, str):
-        fail(f"{where}: only the string form of !Sub is supported, got {text!r}")
-
-    def value(match):
-        name = match.group(1)
-        if name.startswith("!"):
-            return "${" + name[1:] + "}"
-        if name.endswith(".Arn") and name[:-4] in arns:
-            return arns[name[:-4]]
-        if name in refs:
-            return refs[name]
-        fail(f"{where}: cannot resolve ${{{name}}} in !Sub {text!r}")
-
-    return re.sub(r"\$\{([^}]+)\}", value, text)
-
-
-def resolve(node, refs: dict, arns: dict, where: str):
-    """`node` with Ref / Fn::GetAtt .Arn / Fn::Sub of the tables replaced by their local values."""
-    if isinstance(node, list):
-        return [resolve(v, refs, arns, where) for v in node]
-    if not isinstance(node, dict):
-        return node
-    if len(node) == 1:
-        (key, value), = node.items()
-        if key == "Ref":
-            if value not in refs:
-                fail(f"{where}: cannot resolve !Ref {value}")
-            return refs[value]
-        if key == "Fn::GetAtt":
-            logical_id, attr = value.split(".", 1) if isinstance(value, str) else value
-            if attr != "Arn" or logical_id not in arns:
-                fail(f"{where}: cannot resolve !GetAtt {logical_id}.{attr}")
-            return arns[logical_id]
-        if key == "Fn::Sub":
-            return substitute(value, refs, arns, where)
-        if key.startswith("Fn::"):
-            fail(f"{where}: cannot resolve {key}")
-    return {k: resolve(v, refs, arns, where) for k, v in node.items()}
-
-
 def function_policies(template: Path, refs: dict, arns: dict) -> dict:
     """The resolved inline policy documents of each function, by logical id."""
-    loaded = cfn_yaml.load(str(template))
+    loaded = model.load(template)
     if "Policies" in loaded.get("Globals", {}).get("Function", {}):
         fail("Globals.Function.Policies is not supported")
     found = {}
-    for logical_id, resource in loaded["Resources"].items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        props = resource.get("Properties", {})
+    for logical_id, props in model.functions(loaded).items():
         if "Role" in props:
             fail(f"{logical_id}: a Role is not supported, only inline Policies")
-        policies = props.get("Policies", [])
-        if not isinstance(policies, list):
-            policies = [policies]
         documents = []
-        for i, policy in enumerate(policies):
+        for i, policy in enumerate(model.policies(props)):
             where = f"{logical_id}.Policies[{i}]"
             if not isinstance(policy, dict) or "Statement" not in policy:
                 what = next(iter(policy)) if isinstance(policy, dict) else policy
                 fail(f"{where}: {what!r} is not an inline policy document (SAM policy "
                      "templates and managed policies are not supported)")
-            documents.append(resolve(policy, refs, arns, where))
+            try:
+                documents.append(model.resolve(policy, refs, arns, where))
+            except model.TemplateError as e:
+                fail(str(e))
         found[logical_id] = documents
     if not found:
         fail(f"{template} has no AWS::Serverless::Function")
@@ -126,10 +77,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--endpoint", default=os.environ.get("DYNAMODB_ENDPOINT"),
                    help="moto's URL (default: $DYNAMODB_ENDPOINT)")
-    p.add_argument("--template", type=Path, default=TEMPLATE, help="the SAM template")
-    p.add_argument("--accounts", default=os.environ.get("ACCOUNTS_TABLE", "accounts"))
-    p.add_argument("--profiles", default=os.environ.get("PROFILES_TABLE", "profiles"))
-    p.add_argument("--security", default=os.environ.get("SECURITY_TABLE", "security"))
+    p.add_argument("--template", type=Path, default=model.TEMPLATE, help="the SAM template")
+    for name in model.TABLES.values():
+        p.add_argument(f"--{name.option}", default=os.environ.get(name.env, name.option))
     args = p.parse_args()
     if not args.endpoint:
         fail("--endpoint (or DYNAMODB_ENDPOINT) is required: this only sets up a local moto")
@@ -144,7 +94,7 @@ def main() -> None:
         fail(f"moto refused the setup request ({e}); it must not enforce IAM yet: "
              "run this once, on a fresh moto_serial.py --iam")
 
-    refs = {logical_id: getattr(args, option) for logical_id, option in TABLES.items()}
+    refs = {logical_id: getattr(args, name.option) for logical_id, name in model.TABLES.items()}
     arns = {logical_id: f"arn:aws:dynamodb:{region}:{account}:table/{name}"
             for logical_id, name in refs.items()}
     refs.update({"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": "aws"})
@@ -159,11 +109,11 @@ def main() -> None:
                           "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
         print(f"iam: user {function}, inline policies: {len(documents)}", file=sys.stderr)
 
-    request = urllib.request.Request(f"{args.endpoint.rstrip('/')}/moto-api/reset-auth",
-                                     data=b"0", method="POST",
-                                     headers={"Content-Type": "text/plain"})
-    with urllib.request.urlopen(request) as response:
-        json.load(response)
+    status, _, answer = net.request("POST", f"{args.endpoint.rstrip('/')}/moto-api/reset-auth", b"0",
+                                    {"Content-Type": "text/plain"})
+    if status != 200:
+        fail(f"moto refused to enforce IAM: {status} {answer[:200]!r}")
+    json.loads(answer)
     print("iam: moto now enforces IAM", file=sys.stderr)
     json.dump(keys, sys.stdout, indent=2)
     print()

@@ -2,9 +2,9 @@
 // or (BROWSER_TARGET=emulated) through the emulated API Gateway of `local emulate`,
 // whose CORS answers come from template.yaml.
 //
-// Usage: node scripts/browser/test.mjs [path/to/local binary]   (after browser_tools
+// Usage: node scripts/steps/browser/test.mjs [path/to/local binary]   (after browser_tools
 // from scripts/tools.sh: Debian's chromium, playwright-core in .tools/node)
-//   BROWSER_TARGET=emulated EMULATE_BUILD_DIR=.aws-sam/build node scripts/browser/test.mjs
+//   BROWSER_TARGET=emulated EMULATE_BUILD_DIR=.aws-sam/build node scripts/steps/browser/test.mjs
 //
 // For each CORS_ALLOWED_ORIGINS setting it starts the local stack binary on free
 // ports, serves dashboard.html from another port, opens it in headless chromium and
@@ -24,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const REPO = resolve(HERE, "../..");
+const REPO = resolve(HERE, "../../..");
 const NODE_MODULES = process.env.BROWSER_NODE_MODULES || join(REPO, ".tools/node/node_modules");
 const { chromium } = createRequire(join(NODE_MODULES, "noop.js"))("playwright-core");
 const LOCAL_BIN = process.argv[2] || join(REPO, "target/debug/local");

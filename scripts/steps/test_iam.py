@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Self-test of the IAM emulation (scripts/iam.py + scripts/moto_serial.py --iam).
+"""Self-test of the IAM emulation (scripts/emulator/iam.py + scripts/emulator/moto_serial.py --iam).
 
 Starts moto_serial.py --iam on a free port, creates the tables (create_tables.py), gives
 each function its template policies (iam.py) and then calls DynamoDB with each
@@ -8,17 +8,15 @@ denied, a Query on the sessions-by-user index included (granted on the index's A
 refused on the table's), and the key registry auth publishes (KEYS) that users reads. Then shows planted faults failing (the template without one
 Action of AuthFunction; its Query granted on the table instead of the index), the
 known gap (conditions), and what moto does without --iam.
-Prints every check; exits 1 if any fails. Usage: python scripts/test_iam.py
+Prints every check; exits 1 if any fails.
+Usage: python -m scripts.steps.test_iam   (from the repository's root)
 """
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,9 +25,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-SCRIPTS = Path(__file__).resolve().parent
-TEMPLATE = SCRIPTS.parent / "template.yaml"
-TABLES = {"accounts": "accounts", "profiles": "profiles", "security": "security"}
+from scripts.lib import REPO, net
+from scripts.lib import template as model
+
+TEMPLATE = model.TEMPLATE
+# Each table under the name of its option.
+TABLES = {name.option: name.option for name in model.TABLES.values()}
 REGION = "us-east-1"
 ENV = {**os.environ, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
        "AWS_ACCESS_KEY_ID": "setup", "AWS_SECRET_ACCESS_KEY": "setup"}
@@ -39,46 +40,39 @@ failures = []
 @contextmanager
 def moto(*options):
     """A moto_serial.py on a free port, stopped on exit; yields its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = net.free_port()
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "moto_serial.py"), "-p", str(port),
+    proc = subprocess.Popen([sys.executable, str(REPO / "scripts/emulator/moto_serial.py"), "-p", str(port),
                              *options], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/data.json").close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        else:
-            raise SystemExit("test_iam: moto did not start")
-        if proc.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"test_iam: moto exited:\n{log.read().decode()}")
+        try:
+            net.wait_until(lambda: net.answering(f"{url}/moto-api/data.json"), proc, "moto", 10)
+        except net.NotUp:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise SystemExit(f"test_iam: moto exited:\n{log.read().decode()}") from None
+            raise SystemExit("test_iam: moto did not start") from None
         yield url
     finally:
         proc.terminate()
         proc.wait()
 
 
-def run(script: str, *args: str) -> str:
-    out = subprocess.run([sys.executable, str(SCRIPTS / script), *args], env=ENV,
-                         capture_output=True, text=True)
+def run(module: str, *args: str) -> str:
+    """The output of `python -m scripts.emulator.<module> args`."""
+    out = subprocess.run([sys.executable, "-m", f"scripts.emulator.{module}", *args], env=ENV,
+                         cwd=REPO, capture_output=True, text=True)
     if out.returncode:
-        raise SystemExit(f"test_iam: {script} failed:\n{out.stderr}")
+        raise SystemExit(f"test_iam: {module}.py failed:\n{out.stderr}")
     return out.stdout
 
 
 def deploy(url: str, template: Path = TEMPLATE) -> dict:
     """Tables from the real template, users from `template`; a DynamoDB client per function."""
     tables = [f"--{option}={name}" for option, name in TABLES.items()]
-    run("create_tables.py", f"--endpoint={url}", *tables)
-    keys = json.loads(run("iam.py", f"--endpoint={url}", f"--template={template}", *tables))
+    run("create_tables", f"--endpoint={url}", *tables)
+    keys = json.loads(run("iam", f"--endpoint={url}", f"--template={template}", *tables))
     return {function: client(url, k["AWS_ACCESS_KEY_ID"], k["AWS_SECRET_ACCESS_KEY"])
             for function, k in keys.items()}
 

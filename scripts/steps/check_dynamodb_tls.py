@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """DynamoDB over TLS, as the functions reach it in AWS: moto behind a throwaway CA
-(scripts/testca.py), and the local stack (LOCAL_BIN, default target/debug/local) on
+(scripts/lib/testca.py), and the local stack (LOCAL_BIN, default target/debug/local) on
 STORE=dynamodb at its https:// endpoint.
 
 1. With SSL_CERT_FILE at a bundle holding the CA, a user registers, logs in and
@@ -15,61 +15,33 @@ STORE=dynamodb at its https:// endpoint.
    request with its path and headers and its answer comes back, when SSL_CERT_FILE holds
    the CA; without it the same upstream is refused with the API's 503, never a hang.
 
-Run by scripts/test.sh with the tools venv's Python (moto, cryptography, boto3).
+Run by scripts/test.sh with the tools venv's Python (moto, cryptography, boto3):
+python -m scripts.steps.check_dynamodb_tls, from the repository's root.
 """
 
 import http.server
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "scripts"))
-from testca import tls_files  # noqa: E402
+from scripts.lib import REPO, net
+from scripts.lib.testca import tls_files
 
 SECRET = "dynamodb-tls-check-secret-at-least-32-bytes"
 PASSWORD = "securePassword123"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port, proc, what, secs=30):
-    deadline = time.time() + secs
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{what} did not listen on {port} within {secs} s")
-
-
-def call(method, url, body=None, token=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
+def wait_listening(port, proc, what):
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
+        net.wait_listening(port, proc, what)
+    except net.NotUp as e:
+        raise SystemExit(str(e)) from None
 
 
 def expect(what, got, status):
@@ -81,7 +53,7 @@ def expect(what, got, status):
 
 class Stack:
     def __init__(self, env, log):
-        self.ports = [free_port() for _ in range(3)]
+        self.ports = [net.free_port() for _ in range(3)]
         full = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
         full.update(env, AUTH_PORT=str(self.ports[0]), USERS_PORT=str(self.ports[1]),
                     GATEWAY_PORT=str(self.ports[2]), JWT_SECRET=SECRET, BCRYPT_COST="4",
@@ -138,11 +110,8 @@ def check_gateway_forwarding(tls, tmp):
     try:
         env = {"USER_SERVICE_URL": upstream.url}
         with Stack({**env, "SSL_CERT_FILE": str(tls["bundle"])}, tmp / "gateway-trusted.log") as stack:
-            req = urllib.request.Request(f"{stack.base}/users/u-1?x=1", method="GET")
-            req.add_header("authorization", "Bearer abc.def.ghi")
-            req.add_header("x-request-id", "tls-forward-1")
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                got = (resp.status, json.loads(resp.read()))
+            got = net.call_json("GET", f"{stack.base}/users/u-1?x=1", token="abc.def.ghi",
+                                headers={"x-request-id": "tls-forward-1"})
             if got != (200, {"user_id": "u-1", "via": "tls"}):
                 raise SystemExit(f"FAIL the gateway did not relay the https upstream's answer: {got}")
             path, headers = upstream.seen[-1]
@@ -154,7 +123,7 @@ def check_gateway_forwarding(tls, tmp):
         seen = len(upstream.seen)
         with Stack(env, tmp / "gateway-untrusted.log") as stack:
             started = time.time()
-            got = call("GET", f"{stack.base}/users/u-1", token="abc.def.ghi")
+            got = net.call_json("GET", f"{stack.base}/users/u-1", token="abc.def.ghi")
             expect("forwarding to an upstream whose CA the gateway does not trust", got, 503)
             if set(got[1]) != {"status", "message"} or "unavailable" not in got[1]["message"]:
                 raise SystemExit(f"FAIL the 503 is not the API's error: {got[1]}")
@@ -173,34 +142,34 @@ def check_gateway_forwarding(tls, tmp):
 def main():
     tmp = Path(tempfile.mkdtemp(prefix="dynamodb-tls-"))
     tls = tls_files(tmp)
-    port = free_port()
+    port = net.free_port()
     endpoint = f"https://127.0.0.1:{port}"
-    moto = subprocess.Popen([sys.executable, str(REPO / "scripts/moto_serial.py"), "-H", "127.0.0.1",
+    moto = subprocess.Popen([sys.executable, str(REPO / "scripts/emulator/moto_serial.py"), "-H", "127.0.0.1",
                              "-p", str(port), "--tls", str(tls["cert"]), str(tls["key"])],
                             stdout=(tmp / "moto.log").open("w"), stderr=subprocess.STDOUT)
     try:
         wait_listening(port, moto, "moto")
         aws = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
-        subprocess.run([sys.executable, str(REPO / "scripts/create_tables.py"), "--endpoint", endpoint,
+        subprocess.run([sys.executable, "-m", "scripts.emulator.create_tables", "--endpoint", endpoint,
                         "--accounts", "accounts", "--profiles", "profiles", "--security", "security"],
-                       env={**os.environ, **aws, "AWS_CA_BUNDLE": str(tls["bundle"])}, check=True)
+                       cwd=REPO, env={**os.environ, **aws, "AWS_CA_BUNDLE": str(tls["bundle"])}, check=True)
         env = {**aws, "STORE": "dynamodb", "DYNAMODB_ENDPOINT": endpoint}
 
         with Stack({**env, "SSL_CERT_FILE": str(tls["bundle"])}, tmp / "trusted.log") as stack:
-            user = expect("register over TLS (CA in SSL_CERT_FILE)", call("POST", f"{stack.base}/register", {
+            user = expect("register over TLS (CA in SSL_CERT_FILE)", net.call_json("POST", f"{stack.base}/register", {
                 "username": "tls_user", "email": "tls_user@example.com", "password": PASSWORD}), 200)
-            token = expect("login", call("POST", f"{stack.base}/login", {
+            token = expect("login", net.call_json("POST", f"{stack.base}/login", {
                 "username": "tls_user", "password": PASSWORD}), 200)["token"]
             profile = {"user_id": user["user_id"], "username": "tls_user", "email": "tls_user@example.com",
                        "full_name": "T L S", "bio": "over TLS"}
-            expect("create the profile", call("POST", f"{stack.base}/users", profile, token), 200)
-            got = expect("read it back", call("GET", f"{stack.base}/users/{user['user_id']}", token=token), 200)
+            expect("create the profile", net.call_json("POST", f"{stack.base}/users", profile, token), 200)
+            got = expect("read it back", net.call_json("GET", f"{stack.base}/users/{user['user_id']}", token=token), 200)
             if got.get("bio") != "over TLS":
                 raise SystemExit(f"FAIL the profile read back is not the one written: {got}")
 
         with Stack(env, tmp / "untrusted.log") as stack:
             started = time.time()
-            got = call("POST", f"{stack.base}/register", {
+            got = net.call_json("POST", f"{stack.base}/register", {
                 "username": "tls_stranger", "email": "tls_stranger@example.com", "password": PASSWORD})
             expect("register with the compiled-in roots only (test CA unknown)", got, 503)
             if set(got[1]) != {"status", "message"}:
@@ -214,7 +183,7 @@ def main():
             print("ok   the log names the cause: invalid peer certificate, UnknownIssuer")
 
         with Stack({**env, "SSL_CERT_FILE": str(tls["bundle"])}, tmp / "again.log") as stack:
-            expect("nothing was written by the refused registration", call("POST", f"{stack.base}/login", {
+            expect("nothing was written by the refused registration", net.call_json("POST", f"{stack.base}/login", {
                 "username": "tls_stranger", "password": PASSWORD}), 401)
     finally:
         moto.terminate()

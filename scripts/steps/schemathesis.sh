@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # schemathesis against the local stack through the gateway, authenticated with a real
 # token: no 5xx, every status, content type, body and header as openapi.json says, no
-# request slower than the timeout. Run by scripts/test.sh; alone: scripts/schemathesis.sh
+# request slower than the timeout. Run by scripts/test.sh; alone: scripts/steps/schemathesis.sh
 #   ST_MAX_EXAMPLES  examples per operation and phase (default 150)
 #   ST_SEED          reproduce a run (schemathesis prints the seed it used)
 #   STORE            memory (default) or dynamodb (then DYNAMODB_ENDPOINT and tables)
@@ -9,7 +9,7 @@
 #   ST_BASE_URL      an API already running (e.g. the emulated one of `local emulate`):
 #                    test it, from the OpenAPI document it serves, instead of a stack
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # shellcheck source=scripts/tools.sh
 source scripts/tools.sh
 tools_venv >/dev/null 2>&1 || tools_venv

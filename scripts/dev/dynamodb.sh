@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Local DynamoDB (moto) with the project's tables, for running the service by hand.
-# Usage: scripts/dynamodb.sh   (DYNAMODB_PORT, ACCOUNTS_TABLE, PROFILES_TABLE, SECURITY_TABLE optional)
+# Usage: scripts/dev/dynamodb.sh   (DYNAMODB_PORT, ACCOUNTS_TABLE, PROFILES_TABLE, SECURITY_TABLE optional)
 # Runs until Ctrl-C.
 set -euo pipefail
 
 # shellcheck source=scripts/tools.sh
-source "$(dirname "${BASH_SOURCE[0]}")/tools.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../tools.sh"
 
 trap stop_moto EXIT
 trap 'echo >&2; stop_moto; exit 0' INT TERM

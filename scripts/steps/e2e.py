@@ -2,8 +2,8 @@
 """End-to-end checks of the API at any base URL, through its /api/* routes, as
 docs/api.md describes them. Python 3.11 standard library only.
 
-Usage: scripts/e2e.py --base-url URL [--expect local|emulated] [--max-failures-per-user N]
-                      [--register-limit N]
+Usage: python -m scripts.steps.e2e --base-url URL [--expect local|emulated]
+                      [--max-failures-per-user N] [--register-limit N]   (from the repository's root)
 
   local     the local stack (`target/debug/local`): URL is the gateway (port 3002)
   emulated  the API as template.yaml deploys it (`target/debug/local emulate`), or
@@ -39,7 +39,7 @@ runs per window from one address; then logins are 429.
 Registration limit: each run makes 10 registration attempts that count against the
 client address (the 409s included; REGISTER_MAX_PER_IP, default 20 per hour; the
 template's RegisterMaxPerIp): about 2 runs an hour from one address at the default.
-scripts/test_emulated.sh raises it for the emulated API, and starts its local stack
+scripts/steps/test_emulated.sh raises it for the emulated API, and starts its local stack
 with 12 and --register-limit 12. With --register-limit N (the target's
 REGISTER_MAX_PER_IP, low on purpose), a last group registers until an answer is 429,
 at most N + 1 times, and checks that 429 and its Retry-After; without the flag that
@@ -53,10 +53,10 @@ import json
 import random
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
+
+from scripts.lib import net
 
 PASSWORD = "e2e-Password-1"
 
@@ -85,18 +85,14 @@ class Api:
 
     def call(self, method, path, body=None, token=None, raw=None, headers=None):
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        request = urllib.request.Request(self.base + path, data=data, method=method)
+        sent = {}
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            sent["Content-Type"] = "application/json"
         if token is not None:
-            request.add_header("Authorization", f"Bearer {token}")
-        for name, value in (headers or {}).items():
-            request.add_header(name, value)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                answer = Answer(method, path, response.status, response.headers, response.read().decode(errors="replace"))
-        except urllib.error.HTTPError as error:
-            answer = Answer(method, path, error.code, error.headers, error.read().decode(errors="replace"))
+            sent["Authorization"] = f"Bearer {token}"
+        sent.update(headers or {})
+        status, answer_headers, text = net.request(method, self.base + path, data, sent, timeout=30)
+        answer = Answer(method, path, status, answer_headers, text.decode(errors="replace"))
         if answer.status >= 400:
             self.check_error_shape(answer)
         return answer
@@ -236,7 +232,7 @@ def check_contract(api):
     ok(g, "POST /api/validate: 200 {valid: true, user_id, username}")
 
     profile = {"user_id": alice_id, "username": alice, "email": f"{alice}@example.com",
-               "full_name": "Alice E2E", "bio": "Made by scripts/e2e.py"}
+               "full_name": "Alice E2E", "bio": "Made by scripts/steps/e2e.py"}
     answer = api.call("POST", "/api/users", profile, token=token)
     expect(status(answer, 200, {"user_id", "message"}) == {
         "user_id": alice_id, "message": "Profile created successfully"}, answer, "create answer")
@@ -268,11 +264,11 @@ def check_contract(api):
            seen[-5:], "walking every page: no cursor at the end, no repeats, both new profiles")
     ok(g, f"GET /api/users walked with X-Next-Cursor: {len(seen)} profiles in {pages} page(s)")
 
-    answer = api.call("PUT", f"/api/users/{alice_id}", {"bio": "Updated by scripts/e2e.py"}, token=token)
+    answer = api.call("PUT", f"/api/users/{alice_id}", {"bio": "Updated by scripts/steps/e2e.py"}, token=token)
     expect(status(answer, 200, {"user_id", "message"})["message"] == "Profile updated successfully",
            answer, "update answer")
     got = status(api.call("GET", f"/api/users/{alice_id}", token=token), 200)
-    expect(got["bio"] == "Updated by scripts/e2e.py" and got["full_name"] == "Alice E2E", got, "update kept")
+    expect(got["bio"] == "Updated by scripts/steps/e2e.py" and got["full_name"] == "Alice E2E", got, "update kept")
     ok(g, "PUT /api/users/{id}: 200, bio changed, full_name kept")
     error(api.call("PUT", f"/api/users/{alice_id}", {"bio": "x"}, token=bob_token),
           403, "You can only modify your own profile")
@@ -539,7 +535,7 @@ def main():
         except CheckFailed as failure:
             print(f"FAIL {name}: {failure}", file=sys.stderr)
             return 1
-        except OSError as failure:
+        except (OSError, net.NoAnswer) as failure:
             print(f"FAIL {name}: cannot reach {args.base_url}: {failure}", file=sys.stderr)
             return 1
     ok("error shape", f"all {api.error_answers} error answers: JSON {{status, message}}, "

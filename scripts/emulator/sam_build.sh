@@ -3,7 +3,7 @@
 # .aws-sam/build/{AuthFunction,UsersFunction,GatewayFunction}/bootstrap, each an
 # executable ELF for the architecture built. The emulated API runs these files.
 #
-# Usage: scripts/sam_build.sh [--release] [--arch arm64|x86_64] [-- extra sam build args]
+# Usage: scripts/emulator/sam_build.sh [--release] [--arch arm64|x86_64] [-- extra sam build args]
 #   default        debug profile (SAM_BUILD_MODE=debug: `cargo lambda build` without
 #                  --release): minutes faster than the release profile's fat LTO
 #   --release      the release profile, as deployed (also SAM_BUILD_RELEASE=1)
@@ -23,7 +23,7 @@
 # Not `--parallel`: cargo's lock on the target directory runs the three builds one
 # after another anyway.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # shellcheck source=scripts/tools.sh
 source scripts/tools.sh
 

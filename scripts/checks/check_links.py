@@ -9,7 +9,8 @@ heading (GitHub's slugs) or `id`/`name` attribute of the target defines; an anch
 a non-Markdown file must be a line anchor (`#L10`, `#L10-L20`). http(s) and mailto
 links are allowed and not fetched. Code spans and blocks are not links.
 
-Usage: scripts/check_links.py [repo root]   (run with .tools/venv/bin/python)
+Usage: python -m scripts.checks.check_links [repo root]   (from the repository's root, with
+.tools/venv/bin/python)
 It first runs itself on a small made-up repository with known faults and fails unless
 it finds exactly those, so a checker that passes everything fails too.
 """
@@ -22,7 +23,8 @@ from urllib.parse import unquote, urlsplit
 
 from markdown_it import MarkdownIt
 
-REPO = Path(__file__).resolve().parent.parent
+from scripts.lib import REPO
+
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
 LINE_ANCHOR = re.compile(r"L\d+(-L\d+)?")
 HTML_ANCHOR = re.compile(r"""<a\s[^>]*\b(?:id|name)\s*=\s*["']([^"']+)["']""", re.I)

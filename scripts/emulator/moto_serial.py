@@ -10,7 +10,7 @@ request, so each request sees the effects of all earlier ones and none of a late
 one, as in DynamoDB. Connections are still accepted and read on their own threads.
 
 With --iam, DynamoDB requests are authorised per table once moto enforces IAM (see
-scripts/iam.py, which sets up the users and switches enforcement on). moto 5.2.5 alone
+scripts/emulator/iam.py, which sets up the users and switches enforcement on). moto 5.2.5 alone
 authorises every DynamoDB request against the resource "*", so a statement naming a
 table ARN never matches and everything is denied; it authorises TransactWriteItems as
 dynamodb:TransactWriteItems, an action AWS does not have; and it answers a denial with
@@ -36,7 +36,7 @@ default: never), nothing changes.
 With --exit-with-parent, the server exits when the process that started it is gone
 (`local emulate` starts one per run; a killed emulator must not leave it behind).
 
-Usage: python scripts/moto_serial.py [-H HOST] [-p PORT] [--iam] [--exit-with-parent]
+Usage: python scripts/emulator/moto_serial.py [-H HOST] [-p PORT] [--iam] [--exit-with-parent]
 """
 
 import argparse

@@ -4,15 +4,16 @@ against the `# ...` line under its command (`…` matches anything). The command
 as written, in one bash session, with only the port of `http://localhost:3002`
 changed to the API's; the `cargo run` line that starts the API is left out.
 
-Usage: python scripts/readme_walk.py --base-url http://localhost:PORT
+Usage: python -m scripts.steps.readme_walk --base-url http://localhost:PORT   (from the repository's root)
 """
 import argparse
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+from scripts.lib import REPO
+
+README = REPO / "README.md"
 SECTION = "## Three ways to run it locally"
 
 

@@ -3,6 +3,9 @@
 attribute types, global secondary indexes, billing mode, TTL): AccountsTable,
 ProfilesTable and SecurityTable under the names given. Idempotent: existing tables are
 kept, and checked against the template (keys and indexes).
+
+Usage: python -m scripts.emulator.create_tables [--endpoint URL] [--template T]
+       [--accounts A --profiles P --security S]   (from the repository's root)
 """
 import argparse
 import os
@@ -11,27 +14,12 @@ from pathlib import Path
 
 import boto3
 from botocore.exceptions import ClientError
-from cfnlint.decode import cfn_yaml
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
-# Logical id in template.yaml -> the option naming the table here.
-TABLES = {"AccountsTable": "accounts", "ProfilesTable": "profiles", "SecurityTable": "security"}
+from scripts.lib import template as model
 
 
 def log(msg: str) -> None:
     print(f"create_tables: {msg}", file=sys.stderr)
-
-
-def table_definitions(template: Path) -> dict:
-    """The Properties of each table of TABLES in the template, by logical id."""
-    resources = cfn_yaml.load(str(template))["Resources"]
-    found = {}
-    for logical_id in TABLES:
-        resource = resources.get(logical_id)
-        if not resource or resource.get("Type") != "AWS::DynamoDB::Table":
-            raise SystemExit(f"create_tables: {template} has no AWS::DynamoDB::Table {logical_id}")
-        found[logical_id] = resource["Properties"]
-    return found
 
 
 def index_shapes(indexes) -> dict:
@@ -101,10 +89,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--endpoint", default=os.environ.get("DYNAMODB_ENDPOINT"),
                    help="DynamoDB endpoint URL (default: $DYNAMODB_ENDPOINT; unset = real AWS)")
-    p.add_argument("--accounts", default=os.environ.get("ACCOUNTS_TABLE", "accounts"))
-    p.add_argument("--profiles", default=os.environ.get("PROFILES_TABLE", "profiles"))
-    p.add_argument("--security", default=os.environ.get("SECURITY_TABLE", "security"))
-    p.add_argument("--template", type=Path, default=TEMPLATE, help="the SAM template (default: the repo's)")
+    for name in model.TABLES.values():
+        p.add_argument(f"--{name.option}", default=os.environ.get(name.env, name.option))
+    p.add_argument("--template", type=Path, default=model.TEMPLATE, help="the SAM template (default: the repo's)")
     args = p.parse_args()
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -116,8 +103,12 @@ def main() -> None:
         kwargs["aws_secret_access_key"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "test")
     client = boto3.client("dynamodb", **kwargs)
 
-    for logical_id, props in table_definitions(args.template).items():
-        name = getattr(args, TABLES[logical_id])
+    try:
+        definitions = model.tables(model.load(args.template), str(args.template))
+    except model.TemplateError as e:
+        raise SystemExit(f"create_tables: {e}") from None
+    for logical_id, props in definitions.items():
+        name = getattr(args, model.TABLES[logical_id].option)
         ensure_table(client, name, props)
         ttl = props.get("TimeToLiveSpecification") or {}
         if ttl.get("Enabled"):

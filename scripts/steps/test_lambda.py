@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drives the Lambda functions through cargo lambda's runtime emulator.
 
-Starts `cargo lambda watch` on a free loopback port with scripts/watch.env, runs the
+Starts `cargo lambda watch` on a free loopback port with scripts/dev/watch.env, runs the
 register -> login -> validate flow over the function URLs
 (http://127.0.0.1:<port>/lambda-url/<function>/...), a profile create/read through
 users and a health check and a forwarded login through gateway, then feeds every
@@ -9,7 +9,8 @@ API Gateway v2 fixture in fixtures/events to `cargo lambda invoke --data-file` a
 checks the status code. Then a second watch runs the gateway as deployed, without
 AUTH_SERVICE_URL/USER_SERVICE_URL, and its fixtures must get the answers it gives in
 AWS (AS_DEPLOYED: nothing forwarded). Every wait is bounded; watch and everything it
-started are stopped on the way out. Run it through scripts/test_lambda.sh.
+started are stopped on the way out. Run it through scripts/steps/test_lambda.sh
+(python -m scripts.steps.test_lambda, from the repository's root).
 
 A function whose binary target does not exist yet is skipped with a loud message,
 unless it is listed in REQUIRED (or LAMBDA_REQUIRE_ALL=1 is set).
@@ -19,16 +20,13 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from scripts.lib import REPO, net
+
 EVENTS = REPO / "fixtures" / "events"
 FUNCTIONS = ["auth", "users", "gateway"]
 # Functions that must exist. Add "users" and "gateway" once their binaries are merged.
@@ -113,12 +111,6 @@ def cmdline(pid):
         return None
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Watch:
     """`cargo lambda watch` in its own session, so it and its children can be stopped."""
 
@@ -137,16 +129,10 @@ class Watch:
         return f"http://127.0.0.1:{self.port}/lambda-url/{function}"
 
     def wait_listening(self):
-        deadline = time.monotonic() + LISTEN_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise Failure(f"cargo lambda watch exited with {self.proc.returncode} before listening")
-            with socket.socket() as s:
-                s.settimeout(1)
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.2)
-        raise Failure(f"cargo lambda watch did not listen on port {self.port} within {LISTEN_TIMEOUT} s")
+        try:
+            net.wait_listening(self.port, self.proc, "cargo lambda watch", LISTEN_TIMEOUT, interval=0.2)
+        except net.NotUp as e:
+            raise Failure(str(e)) from None
 
     def descendants(self):
         """(pid, cmdline) of every process started under watch, read before stopping
@@ -197,24 +183,11 @@ class Watch:
 
 
 def request(method, url, body=None, token=None, timeout=REQUEST_TIMEOUT):
-    """(status, parsed JSON body) of one HTTP call; a non-JSON body is a failure."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
+    """(status, parsed JSON body) of one HTTP call; no answer or a non-JSON body is a failure."""
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        status, raw = e.code, e.read()
-    except (urllib.error.URLError, TimeoutError, socket.timeout) as e:
-        raise Failure(f"{method} {url}: no answer ({e})") from e
-    try:
-        return status, json.loads(raw) if raw else None
-    except json.JSONDecodeError as e:
-        raise Failure(f"{method} {url}: {status} with a body that is not JSON: {raw[:200]!r}") from e
+        return net.call_json(method, url, body, token, timeout)
+    except net.NoAnswer as e:
+        raise Failure(str(e)) from e
 
 
 PASSED = []
@@ -267,7 +240,7 @@ def flow(watch, active):
         users = watch.base("users")
         profile = {
             "user_id": user_id, "username": name, "email": f"{name}@example.com",
-            "full_name": "Watch Test", "bio": "made by scripts/test_lambda.py",
+            "full_name": "Watch Test", "bio": "made by scripts/steps/test_lambda.py",
         }
         status, body = request("POST", f"{users}/users", profile, token=token, timeout=FIRST_REQUEST_TIMEOUT)
         expect("users POST /users (token from auth)", status, {200, 201}, body)
@@ -300,7 +273,7 @@ def fixtures(active):
     missing = [f for f in found if f not in EXPECTED]
     if missing:
         raise Failure(
-            f"no expected status for fixture(s) {missing}: add them to EXPECTED in scripts/test_lambda.py"
+            f"no expected status for fixture(s) {missing}: add them to EXPECTED in scripts/steps/test_lambda.py"
         )
     ordered = [f for f in EXPECTED if f in found]
     for f in EXPECTED:
@@ -345,7 +318,7 @@ def invoke_all(watch, names, expected, token, tmp, label=""):
 
 def as_deployed(port, tmp, token):
     """The gateway under a second watch without service URLs, as in AWS."""
-    env_text = (REPO / "scripts" / "watch.env").read_text()
+    env_text = (REPO / "scripts" / "dev" / "watch.env").read_text()
     env_text = re.sub(r"(?m)^(AUTH_SERVICE_URL|USER_SERVICE_URL)=.*\n", "", env_text)
     if "SERVICE_URL" in env_text:
         raise Failure("could not take the service URLs out of watch.env")
@@ -386,9 +359,9 @@ def main():
     except subprocess.CalledProcessError as e:
         raise Failure(f"cargo build failed ({e.returncode})") from e
 
-    port = free_port()
+    port = net.free_port()
     with tempfile.TemporaryDirectory(prefix="test-lambda-") as tmp:
-        env_text = (REPO / "scripts" / "watch.env").read_text()
+        env_text = (REPO / "scripts" / "dev" / "watch.env").read_text()
         env_text = re.sub(r"127\.0\.0\.1:9000\b", f"127.0.0.1:{port}", env_text)
         env_file = Path(tmp) / "watch.env"
         env_file.write_text(env_text)
@@ -406,7 +379,7 @@ def main():
         finally:
             watch.stop()
         if "gateway" in active:
-            n += as_deployed(free_port(), tmp, token)
+            n += as_deployed(net.free_port(), tmp, token)
     say(f"{len(active)} function(s) under watch ({', '.join(active)}), {n} fixture invocations")
     print(f"test_lambda: {len(PASSED)} passed, 0 failed", flush=True)
 

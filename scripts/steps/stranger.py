@@ -4,7 +4,8 @@ access token from /api/login with the key set the discovery names (jwks_uri), an
 refuses the same token with its signature tampered with and an `alg: none` copy of it.
 Standard library plus PyJWT[crypto] (scripts/requirements-tools.txt).
 
-Usage: scripts/stranger.py --base-url URL [--audience AUD]   (run with .tools/venv/bin/python)
+Usage: python -m scripts.steps.stranger --base-url URL [--audience AUD]   (from the repository's
+root, with .tools/venv/bin/python)
 
 URL is the API root (the local gateway, http://127.0.0.1:3002, or the deployed ApiUrl).
 Registers one fresh user. Prints one `ok` line per check; exit 1 with the reason on the
@@ -17,10 +18,10 @@ import json
 import random
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import jwt
+
+from scripts.lib import net
 
 PASSWORD = "stranger-Password-1"
 
@@ -30,13 +31,12 @@ class Failed(Exception):
 
 
 def call(url, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raise Failed(f"{request.get_method()} {url} -> {error.code} {error.read()[:300]!r}") from None
+    """The JSON answer of a GET, or of a POST of `body`; Failed on an error status."""
+    method = "GET" if body is None else "POST"
+    status, answer = net.call_json(method, url, body, headers={"Content-Type": "application/json"})
+    if status >= 400:
+        raise Failed(f"{method} {url} -> {status} {answer!r:.300}")
+    return answer
 
 
 def refused(client, token, what, **checks):
@@ -97,7 +97,7 @@ def main():
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (Failed, jwt.PyJWTError, OSError, KeyError, ValueError) as failure:
+    except (Failed, net.NoAnswer, jwt.PyJWTError, OSError, KeyError, ValueError) as failure:
         kind = "" if isinstance(failure, Failed) else f"{type(failure).__name__}: "
         print(f"FAIL stranger: {kind}{failure}", file=sys.stderr)
         sys.exit(1)

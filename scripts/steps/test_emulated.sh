@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The end-to-end suites against the emulated API (`local emulate` over the bootstraps
 # of `sam build`, API Gateway and DynamoDB from template.yaml) and, for comparison,
-# against the local stack: scripts/e2e.py on both, a stranger's check of the local
-# stack's EdDSA tokens with PyJWT (scripts/stranger.py), the README's curl walk-through
-# (scripts/readme_walk.py), schemathesis from the OpenAPI
+# against the local stack: scripts/steps/e2e.py on both, a stranger's check of the local
+# stack's EdDSA tokens with PyJWT (scripts/steps/stranger.py), the README's curl walk-through
+# (scripts/steps/readme_walk.py), schemathesis from the OpenAPI
 # document the emulated API serves, the browser walk with the template's CORS, and the
-# mutation check (scripts/mutants.py). Run by scripts/test.sh after sam build.
+# mutation check (scripts/steps/mutants.py). Run by scripts/test.sh after sam build.
 #   LOCAL_BIN          the local binary (default target/debug/local, built if missing)
 #   EMULATE_BUILD_DIR  sam build's output (default .aws-sam/build)
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # shellcheck source=scripts/tools.sh
 source scripts/tools.sh
 tools_venv >/dev/null 2>&1 || tools_venv
@@ -54,7 +54,7 @@ emulate() {
   wait_up "http://localhost:$port" "$WORK/emulate-$port.log" "$!"
 }
 
-say "a stranger verifies the local stack's tokens: PyJWT from the discovery URL (scripts/stranger.py)"
+say "a stranger verifies the local stack's tokens: PyJWT from the discovery URL (scripts/steps/stranger.py)"
 port="$(free_port)"
 # Without JWT_SECRET (unset even when the caller exports one), so it signs EdDSA and
 # publishes its key. A low registration limit, which the e2e suite's last group
@@ -64,29 +64,29 @@ env -u JWT_SECRET AUTH_PORT=0 USERS_PORT=0 GATEWAY_PORT="$port" BCRYPT_COST=4 RE
   RUST_LOG=warn "$LOCAL_BIN" >"$WORK/local.log" 2>&1 &
 PIDS+=($!)
 wait_up "http://127.0.0.1:$port" "$WORK/local.log" "$!"
-"$PY" scripts/stranger.py --base-url "http://127.0.0.1:$port"
+"$PY" -m scripts.steps.stranger --base-url "http://127.0.0.1:$port"
 
 say "e2e suite against the local stack"
-"$PY" scripts/e2e.py --base-url "http://127.0.0.1:$port" --expect local --register-limit 12 --reuse-interval 2
+"$PY" -m scripts.steps.e2e --base-url "http://127.0.0.1:$port" --expect local --register-limit 12 --reuse-interval 2
 
 say "e2e suite against the emulated API ($BUILD_DIR)"
 port="$(free_port)"
 emulate "$port"
-"$PY" scripts/e2e.py --base-url "http://localhost:$port" --expect emulated --reuse-interval 2
+"$PY" -m scripts.steps.e2e --base-url "http://localhost:$port" --expect emulated --reuse-interval 2
 
-say "a stranger verifies a token of the emulated API with PyJWT and the discovery URL alone (scripts/stranger.py)"
-"$PY" scripts/stranger.py --base-url "http://localhost:$port"
+say "a stranger verifies a token of the emulated API with PyJWT and the discovery URL alone (scripts/steps/stranger.py)"
+"$PY" -m scripts.steps.stranger --base-url "http://localhost:$port"
 
-say "the README's curl walk-through against the emulated API (scripts/readme_walk.py)"
+say "the README's curl walk-through against the emulated API (scripts/steps/readme_walk.py)"
 apt_install jq
-"$PY" scripts/readme_walk.py --base-url "http://localhost:$port"
+"$PY" -m scripts.steps.readme_walk --base-url "http://localhost:$port"
 
 say "schemathesis against the emulated API, from the openapi.json it serves"
 # The stage's throttling (ThrottlingRateLimit 50/s) is raised for the fuzzer alone:
 # its 429 {"message": "Too Many Requests"} is API Gateway's, not the API's (docs/emulation.md).
 port="$(free_port)"
 emulate "$port" ThrottlingBurstLimit=100000 ThrottlingRateLimit=100000
-ST_BASE_URL="http://localhost:$port" ST_MAX_EXAMPLES="${ST_EMULATED_MAX_EXAMPLES:-50}" scripts/schemathesis.sh
+ST_BASE_URL="http://localhost:$port" ST_MAX_EXAMPLES="${ST_EMULATED_MAX_EXAMPLES:-50}" scripts/steps/schemathesis.sh
 if grep -E '"level":"(ERROR|error)"|panicked' "$WORK/emulate-$port.log" >&2; then
   echo "test_emulated: a function logged an error or panicked under schemathesis" >&2
   exit 1
@@ -94,7 +94,7 @@ fi
 
 say "browser walk against the emulated API (CORS from the template)"
 browser_tools
-BROWSER_TARGET=emulated EMULATE_BUILD_DIR="$BUILD_DIR" node scripts/browser/test.mjs "$LOCAL_BIN"
+BROWSER_TARGET=emulated EMULATE_BUILD_DIR="$BUILD_DIR" node scripts/steps/browser/test.mjs "$LOCAL_BIN"
 
 say "mutation check: the template broken on purpose makes the e2e suite fail"
-"$PY" scripts/mutants.py --local "$LOCAL_BIN" --build-dir "$BUILD_DIR"
+"$PY" -m scripts.steps.mutants --local "$LOCAL_BIN" --build-dir "$BUILD_DIR"

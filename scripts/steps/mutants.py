@@ -1,22 +1,20 @@
 #!/usr/bin/env python3
 """Mutation check of the emulated API: template.yaml broken on purpose, one way at a
-time, must make the end-to-end suite (scripts/e2e.py) fail against `local emulate`,
+time, must make the end-to-end suite (scripts/steps/e2e.py) fail against `local emulate`,
 and the template as it is must pass. This shows the emulation reads routes, CORS,
 environment and IAM policies from the template rather than echoing the code.
 
-Usage: python scripts/mutants.py --local target/debug/local --build-dir .aws-sam/build
+Usage: python -m scripts.steps.mutants --local target/debug/local --build-dir .aws-sam/build
 """
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from scripts.lib import REPO, net
 
 # The Login events of AuthFunction, moved to UsersFunction: a route sent to the
 # wrong function.
@@ -74,15 +72,9 @@ MUTANTS = [
 ]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_suite(args, template, workdir):
     """Starts `local emulate` on `template`, runs e2e.py against it: (exit code, output)."""
-    port = free_port()
+    port = net.free_port()
     log = open(workdir / f"emulate-{port}.log", "w")
     emulate = subprocess.Popen(
         [args.local, "emulate", "--port", str(port), "--template", str(template),
@@ -91,20 +83,13 @@ def run_suite(args, template, workdir):
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"})
     try:
         url = f"http://localhost:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            if emulate.poll() is not None:
-                return 99, f"local emulate exited with {emulate.returncode}: {read(workdir, port)}"
-            try:
-                urllib.request.urlopen(url + "/", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    return 99, f"local emulate did not answer within 90 s: {read(workdir, port)}"
-                time.sleep(0.2)
+        try:
+            net.wait_until(lambda: net.answering(url + "/"), emulate, "local emulate", 90, interval=0.2)
+        except net.NotUp as e:
+            return 99, f"{e}: {read(workdir, port)}"
         suite = subprocess.run(
-            [sys.executable, str(REPO / "scripts/e2e.py"), "--base-url", url, "--expect", "emulated"],
-            capture_output=True, text=True, timeout=300)
+            [sys.executable, "-m", "scripts.steps.e2e", "--base-url", url, "--expect", "emulated"],
+            cwd=REPO, capture_output=True, text=True, timeout=300)
         return suite.returncode, suite.stdout + suite.stderr
     finally:
         emulate.terminate()

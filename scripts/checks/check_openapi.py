@@ -1,5 +1,8 @@
 """Validates openapi.json: the OpenAPI 3.0 meta-schema (the copy schemathesis ships),
-every $ref resolving, unique operationIds, and path parameters declared exactly."""
+every $ref resolving, unique operationIds, and path parameters declared exactly.
+
+Usage: python -m scripts.checks.check_openapi openapi.json   (from the repository's root)
+"""
 
 import json
 import re

@@ -10,7 +10,8 @@ template: auth alone gets JWT_SIGNING_KEY (EdDSA), from the stack's one generate
 secret through a dynamic reference; no function gets JWT_SECRET (HS256), users gets no
 key or secret at all, and no function may call Secrets Manager.
 
-Usage: scripts/check_template.py [template.yaml]   (run with .tools/venv/bin/python)
+Usage: python -m scripts.checks.check_template [template.yaml]   (from the repository root,
+with .tools/venv/bin/python)
 Then it mutates the parsed template in memory and asserts that each mutation is
 caught, so a checker that silently passes everything fails too.
 """
@@ -22,9 +23,9 @@ import re
 import sys
 from pathlib import Path
 
-from cfnlint.decode import cfn_yaml
-
-REPO = Path(__file__).resolve().parent.parent
+from scripts.lib import REPO
+from scripts.lib import template as model
+from scripts.lib.template import as_list, load, refs_in
 
 LOG_LEVELS = {"off", "error", "warn", "info", "debug", "trace"}
 # Lambda's instruction sets; the template defaults to arm64 (Graviton).
@@ -108,11 +109,8 @@ NEVER = {
 }
 
 # logical id -> (partition key, env var that names it)
-TABLES = {
-    "AccountsTable": ("pk", "ACCOUNTS_TABLE"),
-    "ProfilesTable": ("user_id", "PROFILES_TABLE"),
-    "SecurityTable": ("pk", "SECURITY_TABLE"),
-}
+PARTITION_KEYS = {"AccountsTable": "pk", "ProfilesTable": "user_id", "SecurityTable": "pk"}
+TABLES = {lid: (key, model.TABLES[lid].env) for lid, key in PARTITION_KEYS.items()}
 # logical id -> its GlobalSecondaryIndexes, exactly; a table not named here has none.
 # With each, the AttributeDefinitions: the table's key and every index key, no other.
 INDEXES = {
@@ -152,33 +150,6 @@ SDK_ACTIONS = {
     "batch_write_item": "dynamodb:BatchWriteItem",
     "describe_table": "dynamodb:DescribeTable",
 }
-
-
-def refs_in(node):
-    """Every logical id a value refers to through Ref, GetAtt or ${...} in Sub."""
-    found = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                target = value[0] if isinstance(value, list) else str(value).split(".")[0]
-                found.add(target)
-            elif key == "Fn::Sub":
-                text = value[0] if isinstance(value, list) else value
-                found.update(m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", str(text)))
-                if isinstance(value, list) and len(value) > 1:
-                    found.update(refs_in(value[1]))
-            else:
-                found.update(refs_in(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.update(refs_in(item))
-    return found
-
-
-def as_list(value):
-    return value if isinstance(value, list) else [value]
 
 
 def grant_target(resource):
@@ -286,7 +257,7 @@ def check(t):
         arch = eff("Architectures")
         if arch != ["arm64"]:
             # Or [!Ref <parameter>] defaulting to arm64 (x86_64 only for builds where
-            # the aarch64 standard library is missing: scripts/sam_build.sh).
+            # the aarch64 standard library is missing: scripts/emulator/sam_build.sh).
             ref = arch[0].get("Ref") if isinstance(arch, list) and len(arch) == 1 and isinstance(arch[0], dict) else None
             param = t.get("Parameters", {}).get(ref, {}) if isinstance(ref, str) else {}
             allowed = param.get("AllowedValues")
@@ -402,7 +373,7 @@ def check(t):
             missing = actions - given.get(target, set())
             need(not missing, f"{fid}: lacks {sorted(missing)} on {target}")
 
-    # Tables: on-demand, key and indexes as scripts/create_tables.py makes them, PITR, SSE, TTL.
+    # Tables: on-demand, key and indexes as scripts/emulator/create_tables.py makes them, PITR, SSE, TTL.
     for tid, (key, _) in TABLES.items():
         res = resources.get(tid)
         if not need(res and res.get("Type") == "AWS::DynamoDB::Table", f"{tid}: missing"):
@@ -878,7 +849,7 @@ def self_test(base):
 
 def main():
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "template.yaml"
-    template = json.loads(json.dumps(cfn_yaml.load(str(path))))
+    template = load(path)
     errors = check(template) + translated_routes(template) + sdk_coverage(template)
     for fid, (binary, crate, _) in FUNCTIONS.items():
         manifest = REPO / crate / "Cargo.toml"
