@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 
+use crate::cors::Cors;
+
 /// AWS SAM's defaults for a function that sets neither itself nor in `Globals`.
 /// <https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-resource-function.html>
 const DEFAULT_TIMEOUT_SECONDS: u64 = 3;
@@ -88,17 +90,6 @@ impl Route {
         };
         format!("{} {path}", self.method.as_deref().unwrap_or("ANY"))
     }
-}
-
-/// `CorsConfiguration` of the HTTP API.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Cors {
-    pub allow_origins: Vec<String>,
-    pub allow_methods: Vec<String>,
-    pub allow_headers: Vec<String>,
-    pub expose_headers: Vec<String>,
-    pub allow_credentials: bool,
-    pub max_age: Option<u64>,
 }
 
 /// Values the template's references resolve to here.
@@ -565,7 +556,8 @@ impl Resolver {
         Ok(Route {
             method,
             path: Some(
-                parse_path(&path).map_err(|e| TemplateError(format!("{function}.{event}: {e}")))?,
+                parse_path(&path)
+                    .map_err(|e| TemplateError(format!("{function}.{event}: {}", e.0)))?,
             ),
             function: function.to_owned(),
         })
@@ -573,10 +565,10 @@ impl Resolver {
 }
 
 /// `/api/users/{id}` → segments; `{proxy+}` only last.
-pub fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
+pub fn parse_path(path: &str) -> Result<Vec<Segment>, TemplateError> {
     let rest = path
         .strip_prefix('/')
-        .ok_or_else(|| format!("path {path:?} does not start with /"))?;
+        .ok_or_else(|| TemplateError(format!("path {path:?} does not start with /")))?;
     if rest.is_empty() {
         return Ok(Vec::new());
     }
@@ -586,10 +578,10 @@ pub fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
         let segment = match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
             Some(name) => match name.strip_suffix('+') {
                 Some(greedy) if i + 1 == parts.len() => Segment::Greedy(greedy.to_owned()),
-                Some(_) => return Err(format!("path {path:?}: a greedy variable must come last")),
+                Some(_) => return fail(format!("path {path:?}: a greedy variable must come last")),
                 None => Segment::Param(name.to_owned()),
             },
-            None if part.is_empty() => return Err(format!("path {path:?} has an empty segment")),
+            None if part.is_empty() => return fail(format!("path {path:?} has an empty segment")),
             None => Segment::Literal((*part).to_owned()),
         };
         segments.push(segment);
