@@ -311,3 +311,209 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    /// One event, then none; records what the runtime posts.
+    #[derive(Default)]
+    struct Recorder {
+        event: Mutex<Option<Invocation>>,
+        posted: Mutex<Vec<String>>,
+    }
+
+    impl Events for Recorder {
+        async fn next(&self) -> Option<Invocation> {
+            self.event.lock().unwrap().take()
+        }
+    }
+
+    impl Answers for Recorder {
+        fn response(&self, request_id: &str, body: Option<Bytes>) -> Reply {
+            let Some(body) = body else {
+                return Reply::TooLarge { limit: READ_LIMIT };
+            };
+            if request_id != "r-1" {
+                return Reply::InvalidRequestId;
+            }
+            self.posted.lock().unwrap().push(format!(
+                "response {request_id} {}",
+                String::from_utf8_lossy(&body)
+            ));
+            Reply::Accepted
+        }
+
+        fn error(&self, request_id: &str, body: Bytes) -> Reply {
+            self.posted.lock().unwrap().push(format!(
+                "error {request_id} {}",
+                String::from_utf8_lossy(&body)
+            ));
+            Reply::Accepted
+        }
+
+        fn init_error(&self, body: Bytes) -> Reply {
+            self.posted
+                .lock()
+                .unwrap()
+                .push(format!("init {}", String::from_utf8_lossy(&body)));
+            Reply::Accepted
+        }
+    }
+
+    /// One HTTP/1.1 exchange with the server: the answer's head and body as text.
+    async fn call(server: &Server, method: &str, path: &str, body: &str) -> (String, String) {
+        let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: runtime\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        (head.to_ascii_lowercase(), body.to_owned())
+    }
+
+    async fn served() -> (Arc<Recorder>, Server) {
+        let recorder = Arc::new(Recorder::default());
+        *recorder.event.lock().unwrap() = Some(Invocation {
+            request_id: "r-1".into(),
+            deadline_ms: 1_700_000_000_000,
+            function_arn: function_arn(REGION, "auth"),
+            trace_id: "Root=1-0-0".into(),
+            event: Bytes::from_static(b"{\"rawPath\":\"/\"}"),
+        });
+        let server = serve(recorder.clone(), recorder.clone()).await.unwrap();
+        (recorder, server)
+    }
+
+    #[tokio::test]
+    async fn next_hands_out_the_sources_event_with_lambdas_headers_then_500_when_there_is_none() {
+        let (_, server) = served().await;
+        let (head, body) = call(&server, "GET", "/2018-06-01/runtime/invocation/next", "").await;
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert_eq!(body, "{\"rawPath\":\"/\"}");
+        for header in [
+            "content-type: application/json",
+            "lambda-runtime-aws-request-id: r-1",
+            "lambda-runtime-deadline-ms: 1700000000000",
+            "lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:auth",
+            "lambda-runtime-trace-id: root=1-0-0",
+        ] {
+            assert!(head.contains(header), "no {header} in {head}");
+        }
+        let (head, body) = call(&server, "GET", "/2018-06-01/runtime/invocation/next", "").await;
+        assert!(head.starts_with("http/1.1 500"), "{head}");
+        assert!(body.contains("InternalServerError"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn what_the_runtime_posts_reaches_the_sink_and_its_reply_is_the_answer() {
+        let (recorder, server) = served().await;
+        let base = "/2018-06-01/runtime";
+        let (head, body) = call(
+            &server,
+            "POST",
+            &format!("{base}/invocation/r-1/response"),
+            "{\"statusCode\":200}",
+        )
+        .await;
+        assert!(head.starts_with("http/1.1 202"), "{head}");
+        assert_eq!(body, "{\"status\":\"OK\"}");
+        let (head, body) = call(
+            &server,
+            "POST",
+            &format!("{base}/invocation/r-2/response"),
+            "{}",
+        )
+        .await;
+        assert!(head.starts_with("http/1.1 400"), "{head}");
+        assert_eq!(
+            body,
+            "{\"errorMessage\":\"Invalid request ID\",\"errorType\":\"InvalidRequestID\"}"
+        );
+        let (head, _) = call(
+            &server,
+            "POST",
+            &format!("{base}/invocation/r-1/error"),
+            "{\"errorType\":\"E\"}",
+        )
+        .await;
+        assert!(head.starts_with("http/1.1 202"), "{head}");
+        let (head, _) = call(&server, "POST", &format!("{base}/init/error"), "boom").await;
+        assert!(head.starts_with("http/1.1 202"), "{head}");
+        assert_eq!(
+            *recorder.posted.lock().unwrap(),
+            [
+                "response r-1 {\"statusCode\":200}",
+                "error r-1 {\"errorType\":\"E\"}",
+                "init boom",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_too_large_reply_names_the_limit_as_lambda_does() {
+        let response = Reply::TooLarge { limit: 6_291_556 }.into_response();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            "{\"errorMessage\":\"Exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"RequestEntityTooLarge\"}"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_the_server_stops_it() {
+        let (_, server) = served().await;
+        let addr = server.addr();
+        drop(server);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(TcpStream::connect(addr).await.is_err());
+    }
+
+    #[test]
+    fn the_environment_is_lambdas_reserved_variables() {
+        let addr: SocketAddr = "127.0.0.1:9001".parse().unwrap();
+        let vars: std::collections::BTreeMap<_, _> = Environment {
+            memory_mb: 256,
+            log_stream: "stream-1",
+            task_root: Path::new("/build/Auth"),
+            ..Environment::new(addr, "auth")
+        }
+        .vars()
+        .into_iter()
+        .collect();
+        assert_eq!(vars["AWS_LAMBDA_RUNTIME_API"], "127.0.0.1:9001");
+        assert_eq!(vars["AWS_LAMBDA_FUNCTION_NAME"], "auth");
+        assert_eq!(vars["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "256");
+        assert_eq!(vars["AWS_LAMBDA_FUNCTION_VERSION"], "$LATEST");
+        assert_eq!(vars["AWS_LAMBDA_LOG_GROUP_NAME"], "/aws/lambda/auth");
+        assert_eq!(vars["AWS_LAMBDA_LOG_STREAM_NAME"], "stream-1");
+        assert_eq!(vars["AWS_REGION"], "us-east-1");
+        assert_eq!(vars["LAMBDA_TASK_ROOT"], "/build/Auth");
+        assert_eq!(vars.len(), 14);
+    }
+
+    #[test]
+    fn a_deadline_is_in_milliseconds_from_now() {
+        let now = deadline_in(Duration::ZERO);
+        let later = deadline_in(Duration::from_secs(60));
+        assert!((59_900..=60_100).contains(&(later - now)), "{now} {later}");
+    }
+
+    #[test]
+    fn the_peak_memory_of_this_process_is_read_and_of_no_process_is_none() {
+        let kib = peak_rss_kib(std::process::id()).expect("VmHWM on Linux");
+        assert!(kib > 0);
+        assert_eq!(peak_rss_kib(u32::MAX), None);
+    }
+}
