@@ -17,6 +17,7 @@ mod error;
 pub mod lambda;
 pub mod pipeline;
 pub mod repo;
+pub mod route;
 mod run;
 pub mod secrets;
 pub mod setup;
