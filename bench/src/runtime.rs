@@ -1,20 +1,21 @@
-//! A minimal Lambda Runtime API on loopback that feeds a function binary events and
-//! times it from exec to its first answer, reading its peak RSS after the last.
+//! A Lambda Runtime API on loopback (the workspace's one, `runtime_api`) that feeds a
+//! function binary events and times it from exec to its first answer, reading its
+//! peak RSS ([`peak_rss_kib`]) after the last.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
-use axum::routing::{get, post};
-use axum::Router;
+use axum::body::Bytes;
+use runtime_api::{Answers, Environment, Events, Invocation, Reply};
 use serde_json::Value;
 use tokio::sync::mpsc;
+
+pub use runtime_api::peak_rss_kib;
 
 /// What the stub saw of one invocation's end.
 #[derive(Debug, Clone)]
@@ -24,107 +25,91 @@ pub struct Answer {
     pub status: Option<u16>,
 }
 
-#[derive(Clone)]
+/// The events to hand out, in order, and where the answers go.
 struct Stub {
-    events: Arc<Mutex<VecDeque<Value>>>,
+    events: Mutex<VecDeque<Value>>,
     /// When each invocation was handed out, in order.
     handed: Arc<Mutex<Vec<Instant>>>,
-    ids: Arc<AtomicU64>,
+    ids: AtomicU64,
     answers: mpsc::UnboundedSender<Answer>,
 }
 
-async fn next(State(stub): State<Stub>) -> (HeaderMap, String) {
-    let event = stub.events.lock().ok().and_then(|mut q| q.pop_front());
-    let Some(event) = event else {
-        std::future::pending::<()>().await;
-        unreachable!("pending never completes")
-    };
-    let id = stub.ids.fetch_add(1, Ordering::Relaxed);
-    if let Ok(mut handed) = stub.handed.lock() {
-        handed.push(Instant::now());
-    }
-    let deadline = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        + Duration::from_secs(30);
-    let mut headers = HeaderMap::new();
-    let mut set = |name: &'static str, value: String| {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
+impl Events for Stub {
+    /// The next event; once they are all handed out, a poll that never ends.
+    async fn next(&self) -> Option<Invocation> {
+        let event = self.events.lock().ok().and_then(|mut q| q.pop_front());
+        let Some(event) = event else {
+            return std::future::pending().await;
+        };
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut handed) = self.handed.lock() {
+            handed.push(Instant::now());
         }
-    };
-    set("lambda-runtime-aws-request-id", format!("bench-{id}"));
-    set(
-        "lambda-runtime-deadline-ms",
-        deadline.as_millis().to_string(),
-    );
-    set(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:123456789012:function:bench".to_owned(),
-    );
-    set("lambda-runtime-trace-id", "Root=1-0-0".to_owned());
-    (headers, event.to_string())
+        Some(Invocation {
+            request_id: format!("bench-{id}"),
+            deadline_ms: runtime_api::deadline_in(Duration::from_secs(30)),
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:bench".to_owned(),
+            trace_id: "Root=1-0-0".to_owned(),
+            event: event.to_string().into(),
+        })
+    }
 }
 
-async fn response(State(stub): State<Stub>, body: String) -> &'static str {
-    let status = serde_json::from_str::<Value>(&body)
-        .ok()
-        .and_then(|v| v["statusCode"].as_u64())
-        .and_then(|s| u16::try_from(s).ok());
-    let _ = stub.answers.send(Answer {
-        at: Instant::now(),
-        status,
-    });
-    "{}"
+impl Stub {
+    fn answered(&self, status: Option<u16>) -> Reply {
+        let _ = self.answers.send(Answer {
+            at: Instant::now(),
+            status,
+        });
+        Reply::Accepted
+    }
 }
 
-async fn error(State(stub): State<Stub>) -> &'static str {
-    let _ = stub.answers.send(Answer {
-        at: Instant::now(),
-        status: None,
-    });
-    "{}"
+impl Answers for Stub {
+    fn response(&self, _: &str, body: Option<Bytes>) -> Reply {
+        let status = body
+            .and_then(|body| serde_json::from_slice::<Value>(&body).ok())
+            .and_then(|v| v["statusCode"].as_u64())
+            .and_then(|s| u16::try_from(s).ok());
+        self.answered(status)
+    }
+
+    fn error(&self, _: &str, _: Bytes) -> Reply {
+        self.answered(None)
+    }
+
+    fn init_error(&self, _: Bytes) -> Reply {
+        self.answered(None)
+    }
 }
 
-/// Serves the Runtime API on a free loopback port until the returned task is aborted.
+/// Serves the Runtime API on a free loopback port until the returned [`Served`] is
+/// dropped.
 pub async fn serve(events: Vec<Value>) -> std::io::Result<Served> {
     let (answers, received) = mpsc::unbounded_channel();
     let handed = Arc::new(Mutex::new(Vec::new()));
-    let stub = Stub {
-        events: Arc::new(Mutex::new(events.into())),
+    let stub = Arc::new(Stub {
+        events: Mutex::new(events.into()),
         handed: handed.clone(),
-        ids: Arc::new(AtomicU64::new(1)),
+        ids: AtomicU64::new(1),
         answers,
-    };
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(error))
-        .with_state(stub);
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
     });
+    let server = runtime_api::serve(stub.clone(), stub).await?;
     Ok(Served {
-        addr,
+        addr: server.addr(),
         answers: received,
         handed,
-        task,
+        server,
     })
 }
 
 /// A running stub: where it listens, the answers it receives, when it handed out each
-/// invocation, and its task (abort it to stop).
+/// invocation, and its server (dropping it stops the stub).
 pub struct Served {
     pub addr: SocketAddr,
     pub answers: mpsc::UnboundedReceiver<Answer>,
     pub handed: Arc<Mutex<Vec<Instant>>>,
-    pub task: tokio::task::JoinHandle<()>,
+    pub server: runtime_api::Server,
 }
 
 /// One run of a function binary under the stub.
@@ -159,18 +144,12 @@ pub async fn run(
         addr,
         mut answers,
         handed,
-        task: server,
+        server,
     } = serve(queue).await.map_err(|e| e.to_string())?;
     let mut command = Command::new(exe);
     command
         .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_REGION", "us-east-1")
+        .envs(Environment::new(addr, "bench").vars())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -210,15 +189,6 @@ pub async fn run(
     .await;
     let _ = child.kill();
     let _ = child.wait();
-    server.abort();
+    drop(server);
     result
-}
-
-/// `VmHWM` of a live process, in KiB (Linux only).
-pub fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }

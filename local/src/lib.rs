@@ -1,7 +1,6 @@
 //! The local stack: the three function routers served on loopback ports, sharing one
 //! process (and so one signing secret and one set of stores).
 
-pub mod emulate;
 pub mod serve;
 
 use std::future::Future;

@@ -1,6 +1,6 @@
 //! `cargo run -p local`: the whole API on 127.0.0.1:3000 (auth), 3001 (users) and
 //! 3002 (gateway) until Ctrl-C. `cargo run -p local -- emulate`: the API as
-//! template.yaml deploys it, over the real Lambda binaries (see `local::emulate`).
+//! template.yaml deploys it, over the real Lambda binaries (the `emulator` crate).
 
 use axum::http::StatusCode;
 use shared::config::or_exit;
@@ -23,8 +23,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("emulate") {
-        let result = local::emulate::main(&args[1..]).await;
-        or_exit("local emulate", result.map_err(EmulateError));
+        let cli = emulator::Cli::parse(args.into_iter().skip(1));
+        let result = emulator::run(cli, |listener, app| {
+            local::serve::serve(
+                listener,
+                app,
+                shared::config::ServerLimits::default(),
+                std::future::pending(),
+            )
+        })
+        .await;
+        or_exit("local emulate", result);
         return Ok(());
     }
     let config = or_exit("local", shared::Config::from_env());
@@ -53,14 +62,4 @@ async fn refuse_lambda_invocations() -> Result<(), Box<dyn std::error::Error>> {
     shared::http::run_lambda(app)
         .await
         .map_err(|e| e as Box<dyn std::error::Error>)
-}
-
-/// A failed `local emulate`, for `or_exit`'s one line.
-#[derive(Debug)]
-struct EmulateError(String);
-
-impl std::fmt::Display for EmulateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
 }

@@ -1,4 +1,4 @@
-//! The emulated API (`local emulate`) over stand-in functions that speak the Lambda
+//! The emulated API (`local emulate`, the `emulator` crate) over stand-in functions that speak the Lambda
 //! Runtime API (fixtures/emulate/fake_function.py) and a test template
 //! (fixtures/emulate/template.yaml): events as API Gateway builds them, answers mapped
 //! back, API Gateway's own error answers, route selection, CORS, throttling, and
@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use local::emulate::template::{Locals, Template};
-use local::emulate::{Api, Setup};
+use emulator::template::{Locals, Template};
+use emulator::{Api, Setup};
 use serde_json::{json, Value};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/emulate");
@@ -77,7 +77,12 @@ async fn emulate_with(max_instances: usize, throttle: Option<(u64, u64)>) -> Emu
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://localhost:{}", listener.local_addr().unwrap().port());
-    tokio::spawn(api.clone().serve(listener));
+    tokio::spawn(local::serve::serve(
+        listener,
+        api.clone().router(),
+        shared::config::ServerLimits::default(),
+        std::future::pending(),
+    ));
     Emulated {
         url,
         api,

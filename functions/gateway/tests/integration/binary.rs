@@ -2,15 +2,9 @@
 //! URLs) it forwards nothing; a malformed configuration stops it naming the variable.
 
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::Router;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use shared::testing::error;
 use shared::testing::http::*;
@@ -34,42 +28,6 @@ fn a_malformed_service_url_stops_the_binary_naming_the_variable() {
     assert!(stderr.contains("USER_SERVICE_URL"), "{stderr}");
 }
 
-#[derive(Clone)]
-struct Runtime {
-    event: Arc<Mutex<Option<Value>>>,
-    responses: mpsc::UnboundedSender<Value>,
-}
-
-async fn next(State(runtime): State<Runtime>) -> (HeaderMap, String) {
-    let Some(event) = runtime.event.lock().unwrap().take() else {
-        std::future::pending::<()>().await;
-        unreachable!()
-    };
-    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(30);
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "lambda-runtime-aws-request-id",
-        "invocation-1".parse().unwrap(),
-    );
-    headers.insert(
-        "lambda-runtime-deadline-ms",
-        deadline.as_millis().to_string().parse().unwrap(),
-    );
-    headers.insert(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:eu-west-1:123456789012:function:gateway"
-            .parse()
-            .unwrap(),
-    );
-    headers.insert("lambda-runtime-trace-id", "Root=1-0-0".parse().unwrap());
-    (headers, event.to_string())
-}
-
-async fn respond(State(runtime): State<Runtime>, body: String) -> &'static str {
-    let _ = runtime.responses.send(serde_json::from_str(&body).unwrap());
-    "{}"
-}
-
 /// The health event answered by the real binary under a stand-in Runtime API, with
 /// `service_urls` as its `AUTH_SERVICE_URL` and `USER_SERVICE_URL` if given.
 async fn health_from_the_binary(service_urls: Option<&str>) -> Value {
@@ -81,27 +39,9 @@ async fn health_from_the_binary(service_urls: Option<&str>) -> Value {
 
 /// The real binary's answer to the fixture `event` under a stand-in Runtime API.
 async fn answer_from_the_binary(event: &str, service_urls: Option<&str>) -> Value {
-    let (responses, mut answers) = mpsc::unbounded_channel();
-    let runtime = Runtime {
-        event: Arc::new(Mutex::new(Some(shared::testing::event(event)))),
-        responses,
-    };
-    let api = serve(
-        Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
-            .with_state(runtime),
-    )
-    .await;
-    let mut env = vec![
-        ("AWS_LAMBDA_RUNTIME_API", api.trim_start_matches("http://")),
-        ("AWS_LAMBDA_FUNCTION_NAME", "gateway"),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
-    ];
+    let runtime = shared::testing::RuntimeApi::start().await;
+    let lambda = runtime.env("gateway");
+    let mut env: Vec<(&str, &str)> = lambda.iter().map(|(k, v)| (*k, v.as_str())).collect();
     if let Some(url) = service_urls {
         env.extend([("AUTH_SERVICE_URL", url), ("USER_SERVICE_URL", url)]);
     }
@@ -111,12 +51,12 @@ async fn answer_from_the_binary(event: &str, service_urls: Option<&str>) -> Valu
         .spawn()
         .expect("the binary starts");
 
-    let answer = tokio::time::timeout(Duration::from_secs(20), answers.recv()).await;
+    let answer = runtime
+        .invoke(shared::testing::event(event), Duration::from_secs(20))
+        .await;
     let _ = child.kill();
     let _ = child.wait();
-    answer
-        .expect("the binary answered within 20 s")
-        .expect("one answer")
+    answer.expect("the binary answered within 20 s")
 }
 
 #[tokio::test]

@@ -89,46 +89,36 @@ pub async fn invoke_with(app: Router, event: Value, context: Context) -> LambdaR
     }
 }
 
-/// A stand-in for the Lambda Runtime API on a loopback port: a function binary started
-/// with [`RuntimeApi::env`] polls it for the events given to [`RuntimeApi::invoke`].
+/// A stand-in for the Lambda Runtime API on a loopback port (the workspace's one
+/// Runtime API, `runtime_api`): a function binary started with [`RuntimeApi::env`]
+/// polls it for the events given to [`RuntimeApi::invoke`].
 pub struct RuntimeApi {
-    address: String,
+    server: runtime_api::Server,
     events: tokio::sync::mpsc::UnboundedSender<Value>,
     answers: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Value>>,
 }
 
-#[derive(Clone)]
-struct RuntimeState {
-    events: Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Value>>>,
+/// The events given to [`RuntimeApi::invoke`], and what the function posts back.
+struct Queue {
+    events: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Value>>,
     answers: tokio::sync::mpsc::UnboundedSender<Value>,
-    invocations: Arc<AtomicU64>,
+    invocations: AtomicU64,
 }
 
 impl RuntimeApi {
     pub async fn start() -> Self {
-        use axum::routing::{get, post};
         let (events, pending) = tokio::sync::mpsc::unbounded_channel();
         let (answered, answers) = tokio::sync::mpsc::unbounded_channel();
-        let state = RuntimeState {
-            events: Arc::new(tokio::sync::Mutex::new(pending)),
+        let queue = Arc::new(Queue {
+            events: tokio::sync::Mutex::new(pending),
             answers: answered,
-            invocations: Arc::default(),
-        };
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next_event))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(answer))
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(answer))
-            .route("/2018-06-01/runtime/init/error", post(answer))
-            .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            invocations: AtomicU64::default(),
+        });
+        let server = runtime_api::serve(queue.clone(), queue)
             .await
             .expect("a free port");
-        let address = listener.local_addr().expect("bound").to_string();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         Self {
-            address,
+            server,
             events,
             answers: tokio::sync::Mutex::new(answers),
         }
@@ -136,12 +126,7 @@ impl RuntimeApi {
 
     /// The variables the Lambda runtime needs to start `function` against this stub.
     pub fn env(&self, function: &str) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_LAMBDA_RUNTIME_API", self.address.clone()),
-            ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
-            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-        ]
+        runtime_api::Environment::new(self.server.addr(), function).vars()
     }
 
     /// Hands `event` to the function and waits up to `timeout` for what it answers
@@ -153,41 +138,45 @@ impl RuntimeApi {
     }
 }
 
-async fn next_event(
-    axum::extract::State(state): axum::extract::State<RuntimeState>,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let Some(event) = state.events.lock().await.recv().await else {
-        return axum::http::StatusCode::GONE.into_response();
-    };
-    let n = state.invocations.fetch_add(1, Ordering::SeqCst) + 1;
-    let deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        + std::time::Duration::from_secs(60);
-    (
-        [
-            ("lambda-runtime-aws-request-id", format!("invocation-{n}")),
-            (
-                "lambda-runtime-deadline-ms",
-                deadline.as_millis().to_string(),
-            ),
-            (
-                "lambda-runtime-invoked-function-arn",
-                "arn:aws:lambda:eu-west-1:123456789012:function:test".to_owned(),
-            ),
-            ("lambda-runtime-trace-id", "Root=1-0-0".to_owned()),
-        ],
-        event.to_string(),
-    )
-        .into_response()
+impl runtime_api::Events for Queue {
+    async fn next(&self) -> Option<runtime_api::Invocation> {
+        let event = self.events.lock().await.recv().await?;
+        let number = self.invocations.fetch_add(1, Ordering::SeqCst) + 1;
+        Some(runtime_api::Invocation {
+            request_id: format!("invocation-{number}"),
+            deadline_ms: runtime_api::deadline_in(std::time::Duration::from_secs(60)),
+            function_arn: "arn:aws:lambda:eu-west-1:123456789012:function:test".to_owned(),
+            trace_id: "Root=1-0-0".to_owned(),
+            event: event.to_string().into(),
+        })
+    }
 }
 
-async fn answer(
-    axum::extract::State(state): axum::extract::State<RuntimeState>,
-    body: String,
-) -> &'static str {
-    let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    let _ = state.answers.send(value);
-    "{}"
+impl Queue {
+    /// Passes on what the function posted, as JSON when it is.
+    fn pass_on(&self, body: &[u8]) -> runtime_api::Reply {
+        let text = String::from_utf8_lossy(body);
+        let value = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into()));
+        let _ = self.answers.send(value);
+        runtime_api::Reply::Accepted
+    }
+}
+
+impl runtime_api::Answers for Queue {
+    fn response(&self, _: &str, body: Option<axum::body::Bytes>) -> runtime_api::Reply {
+        match body {
+            Some(body) => self.pass_on(&body),
+            None => runtime_api::Reply::TooLarge {
+                limit: runtime_api::READ_LIMIT,
+            },
+        }
+    }
+
+    fn error(&self, _: &str, body: axum::body::Bytes) -> runtime_api::Reply {
+        self.pass_on(&body)
+    }
+
+    fn init_error(&self, body: axum::body::Bytes) -> runtime_api::Reply {
+        self.pass_on(&body)
+    }
 }

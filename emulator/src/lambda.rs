@@ -4,32 +4,26 @@
 //! start, logged with its init time); an instance that crashes or runs past the
 //! function's timeout is killed and not reused, as Lambda resets such an environment
 //! (<https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html>).
+//! The Runtime API itself, the process's Lambda variables and its peak memory are the
+//! workspace's one implementation (`runtime_api`); this module is its event source
+//! and answer sink ([`Shared`]), and the instances' lifecycle.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
-use serde_json::json;
+use axum::body::Bytes;
+use runtime_api::{Answers, Environment, Events, Invocation, Reply};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot, watch, Mutex as AsyncMutex};
 
-use super::apigw::MAX_INVOKE_PAYLOAD_BYTES;
-use super::template::{ACCOUNT_ID, REGION};
-
-/// How much of an answer the Runtime API reads before it gives up on a runtime.
-const READ_LIMIT: usize = 64 * 1024 * 1024;
+use crate::apigw::MAX_INVOKE_PAYLOAD_BYTES;
+use crate::template::REGION;
+use crate::Error;
 
 /// Lambda's limit on the init phase.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -107,7 +101,7 @@ impl Function {
                 let started = Instant::now();
                 let instance = self.start().await.map_err(|e| {
                     tracing::error!(function = %self.name, error = %e, "cannot start the bootstrap");
-                    Failure::Crashed(e)
+                    Failure::Crashed(e.to_string())
                 })?;
                 (instance, Some(started))
             }
@@ -178,46 +172,41 @@ impl Function {
     }
 
     /// Starts a process of the bootstrap with a Runtime API of its own.
-    async fn start(&self) -> Result<Instance, String> {
+    async fn start(&self) -> Result<Instance, Error> {
         let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
-        let (runtime, shared, server) = start_runtime_api(&self.name).await?;
+        let (queue, incoming) = mpsc::channel(1);
+        let (ready, _) = watch::channel(None);
+        let shared = Arc::new(Shared {
+            function: self.name.clone(),
+            queue,
+            incoming: AsyncMutex::new(incoming),
+            pending: Mutex::new(None),
+            ready,
+        });
+        let server = runtime_api::serve(shared.clone(), shared.clone())
+            .await
+            .map_err(Error::RuntimeApi)?;
         let stream = format!("local/[$LATEST]{:032x}", number);
+        let lambda = Environment {
+            memory_mb: self.memory_mb,
+            region: REGION,
+            log_stream: &stream,
+            task_root: self.bootstrap.parent().unwrap_or(&self.bootstrap),
+            ..Environment::new(server.addr(), &self.name)
+        };
         let mut command = Command::new(&self.bootstrap);
         command
             .env_clear()
             .envs(&self.environment)
-            // What Lambda sets itself (reserved variables):
-            // https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime
-            .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", &self.name)
-            .env(
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                self.memory_mb.to_string(),
-            )
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{}", self.name),
-            )
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", stream)
-            .env("AWS_REGION", REGION)
-            .env("AWS_DEFAULT_REGION", REGION)
-            .env("_HANDLER", "bootstrap")
-            .env(
-                "LAMBDA_TASK_ROOT",
-                self.bootstrap.parent().unwrap_or(&self.bootstrap),
-            )
-            .env("LANG", "en_US.UTF-8")
-            .env("TZ", ":UTC")
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .envs(lambda.vars())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("{}: {e}", self.bootstrap.display()))?;
+        let mut child = command.spawn().map_err(|source| Error::Io {
+            path: self.bootstrap.clone(),
+            source,
+        })?;
         let pid = child.id();
         let label = format!("{}#{number}", self.name);
         if let Some(out) = child.stdout.take() {
@@ -232,7 +221,7 @@ impl Function {
             number,
             pid,
             shared,
-            server,
+            _server: server,
             kill: Some(kill),
             exited,
             live: self.live.clone(),
@@ -269,8 +258,8 @@ struct Instance {
     number: u64,
     pid: Option<u32>,
     shared: Arc<Shared>,
-    /// Stops this instance's Runtime API server.
-    server: tokio::task::AbortHandle,
+    /// This instance's Runtime API; dropping it stops the server.
+    _server: runtime_api::Server,
     kill: Option<oneshot::Sender<()>>,
     exited: watch::Receiver<bool>,
     live: Arc<AtomicUsize>,
@@ -281,7 +270,6 @@ impl Drop for Instance {
         if let Some(kill) = self.kill.take() {
             let _ = kill.send(());
         }
-        self.server.abort();
         self.live.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -324,11 +312,10 @@ impl Instance {
             }
         }
         let (reply, answer) = oneshot::channel();
-        let deadline_ms = chrono::Utc::now().timestamp_millis() + timeout.as_millis() as i64;
-        let invocation = Invocation {
+        let invocation = Queued {
             request_id: request_id.to_owned(),
             event,
-            deadline_ms,
+            deadline_ms: runtime_api::deadline_in(timeout),
             reply,
         };
         let started = Instant::now();
@@ -358,10 +345,7 @@ impl Instance {
 
     /// The process's peak resident memory (`VmHWM`), in MB.
     fn peak_memory_mb(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb.div_ceil(1024))
+        runtime_api::peak_rss_kib(self.pid?).map(|kib| kib.div_ceil(1024))
     }
 }
 
@@ -371,10 +355,11 @@ enum Answer {
     TooLarge,
 }
 
-struct Invocation {
+/// An invocation waiting for the runtime's `GET /next`.
+struct Queued {
     request_id: String,
     event: Bytes,
-    deadline_ms: i64,
+    deadline_ms: u64,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -388,173 +373,96 @@ enum Ready {
 /// What the Runtime API handlers of one instance share.
 struct Shared {
     function: String,
-    queue: mpsc::Sender<Invocation>,
-    incoming: AsyncMutex<mpsc::Receiver<Invocation>>,
+    queue: mpsc::Sender<Queued>,
+    incoming: AsyncMutex<mpsc::Receiver<Queued>>,
     pending: Mutex<Option<(String, oneshot::Sender<Answer>)>>,
     ready: watch::Sender<Option<Ready>>,
 }
 
-/// Serves a Runtime API for one instance on a port of its own: its address, what the
-/// handlers share, and the handle that stops the server.
-async fn start_runtime_api(
-    function: &str,
-) -> Result<(SocketAddr, Arc<Shared>, tokio::task::AbortHandle), String> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .map_err(|e| format!("cannot bind a runtime API port: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let (queue, incoming) = mpsc::channel(1);
-    let (ready, _) = watch::channel(None);
-    let shared = Arc::new(Shared {
-        function: function.to_owned(),
-        queue,
-        incoming: AsyncMutex::new(incoming),
-        pending: Mutex::new(None),
-        ready,
-    });
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .with_state(shared.clone());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((addr, shared, server.abort_handle()))
-}
-
-fn runtime_error(status: StatusCode, error_type: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({ "errorMessage": message, "errorType": error_type })),
-    )
-        .into_response()
-}
-
-fn accepted() -> Response {
-    (StatusCode::ACCEPTED, axum::Json(json!({ "status": "OK" }))).into_response()
-}
-
-/// `GET /runtime/invocation/next`: waits for the next event.
-async fn next(State(shared): State<Arc<Shared>>) -> Response {
-    shared.ready.send_if_modified(|r| {
-        if r.is_none() {
-            *r = Some(Ready::Polling);
-            true
-        } else {
-            false
-        }
-    });
-    let mut incoming = shared.incoming.lock().await;
-    let Some(invocation) = incoming.recv().await else {
-        return runtime_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalServerError",
-            "Internal Server Error",
+impl Events for Shared {
+    /// `GET /runtime/invocation/next`: the first call ends init; waits for the next
+    /// event.
+    async fn next(&self) -> Option<Invocation> {
+        self.ready.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(Ready::Polling);
+                true
+            } else {
+                false
+            }
+        });
+        let mut incoming = self.incoming.lock().await;
+        let queued = incoming.recv().await?;
+        drop(incoming);
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((queued.request_id.clone(), queued.reply));
+        let trace_id = format!(
+            "Root=1-{:08x}-{};Parent={};Sampled=0",
+            chrono::Utc::now().timestamp(),
+            &uuid::Uuid::new_v4().simple().to_string()[..24],
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
         );
-    };
-    drop(incoming);
-    *shared.pending.lock().unwrap_or_else(|e| e.into_inner()) =
-        Some((invocation.request_id.clone(), invocation.reply));
-    let arn = format!(
-        "arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{}",
-        shared.function
-    );
-    let trace = format!(
-        "Root=1-{:08x}-{};Parent={};Sampled=0",
-        chrono::Utc::now().timestamp(),
-        &uuid::Uuid::new_v4().simple().to_string()[..24],
-        &uuid::Uuid::new_v4().simple().to_string()[..16]
-    );
-    let mut response = Response::new(Body::from(invocation.event));
-    let headers = response.headers_mut();
-    let mut set = |name: &'static str, value: String| {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    };
-    set("content-type", "application/json".into());
-    set("lambda-runtime-aws-request-id", invocation.request_id);
-    set(
-        "lambda-runtime-deadline-ms",
-        invocation.deadline_ms.to_string(),
-    );
-    set("lambda-runtime-invoked-function-arn", arn);
-    set("lambda-runtime-trace-id", trace);
-    response
+        Some(Invocation {
+            request_id: queued.request_id,
+            deadline_ms: queued.deadline_ms,
+            function_arn: runtime_api::function_arn(REGION, &self.function),
+            trace_id,
+            event: queued.event,
+        })
+    }
 }
 
-/// Takes the pending invocation if `id` names it.
-fn take_pending(shared: &Shared, id: &str) -> Option<oneshot::Sender<Answer>> {
-    let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-    match pending.take() {
-        Some((pending_id, reply)) if pending_id == id => Some(reply),
-        other => {
-            *pending = other;
-            None
+impl Shared {
+    /// Takes the pending invocation if `id` names it.
+    fn take_pending(&self, id: &str) -> Option<oneshot::Sender<Answer>> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match pending.take() {
+            Some((pending_id, reply)) if pending_id == id => Some(reply),
+            other => {
+                *pending = other;
+                None
+            }
         }
     }
 }
 
-/// `POST /runtime/invocation/{id}/response`.
-async fn response(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    body: Body,
-) -> Response {
-    let Some(reply) = take_pending(&shared, &id) else {
-        return runtime_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
-            "Invalid request ID",
-        );
-    };
-    // Read past the limit, so the runtime gets its 413 rather than a reset connection.
-    match axum::body::to_bytes(body, READ_LIMIT).await {
-        Ok(bytes) if bytes.len() <= MAX_INVOKE_PAYLOAD_BYTES => {
-            let _ = reply.send(Answer::Response(bytes));
-            accepted()
-        }
-        _ => {
-            let _ = reply.send(Answer::TooLarge);
-            runtime_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                &format!(
-                    "Exceeded maximum allowed payload size ({MAX_INVOKE_PAYLOAD_BYTES} bytes)."
-                ),
-            )
+impl Answers for Shared {
+    fn response(&self, request_id: &str, body: Option<Bytes>) -> Reply {
+        let Some(reply) = self.take_pending(request_id) else {
+            return Reply::InvalidRequestId;
+        };
+        match body {
+            Some(bytes) if bytes.len() <= MAX_INVOKE_PAYLOAD_BYTES => {
+                let _ = reply.send(Answer::Response(bytes));
+                Reply::Accepted
+            }
+            _ => {
+                let _ = reply.send(Answer::TooLarge);
+                Reply::TooLarge {
+                    limit: MAX_INVOKE_PAYLOAD_BYTES,
+                }
+            }
         }
     }
-}
 
-/// `POST /runtime/invocation/{id}/error`: the handler failed.
-async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
-    let Some(reply) = take_pending(&shared, &id) else {
-        return runtime_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequestID",
-            "Invalid request ID",
+    fn error(&self, request_id: &str, body: Bytes) -> Reply {
+        let Some(reply) = self.take_pending(request_id) else {
+            return Reply::InvalidRequestId;
+        };
+        tracing::warn!(
+            target: "emulate",
+            "{} reported an error: {}",
+            self.function,
+            String::from_utf8_lossy(&body[..body.len().min(1000)])
         );
-    };
-    tracing::warn!(
-        target: "emulate",
-        "{} reported an error: {}",
-        shared.function,
-        String::from_utf8_lossy(&body[..body.len().min(1000)])
-    );
-    let _ = reply.send(Answer::Error);
-    accepted()
-}
+        let _ = reply.send(Answer::Error);
+        Reply::Accepted
+    }
 
-/// `POST /runtime/init/error`: init failed.
-async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let text = String::from_utf8_lossy(&body[..body.len().min(1000)]).into_owned();
-    tracing::error!(target: "emulate", "{} failed to initialise: {text}", shared.function);
-    shared.ready.send_replace(Some(Ready::InitError(text)));
-    accepted()
+    fn init_error(&self, body: Bytes) -> Reply {
+        let text = String::from_utf8_lossy(&body[..body.len().min(1000)]).into_owned();
+        tracing::error!(target: "emulate", "{} failed to initialise: {text}", self.function);
+        self.ready.send_replace(Some(Ready::InitError(text)));
+        Reply::Accepted
+    }
 }

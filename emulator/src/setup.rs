@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-use super::template::Template;
-use super::Options;
+use crate::template::{Template, REGION};
+use crate::{Cli, Error};
 
 /// `scripts/emulator/sam_build.sh`: `sam build` (x86_64 where the arm64 standard library is
 /// missing); the bootstraps land in `.aws-sam/build/<LogicalId>/bootstrap`.
 pub async fn sam_build(
     repo: &Path,
     parameters: &BTreeMap<String, String>,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, Error> {
     let mut command = Command::new("bash");
     command
         .arg(repo.join("scripts/emulator/sam_build.sh"))
@@ -30,19 +30,26 @@ pub async fn sam_build(
     Ok(repo.join(".aws-sam/build"))
 }
 
-async fn run(mut command: Command, what: &str) -> Result<String, String> {
+async fn run(mut command: Command, what: &str) -> Result<String, Error> {
+    let failed = |source| Error::Io {
+        path: what.into(),
+        source,
+    };
     // Its progress (stderr) goes to the terminal as it happens; stdout is the result.
     let output = command
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("{what}: {e}"))?
+        .map_err(failed)?
         .wait_with_output()
         .await
-        .map_err(|e| format!("{what}: {e}"))?;
+        .map_err(failed)?;
     if !output.status.success() {
-        return Err(format!("{what} failed ({})", output.status));
+        return Err(Error::Step {
+            what: what.to_owned(),
+            status: output.status,
+        });
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
@@ -57,11 +64,7 @@ pub struct DynamoDb {
 
 /// Starts moto with IAM enforced (unless `--dynamodb-endpoint` names another server),
 /// creates the template's tables there, and one IAM user per function.
-pub async fn dynamodb(
-    repo: &Path,
-    options: &Options,
-    template: &Template,
-) -> Result<DynamoDb, String> {
+pub async fn dynamodb(repo: &Path, options: &Cli, template: &Template) -> Result<DynamoDb, Error> {
     let mut tools = Command::new("bash");
     tools
         .arg("-c")
@@ -75,21 +78,26 @@ pub async fn dynamodb(
         None => {
             let port = free_port()?;
             let log = repo.join(format!(".tools/moto-emulate-{port}.log"));
-            let log_file =
-                std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+            let log_file = std::fs::File::create(&log).map_err(|source| Error::Io {
+                path: log.clone(),
+                source,
+            })?;
             let child = Command::new(&python)
                 .arg(repo.join("scripts/emulator/moto_serial.py"))
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .args(["--iam", "--exit-with-parent"])
-                .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+                .stdout(log_file.try_clone().map_err(|source| Error::Io {
+                    path: log.clone(),
+                    source,
+                })?)
                 .stderr(log_file)
                 .kill_on_drop(true)
                 .spawn()
-                .map_err(|e| format!("cannot start moto: {e}"))?;
+                .map_err(Error::Moto)?;
             let endpoint = format!("http://127.0.0.1:{port}");
-            wait_for_http(&endpoint)
-                .await
-                .map_err(|e| format!("{e} (log: {})", log.display()))?;
+            if !answers_http(&endpoint).await {
+                return Err(Error::MotoSilent { endpoint, log });
+            }
             tracing::info!(target: "emulate", "moto on {endpoint} (log: {})", log.display());
             (endpoint, Some(child))
         }
@@ -100,7 +108,7 @@ pub async fn dynamodb(
             .tables
             .get(id)
             .cloned()
-            .ok_or_else(|| format!("the template has no table {id}"))
+            .ok_or_else(|| Error::NoTable(id.to_owned()))
     };
     let names = [
         ("--accounts", tables("AccountsTable")?),
@@ -130,8 +138,7 @@ pub async fn dynamodb(
         }
         let printed = run(iam, "scripts/emulator/iam.py").await?;
         let credentials: BTreeMap<String, BTreeMap<String, String>> =
-            serde_json::from_str(&printed)
-                .map_err(|e| format!("scripts/emulator/iam.py printed no credentials: {e}"))?;
+            serde_json::from_str(&printed).map_err(Error::Credentials)?;
         tracing::info!(target: "emulate", "IAM enforced: each function calls DynamoDB with its own user and policy");
         credentials
     } else {
@@ -162,20 +169,23 @@ fn admin_env() -> [(&'static str, &'static str); 4] {
     [
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", super::template::REGION),
-        ("AWS_DEFAULT_REGION", super::template::REGION),
+        ("AWS_REGION", REGION),
+        ("AWS_DEFAULT_REGION", REGION),
     ]
 }
 
-fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| e.to_string())?;
-    listener
-        .local_addr()
+fn free_port() -> Result<u16, Error> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
         .map(|a| a.port())
-        .map_err(|e| e.to_string())
+        .map_err(|source| Error::Io {
+            path: "a free port for moto".into(),
+            source,
+        })
 }
 
-async fn wait_for_http(endpoint: &str) -> Result<(), String> {
+/// Whether moto at `endpoint` answers within 30 s.
+async fn answers_http(endpoint: &str) -> bool {
     let client = reqwest::Client::new();
     for _ in 0..150 {
         if client
@@ -185,9 +195,9 @@ async fn wait_for_http(endpoint: &str) -> Result<(), String> {
             .await
             .is_ok()
         {
-            return Ok(());
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(format!("moto did not answer on {endpoint} within 30 s"))
+    false
 }

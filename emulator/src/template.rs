@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 
+use crate::cors::Cors;
+pub use crate::route::{parse_path, Route, Segment};
+
 /// AWS SAM's defaults for a function that sets neither itself nor in `Globals`.
 /// <https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-resource-function.html>
 const DEFAULT_TIMEOUT_SECONDS: u64 = 3;
@@ -47,58 +50,6 @@ pub struct Function {
     /// `LoggingConfig.LogFormat` (`JSON` or `Text`), which Lambda passes on as
     /// `AWS_LAMBDA_LOG_FORMAT`.
     pub log_format: Option<String>,
-}
-
-/// One `HttpApi` event of a function: `METHOD /path` (or `ANY`), or `$default`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    /// `None` is `ANY`.
-    pub method: Option<String>,
-    /// `None` is the `$default` route.
-    pub path: Option<Vec<Segment>>,
-    pub function: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Segment {
-    Literal(String),
-    /// `{name}`: exactly one segment.
-    Param(String),
-    /// `{name+}`: the rest of the path, one segment or more (last segment only).
-    Greedy(String),
-}
-
-impl Route {
-    /// The route key as API Gateway names it in events: `POST /api/login`, `$default`.
-    pub fn key(&self) -> String {
-        let Some(segments) = &self.path else {
-            return "$default".to_owned();
-        };
-        let path: String = if segments.is_empty() {
-            "/".to_owned()
-        } else {
-            segments
-                .iter()
-                .map(|s| match s {
-                    Segment::Literal(l) => format!("/{l}"),
-                    Segment::Param(p) => format!("/{{{p}}}"),
-                    Segment::Greedy(p) => format!("/{{{p}+}}"),
-                })
-                .collect()
-        };
-        format!("{} {path}", self.method.as_deref().unwrap_or("ANY"))
-    }
-}
-
-/// `CorsConfiguration` of the HTTP API.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Cors {
-    pub allow_origins: Vec<String>,
-    pub allow_methods: Vec<String>,
-    pub allow_headers: Vec<String>,
-    pub expose_headers: Vec<String>,
-    pub allow_credentials: bool,
-    pub max_age: Option<u64>,
 }
 
 /// Values the template's references resolve to here.
@@ -565,36 +516,12 @@ impl Resolver {
         Ok(Route {
             method,
             path: Some(
-                parse_path(&path).map_err(|e| TemplateError(format!("{function}.{event}: {e}")))?,
+                parse_path(&path)
+                    .map_err(|e| TemplateError(format!("{function}.{event}: {}", e.0)))?,
             ),
             function: function.to_owned(),
         })
     }
-}
-
-/// `/api/users/{id}` → segments; `{proxy+}` only last.
-pub fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
-    let rest = path
-        .strip_prefix('/')
-        .ok_or_else(|| format!("path {path:?} does not start with /"))?;
-    if rest.is_empty() {
-        return Ok(Vec::new());
-    }
-    let parts: Vec<&str> = rest.split('/').collect();
-    let mut segments = Vec::new();
-    for (i, part) in parts.iter().enumerate() {
-        let segment = match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            Some(name) => match name.strip_suffix('+') {
-                Some(greedy) if i + 1 == parts.len() => Segment::Greedy(greedy.to_owned()),
-                Some(_) => return Err(format!("path {path:?}: a greedy variable must come last")),
-                None => Segment::Param(name.to_owned()),
-            },
-            None if part.is_empty() => return Err(format!("path {path:?} has an empty segment")),
-            None => Segment::Literal((*part).to_owned()),
-        };
-        segments.push(segment);
-    }
-    Ok(segments)
 }
 
 /// `!Ref x`, `!Sub x`, `!GetAtt x` or their long forms `{Ref: x}`, `{Fn::Sub: x}`.
