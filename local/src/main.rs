@@ -24,13 +24,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("emulate") {
         let cli = emulator::Cli::parse(args.into_iter().skip(1));
-        let result = emulator::run(cli, |listener, app| {
-            local::serve::serve(
-                listener,
-                app,
-                shared::config::ServerLimits::default(),
-                std::future::pending(),
-            )
+        let env = |key: &str| std::env::var(key).ok();
+        let limits = or_exit(
+            "local emulate",
+            shared::config::ServerLimits::read(&shared::config::Vars::new(&env)),
+        );
+        let result = emulator::run(cli, move |listener, app| {
+            local::serve::serve(listener, app, limits, std::future::pending())
         })
         .await;
         or_exit("local emulate", result);

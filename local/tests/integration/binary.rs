@@ -114,3 +114,24 @@ fn a_stack_that_cannot_be_started_stops_the_binary_the_same_way() {
         "{stderr}"
     );
 }
+
+#[test]
+fn local_emulate_reads_the_local_servers_limits_and_refuses_bad_ones() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_local"))
+        .args(["emulate", "--port", "0"])
+        .env_clear()
+        .env("RUST_LOG", "off")
+        .env("MAX_CONNECTIONS", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(shared::config::CANNOT_START),
+        "{stderr}"
+    );
+    assert!(
+        stderr.starts_with("local emulate: cannot start:") && stderr.contains("MAX_CONNECTIONS"),
+        "{stderr}"
+    );
+}
