@@ -108,7 +108,7 @@ impl Api {
         crate::serve::serve(
             listener,
             app,
-            shared::config::ServerLimits::default(),
+            edge::server::ServerLimits::default(),
             std::future::pending(),
         )
         .await;

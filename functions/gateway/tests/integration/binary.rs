@@ -12,8 +12,8 @@ use axum::Router;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use shared::testing::error;
-use shared::testing::http::*;
+use testkit::error;
+use testkit::http::*;
 
 fn command(env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));
@@ -81,9 +81,18 @@ async fn health_from_the_binary(service_urls: Option<&str>) -> Value {
 
 /// The real binary's answer to the fixture `event` under a stand-in Runtime API.
 async fn answer_from_the_binary(event: &str, service_urls: Option<&str>) -> Value {
+    answer_from_the_binary_with(event, service_urls, &[]).await
+}
+
+/// [`answer_from_the_binary`] with `extra` in the binary's environment.
+async fn answer_from_the_binary_with(
+    event: &str,
+    service_urls: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Value {
     let (responses, mut answers) = mpsc::unbounded_channel();
     let runtime = Runtime {
-        event: Arc::new(Mutex::new(Some(shared::testing::event(event)))),
+        event: Arc::new(Mutex::new(Some(testkit::event(event)))),
         responses,
     };
     let api = serve(
@@ -105,6 +114,7 @@ async fn answer_from_the_binary(event: &str, service_urls: Option<&str>) -> Valu
     if let Some(url) = service_urls {
         env.extend([("AUTH_SERVICE_URL", url), ("USER_SERVICE_URL", url)]);
     }
+    env.extend_from_slice(extra);
     let mut child = command(&env)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -151,14 +161,31 @@ async fn without_service_urls_as_in_aws_the_binary_forwards_nothing() {
     }
 }
 
+#[tokio::test]
+async fn the_binary_reads_none_of_auth_s_settings() {
+    let answer = answer_from_the_binary_with(
+        "gateway-health",
+        None,
+        &[
+            ("BCRYPT_COST", "garbage"),
+            ("LOGIN_MAX_FAILURES_PER_USER", "garbage"),
+            ("REGISTER_MAX_PER_IP", "garbage"),
+            ("JWT_SECRET", "short"),
+            ("STORE", "postgres"),
+        ],
+    )
+    .await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+}
+
 #[test]
 fn a_malformed_value_stops_the_binary_like_every_other() {
-    shared::testing::assert_malformed_value_stops(env!("CARGO_BIN_EXE_gateway"), "gateway");
+    testkit::assert_malformed_value_stops(env!("CARGO_BIN_EXE_gateway"), "gateway");
 }
 
 #[test]
 fn a_state_that_cannot_be_built_stops_the_binary_the_same_way() {
-    let stderr = shared::testing::assert_cannot_start(
+    let stderr = testkit::assert_cannot_start(
         env!("CARGO_BIN_EXE_gateway"),
         "gateway",
         &[("CORS_ALLOWED_ORIGINS", "https://ok.example,bad\u{7f}origin")],

@@ -11,11 +11,11 @@ use axum::Router;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use shared::config::HttpClientConfig;
-use shared::store::memory::{MemoryProfileStore, MemorySessionStore};
-use shared::store::Stores;
-use shared::testing::*;
-use shared::token::Claims;
+use settings::HttpClientConfig;
+use stores::memory::{MemoryProfileStore, MemorySessionStore};
+use stores::Stores;
+use testkit::*;
+use tokens::Claims;
 use users::{AppState, Authenticator};
 
 use crate::support::*;
@@ -176,8 +176,8 @@ async fn a_cached_answer_never_outlives_the_token() {
                 .sessions
                 .seed_session(Uuid::parse_str(ALICE).unwrap(), "alice", 3600)
                 .to_string(),
-            iss: shared::token::DEFAULT_ISSUER.into(),
-            aud: shared::token::DEFAULT_AUDIENCE.into(),
+            iss: tokens::DEFAULT_ISSUER.into(),
+            aud: tokens::DEFAULT_AUDIENCE.into(),
         })
         .unwrap();
     for _ in 0..2 {
@@ -239,7 +239,7 @@ async fn after_a_run_of_timeouts_the_breaker_answers_503_without_asking_auth() {
             connect_timeout: Duration::from_millis(500),
             request_timeout: Duration::from_millis(300),
         },
-        shared::breaker::BreakerConfig {
+        outbound::breaker::BreakerConfig {
             failures: 2,
             cooldown: Duration::from_secs(30),
         },

@@ -10,11 +10,11 @@ use axum::http::{Method, StatusCode};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use shared::config::HttpClientConfig;
-use shared::store::memory::MemoryProfileStore;
-use shared::store::{LiveSession, Liveness, SessionCheck, SessionStore, Stores};
-use shared::testing::*;
-use shared::Error;
+use errors::Error;
+use settings::HttpClientConfig;
+use stores::memory::MemoryProfileStore;
+use stores::{LiveSession, Liveness, SessionCheck, SessionStore, Stores};
+use testkit::*;
 use users::{AppState, Authenticator};
 
 use crate::support::*;

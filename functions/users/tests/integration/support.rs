@@ -1,4 +1,4 @@
-//! What the users tests share beyond `shared::testing`: an app over in-memory stores,
+//! What the users tests share beyond `testkit`: an app over in-memory stores,
 //! checking tokens in-process, and two users.
 
 use std::sync::Arc;
@@ -8,11 +8,11 @@ use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
 
-use shared::store::memory::{
+use stores::memory::{
     MemoryAccountStore, MemoryLoginAttemptStore, MemoryProfileStore, MemorySessionStore,
 };
-use shared::testing::{send, tokens, Reply};
-use shared::token::Tokens;
+use testkit::{send, tokens, Reply};
+use tokens::Tokens;
 use users::{AppState, Authenticator};
 
 pub const ALICE: &str = "550e8400-e29b-41d4-a716-446655440000";
@@ -54,12 +54,12 @@ pub fn app() -> TestApp {
 impl TestApp {
     /// A valid token for `user_id`, in a session of its own.
     pub fn token(&self, user_id: &str, username: &str) -> String {
-        shared::testing::token(&self.tokens, &self.sessions, user_id, username)
+        testkit::token(&self.tokens, &self.sessions, user_id, username)
     }
 
     /// A correctly signed token that expired a minute ago.
     pub fn expired_token(&self, user_id: &str) -> String {
-        shared::testing::expired_token(&self.tokens, user_id)
+        testkit::expired_token(&self.tokens, user_id)
     }
 
     pub async fn call(

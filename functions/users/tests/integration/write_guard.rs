@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use shared::config::HttpClientConfig;
-use shared::domain::Username;
-use shared::store::{SessionStore, Stores};
-use shared::testing::*;
-use shared::token::Claims;
+use domain::Username;
+use settings::HttpClientConfig;
+use stores::{SessionStore, Stores};
+use testkit::*;
+use tokens::Claims;
 use users::{AppState, Authenticator};
 
 use crate::support::*;
@@ -125,8 +125,8 @@ async fn a_token_that_expires_while_its_body_arrives_cannot_write() {
             exp,
             jti: Uuid::new_v4().to_string(),
             sid: sid.to_string(),
-            iss: shared::token::DEFAULT_ISSUER.into(),
-            aud: shared::token::DEFAULT_AUDIENCE.into(),
+            iss: tokens::DEFAULT_ISSUER.into(),
+            aud: tokens::DEFAULT_AUDIENCE.into(),
         })
         .unwrap();
     let until_expired = async {
