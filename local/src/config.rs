@@ -128,6 +128,16 @@ impl Config {
     }
 }
 
+impl stores::config::StoreSettings for Config {
+    fn store(&self) -> &StoreConfig {
+        &self.store
+    }
+
+    fn timeouts(&self) -> &HttpClientConfig {
+        &self.http
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,15 +521,5 @@ mod tests {
         let s = Secret::random();
         assert!(s.expose().len() >= Secret::MIN_BYTES);
         assert!(!format!("{s:?}").contains(s.expose()));
-    }
-}
-
-impl stores::config::StoreSettings for Config {
-    fn store(&self) -> &StoreConfig {
-        &self.store
-    }
-
-    fn timeouts(&self) -> &HttpClientConfig {
-        &self.http
     }
 }

@@ -261,31 +261,6 @@ impl MemorySessionStore {
     }
 }
 
-impl MemorySessionStore {
-    /// Stores a live session of `user_id` lasting `ttl_secs` from now, without a login
-    /// (for tests and tools that mint their own tokens); its id, for the `sid` claim.
-    pub fn seed_session(&self, user_id: Uuid, username: &str, ttl_secs: i64) -> Uuid {
-        let now = chrono::Utc::now().timestamp();
-        let mut security = lock(&self.inner);
-        let gen = security.user(user_id, now).map_or(0, |u| u.gen);
-        let session = Session {
-            id: Uuid::new_v4(),
-            user_id,
-            username: username.to_owned(),
-            started: now,
-            last_used: now,
-            ip: None,
-            user_agent: None,
-            gen,
-            expires_at: now.saturating_add(ttl_secs),
-            ended_at: None,
-        };
-        let id = session.id;
-        security.sessions.insert(id, session);
-        id
-    }
-}
-
 /// The stored account `account` speaks for, if it still has the hash the caller read.
 fn still_current<'a>(accounts: &'a Accounts, account: &Account) -> Option<&'a Account> {
     accounts

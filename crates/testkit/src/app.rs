@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 use uuid::Uuid;
 
-use stores::memory::MemorySessionStore;
+use stores::{AccountStore, SessionStore};
 use tokens::{Claims, Tokens};
 
 /// What a router answered, its body parsed as JSON.
@@ -83,32 +83,49 @@ pub async fn login(router: &Router, username: &str, password: &str) -> Reply {
 }
 
 /// A valid access token from `tokens` for `user_id` (a UUID), in a new live session
-/// seeded into `sessions`.
+/// started through in-memory `accounts` and `sessions` ([`start_session_now`]).
 pub fn token(
     tokens: &Tokens,
-    sessions: &MemorySessionStore,
+    accounts: &dyn AccountStore,
+    sessions: &dyn SessionStore,
     user_id: &str,
     username: &str,
 ) -> String {
     let user_id = Uuid::parse_str(user_id).unwrap();
-    let sid = sessions.seed_session(user_id, username, 24 * 3600);
+    let sid = start_session_now(accounts, sessions, user_id, username, 24 * 3600);
     tokens.issue(user_id, username, sid).unwrap().token
 }
 
-/// A valid access token from `tokens` for `user_id`, in a new session started through
-/// `stores` as a login starts one (on any store), after creating the account
-/// `username` (email `<username>@example.com`) when there is none.
-pub async fn signed_in(
-    stores: &stores::Stores,
-    tokens: &Tokens,
+/// [`start_session`] on in-memory stores, whose calls never wait: run to completion
+/// on the calling thread.
+pub fn start_session_now(
+    accounts: &dyn AccountStore,
+    sessions: &dyn SessionStore,
     user_id: Uuid,
     username: &str,
-) -> String {
+    ttl_secs: i64,
+) -> Uuid {
+    futures::executor::block_on(start_session(
+        accounts, sessions, user_id, username, ttl_secs,
+    ))
+}
+
+/// A live session of `user_id` lasting `ttl_secs` from now, started through `accounts`
+/// and `sessions` as a login starts one (on any store), after creating the account
+/// `username` (email `<username>@example.com`) when there is none; its id, for the
+/// `sid` claim.
+pub async fn start_session(
+    accounts: &dyn AccountStore,
+    sessions: &dyn SessionStore,
+    user_id: Uuid,
+    username: &str,
+    ttl_secs: i64,
+) -> Uuid {
     use domain::refresh::RefreshSecret;
     use domain::{Email, Username};
     use stores::{Account, RefreshRecord, Session};
     let name = Username::parse(username).unwrap();
-    let account = match stores.accounts.find_by_username(&name).await.unwrap() {
+    let account = match accounts.find_by_username(&name).await.unwrap() {
         Some(account) => account,
         None => {
             let account = Account {
@@ -119,7 +136,7 @@ pub async fn signed_in(
                 created_at: chrono::Utc::now(),
                 gen: 0,
             };
-            stores.accounts.create(&account).await.unwrap();
+            accounts.create(&account).await.unwrap();
             account
         }
     };
@@ -137,7 +154,7 @@ pub async fn signed_in(
         ip: None,
         user_agent: None,
         gen: account.gen,
-        expires_at: now + 24 * 3600,
+        expires_at: now.saturating_add(ttl_secs),
         ended_at: None,
     };
     let first = RefreshRecord {
@@ -150,12 +167,31 @@ pub async fn signed_in(
         used_at: None,
         gen: account.gen,
     };
-    assert!(stores
-        .sessions
+    assert!(sessions
         .start_session(&account, &session, &first)
         .await
         .unwrap());
-    tokens.issue(user_id, username, session.id).unwrap().token
+    session.id
+}
+
+/// A valid access token from `tokens` for `user_id`, in a new session started through
+/// `stores` as a login starts one (on any store), after creating the account
+/// `username` (email `<username>@example.com`) when there is none.
+pub async fn signed_in(
+    stores: &stores::Stores,
+    tokens: &Tokens,
+    user_id: Uuid,
+    username: &str,
+) -> String {
+    let sid = start_session(
+        stores.accounts.as_ref(),
+        stores.sessions.as_ref(),
+        user_id,
+        username,
+        24 * 3600,
+    )
+    .await;
+    tokens.issue(user_id, username, sid).unwrap().token
 }
 
 /// An access token correctly signed by `tokens` for `user_id` that expired a minute ago.

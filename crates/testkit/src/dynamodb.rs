@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::Client;
 use domain::{Email, Username};
 use settings::{HttpClientConfig, ReadConfig};
 use stores::config::{StoreAccess, StoreConfig};
-use stores::dynamodb::DynamoAccountStore;
+use stores::dynamodb::{pk, DynamoAccountStore};
 use stores::Stores;
 
 type Item = HashMap<String, AttributeValue>;
@@ -70,7 +70,7 @@ pub async fn account_table_problems(client: &Client, table: &str) -> Vec<String>
     let mut problems = Vec::new();
     for (pk, item) in &items {
         let user_id = text(item, "user_id").unwrap_or_default();
-        if let Some(id) = pk.strip_prefix("USER#") {
+        if let Some(id) = pk.strip_prefix(pk::USER) {
             if id != user_id {
                 problems.push(format!("{pk} holds user_id {user_id:?}"));
             }
@@ -108,13 +108,13 @@ pub async fn account_table_problems(client: &Client, table: &str) -> Vec<String>
                 }
                 _ => problems.push(format!("{pk} has no valid email")),
             }
-        } else if pk.starts_with("USERNAME#") || pk.starts_with("EMAIL#") {
-            let account_key = format!("USER#{user_id}");
+        } else if pk.starts_with(pk::USERNAME) || pk.starts_with(pk::EMAIL) {
+            let account_key = format!("{}{user_id}", pk::USER);
             let Some(account) = items.get(&account_key) else {
                 problems.push(format!("{pk} is orphaned: {account_key} does not exist"));
                 continue;
             };
-            let claimed = if pk.starts_with("USERNAME#") {
+            let claimed = if pk.starts_with(pk::USERNAME) {
                 text(account, "username")
                     .and_then(|name| Username::parse(name).ok())
                     .map(|name| DynamoAccountStore::username_key(&name))

@@ -31,16 +31,19 @@ impl DynamoAccountStore {
         }
     }
 
+    /// [`pk::user`](super::pk::user).
     pub fn user_key(user_id: Uuid) -> String {
-        format!("USER#{user_id}")
+        super::pk::user(user_id)
     }
 
+    /// [`pk::username`](super::pk::username).
     pub fn username_key(username: &Username) -> String {
-        format!("USERNAME#{}", username.key())
+        super::pk::username(username)
     }
 
+    /// [`pk::email`](super::pk::email).
     pub fn email_key(email: &Email) -> String {
-        format!("EMAIL#{}", email.key())
+        super::pk::email(email)
     }
 
     fn put(&self, pk: String, mut item: Item) -> Result<TransactWriteItem, Error> {

@@ -28,12 +28,9 @@ impl DynamoLoginAttemptStore {
         }
     }
 
+    /// [`pk::attempt`](super::pk::attempt).
     pub fn attempt_key(key: &AttemptKey) -> String {
-        match key {
-            AttemptKey::User(name) => format!("ATTEMPTS#USER#{name}"),
-            AttemptKey::Ip(ip) => format!("ATTEMPTS#IP#{ip}"),
-            AttemptKey::Register(ip) => format!("REGISTER#{ip}"),
-        }
+        super::pk::attempt(key)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::{activated, KeyStore, PublicKey};
 use errors::Error;
 
 /// The partition key of the registry item.
-pub const REGISTRY_KEY: &str = "KEYS";
+pub const REGISTRY_KEY: &str = super::pk::REGISTRY;
 
 #[derive(Clone)]
 pub struct DynamoKeyStore {
@@ -56,8 +56,9 @@ impl DynamoKeyStore {
         }
     }
 
+    /// [`pk::key`](super::pk::key).
     pub fn key_key(kid: &str) -> String {
-        format!("KEY#{kid}")
+        super::pk::key(kid)
     }
 
     /// The registry's keys and version (0 and none when there is no registry yet).

@@ -8,6 +8,7 @@ mod error;
 pub mod https;
 mod item;
 mod keys;
+pub mod pk;
 mod profiles;
 mod retry;
 mod sessions;

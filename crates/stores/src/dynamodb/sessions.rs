@@ -56,16 +56,19 @@ impl DynamoSessionStore {
         }
     }
 
+    /// [`pk::refresh`](super::pk::refresh).
     pub fn refresh_key(hash: &TokenHash) -> String {
-        format!("REFRESH#{}", hash.as_str())
+        super::pk::refresh(hash)
     }
 
+    /// [`pk::session`](super::pk::session).
     pub fn session_key(sid: Uuid) -> String {
-        format!("SESSION#{sid}")
+        super::pk::session(sid)
     }
 
+    /// [`pk::user`](super::pk::user): the user's marker.
     pub fn user_key(user_id: Uuid) -> String {
-        format!("USER#{user_id}")
+        super::pk::user(user_id)
     }
 
     /// The condition that the account copy at `pk` still has the hash the caller read.
@@ -351,10 +354,7 @@ fn session_from(item: &Item) -> Result<Session, Error> {
         what: "session",
     };
     let pk = f.text("pk")?;
-    let id = pk
-        .strip_prefix("SESSION#")
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| f.bad("pk", "is not a session key"))?;
+    let id = super::pk::session_id(pk).ok_or_else(|| f.bad("pk", "is not a session key"))?;
     Ok(Session {
         id,
         user_id: f.uuid("user_id")?,

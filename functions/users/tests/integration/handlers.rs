@@ -510,7 +510,7 @@ impl ProfileStore for BrokenStore {
 async fn a_store_failure_is_a_generic_500_that_leaks_nothing() {
     let tokens = tokens();
     let store = Arc::new(stores::memory::MemoryProfileStore::new());
-    let sessions = sessions(&store);
+    let (accounts, sessions) = sessions(&store);
     let router = users::router(AppState::new(
         Arc::new(BrokenStore),
         Authenticator::local(tokens.clone(), sessions.clone()),
@@ -519,6 +519,7 @@ async fn a_store_failure_is_a_generic_500_that_leaks_nothing() {
         router,
         store,
         tokens,
+        accounts,
         sessions,
     };
     let token = app.token(ALICE, "alice");

@@ -23,21 +23,28 @@ pub struct TestApp {
     pub router: Router,
     pub store: Arc<MemoryProfileStore>,
     pub tokens: Arc<Tokens>,
+    /// The accounts `sessions` checks a session's start against.
+    pub accounts: Arc<MemoryAccountStore>,
     pub sessions: Arc<MemorySessionStore>,
 }
 
+/// Sessions and the accounts they belong to.
+pub type Sessions = (Arc<MemoryAccountStore>, Arc<MemorySessionStore>);
+
 /// Sessions over `profiles`, with accounts of their own.
-pub fn sessions(profiles: &Arc<MemoryProfileStore>) -> Arc<MemorySessionStore> {
-    Arc::new(MemorySessionStore::new(
-        Arc::new(MemoryAccountStore::new()),
+pub fn sessions(profiles: &Arc<MemoryProfileStore>) -> Sessions {
+    let accounts = Arc::new(MemoryAccountStore::new());
+    let sessions = Arc::new(MemorySessionStore::new(
+        accounts.clone(),
         profiles.clone(),
         Arc::new(MemoryLoginAttemptStore::new()),
-    ))
+    ));
+    (accounts, sessions)
 }
 
 pub fn app() -> TestApp {
     let store = Arc::new(MemoryProfileStore::new());
-    let sessions = sessions(&store);
+    let (accounts, sessions) = sessions(&store);
     let tokens = tokens();
     let router = users::router(AppState::new(
         store.clone(),
@@ -47,6 +54,7 @@ pub fn app() -> TestApp {
         router,
         store,
         tokens,
+        accounts,
         sessions,
     }
 }
@@ -54,7 +62,25 @@ pub fn app() -> TestApp {
 impl TestApp {
     /// A valid token for `user_id`, in a session of its own.
     pub fn token(&self, user_id: &str, username: &str) -> String {
-        testkit::token(&self.tokens, &self.sessions, user_id, username)
+        testkit::token(
+            &self.tokens,
+            self.accounts.as_ref(),
+            self.sessions.as_ref(),
+            user_id,
+            username,
+        )
+    }
+
+    /// A live session of `user_id` lasting `ttl_secs`, started as a login starts one;
+    /// its id, for the `sid` claim of a token made by hand.
+    pub fn session(&self, user_id: uuid::Uuid, username: &str, ttl_secs: i64) -> uuid::Uuid {
+        testkit::start_session_now(
+            self.accounts.as_ref(),
+            self.sessions.as_ref(),
+            user_id,
+            username,
+            ttl_secs,
+        )
     }
 
     /// A correctly signed token that expired a minute ago.

@@ -113,7 +113,7 @@ async fn an_update_whose_body_arrives_after_a_logout_changes_nothing() {
 async fn a_token_that_expires_while_its_body_arrives_cannot_write() {
     let app = app();
     let user_id = Uuid::parse_str(ALICE).unwrap();
-    let sid = app.sessions.seed_session(user_id, "alice", 3600);
+    let sid = app.session(user_id, "alice", 3600);
     let now = chrono::Utc::now().timestamp();
     let exp = now + 1;
     let short = app
