@@ -142,7 +142,7 @@ def read_section(read, cores=2):
                     else "")
                  + ": its access line, the request id, CORS (the local stack allows any origin), the "
                  "circuit breaker, `X-Forwarded-*`, the JSON check of the answer and the metric scope "
-                 "of the request, all in one layer after routing (`shared::http::finish_with`).")
+                 "of the request, all in one layer after routing (`edge::http::finish_with`).")
     values_floor = {"read_floor": floor, "read_split": ""}
     split_note = ""
     split_rows = [(key, label) for key, label in [

@@ -33,7 +33,7 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-# The workspace build unifies features: users brings TLS (shared/http-tls) into the
+# The workspace build unifies features: users brings TLS (outbound/http-tls) into the
 # gateway too. The gateway's Lambda build has none, and `tls` is an option of its own.
 step "gateway as sam builds it (no TLS): its unit tests; with --features tls: clippy"
 cargo test -q -p gateway --lib

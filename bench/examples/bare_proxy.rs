@@ -1,6 +1,6 @@
 //! The floor of a hop on this project's stack, for benchmark 1: an axum server with no
 //! middleware, no logging, no circuit breaker and no checks, forwarding every request
-//! to one service with the gateway's own client (`shared::http_client`) and answering
+//! to one service with the gateway's own client (`outbound::http_client`) and answering
 //! with what it got. Not a product: it drops every request header but
 //! `Authorization` and relays only the status, `Content-Type` and the body.
 //!
@@ -15,8 +15,8 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::Full;
-use shared::config::{HttpClientConfig, Url};
-use shared::http_client::{connector, Service};
+use outbound::http_client::{connector, Service};
+use settings::{HttpClientConfig, Url};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 

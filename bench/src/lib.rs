@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::config::Secret;
-use shared::token::Tokens;
+use settings::Secret;
+use tokens::Tokens;
 use uuid::Uuid;
 
 /// bcrypt verifications of a `cost` hash completed by `threads` threads in `wall` time.

@@ -1,6 +1,7 @@
 //! The local stack: the three function routers served on loopback ports, sharing one
 //! process (and so one signing secret and one set of stores).
 
+pub mod config;
 pub mod serve;
 
 use std::future::Future;
@@ -12,10 +13,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use shared::config::{AuthMode, ConfigError, Secret, ServerLimits, Url};
-use shared::store::{KeyStore, Stores};
-use shared::token::{Ed25519Key, Tokens};
-use shared::Config;
+use outbound::config::AuthMode;
+
+use settings::{ConfigError, Secret, Url};
+
+pub use config::Config;
+use edge::server::ServerLimits;
+use stores::{KeyStore, Stores};
+use tokens::{Ed25519Key, Tokens};
 
 const _: () = assert!(
     2 * users::MAX_PAGE_BYTES <= gateway::MAX_UPSTREAM_BODY_BYTES,
@@ -141,17 +146,17 @@ pub async fn start_with(
         .map(TcpListener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
     let wired = wired(config, addrs[0], addrs[1], addrs[2]);
-    let auth_state = auth::AppState::new(&stores, tokens.clone(), &wired);
+    let auth_state = auth::AppState::new(&stores, tokens.clone(), &wired.auth());
     let authenticator = match config.services.auth_mode {
         AuthMode::Local => users::Authenticator::local(tokens, stores.checks.clone()),
-        AuthMode::Remote => users::Authenticator::remote_from_config(&wired)?,
+        AuthMode::Remote => users::Authenticator::remote_from_config(&wired.users())?,
     };
     let users_state = users::AppState::new(stores.profiles.clone(), authenticator)
         .with_profile_emails(config.profile_emails);
     let apps = [
         auth::router(auth_state),
         users::router(users_state),
-        gateway::router(gateway::AppState::from_config(&wired)?),
+        gateway::router(gateway::AppState::from_config(&wired.gateway())?),
     ];
     let (stop, stopped) = watch::channel(false);
     let [auth_app, users_app, gateway_app] = apps;
@@ -193,7 +198,7 @@ pub async fn start_with(
 /// unless `CORS_ALLOWED_ORIGINS` was set (an empty value turns CORS off); the gateway's
 /// address as the API's public URL unless `PUBLIC_URL` was set; and the gateway, alone
 /// of all loopback peers, trusted to name the client to auth, by a key made here
-/// ([`TrustedProxies::with_hop_key`](shared::client_ip::TrustedProxies::with_hop_key)).
+/// ([`TrustedProxies::with_hop_key`](edge::client_ip::TrustedProxies::with_hop_key)).
 pub fn wired(config: &Config, auth: SocketAddr, users: SocketAddr, gateway: SocketAddr) -> Config {
     let own = |addr: SocketAddr| {
         Some(Url::parse(&format!("http://{addr}")).expect("a socket address makes a URL"))

@@ -3,7 +3,7 @@
 //! template.yaml deploys it, over the real Lambda binaries (the `emulator` crate).
 
 use axum::http::StatusCode;
-use shared::config::or_exit;
+use settings::{or_exit, ReadConfig};
 
 /// mimalloc instead of glibc's malloc: with requests moving between tokio's worker
 /// threads, memory is often freed by another thread than the one that allocated it,
@@ -17,7 +17,7 @@ const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let _logs = shared::telemetry::init();
+    let _logs = edge::telemetry::init();
     if std::env::var_os(LAMBDA_RUNTIME_API).is_some() {
         return refuse_lambda_invocations().await;
     }
@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let env = |key: &str| std::env::var(key).ok();
         let limits = or_exit(
             "local emulate",
-            shared::config::ServerLimits::read(&shared::config::Vars::new(&env)),
+            edge::server::ServerLimits::read(&settings::Vars::new(&env)),
         );
         let result = emulator::run(cli, move |listener, app| {
             local::serve::serve(listener, app, limits, std::future::pending())
@@ -36,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         or_exit("local emulate", result);
         return Ok(());
     }
-    let config = or_exit("local", shared::Config::from_env());
+    let config = or_exit("local", local::Config::from_env());
     let ports = or_exit("local", local::Ports::from_env());
     let stack = or_exit("local", local::start(&config, ports).await);
     tracing::info!("auth service     on {}", stack.auth_url());
@@ -54,12 +54,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn refuse_lambda_invocations() -> Result<(), Box<dyn std::error::Error>> {
     tracing::warn!("local is not a Lambda function; refusing invocations");
     let app = axum::Router::new().fallback(|| async {
-        shared::error::error_response(
+        errors::error::error_response(
             StatusCode::NOT_FOUND,
             "local is not a Lambda function: use /lambda-url/auth, /lambda-url/users or /lambda-url/gateway",
         )
     });
-    shared::http::run_lambda(app)
+    edge::http::run_lambda(app)
         .await
         .map_err(|e| e as Box<dyn std::error::Error>)
 }

@@ -6,7 +6,7 @@
 //! and at most `MAX_CONNECTIONS` are open at once: past that, new ones wait in the
 //! listen queue until one closes ([`ServerLimits`]). Oversized request lines and
 //! headers are answered 414 and 431 in the API's JSON shape by the routers themselves
-//! (`shared::http`), well within hyper's own hard limits, whose answers have no body.
+//! (`edge::http`), well within hyper's own hard limits, whose answers have no body.
 
 use std::future::Future;
 use std::io;
@@ -29,7 +29,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-use shared::config::ServerLimits;
+use edge::server::ServerLimits;
 
 /// Serves `app` on `listener` within `limits` until `shutdown` ends; then stops
 /// accepting, lets requests in flight finish, closes idle connections, and returns

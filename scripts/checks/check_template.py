@@ -451,12 +451,12 @@ def check(t):
 
 def sdk_coverage(t):
     """IAM actions the DynamoDB store calls but no policy grants, when the store exists."""
-    sources = sorted((REPO / "functions/shared/src/store").glob("dynamo*")) if (REPO / "functions/shared/src/store").is_dir() else []
+    sources = sorted((REPO / "crates/stores/src").glob("dynamo*")) if (REPO / "crates/stores/src").is_dir() else []
     files = []
     for s in sources:
         files += sorted(s.rglob("*.rs")) if s.is_dir() else [s]
     if not files:
-        print("check_template: SKIPPED the SDK-call coverage check: no functions/shared/src/store/dynamo* yet", file=sys.stderr)
+        print("check_template: SKIPPED the SDK-call coverage check: no crates/stores/src/dynamo* yet", file=sys.stderr)
         return []
     calls = set()
     for f in files:

@@ -17,9 +17,9 @@
 # cargo-lambda builds into the workspace's target/ (target/<triple>/<profile>, then
 # target/lambda/<bin>/bootstrap). On 2 cores, debug: about 3 min from an empty target/
 # (up to 7.5 min measured while other builds shared the machine; 5 to 6.5 min of CPU),
-# about 4 s when nothing changed, about 15 s after a change in functions/shared.
+# about 4 s when nothing changed, about 15 s after a change in crates/.
 # Not `sam build --cached`: it hashes only each CodeUri (functions/<name>), so after a
-# change in functions/shared it copies the old bootstraps; and it would save ~2 s.
+# change in crates/ it copies the old bootstraps; and it would save ~2 s.
 # Not `--parallel`: cargo's lock on the target directory runs the three builds one
 # after another anyway.
 set -euo pipefail

@@ -31,7 +31,7 @@ Where the two topologies differ (--expect):
 
 Login limits: the lockout check registers a fresh user and expects the answer 429
 after --max-failures-per-user wrong passwords (LOGIN_MAX_FAILURES_PER_USER, default 5
-as in functions/shared/src/config.rs; template.yaml does not set it). Each run spends
+as in functions/auth/src/config.rs; template.yaml does not set it). Each run spends
 10 attempts of the client address's budget (LOGIN_MAX_FAILURES_PER_IP, default 50 per
 15-minute window; a wrong current password counts like a failed login), so about 5
 runs per window from one address; then logins are 429.

@@ -106,7 +106,7 @@ def s(value: str) -> dict:
 
 
 def register(table: str, name: str, user_id: str = "") -> dict:
-    """The registration transaction of functions/shared/src/store/dynamodb/accounts.rs."""
+    """The registration transaction of crates/stores/src/dynamodb/accounts.rs."""
     user_id = user_id or str(uuid.uuid4())
     record = {"user_id": s(user_id), "username": s(name), "email": s(f"{name}@example.com"),
               "password_hash": s("$2b$04$x"), "created_at": s("2026-01-01T00:00:00Z")}
@@ -166,7 +166,7 @@ def delete_account(accounts: str, profiles: str, security: str, name: str) -> di
 
 def profile_write(profiles: str, security: str, user: str, sid: str, write: dict) -> dict:
     """A profile write (`write`: a Put or an Update action on `profiles`) as
-    functions/shared/src/store/dynamodb/profiles.rs sends it, with the write guard's
+    crates/stores/src/dynamodb/profiles.rs sends it, with the write guard's
     checks: the writer's USER# marker (not deleted, the session's generation) and its
     SESSION# (the user's, not ended, not expired)."""
     return {"TransactItems": [
@@ -200,7 +200,7 @@ def sessions_of(user: str) -> dict:
 
 
 def public_key_item(kid: str) -> dict:
-    """A KEY#<kid> item as auth publishes it (functions/shared/src/store/dynamodb/keys.rs)."""
+    """A KEY#<kid> item as auth publishes it (crates/stores/src/dynamodb/keys.rs)."""
     return {"pk": s(f"KEY#{kid}"), "x": s("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
             "alg": s("EdDSA"), "created_at": n(1767225600)}
 

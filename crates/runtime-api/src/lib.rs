@@ -1,7 +1,7 @@
 //! The Lambda Runtime API (<https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>)
 //! as Lambda serves it to a function's process, once for every part of the workspace
 //! that runs a real function binary: the emulator (`emulator::lambda`), the tests'
-//! stand-in (`shared::testing::lambda`) and the bench (`bench::runtime`).
+//! stand-in (`testkit::lambda`) and the bench (`bench::runtime`).
 //!
 //! [`serve`] answers the runtime's four calls on a loopback port: `GET /next` takes the
 //! next [`Invocation`] from an [`Events`] source, and what the runtime posts back

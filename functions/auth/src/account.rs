@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use shared::domain::{Password, Username};
-use shared::store::{Account, Liveness, Session};
-use shared::token::{verify_access, verify_session, Claims};
-use shared::{Error, Json};
+use domain::{Password, Username};
+use errors::{Error, Json};
+use stores::{Account, Liveness, Session};
+use tokens::{verify_access, verify_session, Claims};
 
 use crate::{limits, AppState, ClientIp};
 
@@ -24,7 +24,7 @@ pub const MAX_LISTED: usize = 100;
 const MAX_COUNTED: usize = 5000;
 
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Claims, Error> {
-    let bearer = shared::http::bearer_token(headers)?;
+    let bearer = edge::http::bearer_token(headers)?;
     verify_access(&state.tokens, state.checks.as_ref(), bearer).await
 }
 
@@ -207,7 +207,7 @@ pub async fn delete_account(
     headers: HeaderMap,
     Json(req): Json<AccountDeletion>,
 ) -> Result<Json<Value>, Error> {
-    let bearer = shared::http::bearer_token(&headers)?;
+    let bearer = edge::http::bearer_token(&headers)?;
     let (claims, liveness) = verify_session(&state.tokens, state.checks.as_ref(), bearer).await?;
     match liveness {
         Liveness::Live => {}

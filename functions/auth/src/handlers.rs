@@ -7,14 +7,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use shared::domain::{Email, Password, Username};
-use shared::json::OptionalJson;
-use shared::metrics::{self, Event};
-use shared::refresh::RefreshSecret;
-use shared::store::session::until_both_expire;
-use shared::store::{Account, RefreshRecord, Rotation, Session, Use};
-use shared::token::verify_access;
-use shared::{Error, Json};
+use domain::refresh::RefreshSecret;
+use domain::{Email, Password, Username};
+use edge::metrics::{self, Event};
+use errors::json::OptionalJson;
+use errors::{Error, Json};
+use stores::session::until_both_expire;
+use stores::{Account, RefreshRecord, Rotation, Session, Use};
+use tokens::verify_access;
 
 use crate::{limits, AppState, ClientIp};
 
@@ -315,7 +315,7 @@ pub async fn logout(
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<LogoutRequest>,
 ) -> Result<Json<Value>, Error> {
-    let bearer = shared::http::bearer_token(&headers)?;
+    let bearer = edge::http::bearer_token(&headers)?;
     let claims = verify_access(&state.tokens, state.checks.as_ref(), bearer).await?;
     let now = Utc::now().timestamp();
     let presented = body

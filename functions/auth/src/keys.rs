@@ -6,12 +6,12 @@ use axum::http::{header, Extensions, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
 use serde_json::{json, Value};
-use shared::config::Url;
+use settings::Url;
 
 use std::time::Duration;
 
-use shared::token::jwks_of;
-use shared::{Error, Json};
+use errors::{Error, Json};
+use tokens::jwks_of;
 
 use crate::AppState;
 

@@ -2,6 +2,7 @@
 //! a signed-in user's sessions, password and account.
 
 mod account;
+pub mod config;
 mod handlers;
 mod keys;
 mod limits;
@@ -14,16 +15,15 @@ use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
 use axum::Router;
 
-use shared::client_ip::TrustedProxies;
-use shared::config::{ConfigError, LoginLimits, RegisterLimits};
-use shared::store::{
-    AccountStore, KeyStore, LoginAttemptStore, SessionCheck, SessionStore, Stores,
-};
-use shared::token::Tokens;
-use shared::Config;
+pub use crate::config::Config;
+use crate::config::{LoginLimits, RegisterLimits};
+use edge::client_ip::TrustedProxies;
+use settings::ConfigError;
+use stores::{AccountStore, KeyStore, LoginAttemptStore, SessionCheck, SessionStore, Stores};
+use tokens::Tokens;
 
+pub use edge::client_ip::{client_ip, ClientIp};
 pub use passwords::Passwords;
-pub use shared::client_ip::{client_ip, ClientIp};
 
 /// What the auth handlers share.
 #[derive(Clone)]
@@ -89,7 +89,7 @@ impl AppState {
                 "neither JWT_SIGNING_KEY nor JWT_SECRET is set: set JWT_SIGNING_KEY to a random \
                  string of at least {} bytes (EdDSA; verifiers need only the public key), or \
                  JWT_SECRET for HS256",
-                shared::config::Secret::MIN_BYTES
+                settings::Secret::MIN_BYTES
             ))
         })?;
         Ok(Self::new(&stores, Arc::new(tokens), config))
@@ -114,7 +114,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 pub fn router(state: AppState) -> Router {
-    let routes = shared::http::Routes::new()
+    let routes = edge::http::Routes::new()
         .route("/", get(handlers::health))
         .route("/register", post(handlers::register))
         .route("/login", post(handlers::login))
@@ -128,5 +128,5 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(keys::jwks))
         .route("/.well-known/openid-configuration", get(keys::discovery))
         .with_state(state);
-    shared::http::finish("auth", routes)
+    edge::http::finish("auth", routes)
 }

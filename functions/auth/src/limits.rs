@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use shared::client_ip::limited_address;
-use shared::config::{LoginLimits, RegisterLimits};
-use shared::domain::Username;
-use shared::store::{AttemptKey, Attempts, LoginAttemptStore, Settle};
-use shared::Error;
+use crate::config::{LoginLimits, RegisterLimits};
+use domain::Username;
+use edge::client_ip::limited_address;
+use errors::Error;
+use stores::{AttemptKey, Attempts, LoginAttemptStore, Settle};
 
 /// Attempts counted for one login; a success gives them back.
 #[must_use]
@@ -116,7 +116,7 @@ fn locked(by: &'static str, attempts: Attempts, now: i64, window: Duration) -> E
 impl Reservation {
     /// The login succeeded: the username's failures are forgotten and the address gets
     /// this attempt back, in the same store step that starts the session
-    /// ([`SessionStore::start_login`](shared::store::SessionStore::start_login)).
+    /// ([`SessionStore::start_login`](stores::SessionStore::start_login)).
     pub fn settle(self) -> Settle {
         Settle {
             clear: self.user,

@@ -1,11 +1,11 @@
 //! The auth function under the Lambda runtime.
 
-use shared::config::or_exit;
+use settings::{or_exit, ReadConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let _logs = shared::telemetry::init();
-    let config = or_exit("auth", shared::Config::from_env());
+    let _logs = edge::telemetry::init();
+    let config = or_exit("auth", auth::Config::from_env());
     let state = or_exit("auth", auth::AppState::from_config(&config).await);
-    shared::http::run_lambda(auth::router(state)).await
+    edge::http::run_lambda(auth::router(state)).await
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use rand::RngCore;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use shared::config::HashingLimits;
-use shared::domain::Password;
-use shared::Error;
+use crate::config::HashingLimits;
+use domain::Password;
+use errors::Error;
 
 /// Hashes and checks passwords at one bcrypt cost, at most [`HashingLimits::concurrency`]
 /// at once: a request that finds every slot taken waits [`HashingLimits::queue`] at

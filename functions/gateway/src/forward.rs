@@ -10,12 +10,12 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::Full;
 
-use shared::breaker::Outcome;
-use shared::client_ip::{client_ip, HOP_KEY};
-use shared::http::{has_dot_segment, without_api_prefix, REQUEST_ID};
-use shared::http_client::Failure;
-use shared::json::{declares_json, read_body, MAX_BODY_BYTES};
-use shared::Error;
+use edge::client_ip::{client_ip, HOP_KEY};
+use edge::http::{has_dot_segment, without_api_prefix, REQUEST_ID};
+use errors::json::{declares_json, read_body, MAX_BODY_BYTES};
+use errors::Error;
+use outbound::breaker::Outcome;
+use outbound::http_client::Failure;
 
 use crate::AppState;
 

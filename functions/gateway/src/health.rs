@@ -13,7 +13,7 @@ use axum::extract::State;
 use http_body_util::Full;
 use serde_json::{json, Value};
 
-use shared::Json;
+use errors::Json;
 
 use crate::{AppState, Upstream};
 

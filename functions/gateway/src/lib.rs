@@ -1,6 +1,7 @@
 //! The gateway function: the health and route index at `GET /`, and `/api/*` forwarded
 //! to the auth and users services, with CORS and a request id on every answer.
 
+pub mod config;
 mod forward;
 mod health;
 
@@ -13,18 +14,18 @@ use axum::routing::{any, get};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer, ExposeHeaders};
 
-use shared::breaker::Breaker;
-use shared::client_ip::TrustedProxies;
-use shared::config::{ConfigError, Url};
-use shared::http::{Routes, REQUEST_ID};
-use shared::http_client::{self, Service};
-use shared::Config;
+pub use crate::config::Config;
+use edge::client_ip::TrustedProxies;
+use edge::http::{Routes, REQUEST_ID};
+use outbound::breaker::Breaker;
+use outbound::http_client::{self, Service};
+use settings::{ConfigError, Url};
 
 use forward::Upstream;
 pub use forward::MAX_UPSTREAM_BODY_BYTES;
 pub use health::{PROBE_CACHE, PROBE_TIMEOUT};
 
-pub use shared::http::NEXT_CURSOR;
+pub use edge::http::NEXT_CURSOR;
 
 /// What the gateway handlers share: the downstream services, each with its pool of
 /// connections. A service without a URL (as in AWS) is neither routed to nor probed.
@@ -58,7 +59,7 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// The downstream services of `config` ([`shared::http_client`]) and its CORS
+    /// The downstream services of `config` ([`outbound::http_client`]) and its CORS
     /// policy. An `https://` service URL needs the `tls` feature.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let services = &config.services;
@@ -188,7 +189,7 @@ pub fn router(state: AppState) -> Router {
             routes = routes.route(path, any(to_users));
         }
     }
-    shared::http::finish_with("gateway", routes.with_state(state), cors)
+    edge::http::finish_with("gateway", routes.with_state(state), cors)
 }
 
 /// The OpenAPI 3 document of the whole API as reached through the gateway.
@@ -212,10 +213,10 @@ mod tests {
 
     #[test]
     fn a_service_exists_only_with_its_url() {
-        let deployed = AppState::from_config(&shared::testing::config(&[])).unwrap();
+        let deployed = AppState::from_config(&testkit::config(&[])).unwrap();
         assert!(deployed.service(Upstream::Auth).is_none());
         assert!(deployed.service(Upstream::Users).is_none());
-        let local = AppState::from_config(&shared::testing::config(&[(
+        let local = AppState::from_config(&testkit::config(&[(
             "USER_SERVICE_URL",
             "http://127.0.0.1:3001",
         )]))
@@ -226,10 +227,10 @@ mod tests {
 
     /// Without the `tls` feature (the Lambda build, and `cargo test -p gateway` alone) an
     /// https:// service URL stops the start with a message that says what to do; with
-    /// it (the workspace build, where users brings `shared/http-tls`) it is accepted.
+    /// it (the workspace build, where users brings `outbound/http-tls`) it is accepted.
     #[test]
     fn an_https_service_url_needs_tls_in_the_build() {
-        let config = shared::testing::config(&[("AUTH_SERVICE_URL", "https://auth.example.com")]);
+        let config = testkit::config(&[("AUTH_SERVICE_URL", "https://auth.example.com")]);
         let tls = std::hint::black_box(http_client::TLS);
         match AppState::from_config(&config) {
             Ok(state) => {

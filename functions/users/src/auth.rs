@@ -18,12 +18,13 @@ use axum::body::Bytes;
 use axum::http::{header, HeaderValue, Method, Uri};
 use http_body_util::Full;
 
-use shared::breaker::{Breaker, BreakerConfig, Outcome};
-use shared::config::{ConfigError, HttpClientConfig, Url};
-use shared::http_client;
-use shared::store::{LiveSession, SessionCheck, WriteGuard};
-use shared::token::{Tokens, MAX_TOKEN_BYTES};
-use shared::{Config, Error};
+use crate::config::Config;
+use errors::Error;
+use outbound::breaker::{Breaker, BreakerConfig, Outcome};
+use outbound::http_client;
+use settings::{ConfigError, HttpClientConfig, Url};
+use stores::{LiveSession, SessionCheck, WriteGuard};
+use tokens::{Tokens, MAX_TOKEN_BYTES};
 
 /// The caller a valid bearer token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,7 +184,7 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
-        let token = shared::http::bearer_token(&parts.headers)?;
+        let token = edge::http::bearer_token(&parts.headers)?;
         Authenticator::from_ref(state).check(token).await
     }
 }

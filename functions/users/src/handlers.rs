@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use shared::config::ProfileEmails;
-use shared::domain::{Email, Username};
-use shared::store::{Cursor, Profile, ProfilePatch};
-use shared::{Error, Json, Query};
+use crate::config::ProfileEmails;
+use domain::{Email, Username};
+use errors::{Error, Json, Query};
+use stores::{Cursor, Profile, ProfilePatch};
 
 use crate::auth::AuthUser;
 use crate::AppState;
@@ -25,7 +25,7 @@ pub const MAX_BIO_CHARS: usize = 1000;
 pub const DEFAULT_LIMIT: usize = 100;
 /// Largest `?limit=` of `GET /users`.
 pub const MAX_LIMIT: usize = 1000;
-pub use shared::http::NEXT_CURSOR;
+pub use edge::http::NEXT_CURSOR;
 /// Most bytes of JSON in one `GET /users` page: the page ends before the profile that
 /// would pass it (but always holds one; a valid profile is a few KiB at most). Half the
 /// gateway's relay cap (asserted where both are known, in `local`), and under a sixth of
@@ -195,7 +195,7 @@ pub async fn get_one(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ProfileBody>, Error> {
-    let token = shared::http::bearer_token(&headers)?;
+    let token = edge::http::bearer_token(&headers)?;
     let user_id = match path {
         Ok(Path(raw)) => parse_user_id(&raw),
         Err(_) => Err(Error::bad_request("user_id must be a UUID")),

@@ -1,6 +1,7 @@
 //! The users function: profile CRUD behind bearer tokens, each user owning their own.
 
 mod auth;
+pub mod config;
 mod handlers;
 
 use std::sync::Arc;
@@ -9,9 +10,13 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
 
-use shared::config::{AuthMode, ConfigError, ProfileEmails};
-use shared::store::{ProfileStore, Stores};
-use shared::Config;
+use outbound::config::AuthMode;
+
+use settings::ConfigError;
+
+pub use crate::config::Config;
+use crate::config::ProfileEmails;
+use stores::{ProfileStore, Stores};
 
 pub use auth::{AuthUser, Authenticator};
 pub use handlers::{
@@ -81,7 +86,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// `GET /users` takes `?limit=` (1 to 1000, default 100) and `?cursor=`; when more
 /// profiles remain it answers the next page's cursor in the `X-Next-Cursor` header.
 pub fn router(state: AppState) -> Router {
-    let routes = shared::http::Routes::new()
+    let routes = edge::http::Routes::new()
         .route("/", get(handlers::health))
         .route("/users", get(handlers::list).post(handlers::create))
         .route(
@@ -91,5 +96,5 @@ pub fn router(state: AppState) -> Router {
                 .delete(handlers::delete),
         )
         .with_state(state);
-    shared::http::finish("users", routes)
+    edge::http::finish("users", routes)
 }

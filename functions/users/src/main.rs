@@ -1,11 +1,11 @@
 //! The users function under the Lambda runtime.
 
-use shared::config::or_exit;
+use settings::{or_exit, ReadConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let _logs = shared::telemetry::init();
-    let config = or_exit("users", shared::Config::from_env());
+    let _logs = edge::telemetry::init();
+    let config = or_exit("users", users::Config::from_env());
     let state = or_exit("users", users::AppState::from_config(&config).await);
-    shared::http::run_lambda(users::router(state)).await
+    edge::http::run_lambda(users::router(state)).await
 }

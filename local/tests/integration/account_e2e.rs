@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use local::{Ports, Stack};
-use shared::testing::dynamodb::TempTables;
-use shared::testing::http::PASSWORD;
-use shared::testing::SECRET;
+use testkit::dynamodb::TempTables;
+use testkit::http::PASSWORD;
+use testkit::SECRET;
 
 use crate::support::{config_with_secret, on_tables};
 

@@ -1,9 +1,10 @@
 //! The local stack over real HTTP: auth on a free port, driven as curl would; on
 //! DynamoDB, concurrent registrations of one name or email have one winner each.
 
+use local::Config;
 use serde_json::{json, Value};
-use shared::testing::http::call;
-use shared::Config;
+use settings::ReadConfig;
+use testkit::http::call;
 
 use crate::support::{on_tables, stack};
 
@@ -110,7 +111,7 @@ async fn race(base: &str, refusal: &str, body: impl Fn(usize) -> Value) -> Strin
 /// `scripts/emulator/moto_serial.py`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_registrations_on_dynamodb_have_one_winner_and_leave_every_claim_in_place() {
-    let Some(tables) = shared::testing::dynamodb::TempTables::create().await else {
+    let Some(tables) = testkit::dynamodb::TempTables::create().await else {
         return;
     };
     // 960 registrations from one address (127.0.0.1): the limit raised past them.
@@ -140,8 +141,7 @@ async fn concurrent_registrations_on_dynamodb_have_one_winner_and_leave_every_cl
         );
     }
 
-    let items =
-        shared::testing::dynamodb::scan_all(&tables.client, &config.store.tables.accounts).await;
+    let items = testkit::dynamodb::scan_all(&tables.client, &config.store.tables.accounts).await;
     let mut accounts: Vec<String> = items
         .iter()
         .filter_map(|item| {
@@ -165,7 +165,7 @@ async fn concurrent_registrations_on_dynamodb_have_one_winner_and_leave_every_cl
 #[tokio::test]
 #[ignore = "run by scripts/test.sh after schemathesis on STORE=dynamodb"]
 async fn the_accounts_table_of_the_environment_is_consistent() {
-    if shared::testing::require_env("DYNAMODB_ENDPOINT").is_none() {
+    if testkit::require_env("DYNAMODB_ENDPOINT").is_none() {
         return;
     }
     let config = Config::from_lookup(|key| match key {
@@ -173,9 +173,9 @@ async fn the_accounts_table_of_the_environment_is_consistent() {
         _ => std::env::var(key).ok(),
     })
     .unwrap();
-    let client = shared::store::dynamodb::client(&config).await;
+    let client = stores::dynamodb::client(&config).await;
     let table = &config.store.tables.accounts;
-    let items = shared::testing::dynamodb::scan_all(&client, table).await;
+    let items = testkit::dynamodb::scan_all(&client, table).await;
     assert!(
         items.iter().any(|item| item
             .get("pk")
@@ -184,7 +184,7 @@ async fn the_accounts_table_of_the_environment_is_consistent() {
         "{table} holds no account: is it the table the stack wrote to?"
     );
     assert_eq!(
-        shared::testing::dynamodb::account_table_problems(&client, table).await,
+        testkit::dynamodb::account_table_problems(&client, table).await,
         Vec::<String>::new(),
         "{table} is consistent"
     );

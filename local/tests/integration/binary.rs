@@ -87,14 +87,14 @@ fn the_local_binary_serves_and_stops_cleanly_on_ctrl_c() {
 
 #[test]
 fn a_malformed_value_stops_the_binary_like_every_other() {
-    shared::testing::assert_malformed_value_stops(env!("CARGO_BIN_EXE_local"), "local");
+    testkit::assert_malformed_value_stops(env!("CARGO_BIN_EXE_local"), "local");
 }
 
 #[test]
 fn a_stack_that_cannot_be_started_stops_the_binary_the_same_way() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let stderr = shared::testing::assert_cannot_start(
+    let stderr = testkit::assert_cannot_start(
         env!("CARGO_BIN_EXE_local"),
         "local",
         &[
@@ -104,7 +104,7 @@ fn a_stack_that_cannot_be_started_stops_the_binary_the_same_way() {
         ],
     );
     assert!(stderr.to_lowercase().contains("in use"), "{stderr}");
-    let stderr = shared::testing::assert_cannot_start(
+    let stderr = testkit::assert_cannot_start(
         env!("CARGO_BIN_EXE_local"),
         "local",
         &[("AUTH_PORT", "three thousand")],
@@ -127,7 +127,7 @@ fn local_emulate_reads_the_local_servers_limits_and_refuses_bad_ones() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
-        Some(shared::config::CANNOT_START),
+        Some(settings::CANNOT_START),
         "{stderr}"
     );
     assert!(

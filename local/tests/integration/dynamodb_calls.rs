@@ -19,10 +19,10 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
 use serde_json::{json, Value};
 
-use shared::store::Stores;
-use shared::testing::dynamodb::TempTables;
-use shared::testing::{event, invoke, tokens, with_body, with_header, SECRET};
-use shared::token::Tokens;
+use stores::Stores;
+use testkit::dynamodb::TempTables;
+use testkit::{event, invoke, tokens, with_body, with_header, SECRET};
+use tokens::Tokens;
 
 use crate::support::on_tables;
 
@@ -215,13 +215,13 @@ impl Functions {
         let config = on_tables(&tables, &[("JWT_SECRET", SECRET)]);
         let tokens = tokens();
         let stores = Stores::dynamodb(client, &config);
-        let auth = auth::router(auth::AppState::new(&stores, tokens.clone(), &config));
+        let auth = auth::router(auth::AppState::new(&stores, tokens.clone(), &config.auth()));
         let strict = on_tables(
             &tables,
             &[("JWT_SECRET", SECRET), ("REFRESH_REUSE_INTERVAL_SECS", "0")],
         );
         let auth_without_reuse_interval =
-            auth::router(auth::AppState::new(&stores, tokens.clone(), &strict));
+            auth::router(auth::AppState::new(&stores, tokens.clone(), &strict.auth()));
         let users = users::router(users::AppState::new(
             stores.profiles.clone(),
             users::Authenticator::local(tokens.clone(), stores.checks.clone()),
@@ -438,8 +438,7 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
     // above took with another id: her session belongs to an account of another name,
     // and her token carries the fixtures' username.
     let fixture_user = ALICE.parse().unwrap();
-    let seeded =
-        shared::testing::signed_in(&f.stores, &f.tokens, fixture_user, "fixture_alice").await;
+    let seeded = testkit::signed_in(&f.stores, &f.tokens, fixture_user, "fixture_alice").await;
     let sid = f.tokens.verify(&seeded).unwrap().session_id();
     let alice = f.tokens.issue(fixture_user, "alice", sid).unwrap().token;
     let authed = |name: &str| with_header(event(name), "authorization", &bearer(&alice));
@@ -619,9 +618,9 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
 /// costs a few reads of the key registry, never one read per request.
 #[tokio::test]
 async fn tokens_under_made_up_key_ids_do_not_cost_a_dynamodb_read_each() {
-    use shared::config::Secret;
-    use shared::testing::under_made_up_key_id;
-    use shared::token::{Ed25519Key, REGISTRY_READ_BURST};
+    use settings::Secret;
+    use testkit::under_made_up_key_id;
+    use tokens::{Ed25519Key, REGISTRY_READ_BURST};
 
     let Some(tables) = TempTables::create().await else {
         return;

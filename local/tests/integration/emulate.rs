@@ -80,7 +80,7 @@ async fn emulate_with(max_instances: usize, throttle: Option<(u64, u64)>) -> Emu
     tokio::spawn(local::serve::serve(
         listener,
         api.clone().router(),
-        shared::config::ServerLimits::default(),
+        edge::server::ServerLimits::default(),
         std::future::pending(),
     ));
     Emulated {

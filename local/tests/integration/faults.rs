@@ -14,12 +14,13 @@ use axum::routing::get;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use errors::Error;
+use local::Config;
 use local::{Ports, Stack};
-use shared::store::{Cursor, Page, Profile, ProfilePatch, ProfileStore, Stores, WriteGuard};
-use shared::testing::dynamodb::TempTables;
-use shared::testing::error;
-use shared::testing::http::{self, serve, PASSWORD};
-use shared::{Config, Error};
+use stores::{Cursor, Page, Profile, ProfilePatch, ProfileStore, Stores, WriteGuard};
+use testkit::dynamodb::TempTables;
+use testkit::error;
+use testkit::http::{self, serve, PASSWORD};
 
 use crate::support::on_tables;
 
@@ -28,9 +29,9 @@ const TIMEOUTS: [(&str, &str); 2] = [("REQUEST_TIMEOUT_MS", "800"), ("CONNECT_TI
 /// What a paused store may add on top of the timeout before the answer is late.
 const MARGIN: Duration = Duration::from_millis(1200);
 
-/// [`shared::testing::config`] with [`TIMEOUTS`] under `pairs`.
+/// [`testkit::config`] with [`TIMEOUTS`] under `pairs`.
 fn config(pairs: &[(&str, &str)]) -> Config {
-    shared::testing::config(&[TIMEOUTS.as_slice(), pairs].concat())
+    testkit::config(&[TIMEOUTS.as_slice(), pairs].concat())
 }
 
 /// [`http::call`], and how long the answer took.
@@ -378,11 +379,11 @@ async fn a_panicking_handler_is_a_500_json_and_the_stack_serves_on() {
 
 #[tokio::test]
 async fn a_panic_under_the_shared_plumbing_is_a_500_json_and_the_server_serves_on() {
-    let routes = shared::http::Routes::new()
+    let routes = edge::http::Routes::new()
         .route("/boom", get(boom))
         .route("/boom/{n}", get(boom_numbered))
         .route("/ok", get(|| async { axum::Json(json!({"ok": true})) }));
-    let url = serve(shared::http::finish("test", routes)).await;
+    let url = serve(edge::http::finish("test", routes)).await;
     for round in 0..5 {
         for path in ["/boom", "/api/boom", "/boom/7"] {
             let (status, body, _) = call("GET", format!("{url}{path}"), None, None).await;

@@ -3,8 +3,8 @@
 
 use local::Stack;
 use serde_json::json;
-use shared::testing::error;
-use shared::testing::http::{
+use testkit::error;
+use testkit::http::{
     call, client, dead_url, raw_request, raw_request_with, read, send, sign_up, spec_health, Fake,
     Reply,
 };
@@ -193,7 +193,7 @@ async fn the_whole_flow_through_the_gateway_matches_the_spec() {
 /// The same flow with every store on DynamoDB (a real DynamoDB-compatible server).
 #[tokio::test]
 async fn the_whole_flow_through_the_gateway_works_on_dynamodb() {
-    let Some(tables) = shared::testing::dynamodb::TempTables::create().await else {
+    let Some(tables) = testkit::dynamodb::TempTables::create().await else {
         return;
     };
     let stack = local::start(&on_tables(&tables, &[]), local::Ports::ANY)

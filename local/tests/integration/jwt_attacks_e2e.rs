@@ -8,12 +8,12 @@ use std::sync::Arc;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
+use local::Config;
 use local::Ports;
-use shared::store::memory::MemoryKeyStore;
-use shared::testing::dynamodb::TempTables;
-use shared::testing::http::PASSWORD;
-use shared::testing::{config, jwt_attacks};
-use shared::Config;
+use stores::memory::MemoryKeyStore;
+use testkit::dynamodb::TempTables;
+use testkit::http::PASSWORD;
+use testkit::{config, jwt_attacks};
 
 use crate::support::on_tables;
 

@@ -10,10 +10,10 @@ use reqwest::Client;
 use serde_json::{json, Value};
 
 use local::Ports;
-use shared::store::Stores;
-use shared::testing::dynamodb::TempTables;
-use shared::testing::http::PASSWORD;
-use shared::testing::{config, send};
+use stores::Stores;
+use testkit::dynamodb::TempTables;
+use testkit::http::PASSWORD;
+use testkit::{config, send};
 
 use crate::support::on_tables;
 
@@ -54,7 +54,7 @@ async fn published(http: &Client, gw: &str) -> Value {
     assert_eq!(discovery.status(), 200);
     assert_eq!(discovery.headers()["cache-control"], "public, max-age=300");
     let discovery: Value = discovery.json().await.unwrap();
-    assert_eq!(discovery["issuer"], shared::token::DEFAULT_ISSUER);
+    assert_eq!(discovery["issuer"], tokens::DEFAULT_ISSUER);
     let jwks_uri = discovery["jwks_uri"].as_str().unwrap();
     let host = gw.trim_start_matches("http://");
     assert_eq!(
@@ -91,8 +91,8 @@ fn verify_with(jwks: &Value, token: &str) -> Value {
     assert!(jwk.get("d").is_none(), "no private part");
     let key = DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::EdDSA);
-    validation.set_audience(&[shared::token::DEFAULT_AUDIENCE]);
-    validation.set_issuer(&[shared::token::DEFAULT_ISSUER]);
+    validation.set_audience(&[tokens::DEFAULT_AUDIENCE]);
+    validation.set_issuer(&[tokens::DEFAULT_ISSUER]);
     jsonwebtoken::decode::<Value>(token, &key, &validation)
         .expect("verifies with the published key")
         .claims
@@ -187,7 +187,7 @@ async fn a_users_function_with_no_key_learns_the_public_key_from_dynamodb() {
         verifier_config.tokens.secret.is_none() && verifier_config.tokens.signing_key.is_none()
     );
     let users = users::router(
-        users::AppState::from_config(&verifier_config)
+        users::AppState::from_config(&verifier_config.users())
             .await
             .unwrap(),
     );
@@ -209,13 +209,13 @@ async fn a_users_function_with_no_key_learns_the_public_key_from_dynamodb() {
 /// second one's first token makes its key current and retires the first one's, which
 /// keeps verifying until the last token it signed has expired. Readers at users
 /// (which holds no key) never see a wrongful 401 meanwhile.
-async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: shared::Config) {
+async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: local::Config) {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use shared::config::Secret;
-    use shared::token::{Ed25519Key, Tokens};
+    use settings::Secret;
+    use tokens::{Ed25519Key, Tokens};
 
     let ttl = config.tokens.access_ttl;
     let deployment = |material: &str| {
@@ -224,7 +224,11 @@ async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: share
         let tokens = Tokens::ed25519(key, Some(stores.keys.clone()), ttl);
         let kid = tokens.signing_key().unwrap().kid.clone();
         (
-            auth::router(auth::AppState::new(&stores, Arc::new(tokens), &config)),
+            auth::router(auth::AppState::new(
+                &stores,
+                Arc::new(tokens),
+                &config.auth(),
+            )),
             kid,
         )
     };
@@ -240,10 +244,9 @@ async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: share
     let mut refresh_tokens = Vec::new();
     let pool = Arc::new(Mutex::new(Vec::new()));
     for name in &names {
-        let reply =
-            shared::testing::register(&first, name, &format!("{name}@example.com"), PASSWORD).await;
+        let reply = testkit::register(&first, name, &format!("{name}@example.com"), PASSWORD).await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
-        let login = shared::testing::login(&first, name, PASSWORD).await;
+        let login = testkit::login(&first, name, PASSWORD).await;
         assert_eq!(login.status, 200);
         pool.lock()
             .unwrap()
@@ -303,14 +306,13 @@ async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: share
     a_phase_of_reads().await;
     // The new deployment: logins and refreshes of sessions the old key started.
     for (name, refresh_token) in names.iter().zip(&refresh_tokens) {
-        let login = shared::testing::login(&second, name, PASSWORD).await;
+        let login = testkit::login(&second, name, PASSWORD).await;
         assert_eq!(login.status, 200);
         pool.lock()
             .unwrap()
             .push(login.body["token"].as_str().unwrap().to_owned());
         let refreshed =
-            shared::testing::post(&second, "/refresh", json!({"refresh_token": refresh_token}))
-                .await;
+            testkit::post(&second, "/refresh", json!({"refresh_token": refresh_token})).await;
         assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
         pool.lock()
             .unwrap()
@@ -343,9 +345,7 @@ async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: share
     );
 
     // The key set: the new key first, the old one until its tokens have expired.
-    let jwks = shared::testing::get(&second, "/.well-known/jwks.json")
-        .await
-        .body;
+    let jwks = testkit::get(&second, "/.well-known/jwks.json").await.body;
     let listed: Vec<&str> = jwks["keys"]
         .as_array()
         .unwrap()
@@ -394,7 +394,7 @@ async fn a_key_rotation_under_load_logs_nobody_out_on_dynamodb() {
     let Some(tables) = TempTables::create().await else {
         return;
     };
-    let mut config = tables.config.clone();
+    let mut config: local::Config = tables.config();
     config.bcrypt_cost = 4;
     a_key_rotation_under_load_logs_nobody_out(tables.stores().await, config).await;
     tables.delete().await;

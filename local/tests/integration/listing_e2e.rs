@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use local::{Ports, Stack};
-use shared::config::Secret;
-use shared::store::Stores;
-use shared::testing::{config, signed_in, SECRET};
-use shared::token::Tokens;
+use settings::Secret;
+use stores::Stores;
+use testkit::{config, signed_in, SECRET};
+use tokens::Tokens;
 
 use crate::support::on_tables;
 /// Enough largest-possible profiles (about 4.6 KB of JSON each) to pass the gateway's
@@ -32,7 +32,7 @@ async fn a_walk_of_large_profiles_through_the_gateway_covers_all_in_memory() {
 
 #[tokio::test]
 async fn a_walk_of_large_profiles_through_the_gateway_covers_all_on_dynamodb() {
-    let Some(tables) = shared::testing::dynamodb::TempTables::create().await else {
+    let Some(tables) = testkit::dynamodb::TempTables::create().await else {
         return;
     };
     let config = on_tables(&tables, &[("JWT_SECRET", SECRET)]);

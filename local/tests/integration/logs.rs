@@ -8,8 +8,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use shared::testing::http::PASSWORD;
-use shared::testing::SECRET;
+use testkit::http::PASSWORD;
+use testkit::SECRET;
 
 /// Reads a pipe to its end, passing each line on as it comes; returns all of it.
 pub(crate) fn drain(

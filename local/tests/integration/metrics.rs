@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use domain::Username;
+use edge::metrics::{self, Event};
 use serde_json::{json, Value};
-use shared::domain::Username;
-use shared::metrics::{self, Event};
-use shared::store::Stores;
-use shared::testing::http::{serve, PASSWORD};
+use stores::Stores;
+use testkit::http::{serve, PASSWORD};
 
 use crate::logs::{self, Local};
 
@@ -189,13 +189,13 @@ async fn dynamodb_failure_counts(status: StatusCode, code: &'static str) -> metr
             "x", "x", None, None, "test",
         ))
         .endpoint_url(endpoint)
-        .http_client(shared::store::dynamodb::https_client())
+        .http_client(stores::dynamodb::https_client())
         .retry_config(
             aws_sdk_dynamodb::config::retry::RetryConfig::standard()
                 .with_initial_backoff(Duration::from_millis(5)),
         )
         .build();
-    let config = shared::testing::config(&[]);
+    let config: local::Config = testkit::config(&[]);
     let stores = Stores::dynamodb(aws_sdk_dynamodb::Client::from_conf(sdk), &config);
     let username = Username::parse("metric").unwrap();
     let (found, counts) = metrics::counted(stores.accounts.find_by_username(&username)).await;
@@ -405,7 +405,7 @@ async fn every_alarm_and_graph_watches_a_metric_that_is_emitted() {
         .flat_map(|l| l.values.keys().map(|m| (l.service.clone(), m.clone())))
         .collect();
     // DynamoDB's throttles and errors, counted by auth's and users' stores (both
-    // `shared::store`), seen over HTTP from an endpoint that answers them.
+    // `stores`), seen over HTTP from an endpoint that answers them.
     let throttled = dynamodb_failure_counts(StatusCode::BAD_REQUEST, "ThrottlingException").await;
     let failed =
         dynamodb_failure_counts(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError").await;
@@ -421,12 +421,12 @@ async fn every_alarm_and_graph_watches_a_metric_that_is_emitted() {
     // Circuit breakers (gateway, users in remote mode) count refusals: their own
     // tests open one; here, that the count is the request's.
     let (_, counts) = metrics::counted(async {
-        let breaker = shared::breaker::Breaker::new(shared::breaker::BreakerConfig {
+        let breaker = outbound::breaker::Breaker::new(outbound::breaker::BreakerConfig {
             failures: 1,
             cooldown: Duration::from_secs(60),
         });
         let now = std::time::Instant::now();
-        breaker.record(shared::breaker::Outcome::Failure, now);
+        breaker.record(outbound::breaker::Outcome::Failure, now);
         assert!(!breaker.allow(now));
     })
     .await;

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use shared::testing::http::{client, read};
-use shared::testing::{concrete_path, is_routing_refusal, PROBED_METHODS};
+use testkit::http::{client, read};
+use testkit::{concrete_path, is_routing_refusal, PROBED_METHODS};
 
 use crate::support::stack;
 

@@ -12,10 +12,10 @@ use tokio::net::TcpStream;
 use uuid::Uuid;
 
 use local::{Ports, Stack};
-use shared::testing::dynamodb::TempTables;
-use shared::testing::http::{call, sign_up, PASSWORD};
-use shared::testing::{tokens, SECRET};
-use shared::token::Claims;
+use testkit::dynamodb::TempTables;
+use testkit::http::{call, sign_up, PASSWORD};
+use testkit::{tokens, SECRET};
+use tokens::Claims;
 
 use crate::support::{config_with_secret, on_tables};
 

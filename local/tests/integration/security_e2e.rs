@@ -5,9 +5,9 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 use local::{Ports, Stack};
-use shared::testing::dynamodb::TempTables;
-use shared::testing::http::PASSWORD;
-use shared::testing::SECRET;
+use testkit::dynamodb::TempTables;
+use testkit::http::PASSWORD;
+use testkit::SECRET;
 
 use crate::support::{config_with_secret, on_tables};
 

@@ -1,10 +1,10 @@
 //! Helpers of the local crate's tests: a stack from configuration pairs, and the
 //! configuration of a stack on temporary DynamoDB tables.
 
+use local::Config;
 use local::{Ports, Stack};
-use shared::testing::dynamodb::TempTables;
-use shared::testing::{config, SECRET};
-use shared::Config;
+use testkit::dynamodb::TempTables;
+use testkit::{config, SECRET};
 
 /// The local stack on free ports, configured by `pairs` alone.
 pub async fn stack(pairs: &[(&str, &str)]) -> Stack {
@@ -13,7 +13,7 @@ pub async fn stack(pairs: &[(&str, &str)]) -> Stack {
 
 /// `STORE=dynamodb` on `tables`, then `pairs`, as [`config`] gives it.
 pub fn on_tables(tables: &TempTables, pairs: &[(&str, &str)]) -> Config {
-    let c = &tables.config;
+    let c = tables;
     let endpoint = c.store.endpoint.clone().unwrap();
     let mut all = vec![
         ("STORE", "dynamodb"),

@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::json;
 
-use shared::testing::*;
+use testkit::*;
 
 use crate::support::*;
 

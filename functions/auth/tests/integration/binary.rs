@@ -39,12 +39,12 @@ fn a_short_secret_stops_the_binary_without_echoing_it() {
 
 #[test]
 fn a_malformed_value_stops_the_binary_like_every_other() {
-    shared::testing::assert_malformed_value_stops(env!("CARGO_BIN_EXE_auth"), "auth");
+    testkit::assert_malformed_value_stops(env!("CARGO_BIN_EXE_auth"), "auth");
 }
 
 #[test]
 fn a_state_that_cannot_be_built_stops_the_binary_the_same_way() {
-    let stderr = shared::testing::assert_cannot_start(env!("CARGO_BIN_EXE_auth"), "auth", &[]);
+    let stderr = testkit::assert_cannot_start(env!("CARGO_BIN_EXE_auth"), "auth", &[]);
     assert!(
         stderr.contains("neither JWT_SIGNING_KEY nor JWT_SECRET is set"),
         "{stderr}"
@@ -56,7 +56,7 @@ fn a_state_that_cannot_be_built_stops_the_binary_the_same_way() {
         ),
         ("JWT_SECRET", "an-hs256-secret-of-at-least-32-bytes-long"),
     ];
-    let stderr = shared::testing::assert_cannot_start(env!("CARGO_BIN_EXE_auth"), "auth", &both);
+    let stderr = testkit::assert_cannot_start(env!("CARGO_BIN_EXE_auth"), "auth", &both);
     assert!(stderr.contains("not both"), "{stderr}");
     assert!(!stderr.contains("an-ed25519-key-material"), "never echoed");
 }

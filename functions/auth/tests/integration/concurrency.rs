@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use futures::future::join_all;
 
-use shared::testing::*;
+use testkit::*;
 
 use crate::support::*;
 

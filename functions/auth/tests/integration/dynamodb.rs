@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 
-use shared::config::Secret;
-use shared::testing::dynamodb::TempTables;
-use shared::testing::*;
-use shared::Config;
+use auth::Config;
+use settings::Secret;
+use testkit::dynamodb::TempTables;
+use testkit::*;
 
 fn fast(mut config: Config) -> Config {
     config.tokens.secret = Some(Secret::new(SECRET.into()).unwrap());
@@ -22,7 +22,7 @@ async fn with_store_dynamodb_accounts_live_in_the_table() {
     let Some(tables) = TempTables::create().await else {
         return;
     };
-    let state = auth::AppState::from_config(&fast(tables.config.clone()))
+    let state = auth::AppState::from_config(&fast(tables.config()))
         .await
         .unwrap();
     let app = auth::router(state);
@@ -82,7 +82,7 @@ async fn a_store_that_is_down_is_a_503_json_error_without_details() {
 /// past the invocation's deadline (taken from its Lambda context), with a 503 in time.
 #[tokio::test]
 async fn conflicts_are_retried_only_while_the_invocation_has_time() {
-    let (url, transactions) = shared::testing::dynamodb::always_conflicting().await;
+    let (url, transactions) = testkit::dynamodb::always_conflicting().await;
     let config = fast(config(&[
         ("STORE", "dynamodb"),
         ("DYNAMODB_ENDPOINT", &url),
@@ -94,7 +94,7 @@ async fn conflicts_are_retried_only_while_the_invocation_has_time() {
     assert_eq!((unbounded.status, unbounded.body), unavailable);
     assert_eq!(transactions.swap(0, Ordering::SeqCst), 5);
 
-    let left = shared::deadline::ANSWER_MARGIN + Duration::from_millis(50);
+    let left = edge::deadline::ANSWER_MARGIN + Duration::from_millis(50);
     let hurried = invoke_due_in(app, event("auth-register"), left).await;
     assert_eq!((hurried.status, hurried.body), unavailable);
     let tried = transactions.load(Ordering::SeqCst);

@@ -4,8 +4,8 @@ use axum::http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use shared::testing::*;
-use shared::token::Claims;
+use testkit::*;
+use tokens::Claims;
 
 use crate::support::*;
 
@@ -155,8 +155,8 @@ async fn an_expired_token_says_so() {
         exp: now - 3600,
         jti: Uuid::new_v4().to_string(),
         sid: Uuid::new_v4().to_string(),
-        iss: shared::token::DEFAULT_ISSUER.into(),
-        aud: shared::token::DEFAULT_AUDIENCE.into(),
+        iss: tokens::DEFAULT_ISSUER.into(),
+        aud: tokens::DEFAULT_AUDIENCE.into(),
     };
     let token = tokens.sign(&claims).unwrap();
     let Reply { status, body, .. } = post(&app(), "/validate", json!({"token": token})).await;
@@ -206,7 +206,7 @@ async fn unknown_routes_and_wrong_methods_are_json_errors() {
 
 #[tokio::test]
 async fn the_router_serves_exactly_its_listed_routes() {
-    let wrong = shared::testing::route_mismatches(app(), auth::ROUTES).await;
+    let wrong = testkit::route_mismatches(app(), auth::ROUTES).await;
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
@@ -252,8 +252,8 @@ async fn the_discovery_document_points_at_the_public_url_whatever_the_client_sen
 #[tokio::test]
 async fn an_issuer_that_is_a_url_is_where_the_key_set_is() {
     let tokens = std::sync::Arc::new(
-        shared::token::Tokens::new(
-            &shared::config::Secret::new(SECRET.into()).unwrap(),
+        tokens::Tokens::new(
+            &settings::Secret::new(SECRET.into()).unwrap(),
             std::time::Duration::from_secs(3600),
         )
         .unwrap()
@@ -261,7 +261,7 @@ async fn an_issuer_that_is_a_url_is_where_the_key_set_is() {
     );
     let config = config(&[("PUBLIC_URL", "https://api.example.com")]);
     let app = auth::router(auth::AppState::new(
-        &shared::store::Stores::memory(),
+        &stores::Stores::memory(),
         tokens,
         &config,
     ));

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use shared::testing::*;
+use testkit::*;
 
 use crate::support::*;
 

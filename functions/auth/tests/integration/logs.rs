@@ -5,11 +5,11 @@ use std::cell::Cell;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use domain::Username;
+use edge::telemetry::{subscriber, Format};
 use serde_json::{json, Value};
-use shared::domain::Username;
-use shared::store::Stores;
-use shared::telemetry::{subscriber, Format};
-use shared::testing::*;
+use stores::Stores;
+use testkit::*;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
@@ -180,7 +180,7 @@ async fn lambda_logs() {
 /// by the real binary with `RUST_LOG=trace`; returns what it logged and every secret
 /// the flow handed out.
 async fn trace_logs_of_the_binary(format: Option<&str>) -> (String, Vec<(&'static str, String)>) {
-    let runtime = shared::testing::RuntimeApi::start().await;
+    let runtime = testkit::RuntimeApi::start().await;
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_auth"));
     cmd.env_clear()
         .envs(runtime.env("auth"))

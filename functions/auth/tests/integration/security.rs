@@ -12,9 +12,9 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use shared::config::Secret;
-use shared::testing::dynamodb::TempTables;
-use shared::testing::*;
+use settings::Secret;
+use testkit::dynamodb::TempTables;
+use testkit::*;
 
 use crate::support::*;
 
@@ -41,7 +41,7 @@ impl Backend {
             }),
             Backend::Dynamodb => {
                 let tables = TempTables::create().await?;
-                let mut config = tables.config.clone();
+                let mut config: auth::Config = tables.config();
                 config.tokens.secret = Some(Secret::new(SECRET.into()).unwrap());
                 config.bcrypt_cost = wanted.bcrypt_cost;
                 config.login_limits = wanted.login_limits;
@@ -1149,10 +1149,10 @@ on_both_stores!(
 /// cost (both copies of the account, conditionally), without bumping the password
 /// generation or ending a session; the old and the new login keep working.
 async fn a_login_rehashes_a_password_hashed_at_another_cost(
-    stores: shared::store::Stores,
-    base: shared::Config,
+    stores: stores::Stores,
+    base: auth::Config,
 ) {
-    use shared::domain::Username;
+    use domain::Username;
 
     let at_cost = |cost: u32| {
         let mut config = base.clone();
@@ -1204,11 +1204,7 @@ async fn a_login_rehashes_a_password_hashed_at_another_cost(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_rehashes_a_password_hashed_at_another_cost_in_memory() {
-    a_login_rehashes_a_password_hashed_at_another_cost(
-        shared::store::Stores::memory(),
-        config(&[]),
-    )
-    .await;
+    a_login_rehashes_a_password_hashed_at_another_cost(stores::Stores::memory(), config(&[])).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1216,7 +1212,7 @@ async fn a_login_rehashes_a_password_hashed_at_another_cost_on_dynamodb() {
     let Some(tables) = TempTables::create().await else {
         return;
     };
-    let mut config = tables.config.clone();
+    let mut config: auth::Config = tables.config();
     config.tokens.secret = Some(Secret::new(SECRET.into()).unwrap());
     a_login_rehashes_a_password_hashed_at_another_cost(tables.stores().await, config).await;
     tables.delete().await;

@@ -1,11 +1,11 @@
-//! What the auth tests share beyond `shared::testing`: an auth app over fresh
+//! What the auth tests share beyond `testkit`: an auth app over fresh
 //! in-memory stores.
 
 use axum::Router;
 
-use shared::store::Stores;
-use shared::testing::{config, tokens};
-use shared::Config;
+use auth::Config;
+use stores::Stores;
+use testkit::{config, tokens};
 
 /// An auth state over fresh in-memory stores, configured by `config`.
 pub fn state_with(config: &Config) -> auth::AppState {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use shared::testing::error;
-use shared::testing::http::*;
+use testkit::error;
+use testkit::http::*;
 
 fn command(env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gateway"));
@@ -39,12 +39,22 @@ async fn health_from_the_binary(service_urls: Option<&str>) -> Value {
 
 /// The real binary's answer to the fixture `event` under a stand-in Runtime API.
 async fn answer_from_the_binary(event: &str, service_urls: Option<&str>) -> Value {
-    let runtime = shared::testing::RuntimeApi::start().await;
+    answer_from_the_binary_with(event, service_urls, &[]).await
+}
+
+/// [`answer_from_the_binary`] with `extra` in the binary's environment.
+async fn answer_from_the_binary_with(
+    event: &str,
+    service_urls: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Value {
+    let runtime = testkit::RuntimeApi::start().await;
     let lambda = runtime.env("gateway");
     let mut env: Vec<(&str, &str)> = lambda.iter().map(|(k, v)| (*k, v.as_str())).collect();
     if let Some(url) = service_urls {
         env.extend([("AUTH_SERVICE_URL", url), ("USER_SERVICE_URL", url)]);
     }
+    env.extend_from_slice(extra);
     let mut child = command(&env)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -52,7 +62,7 @@ async fn answer_from_the_binary(event: &str, service_urls: Option<&str>) -> Valu
         .expect("the binary starts");
 
     let answer = runtime
-        .invoke(shared::testing::event(event), Duration::from_secs(20))
+        .invoke(testkit::event(event), Duration::from_secs(20))
         .await;
     let _ = child.kill();
     let _ = child.wait();
@@ -91,14 +101,31 @@ async fn without_service_urls_as_in_aws_the_binary_forwards_nothing() {
     }
 }
 
+#[tokio::test]
+async fn the_binary_reads_none_of_auth_s_settings() {
+    let answer = answer_from_the_binary_with(
+        "gateway-health",
+        None,
+        &[
+            ("BCRYPT_COST", "garbage"),
+            ("LOGIN_MAX_FAILURES_PER_USER", "garbage"),
+            ("REGISTER_MAX_PER_IP", "garbage"),
+            ("JWT_SECRET", "short"),
+            ("STORE", "postgres"),
+        ],
+    )
+    .await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+}
+
 #[test]
 fn a_malformed_value_stops_the_binary_like_every_other() {
-    shared::testing::assert_malformed_value_stops(env!("CARGO_BIN_EXE_gateway"), "gateway");
+    testkit::assert_malformed_value_stops(env!("CARGO_BIN_EXE_gateway"), "gateway");
 }
 
 #[test]
 fn a_state_that_cannot_be_built_stops_the_binary_the_same_way() {
-    let stderr = shared::testing::assert_cannot_start(
+    let stderr = testkit::assert_cannot_start(
         env!("CARGO_BIN_EXE_gateway"),
         "gateway",
         &[("CORS_ALLOWED_ORIGINS", "https://ok.example,bad\u{7f}origin")],

@@ -1,6 +1,6 @@
 //! CORS: a browser page on another origin may call the API when its origin is allowed.
 
-use shared::testing::http::*;
+use testkit::http::*;
 
 use crate::support::gateway;
 

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use axum::response::IntoResponse;
 
-use shared::testing::error;
-use shared::testing::http::*;
+use testkit::error;
+use testkit::http::*;
 
 use crate::support::gateway;
 

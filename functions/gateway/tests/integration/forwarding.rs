@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
-use shared::testing::http::*;
-use shared::testing::{config, error, try_config};
+use testkit::http::*;
+use testkit::{config, error, try_config};
 
 use crate::support::gateway;
 
@@ -362,7 +362,7 @@ async fn unknown_api_paths_are_a_404_json_without_contacting_anyone() {
 #[tokio::test]
 async fn a_body_over_64_kib_is_a_413_without_contacting_downstream() {
     let (url, auth, users) = setup().await;
-    let big = json!({"username": "a".repeat(shared::json::MAX_BODY_BYTES)}).to_string();
+    let big = json!({"username": "a".repeat(errors::json::MAX_BODY_BYTES)}).to_string();
     for path in ["/api/register", "/api/users"] {
         let response = client()
             .post(format!("{url}{path}"))
@@ -385,7 +385,7 @@ async fn a_body_over_64_kib_is_a_413_without_contacting_downstream() {
 #[tokio::test]
 async fn a_body_of_exactly_64_kib_is_forwarded_whole() {
     let (url, auth, _users) = setup().await;
-    let limit = shared::json::MAX_BODY_BYTES;
+    let limit = errors::json::MAX_BODY_BYTES;
     let body = format!("\"{}\"", "a".repeat(limit - 2));
     assert_eq!(body.len(), limit);
     let response = client()
@@ -448,7 +448,7 @@ async fn bad_service_urls_and_origins_are_refused_at_start_naming_the_variable()
         ("USER_SERVICE_URL", "not a url"),
         ("USER_SERVICE_URL", "http://example.com/?q=1"),
     ] {
-        let err = try_config(&[(var, value)])
+        let err = try_config::<gateway::Config>(&[(var, value)])
             .err()
             .unwrap_or_else(|| panic!("{var}={value:?} was accepted"));
         assert!(err.to_string().contains(var), "{err}");
@@ -531,7 +531,7 @@ async fn dot_like_segments_that_are_not_dot_segments_are_forwarded_as_written() 
 #[tokio::test]
 async fn the_gateway_answers_exactly_its_own_listed_routes() {
     let (url, _auth, _users) = setup().await;
-    let wrong = shared::testing::route_mismatches(gateway(&url, &url, &[]), gateway::ROUTES).await;
+    let wrong = testkit::route_mismatches(gateway(&url, &url, &[]), gateway::ROUTES).await;
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
@@ -544,9 +544,9 @@ async fn every_listed_forwarded_path_goes_downstream_whatever_the_method() {
         .chain(gateway::USERS_PATHS.iter().map(|p| (p, &users)));
     let mut sent = 0;
     for (path, fake) in listed {
-        for method in shared::testing::PROBED_METHODS {
+        for method in testkit::PROBED_METHODS {
             let before = fake.received().len();
-            let path = shared::testing::concrete_path(path);
+            let path = testkit::concrete_path(path);
             let response = client()
                 .request(method.parse().unwrap(), format!("{url}/api{path}"))
                 .send()
@@ -621,9 +621,9 @@ async fn without_service_urls_every_forwarded_path_is_the_unknown_route_404() {
     );
     let listed = gateway::AUTH_PATHS.iter().chain(gateway::USERS_PATHS);
     for path in listed {
-        let path = shared::testing::concrete_path(path);
+        let path = testkit::concrete_path(path);
         for prefix in ["", "/api"] {
-            for method in shared::testing::PROBED_METHODS {
+            for method in testkit::PROBED_METHODS {
                 let response = client()
                     .request(method.parse().unwrap(), format!("{url}{prefix}{path}"))
                     .header("content-type", "application/json")
@@ -667,12 +667,12 @@ async fn the_forwarded_client_is_the_peer_unless_a_trusted_proxy_names_another()
     assert_eq!(got.header("x-forwarded-for"), Some("127.0.0.1"));
     assert_eq!(got.header("x-local-hop-key"), None);
 
-    let mut config = config(&[
+    let mut config: gateway::Config = config(&[
         ("AUTH_SERVICE_URL", auth.url.as_str()),
         ("USER_SERVICE_URL", users.url.as_str()),
         ("TRUSTED_PROXIES", "127.0.0.1"),
     ]);
-    let key = shared::config::Secret::random();
+    let key = settings::Secret::random();
     config.trusted_proxies = config.trusted_proxies.with_hop_key(key.clone());
     let behind_proxy = serve(gateway::router(
         gateway::AppState::from_config(&config).unwrap(),

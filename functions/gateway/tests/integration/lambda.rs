@@ -2,8 +2,8 @@
 //! fed through lambda_http's adapter, as the Lambda runtime does.
 
 use serde_json::json;
-use shared::testing::http::*;
-use shared::testing::{config, error, event, invoke, with_header};
+use testkit::http::*;
+use testkit::{config, error, event, invoke, with_header};
 
 use crate::support::gateway;
 
@@ -108,8 +108,8 @@ async fn as_deployed_every_forwarded_path_and_method_is_the_unknown_route_404() 
     let listed = gateway::AUTH_PATHS.iter().chain(gateway::USERS_PATHS);
     for path in listed {
         for prefix in ["", "/api"] {
-            for method in shared::testing::PROBED_METHODS {
-                let path = format!("{prefix}{}", shared::testing::concrete_path(path));
+            for method in testkit::PROBED_METHODS {
+                let path = format!("{prefix}{}", testkit::concrete_path(path));
                 let mut request = event("gateway-register");
                 request["rawPath"] = json!(path);
                 request["requestContext"]["http"]["path"] = json!(path);

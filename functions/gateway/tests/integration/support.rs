@@ -1,7 +1,7 @@
 //! The gateway router for the tests, with its downstream services at given URLs.
 
 use axum::Router;
-use shared::testing::config;
+use testkit::config;
 
 /// The gateway router with both downstream services at the given base URLs.
 pub fn gateway(auth: &str, users: &str, extra: &[(&str, &str)]) -> Router {

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 
-use shared::testing::*;
+use testkit::*;
 
 use crate::support::*;
 

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use shared::testing::{config, try_config};
+use testkit::{config, try_config};
 
 #[tokio::test]
 async fn local_mode_starts_with_or_without_a_secret_and_remote_mode_needs_none() {
@@ -43,7 +43,8 @@ async fn remote_mode_needs_auth_service_url_and_says_so() {
 fn remote_mode_refuses_an_auth_url_it_cannot_call() {
     for url in ["not a url", "ftp://auth.example.com", "localhost:3000"] {
         let err =
-            try_config(&[("AUTH_MODE", "remote"), ("AUTH_SERVICE_URL", url)]).expect_err("refused");
+            try_config::<users::Config>(&[("AUTH_MODE", "remote"), ("AUTH_SERVICE_URL", url)])
+                .expect_err("refused");
         assert!(err.to_string().contains("AUTH_SERVICE_URL"), "{url}: {err}");
     }
 }
@@ -66,12 +67,12 @@ fn the_lambda_binary_in_remote_mode_refuses_to_start_without_auth_service_url() 
 
 #[test]
 fn a_malformed_value_stops_the_binary_like_every_other() {
-    shared::testing::assert_malformed_value_stops(env!("CARGO_BIN_EXE_users"), "users");
+    testkit::assert_malformed_value_stops(env!("CARGO_BIN_EXE_users"), "users");
 }
 
 #[test]
 fn a_state_that_cannot_be_built_stops_the_binary_the_same_way() {
-    let stderr = shared::testing::assert_cannot_start(
+    let stderr = testkit::assert_cannot_start(
         env!("CARGO_BIN_EXE_users"),
         "users",
         &[("AUTH_MODE", "remote")],

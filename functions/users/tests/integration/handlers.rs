@@ -7,9 +7,9 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use shared::store::{Cursor, Page, Profile, ProfilePatch, ProfileStore, WriteGuard};
-use shared::testing::*;
-use shared::Error;
+use errors::Error;
+use stores::{Cursor, Page, Profile, ProfilePatch, ProfileStore, WriteGuard};
+use testkit::*;
 use users::{AppState, Authenticator};
 
 use crate::support::*;
@@ -276,8 +276,8 @@ async fn a_non_bearer_authorization_header_is_401() {
 async fn an_invalid_or_expired_token_is_401_on_every_protected_route() {
     let app = app();
     let other = Arc::new(
-        shared::token::Tokens::new(
-            &shared::config::Secret::new("a-different-secret-that-is-32-bytes!!".into()).unwrap(),
+        tokens::Tokens::new(
+            &settings::Secret::new("a-different-secret-that-is-32-bytes!!".into()).unwrap(),
             std::time::Duration::from_secs(60),
         )
         .unwrap(),
@@ -509,8 +509,8 @@ impl ProfileStore for BrokenStore {
 #[tokio::test]
 async fn a_store_failure_is_a_generic_500_that_leaks_nothing() {
     let tokens = tokens();
-    let store = Arc::new(shared::store::memory::MemoryProfileStore::new());
-    let sessions = sessions(&store);
+    let store = Arc::new(stores::memory::MemoryProfileStore::new());
+    let (accounts, sessions) = sessions(&store);
     let router = users::router(AppState::new(
         Arc::new(BrokenStore),
         Authenticator::local(tokens.clone(), sessions.clone()),
@@ -519,6 +519,7 @@ async fn a_store_failure_is_a_generic_500_that_leaks_nothing() {
         router,
         store,
         tokens,
+        accounts,
         sessions,
     };
     let token = app.token(ALICE, "alice");
@@ -535,12 +536,12 @@ async fn a_store_failure_is_a_generic_500_that_leaks_nothing() {
 
 #[tokio::test]
 async fn the_router_serves_exactly_its_listed_routes() {
-    let wrong = shared::testing::route_mismatches(app().router, users::ROUTES).await;
+    let wrong = testkit::route_mismatches(app().router, users::ROUTES).await;
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 /// The app of [`app`], showing emails as `emails` says.
-fn app_showing(emails: shared::config::ProfileEmails) -> TestApp {
+fn app_showing(emails: users::config::ProfileEmails) -> TestApp {
     let app = app();
     let router = users::router(
         AppState::new(
@@ -554,7 +555,7 @@ fn app_showing(emails: shared::config::ProfileEmails) -> TestApp {
 
 #[tokio::test]
 async fn with_profile_emails_owner_only_the_owner_reads_an_email() {
-    use shared::config::ProfileEmails;
+    use users::config::ProfileEmails;
     for emails in [ProfileEmails::All, ProfileEmails::Owner] {
         let app = app_showing(emails);
         app.create(ALICE, "alice").await;

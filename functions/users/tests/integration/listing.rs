@@ -7,7 +7,7 @@ use axum::http::{Method, StatusCode};
 use chrono::Utc;
 use uuid::Uuid;
 
-use shared::store::{Profile, ProfileStore, WriteGuard};
+use stores::{Profile, ProfileStore, WriteGuard};
 
 use crate::support::*;
 

@@ -1,5 +1,5 @@
 //! The users function's integration tests, one binary: each module a concern, `support`
-//! what they share beyond `shared::testing`.
+//! what they share beyond `testkit`.
 
 mod bad_input;
 mod config;

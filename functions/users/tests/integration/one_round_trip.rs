@@ -10,12 +10,12 @@ use axum::http::{Method, StatusCode};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-use shared::store::memory::{MemoryProfileStore, MemorySessionStore};
-use shared::store::{
+use errors::Error;
+use stores::memory::{MemoryProfileStore, MemorySessionStore};
+use stores::{
     Cursor, LiveSession, Liveness, Page, Profile, ProfilePatch, ProfileStore, SessionCheck,
     WriteGuard,
 };
-use shared::Error;
 use users::{AppState, Authenticator};
 
 use crate::support::{app, ALICE};
@@ -94,7 +94,7 @@ async fn a_read_looks_up_the_session_and_the_profile_at_once() {
         profiles,
         Authenticator::local(plain.tokens.clone(), checks),
     ));
-    let reply = shared::testing::send(
+    let reply = testkit::send(
         &router,
         axum::http::Request::builder()
             .method(Method::GET)

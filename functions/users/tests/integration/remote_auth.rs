@@ -11,11 +11,11 @@ use axum::Router;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use shared::config::HttpClientConfig;
-use shared::store::memory::{MemoryProfileStore, MemorySessionStore};
-use shared::store::Stores;
-use shared::testing::*;
-use shared::token::Claims;
+use settings::HttpClientConfig;
+use stores::memory::MemoryProfileStore;
+use stores::Stores;
+use testkit::*;
+use tokens::Claims;
 use users::{AppState, Authenticator};
 
 use crate::support::*;
@@ -30,15 +30,15 @@ async fn serve(app: Router) -> String {
 
 /// A real auth function sharing the tests' secret, counting the `/validate` calls.
 /// Also the session store it checks, where the tests' tokens must have their sessions.
-async fn counted_auth() -> (String, Arc<AtomicUsize>, Arc<MemorySessionStore>) {
+async fn counted_auth() -> (String, Arc<AtomicUsize>, Sessions) {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let profiles = Arc::new(MemoryProfileStore::new());
     let sessions = sessions(&profiles);
     let stores = Stores {
         profiles,
-        sessions: sessions.clone(),
-        checks: sessions.clone(),
+        sessions: sessions.1.clone(),
+        checks: sessions.1.clone(),
         ..Stores::memory()
     };
     let app = auth::router(auth::AppState::new(&stores, tokens(), &config(&[]))).layer(
@@ -61,7 +61,7 @@ fn remote_app(auth_url: &str, request_timeout: Duration) -> TestApp {
 fn remote_app_with(
     auth_url: &str,
     request_timeout: Duration,
-    sessions: Arc<MemorySessionStore>,
+    (accounts, sessions): Sessions,
     store: Arc<MemoryProfileStore>,
 ) -> TestApp {
     let auth = Authenticator::remote(
@@ -74,6 +74,7 @@ fn remote_app_with(
     .unwrap();
     TestApp {
         router: users::router(AppState::new(store.clone(), auth)),
+        accounts,
         sessions,
         store,
         tokens: tokens(),
@@ -173,11 +174,10 @@ async fn a_cached_answer_never_outlives_the_token() {
             exp: now + 2,
             jti: Uuid::new_v4().to_string(),
             sid: app
-                .sessions
-                .seed_session(Uuid::parse_str(ALICE).unwrap(), "alice", 3600)
+                .session(Uuid::parse_str(ALICE).unwrap(), "alice", 3600)
                 .to_string(),
-            iss: shared::token::DEFAULT_ISSUER.into(),
-            aud: shared::token::DEFAULT_AUDIENCE.into(),
+            iss: tokens::DEFAULT_ISSUER.into(),
+            aud: tokens::DEFAULT_AUDIENCE.into(),
         })
         .unwrap();
     for _ in 0..2 {
@@ -239,15 +239,17 @@ async fn after_a_run_of_timeouts_the_breaker_answers_503_without_asking_auth() {
             connect_timeout: Duration::from_millis(500),
             request_timeout: Duration::from_millis(300),
         },
-        shared::breaker::BreakerConfig {
+        outbound::breaker::BreakerConfig {
             failures: 2,
             cooldown: Duration::from_secs(30),
         },
     )
     .unwrap();
+    let (accounts, sessions) = sessions(&store);
     let app = TestApp {
         router: users::router(AppState::new(store.clone(), auth)),
-        sessions: sessions(&store),
+        accounts,
+        sessions,
         store,
         tokens: tokens(),
     };

@@ -10,11 +10,11 @@ use axum::http::{Method, StatusCode};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use shared::config::HttpClientConfig;
-use shared::store::memory::MemoryProfileStore;
-use shared::store::{LiveSession, Liveness, SessionCheck, SessionStore, Stores};
-use shared::testing::*;
-use shared::Error;
+use errors::Error;
+use settings::HttpClientConfig;
+use stores::memory::MemoryProfileStore;
+use stores::{LiveSession, Liveness, SessionCheck, SessionStore, Stores};
+use testkit::*;
 use users::{AppState, Authenticator};
 
 use crate::support::*;
@@ -84,9 +84,11 @@ async fn when_sessions_cannot_be_read_a_token_is_not_trusted_503() {
         .unwrap()
         .token;
     let store = Arc::new(MemoryProfileStore::new());
+    let (accounts, sessions) = sessions(&store);
     let app = TestApp {
         router,
-        sessions: sessions(&store),
+        accounts,
+        sessions,
         store,
         tokens,
     };
@@ -123,9 +125,11 @@ async fn in_remote_mode_a_token_of_a_session_ended_at_auth_is_refused() {
         },
     )
     .unwrap();
+    let (accounts, sessions) = sessions(&store);
     let app = TestApp {
         router: users::router(AppState::new(store.clone(), remote)),
-        sessions: sessions(&store),
+        accounts,
+        sessions,
         store,
         tokens: tokens(),
     };

@@ -1,4 +1,4 @@
-//! What the users tests share beyond `shared::testing`: an app over in-memory stores,
+//! What the users tests share beyond `testkit`: an app over in-memory stores,
 //! checking tokens in-process, and two users.
 
 use std::sync::Arc;
@@ -8,11 +8,11 @@ use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
 
-use shared::store::memory::{
+use stores::memory::{
     MemoryAccountStore, MemoryLoginAttemptStore, MemoryProfileStore, MemorySessionStore,
 };
-use shared::testing::{send, tokens, Reply};
-use shared::token::Tokens;
+use testkit::{send, tokens, Reply};
+use tokens::Tokens;
 use users::{AppState, Authenticator};
 
 pub const ALICE: &str = "550e8400-e29b-41d4-a716-446655440000";
@@ -23,21 +23,28 @@ pub struct TestApp {
     pub router: Router,
     pub store: Arc<MemoryProfileStore>,
     pub tokens: Arc<Tokens>,
+    /// The accounts `sessions` checks a session's start against.
+    pub accounts: Arc<MemoryAccountStore>,
     pub sessions: Arc<MemorySessionStore>,
 }
 
+/// Sessions and the accounts they belong to.
+pub type Sessions = (Arc<MemoryAccountStore>, Arc<MemorySessionStore>);
+
 /// Sessions over `profiles`, with accounts of their own.
-pub fn sessions(profiles: &Arc<MemoryProfileStore>) -> Arc<MemorySessionStore> {
-    Arc::new(MemorySessionStore::new(
-        Arc::new(MemoryAccountStore::new()),
+pub fn sessions(profiles: &Arc<MemoryProfileStore>) -> Sessions {
+    let accounts = Arc::new(MemoryAccountStore::new());
+    let sessions = Arc::new(MemorySessionStore::new(
+        accounts.clone(),
         profiles.clone(),
         Arc::new(MemoryLoginAttemptStore::new()),
-    ))
+    ));
+    (accounts, sessions)
 }
 
 pub fn app() -> TestApp {
     let store = Arc::new(MemoryProfileStore::new());
-    let sessions = sessions(&store);
+    let (accounts, sessions) = sessions(&store);
     let tokens = tokens();
     let router = users::router(AppState::new(
         store.clone(),
@@ -47,6 +54,7 @@ pub fn app() -> TestApp {
         router,
         store,
         tokens,
+        accounts,
         sessions,
     }
 }
@@ -54,12 +62,30 @@ pub fn app() -> TestApp {
 impl TestApp {
     /// A valid token for `user_id`, in a session of its own.
     pub fn token(&self, user_id: &str, username: &str) -> String {
-        shared::testing::token(&self.tokens, &self.sessions, user_id, username)
+        testkit::token(
+            &self.tokens,
+            self.accounts.as_ref(),
+            self.sessions.as_ref(),
+            user_id,
+            username,
+        )
+    }
+
+    /// A live session of `user_id` lasting `ttl_secs`, started as a login starts one;
+    /// its id, for the `sid` claim of a token made by hand.
+    pub fn session(&self, user_id: uuid::Uuid, username: &str, ttl_secs: i64) -> uuid::Uuid {
+        testkit::start_session_now(
+            self.accounts.as_ref(),
+            self.sessions.as_ref(),
+            user_id,
+            username,
+            ttl_secs,
+        )
     }
 
     /// A correctly signed token that expired a minute ago.
     pub fn expired_token(&self, user_id: &str) -> String {
-        shared::testing::expired_token(&self.tokens, user_id)
+        testkit::expired_token(&self.tokens, user_id)
     }
 
     pub async fn call(

@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use shared::config::HttpClientConfig;
-use shared::domain::Username;
-use shared::store::{SessionStore, Stores};
-use shared::testing::*;
-use shared::token::Claims;
+use domain::Username;
+use settings::HttpClientConfig;
+use stores::{SessionStore, Stores};
+use testkit::*;
+use tokens::Claims;
 use users::{AppState, Authenticator};
 
 use crate::support::*;
@@ -113,7 +113,7 @@ async fn an_update_whose_body_arrives_after_a_logout_changes_nothing() {
 async fn a_token_that_expires_while_its_body_arrives_cannot_write() {
     let app = app();
     let user_id = Uuid::parse_str(ALICE).unwrap();
-    let sid = app.sessions.seed_session(user_id, "alice", 3600);
+    let sid = app.session(user_id, "alice", 3600);
     let now = chrono::Utc::now().timestamp();
     let exp = now + 1;
     let short = app
@@ -125,8 +125,8 @@ async fn a_token_that_expires_while_its_body_arrives_cannot_write() {
             exp,
             jti: Uuid::new_v4().to_string(),
             sid: sid.to_string(),
-            iss: shared::token::DEFAULT_ISSUER.into(),
-            aud: shared::token::DEFAULT_AUDIENCE.into(),
+            iss: tokens::DEFAULT_ISSUER.into(),
+            aud: tokens::DEFAULT_AUDIENCE.into(),
         })
         .unwrap();
     let until_expired = async {

@@ -1,0 +1,186 @@
+//! Accounts in one table keyed by `pk`, guarded by claim items written in one
+//! transaction.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use uuid::Uuid;
+
+use super::error::{get_consistent, Cancelled};
+use super::item::{s, timestamp, Fields, Item};
+use super::retry::Retry;
+use crate::{Account, AccountStore};
+use domain::{Email, Username};
+use errors::Error;
+
+/// Accounts in one table keyed by `pk`: the account, its username claim (a full copy,
+/// so login is one read) and its email claim.
+#[derive(Clone)]
+pub struct DynamoAccountStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoAccountStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// [`pk::user`](super::pk::user).
+    pub fn user_key(user_id: Uuid) -> String {
+        super::pk::user(user_id)
+    }
+
+    /// [`pk::username`](super::pk::username).
+    pub fn username_key(username: &Username) -> String {
+        super::pk::username(username)
+    }
+
+    /// [`pk::email`](super::pk::email).
+    pub fn email_key(email: &Email) -> String {
+        super::pk::email(email)
+    }
+
+    fn put(&self, pk: String, mut item: Item) -> Result<TransactWriteItem, Error> {
+        item.insert("pk".into(), s(pk));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn registration(&self, account: &Account) -> Result<Vec<TransactWriteItem>, Error> {
+        let record = Item::from([
+            ("user_id".into(), s(account.user_id.to_string())),
+            ("username".into(), s(account.username.as_str())),
+            ("email".into(), s(account.email.as_str())),
+            ("password_hash".into(), s(&account.password_hash)),
+            ("created_at".into(), timestamp(&account.created_at)),
+        ]);
+        let claim = Item::from([("user_id".into(), s(account.user_id.to_string()))]);
+        Ok(vec![
+            self.put(Self::user_key(account.user_id), record.clone())?,
+            self.put(Self::username_key(&account.username), record)?,
+            self.put(Self::email_key(&account.email), claim)?,
+        ])
+    }
+}
+
+/// Why a registration transaction did not commit.
+enum Refusal {
+    /// Lost a race with another transaction on the same items; worth another try.
+    Conflict(String),
+    Final(Error),
+}
+
+fn registration_refusal(err: SdkError<TransactWriteItemsError>) -> Refusal {
+    let cancelled = match Cancelled::of(err) {
+        Ok(cancelled) => cancelled,
+        Err(error) => return Refusal::Final(error),
+    };
+    if cancelled.failed(1) {
+        return Refusal::Final(Error::UsernameTaken);
+    }
+    if cancelled.failed(2) {
+        return Refusal::Final(Error::EmailTaken);
+    }
+    match cancelled.otherwise("register") {
+        Ok(cause) => Refusal::Conflict(cause),
+        Err(error) => Refusal::Final(error),
+    }
+}
+
+fn account_from(item: &Item) -> Result<Account, Error> {
+    let f = Fields {
+        item,
+        what: "account",
+    };
+    let invalid = |name: &str| f.bad(name, "fails validation");
+    Ok(Account {
+        user_id: f.uuid("user_id")?,
+        username: Username::parse(f.text("username")?).map_err(|_| invalid("username"))?,
+        email: Email::parse(f.text("email")?).map_err(|_| invalid("email"))?,
+        password_hash: f.text("password_hash")?.to_owned(),
+        created_at: f.time("created_at")?,
+        gen: f.generation("gen")?,
+    })
+}
+
+#[async_trait]
+impl AccountStore for DynamoAccountStore {
+    async fn create(&self, account: &Account) -> Result<(), Error> {
+        let items = self.registration(account)?;
+        let mut retry = Retry::new();
+        loop {
+            let call = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send();
+            let Err(err) = retry.bounded("TransactWriteItems (register)", call).await? else {
+                return Ok(());
+            };
+            match registration_refusal(err) {
+                Refusal::Final(error) => return Err(error),
+                Refusal::Conflict(cause) => retry.again(cause).await?,
+            }
+        }
+    }
+
+    async fn find_by_username(&self, username: &Username) -> Result<Option<Account>, Error> {
+        let item = get_consistent(
+            &self.client,
+            &self.table,
+            ("pk", s(Self::username_key(username))),
+        )
+        .await?;
+        item.as_ref().map(account_from).transpose()
+    }
+
+    /// One `TransactWriteItems`: an `UpdateItem` of each copy of the account (`USER#`
+    /// and `USERNAME#`) that sets `password_hash` if it is still the verified one;
+    /// `gen` is left as it is. Retried while it loses races to other transactions.
+    async fn rehash(&self, account: &Account, new_hash: &str) -> Result<bool, Error> {
+        let update = |pk: String| {
+            Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .update_expression("SET password_hash = :new")
+                .condition_expression("password_hash = :verified AND user_id = :uid")
+                .expression_attribute_values(":new", s(new_hash))
+                .expression_attribute_values(":verified", s(&account.password_hash))
+                .expression_attribute_values(":uid", s(account.user_id.to_string()))
+                .build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(Error::internal)
+        };
+        let items = vec![
+            update(Self::user_key(account.user_id))?,
+            update(Self::username_key(&account.username))?,
+        ];
+        let mut retry = Retry::new();
+        loop {
+            let call = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send();
+            let Err(err) = retry.bounded("TransactWriteItems (rehash)", call).await? else {
+                return Ok(true);
+            };
+            let cancelled = Cancelled::of(err)?;
+            if cancelled.failed(0) || cancelled.failed(1) {
+                return Ok(false);
+            }
+            retry.again(cancelled.otherwise("rehash")?).await?;
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Login-attempt counters in the security table, kept by atomic `ADD`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::Client;
+
+use super::error::{conditional, sdk_error};
+use super::item::{n, s, Fields};
+use super::retry::CONFLICT_ATTEMPTS;
+use crate::{AttemptKey, Attempts, LoginAttemptStore};
+use errors::Error;
+
+/// Login-attempt counters in the security table keyed by `pk`, each item expiring by
+/// TTL on `expires_at` (the end of its window).
+#[derive(Clone)]
+pub struct DynamoLoginAttemptStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoLoginAttemptStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// [`pk::attempt`](super::pk::attempt).
+    pub fn attempt_key(key: &AttemptKey) -> String {
+        super::pk::attempt(key)
+    }
+}
+
+#[async_trait]
+impl LoginAttemptStore for DynamoLoginAttemptStore {
+    /// One `UpdateItem` that `ADD`s 1 while the window is open (or the item absent) and
+    /// sets its end once. A closed window that TTL has not removed yet fails that
+    /// condition and is replaced by a `PutItem` starting a new window at 1.
+    async fn count_attempt(
+        &self,
+        key: &AttemptKey,
+        window: Duration,
+        now: i64,
+    ) -> Result<Attempts, Error> {
+        let pk = Self::attempt_key(key);
+        let window_ends_at =
+            now.saturating_add(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
+        for _ in 0..CONFLICT_ATTEMPTS {
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(&pk))
+                .update_expression(
+                    "ADD #attempts :one SET expires_at = if_not_exists(expires_at, :end)",
+                )
+                .condition_expression("attribute_not_exists(pk) OR expires_at > :now")
+                .expression_attribute_names("#attempts", "attempts")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":end", n(window_ends_at))
+                .expression_attribute_values(":now", n(now))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            if let Some(out) = conditional("UpdateItem", counted)? {
+                let item = out
+                    .attributes()
+                    .ok_or_else(|| Error::internal("DynamoDB UpdateItem returned no attributes"))?;
+                let f = Fields {
+                    item,
+                    what: "attempt counter",
+                };
+                return Ok(Attempts {
+                    count: u64::try_from(f.number("attempts")?).unwrap_or(0),
+                    window_ends_at: f.number("expires_at")?,
+                });
+            }
+            let restarted = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", s(&pk))
+                .item("attempts", n(1))
+                .item("expires_at", n(window_ends_at))
+                .condition_expression("expires_at <= :now")
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await;
+            if conditional("PutItem", restarted)?.is_some() {
+                return Ok(Attempts {
+                    count: 1,
+                    window_ends_at,
+                });
+            }
+        }
+        Err(Error::unavailable(
+            "DynamoDB attempt counter: still contended after retries",
+        ))
+    }
+
+    async fn release_attempt(&self, key: &AttemptKey, now: i64) -> Result<(), Error> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(Self::attempt_key(key)))
+            .update_expression("ADD #attempts :minus_one")
+            .condition_expression("expires_at > :now AND #attempts > :zero")
+            .expression_attribute_names("#attempts", "attempts")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        conditional("UpdateItem", released)?;
+        Ok(())
+    }
+
+    async fn clear_attempts(&self, key: &AttemptKey) -> Result<(), Error> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(Self::attempt_key(key)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("DeleteItem", e))
+    }
+}

@@ -1,0 +1,21 @@
+//! DynamoDB stores (feature `dynamodb`), one file per store over one client; keys, items
+//! and calls are in `TABLES.md`.
+
+mod accounts;
+mod attempts;
+mod client;
+mod error;
+pub mod https;
+mod item;
+mod keys;
+pub mod pk;
+mod profiles;
+mod retry;
+mod sessions;
+
+pub use accounts::DynamoAccountStore;
+pub use attempts::DynamoLoginAttemptStore;
+pub use client::{client, https_client, warm_up};
+pub use keys::DynamoKeyStore;
+pub use profiles::DynamoProfileStore;
+pub use sessions::{DynamoSessionStore, SESSIONS_INDEX};
