@@ -125,11 +125,7 @@ fn local_emulate_reads_the_local_servers_limits_and_refuses_bad_ones() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(settings::CANNOT_START),
-        "{stderr}"
-    );
+    assert_eq!(out.status.code(), Some(settings::CANNOT_START), "{stderr}");
     assert!(
         stderr.starts_with("local emulate: cannot start:") && stderr.contains("MAX_CONNECTIONS"),
         "{stderr}"
