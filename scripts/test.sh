@@ -50,6 +50,9 @@ step "openapi.json: OpenAPI 3.0 meta-schema, references, operation ids (scripts/
 step "docs: every Markdown link and template.yaml file name resolves in the repo (scripts/checks/check_links.py)"
 "$TOOLS_VENV/bin/python" -m scripts.checks.check_links
 
+step "docs: architecture.md's crate diagram is cargo metadata's graph (scripts/checks/check_crate_graph.py)"
+"$TOOLS_VENV/bin/python" -m scripts.checks.check_crate_graph
+
 step "DynamoDB-compatible server (moto, one request at a time) on loopback"
 start_moto "$(free_port)"
 create_tables
