@@ -13,7 +13,7 @@ use super::session::{self, SessionFacts};
 use super::{
     Account, AccountStore, AttemptKey, Attempts, Cursor, KeyStore, LiveSession, Liveness,
     LoginAttemptStore, Page, Profile, ProfilePatch, ProfileStore, PublicKey, RefreshRecord,
-    Rotation, Session, SessionCheck, SessionStore, Settle, Use, UserState, WriteGuard,
+    Rotation, Session, SessionCheck, SessionStore, SessionUse, Settle, UserState, WriteGuard,
 };
 use domain::refresh::TokenHash;
 use domain::Username;
@@ -200,7 +200,7 @@ impl Security {
     fn facts(&self, sid: Uuid) -> Option<SessionFacts> {
         self.sessions.get(&sid).map(|s| SessionFacts {
             user_id: s.user_id,
-            gen: s.gen,
+            generation: s.generation,
             expires_at: s.expires_at,
             ended: s.ended_at.is_some(),
         })
@@ -321,7 +321,7 @@ impl SessionStore for MemorySessionStore {
         next: &TokenHash,
         next_expires_at: i64,
         session_expires_at: i64,
-        used: &Use,
+        used: &SessionUse,
         reuse_interval: Duration,
     ) -> Result<Rotation, Error> {
         let now = used.now;
@@ -403,13 +403,13 @@ impl SessionStore for MemorySessionStore {
             return Ok(false);
         }
         let mut security = lock(&self.inner);
-        let gen = account.gen + 1;
+        let generation = account.generation + 1;
         if let Some(stored) = accounts.by_username.get_mut(&account.username.key()) {
             stored.password_hash = new_hash.to_owned();
-            stored.gen = gen;
+            stored.generation = generation;
         }
         let state = UserState {
-            gen,
+            generation,
             kept: Some(keep),
             deleted_at: None,
         };
@@ -434,7 +434,7 @@ impl SessionStore for MemorySessionStore {
         }
         profiles.remove(&account.user_id);
         let state = UserState {
-            gen: account.gen,
+            generation: account.generation,
             kept: None,
             deleted_at: Some(now),
         };

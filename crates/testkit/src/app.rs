@@ -134,7 +134,7 @@ pub async fn start_session(
                 email: Email::parse(&format!("{}@example.com", username.to_lowercase())).unwrap(),
                 password_hash: "not a bcrypt hash: this account cannot log in".into(),
                 created_at: chrono::Utc::now(),
-                gen: 0,
+                generation: 0,
             };
             accounts.create(&account).await.unwrap();
             account
@@ -153,7 +153,7 @@ pub async fn start_session(
         last_used: now,
         ip: None,
         user_agent: None,
-        gen: account.gen,
+        generation: account.generation,
         expires_at: now.saturating_add(ttl_secs),
         ended_at: None,
     };
@@ -165,7 +165,7 @@ pub async fn start_session(
         expires_at: now + 3600,
         used: false,
         used_at: None,
-        gen: account.gen,
+        generation: account.generation,
     };
     assert!(sessions
         .start_session(&account, &session, &first)

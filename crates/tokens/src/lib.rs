@@ -785,7 +785,7 @@ mod tests {
             email: Email::parse("alice@example.com").unwrap(),
             password_hash: "h".into(),
             created_at: chrono::Utc::now(),
-            gen: 0,
+            generation: 0,
         };
         stores.accounts.create(&account).await.unwrap();
         let now = chrono::Utc::now().timestamp();
@@ -797,7 +797,7 @@ mod tests {
             last_used: now,
             ip: None,
             user_agent: None,
-            gen: 0,
+            generation: 0,
             expires_at: now + 3600,
             ended_at: None,
         };
@@ -809,7 +809,7 @@ mod tests {
             expires_at: now + 3600,
             used: false,
             used_at: None,
-            gen: 0,
+            generation: 0,
         };
         assert!(stores
             .sessions

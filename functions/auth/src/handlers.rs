@@ -13,7 +13,7 @@ use edge::metrics::{self, Event};
 use errors::json::OptionalJson;
 use errors::{Error, Json};
 use stores::session::until_both_expire;
-use stores::{Account, RefreshRecord, Rotation, Session, Use};
+use stores::{Account, RefreshRecord, Rotation, Session, SessionUse};
 use tokens::verify_access;
 
 use crate::{limits, AppState, ClientIp};
@@ -80,7 +80,7 @@ pub async fn register(
         email,
         password_hash,
         created_at: Utc::now(),
-        gen: 0,
+        generation: 0,
     };
     state.accounts.create(&account).await?;
     tracing::info!(user_id = %account.user_id, "account registered");
@@ -191,7 +191,7 @@ async fn attempt_login(
         last_used: now,
         ip: ip.map(|ip| ip.to_string()),
         user_agent: user_agent(&headers),
-        gen: account.gen,
+        generation: account.generation,
         expires_at: state.session_expires_at(now),
         ended_at: None,
     };
@@ -203,7 +203,7 @@ async fn attempt_login(
         expires_at: state.refresh_expires_at(now),
         used: false,
         used_at: None,
-        gen: account.gen,
+        generation: account.generation,
     };
     if !state
         .sessions
@@ -268,7 +268,7 @@ pub async fn refresh(
     let presented = RefreshSecret::parse(&req.refresh_token).ok_or(Error::InvalidRefreshToken)?;
     let next = RefreshSecret::generate();
     let now = Utc::now().timestamp();
-    let used = Use {
+    let used = SessionUse {
         now,
         ip: ip.map(|ip| ip.to_string()),
         user_agent: user_agent(&headers),

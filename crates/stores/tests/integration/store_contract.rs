@@ -14,8 +14,8 @@ use errors::Error;
 use stores::dynamodb::DynamoAccountStore;
 use stores::{
     Account, AccountStore, AttemptKey, Attempts, LiveSession, Liveness, LoginAttemptStore, Profile,
-    ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session, SessionStore, Settle, Stores,
-    Use, WriteGuard,
+    ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session, SessionStore, SessionUse, Settle,
+    Stores, WriteGuard,
 };
 use testkit::dynamodb::TempTables;
 
@@ -77,7 +77,7 @@ fn account(username: &str, email: &str) -> Account {
         email: Email::parse(email).expect("valid email"),
         password_hash: format!("$2b$04$hash-of-{username}"),
         created_at: at(0),
-        gen: 0,
+        generation: 0,
     }
 }
 
@@ -356,13 +356,13 @@ fn hash() -> TokenHash {
 }
 
 /// A use of a session now, from nowhere in particular.
-fn used() -> Use {
+fn used() -> SessionUse {
     used_at(now())
 }
 
 /// A use of a session at `t` (epoch seconds).
-fn used_at(t: i64) -> Use {
-    Use {
+fn used_at(t: i64) -> SessionUse {
+    SessionUse {
         now: t,
         ip: Some("192.0.2.7".into()),
         user_agent: Some("contract-test/1".into()),
@@ -387,7 +387,7 @@ fn session_of(account: &Account) -> (Session, RefreshRecord) {
         last_used: t,
         ip: Some("198.51.100.1".into()),
         user_agent: Some("contract-test/0".into()),
-        gen: account.gen,
+        generation: account.generation,
         expires_at: t + 3600,
         ended_at: None,
     };
@@ -399,7 +399,7 @@ fn session_of(account: &Account) -> (Session, RefreshRecord) {
         expires_at: t + 3600,
         used: false,
         used_at: None,
-        gen: account.gen,
+        generation: account.generation,
     };
     (session, first)
 }
@@ -893,7 +893,7 @@ async fn a_password_change_ends_every_other_session_at_once(s: &Subject) {
         .unwrap()
         .unwrap();
     assert_eq!(changed.password_hash, "$2b$04$the-new-hash");
-    assert_eq!(changed.gen, 1);
+    assert_eq!(changed.generation, 1);
     let (fresh, _) = login(s, &changed).await;
     assert_eq!(liveness(s, &fresh).await, Liveness::Live);
     let mut listed: Vec<Uuid> = s
@@ -998,7 +998,7 @@ async fn guard_of(s: &Subject, session: &Session, at: i64) -> WriteGuard {
         live,
         LiveSession {
             sid: session.id,
-            gen: session.gen
+            generation: session.generation
         }
     );
     WriteGuard {
@@ -1030,7 +1030,7 @@ async fn profile_writes_hold_only_while_the_writers_session_and_account_live(s: 
     let stale_gen = WriteGuard {
         session: Some(LiveSession {
             sid: session.id,
-            gen: session.gen + 1,
+            generation: session.generation + 1,
         }),
         ..guard
     };
@@ -1183,7 +1183,10 @@ async fn a_rehash_replaces_the_verified_hash_in_both_copies_and_ends_no_session(
         .unwrap()
         .unwrap();
     assert_eq!(found.password_hash, rehashed);
-    assert_eq!(found.gen, alice.gen, "the password generation stays");
+    assert_eq!(
+        found.generation, alice.generation,
+        "the password generation stays"
+    );
     assert_eq!(
         liveness(s, &session).await,
         Liveness::Live,

@@ -1181,7 +1181,7 @@ async fn a_login_rehashes_a_password_hashed_at_another_cost(
         "rehashed at the new cost"
     );
     assert!(bcrypt::verify(PASSWORD, &new.password_hash).unwrap());
-    assert_eq!(new.gen, old.gen, "no new password generation");
+    assert_eq!(new.generation, old.generation, "no new password generation");
     assert_eq!(
         validate(&after, &session["token"]).await.status,
         StatusCode::OK,
