@@ -294,8 +294,8 @@ impl Instance {
             let ready = async {
                 let mut ready = self.shared.ready.subscribe();
                 let _ = ready.wait_for(|r| r.is_some()).await;
-                let state = ready.borrow().clone();
-                state
+                
+                ready.borrow().clone()
             };
             let failed = |why: String| Outcome {
                 result: Err(Failure::Crashed(why)),

@@ -133,11 +133,10 @@ async fn answer(
     let Ok(body) = axum::body::to_bytes(body, apigw::MAX_REQUEST_BYTES).await else {
         return (GatewayError::RequestEntityTooLarge.response(), None);
     };
-    if let Some(cors) = &api.cors {
-        if crate::cors::is_preflight(&parts.method, &parts.headers) {
+    if let Some(cors) = &api.cors
+        && crate::cors::is_preflight(&parts.method, &parts.headers) {
             return (cors.preflight(&parts.headers), None);
         }
-    }
     let raw_path = parts.uri.path();
     let Some((route, params)) = apigw::select(&api.routes, &parts.method, raw_path) else {
         return (GatewayError::NotFound.response(), None);

@@ -185,11 +185,10 @@ impl Watched {
         polled: Poll<io::Result<T>>,
         bytes: impl FnOnce(&T) -> bool,
     ) -> Poll<io::Result<T>> {
-        if let Poll::Ready(Ok(done)) = &polled {
-            if bytes(done) {
+        if let Poll::Ready(Ok(done)) = &polled
+            && bytes(done) {
                 self.activity.touch();
             }
-        }
         polled
     }
 }

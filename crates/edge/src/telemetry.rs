@@ -97,11 +97,10 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
-        if self.plain_access && event.metadata().target() == ACCESS && ctx.event_scope().is_none() {
-            if let Some(written) = access_line(&mut writer, event) {
+        if self.plain_access && event.metadata().target() == ACCESS && ctx.event_scope().is_none()
+            && let Some(written) = access_line(&mut writer, event) {
                 return written;
             }
-        }
         if event.metadata().target() != metrics::TARGET {
             return self.inner.format_event(ctx, writer, event);
         }

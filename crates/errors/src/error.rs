@@ -173,11 +173,9 @@ impl IntoResponse for Error {
         if let Self::LoginLocked { retry_after_secs }
         | Self::RegisterLimited { retry_after_secs }
         | Self::PasswordChecksBusy { retry_after_secs } = self
-        {
-            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+            && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
-        }
         response
     }
 }

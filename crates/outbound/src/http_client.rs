@@ -330,12 +330,11 @@ async fn drive<F: Future>(connection: &mut Option<Connection>, future: F) -> F::
         if let Poll::Ready(out) = future.as_mut().poll(cx) {
             return Poll::Ready(out);
         }
-        if let Some(open) = connection.as_mut() {
-            if Pin::new(open).poll(cx).is_ready() {
+        if let Some(open) = connection.as_mut()
+            && Pin::new(open).poll(cx).is_ready() {
                 *connection = None;
                 return future.as_mut().poll(cx);
             }
-        }
         Poll::Pending
     })
     .await

@@ -340,12 +340,11 @@ impl SessionStore for MemorySessionStore {
                 if security.tokens.contains_key(next) {
                     return Err(Error::internal("refresh token hash collision"));
                 }
-                if let Some(old) = security.tokens.get_mut(presented) {
-                    if !old.used {
+                if let Some(old) = security.tokens.get_mut(presented)
+                    && !old.used {
                         old.used = true;
                         old.used_at = Some(now);
                     }
-                }
                 if let Some(session) = security.sessions.get_mut(&successor.family) {
                     session.last_used = now;
                     session.expires_at = session.expires_at.max(session_expires_at);
@@ -500,11 +499,10 @@ impl LoginAttemptStore for MemoryLoginAttemptStore {
 
     async fn release_attempt(&self, key: &AttemptKey, now: i64) -> Result<(), Error> {
         let mut counters = lock(&self.inner);
-        if let Some(a) = counters.attempts.get_mut(key) {
-            if a.window_ends_at > now && a.count > 0 {
+        if let Some(a) = counters.attempts.get_mut(key)
+            && a.window_ends_at > now && a.count > 0 {
                 a.count -= 1;
             }
-        }
         Ok(())
     }
 

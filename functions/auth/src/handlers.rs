@@ -322,14 +322,13 @@ pub async fn logout(
         .and_then(|b| b.refresh_token)
         .and_then(|t| RefreshSecret::parse(&t));
     let mut other = None;
-    if let Some(presented) = presented {
-        if let Some(record) = state.sessions.find_refresh(&presented.hash()).await? {
+    if let Some(presented) = presented
+        && let Some(record) = state.sessions.find_refresh(&presented.hash()).await? {
             if record.user_id != claims.user_id() {
                 return Err(Error::InvalidRefreshToken);
             }
             other = Some(record.family).filter(|family| *family != claims.session_id());
         }
-    }
     // Both sessions are known to be the caller's (the bearer's was just checked live,
     // the other's token names the caller), so each ends with one conditional write.
     for sid in std::iter::once(claims.session_id()).chain(other) {

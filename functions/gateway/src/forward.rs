@@ -114,16 +114,14 @@ async fn try_forward(
             headers.append(name, value.clone());
         }
     }
-    if let Some(ip) = client {
-        if let Ok(value) = HeaderValue::try_from(ip.to_string()) {
+    if let Some(ip) = client
+        && let Ok(value) = HeaderValue::try_from(ip.to_string()) {
             headers.insert(X_FORWARDED_FOR, value);
-            if let Some(key) = state.trusted.hop_key() {
-                if let Ok(key) = HeaderValue::from_str(key.expose()) {
+            if let Some(key) = state.trusted.hop_key()
+                && let Ok(key) = HeaderValue::from_str(key.expose()) {
                     headers.insert(HOP_KEY, key);
                 }
-            }
         }
-    }
 
     let breaker = state.breaker(upstream);
     let now = tokio::time::Instant::now();

@@ -36,11 +36,10 @@ type Probed = (Option<&'static str>, Option<&'static str>);
 impl ProbeCache {
     async fn get(&self, state: &AppState) -> Probed {
         let mut cached = self.0.lock().await;
-        if let Some((at, probed)) = *cached {
-            if at.elapsed() < PROBE_CACHE {
+        if let Some((at, probed)) = *cached
+            && at.elapsed() < PROBE_CACHE {
                 return probed;
             }
-        }
         let started = Instant::now();
         let probed = tokio::join!(probe(state, Upstream::Auth), probe(state, Upstream::Users));
         *cached = Some((started, probed));

@@ -151,11 +151,10 @@ impl Intercept for Counter {
             .get("x-amz-target")
             .and_then(|t| t.rsplit('.').next())
             .unwrap_or("unknown");
-        if let Some(last) = self.0.lock().unwrap().last_mut() {
-            if last.operation.is_empty() {
+        if let Some(last) = self.0.lock().unwrap().last_mut()
+            && last.operation.is_empty() {
                 last.operation = target.to_owned();
             }
-        }
         Ok(())
     }
 

@@ -673,11 +673,10 @@ impl SessionStore for DynamoSessionStore {
     }
 
     async fn end_session(&self, user_id: Option<Uuid>, sid: Uuid, now: i64) -> Result<bool, Error> {
-        if let Some(user_id) = user_id {
-            if self.liveness(user_id, sid, now).await? != Liveness::Live {
+        if let Some(user_id) = user_id
+            && self.liveness(user_id, sid, now).await? != Liveness::Live {
                 return Ok(false);
             }
-        }
         self.end(sid, user_id, now).await
     }
 
