@@ -52,9 +52,10 @@ impl Cors {
         headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         let mut list = |name: HeaderName, values: &[String]| {
             if let Ok(value) = HeaderValue::from_str(&values.join(","))
-                && !values.is_empty() {
-                    headers.insert(name, value);
-                }
+                && !values.is_empty()
+            {
+                headers.insert(name, value);
+            }
         };
         list(
             http::header::ACCESS_CONTROL_ALLOW_METHODS,
@@ -93,9 +94,10 @@ impl Cors {
         };
         headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         if !self.expose_headers.is_empty()
-            && let Ok(value) = HeaderValue::from_str(&self.expose_headers.join(",")) {
-                headers.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, value);
-            }
+            && let Ok(value) = HeaderValue::from_str(&self.expose_headers.join(","))
+        {
+            headers.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, value);
+        }
         if self.allow_credentials {
             headers.insert(
                 http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,

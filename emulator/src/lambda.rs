@@ -19,11 +19,11 @@ use axum::body::Bytes;
 use runtime_api::{Answers, Environment, Events, Invocation, Reply};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot, watch, Mutex as AsyncMutex};
+use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot, watch};
 
+use crate::Error;
 use crate::apigw::MAX_INVOKE_PAYLOAD_BYTES;
 use crate::template::REGION;
-use crate::Error;
 
 /// Lambda's limit on the init phase.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -294,7 +294,7 @@ impl Instance {
             let ready = async {
                 let mut ready = self.shared.ready.subscribe();
                 let _ = ready.wait_for(|r| r.is_some()).await;
-                
+
                 ready.borrow().clone()
             };
             let failed = |why: String| Outcome {

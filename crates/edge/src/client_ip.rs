@@ -124,9 +124,10 @@ pub fn client_ip(
         .ip()
         .to_canonical();
     if trusted.trusts(peer, headers)
-        && let Some(forwarded) = forwarded_client(headers, trusted) {
-            return Some(forwarded);
-        }
+        && let Some(forwarded) = forwarded_client(headers, trusted)
+    {
+        return Some(forwarded);
+    }
     Some(peer)
 }
 

@@ -8,15 +8,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::rotation::{rotation_step, RotationStep};
+use super::rotation::{RotationStep, rotation_step};
 use super::session::{self, SessionFacts};
 use super::{
     Account, AccountStore, AttemptKey, Attempts, Cursor, KeyStore, LiveSession, Liveness,
     LoginAttemptStore, Page, Profile, ProfilePatch, ProfileStore, PublicKey, RefreshRecord,
     Rotation, Session, SessionCheck, SessionStore, SessionUse, Settle, UserState, WriteGuard,
 };
-use domain::refresh::TokenHash;
 use domain::Username;
+use domain::refresh::TokenHash;
 use errors::Error;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -341,10 +341,11 @@ impl SessionStore for MemorySessionStore {
                     return Err(Error::internal("refresh token hash collision"));
                 }
                 if let Some(old) = security.tokens.get_mut(presented)
-                    && !old.used {
-                        old.used = true;
-                        old.used_at = Some(now);
-                    }
+                    && !old.used
+                {
+                    old.used = true;
+                    old.used_at = Some(now);
+                }
                 if let Some(session) = security.sessions.get_mut(&successor.family) {
                     session.last_used = now;
                     session.expires_at = session.expires_at.max(session_expires_at);
@@ -500,9 +501,11 @@ impl LoginAttemptStore for MemoryLoginAttemptStore {
     async fn release_attempt(&self, key: &AttemptKey, now: i64) -> Result<(), Error> {
         let mut counters = lock(&self.inner);
         if let Some(a) = counters.attempts.get_mut(key)
-            && a.window_ends_at > now && a.count > 0 {
-                a.count -= 1;
-            }
+            && a.window_ends_at > now
+            && a.count > 0
+        {
+            a.count -= 1;
+        }
         Ok(())
     }
 

@@ -1,11 +1,11 @@
 //! One-shot requests into a router (every answer must be JSON), the API's register and
 //! login calls, tokens for any user, and the route table check.
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
-use axum::Router;
 use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -167,10 +167,12 @@ pub async fn start_session(
         used_at: None,
         generation: account.generation,
     };
-    assert!(sessions
-        .start_session(&account, &session, &first)
-        .await
-        .unwrap());
+    assert!(
+        sessions
+            .start_session(&account, &session, &first)
+            .await
+            .unwrap()
+    );
     session.id
 }
 

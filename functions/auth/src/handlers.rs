@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use domain::refresh::RefreshSecret;
@@ -16,7 +16,7 @@ use stores::session::until_both_expire;
 use stores::{Account, RefreshRecord, Rotation, Session, SessionUse};
 use tokens::verify_access;
 
-use crate::{limits, AppState, ClientIp};
+use crate::{AppState, ClientIp, limits};
 
 pub async fn health() -> Json<Value> {
     Json(json!({
@@ -323,12 +323,13 @@ pub async fn logout(
         .and_then(|t| RefreshSecret::parse(&t));
     let mut other = None;
     if let Some(presented) = presented
-        && let Some(record) = state.sessions.find_refresh(&presented.hash()).await? {
-            if record.user_id != claims.user_id() {
-                return Err(Error::InvalidRefreshToken);
-            }
-            other = Some(record.family).filter(|family| *family != claims.session_id());
+        && let Some(record) = state.sessions.find_refresh(&presented.hash()).await?
+    {
+        if record.user_id != claims.user_id() {
+            return Err(Error::InvalidRefreshToken);
         }
+        other = Some(record.family).filter(|family| *family != claims.session_id());
+    }
     // Both sessions are known to be the caller's (the bearer's was just checked live,
     // the other's token names the caller), so each ends with one conditional write.
     for sid in std::iter::once(claims.session_id()).chain(other) {

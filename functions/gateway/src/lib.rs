@@ -7,22 +7,22 @@ mod health;
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer, ExposeHeaders};
 
 pub use crate::config::Config;
 use edge::client_ip::TrustedProxies;
-use edge::http::{Routes, REQUEST_ID};
+use edge::http::{REQUEST_ID, Routes};
 use outbound::breaker::Breaker;
 use outbound::http_client::{self, Service};
 use settings::{ConfigError, Url};
 
-use forward::Upstream;
 pub use forward::MAX_UPSTREAM_BODY_BYTES;
+use forward::Upstream;
 pub use health::{PROBE_CACHE, PROBE_TIMEOUT};
 
 pub use edge::http::NEXT_CURSOR;

@@ -2,14 +2,14 @@
 //! transaction.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
-use super::error::{get_consistent, Cancelled};
-use super::item::{string_attr, timestamp, Fields, Item};
+use super::error::{Cancelled, get_consistent};
+use super::item::{Fields, Item, string_attr, timestamp};
 use super::retry::Retry;
 use crate::{Account, AccountStore};
 use domain::{Email, Username};

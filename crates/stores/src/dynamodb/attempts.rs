@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::error::{conditional, sdk_error};
-use super::item::{number_attr, string_attr, Fields};
+use super::item::{Fields, number_attr, string_attr};
 use super::retry::CONFLICT_ATTEMPTS;
 use crate::{AttemptKey, Attempts, LoginAttemptStore};
 use errors::Error;

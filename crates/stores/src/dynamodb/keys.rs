@@ -4,13 +4,13 @@
 //! verifiers that look a key up by its id. No private key is ever stored.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
-use super::error::{get_consistent, Cancelled};
-use super::item::{number_attr, string_attr, Fields, Item};
+use super::error::{Cancelled, get_consistent};
+use super::item::{Fields, Item, number_attr, string_attr};
 use super::retry::Retry;
-use crate::{activated, KeyStore, PublicKey};
+use crate::{KeyStore, PublicKey, activated};
 use errors::Error;
 
 /// The partition key of the registry item.

@@ -3,14 +3,14 @@
 //! and session live (conditions on the security table in the same transaction).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use super::error::{conditional, get_consistent, sdk_error, Cancelled};
-use super::item::{number_attr, string_attr, timestamp, Fields, Item};
+use super::error::{Cancelled, conditional, get_consistent, sdk_error};
+use super::item::{Fields, Item, number_attr, string_attr, timestamp};
 use super::retry::Retry;
-use super::sessions::{user_allows, DynamoSessionStore};
+use super::sessions::{DynamoSessionStore, user_allows};
 use crate::config::Tables;
 use crate::{Cursor, Page, Profile, ProfilePatch, ProfileStore, WriteGuard};
 use errors::Error;

@@ -6,19 +6,19 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
-use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
 use super::accounts::DynamoAccountStore;
 use super::attempts::DynamoLoginAttemptStore;
-use super::error::{conditional, get_consistent, sdk_error, Cancelled};
-use super::item::{number_attr, string_attr, Fields, Item};
+use super::error::{Cancelled, conditional, get_consistent, sdk_error};
+use super::item::{Fields, Item, number_attr, string_attr};
 use super::retry::{self, Retry};
 use crate::config::Tables;
-use crate::rotation::{rotation_step, RotationStep};
+use crate::rotation::{RotationStep, rotation_step};
 use crate::session::{self, SessionFacts};
 use crate::{
     Account, LiveSession, Liveness, RefreshRecord, Rotation, Session, SessionCheck, SessionStore,
@@ -674,9 +674,10 @@ impl SessionStore for DynamoSessionStore {
 
     async fn end_session(&self, user_id: Option<Uuid>, sid: Uuid, now: i64) -> Result<bool, Error> {
         if let Some(user_id) = user_id
-            && self.liveness(user_id, sid, now).await? != Liveness::Live {
-                return Ok(false);
-            }
+            && self.liveness(user_id, sid, now).await? != Liveness::Live
+        {
+            return Ok(false);
+        }
         self.end(sid, user_id, now).await
     }
 

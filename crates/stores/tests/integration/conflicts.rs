@@ -2,8 +2,8 @@
 //! every one for `TransactionConflict`): each store's are tried five times, never past
 //! the time the request must be answered by, and then answer 503.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
