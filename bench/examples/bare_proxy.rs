@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::Full;
-use outbound::http_client::{connector, Service};
+use outbound::http_client::{Service, connector};
 use settings::{HttpClientConfig, Url};
 
 const TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,7 +1,7 @@
 //! The reference for cold start and size: cargo lambda's hello-world `lambda_http`
 //! function, built with the workspace's release profile.
 
-use lambda_http::{run, service_fn, Body, Error, Request, Response};
+use lambda_http::{Body, Error, Request, Response, run, service_fn};
 
 async fn hello(_request: Request) -> Result<Response<Body>, Error> {
     Ok(Response::builder()

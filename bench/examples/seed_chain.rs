@@ -16,11 +16,11 @@ use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -264,7 +264,7 @@ async fn main() -> Result<(), Error> {
         _ => {
             return Err("usage: seed_chain auth PORT | users PORT AUTH_URL | \
                         gateway PORT AUTH_URL USERS_URL"
-                .into())
+                .into());
         }
     };
     let port: u16 = arg(1).ok_or("PORT missing")?.parse()?;

@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::template::{Route, Segment, ACCOUNT_ID};
+use crate::template::{ACCOUNT_ID, Route, Segment};
 
 /// The most API Gateway takes in a request body of an HTTP API, and its answer when
 /// a body is larger: 413.
@@ -93,7 +93,7 @@ pub fn select<'r>(
             return routes
                 .iter()
                 .find(|r| r.path.is_none())
-                .map(|r| (r, BTreeMap::new()))
+                .map(|r| (r, BTreeMap::new()));
         }
     };
     let mut best: Option<(Rank, &Route, BTreeMap<String, String>)> = None;

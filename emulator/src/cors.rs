@@ -51,10 +51,10 @@ impl Cors {
         let headers = response.headers_mut();
         headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         let mut list = |name: HeaderName, values: &[String]| {
-            if let Ok(value) = HeaderValue::from_str(&values.join(",")) {
-                if !values.is_empty() {
-                    headers.insert(name, value);
-                }
+            if let Ok(value) = HeaderValue::from_str(&values.join(","))
+                && !values.is_empty()
+            {
+                headers.insert(name, value);
             }
         };
         list(
@@ -93,10 +93,10 @@ impl Cors {
             return;
         };
         headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        if !self.expose_headers.is_empty() {
-            if let Ok(value) = HeaderValue::from_str(&self.expose_headers.join(",")) {
-                headers.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, value);
-            }
+        if !self.expose_headers.is_empty()
+            && let Ok(value) = HeaderValue::from_str(&self.expose_headers.join(","))
+        {
+            headers.insert(http::header::ACCESS_CONTROL_EXPOSE_HEADERS, value);
         }
         if self.allow_credentials {
             headers.insert(

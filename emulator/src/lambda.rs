@@ -6,7 +6,7 @@
 //! (<https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html>).
 //! The Runtime API itself, the process's Lambda variables and its peak memory are the
 //! workspace's one implementation (`runtime_api`); this module is its event source
-//! and answer sink ([`Shared`]), and the instances' lifecycle.
+//! and answer sink ([`RuntimeApiState`]), and the instances' lifecycle.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,11 +19,11 @@ use axum::body::Bytes;
 use runtime_api::{Answers, Environment, Events, Invocation, Reply};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot, watch, Mutex as AsyncMutex};
+use tokio::sync::{Mutex as AsyncMutex, mpsc, oneshot, watch};
 
+use crate::Error;
 use crate::apigw::MAX_INVOKE_PAYLOAD_BYTES;
 use crate::template::REGION;
-use crate::Error;
 
 /// Lambda's limit on the init phase.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -176,7 +176,7 @@ impl Function {
         let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
         let (queue, incoming) = mpsc::channel(1);
         let (ready, _) = watch::channel(None);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(RuntimeApiState {
             function: self.name.clone(),
             queue,
             incoming: AsyncMutex::new(incoming),
@@ -257,7 +257,7 @@ fn supervise(mut child: Child) -> (oneshot::Sender<()>, watch::Receiver<bool>) {
 struct Instance {
     number: u64,
     pid: Option<u32>,
-    shared: Arc<Shared>,
+    shared: Arc<RuntimeApiState>,
     /// This instance's Runtime API; dropping it stops the server.
     _server: runtime_api::Server,
     kill: Option<oneshot::Sender<()>>,
@@ -294,8 +294,8 @@ impl Instance {
             let ready = async {
                 let mut ready = self.shared.ready.subscribe();
                 let _ = ready.wait_for(|r| r.is_some()).await;
-                let state = ready.borrow().clone();
-                state
+
+                ready.borrow().clone()
             };
             let failed = |why: String| Outcome {
                 result: Err(Failure::Crashed(why)),
@@ -371,7 +371,7 @@ enum Ready {
 }
 
 /// What the Runtime API handlers of one instance share.
-struct Shared {
+struct RuntimeApiState {
     function: String,
     queue: mpsc::Sender<Queued>,
     incoming: AsyncMutex<mpsc::Receiver<Queued>>,
@@ -379,7 +379,7 @@ struct Shared {
     ready: watch::Sender<Option<Ready>>,
 }
 
-impl Events for Shared {
+impl Events for RuntimeApiState {
     /// `GET /runtime/invocation/next`: the first call ends init; waits for the next
     /// event.
     async fn next(&self) -> Option<Invocation> {
@@ -412,7 +412,7 @@ impl Events for Shared {
     }
 }
 
-impl Shared {
+impl RuntimeApiState {
     /// Takes the pending invocation if `id` names it.
     fn take_pending(&self, id: &str) -> Option<oneshot::Sender<Answer>> {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -426,7 +426,7 @@ impl Shared {
     }
 }
 
-impl Answers for Shared {
+impl Answers for RuntimeApiState {
     fn response(&self, request_id: &str, body: Option<Bytes>) -> Reply {
         let Some(reply) = self.take_pending(request_id) else {
             return Reply::InvalidRequestId;

@@ -8,16 +8,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, Request, Response};
-use axum::Router;
 
+use crate::Error;
 use crate::apigw::{self, GatewayError, Throttle};
 use crate::cors::Cors;
 use crate::lambda::{Failure, Function, FunctionSpec};
 use crate::template::{Route, Template};
-use crate::Error;
 
 /// API Gateway's integration timeout for HTTP APIs (its maximum and default).
 /// <https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html>
@@ -133,10 +133,10 @@ async fn answer(
     let Ok(body) = axum::body::to_bytes(body, apigw::MAX_REQUEST_BYTES).await else {
         return (GatewayError::RequestEntityTooLarge.response(), None);
     };
-    if let Some(cors) = &api.cors {
-        if crate::cors::is_preflight(&parts.method, &parts.headers) {
-            return (cors.preflight(&parts.headers), None);
-        }
+    if let Some(cors) = &api.cors
+        && crate::cors::is_preflight(&parts.method, &parts.headers)
+    {
+        return (cors.preflight(&parts.headers), None);
     }
     let raw_path = parts.uri.path();
     let Some((route, params)) = apigw::select(&api.routes, &parts.method, raw_path) else {

@@ -62,12 +62,12 @@ pub fn parse_path(path: &str) -> Result<Vec<Segment>, TemplateError> {
                 Some(_) => {
                     return Err(TemplateError(format!(
                         "path {path:?}: a greedy variable must come last"
-                    )))
+                    )));
                 }
                 None => Segment::Param(name.to_owned()),
             },
             None if part.is_empty() => {
-                return Err(TemplateError(format!("path {path:?} has an empty segment")))
+                return Err(TemplateError(format!("path {path:?} has an empty segment")));
             }
             None => Segment::Literal((*part).to_owned()),
         };

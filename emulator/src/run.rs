@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::pipeline::{Api, Setup};
 use crate::template::{self, Template};
-use crate::{repo, secrets, setup, Cli, Error};
+use crate::{Cli, Error, repo, secrets, setup};
 
 /// `local emulate` with `cli`'s options: prepares everything, then serves the API
 /// with `serve` (the accept loop of the caller's choice, which gives each request its
@@ -75,7 +75,7 @@ where
 
 /// Ctrl-C or SIGTERM: either stops the emulation cleanly, its moto and functions too.
 async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
             tokio::select! {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-use crate::template::{Template, REGION};
+use crate::template::{REGION, Template};
 use crate::{Cli, Error};
 
 /// `scripts/emulator/sam_build.sh`: `sam build` (x86_64 where the arm64 standard library is

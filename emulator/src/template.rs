@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_yaml_ng::{Mapping, Value};
 
 use crate::cors::Cors;
-pub use crate::route::{parse_path, Route, Segment};
+pub use crate::route::{Route, Segment, parse_path};
 
 /// AWS SAM's defaults for a function that sets neither itself nor in `Globals`.
 /// <https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/sam-resource-function.html>
@@ -200,8 +200,8 @@ impl Resolver {
                     })?,
                     None => {
                         return fail(format!(
-                        "parameter {name} has no Default: pass --parameter-overrides {name}=..."
-                    ))
+                            "parameter {name} has no Default: pass --parameter-overrides {name}=..."
+                        ));
                     }
                 },
             };

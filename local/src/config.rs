@@ -3,8 +3,8 @@
 //! [`Config::gateway`]).
 
 use auth::config::{
-    read_bcrypt_cost, read_public_url, HashingLimits, LoginLimits, RegisterLimits,
-    DEFAULT_BCRYPT_COST,
+    DEFAULT_BCRYPT_COST, HashingLimits, LoginLimits, RegisterLimits, read_bcrypt_cost,
+    read_public_url,
 };
 use edge::client_ip::TrustedProxies;
 use edge::server::ServerLimits;
@@ -141,7 +141,7 @@ impl stores::config::StoreSettings for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outbound::config::{join_service_url, AuthMode};
+    use outbound::config::{AuthMode, join_service_url};
     use settings::Secret;
     use std::collections::HashMap;
     use std::time::Duration;
@@ -165,12 +165,13 @@ mod tests {
         assert_eq!(c.services.auth_url, None);
         assert_eq!(c.services.users_url, None);
         assert!(c.tokens.secret.is_none());
-        assert!(c
-            .tokens
-            .require_secret()
-            .unwrap_err()
-            .to_string()
-            .contains("JWT_SECRET"));
+        assert!(
+            c.tokens
+                .require_secret()
+                .unwrap_err()
+                .to_string()
+                .contains("JWT_SECRET")
+        );
     }
 
     #[test]
@@ -485,10 +486,12 @@ mod tests {
         let http = HttpClientConfig::read(&vars).unwrap();
         assert_eq!(http.request_timeout, Duration::from_millis(250));
         assert!(Services::read(&vars).is_ok());
-        assert!(read_bcrypt_cost(&vars)
-            .unwrap_err()
-            .to_string()
-            .contains("BCRYPT_COST"));
+        assert!(
+            read_bcrypt_cost(&vars)
+                .unwrap_err()
+                .to_string()
+                .contains("BCRYPT_COST")
+        );
     }
 
     #[test]

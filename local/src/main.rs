@@ -3,7 +3,7 @@
 //! template.yaml deploys it, over the real Lambda binaries (the `emulator` crate).
 
 use axum::http::StatusCode;
-use settings::{or_exit, ReadConfig};
+use settings::{ReadConfig, or_exit};
 
 /// mimalloc instead of glibc's malloc: with requests moving between tokio's worker
 /// threads, memory is often freed by another thread than the one that allocated it,

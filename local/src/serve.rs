@@ -11,21 +11,21 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -185,10 +185,10 @@ impl Watched {
         polled: Poll<io::Result<T>>,
         bytes: impl FnOnce(&T) -> bool,
     ) -> Poll<io::Result<T>> {
-        if let Poll::Ready(Ok(done)) = &polled {
-            if bytes(done) {
-                self.activity.touch();
-            }
+        if let Poll::Ready(Ok(done)) = &polled
+            && bytes(done)
+        {
+            self.activity.touch();
         }
         polled
     }

@@ -123,10 +123,10 @@ pub fn client_ip(
         .0
         .ip()
         .to_canonical();
-    if trusted.trusts(peer, headers) {
-        if let Some(forwarded) = forwarded_client(headers, trusted) {
-            return Some(forwarded);
-        }
+    if trusted.trusts(peer, headers)
+        && let Some(forwarded) = forwarded_client(headers, trusted)
+    {
+        return Some(forwarded);
     }
     Some(peer)
 }

@@ -5,12 +5,13 @@
 use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, ORIGIN, VARY,
@@ -19,14 +20,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::future::RouteFuture;
 use axum::routing::{MethodRouter, Route};
-use axum::Router;
 use futures_util::FutureExt;
 use tower::{Layer, Service};
 use tower_http::cors::{Cors, CorsLayer};
 
 use crate::metrics;
-use errors::error::error_response;
 use errors::Error;
+use errors::error::error_response;
 
 pub const REQUEST_ID: &str = "x-request-id";
 

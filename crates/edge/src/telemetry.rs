@@ -7,9 +7,10 @@ use std::io::IsTerminal;
 use crate::metrics;
 
 mod buffered;
-pub use buffered::{FlushOnDrop, FLUSH_EVERY};
+pub use buffered::{FLUSH_EVERY, FlushOnDrop};
 
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
@@ -17,7 +18,6 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter}
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,10 +97,12 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
-        if self.plain_access && event.metadata().target() == ACCESS && ctx.event_scope().is_none() {
-            if let Some(written) = access_line(&mut writer, event) {
-                return written;
-            }
+        if self.plain_access
+            && event.metadata().target() == ACCESS
+            && ctx.event_scope().is_none()
+            && let Some(written) = access_line(&mut writer, event)
+        {
+            return written;
         }
         if event.metadata().target() != metrics::TARGET {
             return self.inner.format_event(ctx, writer, event);

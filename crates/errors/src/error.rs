@@ -1,6 +1,6 @@
 //! The one error type: every failure leaves a function as `{"status", "message"}`.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -173,10 +173,9 @@ impl IntoResponse for Error {
         if let Self::LoginLocked { retry_after_secs }
         | Self::RegisterLimited { retry_after_secs }
         | Self::PasswordChecksBusy { retry_after_secs } = self
+            && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
         {
-            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

@@ -2,11 +2,11 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, HeaderMap};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::Error;
 
@@ -118,7 +118,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         None => return Err(Error::bad_request("Request body is empty")),
         Some(b'{') => {}
         Some(_) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
-            return Err(Error::bad_request("Request body must be a JSON object"))
+            return Err(Error::bad_request("Request body must be a JSON object"));
         }
         Some(_) => return Err(Error::bad_request("Malformed JSON")),
     }

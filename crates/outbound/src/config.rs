@@ -1,7 +1,7 @@
 //! Where the other services are and how tokens are checked: `AUTH_MODE`,
 //! `AUTH_SERVICE_URL` and `USER_SERVICE_URL`.
 
-use settings::{service_url, ConfigError, Url, Vars};
+use settings::{ConfigError, Url, Vars, service_url};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMode {

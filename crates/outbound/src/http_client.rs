@@ -17,13 +17,13 @@
 //! URLs too; without it such a URL is refused at start.
 
 use std::future::Future;
-use std::pin::{pin, Pin};
+use std::pin::{Pin, pin};
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::http::{header, HeaderValue, Response, Uri};
+use axum::http::{HeaderValue, Response, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -330,11 +330,11 @@ async fn drive<F: Future>(connection: &mut Option<Connection>, future: F) -> F::
         if let Poll::Ready(out) = future.as_mut().poll(cx) {
             return Poll::Ready(out);
         }
-        if let Some(open) = connection.as_mut() {
-            if Pin::new(open).poll(cx).is_ready() {
-                *connection = None;
-                return future.as_mut().poll(cx);
-            }
+        if let Some(open) = connection.as_mut()
+            && Pin::new(open).poll(cx).is_ready()
+        {
+            *connection = None;
+            return future.as_mut().poll(cx);
         }
         Poll::Pending
     })
@@ -383,8 +383,8 @@ impl std::fmt::Display for Chain<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
@@ -498,7 +498,10 @@ mod tests {
                         let answer = match answering {
                             Answering::Echo | Answering::EchoThenClose => {
                                 let body = format!("{target} {host}");
-                                format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len())
+                                format!(
+                                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                                    body.len()
+                                )
                             }
                             Answering::Silence => continue,
                             Answering::Chunked(n) => format!(

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -34,7 +34,7 @@ pub struct Account {
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
     /// The password generation: 0 at registration, one more at each password change.
-    pub gen: u64,
+    pub generation: u64,
 }
 
 impl fmt::Debug for Account {
@@ -45,7 +45,7 @@ impl fmt::Debug for Account {
             .field("email", &self.email)
             .field("password_hash", &"<redacted>")
             .field("created_at", &self.created_at)
-            .field("gen", &self.gen)
+            .field("generation", &self.generation)
             .finish()
     }
 }
@@ -129,7 +129,7 @@ impl Cursor {
 pub struct LiveSession {
     pub sid: Uuid,
     /// The password generation the session started under.
-    pub gen: u64,
+    pub generation: u64,
 }
 
 /// What must still hold when a profile is written for a caller, checked in the same
@@ -193,7 +193,7 @@ pub struct RefreshRecord {
     /// token retired before this was recorded, which counts as retired long ago).
     pub used_at: Option<i64>,
     /// The password generation of its session ([`Session::gen`]).
-    pub gen: u64,
+    pub generation: u64,
 }
 
 /// What came of presenting a refresh token.
@@ -327,7 +327,7 @@ pub struct Session {
     /// [`Session::MAX_USER_AGENT`] characters).
     pub user_agent: Option<String>,
     /// The account's password generation when the session started.
-    pub gen: u64,
+    pub generation: u64,
     /// When every token of the session has expired; the record may go from then on.
     pub expires_at: i64,
     /// When the session was ended, if it was.
@@ -343,7 +343,7 @@ impl Session {
 /// generation 0, nothing deleted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserState {
-    pub gen: u64,
+    pub generation: u64,
     /// The session that changed the password last, which stays live.
     pub kept: Option<Uuid>,
     pub deleted_at: Option<i64>,
@@ -362,7 +362,7 @@ pub enum Liveness {
 
 /// Who a session is checked or used for, and what its request looked like.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Use {
+pub struct SessionUse {
     pub now: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -433,7 +433,7 @@ pub trait SessionStore: SessionCheck {
         next: &TokenHash,
         next_expires_at: i64,
         session_expires_at: i64,
-        used: &Use,
+        used: &SessionUse,
         reuse_interval: Duration,
     ) -> Result<Rotation, Error>;
 

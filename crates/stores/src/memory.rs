@@ -8,15 +8,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::rotation::{rotation_step, RotationStep};
+use super::rotation::{RotationStep, rotation_step};
 use super::session::{self, SessionFacts};
 use super::{
     Account, AccountStore, AttemptKey, Attempts, Cursor, KeyStore, LiveSession, Liveness,
     LoginAttemptStore, Page, Profile, ProfilePatch, ProfileStore, PublicKey, RefreshRecord,
-    Rotation, Session, SessionCheck, SessionStore, Settle, Use, UserState, WriteGuard,
+    Rotation, Session, SessionCheck, SessionStore, SessionUse, Settle, UserState, WriteGuard,
 };
-use domain::refresh::TokenHash;
 use domain::Username;
+use domain::refresh::TokenHash;
 use errors::Error;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -200,7 +200,7 @@ impl Security {
     fn facts(&self, sid: Uuid) -> Option<SessionFacts> {
         self.sessions.get(&sid).map(|s| SessionFacts {
             user_id: s.user_id,
-            gen: s.gen,
+            generation: s.generation,
             expires_at: s.expires_at,
             ended: s.ended_at.is_some(),
         })
@@ -321,7 +321,7 @@ impl SessionStore for MemorySessionStore {
         next: &TokenHash,
         next_expires_at: i64,
         session_expires_at: i64,
-        used: &Use,
+        used: &SessionUse,
         reuse_interval: Duration,
     ) -> Result<Rotation, Error> {
         let now = used.now;
@@ -340,11 +340,11 @@ impl SessionStore for MemorySessionStore {
                 if security.tokens.contains_key(next) {
                     return Err(Error::internal("refresh token hash collision"));
                 }
-                if let Some(old) = security.tokens.get_mut(presented) {
-                    if !old.used {
-                        old.used = true;
-                        old.used_at = Some(now);
-                    }
+                if let Some(old) = security.tokens.get_mut(presented)
+                    && !old.used
+                {
+                    old.used = true;
+                    old.used_at = Some(now);
                 }
                 if let Some(session) = security.sessions.get_mut(&successor.family) {
                     session.last_used = now;
@@ -403,13 +403,13 @@ impl SessionStore for MemorySessionStore {
             return Ok(false);
         }
         let mut security = lock(&self.inner);
-        let gen = account.gen + 1;
+        let generation = account.generation + 1;
         if let Some(stored) = accounts.by_username.get_mut(&account.username.key()) {
             stored.password_hash = new_hash.to_owned();
-            stored.gen = gen;
+            stored.generation = generation;
         }
         let state = UserState {
-            gen,
+            generation,
             kept: Some(keep),
             deleted_at: None,
         };
@@ -434,7 +434,7 @@ impl SessionStore for MemorySessionStore {
         }
         profiles.remove(&account.user_id);
         let state = UserState {
-            gen: account.gen,
+            generation: account.generation,
             kept: None,
             deleted_at: Some(now),
         };
@@ -500,10 +500,11 @@ impl LoginAttemptStore for MemoryLoginAttemptStore {
 
     async fn release_attempt(&self, key: &AttemptKey, now: i64) -> Result<(), Error> {
         let mut counters = lock(&self.inner);
-        if let Some(a) = counters.attempts.get_mut(key) {
-            if a.window_ends_at > now && a.count > 0 {
-                a.count -= 1;
-            }
+        if let Some(a) = counters.attempts.get_mut(key)
+            && a.window_ends_at > now
+            && a.count > 0
+        {
+            a.count -= 1;
         }
         Ok(())
     }

@@ -97,7 +97,7 @@ mod tests {
             expires_at,
             used: used_at.is_some(),
             used_at,
-            gen: 0,
+            generation: 0,
         };
         let live = stored(NOW + 1, None);
         let retired = stored(NOW + 1, Some(NOW - INTERVAL));

@@ -9,7 +9,7 @@ use super::{LiveSession, Liveness, UserState};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionFacts {
     pub user_id: Uuid,
-    pub gen: u64,
+    pub generation: u64,
     pub expires_at: i64,
     pub ended: bool,
 }
@@ -33,7 +33,7 @@ pub fn liveness(
     let Some(session) = session else {
         return Liveness::Ended;
     };
-    let current = session.gen == user.gen || user.kept == Some(sid);
+    let current = session.generation == user.generation || user.kept == Some(sid);
     if session.user_id != user_id || session.ended || session.expires_at <= now || !current {
         return Liveness::Ended;
     }
@@ -52,7 +52,7 @@ pub fn check(
     match (liveness(sid, user_id, session, user, now), session) {
         (Liveness::Live, Some(session)) => Ok(LiveSession {
             sid,
-            gen: session.gen,
+            generation: session.generation,
         }),
         (Liveness::Live, None) => Err(Liveness::Ended),
         (refused, _) => Err(refused),
@@ -78,12 +78,12 @@ mod tests {
         let uid = Uuid::from_u128(2);
         let live = SessionFacts {
             user_id: uid,
-            gen: 0,
+            generation: 0,
             expires_at: NOW + 1,
             ended: false,
         };
         let changed = |kept: Option<Uuid>| UserState {
-            gen: 1,
+            generation: 1,
             kept,
             deleted_at: None,
         };
@@ -135,7 +135,10 @@ mod tests {
             ),
             (
                 "started after the change",
-                Some(SessionFacts { gen: 1, ..live }),
+                Some(SessionFacts {
+                    generation: 1,
+                    ..live
+                }),
                 Some(changed(None)),
                 Liveness::Live,
             ),

@@ -1,11 +1,11 @@
 //! One-shot requests into a router (every answer must be JSON), the API's register and
 //! login calls, tokens for any user, and the route table check.
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
-use axum::Router;
 use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -134,7 +134,7 @@ pub async fn start_session(
                 email: Email::parse(&format!("{}@example.com", username.to_lowercase())).unwrap(),
                 password_hash: "not a bcrypt hash: this account cannot log in".into(),
                 created_at: chrono::Utc::now(),
-                gen: 0,
+                generation: 0,
             };
             accounts.create(&account).await.unwrap();
             account
@@ -153,7 +153,7 @@ pub async fn start_session(
         last_used: now,
         ip: None,
         user_agent: None,
-        gen: account.gen,
+        generation: account.generation,
         expires_at: now.saturating_add(ttl_secs),
         ended_at: None,
     };
@@ -165,12 +165,14 @@ pub async fn start_session(
         expires_at: now + 3600,
         used: false,
         used_at: None,
-        gen: account.gen,
+        generation: account.generation,
     };
-    assert!(sessions
-        .start_session(&account, &session, &first)
-        .await
-        .unwrap());
+    assert!(
+        sessions
+            .start_session(&account, &session, &first)
+            .await
+            .unwrap()
+    );
     session.id
 }
 

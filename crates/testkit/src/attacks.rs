@@ -1,13 +1,13 @@
 //! The usual JWT attack playbook (RFC 8725 and the well-known attacks on JWT
 //! libraries), as tokens to present to a verifier: every one must be refused.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use settings::Secret;
-use tokens::{jwk, Claims, Ed25519Key, Tokens, ACCESS_TOKEN_TYPE};
+use tokens::{ACCESS_TOKEN_TYPE, Claims, Ed25519Key, Tokens, jwk};
 
 fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())

@@ -4,17 +4,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
     KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
-use aws_sdk_dynamodb::Client;
 
 use domain::{Email, Username};
 use settings::{HttpClientConfig, ReadConfig};
-use stores::config::{StoreAccess, StoreConfig};
-use stores::dynamodb::{pk, DynamoAccountStore};
 use stores::Stores;
+use stores::config::{StoreAccess, StoreConfig};
+use stores::dynamodb::{DynamoAccountStore, pk};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -471,8 +471,8 @@ impl TempTables {
 /// them. An `UpdateItem` (a login or registration counter) answers a count of 1 in an
 /// open window; anything else is a `ValidationException`. Its URL, and the count.
 pub async fn always_conflicting() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use axum::http::{HeaderMap, StatusCode};
 

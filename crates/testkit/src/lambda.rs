@@ -2,8 +2,8 @@
 //! function binary by a stand-in Runtime API.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use lambda_http::request::LambdaRequest;

@@ -83,7 +83,7 @@ impl TokenConfig {
             (Some(_), Some(_)) => {
                 return Err(ConfigError(
                     "set JWT_SIGNING_KEY (EdDSA) or JWT_SECRET (HS256), not both".into(),
-                ))
+                ));
             }
             (Some(key), None) => {
                 Tokens::ed25519(Ed25519Key::from_material(key), Some(keys), self.access_ttl)

@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -427,7 +427,7 @@ impl Tokens {
             None => {
                 return Err(Error::TokenGeneration(
                     "a verifier holds no signing key".into(),
-                ))
+                ));
             }
         };
         let header = Header {
@@ -785,7 +785,7 @@ mod tests {
             email: Email::parse("alice@example.com").unwrap(),
             password_hash: "h".into(),
             created_at: chrono::Utc::now(),
-            gen: 0,
+            generation: 0,
         };
         stores.accounts.create(&account).await.unwrap();
         let now = chrono::Utc::now().timestamp();
@@ -797,7 +797,7 @@ mod tests {
             last_used: now,
             ip: None,
             user_agent: None,
-            gen: 0,
+            generation: 0,
             expires_at: now + 3600,
             ended_at: None,
         };
@@ -809,13 +809,15 @@ mod tests {
             expires_at: now + 3600,
             used: false,
             used_at: None,
-            gen: 0,
+            generation: 0,
         };
-        assert!(stores
-            .sessions
-            .start_session(&account, &session, &first)
-            .await
-            .unwrap());
+        assert!(
+            stores
+                .sessions
+                .start_session(&account, &session, &first)
+                .await
+                .unwrap()
+        );
         let issued = t.issue(account.user_id, "alice", session.id).unwrap();
         let claims = verify_access(&t, stores.checks.as_ref(), &issued.token)
             .await
@@ -827,11 +829,13 @@ mod tests {
             Err(Error::TokenRevoked)
         ));
 
-        assert!(stores
-            .sessions
-            .end_session(Some(account.user_id), session.id, now)
-            .await
-            .unwrap());
+        assert!(
+            stores
+                .sessions
+                .end_session(Some(account.user_id), session.id, now)
+                .await
+                .unwrap()
+        );
         assert!(matches!(
             verify_access(&t, stores.checks.as_ref(), &issued.token).await,
             Err(Error::TokenRevoked)

@@ -6,15 +6,15 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use domain::{Password, Username};
 use errors::{Error, Json};
 use stores::{Account, Liveness, Session};
-use tokens::{verify_access, verify_session, Claims};
+use tokens::{Claims, verify_access, verify_session};
 
-use crate::{limits, AppState, ClientIp};
+use crate::{AppState, ClientIp, limits};
 
 /// At most this many sessions are listed, newest first.
 pub const MAX_LISTED: usize = 100;

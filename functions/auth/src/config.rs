@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use edge::client_ip::TrustedProxies;
-use settings::{service_url, ConfigError, HttpClientConfig, ReadConfig, Url, Vars};
+use settings::{ConfigError, HttpClientConfig, ReadConfig, Url, Vars, service_url};
 use stores::config::StoreConfig;
 use tokens::config::TokenConfig;
 

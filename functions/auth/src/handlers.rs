@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use domain::refresh::RefreshSecret;
@@ -13,10 +13,10 @@ use edge::metrics::{self, Event};
 use errors::json::OptionalJson;
 use errors::{Error, Json};
 use stores::session::until_both_expire;
-use stores::{Account, RefreshRecord, Rotation, Session, Use};
+use stores::{Account, RefreshRecord, Rotation, Session, SessionUse};
 use tokens::verify_access;
 
-use crate::{limits, AppState, ClientIp};
+use crate::{AppState, ClientIp, limits};
 
 pub async fn health() -> Json<Value> {
     Json(json!({
@@ -80,7 +80,7 @@ pub async fn register(
         email,
         password_hash,
         created_at: Utc::now(),
-        gen: 0,
+        generation: 0,
     };
     state.accounts.create(&account).await?;
     tracing::info!(user_id = %account.user_id, "account registered");
@@ -191,7 +191,7 @@ async fn attempt_login(
         last_used: now,
         ip: ip.map(|ip| ip.to_string()),
         user_agent: user_agent(&headers),
-        gen: account.gen,
+        generation: account.generation,
         expires_at: state.session_expires_at(now),
         ended_at: None,
     };
@@ -203,7 +203,7 @@ async fn attempt_login(
         expires_at: state.refresh_expires_at(now),
         used: false,
         used_at: None,
-        gen: account.gen,
+        generation: account.generation,
     };
     if !state
         .sessions
@@ -268,7 +268,7 @@ pub async fn refresh(
     let presented = RefreshSecret::parse(&req.refresh_token).ok_or(Error::InvalidRefreshToken)?;
     let next = RefreshSecret::generate();
     let now = Utc::now().timestamp();
-    let used = Use {
+    let used = SessionUse {
         now,
         ip: ip.map(|ip| ip.to_string()),
         user_agent: user_agent(&headers),
@@ -322,13 +322,13 @@ pub async fn logout(
         .and_then(|b| b.refresh_token)
         .and_then(|t| RefreshSecret::parse(&t));
     let mut other = None;
-    if let Some(presented) = presented {
-        if let Some(record) = state.sessions.find_refresh(&presented.hash()).await? {
-            if record.user_id != claims.user_id() {
-                return Err(Error::InvalidRefreshToken);
-            }
-            other = Some(record.family).filter(|family| *family != claims.session_id());
+    if let Some(presented) = presented
+        && let Some(record) = state.sessions.find_refresh(&presented.hash()).await?
+    {
+        if record.user_id != claims.user_id() {
+            return Err(Error::InvalidRefreshToken);
         }
+        other = Some(record.family).filter(|family| *family != claims.session_id());
     }
     // Both sessions are known to be the caller's (the bearer's was just checked live,
     // the other's token names the caller), so each ends with one conditional write.

@@ -2,10 +2,10 @@
 //! and where to find them (`/.well-known/openid-configuration`).
 
 use axum::extract::State;
-use axum::http::{header, Extensions, HeaderValue};
+use axum::http::{Extensions, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use settings::Url;
 
 use std::time::Duration;

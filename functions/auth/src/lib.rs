@@ -11,9 +11,9 @@ mod passwords;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
-use axum::Router;
 
 pub use crate::config::Config;
 use crate::config::{LoginLimits, RegisterLimits};
@@ -22,7 +22,7 @@ use settings::ConfigError;
 use stores::{AccountStore, KeyStore, LoginAttemptStore, SessionCheck, SessionStore, Stores};
 use tokens::Tokens;
 
-pub use edge::client_ip::{client_ip, ClientIp};
+pub use edge::client_ip::{ClientIp, client_ip};
 pub use passwords::Passwords;
 
 /// What the auth handlers share.

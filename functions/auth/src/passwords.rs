@@ -103,8 +103,8 @@ impl Passwords {
 /// A well-formed bcrypt hash of nothing anyone knows, built without hashing so that
 /// cold starts stay fast.
 fn dummy_hash(cost: u32) -> String {
-    use base64::engine::{general_purpose::NO_PAD, GeneralPurpose};
-    use base64::{alphabet, Engine};
+    use base64::engine::{GeneralPurpose, general_purpose::NO_PAD};
+    use base64::{Engine, alphabet};
     const BCRYPT_B64: GeneralPurpose = GeneralPurpose::new(&alphabet::BCRYPT, NO_PAD);
     let mut salt = [0u8; 16];
     let mut digest = [0u8; 23];

@@ -10,10 +10,10 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::Full;
 
-use edge::client_ip::{client_ip, HOP_KEY};
-use edge::http::{has_dot_segment, without_api_prefix, REQUEST_ID};
-use errors::json::{declares_json, read_body, MAX_BODY_BYTES};
+use edge::client_ip::{HOP_KEY, client_ip};
+use edge::http::{REQUEST_ID, has_dot_segment, without_api_prefix};
 use errors::Error;
+use errors::json::{MAX_BODY_BYTES, declares_json, read_body};
 use outbound::breaker::Outcome;
 use outbound::http_client::Failure;
 
@@ -114,14 +114,14 @@ async fn try_forward(
             headers.append(name, value.clone());
         }
     }
-    if let Some(ip) = client {
-        if let Ok(value) = HeaderValue::try_from(ip.to_string()) {
-            headers.insert(X_FORWARDED_FOR, value);
-            if let Some(key) = state.trusted.hop_key() {
-                if let Ok(key) = HeaderValue::from_str(key.expose()) {
-                    headers.insert(HOP_KEY, key);
-                }
-            }
+    if let Some(ip) = client
+        && let Ok(value) = HeaderValue::try_from(ip.to_string())
+    {
+        headers.insert(X_FORWARDED_FOR, value);
+        if let Some(key) = state.trusted.hop_key()
+            && let Ok(key) = HeaderValue::from_str(key.expose())
+        {
+            headers.insert(HOP_KEY, key);
         }
     }
 

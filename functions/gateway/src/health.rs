@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use axum::body::Bytes;
 use axum::extract::State;
 use http_body_util::Full;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use errors::Json;
 
@@ -36,10 +36,10 @@ type Probed = (Option<&'static str>, Option<&'static str>);
 impl ProbeCache {
     async fn get(&self, state: &AppState) -> Probed {
         let mut cached = self.0.lock().await;
-        if let Some((at, probed)) = *cached {
-            if at.elapsed() < PROBE_CACHE {
-                return probed;
-            }
+        if let Some((at, probed)) = *cached
+            && at.elapsed() < PROBE_CACHE
+        {
+            return probed;
         }
         let started = Instant::now();
         let probed = tokio::join!(probe(state, Upstream::Auth), probe(state, Upstream::Users));

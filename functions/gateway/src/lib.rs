@@ -7,22 +7,22 @@ mod health;
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer, ExposeHeaders};
 
 pub use crate::config::Config;
 use edge::client_ip::TrustedProxies;
-use edge::http::{Routes, REQUEST_ID};
+use edge::http::{REQUEST_ID, Routes};
 use outbound::breaker::Breaker;
 use outbound::http_client::{self, Service};
 use settings::{ConfigError, Url};
 
-use forward::Upstream;
 pub use forward::MAX_UPSTREAM_BODY_BYTES;
+use forward::Upstream;
 pub use health::{PROBE_CACHE, PROBE_TIMEOUT};
 
 pub use edge::http::NEXT_CURSOR;
@@ -31,9 +31,9 @@ pub use edge::http::NEXT_CURSOR;
 /// connections. A service without a URL (as in AWS) is neither routed to nor probed.
 /// Cloned for every request, so it is one `Arc`.
 #[derive(Clone)]
-pub struct AppState(std::sync::Arc<Shared>);
+pub struct AppState(std::sync::Arc<GatewayState>);
 
-pub struct Shared {
+pub struct GatewayState {
     /// How long one downstream call may take, answer and body together.
     timeout: Duration,
     /// Each only with a URL: as deployed (no service URLs) the gateway starts without
@@ -51,9 +51,9 @@ pub struct Shared {
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Shared;
+    type Target = GatewayState;
 
-    fn deref(&self) -> &Shared {
+    fn deref(&self) -> &GatewayState {
         &self.0
     }
 }
@@ -72,7 +72,7 @@ impl AppState {
             (Some(url), Some(connector)) => Service::new(var, url, connector).map(Some),
             _ => Ok(None),
         };
-        Ok(Self(std::sync::Arc::new(Shared {
+        Ok(Self(std::sync::Arc::new(GatewayState {
             timeout: config.http.request_timeout,
             auth: service("AUTH_SERVICE_URL", &services.auth_url)?,
             users: service("USER_SERVICE_URL", &services.users_url)?,
@@ -84,7 +84,7 @@ impl AppState {
     }
 }
 
-impl Shared {
+impl GatewayState {
     /// The circuit breaker of calls to `upstream`.
     fn breaker(&self, upstream: Upstream) -> &Breaker {
         match upstream {

@@ -1,6 +1,6 @@
 //! The gateway function under the Lambda runtime.
 
-use settings::{or_exit, ReadConfig};
+use settings::{ReadConfig, or_exit};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -6,16 +6,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::StatusCode;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use axum::http::request::Parts;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use axum::body::Bytes;
-use axum::http::{header, HeaderValue, Method, Uri};
+use axum::http::{HeaderValue, Method, Uri, header};
 use http_body_util::Full;
 
 use crate::config::Config;
@@ -24,7 +24,7 @@ use outbound::breaker::{Breaker, BreakerConfig, Outcome};
 use outbound::http_client;
 use settings::{ConfigError, HttpClientConfig, Url};
 use stores::{LiveSession, SessionCheck, WriteGuard};
-use tokens::{Tokens, MAX_TOKEN_BYTES};
+use tokens::{MAX_TOKEN_BYTES, Tokens};
 
 /// The caller a valid bearer token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,10 +3,10 @@
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, header};
 use chrono::{SecondsFormat, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::config::ProfileEmails;
@@ -14,8 +14,8 @@ use domain::{Email, Username};
 use errors::{Error, Json, Query};
 use stores::{Cursor, Profile, ProfilePatch};
 
-use crate::auth::AuthUser;
 use crate::AppState;
+use crate::auth::AuthUser;
 
 /// Longest `full_name`, in characters.
 pub const MAX_FULL_NAME_CHARS: usize = 100;

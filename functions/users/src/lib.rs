@@ -6,9 +6,9 @@ mod handlers;
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
-use axum::Router;
 
 use outbound::config::AuthMode;
 

@@ -4,13 +4,13 @@
 //! that should end it, at auth (`/validate`, `/refresh`) and at users.
 
 use reqwest::{Client, Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use local::{Ports, Stack};
+use testkit::SECRET;
 use testkit::dynamodb::TempTables;
 use testkit::http::PASSWORD;
-use testkit::SECRET;
 
 use crate::support::{config_with_secret, on_tables};
 

@@ -2,7 +2,7 @@
 //! DynamoDB, concurrent registrations of one name or email have one winner each.
 
 use local::Config;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use settings::ReadConfig;
 use testkit::http::call;
 

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::interceptors::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
     FinalizerInterceptorContextRef,
@@ -15,13 +16,12 @@ use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::scan::{ScanInput, ScanOutput};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use stores::Stores;
 use testkit::dynamodb::TempTables;
-use testkit::{event, invoke, tokens, with_body, with_header, SECRET};
+use testkit::{SECRET, event, invoke, tokens, with_body, with_header};
 use tokens::Tokens;
 
 use crate::support::on_tables;
@@ -151,10 +151,10 @@ impl Intercept for Counter {
             .get("x-amz-target")
             .and_then(|t| t.rsplit('.').next())
             .unwrap_or("unknown");
-        if let Some(last) = self.0.lock().unwrap().last_mut() {
-            if last.operation.is_empty() {
-                last.operation = target.to_owned();
-            }
+        if let Some(last) = self.0.lock().unwrap().last_mut()
+            && last.operation.is_empty()
+        {
+            last.operation = target.to_owned();
         }
         Ok(())
     }

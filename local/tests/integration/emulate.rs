@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use emulator::template::{Locals, Template};
 use emulator::{Api, Setup};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/emulate");
 const SECRET: &str = "a-local-secret-for-the-emulation-tests";
@@ -182,10 +182,12 @@ async fn a_request_becomes_a_payload_format_2_event_as_api_gateway_builds_it() {
     assert!(event["headers"].get("cookie").is_none(), "{event}");
     assert_eq!(event["headers"]["x-forwarded-for"], "127.0.0.1");
     assert_eq!(event["headers"]["content-length"], "7");
-    assert!(event["headers"]["x-amzn-trace-id"]
-        .as_str()
-        .unwrap()
-        .starts_with("Root=1-"));
+    assert!(
+        event["headers"]["x-amzn-trace-id"]
+            .as_str()
+            .unwrap()
+            .starts_with("Root=1-")
+    );
     assert_eq!(event["body"], r#"{"k":1}"#);
     assert_eq!(event["isBase64Encoded"], false);
     let context = &event["requestContext"];
@@ -273,10 +275,12 @@ async fn functions_get_the_templates_environment_resolved_and_lambdas_own_variab
         "LoggingConfig of Globals"
     );
     assert_eq!(env["AWS_REGION"], "us-east-1");
-    assert!(env["AWS_LAMBDA_RUNTIME_API"]
-        .as_str()
-        .unwrap()
-        .starts_with("127.0.0.1:"));
+    assert!(
+        env["AWS_LAMBDA_RUNTIME_API"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
     for inherited in ["CARGO", "CARGO_MANIFEST_DIR", "HOME", "RUST_LOG"] {
         assert!(
             env.get(inherited).is_none(),
@@ -495,10 +499,12 @@ async fn cors_comes_from_the_template_and_preflights_never_reach_a_function() {
 
     let other = preflight("http://evil.example").await.unwrap();
     assert_eq!(other.status(), 204);
-    assert!(!other
-        .headers()
-        .keys()
-        .any(|k| k.as_str().starts_with("access-control-")));
+    assert!(
+        !other
+            .headers()
+            .keys()
+            .any(|k| k.as_str().starts_with("access-control-"))
+    );
 
     // A preflight on a path no route has is still answered: API Gateway answers it.
     let unrouted = c

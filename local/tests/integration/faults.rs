@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::extract::Path;
 use axum::routing::get;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use errors::Error;
@@ -20,7 +20,7 @@ use local::{Ports, Stack};
 use stores::{Cursor, Page, Profile, ProfilePatch, ProfileStore, Stores, WriteGuard};
 use testkit::dynamodb::TempTables;
 use testkit::error;
-use testkit::http::{self, serve, PASSWORD};
+use testkit::http::{self, PASSWORD, serve};
 
 use crate::support::on_tables;
 

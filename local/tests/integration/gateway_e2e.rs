@@ -5,8 +5,8 @@ use local::Stack;
 use serde_json::json;
 use testkit::error;
 use testkit::http::{
-    call, client, dead_url, raw_request, raw_request_with, read, send, sign_up, spec_health, Fake,
-    Reply,
+    Fake, Reply, call, client, dead_url, raw_request, raw_request_with, read, send, sign_up,
+    spec_health,
 };
 
 use crate::support::{on_tables, stack};
@@ -253,11 +253,12 @@ async fn whole_flow(stack: Stack) {
 
     let (status, all) = call("GET", format!("{gw}/api/users"), Some(&bob), None).await;
     assert_eq!(status, 200);
-    assert!(all
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|p| p["user_id"] == alice_id.as_str()));
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["user_id"] == alice_id.as_str())
+    );
 
     let (status, body) = call(
         "PUT",

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use reqwest::{Client, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use local::Config;
 use local::Ports;

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::Request;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::Client;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use local::Ports;
 use stores::Stores;
@@ -375,12 +375,14 @@ async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: local
             .unwrap(),
         None
     );
-    assert!(stores
-        .keys
-        .public_key(&second_kid, retired_at)
-        .await
-        .unwrap()
-        .is_some());
+    assert!(
+        stores
+            .keys
+            .public_key(&second_kid, retired_at)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,13 +5,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use reqwest::Client;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use local::{Ports, Stack};
 use settings::Secret;
 use stores::Stores;
-use testkit::{config, signed_in, SECRET};
+use testkit::{SECRET, config, signed_in};
 use tokens::Tokens;
 
 use crate::support::on_tables;

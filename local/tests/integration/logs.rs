@@ -7,9 +7,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde_json::{json, Value};
-use testkit::http::PASSWORD;
+use serde_json::{Value, json};
 use testkit::SECRET;
+use testkit::http::PASSWORD;
 
 /// Reads a pipe to its end, passing each line on as it comes; returns all of it.
 pub(crate) fn drain(

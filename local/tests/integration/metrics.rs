@@ -13,9 +13,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use domain::Username;
 use edge::metrics::{self, Event};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use stores::Stores;
-use testkit::http::{serve, PASSWORD};
+use testkit::http::{PASSWORD, serve};
 
 use crate::logs::{self, Local};
 

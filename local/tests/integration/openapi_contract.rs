@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 use testkit::http::{client, read};
-use testkit::{concrete_path, is_routing_refusal, PROBED_METHODS};
+use testkit::{PROBED_METHODS, concrete_path, is_routing_refusal};
 
 use crate::support::stack;
 

@@ -6,15 +6,15 @@
 use std::future::Future;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uuid::Uuid;
 
 use local::{Ports, Stack};
 use testkit::dynamodb::TempTables;
-use testkit::http::{call, sign_up, PASSWORD};
-use testkit::{tokens, SECRET};
+use testkit::http::{PASSWORD, call, sign_up};
+use testkit::{SECRET, tokens};
 use tokens::Claims;
 
 use crate::support::{config_with_secret, on_tables};

@@ -2,12 +2,12 @@
 //! with the in-memory stores and with DynamoDB tables (`DYNAMODB_ENDPOINT`).
 
 use reqwest::{Client, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use local::{Ports, Stack};
+use testkit::SECRET;
 use testkit::dynamodb::TempTables;
 use testkit::http::PASSWORD;
-use testkit::SECRET;
 
 use crate::support::{config_with_secret, on_tables};
 

@@ -4,7 +4,7 @@
 use local::Config;
 use local::{Ports, Stack};
 use testkit::dynamodb::TempTables;
-use testkit::{config, SECRET};
+use testkit::{SECRET, config};
 
 /// The local stack on free ports, configured by `pairs` alone.
 pub async fn stack(pairs: &[(&str, &str)]) -> Stack {

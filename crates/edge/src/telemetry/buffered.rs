@@ -64,16 +64,18 @@ fn start_flusher() {
     STARTED.call_once(|| {
         let spawned = std::thread::Builder::new()
             .name("log-flush".into())
-            .spawn(|| loop {
-                {
-                    let lines = lock(&PENDING.lines);
-                    let _filled = PENDING
-                        .filled
-                        .wait_while(lines, |lines| lines.is_empty())
-                        .unwrap_or_else(PoisonError::into_inner);
+            .spawn(|| {
+                loop {
+                    {
+                        let lines = lock(&PENDING.lines);
+                        let _filled = PENDING
+                            .filled
+                            .wait_while(lines, |lines| lines.is_empty())
+                            .unwrap_or_else(PoisonError::into_inner);
+                    }
+                    std::thread::sleep(FLUSH_EVERY);
+                    flush();
                 }
-                std::thread::sleep(FLUSH_EVERY);
-                flush();
             });
         if spawned.is_err() {
             // No thread: every line is written at once instead (see `Line::write`).

@@ -2,14 +2,14 @@
 //! transaction.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
-use super::error::{get_consistent, Cancelled};
-use super::item::{s, timestamp, Fields, Item};
+use super::error::{Cancelled, get_consistent};
+use super::item::{Fields, Item, string_attr, timestamp};
 use super::retry::Retry;
 use crate::{Account, AccountStore};
 use domain::{Email, Username};
@@ -47,7 +47,7 @@ impl DynamoAccountStore {
     }
 
     fn put(&self, pk: String, mut item: Item) -> Result<TransactWriteItem, Error> {
-        item.insert("pk".into(), s(pk));
+        item.insert("pk".into(), string_attr(pk));
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -59,13 +59,13 @@ impl DynamoAccountStore {
 
     fn registration(&self, account: &Account) -> Result<Vec<TransactWriteItem>, Error> {
         let record = Item::from([
-            ("user_id".into(), s(account.user_id.to_string())),
-            ("username".into(), s(account.username.as_str())),
-            ("email".into(), s(account.email.as_str())),
-            ("password_hash".into(), s(&account.password_hash)),
+            ("user_id".into(), string_attr(account.user_id.to_string())),
+            ("username".into(), string_attr(account.username.as_str())),
+            ("email".into(), string_attr(account.email.as_str())),
+            ("password_hash".into(), string_attr(&account.password_hash)),
             ("created_at".into(), timestamp(&account.created_at)),
         ]);
-        let claim = Item::from([("user_id".into(), s(account.user_id.to_string()))]);
+        let claim = Item::from([("user_id".into(), string_attr(account.user_id.to_string()))]);
         Ok(vec![
             self.put(Self::user_key(account.user_id), record.clone())?,
             self.put(Self::username_key(&account.username), record)?,
@@ -110,7 +110,7 @@ fn account_from(item: &Item) -> Result<Account, Error> {
         email: Email::parse(f.text("email")?).map_err(|_| invalid("email"))?,
         password_hash: f.text("password_hash")?.to_owned(),
         created_at: f.time("created_at")?,
-        gen: f.generation("gen")?,
+        generation: f.generation("gen")?,
     })
 }
 
@@ -139,7 +139,7 @@ impl AccountStore for DynamoAccountStore {
         let item = get_consistent(
             &self.client,
             &self.table,
-            ("pk", s(Self::username_key(username))),
+            ("pk", string_attr(Self::username_key(username))),
         )
         .await?;
         item.as_ref().map(account_from).transpose()
@@ -152,12 +152,12 @@ impl AccountStore for DynamoAccountStore {
         let update = |pk: String| {
             Update::builder()
                 .table_name(&self.table)
-                .key("pk", s(pk))
+                .key("pk", string_attr(pk))
                 .update_expression("SET password_hash = :new")
                 .condition_expression("password_hash = :verified AND user_id = :uid")
-                .expression_attribute_values(":new", s(new_hash))
-                .expression_attribute_values(":verified", s(&account.password_hash))
-                .expression_attribute_values(":uid", s(account.user_id.to_string()))
+                .expression_attribute_values(":new", string_attr(new_hash))
+                .expression_attribute_values(":verified", string_attr(&account.password_hash))
+                .expression_attribute_values(":uid", string_attr(account.user_id.to_string()))
                 .build()
                 .map(|u| TransactWriteItem::builder().update(u).build())
                 .map_err(Error::internal)

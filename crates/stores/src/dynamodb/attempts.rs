@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::error::{conditional, sdk_error};
-use super::item::{n, s, Fields};
+use super::item::{Fields, number_attr, string_attr};
 use super::retry::CONFLICT_ATTEMPTS;
 use crate::{AttemptKey, Attempts, LoginAttemptStore};
 use errors::Error;
@@ -53,15 +53,15 @@ impl LoginAttemptStore for DynamoLoginAttemptStore {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key("pk", s(&pk))
+                .key("pk", string_attr(&pk))
                 .update_expression(
                     "ADD #attempts :one SET expires_at = if_not_exists(expires_at, :end)",
                 )
                 .condition_expression("attribute_not_exists(pk) OR expires_at > :now")
                 .expression_attribute_names("#attempts", "attempts")
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":end", n(window_ends_at))
-                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":one", number_attr(1))
+                .expression_attribute_values(":end", number_attr(window_ends_at))
+                .expression_attribute_values(":now", number_attr(now))
                 .return_values(ReturnValue::AllNew)
                 .send()
                 .await;
@@ -82,11 +82,11 @@ impl LoginAttemptStore for DynamoLoginAttemptStore {
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .item("pk", s(&pk))
-                .item("attempts", n(1))
-                .item("expires_at", n(window_ends_at))
+                .item("pk", string_attr(&pk))
+                .item("attempts", number_attr(1))
+                .item("expires_at", number_attr(window_ends_at))
                 .condition_expression("expires_at <= :now")
-                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":now", number_attr(now))
                 .send()
                 .await;
             if conditional("PutItem", restarted)?.is_some() {
@@ -106,13 +106,13 @@ impl LoginAttemptStore for DynamoLoginAttemptStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(Self::attempt_key(key)))
+            .key("pk", string_attr(Self::attempt_key(key)))
             .update_expression("ADD #attempts :minus_one")
             .condition_expression("expires_at > :now AND #attempts > :zero")
             .expression_attribute_names("#attempts", "attempts")
-            .expression_attribute_values(":minus_one", n(-1))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":minus_one", number_attr(-1))
+            .expression_attribute_values(":zero", number_attr(0))
+            .expression_attribute_values(":now", number_attr(now))
             .send()
             .await;
         conditional("UpdateItem", released)?;
@@ -123,7 +123,7 @@ impl LoginAttemptStore for DynamoLoginAttemptStore {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(Self::attempt_key(key)))
+            .key("pk", string_attr(Self::attempt_key(key)))
             .send()
             .await
             .map(|_| ())

@@ -11,16 +11,16 @@ use errors::Error;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
-pub(super) fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn string_attr(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-pub(super) fn n(value: i64) -> AttributeValue {
+pub(super) fn number_attr(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
 pub(super) fn timestamp(at: &DateTime<Utc>) -> AttributeValue {
-    s(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    string_attr(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
 /// Reads item attributes, naming the item in every complaint.
@@ -70,7 +70,9 @@ impl<'a> Fields<'a> {
     pub(super) fn generation(&self, name: &str) -> Result<u64, Error> {
         match self.optional_number(name)? {
             None => Ok(0),
-            Some(gen) => u64::try_from(gen).map_err(|_| self.bad(name, "is negative")),
+            Some(generation) => {
+                u64::try_from(generation).map_err(|_| self.bad(name, "is negative"))
+            }
         }
     }
 

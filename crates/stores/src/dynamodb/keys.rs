@@ -4,13 +4,13 @@
 //! verifiers that look a key up by its id. No private key is ever stored.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
-use super::error::{get_consistent, Cancelled};
-use super::item::{n, s, Fields, Item};
+use super::error::{Cancelled, get_consistent};
+use super::item::{Fields, Item, number_attr, string_attr};
 use super::retry::Retry;
-use crate::{activated, KeyStore, PublicKey};
+use crate::{KeyStore, PublicKey, activated};
 use errors::Error;
 
 /// The partition key of the registry item.
@@ -24,13 +24,13 @@ pub struct DynamoKeyStore {
 
 fn key_fields(key: &PublicKey) -> Item {
     let mut item = Item::from([
-        ("kid".into(), s(&key.kid)),
-        ("x".into(), s(&key.x)),
-        ("alg".into(), s("EdDSA")),
-        ("created_at".into(), n(key.created_at)),
+        ("kid".into(), string_attr(&key.kid)),
+        ("x".into(), string_attr(&key.x)),
+        ("alg".into(), string_attr("EdDSA")),
+        ("created_at".into(), number_attr(key.created_at)),
     ]);
     if let Some(at) = key.expires_at {
-        item.insert("expires_at".into(), n(at));
+        item.insert("expires_at".into(), number_attr(at));
     }
     item
 }
@@ -57,13 +57,14 @@ impl DynamoKeyStore {
     }
 
     /// [`pk::key`](super::pk::key).
-    pub fn key_key(kid: &str) -> String {
+    pub fn signing_key_pk(kid: &str) -> String {
         super::pk::key(kid)
     }
 
     /// The registry's keys and version (0 and none when there is no registry yet).
     async fn registry(&self) -> Result<(Vec<PublicKey>, i64), Error> {
-        let item = get_consistent(&self.client, &self.table, ("pk", s(REGISTRY_KEY))).await?;
+        let item =
+            get_consistent(&self.client, &self.table, ("pk", string_attr(REGISTRY_KEY))).await?;
         let Some(item) = item.as_ref() else {
             return Ok((Vec::new(), 0));
         };
@@ -88,7 +89,7 @@ impl DynamoKeyStore {
     fn write(&self, keys: &[PublicKey], version: i64) -> Result<Vec<TransactWriteItem>, Error> {
         let registry = Put::builder()
             .table_name(&self.table)
-            .item("pk", s(REGISTRY_KEY))
+            .item("pk", string_attr(REGISTRY_KEY))
             .item(
                 "keys",
                 AttributeValue::L(
@@ -97,20 +98,20 @@ impl DynamoKeyStore {
                         .collect(),
                 ),
             )
-            .item("version", n(version + 1));
+            .item("version", number_attr(version + 1));
         let registry = if version == 0 {
             registry.condition_expression("attribute_not_exists(pk)")
         } else {
             registry
                 .condition_expression("version = :v")
-                .expression_attribute_values(":v", n(version))
+                .expression_attribute_values(":v", number_attr(version))
         }
         .build()
         .map_err(Error::internal)?;
         let mut items = vec![TransactWriteItem::builder().put(registry).build()];
         for key in keys {
             let mut item = key_fields(key);
-            item.insert("pk".into(), s(Self::key_key(&key.kid)));
+            item.insert("pk".into(), string_attr(Self::signing_key_pk(&key.kid)));
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
@@ -160,7 +161,12 @@ impl KeyStore for DynamoKeyStore {
 
     /// One consistent `GetItem` of `KEY#<kid>`.
     async fn public_key(&self, kid: &str, now: i64) -> Result<Option<PublicKey>, Error> {
-        let item = get_consistent(&self.client, &self.table, ("pk", s(Self::key_key(kid)))).await?;
+        let item = get_consistent(
+            &self.client,
+            &self.table,
+            ("pk", string_attr(Self::signing_key_pk(kid))),
+        )
+        .await?;
         Ok(item
             .as_ref()
             .map(key_from)

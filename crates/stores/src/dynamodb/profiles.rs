@@ -3,14 +3,14 @@
 //! and session live (conditions on the security table in the same transaction).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use super::error::{conditional, get_consistent, sdk_error, Cancelled};
-use super::item::{n, s, timestamp, Fields, Item};
+use super::error::{Cancelled, conditional, get_consistent, sdk_error};
+use super::item::{Fields, Item, number_attr, string_attr, timestamp};
 use super::retry::Retry;
-use super::sessions::{user_allows, DynamoSessionStore};
+use super::sessions::{DynamoSessionStore, user_allows};
 use crate::config::Tables;
 use crate::{Cursor, Page, Profile, ProfilePatch, ProfileStore, WriteGuard};
 use errors::Error;
@@ -41,7 +41,10 @@ impl DynamoProfileStore {
         let Some(live) = guard.session else {
             let marker = ConditionCheck::builder()
                 .table_name(&self.security)
-                .key("pk", s(DynamoSessionStore::user_key(guard.user_id)))
+                .key(
+                    "pk",
+                    string_attr(DynamoSessionStore::user_key(guard.user_id)),
+                )
                 .condition_expression("attribute_not_exists(deleted_at)")
                 .build()
                 .map_err(Error::internal)?;
@@ -49,14 +52,14 @@ impl DynamoProfileStore {
         };
         let session = ConditionCheck::builder()
             .table_name(&self.security)
-            .key("pk", s(DynamoSessionStore::session_key(live.sid)))
+            .key("pk", string_attr(DynamoSessionStore::session_key(live.sid)))
             .condition_expression(
                 "attribute_exists(pk) AND attribute_not_exists(ended_at) AND user_id = :uid \
                  AND gen = :gen AND expires_at > :now",
             )
-            .expression_attribute_values(":uid", s(guard.user_id.to_string()))
-            .expression_attribute_values(":gen", n(live.gen as i64))
-            .expression_attribute_values(":now", n(guard.now))
+            .expression_attribute_values(":uid", string_attr(guard.user_id.to_string()))
+            .expression_attribute_values(":gen", number_attr(live.generation as i64))
+            .expression_attribute_values(":now", number_attr(guard.now))
             .build()
             .map_err(Error::internal)?;
         Ok(vec![
@@ -64,7 +67,7 @@ impl DynamoProfileStore {
                 &self.security,
                 guard.user_id,
                 live.sid,
-                live.gen,
+                live.generation,
             )?),
             check(session),
         ])
@@ -103,7 +106,7 @@ impl DynamoProfileStore {
 }
 
 fn profile_key(user_id: Uuid) -> AttributeValue {
-    s(user_id.to_string())
+    string_attr(user_id.to_string())
 }
 
 fn profile_from(item: &Item) -> Result<Profile, Error> {
@@ -128,10 +131,10 @@ impl ProfileStore for DynamoProfileStore {
     async fn create(&self, profile: &Profile, guard: &WriteGuard) -> Result<(), Error> {
         let item = Item::from([
             ("user_id".into(), profile_key(profile.user_id)),
-            ("username".into(), s(&profile.username)),
-            ("email".into(), s(&profile.email)),
-            ("full_name".into(), s(&profile.full_name)),
-            ("bio".into(), s(&profile.bio)),
+            ("username".into(), string_attr(&profile.username)),
+            ("email".into(), string_attr(&profile.email)),
+            ("full_name".into(), string_attr(&profile.full_name)),
+            ("bio".into(), string_attr(&profile.bio)),
             ("created_at".into(), timestamp(&profile.created_at)),
         ]);
         let put = Put::builder()
@@ -185,7 +188,7 @@ impl ProfileStore for DynamoProfileStore {
                 sets.push(format!("#{name} = :{name}"));
                 update = update
                     .expression_attribute_names(format!("#{name}"), name)
-                    .expression_attribute_values(format!(":{name}"), s(value));
+                    .expression_attribute_values(format!(":{name}"), string_attr(value));
             }
             let update = update
                 .update_expression(format!("SET {}", sets.join(", ")))

@@ -6,23 +6,23 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
-use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
 use super::accounts::DynamoAccountStore;
 use super::attempts::DynamoLoginAttemptStore;
-use super::error::{conditional, get_consistent, sdk_error, Cancelled};
-use super::item::{n, s, Fields, Item};
+use super::error::{Cancelled, conditional, get_consistent, sdk_error};
+use super::item::{Fields, Item, number_attr, string_attr};
 use super::retry::{self, Retry};
 use crate::config::Tables;
-use crate::rotation::{rotation_step, RotationStep};
+use crate::rotation::{RotationStep, rotation_step};
 use crate::session::{self, SessionFacts};
 use crate::{
     Account, LiveSession, Liveness, RefreshRecord, Rotation, Session, SessionCheck, SessionStore,
-    Settle, Use, UserState,
+    SessionUse, Settle, UserState,
 };
 use domain::refresh::TokenHash;
 use errors::Error;
@@ -75,18 +75,23 @@ impl DynamoSessionStore {
     fn account_unchanged(&self, pk: String, account: &Account) -> Result<ConditionCheck, Error> {
         ConditionCheck::builder()
             .table_name(&self.accounts)
-            .key("pk", s(pk))
+            .key("pk", string_attr(pk))
             .condition_expression("password_hash = :verified AND user_id = :uid")
-            .expression_attribute_values(":verified", s(&account.password_hash))
-            .expression_attribute_values(":uid", s(account.user_id.to_string()))
+            .expression_attribute_values(":verified", string_attr(&account.password_hash))
+            .expression_attribute_values(":uid", string_attr(account.user_id.to_string()))
             .build()
             .map_err(Error::internal)
     }
 
-    /// The condition that the user's state still lets a session of generation `gen`
+    /// The condition that the user's state still lets a session of generation `generation`
     /// (or the session kept by the last password change) live.
-    fn user_allows(&self, user_id: Uuid, sid: Uuid, gen: u64) -> Result<ConditionCheck, Error> {
-        user_allows(&self.security, user_id, sid, gen)
+    fn user_allows(
+        &self,
+        user_id: Uuid,
+        sid: Uuid,
+        generation: u64,
+    ) -> Result<ConditionCheck, Error> {
+        user_allows(&self.security, user_id, sid, generation)
     }
 
     fn put_new(&self, table: &str, item: Item) -> Result<TransactWriteItem, Error> {
@@ -108,10 +113,10 @@ impl DynamoSessionStore {
         presented: &TokenHash,
         next: &RefreshRecord,
         session_expires_at: i64,
-        used: &Use,
+        used: &SessionUse,
         retire: bool,
     ) -> Result<Vec<TransactWriteItem>, Error> {
-        let presented_key = s(Self::refresh_key(presented));
+        let presented_key = string_attr(Self::refresh_key(presented));
         let old = if retire {
             item_update(
                 Update::builder()
@@ -122,7 +127,7 @@ impl DynamoSessionStore {
                     .expression_attribute_names("#used", "used")
                     .expression_attribute_values(":true", AttributeValue::Bool(true))
                     .expression_attribute_values(":false", AttributeValue::Bool(false))
-                    .expression_attribute_values(":now", n(used.now))
+                    .expression_attribute_values(":now", number_attr(used.now))
                     .build()
                     .map_err(Error::internal)?,
             )
@@ -142,25 +147,25 @@ impl DynamoSessionStore {
         let mut remove = Vec::new();
         let mut touch = Update::builder()
             .table_name(&self.security)
-            .key("pk", s(Self::session_key(next.family)))
+            .key("pk", string_attr(Self::session_key(next.family)))
             .condition_expression(
                 "attribute_exists(pk) AND attribute_not_exists(ended_at) AND user_id = :uid \
                  AND expires_at > :now",
             )
-            .expression_attribute_values(":now", n(used.now))
-            .expression_attribute_values(":exp", n(session_expires_at))
-            .expression_attribute_values(":uid", s(next.user_id.to_string()));
+            .expression_attribute_values(":now", number_attr(used.now))
+            .expression_attribute_values(":exp", number_attr(session_expires_at))
+            .expression_attribute_values(":uid", string_attr(next.user_id.to_string()));
         match &used.ip {
             Some(ip) => {
                 set.push("ip = :ip");
-                touch = touch.expression_attribute_values(":ip", s(ip));
+                touch = touch.expression_attribute_values(":ip", string_attr(ip));
             }
             None => remove.push("ip"),
         }
         match &used.user_agent {
             Some(ua) => {
                 set.push("user_agent = :ua");
-                touch = touch.expression_attribute_values(":ua", s(ua));
+                touch = touch.expression_attribute_values(":ua", string_attr(ua));
             }
             None => remove.push("user_agent"),
         }
@@ -175,7 +180,7 @@ impl DynamoSessionStore {
         Ok(vec![
             old,
             item_update(touch),
-            item_check(self.user_allows(next.user_id, next.family, next.gen)?),
+            item_check(self.user_allows(next.user_id, next.family, next.generation)?),
             self.put_new(&self.security, refresh_item(next))?,
         ])
     }
@@ -201,13 +206,13 @@ impl DynamoSessionStore {
             .client
             .update_item()
             .table_name(&self.security)
-            .key("pk", s(Self::session_key(sid)))
+            .key("pk", string_attr(Self::session_key(sid)))
             .update_expression("SET ended_at = :now REMOVE session_user")
-            .expression_attribute_values(":now", n(now));
+            .expression_attribute_values(":now", number_attr(now));
         let mut condition = "attribute_exists(pk) AND attribute_not_exists(ended_at)".to_owned();
         if let Some(user_id) = user_id {
             condition.push_str(" AND user_id = :uid");
-            update = update.expression_attribute_values(":uid", s(user_id.to_string()));
+            update = update.expression_attribute_values(":uid", string_attr(user_id.to_string()));
         }
         let sent = update.condition_expression(condition).send().await;
         Ok(conditional("UpdateItem", sent)?.is_some())
@@ -243,7 +248,7 @@ impl DynamoSessionStore {
         let item = get_consistent(
             &self.client,
             &self.security,
-            ("pk", s(Self::user_key(user_id))),
+            ("pk", string_attr(Self::user_key(user_id))),
         )
         .await?;
         item.as_ref().map(user_state_from).transpose()
@@ -251,26 +256,26 @@ impl DynamoSessionStore {
 }
 
 /// The condition on `security`'s `USER#<user_id>` that the user's state still lets a
-/// session `sid` of generation `gen` (or the session kept by the last password change)
+/// session `sid` of generation `generation` (or the session kept by the last password change)
 /// live.
 pub(super) fn user_allows(
     security: &str,
     user_id: Uuid,
     sid: Uuid,
-    gen: u64,
+    generation: u64,
 ) -> Result<ConditionCheck, Error> {
     let current = "(attribute_not_exists(deleted_at) AND (gen = :gen OR kept = :sid))";
-    let expression = if gen == 0 {
+    let expression = if generation == 0 {
         format!("attribute_not_exists(pk) OR {current}")
     } else {
         current.to_owned()
     };
     ConditionCheck::builder()
         .table_name(security)
-        .key("pk", s(DynamoSessionStore::user_key(user_id)))
+        .key("pk", string_attr(DynamoSessionStore::user_key(user_id)))
         .condition_expression(expression)
-        .expression_attribute_values(":gen", n(gen as i64))
-        .expression_attribute_values(":sid", s(sid.to_string()))
+        .expression_attribute_values(":gen", number_attr(generation as i64))
+        .expression_attribute_values(":sid", string_attr(sid.to_string()))
         .build()
         .map_err(Error::internal)
 }
@@ -295,17 +300,17 @@ fn refresh_item(record: &RefreshRecord) -> Item {
     let mut item = Item::from([
         (
             "pk".into(),
-            s(DynamoSessionStore::refresh_key(&record.hash)),
+            string_attr(DynamoSessionStore::refresh_key(&record.hash)),
         ),
-        ("family".into(), s(record.family.to_string())),
-        ("user_id".into(), s(record.user_id.to_string())),
-        ("username".into(), s(&record.username)),
-        ("expires_at".into(), n(record.expires_at)),
+        ("family".into(), string_attr(record.family.to_string())),
+        ("user_id".into(), string_attr(record.user_id.to_string())),
+        ("username".into(), string_attr(&record.username)),
+        ("expires_at".into(), number_attr(record.expires_at)),
         ("used".into(), AttributeValue::Bool(record.used)),
-        ("gen".into(), n(record.gen as i64)),
+        ("gen".into(), number_attr(record.generation as i64)),
     ]);
     if let Some(at) = record.used_at {
-        item.insert("used_at".into(), n(at));
+        item.insert("used_at".into(), number_attr(at));
     }
     item
 }
@@ -323,27 +328,33 @@ fn refresh_from(hash: &TokenHash, item: &Item) -> Result<RefreshRecord, Error> {
         expires_at: f.number("expires_at")?,
         used: f.flag("used")?,
         used_at: f.optional_number("used_at")?,
-        gen: f.generation("gen")?,
+        generation: f.generation("gen")?,
     })
 }
 
 fn session_item(session: &Session) -> Item {
     let mut item = Item::from([
-        ("pk".into(), s(DynamoSessionStore::session_key(session.id))),
-        ("user_id".into(), s(session.user_id.to_string())),
-        ("username".into(), s(&session.username)),
-        ("started".into(), n(session.started)),
-        ("last_used".into(), n(session.last_used)),
-        ("gen".into(), n(session.gen as i64)),
-        ("expires_at".into(), n(session.expires_at)),
-        ("session_user".into(), s(session.user_id.to_string())),
-        ("session_started".into(), n(session.started)),
+        (
+            "pk".into(),
+            string_attr(DynamoSessionStore::session_key(session.id)),
+        ),
+        ("user_id".into(), string_attr(session.user_id.to_string())),
+        ("username".into(), string_attr(&session.username)),
+        ("started".into(), number_attr(session.started)),
+        ("last_used".into(), number_attr(session.last_used)),
+        ("gen".into(), number_attr(session.generation as i64)),
+        ("expires_at".into(), number_attr(session.expires_at)),
+        (
+            "session_user".into(),
+            string_attr(session.user_id.to_string()),
+        ),
+        ("session_started".into(), number_attr(session.started)),
     ]);
     if let Some(ip) = &session.ip {
-        item.insert("ip".into(), s(ip));
+        item.insert("ip".into(), string_attr(ip));
     }
     if let Some(ua) = &session.user_agent {
-        item.insert("user_agent".into(), s(ua));
+        item.insert("user_agent".into(), string_attr(ua));
     }
     item
 }
@@ -363,7 +374,7 @@ fn session_from(item: &Item) -> Result<Session, Error> {
         last_used: f.number("last_used")?,
         ip: f.optional_text("ip")?.map(str::to_owned),
         user_agent: f.optional_text("user_agent")?.map(str::to_owned),
-        gen: f.generation("gen")?,
+        generation: f.generation("gen")?,
         expires_at: f.number("expires_at")?,
         ended_at: f.optional_number("ended_at")?,
     })
@@ -376,7 +387,7 @@ fn facts_from(item: &Item) -> Result<SessionFacts, Error> {
     };
     Ok(SessionFacts {
         user_id: f.uuid("user_id")?,
-        gen: f.generation("gen")?,
+        generation: f.generation("gen")?,
         expires_at: f.number("expires_at")?,
         ended: item.contains_key("ended_at"),
     })
@@ -388,7 +399,7 @@ fn user_state_from(item: &Item) -> Result<UserState, Error> {
         what: "user state",
     };
     Ok(UserState {
-        gen: f.generation("gen")?,
+        generation: f.generation("gen")?,
         kept: f
             .optional_text("kept")?
             .map(|k| Uuid::parse_str(k).map_err(|_| f.bad("kept", "is not a UUID")))
@@ -421,7 +432,7 @@ impl SessionCheck for DynamoSessionStore {
             KeysAndAttributes::builder()
                 .set_keys(Some(
                     pks.iter()
-                        .map(|pk| HashMap::from([("pk".to_owned(), s(*pk))]))
+                        .map(|pk| HashMap::from([("pk".to_owned(), string_attr(*pk))]))
                         .collect(),
                 ))
                 .consistent_read(true)
@@ -507,7 +518,7 @@ impl SessionStore for DynamoSessionStore {
         if let Some(key) = &settle.clear {
             let delete = Delete::builder()
                 .table_name(&self.security)
-                .key("pk", s(DynamoLoginAttemptStore::attempt_key(key)))
+                .key("pk", string_attr(DynamoLoginAttemptStore::attempt_key(key)))
                 .build()
                 .map_err(Error::internal)?;
             items.push(item_delete(delete));
@@ -515,13 +526,13 @@ impl SessionStore for DynamoSessionStore {
         if let Some(key) = &settle.release {
             let release = Update::builder()
                 .table_name(&self.security)
-                .key("pk", s(DynamoLoginAttemptStore::attempt_key(key)))
+                .key("pk", string_attr(DynamoLoginAttemptStore::attempt_key(key)))
                 .update_expression(
                     "ADD #attempts :minus_one SET expires_at = if_not_exists(expires_at, :now)",
                 )
                 .expression_attribute_names("#attempts", "attempts")
-                .expression_attribute_values(":minus_one", n(-1))
-                .expression_attribute_values(":now", n(settle.now))
+                .expression_attribute_values(":minus_one", number_attr(-1))
+                .expression_attribute_values(":now", number_attr(settle.now))
                 .build()
                 .map_err(Error::internal)?;
             items.push(item_update(release));
@@ -539,7 +550,7 @@ impl SessionStore for DynamoSessionStore {
         let item = get_consistent(
             &self.client,
             &self.security,
-            ("pk", s(Self::refresh_key(hash))),
+            ("pk", string_attr(Self::refresh_key(hash))),
         )
         .await?;
         item.as_ref()
@@ -561,7 +572,7 @@ impl SessionStore for DynamoSessionStore {
         next: &TokenHash,
         next_expires_at: i64,
         session_expires_at: i64,
-        used: &Use,
+        used: &SessionUse,
         reuse_interval: Duration,
     ) -> Result<Rotation, Error> {
         let now = used.now;
@@ -632,7 +643,7 @@ impl SessionStore for DynamoSessionStore {
                 .table_name(&self.security)
                 .index_name(SESSIONS_INDEX)
                 .key_condition_expression("session_user = :uid")
-                .expression_attribute_values(":uid", s(user_id.to_string()))
+                .expression_attribute_values(":uid", string_attr(user_id.to_string()))
                 .scan_index_forward(false)
                 .limit(i32::try_from(limit.clamp(1, 100)).unwrap_or(100))
                 .set_exclusive_start_key(start)
@@ -643,7 +654,7 @@ impl SessionStore for DynamoSessionStore {
                 let session = session_from(item)?;
                 let facts = SessionFacts {
                     user_id: session.user_id,
-                    gen: session.gen,
+                    generation: session.generation,
                     expires_at: session.expires_at,
                     ended: session.ended_at.is_some(),
                 };
@@ -662,10 +673,10 @@ impl SessionStore for DynamoSessionStore {
     }
 
     async fn end_session(&self, user_id: Option<Uuid>, sid: Uuid, now: i64) -> Result<bool, Error> {
-        if let Some(user_id) = user_id {
-            if self.liveness(user_id, sid, now).await? != Liveness::Live {
-                return Ok(false);
-            }
+        if let Some(user_id) = user_id
+            && self.liveness(user_id, sid, now).await? != Liveness::Live
+        {
+            return Ok(false);
         }
         self.end(sid, user_id, now).await
     }
@@ -679,25 +690,25 @@ impl SessionStore for DynamoSessionStore {
         new_hash: &str,
         keep: Uuid,
     ) -> Result<bool, Error> {
-        let gen = n(account.gen as i64 + 1);
+        let generation = number_attr(account.generation as i64 + 1);
         let update = |pk: String| {
             Update::builder()
                 .table_name(&self.accounts)
-                .key("pk", s(pk))
+                .key("pk", string_attr(pk))
                 .update_expression("SET password_hash = :new, gen = :gen")
                 .condition_expression("password_hash = :verified AND user_id = :uid")
-                .expression_attribute_values(":new", s(new_hash))
-                .expression_attribute_values(":gen", gen.clone())
-                .expression_attribute_values(":verified", s(&account.password_hash))
-                .expression_attribute_values(":uid", s(account.user_id.to_string()))
+                .expression_attribute_values(":new", string_attr(new_hash))
+                .expression_attribute_values(":gen", generation.clone())
+                .expression_attribute_values(":verified", string_attr(&account.password_hash))
+                .expression_attribute_values(":uid", string_attr(account.user_id.to_string()))
                 .build()
                 .map_err(Error::internal)
         };
         let state = Put::builder()
             .table_name(&self.security)
-            .item("pk", s(Self::user_key(account.user_id)))
-            .item("gen", gen.clone())
-            .item("kept", s(keep.to_string()))
+            .item("pk", string_attr(Self::user_key(account.user_id)))
+            .item("gen", generation.clone())
+            .item("kept", string_attr(keep.to_string()))
             .condition_expression("attribute_not_exists(deleted_at)")
             .build()
             .map_err(Error::internal)?;
@@ -713,7 +724,7 @@ impl SessionStore for DynamoSessionStore {
     /// claim (if they still have the verified hash), the email claim (if still the
     /// user's), the profile, and the user's deletion marker.
     async fn delete_account(&self, account: &Account, until: i64, now: i64) -> Result<bool, Error> {
-        let uid = s(account.user_id.to_string());
+        let uid = string_attr(account.user_id.to_string());
         let delete = |table: &str, key: (&str, AttributeValue), condition: Option<&str>| {
             let mut d = Delete::builder().table_name(table).key(key.0, key.1);
             if let Some(condition) = condition {
@@ -721,7 +732,10 @@ impl SessionStore for DynamoSessionStore {
                     .condition_expression(condition)
                     .expression_attribute_values(":uid", uid.clone());
                 if condition.contains(":verified") {
-                    d = d.expression_attribute_values(":verified", s(&account.password_hash));
+                    d = d.expression_attribute_values(
+                        ":verified",
+                        string_attr(&account.password_hash),
+                    );
                 }
             }
             d.build().map_err(Error::internal)
@@ -729,26 +743,35 @@ impl SessionStore for DynamoSessionStore {
         let verified = Some("password_hash = :verified AND user_id = :uid");
         let marker = Put::builder()
             .table_name(&self.security)
-            .item("pk", s(Self::user_key(account.user_id)))
-            .item("gen", n(account.gen as i64))
-            .item("deleted_at", n(now))
-            .item("expires_at", n(until))
+            .item("pk", string_attr(Self::user_key(account.user_id)))
+            .item("gen", number_attr(account.generation as i64))
+            .item("deleted_at", number_attr(now))
+            .item("expires_at", number_attr(until))
             .build()
             .map_err(Error::internal)?;
         let items = vec![
             item_delete(delete(
                 &self.accounts,
-                ("pk", s(DynamoAccountStore::user_key(account.user_id))),
+                (
+                    "pk",
+                    string_attr(DynamoAccountStore::user_key(account.user_id)),
+                ),
                 verified,
             )?),
             item_delete(delete(
                 &self.accounts,
-                ("pk", s(DynamoAccountStore::username_key(&account.username))),
+                (
+                    "pk",
+                    string_attr(DynamoAccountStore::username_key(&account.username)),
+                ),
                 verified,
             )?),
             item_delete(delete(
                 &self.accounts,
-                ("pk", s(DynamoAccountStore::email_key(&account.email))),
+                (
+                    "pk",
+                    string_attr(DynamoAccountStore::email_key(&account.email)),
+                ),
                 Some("user_id = :uid"),
             )?),
             item_delete(delete(&self.profiles, ("user_id", uid.clone()), None)?),

@@ -2,8 +2,8 @@
 //! every one for `TransactionConflict`): each store's are tried five times, never past
 //! the time the request must be answered by, and then answer 503.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -32,7 +32,7 @@ fn account() -> Account {
         email: Email::parse("racer@example.com").unwrap(),
         password_hash: "$2b$04$hash".into(),
         created_at: Utc::now(),
-        gen: 0,
+        generation: 0,
     }
 }
 
@@ -65,7 +65,7 @@ async fn every_write(
         last_used: now,
         ip: None,
         user_agent: None,
-        gen: 0,
+        generation: 0,
         expires_at: now + 60,
         ended_at: None,
     };
@@ -77,7 +77,7 @@ async fn every_write(
         expires_at: now + 60,
         used: false,
         used_at: None,
-        gen: 0,
+        generation: 0,
     };
     let patch = ProfilePatch {
         bio: Some("x".into()),

@@ -1,10 +1,10 @@
 //! Property tests on every parser at the boundary: arbitrary input never panics and
 //! gives either a value or the right 4xx.
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
-use axum::Router;
 use proptest::prelude::*;
 use serde::Deserialize;
 use tower::ServiceExt;

@@ -14,8 +14,8 @@ use errors::Error;
 use stores::dynamodb::DynamoAccountStore;
 use stores::{
     Account, AccountStore, AttemptKey, Attempts, LiveSession, Liveness, LoginAttemptStore, Profile,
-    ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session, SessionStore, Settle, Stores,
-    Use, WriteGuard,
+    ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session, SessionStore, SessionUse, Settle,
+    Stores, WriteGuard,
 };
 use testkit::dynamodb::TempTables;
 
@@ -77,7 +77,7 @@ fn account(username: &str, email: &str) -> Account {
         email: Email::parse(email).expect("valid email"),
         password_hash: format!("$2b$04$hash-of-{username}"),
         created_at: at(0),
-        gen: 0,
+        generation: 0,
     }
 }
 
@@ -121,12 +121,13 @@ async fn accounts_are_found_by_username_in_any_case(s: &Subject) {
         let found = s.accounts.find_by_username(&username(name)).await.unwrap();
         assert_same_account(&found.expect(name), &alice);
     }
-    assert!(s
-        .accounts
-        .find_by_username(&username("bob"))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        s.accounts
+            .find_by_username(&username("bob"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn usernames_and_emails_are_unique_regardless_of_case(s: &Subject) {
@@ -172,12 +173,13 @@ async fn a_failed_registration_leaves_nothing_behind(s: &Subject) {
     ])
     .await;
 
-    assert!(s
-        .accounts
-        .find_by_username(&username("bob"))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        s.accounts
+            .find_by_username(&username("bob"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     s.accounts
         .create(&account("bob", "bob@example.com"))
         .await
@@ -356,13 +358,13 @@ fn hash() -> TokenHash {
 }
 
 /// A use of a session now, from nowhere in particular.
-fn used() -> Use {
+fn used() -> SessionUse {
     used_at(now())
 }
 
 /// A use of a session at `t` (epoch seconds).
-fn used_at(t: i64) -> Use {
-    Use {
+fn used_at(t: i64) -> SessionUse {
+    SessionUse {
         now: t,
         ip: Some("192.0.2.7".into()),
         user_agent: Some("contract-test/1".into()),
@@ -387,7 +389,7 @@ fn session_of(account: &Account) -> (Session, RefreshRecord) {
         last_used: t,
         ip: Some("198.51.100.1".into()),
         user_agent: Some("contract-test/0".into()),
-        gen: account.gen,
+        generation: account.generation,
         expires_at: t + 3600,
         ended_at: None,
     };
@@ -399,7 +401,7 @@ fn session_of(account: &Account) -> (Session, RefreshRecord) {
         expires_at: t + 3600,
         used: false,
         used_at: None,
-        gen: account.gen,
+        generation: account.generation,
     };
     (session, first)
 }
@@ -415,11 +417,12 @@ async fn signed_up(s: &Subject, name: &str) -> (Account, Session, RefreshRecord)
 /// Another session of `account`, as a login with its current hash starts it.
 async fn login(s: &Subject, account: &Account) -> (Session, RefreshRecord) {
     let (session, first) = session_of(account);
-    assert!(s
-        .sessions
-        .start_session(account, &session, &first)
-        .await
-        .unwrap());
+    assert!(
+        s.sessions
+            .start_session(account, &session, &first)
+            .await
+            .unwrap()
+    );
     (session, first)
 }
 
@@ -640,11 +643,12 @@ async fn unknown_expired_and_ended_tokens_are_refused(s: &Subject) {
     s.accounts.create(&alice).await.unwrap();
     let (session, mut expired) = session_of(&alice);
     expired.expires_at = now() - 1;
-    assert!(s
-        .sessions
-        .start_session(&alice, &session, &expired)
-        .await
-        .unwrap());
+    assert!(
+        s.sessions
+            .start_session(&alice, &session, &expired)
+            .await
+            .unwrap()
+    );
     assert_eq!(rotate(s, &expired.hash).await, Rotation::Refused);
     assert!(
         !s.sessions
@@ -656,11 +660,12 @@ async fn unknown_expired_and_ended_tokens_are_refused(s: &Subject) {
     );
 
     let (ended, first) = login(s, &alice).await;
-    assert!(s
-        .sessions
-        .end_session(Some(alice.user_id), ended.id, now())
-        .await
-        .unwrap());
+    assert!(
+        s.sessions
+            .end_session(Some(alice.user_id), ended.id, now())
+            .await
+            .unwrap()
+    );
     let next = hash();
     assert_eq!(
         s.sessions
@@ -818,16 +823,18 @@ async fn sessions_are_listed_newest_first_and_end_once_by_their_owner(s: &Subjec
         "another user's session is not one's own to end"
     );
     assert_eq!(liveness(s, &bobs).await, Liveness::Live);
-    assert!(!s
-        .sessions
-        .end_session(Some(alice.user_id), Uuid::new_v4(), now())
-        .await
-        .unwrap());
-    assert!(s
-        .sessions
-        .end_session(Some(alice.user_id), oldest.id, now())
-        .await
-        .unwrap());
+    assert!(
+        !s.sessions
+            .end_session(Some(alice.user_id), Uuid::new_v4(), now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.sessions
+            .end_session(Some(alice.user_id), oldest.id, now())
+            .await
+            .unwrap()
+    );
     assert!(
         !s.sessions
             .end_session(Some(alice.user_id), oldest.id, now())
@@ -857,11 +864,12 @@ async fn sessions_are_listed_newest_first_and_end_once_by_their_owner(s: &Subjec
 async fn a_password_change_ends_every_other_session_at_once(s: &Subject) {
     let (alice, kept, kept_first) = signed_up(s, "alice").await;
     let (other, other_first) = login(s, &alice).await;
-    assert!(s
-        .sessions
-        .change_password(&alice, "$2b$04$the-new-hash", kept.id)
-        .await
-        .unwrap());
+    assert!(
+        s.sessions
+            .change_password(&alice, "$2b$04$the-new-hash", kept.id)
+            .await
+            .unwrap()
+    );
     assert_eq!(liveness(s, &kept).await, Liveness::Live);
     assert_eq!(liveness(s, &other).await, Liveness::Ended);
     assert_eq!(rotate(s, &other_first.hash).await, Rotation::Refused);
@@ -893,7 +901,7 @@ async fn a_password_change_ends_every_other_session_at_once(s: &Subject) {
         .unwrap()
         .unwrap();
     assert_eq!(changed.password_hash, "$2b$04$the-new-hash");
-    assert_eq!(changed.gen, 1);
+    assert_eq!(changed.generation, 1);
     let (fresh, _) = login(s, &changed).await;
     assert_eq!(liveness(s, &fresh).await, Liveness::Live);
     let mut listed: Vec<Uuid> = s
@@ -910,11 +918,12 @@ async fn a_password_change_ends_every_other_session_at_once(s: &Subject) {
     assert_eq!(listed, expected);
 
     // A second change from the fresh session keeps only that one.
-    assert!(s
-        .sessions
-        .change_password(&changed, "$2b$04$third", fresh.id)
-        .await
-        .unwrap());
+    assert!(
+        s.sessions
+            .change_password(&changed, "$2b$04$third", fresh.id)
+            .await
+            .unwrap()
+    );
     assert_eq!(liveness(s, &fresh).await, Liveness::Live);
     assert_eq!(liveness(s, &kept).await, Liveness::Ended);
     assert_eq!(rotate(s, &kept_next.hash).await, Rotation::Refused);
@@ -931,11 +940,12 @@ async fn an_account_deletion_takes_everything_at_once_and_frees_the_names(s: &Su
     let (_, bobs, _) = signed_up(s, "bob").await;
 
     let until = now() + 3600;
-    assert!(s
-        .sessions
-        .delete_account(&alice, until, now())
-        .await
-        .unwrap());
+    assert!(
+        s.sessions
+            .delete_account(&alice, until, now())
+            .await
+            .unwrap()
+    );
     assert_eq!(liveness(s, &session).await, Liveness::UserDeleted);
     assert_eq!(rotate(s, &first.hash).await, Rotation::Refused);
     assert_eq!(
@@ -947,12 +957,13 @@ async fn an_account_deletion_takes_everything_at_once_and_frees_the_names(s: &Su
         None
     );
     assert_eq!(s.profiles.get(alice.user_id).await.unwrap(), None);
-    assert!(s
-        .sessions
-        .list_sessions(alice.user_id, 10, now())
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        s.sessions
+            .list_sessions(alice.user_id, 10, now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         liveness(s, &bobs).await,
         Liveness::Live,
@@ -998,7 +1009,7 @@ async fn guard_of(s: &Subject, session: &Session, at: i64) -> WriteGuard {
         live,
         LiveSession {
             sid: session.id,
-            gen: session.gen
+            generation: session.generation
         }
     );
     WriteGuard {
@@ -1030,7 +1041,7 @@ async fn profile_writes_hold_only_while_the_writers_session_and_account_live(s: 
     let stale_gen = WriteGuard {
         session: Some(LiveSession {
             sid: session.id,
-            gen: session.gen + 1,
+            generation: session.generation + 1,
         }),
         ..guard
     };
@@ -1042,11 +1053,12 @@ async fn profile_writes_hold_only_while_the_writers_session_and_account_live(s: 
 
     let (other, _) = login(s, &alice).await;
     let others = guard_of(s, &other, now()).await;
-    assert!(s
-        .sessions
-        .end_session(Some(alice.user_id), other.id, now())
-        .await
-        .unwrap());
+    assert!(
+        s.sessions
+            .end_session(Some(alice.user_id), other.id, now())
+            .await
+            .unwrap()
+    );
     assert!(refused(
         s.profiles.update(alice.user_id, &bio("x"), &others).await
     ));
@@ -1062,11 +1074,12 @@ async fn profile_writes_hold_only_while_the_writers_session_and_account_live(s: 
 
     let (before_change, _) = login(s, &alice).await;
     let old_password = guard_of(s, &before_change, now()).await;
-    assert!(s
-        .sessions
-        .change_password(&alice, "$2b$04$changed", session.id)
-        .await
-        .unwrap());
+    assert!(
+        s.sessions
+            .change_password(&alice, "$2b$04$changed", session.id)
+            .await
+            .unwrap()
+    );
     assert!(refused(
         s.profiles
             .update(alice.user_id, &bio("x"), &old_password)
@@ -1087,11 +1100,12 @@ async fn profile_writes_hold_only_while_the_writers_session_and_account_live(s: 
         .await
         .unwrap()
         .unwrap();
-    assert!(s
-        .sessions
-        .delete_account(&alice, now() + 3600, now())
-        .await
-        .unwrap());
+    assert!(
+        s.sessions
+            .delete_account(&alice, now() + 3600, now())
+            .await
+            .unwrap()
+    );
     assert!(refused(s.profiles.create(&mine, &guard).await));
     assert!(refused(
         s.profiles.create(&mine, &owner(alice.user_id)).await
@@ -1151,11 +1165,12 @@ async fn a_password_change_racing_logins_leaves_only_the_kept_session(s: &Subjec
                 (session, started)
             });
         }
-        assert!(s
-            .sessions
-            .change_password(&alice, "$2b$04$changed", kept.id)
-            .await
-            .unwrap());
+        assert!(
+            s.sessions
+                .change_password(&alice, "$2b$04$changed", kept.id)
+                .await
+                .unwrap()
+        );
         while let Some(joined) = logins.join_next().await {
             let (session, started) = joined.unwrap();
             started.expect("store answered");
@@ -1183,7 +1198,10 @@ async fn a_rehash_replaces_the_verified_hash_in_both_copies_and_ends_no_session(
         .unwrap()
         .unwrap();
     assert_eq!(found.password_hash, rehashed);
-    assert_eq!(found.gen, alice.gen, "the password generation stays");
+    assert_eq!(
+        found.generation, alice.generation,
+        "the password generation stays"
+    );
     assert_eq!(
         liveness(s, &session).await,
         Liveness::Live,
@@ -1297,11 +1315,12 @@ async fn a_login_settles_its_attempts_with_its_session(s: &Subject) {
         ..carol.clone()
     };
     let (session, first) = session_of(&stale);
-    assert!(!s
-        .sessions
-        .start_login(&stale, &session, &first, &settle)
-        .await
-        .unwrap());
+    assert!(
+        !s.sessions
+            .start_login(&stale, &session, &first, &settle)
+            .await
+            .unwrap()
+    );
     let count = |key: AttemptKey| async move {
         s.attempts
             .count_attempt(&key, window, t)
@@ -1317,11 +1336,12 @@ async fn a_login_settles_its_attempts_with_its_session(s: &Subject) {
     assert_eq!(count(ip.clone()).await, 4);
 
     let (session, first) = session_of(&carol);
-    assert!(s
-        .sessions
-        .start_login(&carol, &session, &first, &settle)
-        .await
-        .unwrap());
+    assert!(
+        s.sessions
+            .start_login(&carol, &session, &first, &settle)
+            .await
+            .unwrap()
+    );
     assert_eq!(liveness(s, &session).await, Liveness::Live);
     assert_eq!(
         count(user.clone()).await,
@@ -1341,11 +1361,12 @@ async fn a_login_settles_its_attempts_with_its_session(s: &Subject) {
         release: Some(gone.clone()),
         now: t,
     };
-    assert!(s
-        .sessions
-        .start_login(&carol, &session, &first, &settle)
-        .await
-        .unwrap());
+    assert!(
+        s.sessions
+            .start_login(&carol, &session, &first, &settle)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         count(gone.clone()).await,
         1,
@@ -1644,8 +1665,8 @@ async fn the_accounts_table_check_finds_missing_orphaned_and_stale_claims() {
 
 /// A DynamoDB that is down, hanging or throttling is a 503 within the request timeout.
 mod unavailable {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     use axum::http::StatusCode;
@@ -1653,8 +1674,8 @@ mod unavailable {
 
     use domain::Username;
     use errors::Error;
-    use stores::config::StoreAccess;
     use stores::Stores;
+    use stores::config::StoreAccess;
 
     const REQUEST_TIMEOUT: Duration = Duration::from_millis(800);
 

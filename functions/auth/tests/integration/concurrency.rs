@@ -37,9 +37,11 @@ async fn fifty_simultaneous_registrations_of_one_username_have_exactly_one_winne
         .collect();
     assert_eq!(ok, 1);
     assert_eq!(conflicts.len(), 49);
-    assert!(conflicts
-        .iter()
-        .all(|r| r.body == error(409, "Username already exists")));
+    assert!(
+        conflicts
+            .iter()
+            .all(|r| r.body == error(409, "Username already exists"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -6,12 +6,12 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use domain::Username;
-use edge::telemetry::{subscriber, Format};
-use serde_json::{json, Value};
+use edge::telemetry::{Format, subscriber};
+use serde_json::{Value, json};
 use stores::Stores;
 use testkit::*;
-use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::util::SubscriberInitExt;
 
 thread_local! {
     static UNDER_TEST: Cell<bool> = const { Cell::new(false) };

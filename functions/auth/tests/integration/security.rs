@@ -4,12 +4,12 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use axum::Router;
 use futures::future::join_all;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use settings::Secret;
@@ -1181,7 +1181,7 @@ async fn a_login_rehashes_a_password_hashed_at_another_cost(
         "rehashed at the new cost"
     );
     assert!(bcrypt::verify(PASSWORD, &new.password_hash).unwrap());
-    assert_eq!(new.gen, old.gen, "no new password generation");
+    assert_eq!(new.generation, old.generation, "no new password generation");
     assert_eq!(
         validate(&after, &session["token"]).await.status,
         StatusCode::OK,

@@ -253,8 +253,8 @@ async fn json_answers_and_bodiless_ones_still_pass() {
 /// A downstream that can be paused (it accepts requests and never answers, like a
 /// process under SIGSTOP) and resumed.
 async fn pausable() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let paused = Arc::new(AtomicBool::new(true));
     let flag = paused.clone();
     let app = axum::Router::new().fallback(move || {

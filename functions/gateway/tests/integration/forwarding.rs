@@ -1,6 +1,6 @@
 //! Forwarding over real HTTP to stand-in services: what goes down, what comes back.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use testkit::http::*;
 use testkit::{config, error, try_config};

@@ -14,18 +14,22 @@ async fn local_mode_starts_with_or_without_a_secret_and_remote_mode_needs_none()
             .is_ok(),
         "EdDSA: users holds no key at all"
     );
-    assert!(users::AppState::from_config(&config(&[(
-        "JWT_SECRET",
-        "a-secret-that-is-at-least-32-bytes-long"
-    )]))
-    .await
-    .is_ok());
-    assert!(users::AppState::from_config(&config(&[
-        ("AUTH_MODE", "remote"),
-        ("AUTH_SERVICE_URL", "http://127.0.0.1:9")
-    ]))
-    .await
-    .is_ok());
+    assert!(
+        users::AppState::from_config(&config(&[(
+            "JWT_SECRET",
+            "a-secret-that-is-at-least-32-bytes-long"
+        )]))
+        .await
+        .is_ok()
+    );
+    assert!(
+        users::AppState::from_config(&config(&[
+            ("AUTH_MODE", "remote"),
+            ("AUTH_SERVICE_URL", "http://127.0.0.1:9")
+        ]))
+        .await
+        .is_ok()
+    );
 }
 
 #[tokio::test]

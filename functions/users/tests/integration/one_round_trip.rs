@@ -18,7 +18,7 @@ use stores::{
 };
 use users::{AppState, Authenticator};
 
-use crate::support::{app, ALICE};
+use crate::support::{ALICE, app};
 
 /// Lookups that each wait at `meet` for the other before answering as `inner` does.
 struct Rendezvous<T> {

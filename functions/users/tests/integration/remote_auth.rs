@@ -1,19 +1,19 @@
 //! `AUTH_MODE=remote`: tokens checked by a real auth over HTTP, valid answers cached
 //! briefly and never past expiry, a 503 when auth is down, slow or broken.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
-use axum::Router;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use settings::HttpClientConfig;
-use stores::memory::MemoryProfileStore;
 use stores::Stores;
+use stores::memory::MemoryProfileStore;
 use testkit::*;
 use tokens::Claims;
 use users::{AppState, Authenticator};

@@ -23,10 +23,12 @@ use crate::support::*;
 async fn end(sessions: &dyn SessionStore, app: &TestApp, token: &str) {
     let claims = app.tokens.verify(token).unwrap();
     let now = chrono::Utc::now().timestamp();
-    assert!(sessions
-        .end_session(Some(claims.user_id()), claims.session_id(), now)
-        .await
-        .unwrap());
+    assert!(
+        sessions
+            .end_session(Some(claims.user_id()), claims.session_id(), now)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]

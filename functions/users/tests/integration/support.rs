@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use axum::Router;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use stores::memory::{
     MemoryAccountStore, MemoryLoginAttemptStore, MemoryProfileStore, MemorySessionStore,
 };
-use testkit::{send, tokens, Reply};
+use testkit::{Reply, send, tokens};
 use tokens::Tokens;
 use users::{AppState, Authenticator};
 

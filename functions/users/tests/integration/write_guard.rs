@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::Channel;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -59,11 +59,12 @@ fn refused() -> (StatusCode, Value) {
 async fn end_session_of(app: &TestApp, token: &str) {
     let claims = app.tokens.verify(token).unwrap();
     let now = chrono::Utc::now().timestamp();
-    assert!(app
-        .sessions
-        .end_session(Some(claims.user_id()), claims.session_id(), now)
-        .await
-        .unwrap());
+    assert!(
+        app.sessions
+            .end_session(Some(claims.user_id()), claims.session_id(), now)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -160,11 +161,13 @@ async fn delete_account(stores: &Stores, username: &str) {
         .unwrap()
         .unwrap();
     let now = chrono::Utc::now().timestamp();
-    assert!(stores
-        .sessions
-        .delete_account(&account, now + 86400, now)
-        .await
-        .unwrap());
+    assert!(
+        stores
+            .sessions
+            .delete_account(&account, now + 86400, now)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
