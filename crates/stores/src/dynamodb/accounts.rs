@@ -3,14 +3,12 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use super::error::{Cancelled, get_consistent};
+use super::error::get_consistent;
 use super::item::{Fields, Item, string_attr, timestamp};
-use super::retry::Retry;
+use super::retry::transact_with_retry;
 use crate::{Account, AccountStore};
 use domain::{Email, Username};
 use errors::Error;
@@ -74,30 +72,6 @@ impl DynamoAccountStore {
     }
 }
 
-/// Why a registration transaction did not commit.
-enum Refusal {
-    /// Lost a race with another transaction on the same items; worth another try.
-    Conflict(String),
-    Final(Error),
-}
-
-fn registration_refusal(err: SdkError<TransactWriteItemsError>) -> Refusal {
-    let cancelled = match Cancelled::of(err) {
-        Ok(cancelled) => cancelled,
-        Err(error) => return Refusal::Final(error),
-    };
-    if cancelled.failed(1) {
-        return Refusal::Final(Error::UsernameTaken);
-    }
-    if cancelled.failed(2) {
-        return Refusal::Final(Error::EmailTaken);
-    }
-    match cancelled.otherwise("register") {
-        Ok(cause) => Refusal::Conflict(cause),
-        Err(error) => Refusal::Final(error),
-    }
-}
-
 fn account_from(item: &Item) -> Result<Account, Error> {
     let f = Fields {
         item,
@@ -118,20 +92,11 @@ fn account_from(item: &Item) -> Result<Account, Error> {
 impl AccountStore for DynamoAccountStore {
     async fn create(&self, account: &Account) -> Result<(), Error> {
         let items = self.registration(account)?;
-        let mut retry = Retry::new();
-        loop {
-            let call = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send();
-            let Err(err) = retry.bounded("TransactWriteItems (register)", call).await? else {
-                return Ok(());
-            };
-            match registration_refusal(err) {
-                Refusal::Final(error) => return Err(error),
-                Refusal::Conflict(cause) => retry.again(cause).await?,
-            }
+        match transact_with_retry(&self.client, "register", items).await? {
+            None => Ok(()),
+            Some(refused) if refused.failed(1) => Err(Error::UsernameTaken),
+            Some(refused) if refused.failed(2) => Err(Error::EmailTaken),
+            Some(refused) => Err(refused.unexpected("register")),
         }
     }
 
@@ -166,21 +131,7 @@ impl AccountStore for DynamoAccountStore {
             update(Self::user_key(account.user_id))?,
             update(Self::username_key(&account.username))?,
         ];
-        let mut retry = Retry::new();
-        loop {
-            let call = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send();
-            let Err(err) = retry.bounded("TransactWriteItems (rehash)", call).await? else {
-                return Ok(true);
-            };
-            let cancelled = Cancelled::of(err)?;
-            if cancelled.failed(0) || cancelled.failed(1) {
-                return Ok(false);
-            }
-            retry.again(cancelled.otherwise("rehash")?).await?;
-        }
+        let refused = transact_with_retry(&self.client, "rehash", items).await?;
+        Ok(refused.is_none())
     }
 }

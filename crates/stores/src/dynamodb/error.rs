@@ -140,6 +140,15 @@ impl Cancelled {
             .is_some_and(|c| c == "ConditionalCheckFailed")
     }
 
+    /// A condition failed that the caller has no answer for: a final error.
+    pub(super) fn unexpected(&self, what: &str) -> Error {
+        metrics::count(Event::DynamoDbError);
+        Error::Internal(format!(
+            "DynamoDB TransactWriteItems ({what}) cancelled, reasons {:?}",
+            self.0
+        ))
+    }
+
     /// No condition failed: a lost race worth another try (its cause), or a final error.
     pub(super) fn otherwise(&self, what: &str) -> Result<String, Error> {
         let cause = format!(

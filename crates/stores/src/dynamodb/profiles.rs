@@ -7,9 +7,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
-use super::error::{Cancelled, conditional, get_consistent, sdk_error};
+use super::error::{conditional, get_consistent, sdk_error};
 use super::item::{Fields, Item, number_attr, string_attr, timestamp};
-use super::retry::Retry;
+use super::retry::transact_with_retry;
 use super::sessions::{DynamoSessionStore, user_allows};
 use crate::config::Tables;
 use crate::{Cursor, Page, Profile, ProfilePatch, ProfileStore, WriteGuard};
@@ -83,24 +83,11 @@ impl DynamoProfileStore {
     ) -> Result<(), Error> {
         let mut items = vec![write];
         items.extend(self.guard(guard)?);
-        let mut retry = Retry::new();
-        loop {
-            let call = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send();
-            let Err(err) = retry.bounded("TransactWriteItems (profile)", call).await? else {
-                return Ok(());
-            };
-            let cancelled = Cancelled::of(err)?;
-            if (1..items.len()).any(|i| cancelled.failed(i)) {
-                return Err(Error::Unauthorized);
-            }
-            if cancelled.failed(0) {
-                return Err(refused);
-            }
-            retry.again(cancelled.otherwise("profile")?).await?;
+        let conditions = items.len();
+        match transact_with_retry(&self.client, "profile", items).await? {
+            None => Ok(()),
+            Some(failed) if (1..conditions).any(|i| failed.failed(i)) => Err(Error::Unauthorized),
+            Some(_) => Err(refused),
         }
     }
 }

@@ -7,8 +7,11 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use rand::Rng;
 
+use super::error::Cancelled;
 use errors::Error;
 
 /// How many times a write is tried when it keeps colliding with other transactions.
@@ -74,6 +77,33 @@ impl Retry {
     /// Whether another attempt may follow a pause of `pause` from `now`.
     fn allows(&self, pause: Duration, now: Instant) -> bool {
         self.attempt < CONFLICT_ATTEMPTS && self.answer_by.is_none_or(|at| now + pause < at)
+    }
+}
+
+/// Sends `items` as one `TransactWriteItems` (`what` names it in errors), again after
+/// each race it loses to another transaction, as [`Retry`] allows: `None` when it
+/// committed, the cancellation reasons when a condition of its items failed (nothing
+/// written).
+pub(super) async fn transact_with_retry(
+    client: &Client,
+    what: &str,
+    items: Vec<TransactWriteItem>,
+) -> Result<Option<Cancelled>, Error> {
+    let mut retry = Retry::new();
+    let call_name = format!("TransactWriteItems ({what})");
+    loop {
+        let call = client
+            .transact_write_items()
+            .set_transact_items(Some(items.clone()))
+            .send();
+        let Err(err) = retry.bounded(&call_name, call).await? else {
+            return Ok(None);
+        };
+        let cancelled = Cancelled::of(err)?;
+        if (0..items.len()).any(|i| cancelled.failed(i)) {
+            return Ok(Some(cancelled));
+        }
+        retry.again(cancelled.otherwise(what)?).await?;
     }
 }
 

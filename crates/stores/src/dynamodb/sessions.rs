@@ -16,7 +16,7 @@ use super::accounts::DynamoAccountStore;
 use super::attempts::DynamoLoginAttemptStore;
 use super::error::{Cancelled, conditional, get_consistent, sdk_error};
 use super::item::{Fields, Item, number_attr, string_attr};
-use super::retry::{self, Retry};
+use super::retry::{self, Retry, transact_with_retry};
 use crate::config::Tables;
 use crate::rotation::{RotationStep, rotation_step};
 use crate::session::{self, SessionFacts};
@@ -225,22 +225,7 @@ impl DynamoSessionStore {
         what: &str,
         items: Vec<TransactWriteItem>,
     ) -> Result<Option<Cancelled>, Error> {
-        let mut retry = Retry::new();
-        loop {
-            let call = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send();
-            let Err(err) = retry.bounded("TransactWriteItems", call).await? else {
-                return Ok(None);
-            };
-            let cancelled = Cancelled::of(err)?;
-            if (0..items.len()).any(|i| cancelled.failed(i)) {
-                return Ok(Some(cancelled));
-            }
-            retry.again(cancelled.otherwise(what)?).await?;
-        }
+        transact_with_retry(&self.client, what, items).await
     }
 
     /// The user's state, by a consistent read.
