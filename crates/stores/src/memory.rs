@@ -325,12 +325,11 @@ impl SessionStore for MemorySessionStore {
         reuse_interval: Duration,
     ) -> Result<Rotation, Error> {
         let now = used.now;
-        let interval = i64::try_from(reuse_interval.as_secs()).unwrap_or(i64::MAX);
         let mut security = lock(&self.inner);
         let old = security.tokens.get(presented);
         let ended =
             old.is_some_and(|o| security.liveness(o.user_id, o.family, now) != Liveness::Live);
-        match rotation_step(old, ended, next, next_expires_at, now, interval) {
+        match rotation_step(old, ended, next, next_expires_at, now, reuse_interval) {
             RotationStep::Refuse => Ok(Rotation::Refused),
             RotationStep::RevokeFamily { family, .. } => {
                 security.end(family, now);

@@ -1,6 +1,8 @@
 //! What becomes of a presented refresh token: one decision that every store makes the
 //! same way, so that the in-memory and the DynamoDB store cannot disagree.
 
+use std::time::Duration;
+
 use uuid::Uuid;
 
 use super::RefreshRecord;
@@ -26,15 +28,16 @@ pub enum RotationStep {
 }
 
 /// Whether a token retired at `used_at` is presented again at `now` less than
-/// `reuse_interval` seconds later (whole epoch seconds; an interval of 0 never is, and
-/// neither is a token retired without a recorded time).
-pub fn within_reuse_interval(used_at: Option<i64>, now: i64, reuse_interval: i64) -> bool {
-    used_at.is_some_and(|at| now.saturating_sub(at) < reuse_interval)
+/// `reuse_interval` later (whole epoch seconds; an interval of 0 never is, and neither
+/// is a token retired without a recorded time).
+pub fn within_reuse_interval(used_at: Option<i64>, now: i64, reuse_interval: Duration) -> bool {
+    let interval = i64::try_from(reuse_interval.as_secs()).unwrap_or(i64::MAX);
+    used_at.is_some_and(|at| now.saturating_sub(at) < interval)
 }
 
 /// The step for `presented` (the stored record of the presented token, if any) whose
 /// family is revoked at `now` or not, given the successor's hash and expiry and the
-/// reuse interval in seconds (`REFRESH_REUSE_INTERVAL_SECS`). Expiry is decided first,
+/// reuse interval (`REFRESH_REUSE_INTERVAL_SECS`). Expiry is decided first,
 /// then reuse, then the family: a token retired within the interval is reissued while
 /// its family lives (and refused once it has ended); one retired longer ago still
 /// revokes a family that is already revoked, for as long as its successor would have
@@ -45,7 +48,7 @@ pub fn rotation_step(
     next: &TokenHash,
     next_expires_at: i64,
     now: i64,
-    reuse_interval: i64,
+    reuse_interval: Duration,
 ) -> RotationStep {
     let Some(old) = presented else {
         return RotationStep::Refuse;
@@ -192,7 +195,7 @@ mod tests {
                     &next,
                     NEXT_EXPIRES,
                     NOW,
-                    interval
+                    Duration::from_secs(interval.unsigned_abs())
                 ),
                 *expected,
                 "{case}"

@@ -561,9 +561,8 @@ impl SessionStore for DynamoSessionStore {
         reuse_interval: Duration,
     ) -> Result<Rotation, Error> {
         let now = used.now;
-        let interval = i64::try_from(reuse_interval.as_secs()).unwrap_or(i64::MAX);
         let step = |record: Option<&RefreshRecord>, ended: bool| {
-            rotation_step(record, ended, next, next_expires_at, now, interval)
+            rotation_step(record, ended, next, next_expires_at, now, reuse_interval)
         };
         let mut retry = Retry::new();
         loop {
