@@ -389,9 +389,9 @@ pub trait SessionCheck: Send + Sync {
     }
 }
 
-/// Sessions, their refresh tokens and the account changes that end them, owned by the
-/// auth function. A record whose time has passed counts as absent even before the
-/// store's TTL removes it.
+/// Sessions and their refresh tokens, owned by the auth function (the account changes
+/// that end sessions are [`CrossTableWrites`]). A record whose time has passed counts
+/// as absent even before the store's TTL removes it.
 #[async_trait]
 pub trait SessionStore: SessionCheck {
     /// Starts `session` with its first refresh token, in one atomic step that also
@@ -448,7 +448,13 @@ pub trait SessionStore: SessionCheck {
     /// Ends session `sid` when it is a live session of `user_id` (`None`: of anyone);
     /// whether it was.
     async fn end_session(&self, user_id: Option<Uuid>, sid: Uuid, now: i64) -> Result<bool, Error>;
+}
 
+/// The account changes that span the accounts, profiles and security tables, each one
+/// atomic step (on DynamoDB one `TransactWriteItems` across the tables), owned by the
+/// auth function.
+#[async_trait]
+pub trait CrossTableWrites: Send + Sync {
     /// Sets the password hash of `account` to `new_hash` and ends every session of the
     /// user but `keep`, in one atomic step, if the account still has the hash the
     /// caller verified: `false` (nothing written) otherwise.
@@ -511,14 +517,16 @@ pub trait LoginAttemptStore: Send + Sync {
     async fn clear_attempts(&self, key: &AttemptKey) -> Result<(), Error>;
 }
 
-/// The stores `config` asks for (`STORE`); on DynamoDB they share one client, and the
-/// last three share the security table (`sessions` and `checks` are one store).
+/// The stores `config` asks for (`STORE`); on DynamoDB they share one client, and
+/// `sessions`, `checks`, `attempts` and `keys` share the security table (`sessions` and
+/// `checks` are one store); `cross_table` writes all three tables.
 #[derive(Clone)]
 pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     pub profiles: Arc<dyn ProfileStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub checks: Arc<dyn SessionCheck>,
+    pub cross_table: Arc<dyn CrossTableWrites>,
     pub attempts: Arc<dyn LoginAttemptStore>,
     pub keys: Arc<dyn KeyStore>,
 }
@@ -546,19 +554,18 @@ impl Stores {
 
     /// Fresh, empty in-memory stores.
     pub fn memory() -> Self {
-        let accounts = Arc::new(memory::MemoryAccountStore::new());
-        let profiles = Arc::new(memory::MemoryProfileStore::new());
+        let tables = memory::MemoryTables::new();
         let attempts = Arc::new(memory::MemoryLoginAttemptStore::new());
-        let sessions = Arc::new(memory::MemorySessionStore::new(
-            accounts.clone(),
-            profiles.clone(),
+        let sessions = Arc::new(memory::MemorySessionStore::over(
+            tables.clone(),
             attempts.clone(),
         ));
         Self {
-            accounts,
-            profiles,
+            accounts: Arc::new(memory::MemoryAccountStore::over(tables.clone())),
+            profiles: Arc::new(memory::MemoryProfileStore::over(tables.clone())),
             sessions: sessions.clone(),
             checks: sessions,
+            cross_table: Arc::new(memory::MemoryCrossTableWrites::over(tables)),
             attempts,
             keys: Arc::new(memory::MemoryKeyStore::default()),
         }
@@ -578,6 +585,10 @@ impl Stores {
             profiles: Arc::new(dynamodb::DynamoProfileStore::new(client.clone(), tables)),
             sessions: sessions.clone(),
             checks: sessions,
+            cross_table: Arc::new(dynamodb::DynamoCrossTableWrites::new(
+                client.clone(),
+                tables,
+            )),
             attempts: Arc::new(dynamodb::DynamoLoginAttemptStore::new(
                 client.clone(),
                 security,

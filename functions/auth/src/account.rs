@@ -176,7 +176,7 @@ pub async fn change_password(
         .count();
     let new_hash = state.passwords.hash(&new).await?;
     if !state
-        .sessions
+        .cross_table
         .change_password(&account, &new_hash, sid)
         .await?
     {
@@ -220,7 +220,10 @@ pub async fn delete_account(
     let done = match &account {
         Some(account) => {
             let until = state.session_expires_at(now);
-            state.sessions.delete_account(account, until, now).await?
+            state
+                .cross_table
+                .delete_account(account, until, now)
+                .await?
         }
         None => false,
     };

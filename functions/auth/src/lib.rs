@@ -19,7 +19,9 @@ pub use crate::config::Config;
 use crate::config::{LoginLimits, RegisterLimits};
 use edge::client_ip::TrustedProxies;
 use settings::ConfigError;
-use stores::{AccountStore, KeyStore, LoginAttemptStore, SessionCheck, SessionStore, Stores};
+use stores::{
+    AccountStore, CrossTableWrites, KeyStore, LoginAttemptStore, SessionCheck, SessionStore, Stores,
+};
 use tokens::Tokens;
 
 pub use edge::client_ip::{ClientIp, client_ip};
@@ -31,6 +33,8 @@ pub struct AppState {
     pub accounts: Arc<dyn AccountStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub checks: Arc<dyn SessionCheck>,
+    /// Password changes and account deletions, which span the tables.
+    pub cross_table: Arc<dyn CrossTableWrites>,
     pub attempts: Arc<dyn LoginAttemptStore>,
     pub keys: Arc<dyn KeyStore>,
     /// Set once the signing key's public half is in `keys`, before the first token.
@@ -64,6 +68,7 @@ impl AppState {
             accounts: stores.accounts.clone(),
             sessions: stores.sessions.clone(),
             checks: stores.checks.clone(),
+            cross_table: stores.cross_table.clone(),
             attempts: stores.attempts.clone(),
             keys: stores.keys.clone(),
             published: Arc::default(),

@@ -3,12 +3,14 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use uuid::Uuid;
 
+use super::conditions::{self, VERIFIED};
 use super::error::get_consistent;
 use super::item::{Fields, Item, string_attr, timestamp};
 use super::retry::transact_with_retry;
+use super::transact::{self, put_new};
 use crate::{Account, AccountStore};
 use domain::{Email, Username};
 use errors::Error;
@@ -46,13 +48,39 @@ impl DynamoAccountStore {
 
     fn put(&self, pk: String, mut item: Item) -> Result<TransactWriteItem, Error> {
         item.insert("pk".into(), string_attr(pk));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        put_new(&self.table, item)
+    }
+
+    /// Updates of both copies of `account` in `table` (`USER#` and `USERNAME#`) by
+    /// `expression` with `values`, each on the condition that it still has the hash the
+    /// caller verified ([`VERIFIED`]).
+    pub(super) fn set_verified(
+        table: &str,
+        account: &Account,
+        expression: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Vec<TransactWriteItem>, Error> {
+        let update = |pk: String| {
+            let mut update = Update::builder()
+                .table_name(table)
+                .key("pk", string_attr(pk))
+                .update_expression(expression)
+                .condition_expression(VERIFIED);
+            for (name, value) in conditions::verified_values(account)
+                .into_iter()
+                .chain(values.iter().cloned())
+            {
+                update = update.expression_attribute_values(name, value);
+            }
+            update
+                .build()
+                .map(transact::update)
+                .map_err(Error::internal)
+        };
+        Ok(vec![
+            update(Self::user_key(account.user_id))?,
+            update(Self::username_key(&account.username))?,
+        ])
     }
 
     fn registration(&self, account: &Account) -> Result<Vec<TransactWriteItem>, Error> {
@@ -114,23 +142,12 @@ impl AccountStore for DynamoAccountStore {
     /// and `USERNAME#`) that sets `password_hash` if it is still the verified one;
     /// `gen` is left as it is. Retried while it loses races to other transactions.
     async fn rehash(&self, account: &Account, new_hash: &str) -> Result<bool, Error> {
-        let update = |pk: String| {
-            Update::builder()
-                .table_name(&self.table)
-                .key("pk", string_attr(pk))
-                .update_expression("SET password_hash = :new")
-                .condition_expression("password_hash = :verified AND user_id = :uid")
-                .expression_attribute_values(":new", string_attr(new_hash))
-                .expression_attribute_values(":verified", string_attr(&account.password_hash))
-                .expression_attribute_values(":uid", string_attr(account.user_id.to_string()))
-                .build()
-                .map(|u| TransactWriteItem::builder().update(u).build())
-                .map_err(Error::internal)
-        };
-        let items = vec![
-            update(Self::user_key(account.user_id))?,
-            update(Self::username_key(&account.username))?,
-        ];
+        let items = Self::set_verified(
+            &self.table,
+            account,
+            "SET password_hash = :new",
+            &[(":new", string_attr(new_hash))],
+        )?;
         let refused = transact_with_retry(&self.client, "rehash", items).await?;
         Ok(refused.is_none())
     }

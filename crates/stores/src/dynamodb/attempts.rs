@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::ReturnValue;
 
+use super::conditions::{WINDOW_CLOSED, WINDOW_OPEN_OR_NEW, WINDOW_OPEN_WITH_ATTEMPTS};
 use super::error::{conditional, sdk_error};
 use super::item::{Fields, number_attr, string_attr};
 use super::retry::CONFLICT_ATTEMPTS;
@@ -57,7 +58,7 @@ impl LoginAttemptStore for DynamoLoginAttemptStore {
                 .update_expression(
                     "ADD #attempts :one SET expires_at = if_not_exists(expires_at, :end)",
                 )
-                .condition_expression("attribute_not_exists(pk) OR expires_at > :now")
+                .condition_expression(WINDOW_OPEN_OR_NEW)
                 .expression_attribute_names("#attempts", "attempts")
                 .expression_attribute_values(":one", number_attr(1))
                 .expression_attribute_values(":end", number_attr(window_ends_at))
@@ -85,7 +86,7 @@ impl LoginAttemptStore for DynamoLoginAttemptStore {
                 .item("pk", string_attr(&pk))
                 .item("attempts", number_attr(1))
                 .item("expires_at", number_attr(window_ends_at))
-                .condition_expression("expires_at <= :now")
+                .condition_expression(WINDOW_CLOSED)
                 .expression_attribute_values(":now", number_attr(now))
                 .send()
                 .await;
@@ -108,7 +109,7 @@ impl LoginAttemptStore for DynamoLoginAttemptStore {
             .table_name(&self.table)
             .key("pk", string_attr(Self::attempt_key(key)))
             .update_expression("ADD #attempts :minus_one")
-            .condition_expression("expires_at > :now AND #attempts > :zero")
+            .condition_expression(WINDOW_OPEN_WITH_ATTEMPTS)
             .expression_attribute_names("#attempts", "attempts")
             .expression_attribute_values(":minus_one", number_attr(-1))
             .expression_attribute_values(":zero", number_attr(0))

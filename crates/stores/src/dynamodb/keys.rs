@@ -7,9 +7,11 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
+use super::conditions::{NEW_ITEM, REGISTRY_AT};
 use super::error::{Cancelled, get_consistent};
 use super::item::{Fields, Item, number_attr, string_attr};
 use super::retry::Retry;
+use super::transact;
 use crate::{KeyStore, PublicKey, activated};
 use errors::Error;
 
@@ -100,15 +102,15 @@ impl DynamoKeyStore {
             )
             .item("version", number_attr(version + 1));
         let registry = if version == 0 {
-            registry.condition_expression("attribute_not_exists(pk)")
+            registry.condition_expression(NEW_ITEM)
         } else {
             registry
-                .condition_expression("version = :v")
+                .condition_expression(REGISTRY_AT)
                 .expression_attribute_values(":v", number_attr(version))
         }
         .build()
         .map_err(Error::internal)?;
-        let mut items = vec![TransactWriteItem::builder().put(registry).build()];
+        let mut items = vec![transact::put(registry)];
         for key in keys {
             let mut item = key_fields(key);
             item.insert("pk".into(), string_attr(Self::signing_key_pk(&key.kid)));
@@ -117,7 +119,7 @@ impl DynamoKeyStore {
                 .set_item(Some(item))
                 .build()
                 .map_err(Error::internal)?;
-            items.push(TransactWriteItem::builder().put(put).build());
+            items.push(transact::put(put));
         }
         Ok(items)
     }

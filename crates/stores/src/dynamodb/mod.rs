@@ -4,6 +4,8 @@
 mod accounts;
 mod attempts;
 mod client;
+mod conditions;
+mod cross_table;
 mod error;
 pub mod https;
 mod item;
@@ -12,10 +14,12 @@ pub mod pk;
 mod profiles;
 mod retry;
 mod sessions;
+mod transact;
 
 pub use accounts::DynamoAccountStore;
 pub use attempts::DynamoLoginAttemptStore;
 pub use client::{client, https_client, warm_up};
+pub use cross_table::DynamoCrossTableWrites;
 pub use keys::DynamoKeyStore;
 pub use profiles::DynamoProfileStore;
 pub use sessions::{DynamoSessionStore, SESSIONS_INDEX};

@@ -7,10 +7,12 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use uuid::Uuid;
 
+use super::conditions::{NO_PROFILE, NOT_DELETED, PROFILE_EXISTS, SESSION_LIVE_AT_GENERATION};
 use super::error::{conditional, get_consistent, sdk_error};
 use super::item::{Fields, Item, number_attr, string_attr, timestamp};
 use super::retry::transact_with_retry;
 use super::sessions::{DynamoSessionStore, user_allows};
+use super::transact;
 use crate::config::Tables;
 use crate::{Cursor, Page, Profile, ProfilePatch, ProfileStore, WriteGuard};
 use errors::Error;
@@ -37,7 +39,6 @@ impl DynamoProfileStore {
     /// the session live as read (or, without a session, has no `deleted_at`), and the
     /// `SESSION#` item is the user's, of the generation read, not ended, not expired.
     fn guard(&self, guard: &WriteGuard) -> Result<Vec<TransactWriteItem>, Error> {
-        let check = |c: ConditionCheck| TransactWriteItem::builder().condition_check(c).build();
         let Some(live) = guard.session else {
             let marker = ConditionCheck::builder()
                 .table_name(&self.security)
@@ -45,31 +46,28 @@ impl DynamoProfileStore {
                     "pk",
                     string_attr(DynamoSessionStore::user_key(guard.user_id)),
                 )
-                .condition_expression("attribute_not_exists(deleted_at)")
+                .condition_expression(NOT_DELETED)
                 .build()
                 .map_err(Error::internal)?;
-            return Ok(vec![check(marker)]);
+            return Ok(vec![transact::check(marker)]);
         };
         let session = ConditionCheck::builder()
             .table_name(&self.security)
             .key("pk", string_attr(DynamoSessionStore::session_key(live.sid)))
-            .condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(ended_at) AND user_id = :uid \
-                 AND gen = :gen AND expires_at > :now",
-            )
+            .condition_expression(SESSION_LIVE_AT_GENERATION)
             .expression_attribute_values(":uid", string_attr(guard.user_id.to_string()))
             .expression_attribute_values(":gen", number_attr(live.generation as i64))
             .expression_attribute_values(":now", number_attr(guard.now))
             .build()
             .map_err(Error::internal)?;
         Ok(vec![
-            check(user_allows(
+            transact::check(user_allows(
                 &self.security,
                 guard.user_id,
                 live.sid,
                 live.generation,
             )?),
-            check(session),
+            transact::check(session),
         ])
     }
 
@@ -127,10 +125,10 @@ impl ProfileStore for DynamoProfileStore {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(user_id)")
+            .condition_expression(NO_PROFILE)
             .build()
             .map_err(Error::internal)?;
-        let write = TransactWriteItem::builder().put(put).build();
+        let write = transact::put(put);
         self.guarded(write, guard, Error::ProfileExists).await
     }
 
@@ -156,20 +154,19 @@ impl ProfileStore for DynamoProfileStore {
         .into_iter()
         .filter_map(|(name, value)| value.map(|v| (name, v)))
         .collect();
-        let exists = "attribute_exists(user_id)";
         let write = if fields.is_empty() {
             let check = ConditionCheck::builder()
                 .table_name(&self.table)
                 .key("user_id", profile_key(user_id))
-                .condition_expression(exists)
+                .condition_expression(PROFILE_EXISTS)
                 .build()
                 .map_err(Error::internal)?;
-            TransactWriteItem::builder().condition_check(check).build()
+            transact::check(check)
         } else {
             let mut update = Update::builder()
                 .table_name(&self.table)
                 .key("user_id", profile_key(user_id))
-                .condition_expression(exists);
+                .condition_expression(PROFILE_EXISTS);
             let mut sets = Vec::new();
             for (name, value) in fields {
                 sets.push(format!("#{name} = :{name}"));
@@ -181,7 +178,7 @@ impl ProfileStore for DynamoProfileStore {
                 .update_expression(format!("SET {}", sets.join(", ")))
                 .build()
                 .map_err(Error::internal)?;
-            TransactWriteItem::builder().update(update).build()
+            transact::update(update)
         };
         self.guarded(write, guard, Error::UserNotFound).await
     }
@@ -192,7 +189,7 @@ impl ProfileStore for DynamoProfileStore {
             .delete_item()
             .table_name(&self.table)
             .key("user_id", profile_key(user_id))
-            .condition_expression("attribute_exists(user_id)")
+            .condition_expression(PROFILE_EXISTS)
             .send()
             .await;
         conditional("DeleteItem", sent)?.ok_or(Error::UserNotFound)?;

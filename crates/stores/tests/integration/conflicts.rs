@@ -105,7 +105,7 @@ async fn every_write(
     let rehashed = stores.accounts.rehash(&account, "$2b$04$rehashed").await;
     done("rehash", rehashed.map(|_| ()));
     let deleted = stores
-        .sessions
+        .cross_table
         .delete_account(&account, now + 60, now)
         .await;
     done("delete account", deleted.map(|_| ()));

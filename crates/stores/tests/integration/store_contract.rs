@@ -13,9 +13,9 @@ use domain::{Email, Username};
 use errors::Error;
 use stores::dynamodb::DynamoAccountStore;
 use stores::{
-    Account, AccountStore, AttemptKey, Attempts, LiveSession, Liveness, LoginAttemptStore, Profile,
-    ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session, SessionStore, SessionUse, Settle,
-    Stores, WriteGuard,
+    Account, AccountStore, AttemptKey, Attempts, CrossTableWrites, LiveSession, Liveness,
+    LoginAttemptStore, Profile, ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session,
+    SessionStore, SessionUse, Settle, Stores, WriteGuard,
 };
 use testkit::dynamodb::TempTables;
 
@@ -24,6 +24,7 @@ struct Subject {
     accounts: Arc<dyn AccountStore>,
     profiles: Arc<dyn ProfileStore>,
     sessions: Arc<dyn SessionStore>,
+    cross_table: Arc<dyn CrossTableWrites>,
     attempts: Arc<dyn LoginAttemptStore>,
     tables: Option<TempTables>,
 }
@@ -34,6 +35,7 @@ impl Subject {
             accounts: stores.accounts,
             profiles: stores.profiles,
             sessions: stores.sessions,
+            cross_table: stores.cross_table,
             attempts: stores.attempts,
             tables,
         }
@@ -865,7 +867,7 @@ async fn a_password_change_ends_every_other_session_at_once(s: &Subject) {
     let (alice, kept, kept_first) = signed_up(s, "alice").await;
     let (other, other_first) = login(s, &alice).await;
     assert!(
-        s.sessions
+        s.cross_table
             .change_password(&alice, "$2b$04$the-new-hash", kept.id)
             .await
             .unwrap()
@@ -888,7 +890,7 @@ async fn a_password_change_ends_every_other_session_at_once(s: &Subject) {
         "a login checked against the old password starts nothing"
     );
     assert!(
-        !s.sessions
+        !s.cross_table
             .change_password(&alice, "$2b$04$another", kept.id)
             .await
             .unwrap(),
@@ -919,7 +921,7 @@ async fn a_password_change_ends_every_other_session_at_once(s: &Subject) {
 
     // A second change from the fresh session keeps only that one.
     assert!(
-        s.sessions
+        s.cross_table
             .change_password(&changed, "$2b$04$third", fresh.id)
             .await
             .unwrap()
@@ -941,7 +943,7 @@ async fn an_account_deletion_takes_everything_at_once_and_frees_the_names(s: &Su
 
     let until = now() + 3600;
     assert!(
-        s.sessions
+        s.cross_table
             .delete_account(&alice, until, now())
             .await
             .unwrap()
@@ -979,7 +981,7 @@ async fn an_account_deletion_takes_everything_at_once_and_frees_the_names(s: &Su
     }
 
     assert!(
-        !s.sessions
+        !s.cross_table
             .delete_account(&alice, until, now())
             .await
             .unwrap(),
@@ -1075,7 +1077,7 @@ async fn profile_writes_hold_only_while_the_writers_session_and_account_live(s: 
     let (before_change, _) = login(s, &alice).await;
     let old_password = guard_of(s, &before_change, now()).await;
     assert!(
-        s.sessions
+        s.cross_table
             .change_password(&alice, "$2b$04$changed", session.id)
             .await
             .unwrap()
@@ -1101,7 +1103,7 @@ async fn profile_writes_hold_only_while_the_writers_session_and_account_live(s: 
         .unwrap()
         .unwrap();
     assert!(
-        s.sessions
+        s.cross_table
             .delete_account(&alice, now() + 3600, now())
             .await
             .unwrap()
@@ -1139,7 +1141,7 @@ async fn a_deletion_while_a_refresh_is_in_flight_leaves_no_live_token(s: &Subjec
                 .await
         });
         let deleted = s
-            .sessions
+            .cross_table
             .delete_account(&account, now() + 3600, now())
             .await
             .unwrap();
@@ -1166,7 +1168,7 @@ async fn a_password_change_racing_logins_leaves_only_the_kept_session(s: &Subjec
             });
         }
         assert!(
-            s.sessions
+            s.cross_table
                 .change_password(&alice, "$2b$04$changed", kept.id)
                 .await
                 .unwrap()
@@ -1223,7 +1225,7 @@ async fn a_rehash_replaces_the_verified_hash_in_both_copies_and_ends_no_session(
     let (next, _) = login(s, &stored).await;
     assert_eq!(liveness(s, &next).await, Liveness::Live);
     assert!(
-        s.sessions
+        s.cross_table
             .change_password(&stored, "$2b$05$changed", next.id)
             .await
             .unwrap(),

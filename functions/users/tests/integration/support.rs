@@ -33,10 +33,10 @@ pub type Sessions = (Arc<MemoryAccountStore>, Arc<MemorySessionStore>);
 
 /// Sessions over `profiles`, with accounts of their own.
 pub fn sessions(profiles: &Arc<MemoryProfileStore>) -> Sessions {
-    let accounts = Arc::new(MemoryAccountStore::new());
-    let sessions = Arc::new(MemorySessionStore::new(
-        accounts.clone(),
-        profiles.clone(),
+    let tables = profiles.tables();
+    let accounts = Arc::new(MemoryAccountStore::over(tables.clone()));
+    let sessions = Arc::new(MemorySessionStore::over(
+        tables,
         Arc::new(MemoryLoginAttemptStore::new()),
     ));
     (accounts, sessions)

@@ -163,7 +163,7 @@ async fn delete_account(stores: &Stores, username: &str) {
     let now = chrono::Utc::now().timestamp();
     assert!(
         stores
-            .sessions
+            .cross_table
             .delete_account(&account, now + 86400, now)
             .await
             .unwrap()

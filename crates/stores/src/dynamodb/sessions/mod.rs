@@ -1,6 +1,9 @@
 //! Sessions, their refresh tokens (by hash) and users' states in the security table;
-//! a login, a rotation, a password change and an account deletion are each one
-//! transaction, and the per-request check is one `BatchGetItem`.
+//! a login and a rotation are each one transaction, and the per-request check is one
+//! `BatchGetItem` (the password change and the account deletion that end sessions are
+//! in `cross_table`).
+
+mod items;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -8,15 +11,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, TransactWriteItem, Update,
 };
 use uuid::Uuid;
 
 use super::accounts::DynamoAccountStore;
 use super::attempts::DynamoLoginAttemptStore;
+use super::conditions::{
+    self, SESSION_LIVE, SESSION_OPEN, SESSION_OPEN_OF, TOKEN_UNUSED, TOKEN_USED, USER_ALLOWS,
+    USER_ALLOWS_FIRST, VERIFIED,
+};
 use super::error::{Cancelled, conditional, get_consistent, sdk_error};
-use super::item::{Fields, Item, number_attr, string_attr};
+use super::item::{Item, number_attr, string_attr};
 use super::retry::{self, Retry, transact_with_retry};
+use super::transact::{self, put_new};
 use crate::config::Tables;
 use crate::rotation::{RotationStep, rotation_step};
 use crate::session::{self, SessionFacts};
@@ -26,6 +34,7 @@ use crate::{
 };
 use domain::refresh::TokenHash;
 use errors::Error;
+use items::{facts_from, refresh_from, refresh_item, session_from, session_item, user_state_from};
 
 /// The global secondary index of the security table that lists a user's sessions:
 /// partition key `session_user`, sort key `session_started`. A session leaves it when
@@ -36,14 +45,12 @@ pub const SESSIONS_INDEX: &str = "sessions-by-user";
 const BATCH_ATTEMPTS: u32 = 4;
 
 /// Sessions, refresh tokens and users' states in the security table keyed by `pk`,
-/// each item expiring by TTL on `expires_at`; a login checks, and a password change and
-/// a deletion write, the accounts table, and a deletion removes the profile.
+/// each item expiring by TTL on `expires_at`; a login checks the accounts table.
 #[derive(Clone)]
 pub struct DynamoSessionStore {
     client: Client,
     security: String,
     accounts: String,
-    profiles: String,
 }
 
 impl DynamoSessionStore {
@@ -52,7 +59,6 @@ impl DynamoSessionStore {
             client,
             security: tables.security.clone(),
             accounts: tables.accounts.clone(),
-            profiles: tables.profiles.clone(),
         }
     }
 
@@ -73,35 +79,15 @@ impl DynamoSessionStore {
 
     /// The condition that the account copy at `pk` still has the hash the caller read.
     fn account_unchanged(&self, pk: String, account: &Account) -> Result<ConditionCheck, Error> {
+        let [verified, uid] = conditions::verified_values(account);
         ConditionCheck::builder()
             .table_name(&self.accounts)
             .key("pk", string_attr(pk))
-            .condition_expression("password_hash = :verified AND user_id = :uid")
-            .expression_attribute_values(":verified", string_attr(&account.password_hash))
-            .expression_attribute_values(":uid", string_attr(account.user_id.to_string()))
+            .condition_expression(VERIFIED)
+            .expression_attribute_values(verified.0, verified.1)
+            .expression_attribute_values(uid.0, uid.1)
             .build()
             .map_err(Error::internal)
-    }
-
-    /// The condition that the user's state still lets a session of generation `generation`
-    /// (or the session kept by the last password change) live.
-    fn user_allows(
-        &self,
-        user_id: Uuid,
-        sid: Uuid,
-        generation: u64,
-    ) -> Result<ConditionCheck, Error> {
-        user_allows(&self.security, user_id, sid, generation)
-    }
-
-    fn put_new(&self, table: &str, item: Item) -> Result<TransactWriteItem, Error> {
-        let put = Put::builder()
-            .table_name(table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(Error::internal)?;
-        Ok(item_put(put))
     }
 
     /// The items of a rotation transaction, in the order [`rotation_refusal`] reads
@@ -118,12 +104,12 @@ impl DynamoSessionStore {
     ) -> Result<Vec<TransactWriteItem>, Error> {
         let presented_key = string_attr(Self::refresh_key(presented));
         let old = if retire {
-            item_update(
+            transact::update(
                 Update::builder()
                     .table_name(&self.security)
                     .key("pk", presented_key)
                     .update_expression("SET #used = :true, used_at = :now")
-                    .condition_expression("#used = :false")
+                    .condition_expression(TOKEN_UNUSED)
                     .expression_attribute_names("#used", "used")
                     .expression_attribute_values(":true", AttributeValue::Bool(true))
                     .expression_attribute_values(":false", AttributeValue::Bool(false))
@@ -132,11 +118,11 @@ impl DynamoSessionStore {
                     .map_err(Error::internal)?,
             )
         } else {
-            item_check(
+            transact::check(
                 ConditionCheck::builder()
                     .table_name(&self.security)
                     .key("pk", presented_key)
-                    .condition_expression("#used = :true")
+                    .condition_expression(TOKEN_USED)
                     .expression_attribute_names("#used", "used")
                     .expression_attribute_values(":true", AttributeValue::Bool(true))
                     .build()
@@ -148,10 +134,7 @@ impl DynamoSessionStore {
         let mut touch = Update::builder()
             .table_name(&self.security)
             .key("pk", string_attr(Self::session_key(next.family)))
-            .condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(ended_at) AND user_id = :uid \
-                 AND expires_at > :now",
-            )
+            .condition_expression(SESSION_LIVE)
             .expression_attribute_values(":now", number_attr(used.now))
             .expression_attribute_values(":exp", number_attr(session_expires_at))
             .expression_attribute_values(":uid", string_attr(next.user_id.to_string()));
@@ -179,9 +162,14 @@ impl DynamoSessionStore {
             .map_err(Error::internal)?;
         Ok(vec![
             old,
-            item_update(touch),
-            item_check(self.user_allows(next.user_id, next.family, next.generation)?),
-            self.put_new(&self.security, refresh_item(next))?,
+            transact::update(touch),
+            transact::check(user_allows(
+                &self.security,
+                next.user_id,
+                next.family,
+                next.generation,
+            )?),
+            put_new(&self.security, refresh_item(next))?,
         ])
     }
 
@@ -209,9 +197,9 @@ impl DynamoSessionStore {
             .key("pk", string_attr(Self::session_key(sid)))
             .update_expression("SET ended_at = :now REMOVE session_user")
             .expression_attribute_values(":now", number_attr(now));
-        let mut condition = "attribute_exists(pk) AND attribute_not_exists(ended_at)".to_owned();
+        let mut condition = SESSION_OPEN;
         if let Some(user_id) = user_id {
-            condition.push_str(" AND user_id = :uid");
+            condition = SESSION_OPEN_OF;
             update = update.expression_attribute_values(":uid", string_attr(user_id.to_string()));
         }
         let sent = update.condition_expression(condition).send().await;
@@ -249,11 +237,10 @@ pub(super) fn user_allows(
     sid: Uuid,
     generation: u64,
 ) -> Result<ConditionCheck, Error> {
-    let current = "(attribute_not_exists(deleted_at) AND (gen = :gen OR kept = :sid))";
     let expression = if generation == 0 {
-        format!("attribute_not_exists(pk) OR {current}")
+        USER_ALLOWS_FIRST
     } else {
-        current.to_owned()
+        USER_ALLOWS
     };
     ConditionCheck::builder()
         .table_name(security)
@@ -263,134 +250,6 @@ pub(super) fn user_allows(
         .expression_attribute_values(":sid", string_attr(sid.to_string()))
         .build()
         .map_err(Error::internal)
-}
-
-fn item_put(put: Put) -> TransactWriteItem {
-    TransactWriteItem::builder().put(put).build()
-}
-
-fn item_update(update: Update) -> TransactWriteItem {
-    TransactWriteItem::builder().update(update).build()
-}
-
-fn item_check(check: ConditionCheck) -> TransactWriteItem {
-    TransactWriteItem::builder().condition_check(check).build()
-}
-
-fn item_delete(delete: Delete) -> TransactWriteItem {
-    TransactWriteItem::builder().delete(delete).build()
-}
-
-fn refresh_item(record: &RefreshRecord) -> Item {
-    let mut item = Item::from([
-        (
-            "pk".into(),
-            string_attr(DynamoSessionStore::refresh_key(&record.hash)),
-        ),
-        ("family".into(), string_attr(record.family.to_string())),
-        ("user_id".into(), string_attr(record.user_id.to_string())),
-        ("username".into(), string_attr(&record.username)),
-        ("expires_at".into(), number_attr(record.expires_at)),
-        ("used".into(), AttributeValue::Bool(record.used)),
-        ("gen".into(), number_attr(record.generation as i64)),
-    ]);
-    if let Some(at) = record.used_at {
-        item.insert("used_at".into(), number_attr(at));
-    }
-    item
-}
-
-fn refresh_from(hash: &TokenHash, item: &Item) -> Result<RefreshRecord, Error> {
-    let f = Fields {
-        item,
-        what: "refresh token",
-    };
-    Ok(RefreshRecord {
-        hash: hash.clone(),
-        family: f.uuid("family")?,
-        user_id: f.uuid("user_id")?,
-        username: f.text("username")?.to_owned(),
-        expires_at: f.number("expires_at")?,
-        used: f.flag("used")?,
-        used_at: f.optional_number("used_at")?,
-        generation: f.generation("gen")?,
-    })
-}
-
-fn session_item(session: &Session) -> Item {
-    let mut item = Item::from([
-        (
-            "pk".into(),
-            string_attr(DynamoSessionStore::session_key(session.id)),
-        ),
-        ("user_id".into(), string_attr(session.user_id.to_string())),
-        ("username".into(), string_attr(&session.username)),
-        ("started".into(), number_attr(session.started)),
-        ("last_used".into(), number_attr(session.last_used)),
-        ("gen".into(), number_attr(session.generation as i64)),
-        ("expires_at".into(), number_attr(session.expires_at)),
-        (
-            "session_user".into(),
-            string_attr(session.user_id.to_string()),
-        ),
-        ("session_started".into(), number_attr(session.started)),
-    ]);
-    if let Some(ip) = &session.ip {
-        item.insert("ip".into(), string_attr(ip));
-    }
-    if let Some(ua) = &session.user_agent {
-        item.insert("user_agent".into(), string_attr(ua));
-    }
-    item
-}
-
-fn session_from(item: &Item) -> Result<Session, Error> {
-    let f = Fields {
-        item,
-        what: "session",
-    };
-    let pk = f.text("pk")?;
-    let id = super::pk::session_id(pk).ok_or_else(|| f.bad("pk", "is not a session key"))?;
-    Ok(Session {
-        id,
-        user_id: f.uuid("user_id")?,
-        username: f.text("username")?.to_owned(),
-        started: f.number("started")?,
-        last_used: f.number("last_used")?,
-        ip: f.optional_text("ip")?.map(str::to_owned),
-        user_agent: f.optional_text("user_agent")?.map(str::to_owned),
-        generation: f.generation("gen")?,
-        expires_at: f.number("expires_at")?,
-        ended_at: f.optional_number("ended_at")?,
-    })
-}
-
-fn facts_from(item: &Item) -> Result<SessionFacts, Error> {
-    let f = Fields {
-        item,
-        what: "session",
-    };
-    Ok(SessionFacts {
-        user_id: f.uuid("user_id")?,
-        generation: f.generation("gen")?,
-        expires_at: f.number("expires_at")?,
-        ended: item.contains_key("ended_at"),
-    })
-}
-
-fn user_state_from(item: &Item) -> Result<UserState, Error> {
-    let f = Fields {
-        item,
-        what: "user state",
-    };
-    Ok(UserState {
-        generation: f.generation("gen")?,
-        kept: f
-            .optional_text("kept")?
-            .map(|k| Uuid::parse_str(k).map_err(|_| f.bad("kept", "is not a UUID")))
-            .transpose()?,
-        deleted_at: f.optional_number("deleted_at")?,
-    })
 }
 
 /// Why a rotation transaction did not commit: what its conditions taught.
@@ -493,12 +352,12 @@ impl SessionStore for DynamoSessionStore {
     ) -> Result<bool, Error> {
         let mut items =
             vec![
-                item_check(self.account_unchanged(
+                transact::check(self.account_unchanged(
                     DynamoAccountStore::username_key(&account.username),
                     account,
                 )?),
-                self.put_new(&self.security, session_item(session))?,
-                self.put_new(&self.security, refresh_item(first))?,
+                put_new(&self.security, session_item(session))?,
+                put_new(&self.security, refresh_item(first))?,
             ];
         if let Some(key) = &settle.clear {
             let delete = Delete::builder()
@@ -506,7 +365,7 @@ impl SessionStore for DynamoSessionStore {
                 .key("pk", string_attr(DynamoLoginAttemptStore::attempt_key(key)))
                 .build()
                 .map_err(Error::internal)?;
-            items.push(item_delete(delete));
+            items.push(transact::delete(delete));
         }
         if let Some(key) = &settle.release {
             let release = Update::builder()
@@ -520,7 +379,7 @@ impl SessionStore for DynamoSessionStore {
                 .expression_attribute_values(":now", number_attr(settle.now))
                 .build()
                 .map_err(Error::internal)?;
-            items.push(item_update(release));
+            items.push(transact::update(release));
         }
         match self.transact("login", items).await? {
             None => Ok(true),
@@ -663,104 +522,5 @@ impl SessionStore for DynamoSessionStore {
             return Ok(false);
         }
         self.end(sid, user_id, now).await
-    }
-
-    /// One `TransactWriteItems`: both copies of the account get the new hash and the
-    /// next generation if they still have the verified hash, and the user's state
-    /// records that generation and the kept session.
-    async fn change_password(
-        &self,
-        account: &Account,
-        new_hash: &str,
-        keep: Uuid,
-    ) -> Result<bool, Error> {
-        let generation = number_attr(account.generation as i64 + 1);
-        let update = |pk: String| {
-            Update::builder()
-                .table_name(&self.accounts)
-                .key("pk", string_attr(pk))
-                .update_expression("SET password_hash = :new, gen = :gen")
-                .condition_expression("password_hash = :verified AND user_id = :uid")
-                .expression_attribute_values(":new", string_attr(new_hash))
-                .expression_attribute_values(":gen", generation.clone())
-                .expression_attribute_values(":verified", string_attr(&account.password_hash))
-                .expression_attribute_values(":uid", string_attr(account.user_id.to_string()))
-                .build()
-                .map_err(Error::internal)
-        };
-        let state = Put::builder()
-            .table_name(&self.security)
-            .item("pk", string_attr(Self::user_key(account.user_id)))
-            .item("gen", generation.clone())
-            .item("kept", string_attr(keep.to_string()))
-            .condition_expression("attribute_not_exists(deleted_at)")
-            .build()
-            .map_err(Error::internal)?;
-        let items = vec![
-            item_update(update(DynamoAccountStore::user_key(account.user_id))?),
-            item_update(update(DynamoAccountStore::username_key(&account.username))?),
-            item_put(state),
-        ];
-        Ok(self.transact("password", items).await?.is_none())
-    }
-
-    /// One `TransactWriteItems` across the three tables: the account and its username
-    /// claim (if they still have the verified hash), the email claim (if still the
-    /// user's), the profile, and the user's deletion marker.
-    async fn delete_account(&self, account: &Account, until: i64, now: i64) -> Result<bool, Error> {
-        let uid = string_attr(account.user_id.to_string());
-        let delete = |table: &str, key: (&str, AttributeValue), condition: Option<&str>| {
-            let mut d = Delete::builder().table_name(table).key(key.0, key.1);
-            if let Some(condition) = condition {
-                d = d
-                    .condition_expression(condition)
-                    .expression_attribute_values(":uid", uid.clone());
-                if condition.contains(":verified") {
-                    d = d.expression_attribute_values(
-                        ":verified",
-                        string_attr(&account.password_hash),
-                    );
-                }
-            }
-            d.build().map_err(Error::internal)
-        };
-        let verified = Some("password_hash = :verified AND user_id = :uid");
-        let marker = Put::builder()
-            .table_name(&self.security)
-            .item("pk", string_attr(Self::user_key(account.user_id)))
-            .item("gen", number_attr(account.generation as i64))
-            .item("deleted_at", number_attr(now))
-            .item("expires_at", number_attr(until))
-            .build()
-            .map_err(Error::internal)?;
-        let items = vec![
-            item_delete(delete(
-                &self.accounts,
-                (
-                    "pk",
-                    string_attr(DynamoAccountStore::user_key(account.user_id)),
-                ),
-                verified,
-            )?),
-            item_delete(delete(
-                &self.accounts,
-                (
-                    "pk",
-                    string_attr(DynamoAccountStore::username_key(&account.username)),
-                ),
-                verified,
-            )?),
-            item_delete(delete(
-                &self.accounts,
-                (
-                    "pk",
-                    string_attr(DynamoAccountStore::email_key(&account.email)),
-                ),
-                Some("user_id = :uid"),
-            )?),
-            item_delete(delete(&self.profiles, ("user_id", uid.clone()), None)?),
-            item_put(marker),
-        ];
-        Ok(self.transact("delete account", items).await?.is_none())
     }
 }
