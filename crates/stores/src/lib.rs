@@ -3,13 +3,14 @@
 pub mod config;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+pub mod mail_tokens;
 pub mod memory;
 pub mod rotation;
 pub mod session;
+mod wiring;
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,12 +19,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use settings::ConfigError;
-
-use crate::config::{StoreKind, StoreSettings};
 use domain::refresh::TokenHash;
 use domain::{Email, Username};
 use errors::Error;
+
+pub use mail_tokens::{MailPurpose, MailToken, MailTokenStore, TokenRefusal};
+pub use wiring::Stores;
 
 /// A registered user's credentials.
 #[derive(Clone)]
@@ -35,6 +36,9 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     /// The password generation: 0 at registration, one more at each password change.
     pub generation: u64,
+    /// Whether the owner of `email` has proven it (a verification link, a password
+    /// reset or an email change); false at registration.
+    pub email_verified: bool,
 }
 
 impl fmt::Debug for Account {
@@ -46,6 +50,7 @@ impl fmt::Debug for Account {
             .field("password_hash", &"<redacted>")
             .field("created_at", &self.created_at)
             .field("generation", &self.generation)
+            .field("email_verified", &self.email_verified)
             .finish()
     }
 }
@@ -59,6 +64,9 @@ pub trait AccountStore: Send + Sync {
 
     /// The account whose username matches case-insensitively.
     async fn find_by_username(&self, username: &Username) -> Result<Option<Account>, Error>;
+
+    /// The account with this id.
+    async fn find_by_id(&self, user_id: Uuid) -> Result<Option<Account>, Error>;
 
     /// Replaces the password hash of `account` with `new_hash`, a hash of the same
     /// password at another cost, in both copies of the account in one atomic step, if
@@ -469,7 +477,33 @@ pub trait CrossTableWrites: Send + Sync {
     /// every token of the user until `until`, in one atomic step, if the account still
     /// has the hash the caller verified: `false` (nothing written) otherwise.
     async fn delete_account(&self, account: &Account, until: i64, now: i64) -> Result<bool, Error>;
+
+    /// Uses up the [`MailPurpose::VerifyEmail`] token `hash` and marks its account's
+    /// address verified, in one atomic step: the account as it was, or why nothing
+    /// happened.
+    async fn verify_email(&self, hash: &TokenHash, now: i64) -> Result<Used, Error>;
+
+    /// Uses up the [`MailPurpose::ResetPassword`] token `hash`, sets the password hash
+    /// to `new_hash` (the next generation: every session ends) and marks the address
+    /// verified, in one atomic step: the account as it was, or why nothing happened.
+    async fn reset_password(
+        &self,
+        hash: &TokenHash,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<Used, Error>;
+
+    /// Uses up the [`MailPurpose::ChangeEmail`] token `hash` and moves its account to
+    /// the token's address (the claim on the old address freed, the new one taken,
+    /// verified; the profile's copy too), in one atomic step: the account as it was, or
+    /// why nothing happened; [`Error::EmailTaken`] when the new address was claimed
+    /// since.
+    async fn change_email(&self, hash: &TokenHash, now: i64) -> Result<Used, Error>;
 }
+
+/// What using up a mailed token did: the account as it was before, or why nothing
+/// happened.
+pub type Used = Result<Account, TokenRefusal>;
 
 /// What a successful login does to the attempts it counted: the username's failures
 /// are forgotten (`clear`) and the client address gets its attempt back (`release`,
@@ -515,87 +549,6 @@ pub trait LoginAttemptStore: Send + Sync {
 
     /// Forgets every attempt counted against `key`.
     async fn clear_attempts(&self, key: &AttemptKey) -> Result<(), Error>;
-}
-
-/// The stores `config` asks for (`STORE`); on DynamoDB they share one client, and
-/// `sessions`, `checks`, `attempts` and `keys` share the security table (`sessions` and
-/// `checks` are one store); `cross_table` writes all three tables.
-#[derive(Clone)]
-pub struct Stores {
-    pub accounts: Arc<dyn AccountStore>,
-    pub profiles: Arc<dyn ProfileStore>,
-    pub sessions: Arc<dyn SessionStore>,
-    pub checks: Arc<dyn SessionCheck>,
-    pub cross_table: Arc<dyn CrossTableWrites>,
-    pub attempts: Arc<dyn LoginAttemptStore>,
-    pub keys: Arc<dyn KeyStore>,
-}
-
-impl Stores {
-    /// The stores `config` names. On DynamoDB this also starts opening the client's
-    /// connection in the background ([`dynamodb::warm_up`]), so the process's first
-    /// request does not wait for the TCP and TLS handshakes.
-    pub async fn from_config(config: &impl StoreSettings) -> Result<Self, ConfigError> {
-        match config.store().kind {
-            StoreKind::Memory => Ok(Self::memory()),
-            #[cfg(feature = "dynamodb")]
-            StoreKind::Dynamodb => {
-                let client = dynamodb::client(config).await;
-                dynamodb::warm_up(&client, &config.store().tables.security);
-                Ok(Self::dynamodb(client, config))
-            }
-            #[cfg(not(feature = "dynamodb"))]
-            StoreKind::Dynamodb => Err(ConfigError(
-                "STORE=dynamodb: this binary was built without the `dynamodb` feature of shared"
-                    .into(),
-            )),
-        }
-    }
-
-    /// Fresh, empty in-memory stores.
-    pub fn memory() -> Self {
-        let tables = memory::MemoryTables::new();
-        let attempts = Arc::new(memory::MemoryLoginAttemptStore::new());
-        let sessions = Arc::new(memory::MemorySessionStore::over(
-            tables.clone(),
-            attempts.clone(),
-        ));
-        Self {
-            accounts: Arc::new(memory::MemoryAccountStore::over(tables.clone())),
-            profiles: Arc::new(memory::MemoryProfileStore::over(tables.clone())),
-            sessions: sessions.clone(),
-            checks: sessions,
-            cross_table: Arc::new(memory::MemoryCrossTableWrites::over(tables)),
-            attempts,
-            keys: Arc::new(memory::MemoryKeyStore::default()),
-        }
-    }
-
-    /// The DynamoDB stores on `config`'s tables, all through `client`.
-    #[cfg(feature = "dynamodb")]
-    pub fn dynamodb(client: aws_sdk_dynamodb::Client, config: &impl StoreSettings) -> Self {
-        let tables = &config.store().tables;
-        let security = &tables.security;
-        let sessions = Arc::new(dynamodb::DynamoSessionStore::new(client.clone(), tables));
-        Self {
-            accounts: Arc::new(dynamodb::DynamoAccountStore::new(
-                client.clone(),
-                &tables.accounts,
-            )),
-            profiles: Arc::new(dynamodb::DynamoProfileStore::new(client.clone(), tables)),
-            sessions: sessions.clone(),
-            checks: sessions,
-            cross_table: Arc::new(dynamodb::DynamoCrossTableWrites::new(
-                client.clone(),
-                tables,
-            )),
-            attempts: Arc::new(dynamodb::DynamoLoginAttemptStore::new(
-                client.clone(),
-                security,
-            )),
-            keys: Arc::new(dynamodb::DynamoKeyStore::new(client, security)),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -135,6 +135,7 @@ pub async fn start_session(
                 password_hash: "not a bcrypt hash: this account cannot log in".into(),
                 created_at: chrono::Utc::now(),
                 generation: 0,
+                email_verified: false,
             };
             accounts.create(&account).await.unwrap();
             account

@@ -786,6 +786,7 @@ mod tests {
             password_hash: "h".into(),
             created_at: chrono::Utc::now(),
             generation: 0,
+            email_verified: false,
         };
         stores.accounts.create(&account).await.unwrap();
         let now = chrono::Utc::now().timestamp();

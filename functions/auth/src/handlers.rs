@@ -81,6 +81,7 @@ pub async fn register(
         password_hash,
         created_at: Utc::now(),
         generation: 0,
+        email_verified: false,
     };
     state.accounts.create(&account).await?;
     tracing::info!(user_id = %account.user_id, "account registered");

@@ -60,12 +60,24 @@ impl DynamoAccountStore {
         expression: &str,
         values: &[(&str, AttributeValue)],
     ) -> Result<Vec<TransactWriteItem>, Error> {
+        Self::set_if(table, account, VERIFIED, expression, values)
+    }
+
+    /// [`set_verified`](Self::set_verified) on `condition` ([`VERIFIED`] or one that
+    /// adds to it, e.g. `VERIFIED_AT`, whose values are among `values`).
+    pub(super) fn set_if(
+        table: &str,
+        account: &Account,
+        condition: &'static str,
+        expression: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Vec<TransactWriteItem>, Error> {
         let update = |pk: String| {
             let mut update = Update::builder()
                 .table_name(table)
                 .key("pk", string_attr(pk))
                 .update_expression(expression)
-                .condition_expression(VERIFIED);
+                .condition_expression(condition);
             for (name, value) in conditions::verified_values(account)
                 .into_iter()
                 .chain(values.iter().cloned())
@@ -113,6 +125,7 @@ fn account_from(item: &Item) -> Result<Account, Error> {
         password_hash: f.text("password_hash")?.to_owned(),
         created_at: f.time("created_at")?,
         generation: f.generation("gen")?,
+        email_verified: f.optional_flag("email_verified")?,
     })
 }
 
@@ -135,6 +148,12 @@ impl AccountStore for DynamoAccountStore {
             ("pk", string_attr(Self::username_key(username))),
         )
         .await?;
+        item.as_ref().map(account_from).transpose()
+    }
+
+    async fn find_by_id(&self, user_id: Uuid) -> Result<Option<Account>, Error> {
+        let key = ("pk", string_attr(Self::user_key(user_id)));
+        let item = get_consistent(&self.client, &self.table, key).await?;
         item.as_ref().map(account_from).transpose()
     }
 

@@ -20,6 +20,13 @@ macro_rules! not_deleted {
     };
 }
 
+/// An account copy with the hash the caller verified.
+macro_rules! verified {
+    () => {
+        "password_hash = :verified AND user_id = :uid"
+    };
+}
+
 /// A user's marker that lets a session of generation `:gen` (or the kept `:sid`) live.
 macro_rules! user_allows {
     () => {
@@ -40,7 +47,17 @@ pub(super) const NEW_ITEM: &str = "attribute_not_exists(pk)";
 
 /// An account copy (`USER#`, `USERNAME#`) still has the hash the caller verified:
 /// `:verified`, `:uid` (see [`verified_values`]).
-pub(super) const VERIFIED: &str = "password_hash = :verified AND user_id = :uid";
+pub(super) const VERIFIED: &str = verified!();
+
+/// [`VERIFIED`], and the copy still has the address `:email`.
+pub(super) const VERIFIED_AT: &str = concat!(verified!(), " AND email = :email");
+
+/// A mailed token not yet used, of `:purpose`, unexpired at `:now`.
+pub(super) const TOKEN_LIVE: &str =
+    "attribute_exists(pk) AND purpose = :purpose AND expires_at > :now";
+
+/// The user's latest mailed token of its purpose is still `:hash`.
+pub(super) const LATEST_TOKEN: &str = "latest = :hash";
 
 /// An email claim still belongs to the user: `:uid`.
 pub(super) const CLAIMED_BY: &str = "user_id = :uid";

@@ -3,17 +3,24 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Delete, Put};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 use uuid::Uuid;
 
 use super::accounts::DynamoAccountStore;
-use super::conditions::{self, CLAIMED_BY, NOT_DELETED, VERIFIED};
+use super::conditions::{
+    self, CLAIMED_BY, LATEST_TOKEN, NOT_DELETED, PROFILE_EXISTS, TOKEN_LIVE, VERIFIED, VERIFIED_AT,
+};
+use super::error::get_consistent;
 use super::item::{number_attr, string_attr};
+use super::mail_tokens;
 use super::pk;
-use super::retry::transact_with_retry;
-use super::transact;
+use super::retry::{Retry, transact_with_retry};
+use super::transact::{self, put_new};
 use crate::config::Tables;
-use crate::{Account, CrossTableWrites};
+use crate::{Account, AccountStore, CrossTableWrites, MailPurpose, MailToken, TokenRefusal, Used};
+use domain::refresh::TokenHash;
 use errors::Error;
 
 /// [`CrossTableWrites`] on the accounts, profiles and security tables.
@@ -33,6 +40,96 @@ impl DynamoCrossTableWrites {
             profiles: tables.profiles.clone(),
             security: tables.security.clone(),
         }
+    }
+
+    fn accounts(&self) -> DynamoAccountStore {
+        DynamoAccountStore::new(self.client.clone(), &self.accounts)
+    }
+
+    /// The first two items of every transaction that uses up `token`: its deletion (if
+    /// still live at `now`) and the check that it is still its user's latest.
+    fn token_items(&self, token: &MailToken, now: i64) -> Result<Vec<TransactWriteItem>, Error> {
+        let used = Delete::builder()
+            .table_name(&self.security)
+            .key("pk", string_attr(pk::mail_token(&token.hash)))
+            .condition_expression(TOKEN_LIVE)
+            .expression_attribute_values(":purpose", string_attr(token.purpose.as_str()))
+            .expression_attribute_values(":now", number_attr(now))
+            .build()
+            .map_err(Error::internal)?;
+        let latest = ConditionCheck::builder()
+            .table_name(&self.security)
+            .key(
+                "pk",
+                string_attr(pk::latest_mail_token(token.user_id, token.purpose)),
+            )
+            .condition_expression(LATEST_TOKEN)
+            .expression_attribute_values(":hash", string_attr(token.hash.as_str()))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(vec![transact::delete(used), transact::check(latest)])
+    }
+
+    /// Uses up the token `hash` of `purpose` at `now` with the account changes `changes`
+    /// makes of it and the account as read, in one transaction: read again after the
+    /// account changed in between (its conditions failed), as [`Retry`] allows. A token
+    /// `bound` to the account's address is stale once the address has changed;
+    /// `taken` is the index among `changes`'s items of a claim on a new address.
+    async fn use_token<F>(
+        &self,
+        hash: &TokenHash,
+        purpose: MailPurpose,
+        now: i64,
+        bound: bool,
+        taken: Option<usize>,
+        changes: F,
+    ) -> Result<Used, Error>
+    where
+        F: Fn(&MailToken, &Account) -> Result<Vec<TransactWriteItem>, Error> + Send + Sync,
+    {
+        let mut retry = Retry::new();
+        loop {
+            let token = mail_tokens::find(&self.client, &self.security, hash).await?;
+            let Some(token) = token.filter(|t| t.purpose == purpose && t.expires_at > now) else {
+                return Ok(Err(TokenRefusal::Invalid));
+            };
+            let account = self.accounts().find_by_id(token.user_id).await?;
+            let Some(account) = account.filter(|a| !bound || a.email.key() == token.email.key())
+            else {
+                return Ok(Err(TokenRefusal::Stale));
+            };
+            let mut items = self.token_items(&token, now)?;
+            items.extend(changes(&token, &account)?);
+            let Some(cancelled) =
+                transact_with_retry(&self.client, purpose.as_str(), items).await?
+            else {
+                return Ok(Ok(account));
+            };
+            if cancelled.failed(0) || cancelled.failed(1) {
+                return Ok(Err(TokenRefusal::Invalid));
+            }
+            if taken.is_some_and(|i| cancelled.failed(i + 2)) {
+                return Err(Error::EmailTaken);
+            }
+            retry.again_at_once(format!(
+                "the account changed while a {} token was used",
+                purpose.as_str()
+            ))?;
+        }
+    }
+
+    /// Updates of both copies of `account` by `expression` with `values`, if they still
+    /// have the verified hash and the address read.
+    fn set_at_address(
+        &self,
+        account: &Account,
+        expression: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Vec<TransactWriteItem>, Error> {
+        let mut values = values.to_vec();
+        values.push((":email", string_attr(account.email.as_str())));
+        values.push((":true", AttributeValue::Bool(true)));
+        DynamoAccountStore::set_if(&self.accounts, account, VERIFIED_AT, expression, &values)
     }
 
     /// A `Delete` of `account`'s item at `pk` in the accounts table, on `condition`
@@ -121,5 +218,115 @@ impl CrossTableWrites for DynamoCrossTableWrites {
         ];
         let refused = transact_with_retry(&self.client, "delete account", items).await?;
         Ok(refused.is_none())
+    }
+
+    /// One consistent `GetItem` of the token and one of the account, then one
+    /// `TransactWriteItems`: the token used up (if live and its user's latest), and
+    /// both copies of the account marked verified (if still at the address the mail
+    /// went to).
+    async fn verify_email(&self, hash: &TokenHash, now: i64) -> Result<Used, Error> {
+        self.use_token(
+            hash,
+            MailPurpose::VerifyEmail,
+            now,
+            true,
+            None,
+            |_, account| self.set_at_address(account, "SET email_verified = :true", &[]),
+        )
+        .await
+    }
+
+    /// As [`verify_email`](Self::verify_email), setting the new hash and the next
+    /// generation as well, and the user's state to that generation with no session
+    /// kept (every session ends).
+    async fn reset_password(
+        &self,
+        hash: &TokenHash,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<Used, Error> {
+        self.use_token(
+            hash,
+            MailPurpose::ResetPassword,
+            now,
+            true,
+            None,
+            |_, account| {
+                let generation = number_attr(account.generation as i64 + 1);
+                let mut items = self.set_at_address(
+                    account,
+                    "SET password_hash = :new, gen = :gen, email_verified = :true",
+                    &[
+                        (":new", string_attr(new_hash)),
+                        (":gen", generation.clone()),
+                    ],
+                )?;
+                let state = Put::builder()
+                    .table_name(&self.security)
+                    .item("pk", string_attr(pk::user(account.user_id)))
+                    .item("gen", generation)
+                    .condition_expression(NOT_DELETED)
+                    .build()
+                    .map_err(Error::internal)?;
+                items.push(transact::put(state));
+                Ok(items)
+            },
+        )
+        .await
+    }
+
+    /// Two consistent `GetItem`s (token, account) and one of the profile, then one
+    /// `TransactWriteItems`: the token used up, both copies of the account moved to
+    /// the new address (verified), the old address's claim deleted (if the user's),
+    /// the new one's put (if free: else 409), and the profile's copy of the address
+    /// updated (if there is a profile). A profile created between the read and the
+    /// transaction keeps the address its creator's token carried.
+    async fn change_email(&self, hash: &TokenHash, now: i64) -> Result<Used, Error> {
+        let profile = |user_id: Uuid| {
+            let key = ("user_id", string_attr(user_id.to_string()));
+            get_consistent(&self.client, &self.profiles, key)
+        };
+        let Some(token) = mail_tokens::find(&self.client, &self.security, hash).await? else {
+            return Ok(Err(TokenRefusal::Invalid));
+        };
+        let has_profile = profile(token.user_id).await?.is_some();
+        self.use_token(
+            hash,
+            MailPurpose::ChangeEmail,
+            now,
+            false,
+            Some(3),
+            |token, account| {
+                let new_email = string_attr(token.email.as_str());
+                let mut items = self.set_at_address(
+                    account,
+                    "SET email = :new_email, email_verified = :true",
+                    &[(":new_email", new_email.clone())],
+                )?;
+                let old = self.delete_copy(pk::email(&account.email), account, CLAIMED_BY)?;
+                items.push(transact::delete(old));
+                let claim = [
+                    ("pk".to_owned(), string_attr(pk::email(&token.email))),
+                    (
+                        "user_id".to_owned(),
+                        string_attr(account.user_id.to_string()),
+                    ),
+                ];
+                items.push(put_new(&self.accounts, claim.into_iter().collect())?);
+                if has_profile {
+                    let update = Update::builder()
+                        .table_name(&self.profiles)
+                        .key("user_id", string_attr(account.user_id.to_string()))
+                        .update_expression("SET email = :new_email")
+                        .condition_expression(PROFILE_EXISTS)
+                        .expression_attribute_values(":new_email", new_email)
+                        .build()
+                        .map_err(Error::internal)?;
+                    items.push(transact::update(update));
+                }
+                Ok(items)
+            },
+        )
+        .await
     }
 }

@@ -76,6 +76,14 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A boolean that is false when absent.
+    pub(super) fn optional_flag(&self, name: &str) -> Result<bool, Error> {
+        match self.item.get(name) {
+            None => Ok(false),
+            Some(_) => self.flag(name),
+        }
+    }
+
     pub(super) fn flag(&self, name: &str) -> Result<bool, Error> {
         match self.item.get(name) {
             Some(AttributeValue::Bool(v)) => Ok(*v),

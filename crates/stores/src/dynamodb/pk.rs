@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use crate::AttemptKey;
+use crate::{AttemptKey, MailPurpose};
 use domain::refresh::TokenHash;
 use domain::{Email, Username};
 
@@ -67,4 +67,15 @@ pub fn attempt(key: &AttemptKey) -> String {
         AttemptKey::Ip(ip) => format!("ATTEMPTS#IP#{ip}"),
         AttemptKey::Register(ip) => format!("REGISTER#{ip}"),
     }
+}
+
+/// `MAIL#<SHA-256>`: a mailed token.
+pub fn mail_token(hash: &TokenHash) -> String {
+    format!("MAIL#{}", hash.as_str())
+}
+
+/// `MAILS#<user_id>#<purpose>`: which mailed token of the user's for `purpose` is the
+/// live one.
+pub fn latest_mail_token(user_id: Uuid, purpose: MailPurpose) -> String {
+    format!("MAILS#{user_id}#{}", purpose.as_str())
 }

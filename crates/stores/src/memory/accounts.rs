@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::MemoryTables;
 use crate::{Account, AccountStore};
-use domain::Username;
+use domain::{Email, Username};
 use errors::Error;
 
 /// The accounts table.
@@ -17,6 +17,8 @@ use errors::Error;
 pub(super) struct Accounts {
     by_username: HashMap<String, Account>,
     email_owners: HashMap<String, Uuid>,
+    /// The username key of each account, by id.
+    usernames: HashMap<Uuid, String>,
 }
 
 impl Accounts {
@@ -28,13 +30,46 @@ impl Accounts {
             .filter(|a| a.user_id == account.user_id && a.password_hash == account.password_hash)
     }
 
+    /// The account with this id.
+    pub(super) fn by_id(&mut self, user_id: Uuid) -> Option<&mut Account> {
+        let username = self.usernames.get(&user_id)?;
+        self.by_username.get_mut(username)
+    }
+
     /// Removes `account` and its email claim (if still the account's).
     pub(super) fn remove(&mut self, account: &Account) {
         self.by_username.remove(&account.username.key());
-        let email = account.email.key();
-        if self.email_owners.get(&email) == Some(&account.user_id) {
-            self.email_owners.remove(&email);
+        self.usernames.remove(&account.user_id);
+        self.release_email(account.user_id, &account.email.key());
+    }
+
+    /// Frees the claim on the address `key` if `user_id` holds it.
+    fn release_email(&mut self, user_id: Uuid, key: &str) {
+        if self.email_owners.get(key) == Some(&user_id) {
+            self.email_owners.remove(key);
         }
+    }
+
+    /// Moves the account `user_id` to the address `to`, verified, its claim with it:
+    /// [`Error::EmailTaken`] (nothing changed) when another account holds `to`.
+    pub(super) fn move_email(&mut self, user_id: Uuid, to: &Email) -> Result<(), Error> {
+        let key = to.key();
+        if self
+            .email_owners
+            .get(&key)
+            .is_some_and(|owner| *owner != user_id)
+        {
+            return Err(Error::EmailTaken);
+        }
+        let Some(account) = self.by_id(user_id) else {
+            return Err(Error::UserNotFound);
+        };
+        let old = account.email.key();
+        account.email = to.clone();
+        account.email_verified = true;
+        self.release_email(user_id, &old);
+        self.email_owners.insert(key, user_id);
+        Ok(())
     }
 }
 
@@ -74,6 +109,7 @@ impl AccountStore for MemoryAccountStore {
             return Err(Error::EmailTaken);
         }
         accounts.email_owners.insert(email, account.user_id);
+        accounts.usernames.insert(account.user_id, username.clone());
         accounts.by_username.insert(username, account.clone());
         Ok(())
     }
@@ -81,6 +117,10 @@ impl AccountStore for MemoryAccountStore {
     async fn find_by_username(&self, username: &Username) -> Result<Option<Account>, Error> {
         let accounts = self.tables.accounts();
         Ok(accounts.by_username.get(&username.key()).cloned())
+    }
+
+    async fn find_by_id(&self, user_id: Uuid) -> Result<Option<Account>, Error> {
+        Ok(self.tables.accounts().by_id(user_id).map(|a| a.clone()))
     }
 
     async fn rehash(&self, account: &Account, new_hash: &str) -> Result<bool, Error> {

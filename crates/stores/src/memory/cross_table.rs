@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::MemoryTables;
-use crate::{Account, CrossTableWrites, UserState};
+use super::accounts::Accounts;
+use super::security::Security;
+use crate::{Account, CrossTableWrites, MailPurpose, TokenRefusal, Used, UserState};
+use domain::refresh::TokenHash;
 use errors::Error;
 
 /// [`CrossTableWrites`] over [`MemoryTables`].
@@ -20,6 +23,24 @@ impl MemoryCrossTableWrites {
     pub fn over(tables: Arc<MemoryTables>) -> Self {
         Self { tables }
     }
+}
+
+/// The account a live token `hash` of `purpose` speaks for, if it still has the
+/// address the mail went to: else why not.
+fn token_account<'a>(
+    accounts: &'a mut Accounts,
+    security: &Security,
+    hash: &TokenHash,
+    purpose: MailPurpose,
+    now: i64,
+) -> Result<&'a mut Account, TokenRefusal> {
+    let token = security
+        .live_mail_token(hash, purpose, now)
+        .ok_or(TokenRefusal::Invalid)?;
+    accounts
+        .by_id(token.user_id)
+        .filter(|a| a.email.key() == token.email.key())
+        .ok_or(TokenRefusal::Stale)
 }
 
 #[async_trait]
@@ -65,5 +86,74 @@ impl CrossTableWrites for MemoryCrossTableWrites {
         security.set_user(account.user_id, state, Some(until));
         security.wrote(now);
         Ok(true)
+    }
+
+    async fn verify_email(&self, hash: &TokenHash, now: i64) -> Result<Used, Error> {
+        let mut accounts = self.tables.accounts();
+        let mut security = self.tables.security();
+        let account = match token_account(
+            &mut accounts,
+            &security,
+            hash,
+            MailPurpose::VerifyEmail,
+            now,
+        ) {
+            Ok(account) => account,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let before = account.clone();
+        account.email_verified = true;
+        security.use_mail_token(hash, now);
+        Ok(Ok(before))
+    }
+
+    async fn reset_password(
+        &self,
+        hash: &TokenHash,
+        new_hash: &str,
+        now: i64,
+    ) -> Result<Used, Error> {
+        let mut accounts = self.tables.accounts();
+        let mut security = self.tables.security();
+        let account = match token_account(
+            &mut accounts,
+            &security,
+            hash,
+            MailPurpose::ResetPassword,
+            now,
+        ) {
+            Ok(account) => account,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let before = account.clone();
+        account.password_hash = new_hash.to_owned();
+        account.generation += 1;
+        account.email_verified = true;
+        let state = UserState {
+            generation: account.generation,
+            kept: None,
+            deleted_at: None,
+        };
+        security.set_user(before.user_id, state, None);
+        security.use_mail_token(hash, now);
+        Ok(Ok(before))
+    }
+
+    async fn change_email(&self, hash: &TokenHash, now: i64) -> Result<Used, Error> {
+        let mut accounts = self.tables.accounts();
+        let mut profiles = self.tables.profiles_write();
+        let mut security = self.tables.security();
+        let Some(token) = security.live_mail_token(hash, MailPurpose::ChangeEmail, now) else {
+            return Ok(Err(TokenRefusal::Invalid));
+        };
+        let Some(before) = accounts.by_id(token.user_id).map(|a| a.clone()) else {
+            return Ok(Err(TokenRefusal::Stale));
+        };
+        accounts.move_email(token.user_id, &token.email)?;
+        if let Some(profile) = profiles.get_mut(&token.user_id) {
+            profile.email = token.email.as_str().to_owned();
+        }
+        security.use_mail_token(hash, now);
+        Ok(Ok(before))
     }
 }

@@ -13,6 +13,7 @@ mod accounts;
 mod attempts;
 mod cross_table;
 mod keys;
+mod mail_tokens;
 mod profiles;
 mod security;
 mod sessions;
@@ -28,6 +29,7 @@ pub use accounts::MemoryAccountStore;
 pub use attempts::MemoryLoginAttemptStore;
 pub use cross_table::MemoryCrossTableWrites;
 pub use keys::MemoryKeyStore;
+pub use mail_tokens::MemoryMailTokenStore;
 pub use profiles::MemoryProfileStore;
 pub use sessions::MemorySessionStore;
 

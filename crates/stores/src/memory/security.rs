@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use super::Sweeps;
 use crate::session::{self, SessionFacts};
-use crate::{LiveSession, Liveness, RefreshRecord, Session, UserState, WriteGuard};
+use crate::{
+    LiveSession, Liveness, MailPurpose, MailToken, RefreshRecord, Session, UserState, WriteGuard,
+};
 use domain::refresh::TokenHash;
 
 /// Sessions, refresh tokens by hash and users' states (each with when it expires,
@@ -17,6 +19,9 @@ pub(super) struct Security {
     pub(super) tokens: HashMap<TokenHash, RefreshRecord>,
     pub(super) sessions: HashMap<Uuid, Session>,
     users: HashMap<Uuid, (UserState, Option<i64>)>,
+    mail_tokens: HashMap<TokenHash, MailToken>,
+    /// The one live mailed token of each user and purpose.
+    latest_mail_token: HashMap<(Uuid, MailPurpose), TokenHash>,
     sweeps: Sweeps,
 }
 
@@ -28,7 +33,46 @@ impl Security {
             self.sessions.retain(|_, s| s.expires_at > now);
             self.users
                 .retain(|_, (_, expires_at)| expires_at.is_none_or(|at| at > now));
+            self.mail_tokens.retain(|_, t| t.expires_at > now);
+            let tokens = &self.mail_tokens;
+            self.latest_mail_token
+                .retain(|_, hash| tokens.contains_key(hash));
         }
+    }
+
+    /// Stores `token` as its user's one live token of its purpose.
+    pub(super) fn issue(&mut self, token: &MailToken, now: i64) {
+        let latest = (token.user_id, token.purpose);
+        self.latest_mail_token.insert(latest, token.hash.clone());
+        self.mail_tokens.insert(token.hash.clone(), token.clone());
+        self.wrote(now);
+    }
+
+    pub(super) fn mail_token(&self, hash: &TokenHash) -> Option<&MailToken> {
+        self.mail_tokens.get(hash)
+    }
+
+    /// The token `hash` if it is live for `purpose` at `now`: stored (so unused), of
+    /// that purpose, unexpired and its user's latest.
+    pub(super) fn live_mail_token(
+        &self,
+        hash: &TokenHash,
+        purpose: MailPurpose,
+        now: i64,
+    ) -> Option<MailToken> {
+        let token = self.mail_tokens.get(hash)?;
+        let latest = self.latest_mail_token.get(&(token.user_id, purpose));
+        (token.purpose == purpose && token.expires_at > now && latest == Some(hash))
+            .then(|| token.clone())
+    }
+
+    /// Uses up the token `hash`.
+    pub(super) fn use_mail_token(&mut self, hash: &TokenHash, now: i64) {
+        if let Some(token) = self.mail_tokens.remove(hash) {
+            self.latest_mail_token
+                .remove(&(token.user_id, token.purpose));
+        }
+        self.wrote(now);
     }
 
     /// The user's state as of `now`.

@@ -33,6 +33,7 @@ fn account() -> Account {
         password_hash: "$2b$04$hash".into(),
         created_at: Utc::now(),
         generation: 0,
+        email_verified: false,
     }
 }
 

@@ -2,5 +2,6 @@
 //! meets, and properties of the parsers.
 
 mod conflicts;
+mod mail_contract;
 mod parsers_prop;
 mod store_contract;

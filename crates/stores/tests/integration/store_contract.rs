@@ -14,17 +14,18 @@ use errors::Error;
 use stores::dynamodb::DynamoAccountStore;
 use stores::{
     Account, AccountStore, AttemptKey, Attempts, CrossTableWrites, LiveSession, Liveness,
-    LoginAttemptStore, Profile, ProfilePatch, ProfileStore, RefreshRecord, Rotation, Session,
-    SessionStore, SessionUse, Settle, Stores, WriteGuard,
+    LoginAttemptStore, MailTokenStore, Profile, ProfilePatch, ProfileStore, RefreshRecord,
+    Rotation, Session, SessionStore, SessionUse, Settle, Stores, WriteGuard,
 };
 use testkit::dynamodb::TempTables;
 
 /// The stores under test, plus raw table access when there is a table.
-struct Subject {
-    accounts: Arc<dyn AccountStore>,
-    profiles: Arc<dyn ProfileStore>,
-    sessions: Arc<dyn SessionStore>,
-    cross_table: Arc<dyn CrossTableWrites>,
+pub(super) struct Subject {
+    pub(super) accounts: Arc<dyn AccountStore>,
+    pub(super) profiles: Arc<dyn ProfileStore>,
+    pub(super) sessions: Arc<dyn SessionStore>,
+    pub(super) cross_table: Arc<dyn CrossTableWrites>,
+    pub(super) mail_tokens: Arc<dyn MailTokenStore>,
     attempts: Arc<dyn LoginAttemptStore>,
     tables: Option<TempTables>,
 }
@@ -36,22 +37,23 @@ impl Subject {
             profiles: stores.profiles,
             sessions: stores.sessions,
             cross_table: stores.cross_table,
+            mail_tokens: stores.mail_tokens,
             attempts: stores.attempts,
             tables,
         }
     }
 
-    fn memory() -> Self {
+    pub(super) fn memory() -> Self {
         Self::of(Stores::memory(), None)
     }
 
-    async fn dynamodb() -> Option<Self> {
+    pub(super) async fn dynamodb() -> Option<Self> {
         let tables = TempTables::create().await?;
         let stores = tables.stores().await;
         Some(Self::of(stores, Some(tables)))
     }
 
-    async fn cleanup(self) {
+    pub(super) async fn cleanup(self) {
         if let Some(tables) = self.tables {
             tables.delete().await;
         }
@@ -72,7 +74,7 @@ fn at(seconds: i64) -> DateTime<Utc> {
         + Duration::seconds(seconds)
 }
 
-fn account(username: &str, email: &str) -> Account {
+pub(super) fn account(username: &str, email: &str) -> Account {
     Account {
         user_id: Uuid::new_v4(),
         username: Username::parse(username).expect("valid username"),
@@ -80,10 +82,11 @@ fn account(username: &str, email: &str) -> Account {
         password_hash: format!("$2b$04$hash-of-{username}"),
         created_at: at(0),
         generation: 0,
+        email_verified: false,
     }
 }
 
-fn profile(name: &str) -> Profile {
+pub(super) fn profile(name: &str) -> Profile {
     Profile {
         user_id: Uuid::new_v4(),
         username: name.into(),
@@ -351,7 +354,7 @@ async fn listing_pages_through_every_profile_once(s: &Subject) {
     assert!(rest.iter().all(|id| !first_ids.contains(id)));
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     Utc::now().timestamp()
 }
 
@@ -381,7 +384,7 @@ const NO_INTERVAL: std::time::Duration = std::time::Duration::ZERO;
 
 /// A session of `account` started now (as of its current password generation), and
 /// its first refresh token, valid for an hour; not yet stored.
-fn session_of(account: &Account) -> (Session, RefreshRecord) {
+pub(super) fn session_of(account: &Account) -> (Session, RefreshRecord) {
     let t = now();
     let session = Session {
         id: Uuid::new_v4(),
@@ -417,7 +420,7 @@ async fn signed_up(s: &Subject, name: &str) -> (Account, Session, RefreshRecord)
 }
 
 /// Another session of `account`, as a login with its current hash starts it.
-async fn login(s: &Subject, account: &Account) -> (Session, RefreshRecord) {
+pub(super) async fn login(s: &Subject, account: &Account) -> (Session, RefreshRecord) {
     let (session, first) = session_of(account);
     assert!(
         s.sessions
@@ -428,7 +431,7 @@ async fn login(s: &Subject, account: &Account) -> (Session, RefreshRecord) {
     (session, first)
 }
 
-async fn liveness(s: &Subject, session: &Session) -> Liveness {
+pub(super) async fn liveness(s: &Subject, session: &Session) -> Liveness {
     s.sessions
         .liveness(session.user_id, session.id, now())
         .await
@@ -1535,6 +1538,8 @@ macro_rules! contract {
         }
     };
 }
+
+pub(super) use contract;
 
 contract!(
     accounts_are_found_by_username_in_any_case,
