@@ -134,6 +134,17 @@ mod tests {
         assert!(!p.verify(&bad, Some(&hash)).await.unwrap());
     }
 
+    /// Passwords at cost 4 with one bcrypt slot, waited for at most `queue`.
+    fn one_slot(queue: Duration) -> Passwords {
+        Passwords::limited(
+            4,
+            HashingLimits {
+                concurrency: 1,
+                queue,
+            },
+        )
+    }
+
     fn busy() -> Error {
         Error::PasswordChecksBusy {
             retry_after_secs: BUSY_RETRY_AFTER_SECS,
@@ -142,13 +153,7 @@ mod tests {
 
     #[tokio::test]
     async fn with_every_slot_busy_past_the_queue_deadline_nothing_is_hashed() {
-        let p = Passwords::limited(
-            4,
-            HashingLimits {
-                concurrency: 1,
-                queue: Duration::from_millis(20),
-            },
-        );
+        let p = one_slot(Duration::from_millis(20));
         let pw = Password::parse("correct horse".into()).unwrap();
         let hash = p.hash(&pw).await.unwrap();
         let held = p.slots.clone().try_acquire_owned().unwrap();
@@ -173,13 +178,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slot_freed_within_the_queue_deadline_is_taken() {
-        let p = Passwords::limited(
-            4,
-            HashingLimits {
-                concurrency: 1,
-                queue: Duration::from_secs(30),
-            },
-        );
+        let p = one_slot(Duration::from_secs(30));
         let pw = Password::parse("correct horse".into()).unwrap();
         let held = p.slots.clone().try_acquire_owned().unwrap();
         let waiting = tokio::spawn({

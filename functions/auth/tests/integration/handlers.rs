@@ -1,13 +1,30 @@
 //! The auth section of the spec, example by example and error row by error row.
 
+use axum::Router;
 use axum::http::StatusCode;
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use testkit::*;
 use tokens::Claims;
 
 use crate::support::*;
+
+const PASSWORD: &str = "securePassword123";
+
+/// An auth app in which `john_doe` (john@example.com) has registered with
+/// [`PASSWORD`], and the body of the answer to that registration.
+async fn with_john_doe() -> (Router, Value) {
+    let app = app();
+    let registered = register(&app, "john_doe", "john@example.com", PASSWORD).await;
+    (app, registered.body)
+}
+
+/// `POST /validate` of `token` to `app`.
+async fn validate(app: &Router, token: impl Serialize) -> Reply {
+    post(app, "/validate", json!({ "token": token })).await
+}
 
 #[tokio::test]
 async fn health_answers_as_the_spec_shows() {
@@ -32,7 +49,7 @@ async fn health_answers_as_the_spec_shows() {
 #[tokio::test]
 async fn register_answers_with_a_new_user_id() {
     let Reply { status, body, .. } =
-        register(&app(), "john_doe", "john@example.com", "securePassword123").await;
+        register(&app(), "john_doe", "john@example.com", PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["username"], "john_doe");
     assert_eq!(body["message"], "User registered successfully");
@@ -42,42 +59,35 @@ async fn register_answers_with_a_new_user_id() {
 
 #[tokio::test]
 async fn a_taken_username_is_a_conflict_whatever_its_case() {
-    let app = app();
-    register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let (app, _) = with_john_doe().await;
     for name in ["john_doe", "JOHN_DOE", "John_Doe"] {
-        let Reply { status, body, .. } =
-            register(&app, name, "other@example.com", "securePassword123").await;
-        assert_eq!(status, StatusCode::CONFLICT);
-        assert_eq!(body, error(409, "Username already exists"));
+        assert_eq!(
+            register(&app, name, "other@example.com", PASSWORD).await,
+            (StatusCode::CONFLICT, error(409, "Username already exists"))
+        );
     }
 }
 
 #[tokio::test]
 async fn a_taken_email_is_a_conflict_whatever_its_case() {
-    let app = app();
-    register(&app, "john_doe", "john@example.com", "securePassword123").await;
-    let Reply { status, body, .. } =
-        register(&app, "jane", "John@Example.COM", "securePassword123").await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(body, error(409, "Email already registered"));
+    let (app, _) = with_john_doe().await;
+    assert_eq!(
+        register(&app, "jane", "John@Example.COM", PASSWORD).await,
+        (StatusCode::CONFLICT, error(409, "Email already registered"))
+    );
 }
 
 #[tokio::test]
 async fn username_is_reported_first_when_both_are_taken() {
-    let app = app();
-    register(&app, "john_doe", "john@example.com", "securePassword123").await;
-    let Reply { body, .. } =
-        register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let (app, _) = with_john_doe().await;
+    let Reply { body, .. } = register(&app, "john_doe", "john@example.com", PASSWORD).await;
     assert_eq!(body, error(409, "Username already exists"));
 }
 
 #[tokio::test]
 async fn login_gives_a_bearer_token_for_a_day() {
-    let app = app();
-    let Reply {
-        body: registered, ..
-    } = register(&app, "john_doe", "john@example.com", "securePassword123").await;
-    let Reply { status, body, .. } = login(&app, "john_doe", "securePassword123").await;
+    let (app, registered) = with_john_doe().await;
+    let Reply { status, body, .. } = login(&app, "john_doe", PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 86400);
@@ -88,24 +98,26 @@ async fn login_gives_a_bearer_token_for_a_day() {
 
 #[tokio::test]
 async fn login_is_case_insensitive_on_the_username_only() {
-    let app = app();
-    register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let (app, _) = with_john_doe().await;
     assert_eq!(
-        login(&app, "JOHN_DOE", "securePassword123").await.status,
+        login(&app, "JOHN_DOE", PASSWORD).await.status,
         StatusCode::OK
     );
-    let Reply { status, body, .. } = login(&app, "john_doe", "SECUREPASSWORD123").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body, error(401, "Invalid username or password"));
+    assert_eq!(
+        login(&app, "john_doe", "SECUREPASSWORD123").await,
+        (
+            StatusCode::UNAUTHORIZED,
+            error(401, "Invalid username or password")
+        )
+    );
 }
 
 #[tokio::test]
 async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
-    let app = app();
-    register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let (app, _) = with_john_doe().await;
     let wrong = login(&app, "john_doe", "wrongPassword").await;
-    let unknown = login(&app, "nobody_here", "securePassword123").await;
-    let malformed = login(&app, "no spaces allowed", "securePassword123").await;
+    let unknown = login(&app, "nobody_here", PASSWORD).await;
+    let malformed = login(&app, "no spaces allowed", PASSWORD).await;
     for answer in [wrong, unknown, malformed] {
         assert_eq!(
             answer,
@@ -119,28 +131,27 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
 
 #[tokio::test]
 async fn validate_answers_with_the_token_owner() {
-    let app = app();
-    let Reply {
-        body: registered, ..
-    } = register(&app, "john_doe", "john@example.com", "securePassword123").await;
-    let Reply {
-        body: logged_in, ..
-    } = login(&app, "john_doe", "securePassword123").await;
-    let Reply { status, body, .. } =
-        post(&app, "/validate", json!({"token": logged_in["token"]})).await;
-    assert_eq!(status, StatusCode::OK);
+    let (app, registered) = with_john_doe().await;
+    let logged_in = login(&app, "john_doe", PASSWORD).await.body;
     assert_eq!(
-        body,
-        json!({"valid": true, "user_id": registered["user_id"], "username": "john_doe"})
+        validate(&app, &logged_in["token"]).await,
+        (
+            StatusCode::OK,
+            json!({"valid": true, "user_id": registered["user_id"], "username": "john_doe"})
+        )
     );
 }
 
 #[tokio::test]
 async fn a_garbage_token_is_invalid_or_malformed() {
     for token in ["", "abc", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30.x"] {
-        let Reply { status, body, .. } = post(&app(), "/validate", json!({"token": token})).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(body, error(401, "Invalid or malformed token"));
+        assert_eq!(
+            validate(&app(), token).await,
+            (
+                StatusCode::UNAUTHORIZED,
+                error(401, "Invalid or malformed token")
+            )
+        );
     }
 }
 
@@ -159,22 +170,22 @@ async fn an_expired_token_says_so() {
         aud: tokens::DEFAULT_AUDIENCE.into(),
     };
     let token = tokens.sign(&claims).unwrap();
-    let Reply { status, body, .. } = post(&app(), "/validate", json!({"token": token})).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body, error(401, "Token has expired"));
+    assert_eq!(
+        validate(&app(), token).await,
+        (StatusCode::UNAUTHORIZED, error(401, "Token has expired"))
+    );
 }
 
 #[tokio::test]
 async fn every_route_is_also_served_under_api() {
     let app = app();
     assert_eq!(get(&app, "/api").await.status, StatusCode::OK);
-    let Reply { status, .. } =
-        register(&app, "john_doe", "john@example.com", "securePassword123").await;
+    let Reply { status, .. } = register(&app, "john_doe", "john@example.com", PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
     let Reply { status, body, .. } = post(
         &app,
         "/api/login",
-        json!({"username": "john_doe", "password": "securePassword123"}),
+        json!({"username": "john_doe", "password": PASSWORD}),
     )
     .await;
     assert_eq!(status, StatusCode::OK);

@@ -1,11 +1,25 @@
 //! The auth function behind API Gateway: the repo's HTTP API (v2) event fixtures fed
 //! through lambda_http's adapter, as the Lambda runtime does.
 
-use serde_json::json;
+use axum::Router;
+use serde_json::{Value, json};
 
 use testkit::*;
 
 use crate::support::*;
+
+/// The fixture event `name` with `body` instead of its own, through `app`.
+async fn invoke_with_body(app: &Router, name: &str, body: Value) -> LambdaReply {
+    invoke(app.clone(), with_body(event(name), &body)).await
+}
+
+/// The fixture event `name` with `body`, from the client address `source_ip` as API
+/// Gateway names it.
+fn from_source_ip(name: &str, body: Value, source_ip: &str) -> Value {
+    let mut event = with_body(event(name), &body);
+    event["requestContext"]["http"]["sourceIp"] = json!(source_ip);
+    event
+}
 
 #[tokio::test]
 async fn health_event_answers_the_health_body() {
@@ -43,14 +57,8 @@ async fn register_login_and_validate_events_work_end_to_end() {
     assert_eq!(login.status, 200);
     assert_eq!(login.body["token_type"], "Bearer");
 
-    let validate = invoke(
-        app.clone(),
-        with_body(
-            event("auth-validate"),
-            &json!({"token": login.body["token"]}),
-        ),
-    )
-    .await;
+    let validate =
+        invoke_with_body(&app, "auth-validate", json!({"token": login.body["token"]})).await;
     assert_eq!(validate.status, 200);
     assert_eq!(
         validate.body,
@@ -92,14 +100,8 @@ async fn login_refresh_and_logout_events_work_end_to_end() {
     let login = invoke(app.clone(), event("auth-login")).await;
     assert_eq!(login.status, 200, "{:?}", login.body);
 
-    let refreshed = invoke(
-        app.clone(),
-        with_body(
-            event("auth-refresh"),
-            &json!({"refresh_token": login.body["refresh_token"]}),
-        ),
-    )
-    .await;
+    let refresh_token = json!({"refresh_token": login.body["refresh_token"]});
+    let refreshed = invoke_with_body(&app, "auth-refresh", refresh_token).await;
     assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
     assert_eq!(refreshed.body["token_type"], "Bearer");
 
@@ -119,26 +121,18 @@ async fn login_refresh_and_logout_events_work_end_to_end() {
     assert_eq!(logout.status, 200, "{:?}", logout.body);
     assert_eq!(logout.body, json!({"message": "Logged out successfully"}));
 
-    let validate = invoke(
-        app.clone(),
-        with_body(
-            event("auth-validate"),
-            &json!({"token": refreshed.body["token"]}),
-        ),
+    let validate = invoke_with_body(
+        &app,
+        "auth-validate",
+        json!({"token": refreshed.body["token"]}),
     )
     .await;
     assert_eq!(
         (validate.status, validate.body),
         (401, error(401, "Token has been revoked"))
     );
-    let again = invoke(
-        app.clone(),
-        with_body(
-            event("auth-refresh"),
-            &json!({"refresh_token": refreshed.body["refresh_token"]}),
-        ),
-    )
-    .await;
+    let refresh_token = json!({"refresh_token": refreshed.body["refresh_token"]});
+    let again = invoke_with_body(&app, "auth-refresh", refresh_token).await;
     assert_eq!(
         (again.status, again.body),
         (401, error(401, "Invalid or expired refresh token"))
@@ -157,12 +151,8 @@ async fn login_refresh_and_logout_events_work_end_to_end() {
 async fn api_gateways_source_ip_is_the_address_failures_count_against() {
     let app = auth::router(state_with(&config(&[("LOGIN_MAX_FAILURES_PER_IP", "2")])));
     let attempt = |name: &str, source_ip: &str| {
-        let mut e = with_body(
-            event("auth-login"),
-            &json!({"username": name, "password": "wrong-password"}),
-        );
-        e["requestContext"]["http"]["sourceIp"] = json!(source_ip);
-        e
+        let body = json!({"username": name, "password": "wrong-password"});
+        from_source_ip("auth-login", body, source_ip)
     };
     for name in ["anna", "bert"] {
         let reply = invoke(app.clone(), attempt(name, "203.0.113.7")).await;
@@ -193,12 +183,9 @@ async fn api_gateways_source_ip_is_the_address_failures_count_against() {
 async fn api_gateways_source_ip_is_the_address_registrations_count_against() {
     let app = auth::router(state_with(&config(&[("REGISTER_MAX_PER_IP", "2")])));
     let registration = |name: &str, source_ip: &str| {
-        let mut e = with_body(
-            event("auth-register"),
-            &json!({"username": name, "email": format!("{name}@example.com"), "password": "securePassword123"}),
-        );
-        e["requestContext"]["http"]["sourceIp"] = json!(source_ip);
-        e
+        let email = format!("{name}@example.com");
+        let body = json!({"username": name, "email": email, "password": "securePassword123"});
+        from_source_ip("auth-register", body, source_ip)
     };
     for name in ["anna", "bert"] {
         let reply = invoke(app.clone(), registration(name, "203.0.113.7")).await;

@@ -41,6 +41,85 @@ impl Captured {
     }
 }
 
+/// The tokens a sign-in and sign-out handed out: those of the login, then those of
+/// the refresh.
+struct Handed {
+    token: String,
+    refresh_token: String,
+    new_token: String,
+    new_refresh_token: String,
+}
+
+const PASSWORD: &str = "securePassword123";
+const WRONG_PASSWORD: &str = "wrong-password-1";
+
+/// The register, login, validate, refresh and logout events sent through `call`,
+/// which answers a status and a body; each asserted to be answered 200.
+async fn sign_in_and_out(mut call: impl AsyncFnMut(Value) -> (u64, Value)) -> Handed {
+    let (status, body) = call(event("auth-register")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, login) = call(event("auth-login")).await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["token"].as_str().unwrap().to_owned();
+    let refresh_token = login["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = call(with_body(
+        event("auth-validate"),
+        &json!({ "token": token }),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, refreshed) = call(with_body(
+        event("auth-refresh"),
+        &json!({ "refresh_token": refresh_token }),
+    ))
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let new_token = refreshed["token"].as_str().unwrap().to_owned();
+    let new_refresh_token = refreshed["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = call(with_header(
+        with_body(
+            event("auth-logout"),
+            &json!({ "refresh_token": new_refresh_token }),
+        ),
+        "authorization",
+        &format!("Bearer {new_token}"),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    Handed {
+        token,
+        refresh_token,
+        new_token,
+        new_refresh_token,
+    }
+}
+
+/// A login of alice with [`WRONG_PASSWORD`].
+fn wrong_login() -> Value {
+    with_body(
+        event("auth-login"),
+        &json!({"username": "alice", "password": WRONG_PASSWORD}),
+    )
+}
+
+impl Handed {
+    /// What must never be logged (named): the passwords, the tokens handed out, the
+    /// signing secret.
+    fn secrets(self) -> Vec<(&'static str, String)> {
+        let signature = self.token.rsplit('.').next().unwrap().to_owned();
+        vec![
+            ("password", PASSWORD.to_owned()),
+            ("wrong password", WRONG_PASSWORD.to_owned()),
+            ("access token", self.token),
+            ("access token signature", signature),
+            ("refreshed access token", self.new_token),
+            ("refresh token", self.refresh_token),
+            ("new refresh token", self.new_refresh_token),
+            ("signing secret", SECRET.to_owned()),
+        ]
+    }
+}
+
 #[test]
 fn lambda_logs_are_json_lines_with_request_ids_and_routes_and_no_secrets() {
     let mark = || UNDER_TEST.with(|under_test| under_test.set(true));
@@ -66,53 +145,14 @@ async fn lambda_logs() {
     let stores = Stores::memory();
     let accounts = stores.accounts.clone();
     let app = auth::router(auth::AppState::new(&stores, tokens(), &config(&[])));
-    let password = "securePassword123";
-    let register = invoke(app.clone(), event("auth-register")).await;
-    assert_eq!(register.status, 200, "{:?}", register.body);
-    let login = invoke(app.clone(), event("auth-login")).await;
-    assert_eq!(login.status, 200, "{:?}", login.body);
-    let token = login.body["token"].as_str().unwrap().to_owned();
-    let refresh_token = login.body["refresh_token"].as_str().unwrap().to_owned();
-    let validate = invoke(
-        app.clone(),
-        with_body(event("auth-validate"), &json!({ "token": token })),
-    )
+    let handed = sign_in_and_out(async |event| {
+        let reply = invoke(app.clone(), event).await;
+        (reply.status.into(), reply.body)
+    })
     .await;
-    assert_eq!(validate.status, 200, "{:?}", validate.body);
-    let refresh = invoke(
-        app.clone(),
-        with_body(
-            event("auth-refresh"),
-            &json!({ "refresh_token": refresh_token }),
-        ),
-    )
-    .await;
-    assert_eq!(refresh.status, 200, "{:?}", refresh.body);
-    let new_token = refresh.body["token"].as_str().unwrap().to_owned();
-    let new_refresh_token = refresh.body["refresh_token"].as_str().unwrap().to_owned();
-    let logout = invoke(
-        app.clone(),
-        with_header(
-            with_body(
-                event("auth-logout"),
-                &json!({ "refresh_token": new_refresh_token }),
-            ),
-            "authorization",
-            &format!("Bearer {new_token}"),
-        ),
-    )
-    .await;
-    assert_eq!(logout.status, 200, "{:?}", logout.body);
     let wrong = invoke(
         app.clone(),
-        with_header(
-            with_body(
-                event("auth-login"),
-                &json!({"username": "alice", "password": "wrong-password-1"}),
-            ),
-            "x-request-id",
-            "chosen-by-the-client",
-        ),
+        with_header(wrong_login(), "x-request-id", "chosen-by-the-client"),
     )
     .await;
     assert_eq!(wrong.status, 401);
@@ -156,19 +196,14 @@ async fn lambda_logs() {
             .any(|l| l["level"] == "DEBUG" && l["message"] == "debug probe"),
         "debug level is on, so the check below means something"
     );
-    for (what, secret) in [
-        ("password", password),
-        ("wrong password", "wrong-password-1"),
-        ("access token", &token),
-        ("access token signature", token.rsplit('.').next().unwrap()),
-        ("refreshed access token", &new_token),
-        ("refresh token", &refresh_token),
-        ("new refresh token", &new_refresh_token),
-        ("bcrypt hash", &hash),
-        ("bcrypt hash salt and digest", &hash[7..]),
-        ("signing secret", SECRET),
-    ] {
-        assert!(!text.contains(secret), "the {what} is in the logs:\n{text}");
+    let mut secrets = handed.secrets();
+    secrets.push(("bcrypt hash salt and digest", hash[7..].to_owned()));
+    secrets.push(("bcrypt hash", hash));
+    for (what, secret) in secrets {
+        assert!(
+            !text.contains(&secret),
+            "the {what} is in the logs:\n{text}"
+        );
     }
     assert!(
         !text.contains("$2b$"),
@@ -197,47 +232,13 @@ async fn trace_logs_of_the_binary(format: Option<&str>) -> (String, Vec<(&'stati
     }
     let child = cmd.spawn().expect("the auth binary starts");
     let wait = std::time::Duration::from_secs(30);
-    let call = |event: Value| async {
+    let mut call = async |event: Value| {
         let answer = runtime.invoke(event, wait).await.expect("an answer");
         let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
         (answer["statusCode"].as_u64().unwrap(), body)
     };
-    let password = "securePassword123";
-    let (status, body) = call(event("auth-register")).await;
-    assert_eq!(status, 200, "{body}");
-    let (status, login) = call(event("auth-login")).await;
-    assert_eq!(status, 200, "{login}");
-    let token = login["token"].as_str().unwrap().to_owned();
-    let refresh_token = login["refresh_token"].as_str().unwrap().to_owned();
-    let (status, body) = call(with_body(
-        event("auth-validate"),
-        &json!({ "token": token }),
-    ))
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, refreshed) = call(with_body(
-        event("auth-refresh"),
-        &json!({ "refresh_token": refresh_token }),
-    ))
-    .await;
-    assert_eq!(status, 200, "{refreshed}");
-    let new_token = refreshed["token"].as_str().unwrap().to_owned();
-    let new_refresh_token = refreshed["refresh_token"].as_str().unwrap().to_owned();
-    let (status, body) = call(with_header(
-        with_body(
-            event("auth-logout"),
-            &json!({ "refresh_token": new_refresh_token }),
-        ),
-        "authorization",
-        &format!("Bearer {new_token}"),
-    ))
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, _) = call(with_body(
-        event("auth-login"),
-        &json!({"username": "alice", "password": "wrong-password-1"}),
-    ))
-    .await;
+    let handed = sign_in_and_out(&mut call).await;
+    let (status, _) = call(wrong_login()).await;
     assert_eq!(status, 401);
 
     let mut child = child;
@@ -245,18 +246,7 @@ async fn trace_logs_of_the_binary(format: Option<&str>) -> (String, Vec<(&'stati
     let output = child.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&output.stdout).into_owned()
         + &String::from_utf8_lossy(&output.stderr);
-    let signature = token.rsplit('.').next().unwrap().to_owned();
-    let secrets = vec![
-        ("password", password.to_owned()),
-        ("wrong password", "wrong-password-1".to_owned()),
-        ("access token", token),
-        ("access token signature", signature),
-        ("refreshed access token", new_token),
-        ("refresh token", refresh_token),
-        ("new refresh token", new_refresh_token),
-        ("signing secret", SECRET.to_owned()),
-    ];
-    (logs, secrets)
+    (logs, handed.secrets())
 }
 
 #[tokio::test]

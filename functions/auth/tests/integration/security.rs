@@ -28,6 +28,7 @@ enum Backend {
 struct Subject {
     app: Router,
     tables: Option<TempTables>,
+    backend: Backend,
 }
 
 impl Backend {
@@ -38,6 +39,7 @@ impl Backend {
             Backend::Memory => Some(Subject {
                 app: auth::router(state_with(&wanted)),
                 tables: None,
+                backend: self,
             }),
             Backend::Dynamodb => {
                 let tables = TempTables::create().await?;
@@ -54,15 +56,20 @@ impl Backend {
                 Some(Subject {
                     app: auth::router(state),
                     tables: Some(tables),
+                    backend: self,
                 })
             }
         }
     }
-}
 
-impl Subject {
-    async fn finish(self) {
-        if let Some(tables) = self.tables {
+    /// Runs `test` on a fresh subject configured with `extra`, then checks and deletes
+    /// its tables; skipped when the DynamoDB server is missing outside CI.
+    async fn run(self, extra: &[(&str, &str)], test: impl AsyncFnOnce(&Subject)) {
+        let Some(s) = self.start(extra).await else {
+            return;
+        };
+        test(&s).await;
+        if let Some(tables) = s.tables {
             tables.delete().await;
         }
     }
@@ -149,10 +156,7 @@ fn retry_after(reply: &Reply) -> u64 {
         .unwrap()
 }
 
-async fn login_answers_a_refresh_token_that_refresh_rotates(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
-        return;
-    };
+async fn login_answers_a_refresh_token_that_refresh_rotates(s: &Subject) {
     let session = signed_up(&s.app, "john_doe").await;
     let first = session["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(first.len(), 43, "256 bits in base64url");
@@ -182,13 +186,9 @@ async fn login_answers_a_refresh_token_that_refresh_rotates(backend: Backend) {
 
     let again = refresh(&s.app, &reply.body["refresh_token"]).await;
     assert_eq!(again.status, StatusCode::OK, "the new one rotates in turn");
-    s.finish().await;
 }
 
-async fn a_reused_refresh_token_revokes_its_whole_family(backend: Backend) {
-    let Some(s) = backend.start(&[("REFRESH_REUSE_INTERVAL_SECS", "0")]).await else {
-        return;
-    };
+async fn a_reused_refresh_token_revokes_its_whole_family(s: &Subject) {
     let session = signed_up(&s.app, "john_doe").await;
     let other_device = login(&s.app, "john_doe", PASSWORD).await.body;
     let rotated = refresh(&s.app, &session["refresh_token"]).await.body;
@@ -210,17 +210,13 @@ async fn a_reused_refresh_token_revokes_its_whole_family(backend: Backend) {
         StatusCode::OK,
         "another login is another family"
     );
-    s.finish().await;
 }
 
 /// A refresh whose answer was lost (a gateway timeout, a dropped connection) is
 /// retried with the token it already retired: within `REFRESH_REUSE_INTERVAL_SECS`
 /// (default 10) that is answered with a new pair of the same session, which lives on,
 /// and the pair the lost answer carried stays valid too.
-async fn a_retried_refresh_within_the_reuse_interval_keeps_the_session(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
-        return;
-    };
+async fn a_retried_refresh_within_the_reuse_interval_keeps_the_session(s: &Subject) {
     let session = signed_up(&s.app, "john_doe").await;
     let lost = refresh(&s.app, &session["refresh_token"]).await;
     assert_eq!(lost.status, StatusCode::OK, "{}", lost.body);
@@ -246,13 +242,9 @@ async fn a_retried_refresh_within_the_reuse_interval_keeps_the_session(backend: 
         assert_eq!(next.status, StatusCode::OK, "both successors stay valid");
         assert_eq!(sid(&next.body), sid(&session));
     }
-    s.finish().await;
 }
 
-async fn unknown_and_malformed_refresh_tokens_are_refused(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
-        return;
-    };
+async fn unknown_and_malformed_refresh_tokens_are_refused(s: &Subject) {
     let session = signed_up(&s.app, "john_doe").await;
     let unknown = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let access_token = session["token"].as_str().unwrap();
@@ -285,13 +277,9 @@ async fn unknown_and_malformed_refresh_tokens_are_refused(backend: Backend) {
         StatusCode::OK,
         "failed attempts do not touch a good token"
     );
-    s.finish().await;
 }
 
-async fn logout_ends_the_whole_session_everywhere_auth_checks_it(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
-        return;
-    };
+async fn logout_ends_the_whole_session_everywhere_auth_checks_it(s: &Subject) {
     let session = signed_up(&s.app, "john_doe").await;
     let second = login(&s.app, "john_doe", PASSWORD).await.body;
 
@@ -324,13 +312,9 @@ async fn logout_ends_the_whole_session_everywhere_auth_checks_it(backend: Backen
         (StatusCode::UNAUTHORIZED, refused_refresh()),
         "the logged-out session's refresh token ends with it, named in the body or not"
     );
-    s.finish().await;
 }
 
-async fn logout_with_a_refresh_token_ends_its_family(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
-        return;
-    };
+async fn logout_with_a_refresh_token_ends_its_family(s: &Subject) {
     let session = signed_up(&s.app, "john_doe").await;
     let rotated = refresh(&s.app, &session["refresh_token"]).await.body;
     let reply = logout(
@@ -366,13 +350,9 @@ async fn logout_with_a_refresh_token_ends_its_family(backend: Backend) {
         refresh(&s.app, &fresh["refresh_token"]).await.status,
         StatusCode::OK
     );
-    s.finish().await;
 }
 
-async fn logout_refuses_another_users_refresh_token_and_revokes_nothing(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
-        return;
-    };
+async fn logout_refuses_another_users_refresh_token_and_revokes_nothing(s: &Subject) {
     let alice = signed_up(&s.app, "alice").await;
     let bob = signed_up(&s.app, "bob").await;
     let reply = logout(
@@ -393,13 +373,9 @@ async fn logout_refuses_another_users_refresh_token_and_revokes_nothing(backend:
         refresh(&s.app, &bob["refresh_token"]).await.status,
         StatusCode::OK
     );
-    s.finish().await;
 }
 
-async fn logout_without_a_usable_bearer_token_is_refused(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
-        return;
-    };
+async fn logout_without_a_usable_bearer_token_is_refused(s: &Subject) {
     let session = signed_up(&s.app, "john_doe").await;
     let mut expired = tokens().verify(session["token"].as_str().unwrap()).unwrap();
     expired.iat -= 7200;
@@ -443,40 +419,23 @@ async fn logout_without_a_usable_bearer_token_is_refused(backend: Backend) {
         StatusCode::OK,
         "a refused logout revokes nothing"
     );
-    s.finish().await;
 }
 
-async fn twenty_parallel_wrong_passwords_get_at_most_the_limit_of_401s(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
-        return;
-    };
+/// Twenty wrong passwords for `victim`, each in a task of its own, all at once, from
+/// `peer` if given.
+async fn twenty_guesses_at_once(app: &Router, peer: Option<&'static str>) -> Vec<Reply> {
+    racing(app, 20, move |app, i| async move {
+        let guess = json!({"username": "victim", "password": format!("guess-number-{i}")});
+        call(&app, "/login", Some(guess), None, peer).await
+    })
+    .await
+}
+
+async fn twenty_parallel_wrong_passwords_get_at_most_the_limit_of_401s(s: &Subject) {
     register(&s.app, "victim", "victim@example.com", PASSWORD).await;
-    let guesses = (0..20).map(|i| {
-        let app = s.app.clone();
-        tokio::spawn(async move {
-            call(
-                &app,
-                "/login",
-                Some(json!({"username": "victim", "password": format!("guess-number-{i}")})),
-                None,
-                None,
-            )
-            .await
-        })
-    });
-    let replies: Vec<Reply> = join_all(guesses)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    let refused = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
-        .count();
-    let locked: Vec<&Reply> = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
-        .collect();
+    let replies = twenty_guesses_at_once(&s.app, None).await;
+    let refused = with_status(&replies, StatusCode::UNAUTHORIZED).len();
+    let locked = with_status(&replies, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(refused, 5, "exactly the limit were checked");
     assert_eq!(locked.len(), 15);
     for reply in locked {
@@ -495,13 +454,9 @@ async fn twenty_parallel_wrong_passwords_get_at_most_the_limit_of_401s(backend: 
         StatusCode::UNAUTHORIZED,
         "other usernames are not locked"
     );
-    s.finish().await;
 }
 
-async fn failures_are_limited_per_client_address_too(backend: Backend) {
-    let Some(s) = backend.start(&[("LOGIN_MAX_FAILURES_PER_IP", "3")]).await else {
-        return;
-    };
+async fn failures_are_limited_per_client_address_too(s: &Subject) {
     let attacker = "203.0.113.66";
     for name in ["anna", "bert", "carl"] {
         let reply = login_from(&s.app, name, "wrong-password", attacker).await;
@@ -519,19 +474,9 @@ async fn failures_are_limited_per_client_address_too(backend: Backend) {
         StatusCode::UNAUTHORIZED,
         "other addresses are not locked"
     );
-    s.finish().await;
 }
 
-async fn a_lockout_ends_when_its_window_does(backend: Backend) {
-    let Some(s) = backend
-        .start(&[
-            ("LOGIN_MAX_FAILURES_PER_USER", "2"),
-            ("LOGIN_FAILURE_WINDOW_SECS", "2"),
-        ])
-        .await
-    else {
-        return;
-    };
+async fn a_lockout_ends_when_its_window_does(s: &Subject) {
     register(&s.app, "john_doe", "john@example.com", PASSWORD).await;
     for _ in 0..2 {
         assert_eq!(
@@ -547,13 +492,9 @@ async fn a_lockout_ends_when_its_window_does(backend: Backend) {
     tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(200)).await;
     let after = call(&s.app, "/login", Some(body), None, None).await;
     assert_eq!(after.status, StatusCode::OK, "{}", after.body);
-    s.finish().await;
 }
 
-async fn a_successful_login_resets_the_username_counter(backend: Backend) {
-    let Some(s) = backend.start(&[("LOGIN_MAX_FAILURES_PER_USER", "3")]).await else {
-        return;
-    };
+async fn a_successful_login_resets_the_username_counter(s: &Subject) {
     register(&s.app, "john_doe", "john@example.com", PASSWORD).await;
     let wrong = || login(&s.app, "john_doe", "wrong-password");
     for _ in 0..2 {
@@ -576,37 +517,34 @@ async fn a_successful_login_resets_the_username_counter(backend: Backend) {
         StatusCode::TOO_MANY_REQUESTS,
         "the username counts in any case"
     );
-    s.finish().await;
 }
 
-async fn a_locked_out_login_does_not_run_bcrypt(backend: Backend) {
-    let Some(s) = backend
-        .start(&[("BCRYPT_COST", "10"), ("LOGIN_MAX_FAILURES_PER_USER", "1")])
-        .await
-    else {
-        return;
-    };
+/// Asserts that refusals skip bcrypt (at cost 10): `checked`, which runs it, is answered
+/// its status; then `refused(n)` for `n` in `0..3` are each answered 429, each at least
+/// four times faster.
+async fn assert_refusals_skip_bcrypt(
+    (checked, status): (impl Future<Output = Reply>, StatusCode),
+    mut refused: impl AsyncFnMut(usize) -> Reply,
+) {
     let started = Instant::now();
-    assert_eq!(
-        login(&s.app, "nobody", "wrong-password").await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(checked.await.status, status);
     let checked = started.elapsed();
-    let mut fastest_locked = Duration::MAX;
-    for _ in 0..3 {
+    let mut fastest_refused = Duration::MAX;
+    for n in 0..3 {
         let started = Instant::now();
-        assert_eq!(
-            login(&s.app, "nobody", "wrong-password").await.status,
-            StatusCode::TOO_MANY_REQUESTS
-        );
-        fastest_locked = fastest_locked.min(started.elapsed());
+        assert_eq!(refused(n).await.status, StatusCode::TOO_MANY_REQUESTS);
+        fastest_refused = fastest_refused.min(started.elapsed());
     }
-    eprintln!("bcrypt cost 10: {checked:?}; locked out: {fastest_locked:?}");
+    eprintln!("bcrypt cost 10: {checked:?}; refused: {fastest_refused:?}");
     assert!(
-        fastest_locked * 4 < checked,
-        "locked out {fastest_locked:?} vs checked {checked:?}"
+        fastest_refused * 4 < checked,
+        "refused {fastest_refused:?} vs checked {checked:?}"
     );
-    s.finish().await;
+}
+
+async fn a_locked_out_login_does_not_run_bcrypt(s: &Subject) {
+    let wrong = || login(&s.app, "nobody", "wrong-password");
+    assert_refusals_skip_bcrypt((wrong(), StatusCode::UNAUTHORIZED), async |_| wrong().await).await;
 }
 
 fn too_many_registrations() -> Value {
@@ -618,24 +556,18 @@ fn too_many_registrations() -> Value {
 
 /// A registration of `name` from `peer`.
 async fn register_from(app: &Router, name: &str, peer: &str) -> Reply {
-    call(
-        app,
-        "/register",
-        Some(
-            json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD}),
-        ),
-        None,
-        Some(peer),
-    )
-    .await
+    register_with_email_from(app, name, &format!("{name}@example.com"), peer).await
+}
+
+/// A registration of `name` with `email` from `peer`.
+async fn register_with_email_from(app: &Router, name: &str, email: &str, peer: &str) -> Reply {
+    let body = json!({"username": name, "email": email, "password": PASSWORD});
+    call(app, "/register", Some(body), None, Some(peer)).await
 }
 
 /// The default: 20 registrations an hour per address; the 21st is 429 in the error
 /// shape with `Retry-After`, and creates nothing; other addresses go on.
-async fn registrations_are_limited_per_client_address(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
-        return;
-    };
+async fn registrations_are_limited_per_client_address(s: &Subject) {
     let classroom = "203.0.113.80";
     for n in 1..=20 {
         let reply = register_from(&s.app, &format!("student{n}"), classroom).await;
@@ -668,14 +600,7 @@ async fn registrations_are_limited_per_client_address(backend: Backend) {
         StatusCode::OK,
         "other addresses are not limited"
     );
-    let bad = call(
-        &s.app,
-        "/register",
-        Some(json!({"username": "x", "email": "x@example.com", "password": PASSWORD})),
-        None,
-        Some(classroom),
-    )
-    .await;
+    let bad = register_from(&s.app, "x", classroom).await;
     assert_eq!(
         bad.status,
         StatusCode::BAD_REQUEST,
@@ -686,25 +611,14 @@ async fn registrations_are_limited_per_client_address(backend: Backend) {
         StatusCode::OK,
         "login is not limited by registrations"
     );
-    s.finish().await;
 }
 
 /// A 400 is not counted (no bcrypt ran); a 409 is (the hash came before the store
 /// found the name taken).
-async fn refused_bodies_do_not_count_and_taken_names_do(backend: Backend) {
-    let Some(s) = backend.start(&[("REGISTER_MAX_PER_IP", "2")]).await else {
-        return;
-    };
+async fn refused_bodies_do_not_count_and_taken_names_do(s: &Subject) {
     let peer = "203.0.113.81";
     for _ in 0..5 {
-        let bad = call(
-            &s.app,
-            "/register",
-            Some(json!({"username": "ok_name", "email": "not-an-email", "password": PASSWORD})),
-            None,
-            Some(peer),
-        )
-        .await;
+        let bad = register_with_email_from(&s.app, "ok_name", "not-an-email", peer).await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     }
     assert_eq!(
@@ -719,14 +633,10 @@ async fn refused_bodies_do_not_count_and_taken_names_do(backend: Backend) {
         register_from(&s.app, "bob", peer).await.body,
         too_many_registrations()
     );
-    s.finish().await;
 }
 
 /// Racing registrations from one address each count once: exactly the limit pass.
-async fn parallel_registrations_from_one_address_get_at_most_the_limit(backend: Backend) {
-    let Some(s) = backend.start(&[("REGISTER_MAX_PER_IP", "5")]).await else {
-        return;
-    };
+async fn parallel_registrations_from_one_address_get_at_most_the_limit(s: &Subject) {
     let names: Vec<String> = (0..20).map(|n| format!("racer{n}")).collect();
     let replies = join_all(
         names
@@ -734,21 +644,12 @@ async fn parallel_registrations_from_one_address_get_at_most_the_limit(backend: 
             .map(|name| register_from(&s.app, name, "203.0.113.82")),
     )
     .await;
-    let passed = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::OK)
-        .count();
-    let limited: Vec<&Reply> = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
-        .collect();
+    let passed = with_status(&replies, StatusCode::OK).len();
+    let limited = with_status(&replies, StatusCode::TOO_MANY_REQUESTS);
     let statuses: Vec<(StatusCode, &Value)> = replies.iter().map(|r| (r.status, &r.body)).collect();
     // A store call that times out on a loaded machine is a 503 (counted or not, it
     // registers no one); everything else is a success within the limit or a 429.
-    let unavailable = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
-        .count();
+    let unavailable = with_status(&replies, StatusCode::SERVICE_UNAVAILABLE).len();
     assert!(unavailable <= 2, "{statuses:?}");
     assert_eq!(passed + limited.len() + unavailable, 20, "{statuses:?}");
     assert!(
@@ -763,16 +664,9 @@ async fn parallel_registrations_from_one_address_get_at_most_the_limit(backend: 
         assert_eq!(reply.body, too_many_registrations());
         assert!((1..=3600).contains(&retry_after(reply)));
     }
-    s.finish().await;
 }
 
-async fn a_registration_limit_ends_when_its_window_does(backend: Backend) {
-    let Some(s) = backend
-        .start(&[("REGISTER_MAX_PER_IP", "1"), ("REGISTER_WINDOW_SECS", "2")])
-        .await
-    else {
-        return;
-    };
+async fn a_registration_limit_ends_when_its_window_does(s: &Subject) {
     let peer = "203.0.113.83";
     assert_eq!(
         register_from(&s.app, "first", peer).await.status,
@@ -785,40 +679,15 @@ async fn a_registration_limit_ends_when_its_window_does(backend: Backend) {
     tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(200)).await;
     let after = register_from(&s.app, "second", peer).await;
     assert_eq!(after.status, StatusCode::OK, "{}", after.body);
-    s.finish().await;
 }
 
-async fn a_limited_registration_does_not_run_bcrypt(backend: Backend) {
-    let Some(s) = backend
-        .start(&[("BCRYPT_COST", "10"), ("REGISTER_MAX_PER_IP", "1")])
-        .await
-    else {
-        return;
-    };
+async fn a_limited_registration_does_not_run_bcrypt(s: &Subject) {
     let peer = "203.0.113.84";
-    let started = Instant::now();
-    assert_eq!(
-        register_from(&s.app, "hashed", peer).await.status,
-        StatusCode::OK
-    );
-    let hashed = started.elapsed();
-    let mut fastest_limited = Duration::MAX;
-    for n in 0..3 {
-        let started = Instant::now();
-        assert_eq!(
-            register_from(&s.app, &format!("limited{n}"), peer)
-                .await
-                .status,
-            StatusCode::TOO_MANY_REQUESTS
-        );
-        fastest_limited = fastest_limited.min(started.elapsed());
-    }
-    eprintln!("bcrypt cost 10: {hashed:?}; limited: {fastest_limited:?}");
-    assert!(
-        fastest_limited * 4 < hashed,
-        "limited {fastest_limited:?} vs hashed {hashed:?}"
-    );
-    s.finish().await;
+    assert_refusals_skip_bcrypt(
+        (register_from(&s.app, "hashed", peer), StatusCode::OK),
+        async |n| register_from(&s.app, &format!("limited{n}"), peer).await,
+    )
+    .await;
 }
 
 /// A wrong-password login from `peer`, through a proxy that says it is for `forwarded`.
@@ -837,109 +706,107 @@ async fn wrong_login_via(app: &Router, peer: &str, forwarded: Option<&str>) -> S
     send(app, request).await.status
 }
 
+/// Where a login comes from: the peer, and the client it forwards for (if any).
+type Via<'a> = (&'a str, Option<&'a str>);
+
+/// Wrong-password logins via each of `checked`, each answered 401 (within the limit),
+/// then one via `limited`, answered 429 (`why`).
+async fn assert_limit_reached(app: &Router, checked: &[Via<'_>], limited: Via<'_>, why: &str) {
+    for &(peer, forwarded) in checked {
+        assert_eq!(
+            wrong_login_via(app, peer, forwarded).await,
+            StatusCode::UNAUTHORIZED,
+            "from {peer} for {forwarded:?}"
+        );
+    }
+    let (peer, forwarded) = limited;
+    assert_eq!(
+        wrong_login_via(app, peer, forwarded).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "from {peer} for {forwarded:?}: {why}"
+    );
+}
+
+/// Wrong-password logins from loopback, each forwarded for another of the `forged`
+/// clients, with a limit of two per address: the third is limited (`why`), as all
+/// three count under loopback's own address.
+async fn assert_forged_addresses_count_as_loopback(app: &Router, forged: [&str; 3], why: &str) {
+    let loopback = "127.0.0.1";
+    let checked = [(loopback, Some(forged[0])), (loopback, Some(forged[1]))];
+    assert_limit_reached(app, &checked, (loopback, Some(forged[2])), why).await;
+}
+
 /// A loopback peer is no proxy unless configured: an `ssh -L` or a port forward
 /// connects from loopback too, and must not pick the address it is counted under.
-async fn forwarded_addresses_count_only_from_a_trusted_proxy(backend: Backend) {
-    let Some(s) = backend.start(&[("LOGIN_MAX_FAILURES_PER_IP", "2")]).await else {
-        return;
-    };
-    for (n, forged) in ["203.0.113.40", "203.0.113.41"].into_iter().enumerate() {
-        assert_eq!(
-            wrong_login_via(&s.app, "127.0.0.1", Some(forged)).await,
-            StatusCode::UNAUTHORIZED,
-            "attempt {n}"
-        );
-    }
-    assert_eq!(
-        wrong_login_via(&s.app, "127.0.0.1", Some("203.0.113.42")).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "every forged address counted under the peer's own"
-    );
-    s.finish().await;
+async fn forwarded_addresses_count_only_from_a_trusted_proxy(s: &Subject) {
+    assert_forged_addresses_count_as_loopback(
+        &s.app,
+        ["203.0.113.40", "203.0.113.41", "203.0.113.42"],
+        "every forged address counted under the peer's own",
+    )
+    .await;
 
-    let Some(s) = backend
-        .start(&[
-            ("LOGIN_MAX_FAILURES_PER_IP", "2"),
-            ("TRUSTED_PROXIES", "10.0.0.0/8"),
-        ])
-        .await
-    else {
-        return;
-    };
-    for _ in 0..2 {
-        assert_eq!(
-            wrong_login_via(&s.app, "10.1.1.1", Some("203.0.113.43")).await,
-            StatusCode::UNAUTHORIZED
-        );
-    }
-    assert_eq!(
-        wrong_login_via(&s.app, "10.2.2.2", Some("203.0.113.43")).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "the client a trusted proxy names is counted, through any of them"
-    );
-    assert_eq!(
-        wrong_login_via(&s.app, "10.1.1.1", Some("203.0.113.44")).await,
-        StatusCode::UNAUTHORIZED,
-        "another client behind the proxy"
-    );
-    assert_eq!(
-        wrong_login_via(&s.app, "127.0.0.1", Some("203.0.113.45")).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        wrong_login_via(&s.app, "127.0.0.1", Some("203.0.113.46")).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        wrong_login_via(&s.app, "127.0.0.1", Some("203.0.113.47")).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "a peer outside TRUSTED_PROXIES is counted as itself"
-    );
-    s.finish().await;
+    let behind_proxies = [
+        ("LOGIN_MAX_FAILURES_PER_IP", "2"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8"),
+    ];
+    s.backend
+        .run(&behind_proxies, async |s| {
+            let client = Some("203.0.113.43");
+            assert_limit_reached(
+                &s.app,
+                &[("10.1.1.1", client), ("10.1.1.1", client)],
+                ("10.2.2.2", client),
+                "the client a trusted proxy names is counted, through any of them",
+            )
+            .await;
+            assert_eq!(
+                wrong_login_via(&s.app, "10.1.1.1", Some("203.0.113.44")).await,
+                StatusCode::UNAUTHORIZED,
+                "another client behind the proxy"
+            );
+            assert_forged_addresses_count_as_loopback(
+                &s.app,
+                ["203.0.113.45", "203.0.113.46", "203.0.113.47"],
+                "a peer outside TRUSTED_PROXIES is counted as itself",
+            )
+            .await;
+        })
+        .await;
 }
 
 /// One IPv6 client owns at least a /64 and picks addresses in it at will: the limit
 /// counts the /64. An IPv4-mapped address is its IPv4 address.
-async fn ipv6_clients_are_limited_per_64_and_mapped_ipv4_as_ipv4(backend: Backend) {
-    let Some(s) = backend.start(&[("LOGIN_MAX_FAILURES_PER_IP", "2")]).await else {
-        return;
-    };
-    for peer in ["[2001:db8:1:2::1]", "[2001:db8:1:2:ffff:ffff:ffff:fffe]"] {
-        assert_eq!(
-            wrong_login_via(&s.app, peer, None).await,
-            StatusCode::UNAUTHORIZED,
-            "{peer}"
-        );
-    }
-    assert_eq!(
-        wrong_login_via(&s.app, "[2001:db8:1:2:abcd::9]", None).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "a third address of the same /64"
-    );
+async fn ipv6_clients_are_limited_per_64_and_mapped_ipv4_as_ipv4(s: &Subject) {
+    assert_limit_reached(
+        &s.app,
+        &[
+            ("[2001:db8:1:2::1]", None),
+            ("[2001:db8:1:2:ffff:ffff:ffff:fffe]", None),
+        ],
+        ("[2001:db8:1:2:abcd::9]", None),
+        "a third address of the same /64",
+    )
+    .await;
     assert_eq!(
         wrong_login_via(&s.app, "[2001:db8:1:3::1]", None).await,
         StatusCode::UNAUTHORIZED,
         "the next /64 is someone else"
     );
-    for peer in ["[::ffff:203.0.113.48]", "203.0.113.48"] {
-        assert_eq!(
-            wrong_login_via(&s.app, peer, None).await,
-            StatusCode::UNAUTHORIZED,
-            "{peer}"
-        );
-    }
-    assert_eq!(
-        wrong_login_via(&s.app, "[::ffff:203.0.113.48]", None).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "mapped or not, one IPv4 address"
-    );
+    let mapped = "[::ffff:203.0.113.48]";
+    assert_limit_reached(
+        &s.app,
+        &[(mapped, None), ("203.0.113.48", None)],
+        (mapped, None),
+        "mapped or not, one IPv4 address",
+    )
+    .await;
     if let Some(tables) = &s.tables {
         let items = tables.security_items().await.join("\n");
         assert!(items.contains("ATTEMPTS#IP#2001:db8:1:2::"), "{items}");
         assert!(items.contains("ATTEMPTS#IP#203.0.113.48"), "{items}");
         assert!(!items.contains("::ffff:"), "{items}");
     }
-    s.finish().await;
 }
 
 fn busy() -> Value {
@@ -950,47 +817,12 @@ fn busy() -> Value {
 /// slot and a queue of a millisecond: those that find the slot taken are answered 503
 /// with `Retry-After` at once, without bcrypt, and give their attempt back (to the
 /// username and the address); only the checked ones count.
-async fn logins_past_the_bcrypt_slots_are_shed_and_count_nothing(backend: Backend) {
-    let Some(s) = backend
-        .start(&[
-            ("BCRYPT_COST", "8"),
-            ("BCRYPT_CONCURRENCY", "1"),
-            ("BCRYPT_QUEUE_MS", "1"),
-            ("LOGIN_MAX_FAILURES_PER_USER", "20"),
-            ("LOGIN_MAX_FAILURES_PER_IP", "20"),
-        ])
-        .await
-    else {
-        return;
-    };
+async fn logins_past_the_bcrypt_slots_are_shed_and_count_nothing(s: &Subject) {
     let attacker = "203.0.113.60";
-    let guesses = (0..20).map(|i| {
-        let app = s.app.clone();
-        tokio::spawn(async move {
-            call(
-                &app,
-                "/login",
-                Some(json!({"username": "victim", "password": format!("guess-number-{i}")})),
-                None,
-                Some(attacker),
-            )
-            .await
-        })
-    });
-    let replies: Vec<Reply> = join_all(guesses)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let replies = twenty_guesses_at_once(&s.app, Some(attacker)).await;
     let statuses: Vec<StatusCode> = replies.iter().map(|r| r.status).collect();
-    let checked = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
-        .count();
-    let shed: Vec<&Reply> = replies
-        .iter()
-        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
-        .collect();
+    let checked = with_status(&replies, StatusCode::UNAUTHORIZED).len();
+    let shed = with_status(&replies, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(checked + shed.len(), 20, "{statuses:?}");
     assert!(checked >= 1, "{statuses:?}");
     assert!(
@@ -1012,23 +844,12 @@ async fn logins_past_the_bcrypt_slots_are_shed_and_count_nothing(backend: Backen
         (reply.status, reply.body),
         (StatusCode::TOO_MANY_REQUESTS, locked_out())
     );
-    s.finish().await;
 }
 
 /// Attempts count the moment they arrive, before they wait for bcrypt: with the
 /// address's limit at 3 and one slow bcrypt slot, of eight parallel attempts three are
 /// checked and five refused with 429 while those are still in flight.
-async fn attempts_in_flight_count_against_the_address(backend: Backend) {
-    let Some(s) = backend
-        .start(&[
-            ("BCRYPT_COST", "10"),
-            ("BCRYPT_CONCURRENCY", "1"),
-            ("LOGIN_MAX_FAILURES_PER_IP", "3"),
-        ])
-        .await
-    else {
-        return;
-    };
+async fn attempts_in_flight_count_against_the_address(s: &Subject) {
     let replies = join_all((0..8).map(|i| {
         call(
             &s.app,
@@ -1040,18 +861,14 @@ async fn attempts_in_flight_count_against_the_address(backend: Backend) {
     }))
     .await;
     let statuses: Vec<StatusCode> = replies.iter().map(|r| r.status).collect();
-    let count = |status| statuses.iter().filter(|s| **s == status).count();
+    let count = |status| with_status(&replies, status).len();
     assert_eq!(count(StatusCode::UNAUTHORIZED), 3, "{statuses:?}");
     assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 5, "{statuses:?}");
-    s.finish().await;
 }
 
 /// On DynamoDB the count is one `REGISTER#<address>` item in the security table,
 /// expiring by TTL at the end of its window.
-async fn the_registration_count_is_one_item_per_address(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
-        return;
-    };
+async fn the_registration_count_is_one_item_per_address(s: &Subject) {
     for name in ["carol", "dave"] {
         assert_eq!(
             register_from(&s.app, name, "203.0.113.85").await.status,
@@ -1067,19 +884,17 @@ async fn the_registration_count_is_one_item_per_address(backend: Backend) {
     assert_eq!(counters.len(), 1, "{items:?}");
     assert!(counters[0].contains("attempts"), "{}", counters[0]);
     assert!(counters[0].contains("expires_at"), "{}", counters[0]);
-    s.finish().await;
 }
 
 #[tokio::test]
 async fn on_dynamodb_the_registration_count_is_one_item_per_address() {
-    the_registration_count_is_one_item_per_address(Backend::Dynamodb).await;
+    Backend::Dynamodb
+        .run(&[], the_registration_count_is_one_item_per_address)
+        .await;
 }
 
 /// Only the SHA-256 of a refresh token reaches the table.
-async fn the_table_holds_refresh_token_hashes_never_tokens(backend: Backend) {
-    let Some(s) = backend.start(&[]).await else {
-        return;
-    };
+async fn the_table_holds_refresh_token_hashes_never_tokens(s: &Subject) {
     let session = signed_up(&s.app, "john_doe").await;
     let token = session["refresh_token"].as_str().unwrap();
     let digest: String = Sha256::digest(token.as_bytes())
@@ -1090,21 +905,24 @@ async fn the_table_holds_refresh_token_hashes_never_tokens(backend: Backend) {
     let items = tables.security_items().await.join("\n");
     assert!(!items.contains(token), "{items}");
     assert!(items.contains(&format!("REFRESH#{digest}")), "{items}");
-    s.finish().await;
 }
 
 #[tokio::test]
 async fn on_dynamodb_the_table_holds_refresh_token_hashes_never_tokens() {
-    the_table_holds_refresh_token_hashes_never_tokens(Backend::Dynamodb).await;
+    Backend::Dynamodb
+        .run(&[], the_table_holds_refresh_token_hashes_never_tokens)
+        .await;
 }
 
+/// Each `test(settings)` as two tests, `memory::test` and `dynamodb::test`, each on a
+/// fresh subject configured with `settings` on top of the test defaults.
 macro_rules! on_both_stores {
-    ($($test:ident),+ $(,)?) => {
+    ($($test:ident($settings:expr)),+ $(,)?) => {
         mod memory {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    super::$test(super::Backend::Memory).await;
+                    super::Backend::Memory.run($settings, super::$test).await;
                 }
             )+
         }
@@ -1113,37 +931,59 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    super::$test(super::Backend::Dynamodb).await;
+                    super::Backend::Dynamodb.run($settings, super::$test).await;
                 }
             )+
         }
     };
 }
 
-on_both_stores!(
-    login_answers_a_refresh_token_that_refresh_rotates,
-    a_reused_refresh_token_revokes_its_whole_family,
-    a_retried_refresh_within_the_reuse_interval_keeps_the_session,
-    unknown_and_malformed_refresh_tokens_are_refused,
-    logout_ends_the_whole_session_everywhere_auth_checks_it,
-    logout_with_a_refresh_token_ends_its_family,
-    logout_refuses_another_users_refresh_token_and_revokes_nothing,
-    logout_without_a_usable_bearer_token_is_refused,
-    twenty_parallel_wrong_passwords_get_at_most_the_limit_of_401s,
-    failures_are_limited_per_client_address_too,
-    a_lockout_ends_when_its_window_does,
-    a_successful_login_resets_the_username_counter,
-    a_locked_out_login_does_not_run_bcrypt,
-    registrations_are_limited_per_client_address,
-    refused_bodies_do_not_count_and_taken_names_do,
-    parallel_registrations_from_one_address_get_at_most_the_limit,
-    a_registration_limit_ends_when_its_window_does,
-    a_limited_registration_does_not_run_bcrypt,
-    forwarded_addresses_count_only_from_a_trusted_proxy,
-    ipv6_clients_are_limited_per_64_and_mapped_ipv4_as_ipv4,
-    logins_past_the_bcrypt_slots_are_shed_and_count_nothing,
-    attempts_in_flight_count_against_the_address,
-);
+on_both_stores! {
+    login_answers_a_refresh_token_that_refresh_rotates(&[]),
+    a_reused_refresh_token_revokes_its_whole_family(&[("REFRESH_REUSE_INTERVAL_SECS", "0")]),
+    a_retried_refresh_within_the_reuse_interval_keeps_the_session(&[]),
+    unknown_and_malformed_refresh_tokens_are_refused(&[]),
+    logout_ends_the_whole_session_everywhere_auth_checks_it(&[]),
+    logout_with_a_refresh_token_ends_its_family(&[]),
+    logout_refuses_another_users_refresh_token_and_revokes_nothing(&[]),
+    logout_without_a_usable_bearer_token_is_refused(&[]),
+    twenty_parallel_wrong_passwords_get_at_most_the_limit_of_401s(&[]),
+    failures_are_limited_per_client_address_too(&[("LOGIN_MAX_FAILURES_PER_IP", "3")]),
+    a_lockout_ends_when_its_window_does(&[
+        ("LOGIN_MAX_FAILURES_PER_USER", "2"),
+        ("LOGIN_FAILURE_WINDOW_SECS", "2"),
+    ]),
+    a_successful_login_resets_the_username_counter(&[("LOGIN_MAX_FAILURES_PER_USER", "3")]),
+    a_locked_out_login_does_not_run_bcrypt(&[
+        ("BCRYPT_COST", "10"),
+        ("LOGIN_MAX_FAILURES_PER_USER", "1"),
+    ]),
+    registrations_are_limited_per_client_address(&[]),
+    refused_bodies_do_not_count_and_taken_names_do(&[("REGISTER_MAX_PER_IP", "2")]),
+    parallel_registrations_from_one_address_get_at_most_the_limit(&[("REGISTER_MAX_PER_IP", "5")]),
+    a_registration_limit_ends_when_its_window_does(&[
+        ("REGISTER_MAX_PER_IP", "1"),
+        ("REGISTER_WINDOW_SECS", "2"),
+    ]),
+    a_limited_registration_does_not_run_bcrypt(&[
+        ("BCRYPT_COST", "10"),
+        ("REGISTER_MAX_PER_IP", "1"),
+    ]),
+    forwarded_addresses_count_only_from_a_trusted_proxy(&[("LOGIN_MAX_FAILURES_PER_IP", "2")]),
+    ipv6_clients_are_limited_per_64_and_mapped_ipv4_as_ipv4(&[("LOGIN_MAX_FAILURES_PER_IP", "2")]),
+    logins_past_the_bcrypt_slots_are_shed_and_count_nothing(&[
+        ("BCRYPT_COST", "8"),
+        ("BCRYPT_CONCURRENCY", "1"),
+        ("BCRYPT_QUEUE_MS", "1"),
+        ("LOGIN_MAX_FAILURES_PER_USER", "20"),
+        ("LOGIN_MAX_FAILURES_PER_IP", "20"),
+    ]),
+    attempts_in_flight_count_against_the_address(&[
+        ("BCRYPT_COST", "10"),
+        ("BCRYPT_CONCURRENCY", "1"),
+        ("LOGIN_MAX_FAILURES_PER_IP", "3"),
+    ]),
+}
 
 /// After `BCRYPT_COST` changes, a successful login stores the password hashed at the new
 /// cost (both copies of the account, conditionally), without bumping the password

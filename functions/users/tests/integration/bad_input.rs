@@ -19,8 +19,7 @@ fn with(overrides: Value) -> Value {
 
 #[tokio::test]
 async fn bad_create_bodies_are_400_and_create_nothing() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_and_alice();
     let mut missing_bio = profile_json(ALICE, "alice");
     missing_bio.as_object_mut().unwrap().remove("bio");
     let cases: Vec<(&str, Value)> = vec![
@@ -59,9 +58,7 @@ async fn bad_create_bodies_are_400_and_create_nothing() {
         ("null", Value::Null),
     ];
     for (what, body) in cases {
-        let reply = app
-            .call(Method::POST, "/users", Some(&token), Some(body))
-            .await;
+        let reply = app.post("/users", &token, body).await;
         assert_eq!(
             reply.status,
             StatusCode::BAD_REQUEST,
@@ -71,7 +68,7 @@ async fn bad_create_bodies_are_400_and_create_nothing() {
         assert_eq!(reply.body["status"], "400", "{what}");
         assert!(!reply.body["message"].as_str().unwrap().is_empty());
     }
-    let list = app.call(Method::GET, "/users", Some(&token), None).await;
+    let list = app.get("/users", &token).await;
     assert_eq!(list.body, json!([]));
 }
 
@@ -114,16 +111,10 @@ fn bad_texts() -> Vec<(&'static str, String, &'static str)> {
 
 #[tokio::test]
 async fn control_characters_in_full_name_or_bio_are_400_on_create() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_and_alice();
     for (field, text, message) in bad_texts() {
         let reply = app
-            .call(
-                Method::POST,
-                "/users",
-                Some(&token),
-                Some(with(json!({ field: text }))),
-            )
+            .post("/users", &token, with(json!({ field: text })))
             .await;
         assert_eq!(
             (reply.status, &reply.body),
@@ -131,94 +122,69 @@ async fn control_characters_in_full_name_or_bio_are_400_on_create() {
             "{field} {text:?}"
         );
     }
-    let list = app.call(Method::GET, "/users", Some(&token), None).await;
+    let list = app.get("/users", &token).await;
     assert_eq!(list.body, json!([]));
 }
 
 #[tokio::test]
 async fn control_characters_in_full_name_or_bio_are_400_on_update() {
-    let app = app();
-    app.create(ALICE, "alice").await;
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_with_alices_profile().await;
     let path = format!("/users/{ALICE}");
-    let before = app.call(Method::GET, &path, Some(&token), None).await.body;
+    let before = app.get(&path, &token).await.body;
     for (field, text, message) in bad_texts() {
-        let reply = app
-            .call(
-                Method::PUT,
-                &path,
-                Some(&token),
-                Some(json!({ field: text })),
-            )
-            .await;
+        let reply = app.put(&path, &token, json!({ field: text })).await;
         assert_eq!(
             (reply.status, &reply.body),
             (StatusCode::BAD_REQUEST, &error(400, message)),
             "{field} {text:?}"
         );
     }
-    let after = app.call(Method::GET, &path, Some(&token), None).await.body;
+    let after = app.get(&path, &token).await.body;
     assert_eq!(after, before);
 }
 
 #[tokio::test]
 async fn tabs_line_breaks_and_ordinary_unicode_are_kept() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_and_alice();
     let full_name = "Zoë O'Brien-Łukasz \u{200f}علي\u{200e} 👩\u{200d}💻";
     let bio = "Line one\nLine two\r\n\tindented\u{2028}🏴\u{e0067}\u{e0062}\u{e0065}\u{e006e}\u{e0067}\u{e007f}";
     let body = with(json!({"full_name": full_name, "bio": bio}));
-    let reply = app
-        .call(Method::POST, "/users", Some(&token), Some(body))
-        .await;
+    let reply = app.post("/users", &token, body).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     let path = format!("/users/{ALICE}");
-    let got = app.call(Method::GET, &path, Some(&token), None).await.body;
+    let got = app.get(&path, &token).await.body;
     assert_eq!(
         (got["full_name"].as_str(), got["bio"].as_str()),
         (Some(full_name), Some(bio))
     );
-    let update = app
-        .call(
-            Method::PUT,
-            &path,
-            Some(&token),
-            Some(json!({"bio": "\r\n\r\n\t"})),
-        )
-        .await;
+    let update = app.put(&path, &token, json!({"bio": "\r\n\r\n\t"})).await;
     assert_eq!(update.status, StatusCode::OK, "{:?}", update.body);
 }
 
 #[tokio::test]
 async fn fields_exactly_at_their_limits_are_accepted() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_and_alice();
     let body = with(json!({"full_name": "é".repeat(100), "bio": "😀".repeat(1000)}));
-    let reply = app
-        .call(Method::POST, "/users", Some(&token), Some(body))
-        .await;
+    let reply = app.post("/users", &token, body).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     let path = format!("/users/{ALICE}");
     let update = app
-        .call(
-            Method::PUT,
+        .put(
             &path,
-            Some(&token),
-            Some(json!({"full_name": "x".repeat(100), "bio": "y".repeat(1000)})),
+            &token,
+            json!({"full_name": "x".repeat(100), "bio": "y".repeat(1000)}),
         )
         .await;
     assert_eq!(update.status, StatusCode::OK);
-    let got = app.call(Method::GET, &path, Some(&token), None).await.body;
+    let got = app.get(&path, &token).await.body;
     assert_eq!(got["bio"].as_str().unwrap().len(), 1000);
 }
 
 #[tokio::test]
 async fn bad_update_bodies_are_400_and_change_nothing() {
-    let app = app();
-    app.create(ALICE, "alice").await;
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_with_alices_profile().await;
     let path = format!("/users/{ALICE}");
-    let before = app.call(Method::GET, &path, Some(&token), None).await.body;
+    let before = app.get(&path, &token).await.body;
     for (what, body) in [
         ("full_name 101 chars", json!({"full_name": "x".repeat(101)})),
         (
@@ -233,7 +199,7 @@ async fn bad_update_bodies_are_400_and_change_nothing() {
         ("username is not updatable", json!({"username": "mallory"})),
         ("array", json!([{"bio": "x"}])),
     ] {
-        let reply = app.call(Method::PUT, &path, Some(&token), Some(body)).await;
+        let reply = app.put(&path, &token, body).await;
         assert_eq!(
             reply.status,
             StatusCode::BAD_REQUEST,
@@ -242,14 +208,13 @@ async fn bad_update_bodies_are_400_and_change_nothing() {
         );
         assert_eq!(reply.body["status"], "400");
     }
-    let after = app.call(Method::GET, &path, Some(&token), None).await.body;
+    let after = app.get(&path, &token).await.body;
     assert_eq!(after, before);
 }
 
 #[tokio::test]
 async fn malformed_bodies_are_400_415_or_413_json() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_and_alice();
     let path = format!("/users/{ALICE}");
     let cases: Vec<(Method, &str, &str, String, StatusCode)> = vec![
         (
@@ -318,8 +283,7 @@ async fn malformed_bodies_are_400_415_or_413_json() {
 
 #[tokio::test]
 async fn a_path_id_that_is_not_a_uuid_is_400_not_404() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_and_alice();
     for id in [
         "123",
         "not-a-uuid",
@@ -328,11 +292,7 @@ async fn a_path_id_that_is_not_a_uuid_is_400_not_404() {
         "%20",
     ] {
         let path = format!("/users/{id}");
-        for (method, body) in [
-            (Method::GET, None),
-            (Method::PUT, Some(json!({"bio": "x"}))),
-            (Method::DELETE, None),
-        ] {
+        for (method, body) in one_profile_routes() {
             let reply = app.call(method.clone(), &path, Some(&token), body).await;
             assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{method} {path}");
             assert_eq!(
@@ -346,9 +306,7 @@ async fn a_path_id_that_is_not_a_uuid_is_400_not_404() {
 
 #[tokio::test]
 async fn bad_limits_and_cursors_are_400() {
-    let app = app();
-    app.create(ALICE, "alice").await;
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_with_alices_profile().await;
     for query in [
         "limit=0",
         "limit=5000",
@@ -363,9 +321,7 @@ async fn bad_limits_and_cursors_are_400() {
         "cursor=!!!",
         "limit=1&limit=2",
     ] {
-        let reply = app
-            .call(Method::GET, &format!("/users?{query}"), Some(&token), None)
-            .await;
+        let reply = app.get(&format!("/users?{query}"), &token).await;
         assert_eq!(
             reply.status,
             StatusCode::BAD_REQUEST,
@@ -375,9 +331,7 @@ async fn bad_limits_and_cursors_are_400() {
         assert_eq!(reply.body["status"], "400", "{query}");
     }
     for query in ["limit=1", "limit=1000", "limit=%31", "other=ignored"] {
-        let reply = app
-            .call(Method::GET, &format!("/users?{query}"), Some(&token), None)
-            .await;
+        let reply = app.get(&format!("/users?{query}"), &token).await;
         assert_eq!(reply.status, StatusCode::OK, "{query}");
     }
 }
@@ -401,9 +355,8 @@ async fn authentication_is_checked_before_the_input() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_json_errors() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
-    let missing = app.call(Method::GET, "/profiles", Some(&token), None).await;
+    let (app, token) = app_and_alice();
+    let missing = app.get("/profiles", &token).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.body, error(404, "Route not found"));
     let wrong = app.call(Method::PATCH, "/users", Some(&token), None).await;
@@ -411,20 +364,22 @@ async fn unknown_routes_and_methods_are_json_errors() {
     assert_eq!(wrong.body, error(405, "Method not allowed"));
 }
 
+/// Paths with a `.` or `..` segment, plain or percent-encoded, under `/users`.
+const DOT_SEGMENT_PATHS: [&str; 8] = [
+    "/users/..",
+    "/users/.",
+    "/users/%2e%2e",
+    "/users/%2E%2E",
+    "/users/.%2E",
+    "/api/users/%2e",
+    "/api/users/..",
+    "/api/users/..\\",
+];
+
 #[tokio::test]
 async fn dot_segments_in_the_path_are_the_unknown_route_404_with_or_without_a_token() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
-    for path in [
-        "/users/..",
-        "/users/.",
-        "/users/%2e%2e",
-        "/users/%2E%2E",
-        "/users/.%2E",
-        "/api/users/%2e",
-        "/api/users/..",
-        "/api/users/..\\",
-    ] {
+    let (app, token) = app_and_alice();
+    for path in DOT_SEGMENT_PATHS {
         for bearer in [None, Some(token.as_str())] {
             let mut request = Request::get(path);
             if let Some(t) = bearer {

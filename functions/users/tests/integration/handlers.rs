@@ -30,20 +30,18 @@ async fn health_answers_as_the_spec_shows_without_a_token() {
 
 #[tokio::test]
 async fn create_answers_as_the_spec_shows() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_and_alice();
     let reply = app
-        .call(
-            Method::POST,
+        .post(
             "/users",
-            Some(&token),
-            Some(json!({
+            &token,
+            json!({
                 "user_id": ALICE,
                 "username": "alice",
                 "email": "alice@example.com",
                 "full_name": "Alice Smith",
                 "bio": "Software developer passionate about Rust"
-            })),
+            }),
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -60,9 +58,7 @@ async fn get_answers_the_profile_with_an_rfc3339_utc_timestamp() {
     app.create(ALICE, "alice").await;
     let after = chrono::Utc::now().timestamp();
     let token = app.token(BOB, "bob");
-    let reply = app
-        .call(Method::GET, &format!("/users/{ALICE}"), Some(&token), None)
-        .await;
+    let reply = app.get(&format!("/users/{ALICE}"), &token).await;
     assert_eq!(reply.status, StatusCode::OK);
     let created_at = reply.body["created_at"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -95,7 +91,7 @@ async fn list_answers_every_profile_as_an_array_in_user_id_order() {
     app.create(BOB, "bob").await;
     app.create(ALICE, "alice").await;
     let token = app.token(ALICE, "alice");
-    let reply = app.call(Method::GET, "/users", Some(&token), None).await;
+    let reply = app.get("/users", &token).await;
     assert_eq!(reply.status, StatusCode::OK);
     let items = reply.body.as_array().unwrap();
     assert_eq!(items.len(), 2);
@@ -127,103 +123,78 @@ async fn list_answers_every_profile_as_an_array_in_user_id_order() {
 
 #[tokio::test]
 async fn an_empty_listing_is_an_empty_array() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
-    let reply = app.call(Method::GET, "/users", Some(&token), None).await;
+    let (app, token) = app_and_alice();
+    let reply = app.get("/users", &token).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, json!([]));
 }
 
 #[tokio::test]
 async fn a_partial_update_changes_only_the_fields_sent() {
-    let app = app();
-    app.create(ALICE, "alice").await;
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_with_alices_profile().await;
     let path = format!("/users/{ALICE}");
     let new_bio = "Senior software developer specializing in microservices";
-    let reply = app
-        .call(
-            Method::PUT,
-            &path,
-            Some(&token),
-            Some(json!({"bio": new_bio})),
-        )
-        .await;
+    let reply = app.put(&path, &token, json!({"bio": new_bio})).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         reply.body,
         json!({"user_id": ALICE, "message": "Profile updated successfully"})
     );
-    let profile = app.call(Method::GET, &path, Some(&token), None).await.body;
+    let profile = app.get(&path, &token).await.body;
     assert_eq!(profile["bio"], new_bio);
     assert_eq!(profile["full_name"], "alice Smith");
 
-    app.call(
-        Method::PUT,
+    app.put(
         &path,
-        Some(&token),
-        Some(json!({"full_name": "Alice Smith", "bio": null})),
+        &token,
+        json!({"full_name": "Alice Smith", "bio": null}),
     )
     .await;
-    let again = app.call(Method::GET, &path, Some(&token), None).await.body;
+    let again = app.get(&path, &token).await.body;
     assert_eq!(again["full_name"], "Alice Smith");
     assert_eq!(again["bio"], new_bio);
     assert_eq!(again["email"], profile["email"]);
     assert_eq!(again["created_at"], profile["created_at"]);
 
-    let empty = app
-        .call(Method::PUT, &path, Some(&token), Some(json!({})))
-        .await;
+    let empty = app.put(&path, &token, json!({})).await;
     assert_eq!(empty.status, StatusCode::OK);
-    let unchanged = app.call(Method::GET, &path, Some(&token), None).await.body;
+    let unchanged = app.get(&path, &token).await.body;
     assert_eq!(unchanged, again);
 }
 
 #[tokio::test]
 async fn delete_answers_as_the_spec_shows_and_the_profile_is_gone() {
-    let app = app();
-    app.create(ALICE, "alice").await;
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_with_alices_profile().await;
     let path = format!("/users/{ALICE}");
-    let reply = app.call(Method::DELETE, &path, Some(&token), None).await;
+    let reply = app.delete(&path, &token).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         reply.body,
         json!({"user_id": ALICE, "message": "Profile deleted successfully"})
     );
-    let gone = app.call(Method::GET, &path, Some(&token), None).await;
+    let gone = app.get(&path, &token).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert_eq!(gone.body, error(404, "User not found"));
-    let twice = app.call(Method::DELETE, &path, Some(&token), None).await;
+    let twice = app.delete(&path, &token).await;
     assert_eq!(twice.status, StatusCode::NOT_FOUND);
     assert_eq!(twice.body, error(404, "User not found"));
 }
 
 #[tokio::test]
 async fn every_route_also_answers_under_api() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_and_alice();
     let created = app
-        .call(
-            Method::POST,
-            "/api/users",
-            Some(&token),
-            Some(profile_json(ALICE, "alice")),
-        )
+        .post("/api/users", &token, profile_json(ALICE, "alice"))
         .await;
     assert_eq!(created.status, StatusCode::OK);
     let path = format!("/api/users/{ALICE}");
-    let got = app.call(Method::GET, &path, Some(&token), None).await;
+    let got = app.get(&path, &token).await;
     assert_eq!(got.body["username"], "alice");
-    let listed = app
-        .call(Method::GET, "/api/users", Some(&token), None)
-        .await;
+    let listed = app.get("/api/users", &token).await;
     assert_eq!(listed.body.as_array().unwrap().len(), 1);
-    let updated = app
-        .call(Method::PUT, &path, Some(&token), Some(json!({"bio": "x"})))
-        .await;
+    let updated = app.put(&path, &token, json!({"bio": "x"})).await;
     assert_eq!(updated.status, StatusCode::OK);
-    let deleted = app.call(Method::DELETE, &path, Some(&token), None).await;
+    let deleted = app.delete(&path, &token).await;
     assert_eq!(deleted.status, StatusCode::OK);
 }
 
@@ -231,17 +202,14 @@ async fn every_route_also_answers_under_api() {
 #[tokio::test]
 async fn a_missing_authorization_header_is_401_on_every_protected_route() {
     let app = app();
-    for (method, path, body) in protected_routes() {
-        let reply = app.call(method.clone(), &path, None, body).await;
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {path}");
-        assert_eq!(reply.body, error(401, "Missing authorization header"));
-    }
+    let missing = error(401, "Missing authorization header");
+    app.assert_every_protected_route(None, (StatusCode::UNAUTHORIZED, missing))
+        .await;
 }
 
 #[tokio::test]
 async fn a_non_bearer_authorization_header_is_401() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_and_alice();
     for header in [
         format!("Basic {token}"),
         token.clone(),
@@ -304,24 +272,16 @@ async fn an_invalid_or_expired_token_is_401_on_every_protected_route() {
         "garbage".into(),
         too_long,
     ] {
-        for (method, path, body) in protected_routes() {
-            let reply = app.call(method.clone(), &path, Some(&token), body).await;
-            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{method} {path}");
-            assert_eq!(reply.body, error(401, "Invalid or expired token"));
-        }
+        app.assert_every_protected_route(Some(&token), invalid_token())
+            .await;
     }
 }
 
 #[tokio::test]
 async fn a_missing_profile_is_404_to_read_update_or_delete() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_and_alice();
     let path = format!("/users/{ALICE}");
-    for (method, body) in [
-        (Method::GET, None),
-        (Method::PUT, Some(json!({"bio": "x"}))),
-        (Method::DELETE, None),
-    ] {
+    for (method, body) in one_profile_routes() {
         let reply = app.call(method.clone(), &path, Some(&token), body).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method}");
         assert_eq!(reply.body, error(404, "User not found"));
@@ -330,19 +290,13 @@ async fn a_missing_profile_is_404_to_read_update_or_delete() {
 
 #[tokio::test]
 async fn creating_an_existing_profile_is_a_conflict() {
-    let app = app();
-    app.create(ALICE, "alice").await;
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_with_alices_profile().await;
     let mut again = profile_json(ALICE, "alice");
     again["email"] = json!("alice2@example.com");
-    let reply = app
-        .call(Method::POST, "/users", Some(&token), Some(again))
-        .await;
+    let reply = app.post("/users", &token, again).await;
     assert_eq!(reply.status, StatusCode::CONFLICT);
     assert_eq!(reply.body, error(409, "User already exists"));
-    let kept = app
-        .call(Method::GET, &format!("/users/{ALICE}"), Some(&token), None)
-        .await;
+    let kept = app.get(&format!("/users/{ALICE}"), &token).await;
     assert_eq!(kept.body["email"], "alice@example.com");
 }
 
@@ -355,11 +309,7 @@ async fn concurrent_creates_of_one_profile_let_exactly_one_win() {
         let token = token.clone();
         let mut body = profile_json(ALICE, "alice");
         body["email"] = json!(format!("alice{i}@example.com"));
-        tokio::spawn(async move {
-            app.call(Method::POST, "/users", Some(&token), Some(body))
-                .await
-                .status
-        })
+        tokio::spawn(async move { app.post("/users", &token, body).await.status })
     });
     let mut statuses = Vec::new();
     for attempt in attempts.collect::<Vec<_>>() {
@@ -381,28 +331,17 @@ async fn nobody_creates_changes_or_deletes_another_users_profile() {
     app.create(ALICE, "alice").await;
     let bob = app.token(BOB, "bob");
     let path = format!("/users/{ALICE}");
-    let before = app.call(Method::GET, &path, Some(&bob), None).await.body;
+    let before = app.get(&path, &bob).await.body;
 
     let stolen_create = app
-        .call(
-            Method::POST,
+        .post(
             "/users",
-            Some(&bob),
-            Some(profile_json(
-                "770e8400-e29b-41d4-a716-446655440002",
-                "carol",
-            )),
+            &bob,
+            profile_json("770e8400-e29b-41d4-a716-446655440002", "carol"),
         )
         .await;
-    let update = app
-        .call(
-            Method::PUT,
-            &path,
-            Some(&bob),
-            Some(json!({"bio": "pwned"})),
-        )
-        .await;
-    let delete = app.call(Method::DELETE, &path, Some(&bob), None).await;
+    let update = app.put(&path, &bob, json!({"bio": "pwned"})).await;
+    let delete = app.delete(&path, &bob).await;
     for reply in [stolen_create, update, delete] {
         assert_eq!(reply.status, StatusCode::FORBIDDEN);
         assert_eq!(
@@ -410,15 +349,10 @@ async fn nobody_creates_changes_or_deletes_another_users_profile() {
             error(403, "You can only modify your own profile")
         );
     }
-    let after = app.call(Method::GET, &path, Some(&bob), None).await.body;
+    let after = app.get(&path, &bob).await.body;
     assert_eq!(after, before);
     let carol = app
-        .call(
-            Method::GET,
-            "/users/770e8400-e29b-41d4-a716-446655440002",
-            Some(&bob),
-            None,
-        )
+        .get("/users/770e8400-e29b-41d4-a716-446655440002", &bob)
         .await;
     assert_eq!(carol.status, StatusCode::NOT_FOUND);
 }
@@ -431,28 +365,21 @@ async fn a_profile_carries_its_owners_username_only() {
     for other in ["bob", "alice_", "Alicia"] {
         let mut body = profile_json(ALICE, other);
         body["email"] = json!("bob@example.com");
-        let reply = app
-            .call(Method::POST, "/users", Some(&token), Some(body))
-            .await;
+        let reply = app.post("/users", &token, body).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{other}");
         assert_eq!(
             reply.body,
             error(403, "You can only create a profile with your own username")
         );
     }
-    let missing = app.call(Method::GET, &path, Some(&token), None).await;
+    let missing = app.get(&path, &token).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
     let reply = app
-        .call(
-            Method::POST,
-            "/users",
-            Some(&token),
-            Some(profile_json(ALICE, "aLiCe")),
-        )
+        .post("/users", &token, profile_json(ALICE, "aLiCe"))
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    let got = app.call(Method::GET, &path, Some(&token), None).await;
+    let got = app.get(&path, &token).await;
     assert_eq!(got.body["username"], "Alice", "the account's own spelling");
     assert_eq!(got.body["email"], "aLiCe@example.com");
 }
@@ -473,13 +400,9 @@ async fn another_users_missing_profile_is_403_not_404() {
 
 #[tokio::test]
 async fn a_profile_id_in_another_uuid_spelling_is_the_same_profile() {
-    let app = app();
-    app.create(ALICE, "alice").await;
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_with_alices_profile().await;
     let upper = ALICE.to_uppercase();
-    let reply = app
-        .call(Method::GET, &format!("/users/{upper}"), Some(&token), None)
-        .await;
+    let reply = app.get(&format!("/users/{upper}"), &token).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body["user_id"], ALICE);
 }
@@ -523,15 +446,9 @@ async fn a_store_failure_is_a_generic_500_that_leaks_nothing() {
         sessions,
     };
     let token = app.token(ALICE, "alice");
-    for (method, path, body) in protected_routes() {
-        let reply = app.call(method.clone(), &path, Some(&token), body).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "{method} {path}"
-        );
-        assert_eq!(reply.body, error(500, "Internal server error"));
-    }
+    let internal = error(500, "Internal server error");
+    app.assert_every_protected_route(Some(&token), (StatusCode::INTERNAL_SERVER_ERROR, internal))
+        .await;
 }
 
 #[tokio::test]
@@ -566,14 +483,10 @@ async fn with_profile_emails_owner_only_the_owner_reads_an_email() {
             let one = list.iter().find(|p| p["user_id"] == id).expect("listed");
             one["email"].clone()
         };
-        let listed = app.call(Method::GET, "/users", Some(&alice), None).await;
+        let listed = app.get("/users", &alice).await;
         assert_eq!(listed.status, StatusCode::OK);
-        let own = app
-            .call(Method::GET, &format!("/users/{ALICE}"), Some(&alice), None)
-            .await;
-        let other = app
-            .call(Method::GET, &format!("/users/{BOB}"), Some(&alice), None)
-            .await;
+        let own = app.get(&format!("/users/{ALICE}"), &alice).await;
+        let other = app.get(&format!("/users/{BOB}"), &alice).await;
         assert_eq!(other.status, StatusCode::OK);
         let bob_email = profile_json(BOB, "bob")["email"].clone();
         let alice_email = profile_json(ALICE, "alice")["email"].clone();

@@ -34,49 +34,44 @@ async fn answers_carry_api_gateways_request_id_or_the_callers() {
     assert_eq!(reply.headers["x-request-id"], "caller-8");
 }
 
+/// Asserts that `reply` answers a write of alice's profile with `message`.
+fn assert_alices_profile_written(reply: &LambdaReply, message: &str) {
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.body, json!({"user_id": ALICE, "message": message}));
+}
+
 #[tokio::test]
 async fn create_get_list_update_and_delete_events_work_in_turn() {
     let app = app();
     let bearer = format!("Bearer {}", app.token(ALICE, "alice"));
     let authed = |name: &str| with_header(event(name), "authorization", &bearer);
+    let send = async |name: &str| invoke(app.router.clone(), authed(name)).await;
 
-    let created = invoke(app.router.clone(), authed("users-create")).await;
-    assert_eq!(created.status, 200, "{:?}", created.body);
-    assert_eq!(
-        created.body,
-        json!({"user_id": ALICE, "message": "Profile created successfully"})
-    );
+    let created = send("users-create").await;
+    assert_alices_profile_written(&created, "Profile created successfully");
 
-    let got = invoke(app.router.clone(), authed("users-get")).await;
+    let got = send("users-get").await;
     assert_eq!(got.status, 200);
     assert_eq!(got.body["full_name"], "Alice Smith");
     assert_eq!(got.body["bio"], "Software developer passionate about Rust");
 
-    let updated = invoke(app.router.clone(), authed("users-update")).await;
-    assert_eq!(updated.status, 200);
-    assert_eq!(
-        updated.body,
-        json!({"user_id": ALICE, "message": "Profile updated successfully"})
-    );
-    let got = invoke(app.router.clone(), authed("users-get")).await;
+    let updated = send("users-update").await;
+    assert_alices_profile_written(&updated, "Profile updated successfully");
+    let got = send("users-get").await;
     assert_eq!(
         got.body["bio"],
         "Senior software developer specializing in microservices"
     );
     assert_eq!(got.body["full_name"], "Alice Smith");
 
-    let listed = invoke(app.router.clone(), authed("users-list")).await;
+    let listed = send("users-list").await;
     assert_eq!(listed.status, 200);
     assert_eq!(listed.body.as_array().unwrap().len(), 1);
     assert_eq!(listed.body[0]["user_id"], ALICE);
 
-    let deleted = invoke(app.router.clone(), authed("users-delete")).await;
-    assert_eq!(deleted.status, 200);
-    assert_eq!(
-        deleted.body,
-        json!({"user_id": ALICE, "message": "Profile deleted successfully"})
-    );
-    let gone = invoke(app.router.clone(), authed("users-get")).await;
+    let deleted = send("users-delete").await;
+    assert_alices_profile_written(&deleted, "Profile deleted successfully");
+    let gone = send("users-get").await;
     assert_eq!(gone.status, 404);
     assert_eq!(gone.body, error(404, "User not found"));
 }

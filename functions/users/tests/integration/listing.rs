@@ -3,11 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use chrono::Utc;
 use uuid::Uuid;
 
 use stores::{Profile, ProfileStore, WriteGuard};
+use testkit::Reply;
 
 use crate::support::*;
 
@@ -43,6 +44,14 @@ async fn seed_with(app: &TestApp, n: usize, bio: impl Fn() -> String) -> BTreeSe
     ids
 }
 
+/// The cursor of the next page, which `page` names.
+fn next_cursor(page: &Reply) -> String {
+    page.headers[users::NEXT_CURSOR]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Walks every page with `limit`, returning the ids in the order seen and the pages.
 async fn walk(app: &TestApp, token: &str, limit: Option<usize>) -> (Vec<Uuid>, usize) {
     let mut seen = Vec::new();
@@ -57,7 +66,7 @@ async fn walk(app: &TestApp, token: &str, limit: Option<usize>) -> (Vec<Uuid>, u
             query.push(format!("cursor={c}"));
         }
         let path = format!("/users?{}", query.join("&"));
-        let reply = app.call(Method::GET, &path, Some(token), None).await;
+        let reply = app.get(&path, token).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {:?}", reply.body);
         let items = reply.body.as_array().unwrap();
         let bytes = serde_json::to_vec(&reply.body).unwrap().len();
@@ -87,7 +96,7 @@ async fn the_default_page_is_100_and_the_header_leads_to_the_rest() {
     let app = app();
     let ids = seed(&app, 250).await;
     let token = app.token(ALICE, "alice");
-    let first = app.call(Method::GET, "/users", Some(&token), None).await;
+    let first = app.get("/users", &token).await;
     assert_eq!(first.body.as_array().unwrap().len(), 100);
     assert!(first.headers.get(users::NEXT_CURSOR).is_some());
     let (seen, pages) = walk(&app, &token, None).await;
@@ -113,20 +122,10 @@ async fn a_full_last_page_carries_no_cursor() {
     let app = app();
     seed(&app, 10).await;
     let token = app.token(ALICE, "alice");
-    let first = app
-        .call(Method::GET, "/users?limit=5", Some(&token), None)
-        .await;
-    let cursor = first.headers[users::NEXT_CURSOR]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let first = app.get("/users?limit=5", &token).await;
+    let cursor = next_cursor(&first);
     let second = app
-        .call(
-            Method::GET,
-            &format!("/users?limit=5&cursor={cursor}"),
-            Some(&token),
-            None,
-        )
+        .get(&format!("/users?limit=5&cursor={cursor}"), &token)
         .await;
     assert_eq!(second.body.as_array().unwrap().len(), 5);
     assert!(second.headers.get(users::NEXT_CURSOR).is_none());
@@ -137,21 +136,11 @@ async fn a_cursor_survives_the_deletion_of_the_profile_it_points_after() {
     let app = app();
     let ids: Vec<Uuid> = seed(&app, 6).await.into_iter().collect();
     let token = app.token(ALICE, "alice");
-    let first = app
-        .call(Method::GET, "/users?limit=3", Some(&token), None)
-        .await;
-    let cursor = first.headers[users::NEXT_CURSOR]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let first = app.get("/users?limit=3", &token).await;
+    let cursor = next_cursor(&first);
     app.store.delete(ids[2]).await.unwrap();
     let rest = app
-        .call(
-            Method::GET,
-            &format!("/users?limit=3&cursor={cursor}"),
-            Some(&token),
-            None,
-        )
+        .get(&format!("/users?limit=3&cursor={cursor}"), &token)
         .await;
     let rest: Vec<&str> = rest
         .body
@@ -169,9 +158,7 @@ async fn pages_of_stored_control_characters_stop_at_the_byte_budget() {
     let app = app();
     let ids = seed_with(&app, 200, || "\u{1}".repeat(1100)).await;
     let token = app.token(ALICE, "alice");
-    let first = app
-        .call(Method::GET, "/users?limit=1000", Some(&token), None)
-        .await;
+    let first = app.get("/users?limit=1000", &token).await;
     let first_len = first.body.as_array().unwrap().len();
     assert!(
         (1..200).contains(&first_len),
@@ -190,14 +177,14 @@ async fn a_single_profile_always_makes_a_page() {
     let app = app();
     let ids = seed_with(&app, 3, || "😀".repeat(users::MAX_PAGE_BYTES / 4)).await;
     let token = app.token(ALICE, "alice");
-    let first = app.call(Method::GET, "/users", Some(&token), None).await;
+    let first = app.get("/users", &token).await;
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(first.body.as_array().unwrap().len(), 1);
     let mut seen = vec![first.body[0]["user_id"].as_str().unwrap().to_owned()];
     let mut next = first.headers.get(users::NEXT_CURSOR).cloned();
     while let Some(cursor) = next {
         let path = format!("/users?cursor={}", cursor.to_str().unwrap());
-        let page = app.call(Method::GET, &path, Some(&token), None).await;
+        let page = app.get(&path, &token).await;
         assert_eq!(page.body.as_array().unwrap().len(), 1, "{path}");
         seen.push(page.body[0]["user_id"].as_str().unwrap().to_owned());
         next = page.headers.get(users::NEXT_CURSOR).cloned();

@@ -9,14 +9,11 @@ use axum::body::{Body, Bytes};
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::Channel;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use domain::Username;
-use settings::HttpClientConfig;
-use stores::{SessionStore, Stores};
+use stores::Stores;
 use testkit::*;
-use tokens::Claims;
 use users::{AppState, Authenticator};
 
 use crate::support::*;
@@ -49,107 +46,77 @@ async fn with_late_body(
     reply
 }
 
-fn refused() -> (StatusCode, Value) {
-    (
-        StatusCode::UNAUTHORIZED,
-        error(401, "Invalid or expired token"),
-    )
+/// Alice's profile created through `router` with `token`, its body landing only once
+/// `meanwhile` has run: what the router answered.
+async fn late_create(
+    router: &axum::Router,
+    token: &str,
+    meanwhile: impl std::future::Future<Output = ()>,
+) -> Reply {
+    let profile = profile_json(ALICE, "alice");
+    with_late_body(router, Method::POST, "/users", token, &profile, meanwhile).await
 }
 
-async fn end_session_of(app: &TestApp, token: &str) {
-    let claims = app.tokens.verify(token).unwrap();
-    let now = chrono::Utc::now().timestamp();
-    assert!(
-        app.sessions
-            .end_session(Some(claims.user_id()), claims.session_id(), now)
-            .await
-            .unwrap()
-    );
+/// Alice's profile as bob reads it.
+async fn alices_profile_for_bob(app: &TestApp) -> Reply {
+    let bob = app.token(BOB, "bob");
+    app.get(&format!("/users/{ALICE}"), &bob).await
 }
 
 #[tokio::test]
 async fn a_create_whose_body_arrives_after_a_logout_writes_nothing() {
-    let app = app();
-    let token = app.token(ALICE, "alice");
-    let reply = with_late_body(
-        &app.router,
-        Method::POST,
-        "/users",
-        &token,
-        &profile_json(ALICE, "alice"),
-        end_session_of(&app, &token),
-    )
-    .await;
-    assert_eq!((reply.status, reply.body), refused());
-    let other = app.token(BOB, "bob");
-    let read = app
-        .call(Method::GET, &format!("/users/{ALICE}"), Some(&other), None)
-        .await;
+    let (app, token) = app_and_alice();
+    let logout = end_session_of(app.sessions.as_ref(), &token);
+    let reply = late_create(&app.router, &token, logout).await;
+    assert_eq!(reply, invalid_token());
+    let read = alices_profile_for_bob(&app).await;
     assert_eq!(read.status, StatusCode::NOT_FOUND, "no profile was written");
 }
 
 #[tokio::test]
 async fn an_update_whose_body_arrives_after_a_logout_changes_nothing() {
-    let app = app();
-    app.create(ALICE, "alice").await;
-    let token = app.token(ALICE, "alice");
+    let (app, token) = app_with_alices_profile().await;
     let reply = with_late_body(
         &app.router,
         Method::PUT,
         &format!("/users/{ALICE}"),
         &token,
         &json!({"bio": "written after the logout"}),
-        end_session_of(&app, &token),
+        end_session_of(app.sessions.as_ref(), &token),
     )
     .await;
-    assert_eq!((reply.status, reply.body), refused());
-    let other = app.token(BOB, "bob");
-    let read = app
-        .call(Method::GET, &format!("/users/{ALICE}"), Some(&other), None)
-        .await;
+    assert_eq!(reply, invalid_token());
+    let read = alices_profile_for_bob(&app).await;
     assert_eq!(read.body["bio"], "Software developer passionate about Rust");
 }
 
 #[tokio::test]
 async fn a_token_that_expires_while_its_body_arrives_cannot_write() {
     let app = app();
-    let user_id = Uuid::parse_str(ALICE).unwrap();
-    let sid = app.session(user_id, "alice", 3600);
-    let now = chrono::Utc::now().timestamp();
-    let exp = now + 1;
-    let short = app
-        .tokens
-        .sign(&Claims {
-            sub: ALICE.into(),
-            username: "alice".into(),
-            iat: now,
-            exp,
-            jti: Uuid::new_v4().to_string(),
-            sid: sid.to_string(),
-            iss: tokens::DEFAULT_ISSUER.into(),
-            aud: tokens::DEFAULT_AUDIENCE.into(),
-        })
-        .unwrap();
+    let exp = chrono::Utc::now().timestamp() + 1;
+    let short = app.token_expiring_at(ALICE, "alice", exp);
     let until_expired = async {
         while chrono::Utc::now().timestamp() <= exp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    let reply = with_late_body(
-        &app.router,
-        Method::POST,
-        "/users",
-        &short,
-        &profile_json(ALICE, "alice"),
-        until_expired,
-    )
-    .await;
-    assert_eq!((reply.status, reply.body), refused());
-    let other = app.token(BOB, "bob");
-    let read = app
-        .call(Method::GET, &format!("/users/{ALICE}"), Some(&other), None)
-        .await;
+    let reply = late_create(&app.router, &short, until_expired).await;
+    assert_eq!(reply, invalid_token());
+    let read = alices_profile_for_bob(&app).await;
     assert_eq!(read.status, StatusCode::NOT_FOUND, "no profile was written");
+}
+
+/// Asserts that alice's profile, created through `router` with `token` but landing
+/// only after her account was deleted from `stores`, is refused and never stored.
+async fn assert_no_profile_when_the_account_goes_first(
+    router: &axum::Router,
+    stores: &Stores,
+    token: &str,
+) {
+    let reply = late_create(router, token, delete_account(stores, "alice")).await;
+    assert_eq!(reply, invalid_token());
+    let user_id = Uuid::parse_str(ALICE).unwrap();
+    assert_eq!(stores.profiles.get(user_id).await.unwrap(), None);
 }
 
 /// Deletes the account named `username` in `stores`, as `DELETE /account` does.
@@ -180,17 +147,7 @@ async fn a_create_whose_body_arrives_after_the_account_was_deleted_leaves_no_pro
     ));
     let user_id = Uuid::parse_str(ALICE).unwrap();
     let token = signed_in(&stores, &tokens, user_id, "alice").await;
-    let reply = with_late_body(
-        &router,
-        Method::POST,
-        "/users",
-        &token,
-        &profile_json(ALICE, "alice"),
-        delete_account(&stores, "alice"),
-    )
-    .await;
-    assert_eq!((reply.status, reply.body), refused());
-    assert_eq!(stores.profiles.get(user_id).await.unwrap(), None);
+    assert_no_profile_when_the_account_goes_first(&router, &stores, &token).await;
 }
 
 /// In remote mode users cannot read the session (`/validate` does not name it): the
@@ -199,18 +156,8 @@ async fn a_create_whose_body_arrives_after_the_account_was_deleted_leaves_no_pro
 #[tokio::test]
 async fn in_remote_mode_a_create_landing_after_the_account_was_deleted_leaves_no_profile() {
     let stores = Stores::memory();
-    let auth = auth::router(auth::AppState::new(&stores, tokens(), &config(&[])));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, auth).await.unwrap() });
-    let remote = Authenticator::remote(
-        &url.parse().unwrap(),
-        &HttpClientConfig {
-            connect_timeout: Duration::from_millis(500),
-            request_timeout: Duration::from_secs(5),
-        },
-    )
-    .unwrap();
+    let url = serve_auth(&stores).await;
+    let remote = remote(&url, Duration::from_secs(5));
     let router = users::router(AppState::new(stores.profiles.clone(), remote));
     let user_id = Uuid::parse_str(ALICE).unwrap();
     let token = signed_in(&stores, &tokens(), user_id, "alice").await;
@@ -224,15 +171,5 @@ async fn in_remote_mode_a_create_landing_after_the_account_was_deleted_leaves_no
     .await;
     assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
 
-    let reply = with_late_body(
-        &router,
-        Method::POST,
-        "/users",
-        &token,
-        &profile_json(ALICE, "alice"),
-        delete_account(&stores, "alice"),
-    )
-    .await;
-    assert_eq!((reply.status, reply.body), refused());
-    assert_eq!(stores.profiles.get(user_id).await.unwrap(), None);
+    assert_no_profile_when_the_account_goes_first(&router, &stores, &token).await;
 }
