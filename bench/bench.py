@@ -57,6 +57,17 @@ def peak_rss_kib(pid):
     return None
 
 
+def stop_process(proc, sig):
+    """Ends `proc` with `sig` if it still runs; killed if it is not gone ten seconds later."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 # ---------------------------------------------------------------- machine and build
 
 
@@ -153,13 +164,7 @@ class Stack:
         return peak_rss_kib(self.proc.pid)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGINT)
 
     def __enter__(self):
         return self
@@ -327,13 +332,7 @@ class Proxy:
             raise SystemExit(f"{self.name} did not start") from None
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(self.stop_signal)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, self.stop_signal)
 
 
 class Nginx(Proxy):
@@ -580,13 +579,28 @@ def lambda_env(name, variant, dead):
     return env
 
 
-def lambda_cmd(build, exe, events, env, runs, invocations):
-    args = ["lambda", "--exe", exe, "--runs", runs, "--invocations", invocations, "--secret", SECRET]
+def lambda_cmd(build, exe, events, env, runs, invocations, tokens=("--secret", SECRET)):
+    """`bench lambda`: `exe` under the Runtime API stub with `env`, given `events` (names
+    under EVENTS); `tokens` says what replaces TOKEN in them (by default a token signed
+    with SECRET)."""
+    args = ["lambda", "--exe", exe, "--runs", runs, "--invocations", invocations, *tokens]
     for e in events:
         args += ["--event", EVENTS / f"{e}.json"]
     for k, v in env.items():
         args += ["--env", f"{k}={v}"]
     return build.tool_json(*args)
+
+
+def labelled_rows(cases, measure, summary):
+    """One row a case `(label, *rest)`: what `measure(*rest)` answers, with its label,
+    said in a line `label: summary(row)`."""
+    rows = []
+    for label, *rest in cases:
+        res = measure(*rest)
+        res["label"] = label
+        say(f"    {label}: {summary(res)}")
+        rows.append(res)
+    return rows
 
 
 def bench_cold(build, p, tmp):
@@ -617,14 +631,10 @@ def bench_cold(build, p, tmp):
         ("gateway with service URLs, SSL_CERT_FILE set (its build has no TLS: nothing read)", build.bin("gateway"), "gateway-health",
          {**lambda_env("gateway", "memory", dead), **one_bundle}),
     ]
-    rows = []
-    for label, exe, event, env in cases:
-        res = lambda_cmd(build, exe, [event], env, p["runs"], 1)
-        res["label"] = label
-        say(f"    {label}: median {res['median_ms']:.2f} ms (min {res['min_ms']:.2f}, "
-            f"p90 {res['p90_ms']:.2f}); first answers {sorted(set(map(str, res['first_status'])))}")
-        rows.append(res)
-    return rows
+    return labelled_rows(
+        cases, lambda exe, event, env: lambda_cmd(build, exe, [event], env, p["runs"], 1),
+        lambda res: f"median {res['median_ms']:.2f} ms (min {res['min_ms']:.2f}, p90 {res['p90_ms']:.2f}); "
+                    f"first answers {sorted(set(map(str, res['first_status'])))}")
 
 
 def bench_cold_tls(build, p, tmp):
@@ -666,18 +676,10 @@ def bench_cold_tls(build, p, tmp):
             ("auth: POST /login (cost-4 hash)", build.bin("auth"), "auth-login",
              {**store, "JWT_SECRET": SECRET, "RUST_LOG": "info"}, []),
         ]
-        rows = []
-        for label, exe, event, env, extra in cases:
-            args = ["lambda", "--exe", exe, "--runs", p["runs"], "--invocations", 2,
-                    "--event", EVENTS / f"{event}.json", *extra]
-            for k, v in env.items():
-                args += ["--env", f"{k}={v}"]
-            res = build.tool_json(*args)
-            res["label"] = label
-            say(f"    {label}: cold {res['median_ms']:.2f} ms (min {res['min_ms']:.2f}), warm "
-                f"{res['warm_median_ms']:.2f} ms; statuses {res['statuses']}")
-            rows.append(res)
-        return rows
+        return labelled_rows(
+            cases, lambda exe, event, env, tokens: lambda_cmd(build, exe, [event], env, p["runs"], 2, tokens),
+            lambda res: f"cold {res['median_ms']:.2f} ms (min {res['min_ms']:.2f}), warm "
+                        f"{res['warm_median_ms']:.2f} ms; statuses {res['statuses']}")
     finally:
         moto.terminate()
         moto.wait()
@@ -699,13 +701,9 @@ def bench_stub_rss(build, p):
         ("gateway", build.bin("gateway"), ["gateway-health", "gateway-unknown-route"],
          lambda_env("gateway", "memory", dead)),
     ]
-    rows = []
-    for label, exe, events, env in cases:
-        res = lambda_cmd(build, exe, events, env, 1, p["invocations"])
-        res["label"] = label
-        say(f"    {label}: VmHWM {res['peak_rss_kib'] / 1024:.1f} MiB; statuses {res['statuses']}")
-        rows.append(res)
-    return rows
+    return labelled_rows(
+        cases, lambda exe, events, env: lambda_cmd(build, exe, events, env, 1, p["invocations"]),
+        lambda res: f"VmHWM {res['peak_rss_kib'] / 1024:.1f} MiB; statuses {res['statuses']}")
 
 
 # ---------------------------------------------------------------- 4. size

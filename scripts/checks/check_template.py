@@ -131,6 +131,14 @@ INDEX_ATTRIBUTE_TYPES = {"session_user": "S", "session_started": "N"}
 # others verify with the public keys it publishes (the KEYS registry) and hold no key.
 SIGNER = "AuthFunction"
 SIGNING_SECRET = "JwtSigningKey"
+
+
+def signing_key_reference():
+    """The dynamic reference to SIGNING_SECRET: what the signer's JWT_SIGNING_KEY must be
+    (a new dict at each call, for a template to hold as its own)."""
+    return {"Fn::Sub": "{{resolve:secretsmanager:${" + SIGNING_SECRET + "}:SecretString}}"}
+
+
 # The issuer and audience every function that signs or checks tokens gets, alike.
 TOKEN_CLAIM_VARS = ("JWT_ISSUER", "JWT_AUDIENCE")
 TOKEN_FUNCTIONS = ("AuthFunction", "UsersFunction")
@@ -298,7 +306,7 @@ def check(t):
              "HS256 would put one secret that signs in every function)")
         signing_key = env.get("JWT_SIGNING_KEY")
         if fid == SIGNER:
-            want = {"Fn::Sub": "{{resolve:secretsmanager:${" + SIGNING_SECRET + "}:SecretString}}"}
+            want = signing_key_reference()
             need(
                 signing_key == want,
                 f"{fid}: JWT_SIGNING_KEY must be the dynamic reference {want!r} to the generated secret, got {signing_key!r}",
@@ -545,6 +553,12 @@ def self_test(base):
 
     BATCH, GET = "dynamodb:BatchGetItem", "dynamodb:GetItem"
 
+    def users_security_keys(t, action, keys):
+        """Limits the users function's statement on SecurityTable with `action` to the
+        leading keys `keys` (its ForAllValues:StringLike condition)."""
+        condition = statement(t, "UsersFunction", "SecurityTable", action)["Condition"]
+        condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] = keys
+
     def arch_param(t):
         """The parameter Globals' Architectures refers to; one made up when it is a literal."""
         glob = t.setdefault("Globals", {}).setdefault("Function", {})
@@ -585,9 +599,7 @@ def self_test(base):
             "UsersFunction: actions ['dynamodb:Query'] on SecurityTable are more than it needs",
         ),
         "users reading security items other than sessions and user markers": (
-            lambda t: statement(t, "UsersFunction", "SecurityTable", BATCH)["Condition"]["ForAllValues:StringLike"].update(
-                {"dynamodb:LeadingKeys": ["SESSION#*", "USER#*", "REFRESH#*"]}
-            ),
+            lambda t: users_security_keys(t, BATCH, ["SESSION#*", "USER#*", "REFRESH#*"]),
             "UsersFunction: access to SecurityTable must be limited to keys",
         ),
         "users limited with ForAnyValue instead of ForAllValues": (
@@ -603,9 +615,7 @@ def self_test(base):
             "UsersFunction: lacks ['dynamodb:ConditionCheckItem'] on SecurityTable",
         ),
         "users checking security items other than sessions and user markers": (
-            lambda t: statement(t, "UsersFunction", "SecurityTable", "dynamodb:ConditionCheckItem")["Condition"][
-                "ForAllValues:StringLike"
-            ].update({"dynamodb:LeadingKeys": ["SESSION#*", "USER#*", "KEY#*"]}),
+            lambda t: users_security_keys(t, "dynamodb:ConditionCheckItem", ["SESSION#*", "USER#*", "KEY#*"]),
             "UsersFunction: access to SecurityTable must be limited to keys",
         ),
         "users without its batch read": (
@@ -698,21 +708,15 @@ def self_test(base):
             "UsersFunction: must not get JWT_SECRET",
         ),
         "JWT_SECRET added to auth": (
-            lambda t: env(t, "AuthFunction").update(
-                {"JWT_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${JwtSigningKey}:SecretString}}"}}
-            ),
+            lambda t: env(t, "AuthFunction").update({"JWT_SECRET": signing_key_reference()}),
             "AuthFunction: must not get JWT_SECRET",
         ),
         "users given JWT_SIGNING_KEY": (
-            lambda t: env(t, "UsersFunction").update(
-                {"JWT_SIGNING_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${JwtSigningKey}:SecretString}}"}}
-            ),
+            lambda t: env(t, "UsersFunction").update({"JWT_SIGNING_KEY": signing_key_reference()}),
             "UsersFunction: must not get JWT_SIGNING_KEY",
         ),
         "users given the secret under another name": (
-            lambda t: env(t, "UsersFunction").update(
-                {"VERIFY_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${JwtSigningKey}:SecretString}}"}}
-            ),
+            lambda t: env(t, "UsersFunction").update({"VERIFY_KEY": signing_key_reference()}),
             "UsersFunction: must not get any {{resolve:secretsmanager:...}} reference",
         ),
         "auth signing with a literal key": (
@@ -734,9 +738,7 @@ def self_test(base):
             "UsersFunction: JWT_AUDIENCE must be a Ref to a parameter",
         ),
         "users' KEYS GetItem widened to *": (
-            lambda t: statement(t, "UsersFunction", "SecurityTable", GET)["Condition"]["ForAllValues:StringLike"].update(
-                {"dynamodb:LeadingKeys": ["*"]}
-            ),
+            lambda t: users_security_keys(t, GET, ["*"]),
             "UsersFunction: access to SecurityTable must be limited to keys ['KEYS']",
         ),
         "users' GetItem without its condition": (
@@ -744,21 +746,15 @@ def self_test(base):
             "UsersFunction: access to SecurityTable must be limited to keys ['KEYS']",
         ),
         "users' GetItem limited to sessions and markers": (
-            lambda t: statement(t, "UsersFunction", "SecurityTable", GET)["Condition"]["ForAllValues:StringLike"].update(
-                {"dynamodb:LeadingKeys": ["SESSION#*", "USER#*"]}
-            ),
+            lambda t: users_security_keys(t, GET, ["SESSION#*", "USER#*"]),
             "UsersFunction: access to SecurityTable must be limited to keys ['KEYS']",
         ),
         "users' GetItem given every KEY# item too": (
-            lambda t: statement(t, "UsersFunction", "SecurityTable", GET)["Condition"]["ForAllValues:StringLike"].update(
-                {"dynamodb:LeadingKeys": ["KEYS", "KEY#*"]}
-            ),
+            lambda t: users_security_keys(t, GET, ["KEYS", "KEY#*"]),
             "UsersFunction: access to SecurityTable must be limited to keys ['KEYS']",
         ),
         "users' batch read given KEY# too": (
-            lambda t: statement(t, "UsersFunction", "SecurityTable", BATCH)["Condition"]["ForAllValues:StringLike"].update(
-                {"dynamodb:LeadingKeys": ["SESSION#*", "USER#*", "KEY#*"]}
-            ),
+            lambda t: users_security_keys(t, BATCH, ["SESSION#*", "USER#*", "KEY#*"]),
             "UsersFunction: access to SecurityTable must be limited to keys ['SESSION#*', 'USER#*']",
         ),
         "users' GetItem merged into its batch read": (

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts.lib import REPO, net
+from scripts.lib import REPO, exit_status, net
 
 # The Login events of AuthFunction, moved to UsersFunction: a route sent to the
 # wrong function.
@@ -130,11 +130,8 @@ def main():
                            else f"the suite did not fail as it should (exit {code}):\n{output[-3000:]}")
             print(f"{'ok  ' if passed else 'FAIL'} {name}: {verdict} ({took:.0f} s)", flush=True)
             failures += not passed
-    if failures:
-        print(f"mutants: {failures} of {len(cases)} cases went wrong", file=sys.stderr)
-        return 1
-    print(f"mutants: the suite passes on the template and fails on each of {len(MUTANTS)} breakages")
-    return 0
+    return exit_status("mutants", failures, f"{failures} of {len(cases)} cases went wrong",
+                       f"the suite passes on the template and fails on each of {len(MUTANTS)} breakages")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 
-from scripts.lib import REPO
+from scripts.lib import REPO, exit_status
 
 README = REPO / "README.md"
 SECTION = "## Three ways to run it locally"
@@ -67,11 +67,8 @@ def main():
         else:
             failures += 1
             print(f"FAIL {first}\n  README: {expected}\n  got:    {output.strip()[:500]}")
-    if failures:
-        print(f"readme_walk: {failures} answers differ from the README", file=sys.stderr)
-        return 1
-    print(f"readme_walk: the README's walk-through answers as written ({len(steps)} commands)")
-    return 0
+    return exit_status("readme_walk", failures, f"{failures} answers differ from the README",
+                       f"the README's walk-through answers as written ({len(steps)} commands)")
 
 
 if __name__ == "__main__":

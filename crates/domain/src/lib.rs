@@ -8,6 +8,37 @@ use email_address::{EmailAddress, Options};
 
 use errors::Error;
 
+/// What a text newtype unique case-insensitively (`$name(String)`) has besides its
+/// `parse`: `as_str` (documented `$as_str`), `key` (its lowercase form, which
+/// uniqueness is decided on), `Debug` as `$name("…")` and `Display` as the text itself.
+macro_rules! unique_text {
+    ($name:ident, $as_str:literal) => {
+        impl $name {
+            #[doc = $as_str]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The key uniqueness is decided on.
+            pub fn key(&self) -> String {
+                self.0.to_ascii_lowercase()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&self.0).finish()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// A login name: 3 to 32 ASCII letters, digits, `_`, `.` or `-`; unique case-insensitively.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
@@ -31,29 +62,9 @@ impl Username {
         }
         Ok(Self(raw.to_owned()))
     }
-
-    /// The name as the user chose it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The key uniqueness is decided on.
-    pub fn key(&self) -> String {
-        self.0.to_ascii_lowercase()
-    }
 }
 
-impl fmt::Debug for Username {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Username").field(&self.0).finish()
-    }
-}
-
-impl fmt::Display for Username {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+unique_text!(Username, "The name as the user chose it.");
 
 /// An email address (RFC 5321 syntax, no display name, at most 254 bytes); unique
 /// case-insensitively.
@@ -77,28 +88,9 @@ impl Email {
         }
         Ok(Self(raw.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The key uniqueness is decided on.
-    pub fn key(&self) -> String {
-        self.0.to_ascii_lowercase()
-    }
 }
 
-impl fmt::Debug for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Email").field(&self.0).finish()
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+unique_text!(Email, "The address as the user gave it.");
 
 /// A password as typed: at least 8 characters and at most 72 bytes (bcrypt's limit).
 /// Its `Debug` shows nothing of it.

@@ -85,6 +85,17 @@ struct WithMetrics<F> {
     plain_access: bool,
 }
 
+impl<F> WithMetrics<F> {
+    /// `inner` with metric lines as EMF objects: the formats read in CloudWatch.
+    fn emf(inner: F) -> Self {
+        Self {
+            inner,
+            emf: true,
+            plain_access: false,
+        }
+    }
+}
+
 impl<S, N, F> FormatEvent<S, N> for WithMetrics<F>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -310,11 +321,7 @@ where
                 .flatten_event(true)
                 .with_current_span(false)
                 .without_time()
-                .map_event_format(|inner| WithMetrics {
-                    inner,
-                    emf: true,
-                    plain_access: false,
-                })
+                .map_event_format(WithMetrics::emf)
                 .finish()
                 .with(cap()),
         ),
@@ -322,11 +329,7 @@ where
             builder
                 .without_time()
                 .with_ansi(false)
-                .map_event_format(|inner| WithMetrics {
-                    inner,
-                    emf: true,
-                    plain_access: false,
-                })
+                .map_event_format(WithMetrics::emf)
                 .finish()
                 .with(cap()),
         ),

@@ -380,6 +380,11 @@ mod tests {
         (head.to_ascii_lowercase(), body.to_owned())
     }
 
+    /// [`call`] with a POST of `body` to `path` under the Runtime API's base path.
+    async fn post(server: &Server, path: &str, body: &str) -> (String, String) {
+        call(server, "POST", &format!("/2018-06-01/runtime/{path}"), body).await
+    }
+
     async fn served() -> (Arc<Recorder>, Server) {
         let recorder = Arc::new(Recorder::default());
         *recorder.event.lock().unwrap() = Some(Invocation {
@@ -416,37 +421,18 @@ mod tests {
     #[tokio::test]
     async fn what_the_runtime_posts_reaches_the_sink_and_its_reply_is_the_answer() {
         let (recorder, server) = served().await;
-        let base = "/2018-06-01/runtime";
-        let (head, body) = call(
-            &server,
-            "POST",
-            &format!("{base}/invocation/r-1/response"),
-            "{\"statusCode\":200}",
-        )
-        .await;
+        let (head, body) = post(&server, "invocation/r-1/response", "{\"statusCode\":200}").await;
         assert!(head.starts_with("http/1.1 202"), "{head}");
         assert_eq!(body, "{\"status\":\"OK\"}");
-        let (head, body) = call(
-            &server,
-            "POST",
-            &format!("{base}/invocation/r-2/response"),
-            "{}",
-        )
-        .await;
+        let (head, body) = post(&server, "invocation/r-2/response", "{}").await;
         assert!(head.starts_with("http/1.1 400"), "{head}");
         assert_eq!(
             body,
             "{\"errorMessage\":\"Invalid request ID\",\"errorType\":\"InvalidRequestID\"}"
         );
-        let (head, _) = call(
-            &server,
-            "POST",
-            &format!("{base}/invocation/r-1/error"),
-            "{\"errorType\":\"E\"}",
-        )
-        .await;
+        let (head, _) = post(&server, "invocation/r-1/error", "{\"errorType\":\"E\"}").await;
         assert!(head.starts_with("http/1.1 202"), "{head}");
-        let (head, _) = call(&server, "POST", &format!("{base}/init/error"), "boom").await;
+        let (head, _) = post(&server, "init/error", "boom").await;
         assert!(head.starts_with("http/1.1 202"), "{head}");
         assert_eq!(
             *recorder.posted.lock().unwrap(),
