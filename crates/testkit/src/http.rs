@@ -71,6 +71,26 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
+/// `method url` with `headers` and no body; the answer as it came, whatever its type.
+pub async fn fetch(method: &str, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = client().request(method.parse().unwrap(), url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// `POST url` with `body` as JSON; the answer as it came, whatever its type.
+pub async fn post_json(url: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// What a stand-in service received.
 #[derive(Debug, Clone)]
 pub struct Received {

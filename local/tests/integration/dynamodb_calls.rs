@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use stores::Stores;
 use testkit::dynamodb::TempTables;
-use testkit::{SECRET, event, invoke, tokens, with_body, with_header};
+use testkit::{SECRET, event, invoke, tokens, with_body, with_header, with_path};
 use tokens::Tokens;
 
 use crate::support::on_tables;
@@ -512,10 +512,7 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
     )
     .await;
     let end = |sid: &str| {
-        let mut e = own("auth-end-session");
-        let path = format!("/api/sessions/{sid}");
-        e["rawPath"] = json!(path);
-        e["requestContext"]["http"]["path"] = json!(path);
+        let mut e = with_path(own("auth-end-session"), &format!("/api/sessions/{sid}"));
         e["pathParameters"]["id"] = json!(sid);
         e
     };
