@@ -316,6 +316,18 @@ pub async fn sign_up(api: &str, username: &str) -> (String, String) {
     )
 }
 
+/// The query of a page of `GET /users`: `limit` and the `cursor` of the page before,
+/// each when given.
+pub fn listing_query(limit: Option<usize>, cursor: Option<&str>) -> String {
+    let limit = limit.map(|limit| format!("limit={limit}"));
+    let cursor = cursor.map(|cursor| format!("cursor={cursor}"));
+    limit
+        .into_iter()
+        .chain(cursor)
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Logs `username` in at `api` (auth's URL, or a gateway's with `/api`) with
 /// [`PASSWORD`]: the status and JSON body of the answer.
 pub async fn log_in(api: &str, username: &str) -> (u16, Value) {
