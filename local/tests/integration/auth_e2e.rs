@@ -125,7 +125,7 @@ async fn concurrent_registrations_on_dynamodb_have_one_winner_and_leave_every_cl
     // `text` in lower case for an even `i`, in upper case for an odd one: the same
     // name or email to the stores either way.
     let cased = |i: usize, text: &str| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             text.to_owned()
         } else {
             text.to_uppercase()
