@@ -197,21 +197,19 @@ pub async fn signed_in(
     tokens.issue(user_id, username, sid).unwrap().token
 }
 
-/// An access token correctly signed by `tokens` for `user_id` that expired a minute ago.
+/// An access token correctly signed by `tokens` for `user_id` (a UUID) that expired a
+/// minute ago: the claims `tokens` issues (username `late`, a session of its own), an
+/// hour old.
 pub fn expired_token(tokens: &Tokens, user_id: &str) -> String {
+    let user_id = Uuid::parse_str(user_id).unwrap();
+    let issued = tokens.issue(user_id, "late", Uuid::new_v4()).unwrap();
     let now = chrono::Utc::now().timestamp();
-    tokens
-        .sign(&Claims {
-            sub: user_id.into(),
-            username: "late".into(),
-            iat: now - 3600,
-            exp: now - 60,
-            jti: Uuid::new_v4().to_string(),
-            sid: Uuid::new_v4().to_string(),
-            iss: tokens::DEFAULT_ISSUER.into(),
-            aud: tokens::DEFAULT_AUDIENCE.into(),
-        })
-        .unwrap()
+    let expired = Claims {
+        iat: now - 3600,
+        exp: now - 60,
+        ..issued.claims
+    };
+    tokens.sign(&expired).unwrap()
 }
 
 /// Methods probed by [`route_mismatches`].

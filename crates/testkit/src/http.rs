@@ -71,6 +71,26 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
+/// `method url` with `headers` and no body; the answer as it came, whatever its type.
+pub async fn fetch(method: &str, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = client().request(method.parse().unwrap(), url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// `POST url` with `body` as JSON; the answer as it came, whatever its type.
+pub async fn post_json(url: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// What a stand-in service received.
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -288,13 +308,7 @@ pub async fn sign_up(api: &str, username: &str) -> (String, String) {
     )
     .await;
     assert_eq!(status, 200, "{registered}");
-    let (status, login) = call(
-        "POST",
-        format!("{api}/login"),
-        None,
-        Some(json!({"username": username, "password": PASSWORD})),
-    )
-    .await;
+    let (status, login) = log_in(api, username).await;
     assert_eq!(status, 200, "{login}");
     (
         registered["user_id"].as_str().unwrap().to_owned(),
@@ -302,33 +316,41 @@ pub async fn sign_up(api: &str, username: &str) -> (String, String) {
     )
 }
 
-/// The spec's gateway health body, without the `downstream` field.
+/// The query of a page of `GET /users`: `limit` and the `cursor` of the page before,
+/// each when given.
+pub fn listing_query(limit: Option<usize>, cursor: Option<&str>) -> String {
+    let limit = limit.map(|limit| format!("limit={limit}"));
+    let cursor = cursor.map(|cursor| format!("cursor={cursor}"));
+    limit
+        .into_iter()
+        .chain(cursor)
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Logs `username` in at `api` (auth's URL, or a gateway's with `/api`) with
+/// [`PASSWORD`]: the status and JSON body of the answer.
+pub async fn log_in(api: &str, username: &str) -> (u16, Value) {
+    let credentials = json!({"username": username, "password": PASSWORD});
+    call("POST", format!("{api}/login"), None, Some(credentials)).await
+}
+
+/// The spec's gateway health body, without the `downstream` field: the example under
+/// `## gateway` in docs/api.md, so that the tests hold the gateway's answer to its
+/// documentation rather than to a second copy of the body kept here.
 pub fn spec_health() -> Value {
-    json!({
-        "status": "ok",
-        "service": "gateway-service",
-        "message": "Gateway service is running",
-        "routes": {
-            "auth": {
-                "register": "POST /api/register",
-                "login": "POST /api/login",
-                "validate": "POST /api/validate",
-                "refresh": "POST /api/refresh",
-                "logout": "POST /api/logout",
-                "sessions": "GET /api/sessions",
-                "end_session": "DELETE /api/sessions/:id",
-                "change_password": "POST /api/password",
-                "delete_account": "DELETE /api/account",
-                "jwks": "GET /.well-known/jwks.json",
-                "discovery": "GET /.well-known/openid-configuration"
-            },
-            "users": {
-                "get_all": "GET /api/users",
-                "create": "POST /api/users",
-                "get_one": "GET /api/users/:id",
-                "update": "PUT /api/users/:id",
-                "delete": "DELETE /api/users/:id"
-            }
-        }
-    })
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    let (_, gateway) = text
+        .split_once("\n## gateway\n")
+        .expect("docs/api.md has a gateway section");
+    let (_, example) = gateway
+        .split_once("```json\n")
+        .expect("the gateway section shows its health body");
+    let (example, _) = example.split_once("```").expect("a closed code block");
+    let mut body: Value = serde_json::from_str(example).expect("the health body is JSON");
+    body.as_object_mut()
+        .expect("the health body is an object")
+        .shift_remove("downstream");
+    body
 }

@@ -37,6 +37,13 @@ pub fn with_header(mut event: Value, name: &str, value: &str) -> Value {
     event
 }
 
+/// Sets a fixture's path: its `rawPath` and its request context's, as API Gateway does.
+pub fn with_path(mut event: Value, path: &str) -> Value {
+    event["rawPath"] = Value::String(path.to_owned());
+    event["requestContext"]["http"]["path"] = Value::String(path.to_owned());
+    event
+}
+
 /// What the function handed back to the Lambda runtime.
 #[derive(Debug)]
 pub struct LambdaReply {

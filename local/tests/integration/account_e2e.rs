@@ -3,27 +3,18 @@
 //! ended, the password changed, the account deleted, and no token outliving the event
 //! that should end it, at auth (`/validate`, `/refresh`) and at users.
 
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use local::{Ports, Stack};
-use testkit::SECRET;
-use testkit::dynamodb::TempTables;
 use testkit::http::PASSWORD;
 
-use crate::support::{config_with_secret, on_tables};
+use crate::support::{Running, on_both_stores};
 
 const NEW_PASSWORD: &str = "a-brand-new-passphrase-42";
 
 /// Limits low enough to reach in a test: three wrong passwords lock the username.
 const LIMITS: &[(&str, &str)] = &[("LOGIN_MAX_FAILURES_PER_USER", "3")];
-
-struct Api {
-    http: Client,
-    stack: Stack,
-    tables: Option<TempTables>,
-}
 
 /// What one request answered.
 struct Answer {
@@ -32,34 +23,18 @@ struct Answer {
     body: Value,
 }
 
+/// The stack of a test, with the calls this file makes.
+struct Api(Running);
+
+impl From<Running> for Api {
+    fn from(running: Running) -> Self {
+        Self(running)
+    }
+}
+
 impl Api {
-    async fn memory() -> Self {
-        Self {
-            http: Client::new(),
-            stack: local::start(&config_with_secret(LIMITS), Ports::ANY)
-                .await
-                .unwrap(),
-            tables: None,
-        }
-    }
-
-    async fn dynamodb() -> Option<Self> {
-        let tables = TempTables::create().await?;
-        let mut pairs = vec![("JWT_SECRET", SECRET)];
-        pairs.extend_from_slice(LIMITS);
-        let config = on_tables(&tables, &pairs);
-        Some(Self {
-            http: Client::new(),
-            stack: local::start(&config, Ports::ANY).await.unwrap(),
-            tables: Some(tables),
-        })
-    }
-
     async fn stop(self) {
-        self.stack.stop().await;
-        if let Some(tables) = self.tables {
-            tables.delete().await;
-        }
+        self.0.stop().await;
     }
 
     async fn call(
@@ -71,8 +46,9 @@ impl Api {
         user_agent: Option<&str>,
     ) -> Answer {
         let mut request = self
+            .0
             .http
-            .request(method, format!("{}/api{path}", self.stack.gateway_url()));
+            .request(method, format!("{}/api{path}", self.0.stack.gateway_url()));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -96,11 +72,15 @@ impl Api {
         }
     }
 
+    /// `POST /api{path}` of `body` without a token.
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, None, Some(body), None).await
+    }
+
     async fn register(&self, name: &str) -> Answer {
         let creds =
             json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
-        self.call(Method::POST, "/register", None, Some(creds), None)
-            .await
+        self.post("/register", creds).await
     }
 
     async fn login(&self, name: &str, password: &str, device: &str) -> Answer {
@@ -117,41 +97,53 @@ impl Api {
         (text("token"), text("refresh_token"))
     }
 
+    /// `GET /api/users/{user_id}` with `token`.
+    async fn profile(&self, token: &str, user_id: &str) -> Answer {
+        let path = format!("/users/{user_id}");
+        self.call(Method::GET, &path, Some(token), None, None).await
+    }
+
+    /// `DELETE /api/sessions/{id}` with `token`.
+    async fn end_session(&self, token: &str, id: &str) -> Answer {
+        let path = format!("/sessions/{id}");
+        self.call(Method::DELETE, &path, Some(token), None, None)
+            .await
+    }
+
+    /// `POST /api/password` with `token`, from `current` to `new`.
+    async fn change_password(&self, token: &str, current: &str, new: &str) -> Answer {
+        let change = json!({"current_password": current, "new_password": new});
+        self.call(Method::POST, "/password", Some(token), Some(change), None)
+            .await
+    }
+
+    /// `DELETE /api/account` with `token`, confirmed with `password`.
+    async fn delete_account(&self, token: &str, password: &str) -> Answer {
+        let confirmation = json!({"password": password});
+        self.call(
+            Method::DELETE,
+            "/account",
+            Some(token),
+            Some(confirmation),
+            None,
+        )
+        .await
+    }
+
     /// What users and auth say of `token`: the status of `GET /api/users/{user_id}` and
     /// of `/validate`.
     async fn token_status(&self, token: &str, user_id: &str) -> (StatusCode, StatusCode) {
-        let users = self
-            .call(
-                Method::GET,
-                &format!("/users/{user_id}"),
-                Some(token),
-                None,
-                None,
-            )
-            .await
-            .status;
+        let users = self.profile(token, user_id).await.status;
         let auth = self
-            .call(
-                Method::POST,
-                "/validate",
-                None,
-                Some(json!({"token": token})),
-                None,
-            )
+            .post("/validate", json!({ "token": token }))
             .await
             .status;
         (users, auth)
     }
 
     async fn refresh(&self, refresh_token: &str) -> Answer {
-        self.call(
-            Method::POST,
-            "/refresh",
-            None,
-            Some(json!({"refresh_token": refresh_token})),
-            None,
-        )
-        .await
+        self.post("/refresh", json!({ "refresh_token": refresh_token }))
+            .await
     }
 
     async fn sessions(&self, token: &str) -> Vec<Value> {
@@ -219,15 +211,7 @@ async fn an_account_over_its_whole_life(api: Api) {
         (&phone, Uuid::new_v4().to_string()),
         (&phone, "not-a-uuid".to_owned()),
     ] {
-        let answer = api
-            .call(
-                Method::DELETE,
-                &format!("/sessions/{id}"),
-                Some(who),
-                None,
-                None,
-            )
-            .await;
+        let answer = api.end_session(who, &id).await;
         assert_eq!(
             (answer.status, answer.body),
             (
@@ -241,15 +225,7 @@ async fn an_account_over_its_whole_life(api: Api) {
     let rotated = api.refresh(&laptop_refresh).await;
     assert_eq!(rotated.status, StatusCode::OK);
     let laptop_next = rotated.body["token"].as_str().unwrap().to_owned();
-    let ended = api
-        .call(
-            Method::DELETE,
-            &format!("/sessions/{laptop_sid}"),
-            Some(&phone),
-            None,
-            None,
-        )
-        .await;
+    let ended = api.end_session(&phone, &laptop_sid).await;
     assert_eq!(
         (ended.status, ended.body),
         (StatusCode::OK, json!({"message": "Session ended"}))
@@ -267,16 +243,8 @@ async fn an_account_over_its_whole_life(api: Api) {
     // Password change: wrong, unchanged and weak passwords refused; then every other
     // session ends and the old password stops working.
     let (tablet, tablet_refresh) = api.session("alice", "tablet").await;
-    let change =
-        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
     let wrong = api
-        .call(
-            Method::POST,
-            "/password",
-            Some(&phone),
-            Some(change("wrong-password-1", NEW_PASSWORD)),
-            None,
-        )
+        .change_password(&phone, "wrong-password-1", NEW_PASSWORD)
         .await;
     assert_eq!(
         (wrong.status, wrong.body),
@@ -286,15 +254,7 @@ async fn an_account_over_its_whole_life(api: Api) {
         )
     );
     for (new, why) in [(PASSWORD, "the same"), ("short", "too short")] {
-        let answer = api
-            .call(
-                Method::POST,
-                "/password",
-                Some(&phone),
-                Some(change(PASSWORD, new)),
-                None,
-            )
-            .await;
+        let answer = api.change_password(&phone, PASSWORD, new).await;
         assert_eq!(
             answer.status,
             StatusCode::BAD_REQUEST,
@@ -308,15 +268,7 @@ async fn an_account_over_its_whole_life(api: Api) {
         LIVE,
         "nothing changed yet"
     );
-    let changed = api
-        .call(
-            Method::POST,
-            "/password",
-            Some(&phone),
-            Some(change(PASSWORD, NEW_PASSWORD)),
-            None,
-        )
-        .await;
+    let changed = api.change_password(&phone, PASSWORD, NEW_PASSWORD).await;
     assert_eq!(
         (changed.status, changed.body),
         (
@@ -349,29 +301,12 @@ async fn an_account_over_its_whole_life(api: Api) {
 
     // Deletion: a wrong password changes nothing; then every token goes, the profile
     // and the names with it, and asking again gives the same answer.
-    let delete = |password: &str| json!({"password": password});
-    let refused = api
-        .call(
-            Method::DELETE,
-            "/account",
-            Some(&phone),
-            Some(delete(PASSWORD)),
-            None,
-        )
-        .await;
+    let refused = api.delete_account(&phone, PASSWORD).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert_eq!(refused.body["message"], "Current password is incorrect");
     assert_eq!(api.token_status(&phone, &alice).await, LIVE);
     for _ in 0..2 {
-        let deleted = api
-            .call(
-                Method::DELETE,
-                "/account",
-                Some(&phone),
-                Some(delete(NEW_PASSWORD)),
-                None,
-            )
-            .await;
+        let deleted = api.delete_account(&phone, NEW_PASSWORD).await;
         assert_eq!(
             (deleted.status, deleted.body),
             (
@@ -382,15 +317,7 @@ async fn an_account_over_its_whole_life(api: Api) {
     }
     assert_eq!(api.token_status(&phone, &alice).await, REFUSED);
     assert_eq!(api.token_status(&desktop, &alice).await, REFUSED);
-    let gone = api
-        .call(
-            Method::GET,
-            &format!("/users/{alice}"),
-            Some(&bob),
-            None,
-            None,
-        )
-        .await;
+    let gone = api.profile(&bob, &alice).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND, "the profile went too");
     assert_eq!(
         api.login("alice", NEW_PASSWORD, "x").await.status,
@@ -411,35 +338,19 @@ async fn an_account_over_its_whole_life(api: Api) {
     api.stop().await;
 }
 
-#[tokio::test]
-async fn an_account_over_its_whole_life_with_the_memory_store() {
-    an_account_over_its_whole_life(Api::memory().await).await;
-}
-
-#[tokio::test]
-async fn an_account_over_its_whole_life_on_dynamodb() {
-    let Some(api) = Api::dynamodb().await else {
-        return;
-    };
-    an_account_over_its_whole_life(api).await;
-}
+on_both_stores!(an_account_over_its_whole_life(LIMITS) =>
+    an_account_over_its_whole_life_with_the_memory_store,
+    an_account_over_its_whole_life_on_dynamodb);
 
 /// A wrong current password counts like a failed login: past the limit, 429 with
 /// `Retry-After`, and the right password is refused too until the window closes.
 async fn wrong_passwords_lock_the_password_routes(api: Api) {
     assert_eq!(api.register("carol").await.status, StatusCode::OK);
     let (token, _) = api.session("carol", "x").await;
-    let change = json!({"current_password": "not-her-password", "new_password": NEW_PASSWORD});
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let answer = api
-            .call(
-                Method::POST,
-                "/password",
-                Some(&token),
-                Some(change.clone()),
-                None,
-            )
+            .change_password(&token, "not-her-password", NEW_PASSWORD)
             .await;
         statuses.push(answer.status);
         if answer.status == StatusCode::TOO_MANY_REQUESTS {
@@ -456,15 +367,7 @@ async fn wrong_passwords_lock_the_password_routes(api: Api) {
             StatusCode::TOO_MANY_REQUESTS
         ]
     );
-    let locked = api
-        .call(
-            Method::DELETE,
-            "/account",
-            Some(&token),
-            Some(json!({"password": PASSWORD})),
-            None,
-        )
-        .await;
+    let locked = api.delete_account(&token, PASSWORD).await;
     assert_eq!(
         locked.status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -477,18 +380,9 @@ async fn wrong_passwords_lock_the_password_routes(api: Api) {
     api.stop().await;
 }
 
-#[tokio::test]
-async fn wrong_passwords_lock_the_password_routes_with_the_memory_store() {
-    wrong_passwords_lock_the_password_routes(Api::memory().await).await;
-}
-
-#[tokio::test]
-async fn wrong_passwords_lock_the_password_routes_on_dynamodb() {
-    let Some(api) = Api::dynamodb().await else {
-        return;
-    };
-    wrong_passwords_lock_the_password_routes(api).await;
-}
+on_both_stores!(wrong_passwords_lock_the_password_routes(LIMITS) =>
+    wrong_passwords_lock_the_password_routes_with_the_memory_store,
+    wrong_passwords_lock_the_password_routes_on_dynamodb);
 
 /// Deletion racing a refresh and a login of the same user: whatever order they run
 /// in, no token they hand out works afterwards.
@@ -500,13 +394,7 @@ async fn a_deletion_racing_a_refresh_and_a_login_leaves_no_live_token(api: Api) 
         let user_id = registered.body["user_id"].as_str().unwrap().to_owned();
         let (token, refresh_token) = api.session(&name, "x").await;
         let (deleted, refreshed, logged_in) = tokio::join!(
-            api.call(
-                Method::DELETE,
-                "/account",
-                Some(&token),
-                Some(json!({"password": PASSWORD})),
-                None
-            ),
+            api.delete_account(&token, PASSWORD),
             api.refresh(&refresh_token),
             api.login(&name, PASSWORD, "y"),
         );
@@ -533,15 +421,6 @@ async fn a_deletion_racing_a_refresh_and_a_login_leaves_no_live_token(api: Api) 
     api.stop().await;
 }
 
-#[tokio::test]
-async fn a_deletion_racing_a_refresh_and_a_login_leaves_no_live_token_in_memory() {
-    a_deletion_racing_a_refresh_and_a_login_leaves_no_live_token(Api::memory().await).await;
-}
-
-#[tokio::test]
-async fn a_deletion_racing_a_refresh_and_a_login_leaves_no_live_token_on_dynamodb() {
-    let Some(api) = Api::dynamodb().await else {
-        return;
-    };
-    a_deletion_racing_a_refresh_and_a_login_leaves_no_live_token(api).await;
-}
+on_both_stores!(a_deletion_racing_a_refresh_and_a_login_leaves_no_live_token(LIMITS) =>
+    a_deletion_racing_a_refresh_and_a_login_leaves_no_live_token_in_memory,
+    a_deletion_racing_a_refresh_and_a_login_leaves_no_live_token_on_dynamodb);

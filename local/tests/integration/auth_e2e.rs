@@ -72,13 +72,16 @@ const RACE_ROUNDS: usize = 12;
 /// Registrations sent at once in each round.
 const RACERS: usize = 40;
 
-/// Sends `RACERS` registrations at once, the `i`th with `body(i)`; the winner's user
-/// id, after asserting that exactly one got 200 and every other one `refusal`.
-async fn race(base: &str, refusal: &str, body: impl Fn(usize) -> Value) -> String {
+/// Sends `RACERS` registrations at once, the `i`th of the username and email
+/// `account(i)`; the winner's user id, after asserting that exactly one got 200 and
+/// every other one `refusal`.
+async fn race(base: &str, refusal: &str, account: impl Fn(usize) -> (String, String)) -> String {
     let client = reqwest::Client::new();
     let mut racers = tokio::task::JoinSet::new();
     for i in 0..RACERS {
-        let request = client.post(format!("{base}/register")).json(&body(i));
+        let (username, email) = account(i);
+        let body = json!({"username": username, "email": email, "password": "securePassword123"});
+        let request = client.post(format!("{base}/register")).json(&body);
         racers.spawn(async move {
             let response = request.send().await.expect("an answer");
             let status = response.status().as_u16();
@@ -119,26 +122,27 @@ async fn concurrent_registrations_on_dynamodb_have_one_winner_and_leave_every_cl
     let stack = local::start(&config, local::Ports::ANY).await.unwrap();
     let base = stack.auth_url();
 
+    // `text` in lower case for an even `i`, in upper case for an odd one: the same
+    // name or email to the stores either way.
+    let cased = |i: usize, text: &str| {
+        if i.is_multiple_of(2) {
+            text.to_owned()
+        } else {
+            text.to_uppercase()
+        }
+    };
     let mut winners = Vec::new();
     for round in 0..RACE_ROUNDS {
-        winners.push(
-            race(&base, "Username already exists", |i| {
-                let name = if i % 2 == 0 { "racer" } else { "RACER" };
-                json!({"username": format!("{name}{round}"),
-                       "email": format!("racer{round}-{i}@example.com"),
-                       "password": "securePassword123"})
-            })
-            .await,
-        );
-        winners.push(
-            race(&base, "Email already registered", |i| {
-                let email = if i % 2 == 0 { "mail" } else { "MAIL" };
-                json!({"username": format!("mailer{round}-{i}"),
-                       "email": format!("{email}{round}@example.com"),
-                       "password": "securePassword123"})
-            })
-            .await,
-        );
+        let same_name = |i| {
+            let name = format!("{}{round}", cased(i, "racer"));
+            (name, format!("racer{round}-{i}@example.com"))
+        };
+        winners.push(race(&base, "Username already exists", same_name).await);
+        let same_email = |i| {
+            let email = format!("{}{round}@example.com", cased(i, "mail"));
+            (format!("mailer{round}-{i}"), email)
+        };
+        winners.push(race(&base, "Email already registered", same_email).await);
     }
 
     let items = testkit::dynamodb::scan_all(&tables.client, &config.store.tables.accounts).await;

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use stores::Stores;
 use testkit::dynamodb::TempTables;
-use testkit::{SECRET, event, invoke, tokens, with_body, with_header};
+use testkit::{SECRET, event, invoke, tokens, with_body, with_header, with_path};
 use tokens::Tokens;
 
 use crate::support::on_tables;
@@ -79,6 +79,14 @@ impl Call {
 struct Counter(Arc<Mutex<Vec<Call>>>);
 
 impl Counter {
+    /// A client of `tables` whose every call the returned counter records.
+    fn client_of(tables: &TempTables) -> (Client, Self) {
+        let calls = Self::default();
+        let config = tables.client.config().to_builder();
+        let client = Client::from_conf(config.interceptor(calls.clone()).build());
+        (client, calls)
+    }
+
     fn take(&self) -> Vec<Call> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
@@ -187,6 +195,24 @@ impl Intercept for Counter {
     }
 }
 
+/// The calls of a registration, taken or not.
+const REGISTER: &[&str] = &["UpdateItem", "TransactWriteItems(3)"];
+/// The calls of a password check (a login's, or a password change's or an account
+/// deletion's after the token check): an attempt reserved on both counters, username
+/// and address, then the account read.
+const PASSWORD_CHECK: &[&str] = &["UpdateItem", "UpdateItem", "GetItem"];
+/// The calls of a refresh, first or retried within the reuse interval.
+const REFRESH: &[&str] = &["GetItem", "TransactWriteItems(4)"];
+/// The calls of a users read with a token: its check and the profile.
+const USERS_READ: &[&str] = &["BatchGetItem", "GetItem"];
+/// The calls of a users write with a token: its check and the profile with its guard.
+const USERS_WRITE: &[&str] = &["BatchGetItem", "TransactWriteItems(3)"];
+
+/// The calls of `steps`, one after the other.
+fn calls(steps: &[&[&'static str]]) -> Vec<&'static str> {
+    steps.concat()
+}
+
 struct Functions {
     auth: axum::Router,
     /// Auth with `REFRESH_REUSE_INTERVAL_SECS=0`, on the same stores: a retired refresh
@@ -203,15 +229,7 @@ struct Functions {
 impl Functions {
     async fn on_dynamodb() -> Option<Self> {
         let tables = TempTables::create().await?;
-        let calls = Counter::default();
-        let client = Client::from_conf(
-            tables
-                .client
-                .config()
-                .to_builder()
-                .interceptor(calls.clone())
-                .build(),
-        );
+        let (client, calls) = Counter::client_of(&tables);
         let config = on_tables(&tables, &[("JWT_SECRET", SECRET)]);
         let tokens = tokens();
         let stores = Stores::dynamodb(client, &config);
@@ -238,23 +256,40 @@ impl Functions {
         })
     }
 
-    /// Sends `event` to `router`, checks the status, and returns the body and the
-    /// calls it made, which must be `expected` (operation names, transactions with
-    /// their action count).
-    async fn call(
+    /// Sends `event` to auth, checks the status, and returns the body; the calls it
+    /// made must be `expected` (operation names, transactions with their action count).
+    async fn auth(
         &mut self,
         endpoint: &str,
-        users: bool,
         event: Value,
         status: u16,
         expected: &[&str],
     ) -> Value {
-        let router = if users { &self.users } else { &self.auth };
-        self.call_on(router.clone(), endpoint, users, event, status, expected)
+        let auth = self.auth.clone();
+        self.call_on(auth, endpoint, false, event, status, expected)
             .await
     }
 
-    /// [`call`](Self::call) on `router`.
+    /// Sends the users fixture `name`, with `token` as its bearer if any, to users;
+    /// as [`auth`](Self::auth) does.
+    async fn users(
+        &mut self,
+        endpoint: &str,
+        name: &str,
+        token: Option<&str>,
+        status: u16,
+        expected: &[&str],
+    ) {
+        let event = match token {
+            Some(token) => with_header(event(name), "authorization", &format!("Bearer {token}")),
+            None => event(name),
+        };
+        let users = self.users.clone();
+        self.call_on(users, endpoint, true, event, status, expected)
+            .await;
+    }
+
+    /// [`auth`](Self::auth) on `router`, auth's or users' (`users`).
     async fn call_on(
         &mut self,
         router: axum::Router,
@@ -286,22 +321,16 @@ impl Functions {
         reply.body
     }
 
+    /// A measured login with `credentials`: its answer.
+    async fn measured_login(&mut self, credentials: &Value) -> Value {
+        let login = body("auth-login", credentials.clone());
+        let calls = calls(&[PASSWORD_CHECK, &["TransactWriteItems(5)"]]);
+        self.auth("POST /login", login, 200, &calls).await
+    }
+
     /// A login like the measured one, left out of the report: its access token.
     async fn login(&mut self, credentials: &Value) -> String {
-        let answer = self
-            .call(
-                "POST /login",
-                false,
-                body("auth-login", credentials.clone()),
-                200,
-                &[
-                    "UpdateItem",
-                    "UpdateItem",
-                    "GetItem",
-                    "TransactWriteItems(5)",
-                ],
-            )
-            .await;
+        let answer = self.measured_login(credentials).await;
         self.measured.pop();
         answer["token"].as_str().unwrap().to_owned()
     }
@@ -326,113 +355,58 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
     let credentials = json!({"username": "alice", "password": "securePassword123"});
     let wrong = json!({"username": "alice", "password": "not-the-password"});
 
-    f.call("GET / (auth health)", false, event("auth-health"), 200, &[])
-        .await;
-    f.call(
-        "POST /register",
-        false,
-        event("auth-register"),
-        200,
-        &["UpdateItem", "TransactWriteItems(3)"],
-    )
-    .await;
-    f.call(
-        "POST /register (username taken: 409)",
-        false,
-        event("auth-register"),
-        409,
-        &["UpdateItem", "TransactWriteItems(3)"],
-    )
-    .await;
-    f.call(
-        "POST /login (wrong password: 401)",
-        false,
-        body("auth-login", wrong),
-        401,
-        &["UpdateItem", "UpdateItem", "GetItem"],
-    )
-    .await;
-    let login = f
-        .call(
-            "POST /login",
-            false,
-            body("auth-login", credentials.clone()),
-            200,
-            &[
-                "UpdateItem",
-                "UpdateItem",
-                "GetItem",
-                "TransactWriteItems(5)",
-            ],
-        )
-        .await;
+    for (endpoint, fixture, status, expected) in [
+        ("GET / (auth health)", "auth-health", 200, &[][..]),
+        ("POST /register", "auth-register", 200, REGISTER),
+        (
+            "POST /register (username taken: 409)",
+            "auth-register",
+            409,
+            REGISTER,
+        ),
+    ] {
+        f.auth(endpoint, event(fixture), status, expected).await;
+    }
+    let wrong_login = body("auth-login", wrong);
+    let refused = "POST /login (wrong password: 401)";
+    f.auth(refused, wrong_login, 401, PASSWORD_CHECK).await;
+    let login = f.measured_login(&credentials).await;
     let token = login["token"].as_str().unwrap().to_owned();
     let refresh_token = login["refresh_token"].as_str().unwrap().to_owned();
 
-    f.call(
-        "POST /validate",
-        false,
-        body("auth-validate", json!({"token": token})),
-        200,
-        &["BatchGetItem"],
-    )
-    .await;
-    let refreshed = f
-        .call(
-            "POST /refresh",
-            false,
-            body("auth-refresh", json!({"refresh_token": refresh_token})),
-            200,
-            &["GetItem", "TransactWriteItems(4)"],
-        )
+    let validate = body("auth-validate", json!({"token": token}));
+    f.auth("POST /validate", validate, 200, &["BatchGetItem"])
         .await;
-    f.call(
-        "POST /refresh (retried within the reuse interval)",
-        false,
-        body("auth-refresh", json!({"refresh_token": refresh_token})),
-        200,
-        &["GetItem", "TransactWriteItems(4)"],
-    )
-    .await;
+    let refresh = || body("auth-refresh", json!({"refresh_token": refresh_token}));
+    let refreshed = f.auth("POST /refresh", refresh(), 200, REFRESH).await;
+    let retried = "POST /refresh (retried within the reuse interval)";
+    f.auth(retried, refresh(), 200, REFRESH).await;
     let bearer = |token: &str| format!("Bearer {token}");
-    f.call(
-        "POST /logout (with a refresh token)",
-        false,
-        with_header(
-            body(
-                "auth-logout",
-                json!({"refresh_token": refreshed["refresh_token"]}),
-            ),
-            "authorization",
-            &bearer(refreshed["token"].as_str().unwrap()),
+    let logout = with_header(
+        body(
+            "auth-logout",
+            json!({"refresh_token": refreshed["refresh_token"]}),
         ),
-        200,
-        &["BatchGetItem", "GetItem", "UpdateItem"],
-    )
-    .await;
+        "authorization",
+        &bearer(refreshed["token"].as_str().unwrap()),
+    );
+    let with_refresh = "POST /logout (with a refresh token)";
+    let ended = ["BatchGetItem", "GetItem", "UpdateItem"];
+    f.auth(with_refresh, logout, 200, &ended).await;
     let strict = f.auth_without_reuse_interval.clone();
-    f.call_on(
-        strict,
-        "POST /refresh (retired token: reuse ends the session, 401)",
-        false,
-        body("auth-refresh", json!({"refresh_token": refresh_token})),
-        401,
-        &["GetItem", "UpdateItem"],
-    )
-    .await;
+    let reused = "POST /refresh (retired token: reuse ends the session, 401)";
+    let revoked = ["GetItem", "UpdateItem"];
+    f.call_on(strict, reused, false, refresh(), 401, &revoked)
+        .await;
     let second = f.login(&credentials).await;
-    f.call(
-        "POST /logout (bearer only)",
-        false,
-        with_header(
-            body("auth-logout", json!({})),
-            "authorization",
-            &bearer(&second),
-        ),
-        200,
-        &["BatchGetItem", "UpdateItem"],
-    )
-    .await;
+    let logout = with_header(
+        body("auth-logout", json!({})),
+        "authorization",
+        &bearer(&second),
+    );
+    let bearer_only = ["BatchGetItem", "UpdateItem"];
+    f.auth("POST /logout (bearer only)", logout, 200, &bearer_only)
+        .await;
 
     // The users fixtures speak for ALICE, whose username "alice" the registration
     // above took with another id: her session belongs to an account of another name,
@@ -441,101 +415,50 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
     let seeded = testkit::signed_in(&f.stores, &f.tokens, fixture_user, "fixture_alice").await;
     let sid = f.tokens.verify(&seeded).unwrap().session_id();
     let alice = f.tokens.issue(fixture_user, "alice", sid).unwrap().token;
-    let authed = |name: &str| with_header(event(name), "authorization", &bearer(&alice));
-    f.call(
-        "GET / (users health)",
-        true,
-        event("users-health"),
-        200,
-        &[],
-    )
-    .await;
-    f.call(
-        "POST /users",
-        true,
-        authed("users-create"),
-        200,
-        &["BatchGetItem", "TransactWriteItems(3)"],
-    )
-    .await;
-    f.call(
-        "GET /users/{id}",
-        true,
-        authed("users-get"),
-        200,
-        &["BatchGetItem", "GetItem"],
-    )
-    .await;
-    f.call(
-        "PUT /users/{id}",
-        true,
-        authed("users-update"),
-        200,
-        &["BatchGetItem", "TransactWriteItems(3)"],
-    )
-    .await;
-    f.call(
-        "GET /users?limit=2",
-        true,
-        authed("users-list"),
-        200,
-        &["BatchGetItem", "Scan"],
-    )
-    .await;
-    f.call(
-        "DELETE /users/{id}",
-        true,
-        authed("users-delete"),
-        200,
-        &["BatchGetItem", "DeleteItem"],
-    )
-    .await;
-    f.call(
-        "GET /users/{id} (revoked token: 401)",
-        true,
-        with_header(event("users-get"), "authorization", &bearer(&token)),
-        401,
-        &["BatchGetItem", "GetItem"],
-    )
-    .await;
+    f.users("GET / (users health)", "users-health", None, 200, &[])
+        .await;
+    for (endpoint, fixture, expected) in [
+        ("POST /users", "users-create", USERS_WRITE),
+        ("GET /users/{id}", "users-get", USERS_READ),
+        ("PUT /users/{id}", "users-update", USERS_WRITE),
+        (
+            "GET /users?limit=2",
+            "users-list",
+            &["BatchGetItem", "Scan"],
+        ),
+        (
+            "DELETE /users/{id}",
+            "users-delete",
+            &["BatchGetItem", "DeleteItem"],
+        ),
+    ] {
+        f.users(endpoint, fixture, Some(&alice), 200, expected)
+            .await;
+    }
+    let revoked = "GET /users/{id} (revoked token: 401)";
+    f.users(revoked, "users-get", Some(&token), 401, USERS_READ)
+        .await;
 
     // A signed-in user's own account.
     let logins = [f.login(&credentials).await, f.login(&credentials).await];
     let (mine, other) = (bearer(&logins[0]), &logins[1]);
     let own = |name: &str| with_header(event(name), "authorization", &mine);
-    f.call(
-        "GET /sessions",
-        false,
-        own("auth-sessions"),
-        200,
-        &["BatchGetItem", "GetItem", "Query"],
-    )
-    .await;
+    let sessions = ["BatchGetItem", "GetItem", "Query"];
+    f.auth("GET /sessions", own("auth-sessions"), 200, &sessions)
+        .await;
     let end = |sid: &str| {
-        let mut e = own("auth-end-session");
-        let path = format!("/api/sessions/{sid}");
-        e["rawPath"] = json!(path);
-        e["requestContext"]["http"]["path"] = json!(path);
+        let mut e = with_path(own("auth-end-session"), &format!("/api/sessions/{sid}"));
         e["pathParameters"]["id"] = json!(sid);
         e
     };
     let other_sid = f.tokens.verify(other).unwrap().sid;
-    f.call(
-        "DELETE /sessions/{id}",
-        false,
-        end(&other_sid),
-        200,
-        &["BatchGetItem", "BatchGetItem", "UpdateItem"],
-    )
-    .await;
-    f.call(
-        "DELETE /sessions/{id} (not the caller's: 404)",
-        false,
-        end(&uuid::Uuid::new_v4().to_string()),
-        404,
-        &["BatchGetItem", "BatchGetItem"],
-    )
-    .await;
+    let ended = ["BatchGetItem", "BatchGetItem", "UpdateItem"];
+    f.auth("DELETE /sessions/{id}", end(&other_sid), 200, &ended)
+        .await;
+    let not_found = "DELETE /sessions/{id} (not the caller's: 404)";
+    let unknown = end(&uuid::Uuid::new_v4().to_string());
+    f.auth(not_found, unknown, 404, &["BatchGetItem", "BatchGetItem"])
+        .await;
     let change = |current: &str| {
         with_body(
             own("auth-password"),
@@ -543,70 +466,34 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
         )
     };
     let _third = f.login(&credentials).await;
-    f.call(
-        "POST /password (wrong current password: 401)",
-        false,
-        change("not-the-password"),
-        401,
-        &["BatchGetItem", "UpdateItem", "UpdateItem", "GetItem"],
-    )
-    .await;
-    let changed = f
-        .call(
-            "POST /password",
-            false,
-            change("securePassword123"),
-            200,
-            &[
-                "BatchGetItem",
-                "UpdateItem",
-                "UpdateItem",
-                "GetItem",
-                "DeleteItem",
-                "UpdateItem",
-                "GetItem",
-                "Query",
-                "TransactWriteItems(3)",
-            ],
-        )
+    let refused = calls(&[&["BatchGetItem"], PASSWORD_CHECK]);
+    let wrong_current = "POST /password (wrong current password: 401)";
+    f.auth(wrong_current, change("not-the-password"), 401, &refused)
         .await;
+    let right = change("securePassword123");
+    let then = [
+        "DeleteItem",
+        "UpdateItem",
+        "GetItem",
+        "Query",
+        "TransactWriteItems(3)",
+    ];
+    let change_calls = calls(&[&["BatchGetItem"], PASSWORD_CHECK, &then]);
+    let changed = f.auth("POST /password", right, 200, &change_calls).await;
     assert_eq!(changed["sessions_ended"], 1, "the third login's session");
     let delete = with_body(
         own("auth-delete-account"),
         &json!({"password": "a-brand-new-passphrase-42"}),
     );
-    f.call(
-        "DELETE /account",
-        false,
-        delete.clone(),
-        200,
-        &[
-            "BatchGetItem",
-            "UpdateItem",
-            "UpdateItem",
-            "GetItem",
-            "DeleteItem",
-            "UpdateItem",
-            "TransactWriteItems(5)",
-        ],
-    )
-    .await;
-    f.call(
-        "DELETE /account (asked again: 200)",
-        false,
-        delete,
-        200,
-        &["BatchGetItem"],
-    )
-    .await;
-    f.call(
-        "GET /users/{id} (deleted user's token: 401)",
-        true,
-        with_header(event("users-get"), "authorization", &mine),
-        401,
-        &["BatchGetItem", "GetItem"],
-    )
-    .await;
+    let then = ["DeleteItem", "UpdateItem", "TransactWriteItems(5)"];
+    let deletion = calls(&[&["BatchGetItem"], PASSWORD_CHECK, &then]);
+    f.auth("DELETE /account", delete.clone(), 200, &deletion)
+        .await;
+    let again = "DELETE /account (asked again: 200)";
+    f.auth(again, delete, 200, &["BatchGetItem"]).await;
+    let gone = "GET /users/{id} (deleted user's token: 401)";
+    f.users(gone, "users-get", Some(&logins[0]), 401, USERS_READ)
+        .await;
 
     f.write_report();
     tokio::time::timeout(Duration::from_secs(30), f.tables.delete())
@@ -625,15 +512,7 @@ async fn tokens_under_made_up_key_ids_do_not_cost_a_dynamodb_read_each() {
     let Some(tables) = TempTables::create().await else {
         return;
     };
-    let calls = Counter::default();
-    let client = Client::from_conf(
-        tables
-            .client
-            .config()
-            .to_builder()
-            .interceptor(calls.clone())
-            .build(),
-    );
+    let (client, calls) = Counter::client_of(&tables);
     let config = on_tables(&tables, &[]);
     let stores = Stores::dynamodb(client, &config);
     let material = Secret::named("JWT_SIGNING_KEY", "k".repeat(40)).unwrap();

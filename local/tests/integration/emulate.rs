@@ -315,24 +315,26 @@ async fn routes_are_chosen_as_api_gateway_chooses_them() {
     let e = emulate().await;
     let c = client();
     let call = |method: reqwest::Method, path: &str| c.request(method, format!("{}{path}", e.url));
-    let (_, special) = echo(call(reqwest::Method::GET, "/items/special")).await;
-    assert_eq!(
-        special["function"], "OtherFunction",
-        "a literal segment beats {{id}}"
-    );
-    assert_eq!(special["event"]["routeKey"], "GET /items/special");
-    let (_, item) = echo(call(reqwest::Method::GET, "/items/5")).await;
-    assert_eq!(
-        item["function"], "FakeFunction",
-        "GET beats ANY on the same path"
-    );
-    assert_eq!(item["event"]["pathParameters"], json!({"id": "5"}));
-    let (_, any) = echo(call(reqwest::Method::POST, "/items/5")).await;
-    assert_eq!(
-        any["function"], "OtherFunction",
-        "ANY takes the other methods"
-    );
-    assert_eq!(any["event"]["routeKey"], "ANY /items/{id}");
+    // The event `method path` gave the function it reached, which must be `function`
+    // (`why`).
+    let routed = |method, path, function: &'static str, why: &'static str| {
+        let request = call(method, path);
+        async move {
+            let (_, answer) = echo(request).await;
+            assert_eq!(answer["function"], function, "{why}");
+            answer["event"].clone()
+        }
+    };
+    use reqwest::Method;
+    let literal = "a literal segment beats {id}";
+    let special = routed(Method::GET, "/items/special", "OtherFunction", literal).await;
+    assert_eq!(special["routeKey"], "GET /items/special");
+    let get = "GET beats ANY on the same path";
+    let item = routed(Method::GET, "/items/5", "FakeFunction", get).await;
+    assert_eq!(item["pathParameters"], json!({"id": "5"}));
+    let any = "ANY takes the other methods";
+    let any = routed(Method::POST, "/items/5", "OtherFunction", any).await;
+    assert_eq!(any["routeKey"], "ANY /items/{id}");
     let (_, files) = echo(call(reqwest::Method::GET, "/files/a/b%2Fc/d")).await;
     assert_eq!(files["event"]["routeKey"], "GET /files/{path+}");
     assert_eq!(files["event"]["pathParameters"], json!({"path": "a/b/c/d"}));

@@ -34,6 +34,11 @@ fn config(pairs: &[(&str, &str)]) -> Config {
     testkit::config(&[TIMEOUTS.as_slice(), pairs].concat())
 }
 
+/// The local stack on free ports, configured by [`config`]`(pairs)`.
+async fn start(pairs: &[(&str, &str)]) -> Stack {
+    local::start(&config(pairs), Ports::ANY).await.unwrap()
+}
+
 /// [`http::call`], and how long the answer took.
 async fn call(
     method: &str,
@@ -61,6 +66,19 @@ async fn sign_up(gw: &str, name: &str) -> (String, String) {
     .await;
     assert_eq!(status, 200, "{created}");
     (id, token)
+}
+
+/// `PUT /api/users/{id}` of `bio` through the gateway at `gw` with `token`.
+async fn put_bio(gw: &str, id: &str, token: &str, bio: &str) -> (u16, Value, Duration) {
+    let body = Some(json!({ "bio": bio }));
+    call("PUT", format!("{gw}/api/users/{id}"), Some(token), body).await
+}
+
+/// Asserts that auth, asked through the gateway at `gw`, finds `token` valid.
+async fn assert_still_valid(gw: &str, token: &str) {
+    let body = Some(json!({ "token": token }));
+    let (status, valid, _) = call("POST", format!("{gw}/api/validate"), None, body).await;
+    assert_eq!((status, &valid["valid"]), (200, &json!(true)), "{valid}");
 }
 
 /// The Python of the tools venv that has moto (the venv's `bin` on PATH, as
@@ -184,13 +202,7 @@ async fn a_paused_dynamodb_is_a_503_in_bounded_time_and_no_acknowledged_write_is
     for round in 0..3 {
         for (name, id, token) in &users {
             let bio = format!("{name} round {round}");
-            let (status, body, _) = call(
-                "PUT",
-                format!("{gw}/api/users/{id}"),
-                Some(token),
-                Some(json!({ "bio": bio })),
-            )
-            .await;
+            let (status, body, _) = put_bio(&gw, id, token, &bio).await;
             assert_eq!(status, 200, "{body}");
             acknowledged.insert(id.clone(), bio);
         }
@@ -263,22 +275,10 @@ async fn a_paused_dynamodb_is_a_503_in_bounded_time_and_no_acknowledged_write_is
         } else {
             assert_eq!(bio, acknowledged[id], "{name}");
         }
-        let (status, login, _) = call(
-            "POST",
-            format!("{gw}/api/login"),
-            None,
-            Some(json!({"username": name, "password": PASSWORD})),
-        )
-        .await;
+        let (status, login) = http::log_in(&format!("{gw}/api"), name).await;
         assert_eq!(status, 200, "{name} logs in again: {login}");
     }
-    let (status, body, _) = call(
-        "PUT",
-        format!("{gw}/api/users/{first_id}"),
-        Some(first_token),
-        Some(json!({"bio": "after the pause"})),
-    )
-    .await;
+    let (status, body, _) = put_bio(&gw, first_id, first_token, "after the pause").await;
     assert_eq!(status, 200, "{body}");
     let (_, listed, _) = call("GET", format!("{gw}/api/users"), Some(first_token), None).await;
     assert_eq!(
@@ -331,23 +331,7 @@ async fn a_panicking_handler_is_a_500_json_and_the_stack_serves_on() {
         .await
         .unwrap();
     let gw = stack.gateway_url();
-    let (status, registered, _) = call(
-        "POST",
-        format!("{gw}/api/register"),
-        None,
-        Some(json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD})),
-    )
-    .await;
-    assert_eq!(status, 200, "{registered}");
-    let id = registered["user_id"].as_str().unwrap().to_owned();
-    let (_, login, _) = call(
-        "POST",
-        format!("{gw}/api/login"),
-        None,
-        Some(json!({"username": "alice", "password": PASSWORD})),
-    )
-    .await;
-    let token = login["token"].as_str().unwrap().to_owned();
+    let (id, token) = http::sign_up(&format!("{gw}/api"), "alice").await;
 
     for round in 0..3 {
         for (method, url) in [
@@ -363,14 +347,7 @@ async fn a_panicking_handler_is_a_500_json_and_the_stack_serves_on() {
                 "round {round}: {method} {url}"
             );
         }
-        let (status, valid, _) = call(
-            "POST",
-            format!("{gw}/api/validate"),
-            None,
-            Some(json!({ "token": token })),
-        )
-        .await;
-        assert_eq!((status, &valid["valid"]), (200, &json!(true)), "{valid}");
+        assert_still_valid(&gw, &token).await;
         let (status, health, _) = call("GET", format!("{}/", stack.users_url()), None, None).await;
         assert_eq!((status, &health["status"]), (200, &json!("ok")));
     }
@@ -405,16 +382,12 @@ async fn a_panic_under_the_shared_plumbing_is_a_500_json_and_the_server_serves_o
 /// and another user's token still validates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_wrong_passwords_at_once_leave_auth_to_everyone_else() {
-    let stack = local::start(
-        &config(&[
-            ("BCRYPT_COST", "9"),
-            ("BCRYPT_CONCURRENCY", "2"),
-            ("BCRYPT_QUEUE_MS", "100"),
-        ]),
-        Ports::ANY,
-    )
-    .await
-    .unwrap();
+    let stack = start(&[
+        ("BCRYPT_COST", "9"),
+        ("BCRYPT_CONCURRENCY", "2"),
+        ("BCRYPT_QUEUE_MS", "100"),
+    ])
+    .await;
     let gw = stack.gateway_url();
     let (_, token) = http::sign_up(&format!("{gw}/api"), "bystander").await;
     let guesses = (0..50).map(|i| {
@@ -454,14 +427,7 @@ async fn fifty_wrong_passwords_at_once_leave_auth_to_everyone_else() {
             _ => panic!("{statuses:?}"),
         }
     }
-    let (status, body, _) = call(
-        "POST",
-        format!("{gw}/api/validate"),
-        None,
-        Some(json!({"token": token})),
-    )
-    .await;
-    assert_eq!((status, &body["valid"]), (200, &json!(true)), "{body}");
+    assert_still_valid(&gw, &token).await;
     let (_, health, _) = call("GET", format!("{gw}/"), None, None).await;
     assert_eq!(health["breakers"]["auth"], "closed");
     stack.stop().await;
@@ -478,12 +444,12 @@ async fn futures_join<T: Send + 'static>(
     replies
 }
 
-/// Whether the server closes `stream` within `limit` (anything it writes first, such
-/// as an error answer, is read and let go).
-async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+/// Asserts that the server closes `stream` within 10 s (anything it writes first, such
+/// as an error answer, is read and let go); `what` names the connection.
+async fn assert_closed(stream: &mut tokio::net::TcpStream, what: &str) {
     use tokio::io::AsyncReadExt;
     let mut buf = [0u8; 4096];
-    tokio::time::timeout(limit, async {
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
@@ -491,8 +457,8 @@ async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> b
             }
         }
     })
-    .await
-    .is_ok()
+    .await;
+    assert!(closed.is_ok(), "{what}");
 }
 
 /// A connection to `addr` that has sent `bytes`.
@@ -508,22 +474,14 @@ async fn sent(addr: std::net::SocketAddr, bytes: &[u8]) -> tokio::net::TcpStream
 /// `HEADER_READ_TIMEOUT_MS` has passed, and answers others meanwhile.
 #[tokio::test]
 async fn an_unfinished_head_and_a_silent_connection_are_closed_by_every_server() {
-    let stack = local::start(&config(&[("HEADER_READ_TIMEOUT_MS", "300")]), Ports::ANY)
-        .await
-        .unwrap();
+    let stack = start(&[("HEADER_READ_TIMEOUT_MS", "300")]).await;
     for addr in [stack.auth, stack.users, stack.gateway] {
         let mut unfinished = sent(addr, b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Ty").await;
         let mut silent = sent(addr, b"").await;
         let (status, _, _) = call("GET", format!("http://{addr}/"), None, None).await;
         assert_eq!(status, 200, "{addr} answers others meanwhile");
-        assert!(
-            closed_within(&mut unfinished, Duration::from_secs(10)).await,
-            "{addr}: unfinished head"
-        );
-        assert!(
-            closed_within(&mut silent, Duration::from_secs(10)).await,
-            "{addr}: silent connection"
-        );
+        assert_closed(&mut unfinished, &format!("{addr}: unfinished head")).await;
+        assert_closed(&mut silent, &format!("{addr}: silent connection")).await;
     }
     stack.stop().await;
 }
@@ -532,19 +490,14 @@ async fn an_unfinished_head_and_a_silent_connection_are_closed_by_every_server()
 /// `IDLE_TIMEOUT_MS`, though its head came in time.
 #[tokio::test]
 async fn a_body_that_stops_arriving_is_closed_after_the_idle_timeout() {
-    let stack = local::start(&config(&[("IDLE_TIMEOUT_MS", "300")]), Ports::ANY)
-        .await
-        .unwrap();
+    let stack = start(&[("IDLE_TIMEOUT_MS", "300")]).await;
     for (addr, path) in [(stack.auth, "/login"), (stack.gateway, "/api/login")] {
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
              Content-Length: 100\r\n\r\n{{\"username\""
         );
         let mut stalled = sent(addr, head.as_bytes()).await;
-        assert!(
-            closed_within(&mut stalled, Duration::from_secs(10)).await,
-            "{addr}{path}"
-        );
+        assert_closed(&mut stalled, &format!("{addr}{path}")).await;
     }
     stack.stop().await;
 }
@@ -554,9 +507,7 @@ async fn a_body_that_stops_arriving_is_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn past_max_connections_a_new_one_waits_for_an_open_one_to_close() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let stack = local::start(&config(&[("MAX_CONNECTIONS", "2")]), Ports::ANY)
-        .await
-        .unwrap();
+    let stack = start(&[("MAX_CONNECTIONS", "2")]).await;
     const HEALTH: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut open = Vec::new();
     for _ in 0..2 {
@@ -588,7 +539,7 @@ async fn past_max_connections_a_new_one_waits_for_an_open_one_to_close() {
 /// shape, by every server, where hyper's own answers have no body.
 #[tokio::test]
 async fn oversized_uris_and_headers_are_answered_in_json() {
-    let stack = local::start(&config(&[]), Ports::ANY).await.unwrap();
+    let stack = start(&[]).await;
     let long_path = format!("/{}", "a".repeat(9000));
     let big_header = "b".repeat(20_000);
     for url in [stack.auth_url(), stack.users_url(), stack.gateway_url()] {

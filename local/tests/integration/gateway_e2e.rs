@@ -5,8 +5,8 @@ use local::Stack;
 use serde_json::json;
 use testkit::error;
 use testkit::http::{
-    Fake, Reply, call, client, dead_url, raw_request, raw_request_with, read, send, sign_up,
-    spec_health,
+    Fake, Reply, call, client, dead_url, log_in, raw_request, raw_request_with, read, send,
+    sign_up, spec_health,
 };
 
 use crate::support::{on_tables, stack};
@@ -47,55 +47,23 @@ async fn the_gateway_health_and_auth_examples_answer_as_the_spec_shows() {
     let (status, body) = call("POST", format!("{gw}/api/register"), None, Some(alice)).await;
     assert_eq!((status, body), (409, error(409, "Username already exists")));
 
-    let (status, login) = call(
-        "POST",
-        format!("{gw}/api/login"),
-        None,
-        Some(json!({"username": "alice", "password": "securePassword123"})),
-    )
-    .await;
+    let (status, login) = log_in(&format!("{gw}/api"), "alice").await;
     assert_eq!(status, 200);
     assert_eq!(login["token_type"], "Bearer");
     assert_eq!(login["expires_in"], 86400);
 
-    let (status, body) = call(
-        "POST",
-        format!("{gw}/api/login"),
-        None,
-        Some(json!({"username": "alice", "password": "wrong-password"})),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (401, error(401, "Invalid username or password"))
-    );
+    let wrong = Some(json!({"username": "alice", "password": "wrong-password"}));
+    let refused = call("POST", format!("{gw}/api/login"), None, wrong).await;
+    assert_eq!(refused, (401, error(401, "Invalid username or password")));
 
-    let (status, body) = call(
-        "POST",
-        format!("{gw}/api/validate"),
-        None,
-        Some(json!({"token": login["token"]})),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
-            200,
-            json!({"valid": true, "user_id": user_id, "username": "alice"})
-        )
-    );
-
-    let (status, body) = call(
-        "POST",
-        format!("{gw}/api/validate"),
-        None,
-        Some(json!({"token": "not.a.token"})),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (401, error(401, "Invalid or malformed token"))
-    );
+    let validate = |token: &serde_json::Value| {
+        let body = Some(json!({ "token": token }));
+        call("POST", format!("{gw}/api/validate"), None, body)
+    };
+    let valid = json!({"valid": true, "user_id": user_id, "username": "alice"});
+    assert_eq!(validate(&login["token"]).await, (200, valid));
+    let malformed = error(401, "Invalid or malformed token");
+    assert_eq!(validate(&json!("not.a.token")).await, (401, malformed));
     stack.stop().await;
 }
 
@@ -163,17 +131,8 @@ async fn the_users_examples_reach_the_users_service_named_in_the_environment() {
 async fn a_dead_auth_service_named_in_the_environment_is_a_503() {
     let dead = dead_url().await;
     let stack = stack(&[("AUTH_SERVICE_URL", &dead)]).await;
-    let (status, body) = call(
-        "POST",
-        format!("{}/api/login", stack.gateway_url()),
-        None,
-        Some(json!({"username": "alice", "password": "securePassword123"})),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (503, error(503, "Auth service unavailable"))
-    );
+    let login = log_in(&format!("{}/api", stack.gateway_url()), "alice").await;
+    assert_eq!(login, (503, error(503, "Auth service unavailable")));
     let (status, health) = call("GET", format!("{}/", stack.gateway_url()), None, None).await;
     assert_eq!(
         (status, &health["downstream"]["auth"]),
@@ -203,6 +162,12 @@ async fn the_whole_flow_through_the_gateway_works_on_dynamodb() {
     tables.delete().await;
 }
 
+/// Users' answer to a successful write of `user_id`'s profile: `done` is `created`,
+/// `updated` or `deleted`.
+fn profile_written(user_id: &str, done: &str) -> serde_json::Value {
+    json!({"user_id": user_id, "message": format!("Profile {done} successfully")})
+}
+
 async fn whole_flow(stack: Stack) {
     let gw = stack.gateway_url();
     let (alice_id, alice) = sign_up(&format!("{gw}/api"), "alice").await;
@@ -222,28 +187,11 @@ async fn whole_flow(stack: Stack) {
         (401, error(401, "Invalid or expired token"))
     );
 
-    let (status, body) = call(
-        "POST",
-        format!("{gw}/api/users"),
-        Some(&alice),
-        Some(create.clone()),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
-            200,
-            json!({"user_id": alice_id, "message": "Profile created successfully"})
-        )
-    );
-    let (status, body) = call(
-        "POST",
-        format!("{gw}/api/users"),
-        Some(&alice),
-        Some(create),
-    )
-    .await;
-    assert_eq!((status, body), (409, error(409, "User already exists")));
+    let users = format!("{gw}/api/users");
+    let created = call("POST", users.clone(), Some(&alice), Some(create.clone())).await;
+    assert_eq!(created, (200, profile_written(&alice_id, "created")));
+    let again = call("POST", users, Some(&alice), Some(create)).await;
+    assert_eq!(again, (409, error(409, "User already exists")));
 
     let (status, profile) = call("GET", profile_url.clone(), Some(&alice), None).await;
     assert_eq!(status, 200);
@@ -260,43 +208,19 @@ async fn whole_flow(stack: Stack) {
             .any(|p| p["user_id"] == alice_id.as_str())
     );
 
-    let (status, body) = call(
-        "PUT",
-        profile_url.clone(),
-        Some(&bob),
-        Some(json!({"bio": "hacked"})),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (403, error(403, "You can only modify your own profile"))
-    );
+    let bio = |bio: &str| Some(json!({ "bio": bio }));
+    let hacked = call("PUT", profile_url.clone(), Some(&bob), bio("hacked")).await;
+    let forbidden = error(403, "You can only modify your own profile");
+    assert_eq!(hacked, (403, forbidden));
 
-    let (status, body) = call(
-        "PUT",
-        profile_url.clone(),
-        Some(&alice),
-        Some(json!({"bio": "Senior software developer"})),
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (
-            200,
-            json!({"user_id": alice_id, "message": "Profile updated successfully"})
-        )
-    );
+    let senior = bio("Senior software developer");
+    let updated = call("PUT", profile_url.clone(), Some(&alice), senior).await;
+    assert_eq!(updated, (200, profile_written(&alice_id, "updated")));
     let (_, profile) = call("GET", profile_url.clone(), Some(&alice), None).await;
     assert_eq!(profile["bio"], "Senior software developer");
 
-    let (status, body) = call("DELETE", profile_url.clone(), Some(&alice), None).await;
-    assert_eq!(
-        (status, body),
-        (
-            200,
-            json!({"user_id": alice_id, "message": "Profile deleted successfully"})
-        )
-    );
+    let deleted = call("DELETE", profile_url.clone(), Some(&alice), None).await;
+    assert_eq!(deleted, (200, profile_written(&alice_id, "deleted")));
     let (status, body) = call("GET", profile_url, Some(&alice), None).await;
     assert_eq!((status, body), (404, error(404, "User not found")));
     stack.stop().await;

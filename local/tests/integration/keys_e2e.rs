@@ -12,36 +12,10 @@ use serde_json::{Value, json};
 use local::Ports;
 use stores::Stores;
 use testkit::dynamodb::TempTables;
-use testkit::http::PASSWORD;
+use testkit::http::{PASSWORD, sign_up};
 use testkit::{config, send};
 
-use crate::support::on_tables;
-
-/// Registers and logs in `name` through the gateway at `gw`: its user id and token.
-async fn signed_in(http: &Client, gw: &str, name: &str) -> (String, String) {
-    let registered: Value = http
-        .post(format!("{gw}/api/register"))
-        .json(&json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let login: Value = http
-        .post(format!("{gw}/api/login"))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (
-        registered["user_id"].as_str().unwrap().to_owned(),
-        login["token"].as_str().expect("a token").to_owned(),
-    )
-}
+use crate::support::{self, on_tables};
 
 /// The gateway's JWKS and discovery document, checked; the JWKS.
 async fn published(http: &Client, gw: &str) -> Value {
@@ -118,7 +92,7 @@ async fn no_client_header_moves_the_key_set_of_the_discovery_document() {
             answer["jwks_uri"].as_str().unwrap().to_owned()
         }
     };
-    let stack = local::start(&config(&[]), Ports::ANY).await.unwrap();
+    let stack = support::stack(&[]).await;
     let expected = format!("{}/.well-known/jwks.json", stack.gateway_url());
     for url in [stack.auth_url(), stack.gateway_url()] {
         for host in [None, Some("attacker.example")] {
@@ -130,12 +104,7 @@ async fn no_client_header_moves_the_key_set_of_the_discovery_document() {
         }
     }
     stack.stop().await;
-    let stack = local::start(
-        &config(&[("PUBLIC_URL", "https://api.example.com")]),
-        Ports::ANY,
-    )
-    .await
-    .unwrap();
+    let stack = support::stack(&[("PUBLIC_URL", "https://api.example.com")]).await;
     assert_eq!(
         jwks_uri(stack.auth_url(), Some("attacker.example")).await,
         "https://api.example.com/.well-known/jwks.json"
@@ -145,12 +114,10 @@ async fn no_client_header_moves_the_key_set_of_the_discovery_document() {
 
 #[tokio::test]
 async fn without_a_secret_the_local_stack_signs_ed25519_and_publishes_its_key() {
-    let stack = local::start(&config(&[("BCRYPT_COST", "4")]), Ports::ANY)
-        .await
-        .unwrap();
+    let stack = support::stack(&[("BCRYPT_COST", "4")]).await;
     let gw = stack.gateway_url();
     let http = Client::new();
-    let (user_id, token) = signed_in(&http, &gw, "ed_alice").await;
+    let (user_id, token) = sign_up(&format!("{gw}/api"), "ed_alice").await;
     let jwks = published(&http, &gw).await;
     assert_eq!(verify_with(&jwks, &token)["sub"], user_id.as_str());
     let read = http
@@ -177,7 +144,7 @@ async fn a_users_function_with_no_key_learns_the_public_key_from_dynamodb() {
         .unwrap();
     let gw = stack.gateway_url();
     let http = Client::new();
-    let (user_id, token) = signed_in(&http, &gw, "ed_bob").await;
+    let (user_id, token) = sign_up(&format!("{gw}/api"), "ed_bob").await;
     let jwks = published(&http, &gw).await;
     assert_eq!(verify_with(&jwks, &token)["sub"], user_id.as_str());
 

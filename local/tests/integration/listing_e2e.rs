@@ -11,6 +11,7 @@ use uuid::Uuid;
 use local::{Ports, Stack};
 use settings::Secret;
 use stores::Stores;
+use testkit::http::listing_query;
 use testkit::{SECRET, config, signed_in};
 use tokens::Tokens;
 
@@ -88,14 +89,8 @@ async fn walk_large_profiles(stack: &Stack, stores: &Stores, in_key_order: bool)
         let mut cursor: Option<String> = None;
         let mut pages = 0;
         loop {
-            let mut query = Vec::new();
-            if let Some(limit) = limit {
-                query.push(format!("limit={limit}"));
-            }
-            if let Some(c) = &cursor {
-                query.push(format!("cursor={c}"));
-            }
-            let url = format!("{gw}/api/users?{}", query.join("&"));
+            let query = listing_query(limit, cursor.as_deref());
+            let url = format!("{gw}/api/users?{query}");
             let response = http.get(&url).bearer_auth(&reader).send().await.unwrap();
             let status = response.status();
             let next = response

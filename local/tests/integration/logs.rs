@@ -105,6 +105,15 @@ impl Drop for Local {
 /// Every secret the flow handed out, by name.
 struct Secrets(Vec<(&'static str, String)>);
 
+impl Secrets {
+    /// Keeps the text `value`, a secret handed out, under `what`; returns the text.
+    fn keep(&mut self, what: &'static str, value: &Value) -> String {
+        let text = value.as_str().unwrap().to_owned();
+        self.0.push((what, text.clone()));
+        text
+    }
+}
+
 /// A request to `{gw}{path}` with a 10 s limit, a bearer `token` and a JSON `body`
 /// when given (not a null body).
 pub(crate) fn request(
@@ -139,80 +148,43 @@ fn call(gw: &str, id: &str, method: &str, path: &str, token: Option<&str>, body:
     response.json().unwrap()
 }
 
+/// [`call`] of the request `id` of [`EXPECTED`], at its method and gateway route.
+fn step(gw: &str, id: &str, token: Option<&str>, body: Value) -> Value {
+    let (_, method, route, _) = EXPECTED
+        .iter()
+        .find(|(expected, ..)| *expected == id)
+        .expect("a request of EXPECTED");
+    call(gw, id, method, route, token, body)
+}
+
 /// Register, log in, validate, refresh, create and read the profile, log out.
 fn flow(gw: &str) -> Secrets {
-    let registered = call(
-        gw,
-        "req-register",
-        "POST",
-        "/api/register",
-        None,
-        json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD}),
-    );
-    let id = registered["user_id"].as_str().unwrap().to_owned();
-    let login = call(
-        gw,
-        "req-login",
-        "POST",
-        "/api/login",
-        None,
-        json!({"username": "alice", "password": PASSWORD}),
-    );
-    let token = login["token"].as_str().unwrap().to_owned();
-    let refresh_token = login["refresh_token"].as_str().unwrap().to_owned();
-    call(
-        gw,
-        "req-validate",
-        "POST",
-        "/api/validate",
-        None,
-        json!({ "token": token }),
-    );
-    let refreshed = call(
-        gw,
-        "req-refresh",
-        "POST",
-        "/api/refresh",
-        None,
-        json!({ "refresh_token": refresh_token }),
-    );
-    let new_token = refreshed["token"].as_str().unwrap().to_owned();
-    let new_refresh_token = refreshed["refresh_token"].as_str().unwrap().to_owned();
-    call(
-        gw,
-        "req-create",
-        "POST",
-        "/api/users",
-        Some(&new_token),
-        json!({"user_id": id, "username": "alice", "email": "alice@example.com",
-               "full_name": "Alice", "bio": ""}),
-    );
-    call(
-        gw,
-        "req-get",
-        "GET",
-        &format!("/api/users/{id}"),
-        Some(&new_token),
-        Value::Null,
-    );
-    call(
-        gw,
-        "req-logout",
-        "POST",
-        "/api/logout",
-        Some(&new_token),
-        json!({ "refresh_token": new_refresh_token }),
-    );
-    let signature = token.rsplit('.').next().unwrap().to_owned();
-    Secrets(vec![
+    let mut secrets = Secrets(vec![
         ("password", PASSWORD.to_owned()),
-        ("access token", token),
-        ("access token signature", signature),
-        ("refreshed access token", new_token),
-        ("refresh token", refresh_token),
-        ("new refresh token", new_refresh_token),
         ("signing secret", SECRET.to_owned()),
-    ])
+    ]);
+    let account = json!({"username": "alice", "email": "alice@example.com", "password": PASSWORD});
+    let registered = step(gw, "req-register", None, account);
+    let id = registered["user_id"].as_str().unwrap().to_owned();
+    let credentials = json!({"username": "alice", "password": PASSWORD});
+    let login = step(gw, "req-login", None, credentials);
+    let token = secrets.keep("access token", &login["token"]);
+    let signature = token.rsplit('.').next().unwrap().to_owned();
+    secrets.0.push(("access token signature", signature));
+    let refresh_token = secrets.keep("refresh token", &login["refresh_token"]);
+    step(gw, "req-validate", None, json!({ "token": token }));
+    let refresh = json!({ "refresh_token": refresh_token });
+    let refreshed = step(gw, "req-refresh", None, refresh);
+    let new_token = secrets.keep("refreshed access token", &refreshed["token"]);
+    let new_refresh_token = secrets.keep("new refresh token", &refreshed["refresh_token"]);
+    let profile = json!({"user_id": id, "username": "alice", "email": "alice@example.com",
+                         "full_name": "Alice", "bio": ""});
+    step(gw, "req-create", Some(&new_token), profile);
+    let path = format!("/api/users/{id}");
+    call(gw, "req-get", "GET", &path, Some(&new_token), Value::Null);
+    let logout = json!({ "refresh_token": new_refresh_token });
+    step(gw, "req-logout", Some(&new_token), logout);
+    secrets
 }
 
 /// (request id, route at the gateway, route at the service behind it)

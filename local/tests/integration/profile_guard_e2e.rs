@@ -11,43 +11,27 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uuid::Uuid;
 
-use local::{Ports, Stack};
-use testkit::dynamodb::TempTables;
 use testkit::http::{PASSWORD, call, sign_up};
-use testkit::{SECRET, tokens};
+use testkit::tokens;
 use tokens::Claims;
 
-use crate::support::{config_with_secret, on_tables};
+use crate::support::{Running, on_both_stores};
 
 /// How long a request's head is given before anything else happens: enough for the
 /// token check of a request to run when its head arrives, as it did when a create
 /// could outlive the deletion of its account. No outcome depends on it.
 const HEAD_START: Duration = Duration::from_millis(300);
 
-async fn memory() -> (Stack, Option<TempTables>) {
-    let stack = local::start(&config_with_secret(&[]), Ports::ANY)
-        .await
-        .unwrap();
-    (stack, None)
-}
-
-async fn dynamodb() -> Option<(Stack, Option<TempTables>)> {
-    let tables = TempTables::create().await?;
-    let config = on_tables(&tables, &[("JWT_SECRET", SECRET)]);
-    let stack = local::start(&config, Ports::ANY).await.unwrap();
-    Some((stack, Some(tables)))
-}
-
-async fn stop(stack: Stack, tables: Option<TempTables>) {
-    stack.stop().await;
-    if let Some(tables) = tables {
-        tables.delete().await;
-    }
-}
-
 fn profile(user_id: &str, name: &str) -> Value {
     json!({"user_id": user_id, "username": name, "email": format!("{name}@example.com"),
            "full_name": name, "bio": "first"})
+}
+
+/// `POST /api/users` through the gateway at `api` with `token`: the profile of
+/// `user_id` named `name`; the status and body answered.
+async fn create(api: &str, token: &str, user_id: &str, name: &str) -> (u16, Value) {
+    let body = Some(profile(user_id, name));
+    call("POST", format!("{api}/users"), Some(token), body).await
 }
 
 /// `POST /api/users` straight to users at `base` with `token`: the head now, the body
@@ -98,35 +82,34 @@ async fn profile_status(api: &str, reader: &str, user_id: &str) -> u16 {
         .0
 }
 
-async fn a_create_landing_after_the_account_deletion_leaves_no_profile(
-    stack: Stack,
-    tables: Option<TempTables>,
+/// Sends alice's profile straight to users with `token`, its body only once `meanwhile`
+/// has run, and asserts that it is refused (401) and that `reader` finds no profile.
+async fn assert_late_create_refused(
+    running: &Running,
+    reader: &str,
+    alice: &str,
+    token: &str,
+    meanwhile: impl Future<Output = ()>,
 ) {
-    let api = format!("{}/api", stack.gateway_url());
+    let users = running.stack.users_url();
+    let status = create_late(&users, token, &profile(alice, "alice"), meanwhile).await;
+    assert_eq!(status, 401);
+    let api = format!("{}/api", running.stack.gateway_url());
+    assert_eq!(profile_status(&api, reader, alice).await, 404);
+}
+
+async fn a_create_landing_after_the_account_deletion_leaves_no_profile(running: Running) {
+    let api = format!("{}/api", running.stack.gateway_url());
     let (_, reader) = sign_up(&api, "reader").await;
     let (alice, token) = sign_up(&api, "alice").await;
     let deleted = async {
         tokio::time::sleep(HEAD_START).await;
         delete_account(&api, &token).await;
     };
-    let status = create_late(
-        &stack.users_url(),
-        &token,
-        &profile(&alice, "alice"),
-        deleted,
-    )
-    .await;
-    assert_eq!(status, 401);
-    assert_eq!(profile_status(&api, &reader, &alice).await, 404);
+    assert_late_create_refused(&running, &reader, &alice, &token, deleted).await;
 
     let (again, token) = sign_up(&api, "alice").await;
-    let (status, body) = call(
-        "POST",
-        format!("{api}/users"),
-        Some(&token),
-        Some(profile(&again, "alice")),
-    )
-    .await;
+    let (status, body) = create(&api, &token, &again, "alice").await;
     assert_eq!(status, 200, "{body}");
     let (status, listed) = call("GET", format!("{api}/users"), Some(&reader), None).await;
     assert_eq!(status, 200);
@@ -138,27 +121,17 @@ async fn a_create_landing_after_the_account_deletion_leaves_no_profile(
         .map(|p| p["user_id"].as_str().unwrap())
         .collect();
     assert_eq!(owners, [again.as_str()], "the freed name has one profile");
-    stop(stack, tables).await;
+    running.stop().await;
 }
 
-#[tokio::test]
-async fn a_create_landing_after_the_account_deletion_leaves_no_profile_in_memory() {
-    let (stack, tables) = memory().await;
-    a_create_landing_after_the_account_deletion_leaves_no_profile(stack, tables).await;
-}
-
-#[tokio::test]
-async fn a_create_landing_after_the_account_deletion_leaves_no_profile_on_dynamodb() {
-    let Some((stack, tables)) = dynamodb().await else {
-        return;
-    };
-    a_create_landing_after_the_account_deletion_leaves_no_profile(stack, tables).await;
-}
+on_both_stores!(a_create_landing_after_the_account_deletion_leaves_no_profile(&[]) =>
+    a_create_landing_after_the_account_deletion_leaves_no_profile_in_memory,
+    a_create_landing_after_the_account_deletion_leaves_no_profile_on_dynamodb);
 
 /// Creates sent over and over while the account is deleted: whichever land, none
 /// outlives the deletion.
-async fn creates_racing_a_deletion_leave_no_profile(stack: Stack, tables: Option<TempTables>) {
-    let api = format!("{}/api", stack.gateway_url());
+async fn creates_racing_a_deletion_leave_no_profile(running: Running) {
+    let api = format!("{}/api", running.stack.gateway_url());
     let (_, reader) = sign_up(&api, "reader").await;
     for round in 0..3 {
         let name = format!("racer{round}");
@@ -167,13 +140,7 @@ async fn creates_racing_a_deletion_leave_no_profile(stack: Stack, tables: Option
         let creates = async {
             let mut statuses = Vec::new();
             while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                let (status, body) = call(
-                    "POST",
-                    format!("{api}/users"),
-                    Some(&token),
-                    Some(profile(&user_id, &name)),
-                )
-                .await;
+                let (status, body) = create(&api, &token, &user_id, &name).await;
                 assert!(matches!(status, 200 | 401 | 409), "{status}: {body}");
                 statuses.push(status);
             }
@@ -185,32 +152,16 @@ async fn creates_racing_a_deletion_leave_no_profile(stack: Stack, tables: Option
         };
         let (statuses, ()) = tokio::join!(creates, deletion);
         assert!(!statuses.is_empty());
-        let (status, _) = call(
-            "POST",
-            format!("{api}/users"),
-            Some(&token),
-            Some(profile(&user_id, &name)),
-        )
-        .await;
+        let (status, _) = create(&api, &token, &user_id, &name).await;
         assert_eq!(status, 401, "after the deletion");
         assert_eq!(profile_status(&api, &reader, &user_id).await, 404);
     }
-    stop(stack, tables).await;
+    running.stop().await;
 }
 
-#[tokio::test]
-async fn creates_racing_a_deletion_leave_no_profile_in_memory() {
-    let (stack, tables) = memory().await;
-    creates_racing_a_deletion_leave_no_profile(stack, tables).await;
-}
-
-#[tokio::test]
-async fn creates_racing_a_deletion_leave_no_profile_on_dynamodb() {
-    let Some((stack, tables)) = dynamodb().await else {
-        return;
-    };
-    creates_racing_a_deletion_leave_no_profile(stack, tables).await;
-}
+on_both_stores!(creates_racing_a_deletion_leave_no_profile(&[]) =>
+    creates_racing_a_deletion_leave_no_profile_in_memory,
+    creates_racing_a_deletion_leave_no_profile_on_dynamodb);
 
 /// A token of a live session that expires about a second from now.
 fn expiring_soon(token: &str) -> (String, i64) {
@@ -229,11 +180,8 @@ fn expiring_soon(token: &str) -> (String, i64) {
     (short, exp)
 }
 
-async fn a_body_arriving_after_its_token_expired_writes_nothing(
-    stack: Stack,
-    tables: Option<TempTables>,
-) {
-    let api = format!("{}/api", stack.gateway_url());
+async fn a_body_arriving_after_its_token_expired_writes_nothing(running: Running) {
+    let api = format!("{}/api", running.stack.gateway_url());
     let (_, reader) = sign_up(&api, "reader").await;
     let (alice, token) = sign_up(&api, "alice").await;
     let (short, exp) = expiring_soon(&token);
@@ -242,28 +190,10 @@ async fn a_body_arriving_after_its_token_expired_writes_nothing(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    let status = create_late(
-        &stack.users_url(),
-        &short,
-        &profile(&alice, "alice"),
-        expired,
-    )
-    .await;
-    assert_eq!(status, 401);
-    assert_eq!(profile_status(&api, &reader, &alice).await, 404);
-    stop(stack, tables).await;
+    assert_late_create_refused(&running, &reader, &alice, &short, expired).await;
+    running.stop().await;
 }
 
-#[tokio::test]
-async fn a_body_arriving_after_its_token_expired_writes_nothing_in_memory() {
-    let (stack, tables) = memory().await;
-    a_body_arriving_after_its_token_expired_writes_nothing(stack, tables).await;
-}
-
-#[tokio::test]
-async fn a_body_arriving_after_its_token_expired_writes_nothing_on_dynamodb() {
-    let Some((stack, tables)) = dynamodb().await else {
-        return;
-    };
-    a_body_arriving_after_its_token_expired_writes_nothing(stack, tables).await;
-}
+on_both_stores!(a_body_arriving_after_its_token_expired_writes_nothing(&[]) =>
+    a_body_arriving_after_its_token_expired_writes_nothing_in_memory,
+    a_body_arriving_after_its_token_expired_writes_nothing_on_dynamodb);

@@ -1,74 +1,86 @@
 //! Refresh, logout and login limits over real HTTP through the local stack's gateway,
 //! with the in-memory stores and with DynamoDB tables (`DYNAMODB_ENDPOINT`).
 
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use local::{Ports, Stack};
-use testkit::SECRET;
-use testkit::dynamodb::TempTables;
+use testkit::error;
 use testkit::http::PASSWORD;
 
-use crate::support::{config_with_secret, on_tables};
+use crate::support::{Running, on_both_stores};
 
-struct Api {
-    http: Client,
-    stack: Stack,
-    tables: Option<TempTables>,
+/// The stack of a test, with the calls this file makes.
+struct Api(Running);
+
+impl From<Running> for Api {
+    fn from(running: Running) -> Self {
+        Self(running)
+    }
 }
 
 impl Api {
+    /// The stack on the in-memory stores, configured with `extra`.
     async fn memory(extra: &[(&str, &str)]) -> Self {
-        Self {
-            http: Client::new(),
-            stack: local::start(&config_with_secret(extra), Ports::ANY)
-                .await
-                .unwrap(),
-            tables: None,
-        }
-    }
-
-    async fn dynamodb() -> Option<Self> {
-        let tables = TempTables::create().await?;
-        let config = on_tables(&tables, &[("JWT_SECRET", SECRET)]);
-        Some(Self {
-            http: Client::new(),
-            stack: local::start(&config, Ports::ANY).await.unwrap(),
-            tables: Some(tables),
-        })
+        Running::memory(extra).await.into()
     }
 
     async fn stop(self) {
-        self.stack.stop().await;
-        if let Some(tables) = self.tables {
-            tables.delete().await;
-        }
+        self.0.stop().await;
     }
 
-    async fn auth(
+    /// `POST url` with `headers` and `body` as JSON if any: the answer as it came.
+    async fn post(
         &self,
-        path: &str,
+        url: String,
         body: Option<Value>,
         headers: &[(&str, &str)],
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .post(format!("{}/api{path}", self.stack.gateway_url()));
+    ) -> reqwest::Response {
+        let mut request = self.0.http.post(url);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.unwrap();
+        request.send().await.unwrap()
+    }
+
+    /// `POST /api{path}` through the gateway: the status and JSON body.
+    async fn auth(
+        &self,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let url = format!("{}/api{path}", self.0.stack.gateway_url());
+        let response = self.post(url, body, headers).await;
         (response.status(), response.json().await.unwrap())
     }
 
+    /// Logs `name` in with [`PASSWORD`].
+    async fn login(&self, name: &str) -> (StatusCode, Value) {
+        let creds = json!({"username": name, "password": PASSWORD});
+        self.auth("/login", Some(creds), &[]).await
+    }
+
+    /// `POST /api/refresh` of `refresh_token`.
+    async fn refresh(&self, refresh_token: &Value) -> (StatusCode, Value) {
+        let body = json!({ "refresh_token": refresh_token });
+        self.auth("/refresh", Some(body), &[]).await
+    }
+
+    /// `POST /api/validate` of `token`.
+    async fn validate(&self, token: &Value) -> (StatusCode, Value) {
+        self.auth("/validate", Some(json!({ "token": token })), &[])
+            .await
+    }
+
     async fn my_profile(&self, user_id: &Value, token: &Value) -> StatusCode {
-        self.http
+        self.0
+            .http
             .get(format!(
                 "{}/api/users/{}",
-                self.stack.gateway_url(),
+                self.0.stack.gateway_url(),
                 user_id.as_str().unwrap()
             ))
             .bearer_auth(token.as_str().unwrap())
@@ -80,22 +92,14 @@ impl Api {
 
     /// Registers `name`, logs in and creates the profile; the login's answer.
     async fn signed_up(&self, name: &str) -> (Value, Value) {
-        let creds =
-            json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
-        let (status, registered) = self.auth("/register", Some(creds), &[]).await;
+        let (status, registered) = self.auth("/register", Some(registration(name)), &[]).await;
         assert_eq!(status, StatusCode::OK, "{registered}");
-        let (status, session) = self
-            .auth(
-                "/login",
-                Some(json!({"username": name, "password": PASSWORD})),
-                &[],
-            )
-            .await;
+        let (status, session) = self.login(name).await;
         assert_eq!(status, StatusCode::OK, "{session}");
         let user_id = registered["user_id"].clone();
-        let created = self
+        let created = self.0
             .http
-            .post(format!("{}/api/users", self.stack.gateway_url()))
+            .post(format!("{}/api/users", self.0.stack.gateway_url()))
             .bearer_auth(session["token"].as_str().unwrap())
             .json(&json!({"user_id": user_id, "username": name, "email": format!("{name}@example.com"), "full_name": name, "bio": ""}))
             .send()
@@ -106,18 +110,42 @@ impl Api {
     }
 }
 
+/// The stack behind a proxy at 127.0.0.1 (`TRUSTED_PROXIES`), with `limit` set to 2
+/// per client address.
+async fn behind_a_proxy(limit: &str) -> Api {
+    Api::memory(&[(limit, "2"), ("TRUSTED_PROXIES", "127.0.0.1")]).await
+}
+
+/// A registration of `name` (email `<name>@example.com`, password [`PASSWORD`]).
+fn registration(name: &str) -> Value {
+    json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD})
+}
+
+/// A login of `name` with a wrong password.
+fn wrong_password(name: &str) -> Option<Value> {
+    Some(json!({"username": name, "password": "wrong-password"}))
+}
+
+/// Auth's 401 answer with `message`.
+fn refused(message: &str) -> (StatusCode, Value) {
+    (StatusCode::UNAUTHORIZED, error(401, message))
+}
+
+/// The seconds of a 429's `Retry-After`.
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// login → refresh → use the new token at users → logout (with the refresh token) →
 /// the token and the one issued before it in the same session are refused by auth and
 /// users, and the refresh token by auth.
 async fn login_refresh_logout(api: Api) {
     let (user_id, session) = api.signed_up("john_doe").await;
-    let (status, refreshed) = api
-        .auth(
-            "/refresh",
-            Some(json!({"refresh_token": session["refresh_token"]})),
-            &[],
-        )
-        .await;
+    let (status, refreshed) = api.refresh(&session["refresh_token"]).await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
     assert_eq!(
         api.my_profile(&user_id, &refreshed["token"]).await,
@@ -140,42 +168,20 @@ async fn login_refresh_logout(api: Api) {
         )
     );
 
-    let (status, body) = api
-        .auth("/validate", Some(json!({"token": refreshed["token"]})), &[])
-        .await;
-    assert_eq!(
-        (status, body),
-        (
-            StatusCode::UNAUTHORIZED,
-            json!({"status": "401", "message": "Token has been revoked"})
-        )
-    );
+    let revoked = refused("Token has been revoked");
+    assert_eq!(api.validate(&refreshed["token"]).await, revoked);
     assert_eq!(
         api.my_profile(&user_id, &refreshed["token"]).await,
         StatusCode::UNAUTHORIZED
     );
-    let (status, body) = api
-        .auth(
-            "/refresh",
-            Some(json!({"refresh_token": refreshed["refresh_token"]})),
-            &[],
-        )
-        .await;
-    assert_eq!(
-        (status, body),
-        (
-            StatusCode::UNAUTHORIZED,
-            json!({"status": "401", "message": "Invalid or expired refresh token"})
-        )
-    );
+    let expired = refused("Invalid or expired refresh token");
+    assert_eq!(api.refresh(&refreshed["refresh_token"]).await, expired);
     assert_eq!(
         api.my_profile(&user_id, &session["token"]).await,
         StatusCode::UNAUTHORIZED,
         "an access token issued earlier in the logged-out session is refused at once too"
     );
-    let (status, body) = api
-        .auth("/validate", Some(json!({"token": session["token"]})), &[])
-        .await;
+    let (status, body) = api.validate(&session["token"]).await;
     assert_eq!(
         (status, body["message"].clone()),
         (StatusCode::UNAUTHORIZED, json!("Token has been revoked"))
@@ -183,30 +189,15 @@ async fn login_refresh_logout(api: Api) {
     api.stop().await;
 }
 
-#[tokio::test]
-async fn login_refresh_and_logout_over_http_with_the_memory_store() {
-    login_refresh_logout(Api::memory(&[]).await).await;
-}
-
-#[tokio::test]
-async fn login_refresh_and_logout_over_http_with_dynamodb() {
-    let Some(api) = Api::dynamodb().await else {
-        return;
-    };
-    login_refresh_logout(api).await;
-}
+on_both_stores!(login_refresh_logout(&[]) =>
+    login_refresh_and_logout_over_http_with_the_memory_store,
+    login_refresh_and_logout_over_http_with_dynamodb);
 
 #[tokio::test]
 async fn in_remote_auth_mode_users_refuses_a_logged_out_token() {
     let api = Api::memory(&[("AUTH_MODE", "remote")]).await;
     let (user_id, session) = api.signed_up("john_doe").await;
-    let (_, second) = api
-        .auth(
-            "/login",
-            Some(json!({"username": "john_doe", "password": PASSWORD})),
-            &[],
-        )
-        .await;
+    let (_, second) = api.login("john_doe").await;
     let bearer = format!("Bearer {}", second["token"].as_str().unwrap());
     let (status, _) = api
         .auth("/logout", None, &[("authorization", &bearer)])
@@ -229,17 +220,20 @@ async fn in_remote_auth_mode_users_refuses_a_logged_out_token() {
 #[tokio::test]
 async fn forged_forwarded_addresses_do_not_reset_the_address_limit() {
     let api = Api::memory(&[("LOGIN_MAX_FAILURES_PER_IP", "2")]).await;
-    let wrong = |name: &str| Some(json!({"username": name, "password": "wrong-password"}));
     for (name, forged) in [("anna", "203.0.113.5"), ("bert", "203.0.113.6")] {
         let (status, _) = api
-            .auth("/login", wrong(name), &[("x-forwarded-for", forged)])
+            .auth(
+                "/login",
+                wrong_password(name),
+                &[("x-forwarded-for", forged)],
+            )
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     let (status, body) = api
         .auth(
             "/login",
-            wrong("carl"),
+            wrong_password("carl"),
             &[("x-forwarded-for", "203.0.113.7")],
         )
         .await;
@@ -251,15 +245,9 @@ async fn forged_forwarded_addresses_do_not_reset_the_address_limit() {
         )
     );
     for forged in ["203.0.113.8", "127.0.0.1", "::1"] {
-        let response = api
-            .http
-            .post(format!("{}/login", api.stack.auth_url()))
-            .header("x-forwarded-for", forged)
-            .header("x-local-hop-key", "a guess")
-            .json(&wrong("dora"))
-            .send()
-            .await
-            .unwrap();
+        let straight = [("x-forwarded-for", forged), ("x-local-hop-key", "a guess")];
+        let url = format!("{}/login", api.0.stack.auth_url());
+        let response = api.post(url, wrong_password("dora"), &straight).await;
         assert_eq!(
             response.status(),
             StatusCode::TOO_MANY_REQUESTS,
@@ -274,45 +262,30 @@ async fn forged_forwarded_addresses_do_not_reset_the_address_limit() {
 /// not another's.
 #[tokio::test]
 async fn behind_a_trusted_proxy_failures_count_per_client_it_names() {
-    let api = Api::memory(&[
-        ("LOGIN_MAX_FAILURES_PER_IP", "2"),
-        ("TRUSTED_PROXIES", "127.0.0.1"),
-    ])
-    .await;
-    let wrong = |name: &str| Some(json!({"username": name, "password": "wrong-password"}));
+    let api = behind_a_proxy("LOGIN_MAX_FAILURES_PER_IP").await;
     let client = [("x-forwarded-for", "203.0.113.5")];
     for name in ["anna", "bert"] {
-        let (status, _) = api.auth("/login", wrong(name), &client).await;
+        let (status, _) = api.auth("/login", wrong_password(name), &client).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let (status, _) = api.auth("/login", wrong("carl"), &client).await;
+    let (status, _) = api.auth("/login", wrong_password("carl"), &client).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     let other = [("x-forwarded-for", "203.0.113.6")];
     assert_eq!(
-        api.auth("/login", wrong("carl"), &other).await.0,
+        api.auth("/login", wrong_password("carl"), &other).await.0,
         StatusCode::UNAUTHORIZED
     );
     for name in ["dora", "emil"] {
         assert_eq!(
-            api.auth("/login", wrong(name), &[]).await.0,
+            api.auth("/login", wrong_password(name), &[]).await.0,
             StatusCode::UNAUTHORIZED,
             "the peer itself (127.0.0.1) is a third address"
         );
     }
-    let response = api
-        .http
-        .post(format!("{}/login", api.stack.auth_url()))
-        .json(&wrong("fred"))
-        .send()
-        .await
-        .unwrap();
+    let url = format!("{}/login", api.0.stack.auth_url());
+    let response = api.post(url, wrong_password("fred"), &[]).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=900).contains(&retry));
+    assert!((1..=900).contains(&retry_after(&response)));
     api.stop().await;
 }
 
@@ -320,35 +293,17 @@ async fn behind_a_trusted_proxy_failures_count_per_client_it_names() {
 /// proxy, the address its `X-Forwarded-For` names, each address apart.
 #[tokio::test]
 async fn registrations_count_per_forwarded_client_through_the_gateway() {
-    let api = Api::memory(&[
-        ("REGISTER_MAX_PER_IP", "2"),
-        ("TRUSTED_PROXIES", "127.0.0.1"),
-    ])
-    .await;
-    let creds = |name: &str| {
-        Some(
-            json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD}),
-        )
-    };
+    let api = behind_a_proxy("REGISTER_MAX_PER_IP").await;
+    let creds = |name: &str| Some(registration(name));
     let classroom = [("x-forwarded-for", "203.0.113.7")];
     for name in ["anna", "bert"] {
         let (status, body) = api.auth("/register", creds(name), &classroom).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let response = api
-        .http
-        .post(format!("{}/api/register", api.stack.gateway_url()))
-        .header("x-forwarded-for", "203.0.113.7")
-        .json(&creds("carl"))
-        .send()
-        .await
-        .unwrap();
+    let url = format!("{}/api/register", api.0.stack.gateway_url());
+    let response = api.post(url, creds("carl"), &classroom).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&response);
     assert!((3590..=3600).contains(&retry), "Retry-After {retry}");
     assert_eq!(
         response.headers()["content-type"],

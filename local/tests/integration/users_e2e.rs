@@ -327,10 +327,43 @@ async fn users_from_config(config: &Config) -> String {
     format!("http://{addr}")
 }
 
+/// A users function in remote auth mode asking auth at `auth`, with `extra`
+/// settings, as [`users_from_config`] serves it.
+async fn remote_users(auth: &str, extra: &[(&str, &str)]) -> String {
+    let remote = [("AUTH_MODE", "remote"), ("AUTH_SERVICE_URL", auth)];
+    users_from_config(&config_with_secret(&[&remote, extra].concat())).await
+}
+
 async fn token_from_a_stack() -> (Stack, String) {
     let api = Api::start(&[]).await;
     let user = api.user("carol").await;
     (api.stack, user.token)
+}
+
+/// `GET /users` at the users function at `base` with `token`: status and body.
+async fn list(base: &str, token: &str) -> (StatusCode, Value) {
+    let (status, _, body) = send(
+        &Client::new(),
+        base,
+        reqwest::Method::GET,
+        "/users",
+        token,
+        None,
+    )
+    .await;
+    (status, body)
+}
+
+/// Lists the users at `base` with a token of a stack of its own, asserts that auth
+/// was unavailable (503) and returns how long the answer took.
+async fn unavailable_auth(base: &str) -> Duration {
+    let (_stack, token) = token_from_a_stack().await;
+    let start = Instant::now();
+    let (status, body) = list(base, &token).await;
+    let elapsed = start.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body, error(503, "Auth service unavailable"));
+    elapsed
 }
 
 #[tokio::test]
@@ -339,58 +372,18 @@ async fn remote_mode_with_auth_on_a_dead_port_is_503_within_the_timeout() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let url = format!("http://{dead}");
-    let config = config_with_secret(&[
-        ("AUTH_MODE", "remote"),
-        ("AUTH_SERVICE_URL", &url),
-        ("CONNECT_TIMEOUT_MS", "300"),
-        ("REQUEST_TIMEOUT_MS", "600"),
-    ]);
-    let base = users_from_config(&config).await;
-    let (_stack, token) = token_from_a_stack().await;
-    let start = Instant::now();
-    let (status, _, body) = send(
-        &Client::new(),
-        &base,
-        reqwest::Method::GET,
-        "/users",
-        &token,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(body, error(503, "Auth service unavailable"));
-    assert!(
-        start.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        start.elapsed()
-    );
+    let timeouts = [("CONNECT_TIMEOUT_MS", "300"), ("REQUEST_TIMEOUT_MS", "600")];
+    let base = remote_users(&format!("http://{dead}"), &timeouts).await;
+    let elapsed = unavailable_auth(&base).await;
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
 }
 
 #[tokio::test]
 async fn remote_mode_with_a_silent_auth_is_503_after_the_request_timeout() {
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", silent.local_addr().unwrap());
-    let config = config_with_secret(&[
-        ("AUTH_MODE", "remote"),
-        ("AUTH_SERVICE_URL", &url),
-        ("REQUEST_TIMEOUT_MS", "400"),
-    ]);
-    let base = users_from_config(&config).await;
-    let (_stack, token) = token_from_a_stack().await;
-    let start = Instant::now();
-    let (status, _, body) = send(
-        &Client::new(),
-        &base,
-        reqwest::Method::GET,
-        "/users",
-        &token,
-        None,
-    )
-    .await;
-    let elapsed = start.elapsed();
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(body, error(503, "Auth service unavailable"));
+    let base = remote_users(&url, &[("REQUEST_TIMEOUT_MS", "400")]).await;
+    let elapsed = unavailable_auth(&base).await;
     assert!(elapsed >= Duration::from_millis(350), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
     drop(silent);
@@ -399,31 +392,11 @@ async fn remote_mode_with_a_silent_auth_is_503_after_the_request_timeout() {
 #[tokio::test]
 async fn remote_mode_against_a_running_auth_on_a_free_port_works() {
     let (stack, token) = token_from_a_stack().await;
-    let config = config_with_secret(&[
-        ("AUTH_MODE", "remote"),
-        ("AUTH_SERVICE_URL", &stack.auth_url()),
-    ]);
-    let base = users_from_config(&config).await;
-    let (status, _, body) = send(
-        &Client::new(),
-        &base,
-        reqwest::Method::GET,
-        "/users",
-        &token,
-        None,
-    )
-    .await;
+    let base = remote_users(&stack.auth_url(), &[]).await;
+    let (status, body) = list(&base, &token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!([]));
-    let (status, _, body) = send(
-        &Client::new(),
-        &base,
-        reqwest::Method::GET,
-        "/users",
-        "not-a-token",
-        None,
-    )
-    .await;
+    let (status, body) = list(&base, "not-a-token").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body, error(401, "Invalid or expired token"));
 }

@@ -6,18 +6,28 @@ use crate::support::gateway;
 
 const PAGE: &str = "http://localhost:5173";
 
+/// A browser's preflight from `origin` for a PUT of a profile with a token.
 async fn preflight(url: &str, origin: &str) -> reqwest::Response {
-    client()
-        .request(reqwest::Method::OPTIONS, format!("{url}/api/users/u1"))
-        .header("origin", origin)
-        .header("access-control-request-method", "PUT")
-        .header(
+    let headers = [
+        ("origin", origin),
+        ("access-control-request-method", "PUT"),
+        (
             "access-control-request-headers",
             "authorization,content-type",
-        )
-        .send()
-        .await
-        .unwrap()
+        ),
+    ];
+    fetch("OPTIONS", &format!("{url}/api/users/u1"), &headers).await
+}
+
+/// The gateway on a free port with both services at `fake` and
+/// `CORS_ALLOWED_ORIGINS` set to `origins`.
+async fn allowing(fake: &Fake, origins: &str) -> String {
+    serve(gateway(
+        &fake.url,
+        &fake.url,
+        &[("CORS_ALLOWED_ORIGINS", origins)],
+    ))
+    .await
 }
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
@@ -72,13 +82,8 @@ async fn an_allowed_origin_can_read_the_answer_and_its_exposed_headers() {
         &[("CORS_ALLOWED_ORIGINS", "http://localhost:5173")],
     ))
     .await;
-    let response = client()
-        .get(format!("{url}/api/users"))
-        .header("origin", PAGE)
-        .header("authorization", "Bearer t")
-        .send()
-        .await
-        .unwrap();
+    let headers = [("origin", PAGE), ("authorization", "Bearer t")];
+    let response = fetch("GET", &format!("{url}/api/users"), &headers).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "access-control-allow-origin"), Some(PAGE));
     let exposed = header(&response, "access-control-expose-headers")
@@ -93,38 +98,24 @@ async fn an_allowed_origin_can_read_the_answer_and_its_exposed_headers() {
 #[tokio::test]
 async fn an_origin_outside_the_list_gets_no_allow_origin() {
     let fake = Fake::healthy().await;
-    let url = serve(gateway(
-        &fake.url,
-        &fake.url,
-        &[("CORS_ALLOWED_ORIGINS", "https://app.example")],
-    ))
-    .await;
+    let url = allowing(&fake, "https://app.example").await;
     let response = preflight(&url, "https://evil.example").await;
     assert_eq!(header(&response, "access-control-allow-origin"), None);
-    let response = client()
-        .get(format!("{url}/"))
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
+    let evil = [("origin", "https://evil.example")];
+    let response = fetch("GET", &format!("{url}/"), &evil).await;
     assert_eq!(header(&response, "access-control-allow-origin"), None);
 }
 
 #[tokio::test]
 async fn an_options_request_that_is_no_preflight_gets_the_routes_405_json() {
     let fake = Fake::healthy().await;
-    let url = serve(gateway(
-        &fake.url,
-        &fake.url,
-        &[("CORS_ALLOWED_ORIGINS", "*")],
-    ))
-    .await;
+    let url = allowing(&fake, "*").await;
     for origin in [None, Some(PAGE)] {
-        let mut request = client().request(reqwest::Method::OPTIONS, format!("{url}/"));
-        if let Some(origin) = origin {
-            request = request.header("origin", origin);
-        }
-        let (status, _, body) = read(request.send().await.unwrap()).await;
+        let headers: Vec<_> = origin
+            .map(|origin| ("origin", origin))
+            .into_iter()
+            .collect();
+        let (status, _, body) = read(fetch("OPTIONS", &format!("{url}/"), &headers).await).await;
         assert_eq!(status, 405, "Origin {origin:?}: {body}");
         assert_eq!(body["status"], "405", "Origin {origin:?}: {body}");
     }
@@ -136,12 +127,7 @@ async fn an_options_request_that_is_no_preflight_gets_the_routes_405_json() {
 #[tokio::test]
 async fn a_star_allows_any_origin() {
     let fake = Fake::healthy().await;
-    let url = serve(gateway(
-        &fake.url,
-        &fake.url,
-        &[("CORS_ALLOWED_ORIGINS", "*")],
-    ))
-    .await;
+    let url = allowing(&fake, "*").await;
     let response = preflight(&url, "https://anywhere.example").await;
     assert!(matches!(response.status().as_u16(), 200 | 204));
     assert_eq!(header(&response, "access-control-allow-origin"), Some("*"));
@@ -156,12 +142,7 @@ async fn without_allowed_origins_no_cors_headers_are_sent() {
         &[("CORS_ALLOWED_ORIGINS", " , ")],
     ] {
         let url = serve(gateway(&fake.url, &fake.url, extra)).await;
-        let response = client()
-            .get(format!("{url}/"))
-            .header("origin", PAGE)
-            .send()
-            .await
-            .unwrap();
+        let response = fetch("GET", &format!("{url}/"), &[("origin", PAGE)]).await;
         assert_eq!(response.status(), 200);
         assert!(
             response

@@ -8,29 +8,49 @@ use axum::response::IntoResponse;
 use testkit::error;
 use testkit::http::*;
 
-use crate::support::gateway;
+use crate::support::{gateway, health};
 
 const TIMEOUTS: [(&str, &str); 2] = [("CONNECT_TIMEOUT_MS", "200"), ("REQUEST_TIMEOUT_MS", "500")];
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// The body of every POST here: a login's.
+const LOGIN: &str = r#"{"username":"alice","password":"securePassword123"}"#;
+
+/// `method path` at `url`, a POST with [`LOGIN`]: the status and JSON body of an answer
+/// that has an `X-Request-Id`, and how long it took.
 async fn call(url: &str, method: &str, path: &str) -> (u16, serde_json::Value, Duration) {
     let started = Instant::now();
-    let mut request = client().request(method.parse().unwrap(), format!("{url}{path}"));
-    if method == "POST" {
-        request = request
-            .header("content-type", "application/json")
-            .body(r#"{"username":"alice","password":"securePassword123"}"#);
-    }
-    let response = request.send().await.unwrap();
+    let url = format!("{url}{path}");
+    let response = if method == "POST" {
+        post_json(&url, LOGIN).await
+    } else {
+        fetch(method, &url, &[]).await
+    };
     let (status, headers, body) = read(response).await;
     assert!(headers.contains_key("x-request-id"));
     (status, body, started.elapsed())
 }
 
+/// The gateway on a free port with both services at `downstream` and short timeouts.
+async fn gateway_to(downstream: &str) -> String {
+    serve(gateway(downstream, downstream, &TIMEOUTS)).await
+}
+
+/// [`call`]s `method path` at `url`, asserts the JSON error `status` `message`, and
+/// returns how long the answer took.
+async fn expect_error(url: &str, method: &str, path: &str, status: u16, message: &str) -> Duration {
+    let (got, body, took) = call(url, method, path).await;
+    assert_eq!(
+        (got, body),
+        (status, error(status, message)),
+        "{method} {path}"
+    );
+    took
+}
+
 #[tokio::test]
 async fn a_dead_downstream_is_a_503_naming_the_service_at_once() {
-    let dead = dead_url().await;
-    let url = serve(gateway(&dead, &dead, &TIMEOUTS)).await;
+    let url = gateway_to(&dead_url().await).await;
     for (method, path, message) in [
         ("POST", "/api/register", "Auth service unavailable"),
         ("POST", "/api/login", "Auth service unavailable"),
@@ -39,32 +59,27 @@ async fn a_dead_downstream_is_a_503_naming_the_service_at_once() {
         ("GET", "/api/users/u1", "User service unavailable"),
         ("DELETE", "/api/users/u1", "User service unavailable"),
     ] {
-        let (status, body, took) = call(&url, method, path).await;
-        assert_eq!(
-            (status, body),
-            (503, error(503, message)),
-            "{method} {path}"
-        );
+        let took = expect_error(&url, method, path, 503, message).await;
         assert!(took < REQUEST_TIMEOUT, "{method} {path} took {took:?}");
     }
 }
 
 #[tokio::test]
 async fn a_downstream_that_never_answers_is_a_503_after_the_request_timeout() {
-    let silent = silent_url().await;
-    let url = serve(gateway(&silent, &silent, &TIMEOUTS)).await;
+    let url = gateway_to(&silent_url().await).await;
+    expect_unavailable_at_the_timeout(&url, "/api/users", 4).await;
+}
+
+/// Asserts that a login and a GET of `users_path` through `url` each end in their
+/// service's 503 once the request timeout has passed, and before `most` times it.
+async fn expect_unavailable_at_the_timeout(url: &str, users_path: &str, most: u32) {
     for (method, path, message) in [
         ("POST", "/api/login", "Auth service unavailable"),
-        ("GET", "/api/users", "User service unavailable"),
+        ("GET", users_path, "User service unavailable"),
     ] {
-        let (status, body, took) = call(&url, method, path).await;
-        assert_eq!(
-            (status, body),
-            (503, error(503, message)),
-            "{method} {path}"
-        );
+        let took = expect_error(url, method, path, 503, message).await;
         assert!(
-            took >= REQUEST_TIMEOUT && took < REQUEST_TIMEOUT * 4,
+            took >= REQUEST_TIMEOUT && took < REQUEST_TIMEOUT * most,
             "{method} {path} took {took:?}"
         );
     }
@@ -72,21 +87,18 @@ async fn a_downstream_that_never_answers_is_a_503_after_the_request_timeout() {
 
 #[tokio::test]
 async fn silent_downstreams_do_not_hold_up_concurrent_requests() {
-    let silent = silent_url().await;
-    let url = serve(gateway(&silent, &silent, &TIMEOUTS)).await;
+    let url = gateway_to(&silent_url().await).await;
     let started = Instant::now();
     let calls: Vec<_> = (0..8)
         .map(|_| {
             let url = url.clone();
-            tokio::spawn(async move { call(&url, "GET", "/api/users").await })
+            tokio::spawn(async move {
+                expect_error(&url, "GET", "/api/users", 503, "User service unavailable").await
+            })
         })
         .collect();
     for handle in calls {
-        let (status, body, _) = handle.await.unwrap();
-        assert_eq!(
-            (status, body),
-            (503, error(503, "User service unavailable"))
-        );
+        handle.await.unwrap();
     }
     let took = started.elapsed();
     assert!(
@@ -97,15 +109,9 @@ async fn silent_downstreams_do_not_hold_up_concurrent_requests() {
 
 #[tokio::test]
 async fn a_downstream_that_cuts_its_answer_short_is_a_502_json() {
-    let truncating = truncating_url().await;
-    let url = serve(gateway(&truncating, &truncating, &TIMEOUTS)).await;
+    let url = gateway_to(&truncating_url().await).await;
     for (method, path) in [("POST", "/api/register"), ("GET", "/api/users/u1")] {
-        let (status, body, took) = call(&url, method, path).await;
-        assert_eq!(
-            (status, body),
-            (502, error(502, "Bad gateway")),
-            "{method} {path}"
-        );
+        let took = expect_error(&url, method, path, 502, "Bad gateway").await;
         assert!(took < REQUEST_TIMEOUT, "{method} {path} took {took:?}");
     }
 }
@@ -150,29 +156,13 @@ async fn slow_url(delay: Duration, dribble: bool) -> String {
 #[tokio::test]
 async fn a_downstream_slower_than_the_request_timeout_is_a_503_at_the_timeout() {
     // 5 s unless the request timeout cuts it off; the bound leaves room for load.
-    let slow = slow_url(REQUEST_TIMEOUT * 10, false).await;
-    let url = serve(gateway(&slow, &slow, &TIMEOUTS)).await;
-    for (method, path, message) in [
-        ("POST", "/api/login", "Auth service unavailable"),
-        ("GET", "/api/users/u1", "User service unavailable"),
-    ] {
-        let (status, body, took) = call(&url, method, path).await;
-        assert_eq!(
-            (status, body),
-            (503, error(503, message)),
-            "{method} {path}"
-        );
-        assert!(
-            took >= REQUEST_TIMEOUT && took < REQUEST_TIMEOUT * 6,
-            "{method} {path} took {took:?}"
-        );
-    }
+    let url = gateway_to(&slow_url(REQUEST_TIMEOUT * 10, false).await).await;
+    expect_unavailable_at_the_timeout(&url, "/api/users/u1", 6).await;
 }
 
 #[tokio::test]
 async fn a_downstream_slow_but_within_the_request_timeout_is_relayed() {
-    let slow = slow_url(REQUEST_TIMEOUT / 2, false).await;
-    let url = serve(gateway(&slow, &slow, &TIMEOUTS)).await;
+    let url = gateway_to(&slow_url(REQUEST_TIMEOUT / 2, false).await).await;
     for (method, path) in [("POST", "/api/login"), ("GET", "/api/users")] {
         let (status, body, took) = call(&url, method, path).await;
         assert_eq!((status, body), (200, serde_json::json!({"slow": true})));
@@ -184,20 +174,15 @@ async fn a_downstream_slow_but_within_the_request_timeout_is_relayed() {
 async fn a_downstream_that_dribbles_its_body_past_the_timeout_is_a_503() {
     // 100 bytes, one every 100 ms: 10 s unless the request timeout cuts it off. The
     // bound leaves room for a loaded machine and is still far below those 10 s.
-    let slow = slow_url(Duration::from_millis(100), true).await;
-    let url = serve(gateway(&slow, &slow, &TIMEOUTS)).await;
-    let (status, body, took) = call(&url, "GET", "/api/users").await;
-    assert_eq!(
-        (status, body),
-        (503, error(503, "User service unavailable"))
-    );
+    let url = gateway_to(&slow_url(Duration::from_millis(100), true).await).await;
+    let took = expect_error(&url, "GET", "/api/users", 503, "User service unavailable").await;
     assert!(took < REQUEST_TIMEOUT * 6, "took {took:?}");
 }
 
 #[tokio::test]
 async fn an_answer_that_claims_json_but_is_not_is_a_502_json() {
     let users = Fake::healthy().await;
-    let url = serve(gateway(&users.url, &users.url, &TIMEOUTS)).await;
+    let url = gateway_to(&users.url).await;
     for (status, content_type, body) in [
         (200, "application/json", "<html>proxy error</html>"),
         (
@@ -227,13 +212,9 @@ async fn an_answer_that_claims_json_but_is_not_is_a_502_json() {
 #[tokio::test]
 async fn json_answers_and_bodiless_ones_still_pass() {
     let users = Fake::healthy().await;
-    let url = serve(gateway(&users.url, &users.url, &TIMEOUTS)).await;
+    let url = gateway_to(&users.url).await;
     users.answer(Reply::json(200, serde_json::json!([])));
-    let head = client()
-        .head(format!("{url}/api/users"))
-        .send()
-        .await
-        .unwrap();
+    let head = fetch("HEAD", &format!("{url}/api/users"), &[]).await;
     assert_eq!(head.status(), 200);
     users.answer(Reply {
         status: 204,
@@ -241,11 +222,7 @@ async fn json_answers_and_bodiless_ones_still_pass() {
         body: String::new(),
         headers: Vec::new(),
     });
-    let empty = client()
-        .delete(format!("{url}/api/users/u1"))
-        .send()
-        .await
-        .unwrap();
+    let empty = fetch("DELETE", &format!("{url}/api/users/u1"), &[]).await;
     assert_eq!(empty.status(), 204);
     assert!(empty.bytes().await.unwrap().is_empty());
 }
@@ -276,11 +253,7 @@ async fn a_paused_downstream_opens_its_breaker_and_a_resumed_one_closes_it() {
     let mut settings = TIMEOUTS.to_vec();
     settings.extend([("BREAKER_FAILURES", "3"), ("BREAKER_COOLDOWN_MS", "800")]);
     let url = serve(gateway(&down, &down, &settings)).await;
-    let breakers = |url: String| async move {
-        let (status, _, body) = read(client().get(format!("{url}/")).send().await.unwrap()).await;
-        assert_eq!(status, 200);
-        body["breakers"].clone()
-    };
+    let breakers = |url: String| async move { health(&url, "/").await["breakers"].clone() };
     assert_eq!(
         breakers(url.clone()).await,
         serde_json::json!({"auth": "closed", "users": "closed"})
@@ -292,11 +265,7 @@ async fn a_paused_downstream_opens_its_breaker_and_a_resumed_one_closes_it() {
         assert!(took >= REQUEST_TIMEOUT, "a timeout: {took:?}");
     }
     for _ in 0..5 {
-        let (status, body, took) = call(&url, "GET", "/api/users").await;
-        assert_eq!(
-            (status, body),
-            (503, error(503, "User service unavailable"))
-        );
+        let took = expect_error(&url, "GET", "/api/users", 503, "User service unavailable").await;
         assert!(
             took < Duration::from_millis(100),
             "open: at once, took {took:?}"
@@ -397,14 +366,8 @@ async fn load_shed_by_auth_is_relayed_and_never_opens_its_breaker() {
     settings.extend([("BREAKER_FAILURES", "2")]);
     let url = serve(gateway(&auth.url, &auth.url, &settings)).await;
     for _ in 0..6 {
-        let response = client()
-            .post(format!("{url}/api/login"))
-            .header("content-type", "application/json")
-            .body(r#"{"username":"alice","password":"securePassword123"}"#)
-            .send()
-            .await
-            .unwrap();
-        let (status, headers, body) = read(response).await;
+        let (status, headers, body) =
+            read(post_json(&format!("{url}/api/login"), LOGIN).await).await;
         assert_eq!(
             (status, body),
             (
@@ -420,6 +383,6 @@ async fn load_shed_by_auth_is_relayed_and_never_opens_its_breaker() {
         .filter(|r| r.path == "/login")
         .count();
     assert_eq!(logins, 6, "no request refused by the gateway");
-    let (_, _, health) = read(client().get(format!("{url}/")).send().await.unwrap()).await;
+    let (_, _, health) = read(fetch("GET", &format!("{url}/"), &[]).await).await;
     assert_eq!(health["breakers"]["auth"], "closed");
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use testkit::http::*;
 use testkit::{config, error, try_config};
 
-use crate::support::gateway;
+use crate::support::{assert_spec_health_with_both_services_up, gateway, gateway_with, health};
 
 /// The gateway on a free port in front of two fakes; returns (gateway URL, auth, users).
 async fn setup() -> (String, Fake, Fake) {
@@ -15,19 +15,66 @@ async fn setup() -> (String, Fake, Fake) {
     (url, auth, users)
 }
 
+/// A request to forward: method, path under `/api` (with any query), JSON body if any.
+type Case = (&'static str, String, Option<Value>);
+
+/// Sends `case` to the gateway at `url` with `headers`, asserts a 200 and that `fake`
+/// got it last with the same method, path without `/api`, query and body; returns
+/// what `fake` got.
+async fn forward(url: &str, fake: &Fake, case: &Case, headers: &[(&str, &str)]) -> Received {
+    let (method, path, body) = case;
+    let mut request = client().request(method.parse().unwrap(), format!("{url}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200, "{method} {path}");
+    let got = fake.received().pop().unwrap();
+    assert_eq!(got.method, *method);
+    let forwarded = path.strip_prefix("/api").unwrap();
+    let (want_path, want_query) = match forwarded.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (forwarded, None),
+    };
+    assert_eq!(got.path, want_path);
+    assert_eq!(got.query.as_deref(), want_query);
+    match body {
+        Some(body) => assert_eq!(got.json(), *body, "{method} {path}"),
+        None => assert!(got.body.is_empty(), "{method} {path} sent {:?}", got.body),
+    }
+    got
+}
+
+/// Asserts that `response` is the JSON error `status` `message` and carries an
+/// `X-Request-Id`; `what` names the request.
+async fn assert_error_with_request_id(
+    response: reqwest::Response,
+    status: u16,
+    message: &str,
+    what: &str,
+) {
+    let (got, headers, body) = read(response).await;
+    assert_eq!((got, body), (status, error(status, message)), "{what}");
+    assert!(headers.contains_key("x-request-id"), "{what}");
+}
+
+/// The `X-Request-Id` the gateway answered with.
+fn request_id(response: &reqwest::Response) -> String {
+    response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn health_is_the_spec_body_in_the_spec_key_order_plus_downstream_status() {
     let (url, _auth, _users) = setup().await;
-    let response = client().get(format!("{url}/")).send().await.unwrap();
-    let (status, _, mut body) = read(response).await;
-    assert_eq!(status, 200);
-    assert_eq!(body["downstream"], json!({"auth": "ok", "users": "ok"}));
-    body.as_object_mut().unwrap().shift_remove("downstream");
-    assert_eq!(
-        body.as_object_mut().unwrap().shift_remove("breakers"),
-        Some(serde_json::json!({"auth": "closed", "users": "closed"}))
-    );
-    assert_eq!(body.to_string(), spec_health().to_string());
+    assert_spec_health_with_both_services_up(health(&url, "/").await);
 }
 
 #[tokio::test]
@@ -35,10 +82,8 @@ async fn health_reports_a_dead_downstream_without_failing_itself() {
     let auth = Fake::healthy().await;
     let url = serve(gateway(&auth.url, &silent_url().await, &[])).await;
     let started = std::time::Instant::now();
-    let response = client().get(format!("{url}/")).send().await.unwrap();
+    let body = health(&url, "/").await;
     let took = started.elapsed();
-    let (status, _, body) = read(response).await;
-    assert_eq!(status, 200);
     assert_eq!(body["status"], "ok");
     assert_eq!(
         body["downstream"],
@@ -53,10 +98,7 @@ async fn health_reports_a_dead_downstream_without_failing_itself() {
 #[tokio::test]
 async fn health_also_answers_at_api() {
     let (url, _auth, _users) = setup().await;
-    let response = client().get(format!("{url}/api")).send().await.unwrap();
-    let (status, _, body) = read(response).await;
-    assert_eq!(status, 200);
-    assert_eq!(body["service"], "gateway-service");
+    assert_eq!(health(&url, "/api").await["service"], "gateway-service");
 }
 
 #[tokio::test]
@@ -100,51 +142,31 @@ async fn auth_routes_go_to_auth_with_method_path_body_and_headers() {
 async fn account_routes_go_to_auth_with_method_path_body_and_headers() {
     let (url, auth, users) = setup().await;
     let sid = "7d444840-9dc0-11d1-b245-5ffdce74fad2";
-    let cases: [(&str, String, Option<Value>); 4] = [
+    let change = json!({"current_password": "securePassword123",
+                        "new_password": "evenMoreSecure456"});
+    let deletion = json!({"password": "securePassword123"});
+    let cases: [Case; 4] = [
         ("GET", "/api/sessions".into(), None),
         ("DELETE", format!("/api/sessions/{sid}"), None),
-        (
-            "POST",
-            "/api/password".into(),
-            Some(json!({"current_password": "securePassword123",
-                        "new_password": "evenMoreSecure456"})),
-        ),
-        (
-            "DELETE",
-            "/api/account".into(),
-            Some(json!({"password": "securePassword123"})),
-        ),
+        ("POST", "/api/password".into(), Some(change)),
+        ("DELETE", "/api/account".into(), Some(deletion)),
     ];
-    for (i, (method, path, body)) in cases.iter().enumerate() {
-        let mut request = client()
-            .request(method.parse().unwrap(), format!("{url}{path}"))
-            .header("authorization", "Bearer abc.def.ghi")
-            .header("user-agent", "session-test/1.0")
-            .header("cookie", "session=secret")
-            .header("x-request-id", format!("req-account-{i}"));
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), 200, "{method} {path}");
-        let got = auth.received().pop().unwrap();
-        assert_eq!(got.method, *method);
-        assert_eq!(got.path, path.strip_prefix("/api").unwrap());
-        assert_eq!(got.query, None);
-        assert_eq!(got.header("authorization"), Some("Bearer abc.def.ghi"));
+    for (i, case) in cases.iter().enumerate() {
         let expected_id = format!("req-account-{i}");
+        let headers = [
+            ("authorization", "Bearer abc.def.ghi"),
+            ("user-agent", "session-test/1.0"),
+            ("cookie", "session=secret"),
+            ("x-request-id", expected_id.as_str()),
+        ];
+        let got = forward(&url, &auth, case, &headers).await;
+        assert_eq!(got.header("authorization"), Some("Bearer abc.def.ghi"));
         assert_eq!(got.header("x-request-id"), Some(expected_id.as_str()));
         assert_eq!(got.header("user-agent"), Some("session-test/1.0"));
         assert_eq!(got.header("cookie"), None);
         assert_eq!(got.header("x-forwarded-for"), Some("127.0.0.1"));
-        match body {
-            Some(body) => {
-                assert_eq!(got.json(), *body, "{method} {path}");
-                assert_eq!(got.header("content-type"), Some("application/json"));
-            }
-            None => assert!(got.body.is_empty(), "{method} {path} sent {:?}", got.body),
+        if case.2.is_some() {
+            assert_eq!(got.header("content-type"), Some("application/json"));
         }
     }
     assert_eq!(auth.received().len(), cases.len());
@@ -155,53 +177,26 @@ async fn account_routes_go_to_auth_with_method_path_body_and_headers() {
 async fn user_routes_go_to_users_with_every_method_path_and_query() {
     let (url, auth, users) = setup().await;
     let id = "550e8400-e29b-41d4-a716-446655440000";
-    let cases: [(&str, String, Option<Value>); 6] = [
+    let profile = json!({"user_id": id, "username": "alice", "email": "alice@example.com",
+                         "full_name": "Alice Smith", "bio": "Software developer"});
+    let update = json!({"bio": "Senior software developer"});
+    let one = format!("/api/users/{id}");
+    let cases: [Case; 6] = [
         ("GET", "/api/users".into(), None),
         ("GET", "/api/users?limit=2&cursor=abc%3D%3D".into(), None),
-        (
-            "POST",
-            "/api/users".into(),
-            Some(
-                json!({"user_id": id, "username": "alice", "email": "alice@example.com",
-                        "full_name": "Alice Smith", "bio": "Software developer"}),
-            ),
-        ),
-        ("GET", format!("/api/users/{id}"), None),
-        (
-            "PUT",
-            format!("/api/users/{id}"),
-            Some(json!({"bio": "Senior software developer"})),
-        ),
-        ("DELETE", format!("/api/users/{id}"), None),
+        ("POST", "/api/users".into(), Some(profile)),
+        ("GET", one.clone(), None),
+        ("PUT", one.clone(), Some(update)),
+        ("DELETE", one, None),
     ];
-    for (method, path, body) in cases {
-        let mut request = client()
-            .request(method.parse().unwrap(), format!("{url}{path}"))
-            .header("authorization", "Bearer token-1");
-        if let Some(body) = &body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), 200, "{method} {path}");
-        let got = users.received().pop().unwrap();
-        assert_eq!(got.method, method);
-        let (want_path, want_query) = match path.strip_prefix("/api").unwrap().split_once('?') {
-            Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
-            None => (path.strip_prefix("/api").unwrap().to_owned(), None),
-        };
-        assert_eq!(got.path, want_path);
-        assert_eq!(got.query, want_query);
+    for case in &cases {
+        let got = forward(&url, &users, case, &[("authorization", "Bearer token-1")]).await;
+        let (method, path, _) = case;
         assert_eq!(got.header("authorization"), Some("Bearer token-1"));
         // The client's address goes to auth only: users reads none.
         assert_eq!(got.header("x-forwarded-for"), None, "{method} {path}");
         assert_eq!(got.header("x-forwarded-host"), None, "{method} {path}");
         assert!(got.header("x-request-id").is_some(), "{method} {path}");
-        match body {
-            Some(body) => assert_eq!(got.json(), body),
-            None => assert!(got.body.is_empty(), "{method} {path} sent {:?}", got.body),
-        }
     }
     assert_eq!(users.received().len(), 6);
     assert!(auth.received().is_empty());
@@ -222,11 +217,7 @@ async fn downstream_status_body_and_content_type_come_back_unchanged() {
     ];
     for (status, body) in cases {
         users.answer(Reply::json(status, body.clone()));
-        let response = client()
-            .get(format!("{url}/api/users/u1"))
-            .send()
-            .await
-            .unwrap();
+        let response = fetch("GET", &format!("{url}/api/users/u1"), &[]).await;
         let (got_status, headers, got_body) = read(response).await;
         assert_eq!(got_status, status);
         assert_eq!(got_body, body);
@@ -243,11 +234,7 @@ async fn a_non_json_answer_keeps_its_content_type_and_bytes() {
         body: "short and stout".into(),
         headers: Vec::new(),
     });
-    let response = client()
-        .get(format!("{url}/api/users"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch("GET", &format!("{url}/api/users"), &[]).await;
     assert_eq!(response.status(), 418);
     assert_eq!(
         response.headers()["content-type"],
@@ -267,11 +254,7 @@ async fn the_next_cursor_header_passes_through_and_hop_by_hop_headers_do_not() {
             .with_header("x-internal", "yes")
             .with_header("connection", "x-internal"),
     );
-    let response = client()
-        .get(format!("{url}/api/users?limit=1"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch("GET", &format!("{url}/api/users?limit=1"), &[]).await;
     let (status, headers, body) = read(response).await;
     assert_eq!((status, body), (200, json!([])));
     assert_eq!(headers["x-next-cursor"], "eyJrIjoiYWxpY2UifQ");
@@ -283,30 +266,14 @@ async fn the_next_cursor_header_passes_through_and_hop_by_hop_headers_do_not() {
 #[tokio::test]
 async fn a_request_id_is_made_when_missing_and_returned_on_every_answer() {
     let (url, _auth, users) = setup().await;
-    let response = client()
-        .get(format!("{url}/api/users"))
-        .send()
-        .await
-        .unwrap();
-    let returned = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let returned = request_id(&fetch("GET", &format!("{url}/api/users"), &[]).await);
     assert!(uuid::Uuid::parse_str(&returned).is_ok(), "{returned}");
     assert_eq!(users.only().header("x-request-id"), Some(returned.as_str()));
 
     for path in ["/", "/api/nope", "/api/users"] {
-        let response = client()
-            .get(format!("{url}{path}"))
-            .header("x-request-id", "client-chosen-42")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.headers()["x-request-id"],
-            "client-chosen-42",
-            "{path}"
-        );
+        let chosen = [("x-request-id", "client-chosen-42")];
+        let response = fetch("GET", &format!("{url}{path}"), &chosen).await;
+        assert_eq!(request_id(&response), "client-chosen-42", "{path}");
     }
     let forwarded = users.received().pop().unwrap();
     assert_eq!(forwarded.path, "/users");
@@ -318,16 +285,8 @@ async fn an_unreasonable_client_request_id_is_replaced() {
     let (url, _auth, users) = setup().await;
     let long = "x".repeat(500);
     for bad in [long.as_str(), "has spaces in it", "quote\"d"] {
-        let response = client()
-            .get(format!("{url}/api/users"))
-            .header("x-request-id", bad)
-            .send()
-            .await
-            .unwrap();
-        let returned = response.headers()["x-request-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let url = format!("{url}/api/users");
+        let returned = request_id(&fetch("GET", &url, &[("x-request-id", bad)]).await);
         assert!(
             uuid::Uuid::parse_str(&returned).is_ok(),
             "{bad} -> {returned}"
@@ -347,14 +306,8 @@ async fn unknown_api_paths_are_a_404_json_without_contacting_anyone() {
         "/nope",
         "/api/",
     ] {
-        let response = client().get(format!("{url}{path}")).send().await.unwrap();
-        let (status, headers, body) = read(response).await;
-        assert_eq!(
-            (status, body),
-            (404, error(404, "Route not found")),
-            "{path}"
-        );
-        assert!(headers.contains_key("x-request-id"));
+        let response = fetch("GET", &format!("{url}{path}"), &[]).await;
+        assert_error_with_request_id(response, 404, "Route not found", path).await;
     }
     assert!(auth.received().is_empty() && users.received().is_empty());
 }
@@ -364,20 +317,8 @@ async fn a_body_over_64_kib_is_a_413_without_contacting_downstream() {
     let (url, auth, users) = setup().await;
     let big = json!({"username": "a".repeat(errors::json::MAX_BODY_BYTES)}).to_string();
     for path in ["/api/register", "/api/users"] {
-        let response = client()
-            .post(format!("{url}{path}"))
-            .header("content-type", "application/json")
-            .body(big.clone())
-            .send()
-            .await
-            .unwrap();
-        let (status, headers, body) = read(response).await;
-        assert_eq!(
-            (status, body),
-            (413, error(413, "Request body too large")),
-            "{path}"
-        );
-        assert!(headers.contains_key("x-request-id"));
+        let response = post_json(&format!("{url}{path}"), big.clone()).await;
+        assert_error_with_request_id(response, 413, "Request body too large", path).await;
     }
     assert!(auth.received().is_empty() && users.received().is_empty());
 }
@@ -388,13 +329,7 @@ async fn a_body_of_exactly_64_kib_is_forwarded_whole() {
     let limit = errors::json::MAX_BODY_BYTES;
     let body = format!("\"{}\"", "a".repeat(limit - 2));
     assert_eq!(body.len(), limit);
-    let response = client()
-        .post(format!("{url}/api/register"))
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let response = post_json(&format!("{url}/api/register"), body.clone()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(auth.only().body, body.as_bytes());
 }
@@ -408,12 +343,7 @@ async fn a_downstream_answer_over_the_cap_is_a_502_json() {
         body: format!("\"{}\"", "a".repeat(gateway::MAX_UPSTREAM_BODY_BYTES)),
         headers: Vec::new(),
     });
-    let response = client()
-        .get(format!("{url}/api/users"))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, body) = read(response).await;
+    let (status, _, body) = read(fetch("GET", &format!("{url}/api/users"), &[]).await).await;
     assert_eq!((status, body), (502, error(502, "Bad gateway")));
 }
 
@@ -427,13 +357,7 @@ async fn a_base_url_with_a_path_prefix_keeps_it() {
         &[],
     ))
     .await;
-    let response = client()
-        .post(format!("{url}/api/login?x=1"))
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let response = post_json(&format!("{url}/api/login?x=1"), "{}").await;
     assert_eq!(response.status(), 200);
     let got = auth.only();
     assert_eq!(got.path, "/lambda-url/auth/login");
@@ -568,38 +492,25 @@ async fn every_listed_forwarded_path_goes_downstream_whatever_the_method() {
 
 #[tokio::test]
 async fn without_service_urls_health_is_the_spec_body_and_asks_no_one() {
-    let url = serve(gateway::router(
-        gateway::AppState::from_config(&config(&[])).unwrap(),
-    ))
-    .await;
-    let response = client().get(format!("{url}/")).send().await.unwrap();
-    let (status, _, body) = read(response).await;
-    assert_eq!(status, 200);
-    assert_eq!(body.to_string(), spec_health().to_string());
+    let url = serve(gateway_with(&[])).await;
+    assert_eq!(
+        health(&url, "/").await.to_string(),
+        spec_health().to_string()
+    );
 }
 
 #[tokio::test]
 async fn with_one_service_url_only_that_service_is_probed_and_forwarded_to() {
     let users = Fake::healthy().await;
-    let url = serve(gateway::router(
-        gateway::AppState::from_config(&config(&[("USER_SERVICE_URL", &users.url)])).unwrap(),
-    ))
-    .await;
-    let (status, _, body) = read(client().get(format!("{url}/")).send().await.unwrap()).await;
-    assert_eq!(status, 200);
-    assert_eq!(body["downstream"], json!({"users": "ok"}));
-    let (status, _, _) = read(
-        client()
-            .get(format!("{url}/api/users"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let url = serve(gateway_with(&[("USER_SERVICE_URL", &users.url)])).await;
+    assert_eq!(
+        health(&url, "/").await["downstream"],
+        json!({"users": "ok"})
+    );
+    let (status, _, _) = read(fetch("GET", &format!("{url}/api/users"), &[]).await).await;
     assert_eq!(status, 200);
     for path in ["/api/register", "/login"] {
-        let response = client().post(format!("{url}{path}")).send().await.unwrap();
-        let (status, _, body) = read(response).await;
+        let (status, _, body) = read(fetch("POST", &format!("{url}{path}"), &[]).await).await;
         assert_eq!(
             (status, body),
             (404, error(404, "Route not found")),
@@ -612,9 +523,8 @@ async fn with_one_service_url_only_that_service_is_probed_and_forwarded_to() {
 
 #[tokio::test]
 async fn without_service_urls_every_forwarded_path_is_the_unknown_route_404() {
-    let app = gateway::router(gateway::AppState::from_config(&config(&[])).unwrap());
-    let url = serve(app).await;
-    let unknown = read(client().get(format!("{url}/nope")).send().await.unwrap()).await;
+    let url = serve(gateway_with(&[])).await;
+    let unknown = read(fetch("GET", &format!("{url}/nope"), &[]).await).await;
     assert_eq!(
         (unknown.0, &unknown.2),
         (404, &error(404, "Route not found"))

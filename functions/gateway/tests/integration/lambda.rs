@@ -3,9 +3,18 @@
 
 use serde_json::json;
 use testkit::http::*;
-use testkit::{config, error, event, invoke, with_header};
+use testkit::{LambdaReply, error, event, invoke, with_header, with_path};
 
-use crate::support::gateway;
+use crate::support::{assert_spec_health_with_both_services_up, gateway, gateway_with};
+
+/// Asserts that `reply` is the unknown route's 404 JSON; `what` names the request.
+fn assert_route_not_found(reply: &LambdaReply, what: &str) {
+    assert_eq!(
+        (reply.status, &reply.body),
+        (404, &error(404, "Route not found")),
+        "{what}"
+    );
+}
 
 #[tokio::test]
 async fn the_health_event_answers_the_spec_body_with_api_gateways_request_id() {
@@ -14,14 +23,7 @@ async fn the_health_event_answers_the_spec_body_with_api_gateways_request_id() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.headers["content-type"], "application/json");
     assert_eq!(reply.headers["x-request-id"], "REQ-gateway-health");
-    let mut body = reply.body;
-    assert_eq!(body["downstream"], json!({"auth": "ok", "users": "ok"}));
-    body.as_object_mut().unwrap().shift_remove("downstream");
-    assert_eq!(
-        body.as_object_mut().unwrap().shift_remove("breakers"),
-        Some(serde_json::json!({"auth": "closed", "users": "closed"}))
-    );
-    assert_eq!(body.to_string(), spec_health().to_string());
+    assert_spec_health_with_both_services_up(reply.body);
 }
 
 #[tokio::test]
@@ -32,8 +34,7 @@ async fn the_unknown_route_event_is_a_404_json_without_contacting_anyone() {
         event("gateway-unknown-route"),
     )
     .await;
-    assert_eq!(reply.status, 404);
-    assert_eq!(reply.body, error(404, "Route not found"));
+    assert_route_not_found(&reply, "gateway-unknown-route");
     assert_eq!(reply.headers["x-request-id"], "REQ-gateway-unknown-route");
     assert!(fake.received().is_empty());
 }
@@ -57,10 +58,8 @@ async fn a_client_request_id_wins_over_api_gateways() {
 #[tokio::test]
 async fn a_forwarded_event_reaches_the_downstream_service() {
     let users = Fake::start(Reply::json(404, error(404, "User not found"))).await;
-    let mut request = event("gateway-unknown-route");
-    request["rawPath"] = json!("/api/users/u1");
+    let mut request = with_path(event("gateway-unknown-route"), "/api/users/u1");
     request["rawQueryString"] = json!("fields=bio");
-    request["requestContext"]["http"]["path"] = json!("/api/users/u1");
     let request = with_header(request, "Authorization", "Bearer t-1");
     let reply = invoke(gateway(&dead_url().await, &users.url, &[]), request).await;
     assert_eq!(reply.status, 404);
@@ -80,7 +79,7 @@ async fn a_forwarded_event_reaches_the_downstream_service() {
 
 /// The gateway as deployed: no service URLs, on API Gateway's `$default` route.
 fn deployed() -> axum::Router {
-    gateway::router(gateway::AppState::from_config(&config(&[])).unwrap())
+    gateway_with(&[])
 }
 
 #[tokio::test]
@@ -92,8 +91,7 @@ async fn as_deployed_unprefixed_and_unknown_paths_are_the_unknown_route_404() {
         "gateway-dot-segments",
     ] {
         let reply = invoke(deployed(), event(name)).await;
-        assert_eq!(reply.status, 404, "{name}: {:?}", reply.body);
-        assert_eq!(reply.body, error(404, "Route not found"), "{name}");
+        assert_route_not_found(&reply, name);
         assert_eq!(reply.headers["content-type"], "application/json", "{name}");
         assert_eq!(
             reply.headers["x-request-id"],
@@ -110,16 +108,10 @@ async fn as_deployed_every_forwarded_path_and_method_is_the_unknown_route_404() 
         for prefix in ["", "/api"] {
             for method in testkit::PROBED_METHODS {
                 let path = format!("{prefix}{}", testkit::concrete_path(path));
-                let mut request = event("gateway-register");
-                request["rawPath"] = json!(path);
-                request["requestContext"]["http"]["path"] = json!(path);
+                let mut request = with_path(event("gateway-register"), &path);
                 request["requestContext"]["http"]["method"] = json!(method);
                 let reply = invoke(deployed(), request).await;
-                assert_eq!(
-                    (reply.status, &reply.body),
-                    (404, &error(404, "Route not found")),
-                    "{method} {path}"
-                );
+                assert_route_not_found(&reply, &format!("{method} {path}"));
             }
         }
     }
@@ -141,12 +133,9 @@ async fn a_dot_segment_event_reaches_no_one_even_with_service_urls() {
         "/api/users/.%2e",
         "/users/..",
     ] {
-        let mut request = event("gateway-dot-segments");
-        request["rawPath"] = json!(path);
-        request["requestContext"]["http"]["path"] = json!(path);
+        let request = with_path(event("gateway-dot-segments"), path);
         let reply = invoke(gateway(&fake.url, &fake.url, &[]), request).await;
-        assert_eq!(reply.status, 404, "{path}: {:?}", reply.body);
-        assert_eq!(reply.body, error(404, "Route not found"), "{path}");
+        assert_route_not_found(&reply, path);
     }
     assert!(fake.received().is_empty(), "{:?}", fake.received());
 }
