@@ -1,151 +1,54 @@
-//! The local stack's configuration: every part, as the stack runs all three functions;
-//! each function gets its own share ([`Config::auth`], [`Config::users`],
-//! [`Config::gateway`]).
+//! The local stack's configuration: each function's own, read from the same
+//! environment ([`auth::Config`], [`users::Config`], [`gateway::Config`]), and the
+//! local servers' limits.
 
-use auth::config::{
-    DEFAULT_BCRYPT_COST, HashingLimits, LoginLimits, RegisterLimits, read_bcrypt_cost,
-    read_public_url,
-};
-use edge::client_ip::TrustedProxies;
 use edge::server::ServerLimits;
-use gateway::config::read_cors_origins;
-use outbound::breaker::BreakerConfig;
-use outbound::config::Services;
-use settings::{ConfigError, HttpClientConfig, ReadConfig, Url, Vars};
+use settings::{ConfigError, HttpClientConfig, ReadConfig, Vars};
 use stores::config::StoreConfig;
-use tokens::config::TokenConfig;
-use users::config::ProfileEmails;
 
-/// The whole configuration: one part per concern.
-#[derive(Debug, Clone)]
+/// The whole configuration: each function's part as it reads it in Lambda, and how the
+/// local servers guard their connections.
+#[derive(Debug, Clone, Default)]
 pub struct Config {
-    pub tokens: TokenConfig,
-    pub bcrypt_cost: u32,
-    pub store: StoreConfig,
-    pub services: Services,
-    pub http: HttpClientConfig,
-    pub login_limits: LoginLimits,
-    pub register_limits: RegisterLimits,
-    /// Origins a browser may call the gateway from (`CORS_ALLOWED_ORIGINS`, comma
-    /// separated, `*` for any). `None` when unset, which each binary reads its own way
-    /// (the local stack: any origin; the Lambda: no CORS, API Gateway answers it);
-    /// an empty list when set but empty, which turns CORS off.
-    pub cors_allowed_origins: Option<Vec<String>>,
-    /// The circuit breakers on calls to other services.
-    pub breaker: BreakerConfig,
-    /// Who sees a profile's `email` (users).
-    pub profile_emails: ProfileEmails,
-    /// Whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`; by default nobody's).
-    pub trusted_proxies: TrustedProxies,
-    /// This API's own public base URL (`PUBLIC_URL`), where verifiers find its key
-    /// set; `None` when unset.
-    pub public_url: Option<Url>,
-    /// How many bcrypt runs at once, and how long one may wait for its turn.
-    pub hashing: HashingLimits,
-    /// How the local servers guard their connections.
+    pub auth: auth::Config,
+    pub users: users::Config,
+    pub gateway: gateway::Config,
     pub server: ServerLimits,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            tokens: TokenConfig::default(),
-            bcrypt_cost: DEFAULT_BCRYPT_COST,
-            store: StoreConfig::default(),
-            services: Services::default(),
-            http: HttpClientConfig::default(),
-            login_limits: LoginLimits::default(),
-            register_limits: RegisterLimits::default(),
-            cors_allowed_origins: None,
-            breaker: BreakerConfig::default(),
-            profile_emails: ProfileEmails::default(),
-            trusted_proxies: TrustedProxies::default(),
-            public_url: None,
-            hashing: HashingLimits::default(),
-            server: ServerLimits::default(),
-        }
-    }
 }
 
 impl ReadConfig for Config {
     fn read(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            tokens: TokenConfig::read(vars)?,
-            bcrypt_cost: read_bcrypt_cost(vars)?,
-            store: StoreConfig::read(vars)?,
-            services: Services::read(vars)?,
-            http: HttpClientConfig::read(vars)?,
-            breaker: BreakerConfig::read(vars)?,
-            profile_emails: ProfileEmails::read(vars)?,
-            login_limits: LoginLimits::read(vars)?,
-            register_limits: RegisterLimits::read(vars)?,
-            cors_allowed_origins: read_cors_origins(vars),
-            trusted_proxies: TrustedProxies::read(vars)?,
-            public_url: read_public_url(vars)?,
-            hashing: HashingLimits::read(vars)?,
+            auth: auth::Config::read(vars)?,
+            users: users::Config::read(vars)?,
+            gateway: gateway::Config::read(vars)?,
             server: ServerLimits::read(vars)?,
         })
     }
 }
 
-impl Config {
-    /// The auth function's share.
-    pub fn auth(&self) -> auth::Config {
-        auth::Config {
-            tokens: self.tokens.clone(),
-            bcrypt_cost: self.bcrypt_cost,
-            store: self.store.clone(),
-            http: self.http,
-            login_limits: self.login_limits,
-            register_limits: self.register_limits,
-            trusted_proxies: self.trusted_proxies.clone(),
-            public_url: self.public_url.clone(),
-            hashing: self.hashing,
-        }
-    }
-
-    /// The users function's share.
-    pub fn users(&self) -> users::Config {
-        users::Config {
-            tokens: self.tokens.clone(),
-            store: self.store.clone(),
-            services: self.services.clone(),
-            http: self.http,
-            breaker: self.breaker,
-            profile_emails: self.profile_emails,
-        }
-    }
-
-    /// The gateway function's share.
-    pub fn gateway(&self) -> gateway::Config {
-        gateway::Config {
-            services: self.services.clone(),
-            http: self.http,
-            cors_allowed_origins: self.cors_allowed_origins.clone(),
-            breaker: self.breaker,
-            trusted_proxies: self.trusted_proxies.clone(),
-        }
-    }
-}
-
+/// The stack's stores: one set, shared by auth and users (the same variables).
 impl stores::config::StoreSettings for Config {
     fn store(&self) -> &StoreConfig {
-        &self.store
+        &self.auth.store
     }
 
     fn timeouts(&self) -> &HttpClientConfig {
-        &self.http
+        &self.auth.http
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use auth::config::{HashingLimits, LoginLimits, RegisterLimits, read_bcrypt_cost};
+    use outbound::config::Services;
     use outbound::config::{AuthMode, join_service_url};
     use settings::Secret;
     use std::collections::HashMap;
     use std::time::Duration;
     use stores::config::StoreKind;
+    use users::config::ProfileEmails;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs
@@ -158,15 +61,16 @@ mod tests {
     #[test]
     fn defaults_match_the_spec() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.tokens.access_ttl, Duration::from_secs(86400));
-        assert_eq!(c.bcrypt_cost, 12);
-        assert_eq!(c.store.kind, StoreKind::Memory);
-        assert_eq!(c.services.auth_mode, AuthMode::Local);
-        assert_eq!(c.services.auth_url, None);
-        assert_eq!(c.services.users_url, None);
-        assert!(c.tokens.secret.is_none());
+        assert_eq!(c.auth.tokens.access_ttl, Duration::from_secs(86400));
+        assert_eq!(c.auth.bcrypt_cost, 12);
+        assert_eq!(c.auth.store.kind, StoreKind::Memory);
+        assert_eq!(c.users.services.auth_mode, AuthMode::Local);
+        assert_eq!(c.users.services.auth_url, None);
+        assert_eq!(c.users.services.users_url, None);
+        assert!(c.auth.tokens.secret.is_none());
         assert!(
-            c.tokens
+            c.auth
+                .tokens
                 .require_secret()
                 .unwrap_err()
                 .to_string()
@@ -181,9 +85,9 @@ mod tests {
             ("AUTH_SERVICE_URL", "https://auth.example.com/prefix//"),
         ])
         .unwrap();
-        let users = c.services.users_url.unwrap();
+        let users = c.users.services.users_url.unwrap();
         assert_eq!(users.as_str(), "http://127.0.0.1:9/");
-        let auth = c.services.auth_url.unwrap();
+        let auth = c.users.services.auth_url.unwrap();
         assert_eq!(auth.as_str(), "https://auth.example.com/prefix");
         assert_eq!(
             join_service_url(&auth, "/users/a%2Fb", Some("limit=1")).as_str(),
@@ -199,7 +103,10 @@ mod tests {
         );
         let blank = config(&[("AUTH_SERVICE_URL", "  "), ("USER_SERVICE_URL", "")]).unwrap();
         assert_eq!(
-            (blank.services.auth_url, blank.services.users_url),
+            (
+                blank.users.services.auth_url,
+                blank.users.services.users_url
+            ),
             (None, None)
         );
     }
@@ -229,10 +136,11 @@ mod tests {
 
     #[test]
     fn breakers_have_defaults_and_can_be_set() {
-        let d = config(&[]).unwrap().breaker;
+        let d = config(&[]).unwrap().users.breaker;
         assert_eq!((d.failures, d.cooldown), (5, Duration::from_secs(5)));
         let c = config(&[("BREAKER_FAILURES", "3"), ("BREAKER_COOLDOWN_MS", "750")])
             .unwrap()
+            .users
             .breaker;
         assert_eq!((c.failures, c.cooldown), (3, Duration::from_millis(750)));
     }
@@ -240,12 +148,21 @@ mod tests {
     #[test]
     fn security_settings_have_defaults_and_can_be_set() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.store.tables.security, "security");
-        assert_eq!(c.tokens.refresh_ttl, Duration::from_secs(30 * 24 * 3600));
-        assert_eq!(c.tokens.refresh_reuse_interval, Duration::from_secs(10));
-        assert_eq!(c.login_limits, LoginLimits::default());
-        assert_eq!((c.login_limits.per_user, c.login_limits.per_ip), (5, 50));
-        assert_eq!(c.login_limits.window, Duration::from_secs(900));
+        assert_eq!(c.auth.store.tables.security, "security");
+        assert_eq!(
+            c.auth.tokens.refresh_ttl,
+            Duration::from_secs(30 * 24 * 3600)
+        );
+        assert_eq!(
+            c.auth.tokens.refresh_reuse_interval,
+            Duration::from_secs(10)
+        );
+        assert_eq!(c.auth.login_limits, LoginLimits::default());
+        assert_eq!(
+            (c.auth.login_limits.per_user, c.auth.login_limits.per_ip),
+            (5, 50)
+        );
+        assert_eq!(c.auth.login_limits.window, Duration::from_secs(900));
 
         let c = config(&[
             ("SECURITY_TABLE", "sec-prod"),
@@ -256,15 +173,15 @@ mod tests {
             ("LOGIN_FAILURE_WINDOW_SECS", "2"),
         ])
         .unwrap();
-        assert_eq!(c.store.tables.security, "sec-prod");
-        assert_eq!(c.tokens.refresh_ttl, Duration::from_secs(48 * 3600));
+        assert_eq!(c.auth.store.tables.security, "sec-prod");
+        assert_eq!(c.auth.tokens.refresh_ttl, Duration::from_secs(48 * 3600));
         assert_eq!(
-            c.tokens.refresh_reuse_interval,
+            c.auth.tokens.refresh_reuse_interval,
             Duration::ZERO,
             "0 turns it off"
         );
         assert_eq!(
-            c.login_limits,
+            c.auth.login_limits,
             LoginLimits {
                 per_user: 3,
                 per_ip: 20,
@@ -277,7 +194,7 @@ mod tests {
     fn registration_limits_default_to_twenty_an_hour_and_can_be_set() {
         let c = config(&[]).unwrap();
         assert_eq!(
-            c.register_limits,
+            c.auth.register_limits,
             RegisterLimits {
                 per_ip: 20,
                 window: Duration::from_secs(3600)
@@ -289,7 +206,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            c.register_limits,
+            c.auth.register_limits,
             RegisterLimits {
                 per_ip: 500,
                 window: Duration::from_secs(60)
@@ -365,23 +282,26 @@ mod tests {
 
     #[test]
     fn profile_emails_are_everyone_s_or_the_owner_s() {
-        assert_eq!(config(&[]).unwrap().profile_emails, ProfileEmails::All);
+        assert_eq!(
+            config(&[]).unwrap().users.profile_emails,
+            ProfileEmails::All
+        );
         for (value, want) in [
             ("all", ProfileEmails::All),
             ("owner", ProfileEmails::Owner),
             ("OWNER", ProfileEmails::Owner),
         ] {
             let c = config(&[("PROFILE_EMAILS", value)]).unwrap();
-            assert_eq!(c.profile_emails, want, "{value:?}");
+            assert_eq!(c.users.profile_emails, want, "{value:?}");
         }
     }
 
     #[test]
     fn serving_and_hashing_limits_have_defaults_and_can_be_set() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.public_url, None);
-        assert!(c.hashing.concurrency >= 1);
-        assert_eq!(c.hashing.queue, Duration::from_millis(500));
+        assert_eq!(c.auth.public_url, None);
+        assert!(c.auth.hashing.concurrency >= 1);
+        assert_eq!(c.auth.hashing.queue, Duration::from_millis(500));
         assert_eq!(c.server, ServerLimits::default());
         let c = config(&[
             ("PUBLIC_URL", "https://api.example.com/"),
@@ -393,11 +313,11 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            c.public_url.map(String::from).as_deref(),
+            c.auth.public_url.map(String::from).as_deref(),
             Some("https://api.example.com/")
         );
         assert_eq!(
-            c.hashing,
+            c.auth.hashing,
             HashingLimits {
                 concurrency: 3,
                 queue: Duration::from_millis(50)
@@ -415,10 +335,10 @@ mod tests {
 
     #[test]
     fn cors_origins_tell_unset_from_explicitly_empty() {
-        assert_eq!(config(&[]).unwrap().cors_allowed_origins, None);
+        assert_eq!(config(&[]).unwrap().gateway.cors_allowed_origins, None);
         for empty in ["", " ", " , "] {
             let c = config(&[("CORS_ALLOWED_ORIGINS", empty)]).unwrap();
-            assert_eq!(c.cors_allowed_origins, Some(vec![]), "{empty:?}");
+            assert_eq!(c.gateway.cors_allowed_origins, Some(vec![]), "{empty:?}");
         }
         let c = config(&[(
             "CORS_ALLOWED_ORIGINS",
@@ -426,7 +346,7 @@ mod tests {
         )])
         .unwrap();
         assert_eq!(
-            c.cors_allowed_origins,
+            c.gateway.cors_allowed_origins,
             Some(vec![
                 "https://a.example".to_owned(),
                 "http://localhost:5173".to_owned()
@@ -437,23 +357,29 @@ mod tests {
     #[test]
     fn an_empty_environment_reads_as_the_defaults() {
         let (read, default) = (config(&[]).unwrap(), Config::default());
-        assert_eq!(read.tokens.access_ttl, default.tokens.access_ttl);
-        assert_eq!(read.tokens.refresh_ttl, default.tokens.refresh_ttl);
+        assert_eq!(read.auth.tokens.access_ttl, default.auth.tokens.access_ttl);
         assert_eq!(
-            read.tokens.refresh_reuse_interval,
-            default.tokens.refresh_reuse_interval
+            read.auth.tokens.refresh_ttl,
+            default.auth.tokens.refresh_ttl
         );
-        assert!(read.tokens.secret.is_none() && default.tokens.secret.is_none());
-        assert_eq!(read.bcrypt_cost, default.bcrypt_cost);
-        assert_eq!(read.store, default.store);
-        assert_eq!(read.services, default.services);
-        assert_eq!(read.http, default.http);
-        assert_eq!(read.login_limits, default.login_limits);
-        assert_eq!(read.register_limits, default.register_limits);
-        assert_eq!(read.cors_allowed_origins, default.cors_allowed_origins);
-        assert_eq!(read.profile_emails, ProfileEmails::All);
         assert_eq!(
-            read.http,
+            read.auth.tokens.refresh_reuse_interval,
+            default.auth.tokens.refresh_reuse_interval
+        );
+        assert!(read.auth.tokens.secret.is_none() && default.auth.tokens.secret.is_none());
+        assert_eq!(read.auth.bcrypt_cost, default.auth.bcrypt_cost);
+        assert_eq!(read.auth.store, default.auth.store);
+        assert_eq!(read.users.services, default.users.services);
+        assert_eq!(read.auth.http, default.auth.http);
+        assert_eq!(read.auth.login_limits, default.auth.login_limits);
+        assert_eq!(read.auth.register_limits, default.auth.register_limits);
+        assert_eq!(
+            read.gateway.cors_allowed_origins,
+            default.gateway.cors_allowed_origins
+        );
+        assert_eq!(read.users.profile_emails, ProfileEmails::All);
+        assert_eq!(
+            read.auth.http,
             HttpClientConfig {
                 connect_timeout: Duration::from_millis(1000),
                 request_timeout: Duration::from_millis(5000),
@@ -461,8 +387,8 @@ mod tests {
         );
         assert_eq!(
             (
-                read.store.tables.accounts.as_str(),
-                read.store.tables.profiles.as_str()
+                read.auth.store.tables.accounts.as_str(),
+                read.auth.store.tables.profiles.as_str()
             ),
             ("accounts", "profiles")
         );

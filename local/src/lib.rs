@@ -110,15 +110,16 @@ impl Drop for Stack {
 /// What signs the stack's tokens: `JWT_SIGNING_KEY` (EdDSA) or `JWT_SECRET` (HS256)
 /// when set, else a random Ed25519 key (said in the log). `keys` gets the public key.
 pub fn signer(config: &Config, keys: Arc<dyn KeyStore>) -> Result<Tokens, ConfigError> {
-    if let Some(tokens) = config.tokens.signer(keys.clone())? {
+    let config = &config.auth.tokens;
+    if let Some(tokens) = config.signer(keys.clone())? {
         return Ok(tokens);
     }
     tracing::warn!(
         "neither JWT_SIGNING_KEY nor JWT_SECRET is set: signing EdDSA with a random Ed25519 \
          key; tokens die with this process"
     );
-    let tokens = Tokens::ed25519(Ed25519Key::random(), Some(keys), config.tokens.access_ttl);
-    Ok(tokens.with_issuer(&config.tokens.issuer, &config.tokens.audience))
+    let tokens = Tokens::ed25519(Ed25519Key::random(), Some(keys), config.access_ttl);
+    Ok(tokens.with_issuer(&config.issuer, &config.audience))
 }
 
 /// Binds every port, then serves all three routers until stopped. Users checks
@@ -146,17 +147,17 @@ pub async fn start_with(
         .map(TcpListener::local_addr)
         .collect::<Result<Vec<_>, _>>()?;
     let wired = wired(config, addrs[0], addrs[1], addrs[2]);
-    let auth_state = auth::AppState::new(&stores, tokens.clone(), &wired.auth());
-    let authenticator = match config.services.auth_mode {
+    let auth_state = auth::AppState::new(&stores, tokens.clone(), &wired.auth);
+    let authenticator = match config.users.services.auth_mode {
         AuthMode::Local => users::Authenticator::local(tokens, stores.checks.clone()),
-        AuthMode::Remote => users::Authenticator::remote_from_config(&wired.users())?,
+        AuthMode::Remote => users::Authenticator::remote_from_config(&wired.users)?,
     };
     let users_state = users::AppState::new(stores.profiles.clone(), authenticator)
-        .with_profile_emails(config.profile_emails);
+        .with_profile_emails(config.users.profile_emails);
     let apps = [
         auth::router(auth_state),
         users::router(users_state),
-        gateway::router(gateway::AppState::from_config(&wired.gateway())?),
+        gateway::router(gateway::AppState::from_config(&wired.gateway)?),
     ];
     let (stop, stopped) = watch::channel(false);
     let [auth_app, users_app, gateway_app] = apps;
@@ -205,16 +206,21 @@ pub fn wired(config: &Config, auth: SocketAddr, users: SocketAddr, gateway: Sock
     };
     let mut config = config.clone();
     config
+        .gateway
         .cors_allowed_origins
         .get_or_insert_with(|| vec![ANY_ORIGIN.to_owned()]);
-    config.public_url = config.public_url.take().or_else(|| own(gateway));
-    config.trusted_proxies = config
+    config.auth.public_url = config.auth.public_url.take().or_else(|| own(gateway));
+    let trusted = config
+        .auth
         .trusted_proxies
         .clone()
         .with_hop_key(Secret::random());
-    let services = &mut config.services;
-    services.auth_url = services.auth_url.take().or_else(|| own(auth));
-    services.users_url = services.users_url.take().or_else(|| own(users));
+    config.auth.trusted_proxies = trusted.clone();
+    config.gateway.trusted_proxies = trusted;
+    for services in [&mut config.users.services, &mut config.gateway.services] {
+        services.auth_url = services.auth_url.take().or_else(|| own(auth));
+        services.users_url = services.users_url.take().or_else(|| own(users));
+    }
     config
 }
 

@@ -27,6 +27,23 @@ pub struct Config {
     pub hashing: HashingLimits,
 }
 
+impl Default for Config {
+    /// What an empty environment reads as.
+    fn default() -> Self {
+        Self {
+            tokens: TokenConfig::default(),
+            bcrypt_cost: DEFAULT_BCRYPT_COST,
+            store: StoreConfig::default(),
+            http: HttpClientConfig::default(),
+            login_limits: LoginLimits::default(),
+            register_limits: RegisterLimits::default(),
+            trusted_proxies: TrustedProxies::default(),
+            public_url: None,
+            hashing: HashingLimits::default(),
+        }
+    }
+}
+
 impl ReadConfig for Config {
     fn read(vars: &Vars) -> Result<Self, ConfigError> {
         Ok(Self {

@@ -8,7 +8,7 @@ use stores::config::StoreConfig;
 use tokens::config::TokenConfig;
 
 /// What the users function reads at cold start: only the parts it uses.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub tokens: TokenConfig,
     pub store: StoreConfig,

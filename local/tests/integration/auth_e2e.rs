@@ -145,7 +145,8 @@ async fn concurrent_registrations_on_dynamodb_have_one_winner_and_leave_every_cl
         winners.push(race(&base, "Email already registered", same_email).await);
     }
 
-    let items = testkit::dynamodb::scan_all(&tables.client, &config.store.tables.accounts).await;
+    let items =
+        testkit::dynamodb::scan_all(&tables.client, &config.auth.store.tables.accounts).await;
     let mut accounts: Vec<String> = items
         .iter()
         .filter_map(|item| {
@@ -178,7 +179,7 @@ async fn the_accounts_table_of_the_environment_is_consistent() {
     })
     .unwrap();
     let client = stores::dynamodb::client(&config).await;
-    let table = &config.store.tables.accounts;
+    let table = &config.auth.store.tables.accounts;
     let items = testkit::dynamodb::scan_all(&client, table).await;
     assert!(
         items.iter().any(|item| item

@@ -233,13 +233,13 @@ impl Functions {
         let config = on_tables(&tables, &[("JWT_SECRET", SECRET)]);
         let tokens = tokens();
         let stores = Stores::dynamodb(client, &config);
-        let auth = auth::router(auth::AppState::new(&stores, tokens.clone(), &config.auth()));
+        let auth = auth::router(auth::AppState::new(&stores, tokens.clone(), &config.auth));
         let strict = on_tables(
             &tables,
             &[("JWT_SECRET", SECRET), ("REFRESH_REUSE_INTERVAL_SECS", "0")],
         );
         let auth_without_reuse_interval =
-            auth::router(auth::AppState::new(&stores, tokens.clone(), &strict.auth()));
+            auth::router(auth::AppState::new(&stores, tokens.clone(), &strict.auth));
         let users = users::router(users::AppState::new(
             stores.profiles.clone(),
             users::Authenticator::local(tokens.clone(), stores.checks.clone()),
@@ -519,13 +519,13 @@ async fn tokens_under_made_up_key_ids_do_not_cost_a_dynamodb_read_each() {
     let signer = Tokens::ed25519(
         Ed25519Key::from_material(&material),
         Some(stores.keys.clone()),
-        config.tokens.access_ttl,
+        config.auth.tokens.access_ttl,
     );
     let good = signer
         .issue(ALICE.parse().unwrap(), "alice", uuid::Uuid::new_v4())
         .unwrap()
         .token;
-    let verifier = config.tokens.verifier(stores.keys.clone()).unwrap();
+    let verifier = config.auth.tokens.verifier(stores.keys.clone()).unwrap();
     let users = users::router(users::AppState::new(
         stores.profiles.clone(),
         users::Authenticator::local(Arc::new(verifier), stores.checks.clone()),

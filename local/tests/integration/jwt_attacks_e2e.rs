@@ -46,6 +46,7 @@ async fn every_attack_is_refused(config: Config) {
     let refresh_token = login["refresh_token"].as_str().unwrap();
     // The same signer as the stack's, from the same configuration.
     let signer = config
+        .auth
         .tokens
         .signer(Arc::new(MemoryKeyStore::default()))
         .unwrap()

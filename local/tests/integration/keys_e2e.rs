@@ -151,10 +151,11 @@ async fn a_users_function_with_no_key_learns_the_public_key_from_dynamodb() {
     // A users function as deployed in EdDSA mode: no secret, no key, only the tables.
     let verifier_config = on_tables(&tables, &[]);
     assert!(
-        verifier_config.tokens.secret.is_none() && verifier_config.tokens.signing_key.is_none()
+        verifier_config.auth.tokens.secret.is_none()
+            && verifier_config.auth.tokens.signing_key.is_none()
     );
     let users = users::router(
-        users::AppState::from_config(&verifier_config.users())
+        users::AppState::from_config(&verifier_config.users)
             .await
             .unwrap(),
     );
@@ -184,18 +185,14 @@ async fn a_key_rotation_under_load_logs_nobody_out(stores: Stores, config: local
     use settings::Secret;
     use tokens::{Ed25519Key, Tokens};
 
-    let ttl = config.tokens.access_ttl;
+    let ttl = config.auth.tokens.access_ttl;
     let deployment = |material: &str| {
         let key =
             Ed25519Key::from_material(&Secret::named("JWT_SIGNING_KEY", material.into()).unwrap());
         let tokens = Tokens::ed25519(key, Some(stores.keys.clone()), ttl);
         let kid = tokens.signing_key().unwrap().kid.clone();
         (
-            auth::router(auth::AppState::new(
-                &stores,
-                Arc::new(tokens),
-                &config.auth(),
-            )),
+            auth::router(auth::AppState::new(&stores, Arc::new(tokens), &config.auth)),
             kid,
         )
     };
@@ -364,7 +361,7 @@ async fn a_key_rotation_under_load_logs_nobody_out_on_dynamodb() {
         return;
     };
     let mut config: local::Config = tables.config();
-    config.bcrypt_cost = 4;
+    config.auth.bcrypt_cost = 4;
     a_key_rotation_under_load_logs_nobody_out(tables.stores().await, config).await;
     tables.delete().await;
 }

@@ -318,7 +318,7 @@ async fn remote_mode_asks_the_stacks_own_auth() {
 /// A users function built from `config` alone, as its Lambda binary would be, served
 /// on a free port.
 async fn users_from_config(config: &Config) -> String {
-    let state = users::AppState::from_config(&config.users()).await.unwrap();
+    let state = users::AppState::from_config(&config.users).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
