@@ -113,10 +113,7 @@ impl DynamoAccountStore {
 }
 
 fn account_from(item: &Item) -> Result<Account, Error> {
-    let f = Fields {
-        item,
-        what: "account",
-    };
+    let f = Fields::of(item, "account");
     let invalid = |name: &str| f.bad(name, "fails validation");
     Ok(Account {
         user_id: f.uuid("user_id")?,

@@ -70,10 +70,7 @@ impl LoginAttemptStore for DynamoLoginAttemptStore {
                 let item = out
                     .attributes()
                     .ok_or_else(|| Error::internal("DynamoDB UpdateItem returned no attributes"))?;
-                let f = Fields {
-                    item,
-                    what: "attempt counter",
-                };
+                let f = Fields::of(item, "attempt counter");
                 return Ok(Attempts {
                     count: u64::try_from(f.number("attempts")?).unwrap_or(0),
                     window_ends_at: f.number("expires_at")?,

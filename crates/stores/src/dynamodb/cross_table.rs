@@ -42,6 +42,28 @@ impl DynamoCrossTableWrites {
         }
     }
 
+    /// The user's state set to `generation` (if the user is not deleted), keeping the
+    /// session `kept` live if there is one: every other session ends.
+    fn new_generation(
+        &self,
+        user_id: Uuid,
+        generation: AttributeValue,
+        kept: Option<Uuid>,
+    ) -> Result<TransactWriteItem, Error> {
+        let mut state = Put::builder()
+            .table_name(&self.security)
+            .item("pk", string_attr(pk::user(user_id)))
+            .item("gen", generation);
+        if let Some(kept) = kept {
+            state = state.item("kept", string_attr(kept.to_string()));
+        }
+        state
+            .condition_expression(NOT_DELETED)
+            .build()
+            .map(transact::put)
+            .map_err(Error::internal)
+    }
+
     fn accounts(&self) -> DynamoAccountStore {
         DynamoAccountStore::new(self.client.clone(), &self.accounts)
     }
@@ -175,15 +197,7 @@ impl CrossTableWrites for DynamoCrossTableWrites {
                 (":gen", generation.clone()),
             ],
         )?;
-        let state = Put::builder()
-            .table_name(&self.security)
-            .item("pk", string_attr(pk::user(account.user_id)))
-            .item("gen", generation)
-            .item("kept", string_attr(keep.to_string()))
-            .condition_expression(NOT_DELETED)
-            .build()
-            .map_err(Error::internal)?;
-        items.push(transact::put(state));
+        items.push(self.new_generation(account.user_id, generation, Some(keep))?);
         let refused = transact_with_retry(&self.client, "password", items).await?;
         Ok(refused.is_none())
     }
@@ -261,14 +275,7 @@ impl CrossTableWrites for DynamoCrossTableWrites {
                         (":gen", generation.clone()),
                     ],
                 )?;
-                let state = Put::builder()
-                    .table_name(&self.security)
-                    .item("pk", string_attr(pk::user(account.user_id)))
-                    .item("gen", generation)
-                    .condition_expression(NOT_DELETED)
-                    .build()
-                    .map_err(Error::internal)?;
-                items.push(transact::put(state));
+                items.push(self.new_generation(account.user_id, generation, None)?);
                 Ok(items)
             },
         )

@@ -30,6 +30,11 @@ pub(super) struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// The attributes of `item`, a `what` (named in every complaint).
+    pub(super) fn of(item: &'a Item, what: &'a str) -> Self {
+        Self { item, what }
+    }
+
     pub(super) fn text(&self, name: &str) -> Result<&'a str, Error> {
         match self.item.get(name) {
             Some(AttributeValue::S(v)) => Ok(v),

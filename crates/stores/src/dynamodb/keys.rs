@@ -38,10 +38,7 @@ fn key_fields(key: &PublicKey) -> Item {
 }
 
 fn key_from(item: &Item) -> Result<PublicKey, Error> {
-    let f = Fields {
-        item,
-        what: "public key",
-    };
+    let f = Fields::of(item, "public key");
     Ok(PublicKey {
         kid: f.text("kid")?.to_owned(),
         x: f.text("x")?.to_owned(),
@@ -70,10 +67,7 @@ impl DynamoKeyStore {
         let Some(item) = item.as_ref() else {
             return Ok((Vec::new(), 0));
         };
-        let f = Fields {
-            item,
-            what: "key registry",
-        };
+        let f = Fields::of(item, "key registry");
         let version = f.number("version")?;
         let keys = match item.get("keys") {
             Some(AttributeValue::L(list)) => list

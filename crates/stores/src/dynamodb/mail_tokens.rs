@@ -44,10 +44,7 @@ fn token_item(token: &MailToken) -> Item {
 
 /// The token stored as `item` under `hash`.
 pub(super) fn token_from(hash: &TokenHash, item: &Item) -> Result<MailToken, Error> {
-    let f = Fields {
-        item,
-        what: "mailed token",
-    };
+    let f = Fields::of(item, "mailed token");
     let purpose = f.text("purpose")?;
     Ok(MailToken {
         hash: hash.clone(),

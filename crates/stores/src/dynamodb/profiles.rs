@@ -95,10 +95,7 @@ fn profile_key(user_id: Uuid) -> AttributeValue {
 }
 
 fn profile_from(item: &Item) -> Result<Profile, Error> {
-    let f = Fields {
-        item,
-        what: "profile",
-    };
+    let f = Fields::of(item, "profile");
     Ok(Profile {
         user_id: f.uuid("user_id")?,
         username: f.text("username")?.to_owned(),

@@ -43,6 +43,27 @@ fn token_account<'a>(
         .ok_or(TokenRefusal::Stale)
 }
 
+impl MemoryCrossTableWrites {
+    /// Uses up the token `hash` of `purpose` at `now`, with `change` made to its
+    /// account (and the security table), under the locks of both: the account as it
+    /// was, or why nothing happened.
+    fn use_token(
+        &self,
+        hash: &TokenHash,
+        purpose: MailPurpose,
+        now: i64,
+        change: impl FnOnce(&mut Account, &mut Security),
+    ) -> Used {
+        let mut accounts = self.tables.accounts();
+        let mut security = self.tables.security();
+        let account = token_account(&mut accounts, &security, hash, purpose, now)?;
+        let before = account.clone();
+        change(account, &mut security);
+        security.use_mail_token(hash, now);
+        Ok(before)
+    }
+}
+
 #[async_trait]
 impl CrossTableWrites for MemoryCrossTableWrites {
     async fn change_password(
@@ -89,22 +110,11 @@ impl CrossTableWrites for MemoryCrossTableWrites {
     }
 
     async fn verify_email(&self, hash: &TokenHash, now: i64) -> Result<Used, Error> {
-        let mut accounts = self.tables.accounts();
-        let mut security = self.tables.security();
-        let account = match token_account(
-            &mut accounts,
-            &security,
-            hash,
-            MailPurpose::VerifyEmail,
-            now,
-        ) {
-            Ok(account) => account,
-            Err(refused) => return Ok(Err(refused)),
-        };
-        let before = account.clone();
-        account.email_verified = true;
-        security.use_mail_token(hash, now);
-        Ok(Ok(before))
+        Ok(
+            self.use_token(hash, MailPurpose::VerifyEmail, now, |account, _| {
+                account.email_verified = true;
+            }),
+        )
     }
 
     async fn reset_password(
@@ -113,30 +123,22 @@ impl CrossTableWrites for MemoryCrossTableWrites {
         new_hash: &str,
         now: i64,
     ) -> Result<Used, Error> {
-        let mut accounts = self.tables.accounts();
-        let mut security = self.tables.security();
-        let account = match token_account(
-            &mut accounts,
-            &security,
+        Ok(self.use_token(
             hash,
             MailPurpose::ResetPassword,
             now,
-        ) {
-            Ok(account) => account,
-            Err(refused) => return Ok(Err(refused)),
-        };
-        let before = account.clone();
-        account.password_hash = new_hash.to_owned();
-        account.generation += 1;
-        account.email_verified = true;
-        let state = UserState {
-            generation: account.generation,
-            kept: None,
-            deleted_at: None,
-        };
-        security.set_user(before.user_id, state, None);
-        security.use_mail_token(hash, now);
-        Ok(Ok(before))
+            |account, security| {
+                account.password_hash = new_hash.to_owned();
+                account.generation += 1;
+                account.email_verified = true;
+                let state = UserState {
+                    generation: account.generation,
+                    kept: None,
+                    deleted_at: None,
+                };
+                security.set_user(account.user_id, state, None);
+            },
+        ))
     }
 
     async fn change_email(&self, hash: &TokenHash, now: i64) -> Result<Used, Error> {

@@ -50,6 +50,13 @@ async fn issue_until(
     token.hash
 }
 
+/// Alice, registered (alice@example.com, unverified).
+async fn registered_alice(s: &Subject) -> Account {
+    let alice = account("alice", "alice@example.com");
+    s.accounts.create(&alice).await.unwrap();
+    alice
+}
+
 /// The stored account of `account`, by id.
 async fn stored(s: &Subject, account: &Account) -> Account {
     s.accounts
@@ -80,8 +87,7 @@ fn refused(used: Result<Used, Error>) -> TokenRefusal {
 }
 
 async fn a_verification_token_verifies_its_address_once(s: &Subject) {
-    let alice = account("alice", "alice@example.com");
-    s.accounts.create(&alice).await.unwrap();
+    let alice = registered_alice(s).await;
     assert!(
         !stored(s, &alice).await.email_verified,
         "unverified at first"
@@ -113,8 +119,7 @@ async fn a_verification_token_verifies_its_address_once(s: &Subject) {
 }
 
 async fn a_newer_token_retires_the_earlier_and_each_serves_one_purpose(s: &Subject) {
-    let alice = account("alice", "alice@example.com");
-    s.accounts.create(&alice).await.unwrap();
+    let alice = registered_alice(s).await;
     let first = issue(s, &alice, MailPurpose::ResetPassword, "alice@example.com").await;
     let second = issue(s, &alice, MailPurpose::ResetPassword, "alice@example.com").await;
     let verify = issue(s, &alice, MailPurpose::VerifyEmail, "alice@example.com").await;
@@ -147,8 +152,7 @@ async fn a_newer_token_retires_the_earlier_and_each_serves_one_purpose(s: &Subje
 }
 
 async fn an_expired_token_does_nothing(s: &Subject) {
-    let alice = account("alice", "alice@example.com");
-    s.accounts.create(&alice).await.unwrap();
+    let alice = registered_alice(s).await;
     for purpose in MailPurpose::ALL {
         let to = match purpose {
             MailPurpose::ChangeEmail => "new@example.com",
@@ -168,8 +172,7 @@ async fn an_expired_token_does_nothing(s: &Subject) {
 }
 
 async fn a_password_reset_sets_the_hash_ends_every_session_and_verifies(s: &Subject) {
-    let alice = account("alice", "alice@example.com");
-    s.accounts.create(&alice).await.unwrap();
+    let alice = registered_alice(s).await;
     let (phone, _) = login(s, &alice).await;
     let (laptop, _) = login(s, &alice).await;
     let token = issue(s, &alice, MailPurpose::ResetPassword, "alice@example.com").await;
@@ -249,8 +252,7 @@ async fn a_token_used_twice_at_once_has_one_winner(s: &Subject) {
 }
 
 async fn a_reset_racing_logins_leaves_no_session_of_the_old_password(s: &Subject) {
-    let alice = account("alice", "alice@example.com");
-    s.accounts.create(&alice).await.unwrap();
+    let alice = registered_alice(s).await;
     let token = issue(s, &alice, MailPurpose::ResetPassword, "alice@example.com").await;
     let logins: Vec<_> = (0..6)
         .map(|_| {
@@ -285,8 +287,7 @@ async fn a_reset_racing_logins_leaves_no_session_of_the_old_password(s: &Subject
 }
 
 async fn an_email_change_moves_the_claim_and_the_profile_at_once(s: &Subject) {
-    let alice = account("alice", "alice@example.com");
-    s.accounts.create(&alice).await.unwrap();
+    let alice = registered_alice(s).await;
     let mut card = profile("alice");
     card.user_id = alice.user_id;
     let guard = WriteGuard {
@@ -329,8 +330,7 @@ async fn an_email_change_moves_the_claim_and_the_profile_at_once(s: &Subject) {
 }
 
 async fn an_email_change_to_an_address_taken_meanwhile_is_409_and_changes_nothing(s: &Subject) {
-    let alice = account("alice", "alice@example.com");
-    s.accounts.create(&alice).await.unwrap();
+    let alice = registered_alice(s).await;
     let token = issue(s, &alice, MailPurpose::ChangeEmail, "wanted@example.com").await;
     s.accounts
         .create(&account("bob", "Wanted@example.com"))
@@ -351,8 +351,7 @@ async fn an_email_change_to_an_address_taken_meanwhile_is_409_and_changes_nothin
 }
 
 async fn a_token_sent_to_an_address_the_account_left_is_stale(s: &Subject) {
-    let alice = account("alice", "alice@example.com");
-    s.accounts.create(&alice).await.unwrap();
+    let alice = registered_alice(s).await;
     let verify = issue(s, &alice, MailPurpose::VerifyEmail, "alice@example.com").await;
     let reset = issue(s, &alice, MailPurpose::ResetPassword, "alice@example.com").await;
     let change = issue(s, &alice, MailPurpose::ChangeEmail, "moved@example.com").await;

@@ -27,10 +27,7 @@ pub(super) fn refresh_item(record: &RefreshRecord) -> Item {
 }
 
 pub(super) fn refresh_from(hash: &TokenHash, item: &Item) -> Result<RefreshRecord, Error> {
-    let f = Fields {
-        item,
-        what: "refresh token",
-    };
+    let f = Fields::of(item, "refresh token");
     Ok(RefreshRecord {
         hash: hash.clone(),
         family: f.uuid("family")?,
@@ -68,10 +65,7 @@ pub(super) fn session_item(session: &Session) -> Item {
 }
 
 pub(super) fn session_from(item: &Item) -> Result<Session, Error> {
-    let f = Fields {
-        item,
-        what: "session",
-    };
+    let f = Fields::of(item, "session");
     let pk = f.text("pk")?;
     let id = pk::session_id(pk).ok_or_else(|| f.bad("pk", "is not a session key"))?;
     Ok(Session {
@@ -89,10 +83,7 @@ pub(super) fn session_from(item: &Item) -> Result<Session, Error> {
 }
 
 pub(super) fn facts_from(item: &Item) -> Result<SessionFacts, Error> {
-    let f = Fields {
-        item,
-        what: "session",
-    };
+    let f = Fields::of(item, "session");
     Ok(SessionFacts {
         user_id: f.uuid("user_id")?,
         generation: f.generation("gen")?,
@@ -102,10 +93,7 @@ pub(super) fn facts_from(item: &Item) -> Result<SessionFacts, Error> {
 }
 
 pub(super) fn user_state_from(item: &Item) -> Result<UserState, Error> {
-    let f = Fields {
-        item,
-        what: "user state",
-    };
+    let f = Fields::of(item, "user state");
     Ok(UserState {
         generation: f.generation("gen")?,
         kept: f
