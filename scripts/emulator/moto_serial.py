@@ -36,16 +36,28 @@ default: never), nothing changes.
 With --exit-with-parent, the server exits when the process that started it is gone
 (`local emulate` starts one per run; a killed emulator must not leave it behind).
 
+What SES was asked to send is read as LocalStack serves it (and as the local stack's
+mailbox does, crates/mail/src/mailbox.rs): `GET /_aws/ses` answers {"messages": [...]},
+oldest first, each message {"Id", "Region", "Destination": {"ToAddresses": [...]},
+"Source", "Subject", "Body": {"text_part", "html_part"}, "Timestamp"} (a raw mail:
+{"Id", "Region", "Source", "RawData", "Timestamp"}), from the sent messages of moto's SES
+backend, which SES v2's SendEmail uses too. `?id=` keeps the message with that id and
+`?email=` those sent from that address (LocalStack's filters), `?to=` (ours) those sent
+to that address. `DELETE /_aws/ses` forgets them all, or the one `?id=` names; 204.
+moto keeps one body of a mail (the HTML one when both are given) and no time: both
+bodies and the time are kept beside it as SendEmail is answered.
+
 Usage: python scripts/emulator/moto_serial.py [-H HOST] [-p PORT] [--iam] [--exit-with-parent]
 """
 
 import argparse
+import json
 import os
 import signal
 import sys
 import threading
 import time
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
@@ -137,6 +149,104 @@ def authorise_dynamodb_per_table():
     DynamoHandler._authenticate_and_authorize_normal_action = authorise
 
 
+SES_PATH = "/_aws/ses"
+
+
+def keep_ses_bodies():
+    """Make moto keep what LocalStack's /_aws/ses shows of a sent mail and moto drops:
+    both bodies of a simple mail, and when it was sent (UTC, LocalStack's format)."""
+    from moto.ses.responses import EmailResponse
+    from moto.sesv2.responses import SESV2Response
+
+    def v1_bodies(response):
+        return (response._get_param("Message.Body.Text.Data"),
+                response._get_param("Message.Body.Html.Data"))
+
+    def v2_bodies(response):
+        body = json.loads(response.body).get("Content", {}).get("Simple", {}).get("Body", {})
+        return body.get("Text", {}).get("Data"), body.get("Html", {}).get("Data")
+
+    def no_bodies(response):
+        return None, None
+
+    def keeping(send, backend, bodies):
+        def send_and_keep(self):
+            result = send(self)  # one request at a time: the last message is this one
+            message = backend(self).sent_messages[-1]
+            message.text_part, message.html_part = bodies(self)
+            message.timestamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            return result
+        return send_and_keep
+
+    v1, v2 = (lambda r: r.backend), (lambda r: r.sesv2_backend.core_backend)
+    EmailResponse.send_email = keeping(EmailResponse.send_email, v1, v1_bodies)
+    EmailResponse.send_raw_email = keeping(EmailResponse.send_raw_email, v1, no_bodies)
+    SESV2Response.send_email = keeping(SESV2Response.send_email, v2, v2_bodies)
+
+
+def sent_mails():
+    """(backend, message, LocalStack's JSON of it) of every mail moto's SES sent."""
+    from moto.ses.models import RawMessage, ses_backends
+
+    for regions in list(ses_backends.values()):
+        for region, backend in list(regions.items()):
+            for message in backend.sent_messages:
+                stamp = getattr(message, "timestamp", None)
+                if isinstance(message, RawMessage):
+                    shown = {"Id": message.id, "Region": region, "Source": message.source,
+                             "RawData": message.raw_data, "Timestamp": stamp}
+                elif hasattr(message, "subject"):
+                    text = getattr(message, "text_part", message.body)
+                    html = getattr(message, "html_part", None)
+                    shown = {"Id": message.id, "Region": region,
+                             "Destination": message.destinations, "Source": message.source,
+                             "Subject": message.subject,
+                             "Body": {"text_part": text, "html_part": html},
+                             "Timestamp": stamp}
+                else:
+                    continue  # templated mails: LocalStack shows their template, not a body
+                yield backend, message, shown
+
+
+def recipients(shown):
+    destination = shown.get("Destination") or {}
+    return [a for key in ("ToAddresses", "CcAddresses", "BccAddresses")
+            for a in destination.get(key, [])]
+
+
+def with_ses_mails(app):
+    """`app` that also answers GET and DELETE /_aws/ses (see the module docstring)."""
+
+    def serve(environ, start_response):
+        if environ.get("PATH_INFO") != SES_PATH:
+            return app(environ, start_response)
+        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        wanted_id, source, to = (query.get(k) or None for k in ("id", "email", "to"))
+        method = environ["REQUEST_METHOD"]
+        if method == "GET":
+            messages = [
+                shown for _, _, shown in sent_mails()
+                if wanted_id in (None, shown["Id"])
+                and (source is None or shown["Source"].lower() == source.lower())
+                and (to is None or to.lower() in (a.lower() for a in recipients(shown)))
+            ]
+            body = json.dumps({"messages": messages}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"),
+                                      ("Content-Length", str(len(body)))])
+            return [body]
+        if method == "DELETE":
+            for backend, message, shown in list(sent_mails()):
+                if wanted_id in (None, shown["Id"]):
+                    backend.sent_messages.remove(message)
+            start_response("204 No Content", [])
+            return []
+        start_response("405 Method Not Allowed", [("Allow", "GET, DELETE"),
+                                                  ("Content-Length", "0")])
+        return []
+
+    return serve
+
+
 def watch_parent(parent):
     """Exits the whole process once `parent` is no longer this process's parent."""
 
@@ -177,11 +287,12 @@ def main(argv=None):
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: sys.exit(0))
 
+    keep_ses_bodies()
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(
         args.host,
         args.port,
-        serialized(app),
+        serialized(with_ses_mails(app)),
         threaded=True,
         request_handler=MotoRequestHandler,
         ssl_context=tuple(args.tls) if args.tls else None,

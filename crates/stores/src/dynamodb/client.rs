@@ -1,74 +1,20 @@
 //! The one DynamoDB client of a process, with the configured endpoint, timeouts and
-//! retries.
+//! retries (the SDK's setup is `aws_client`'s, shared with the other AWS clients).
 
-use std::time::Duration;
-
-use aws_config::environment::{
-    EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
-};
-use aws_config::meta::region::RegionProviderChain;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::config::StoreSettings;
 
-/// The one DynamoDB client of a process: region from `AWS_REGION`/`AWS_DEFAULT_REGION`
-/// (else us-east-1), `DYNAMODB_ENDPOINT` as endpoint override, connect timeout from
-/// `CONNECT_TIMEOUT_MS`, every call (retries included) bounded by `REQUEST_TIMEOUT_MS`.
-/// Builds without I/O; credentials are resolved on first use: from the environment when
-/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are set (as in Lambda), else through
-/// the SDK's default chain (profiles, web identity, container and instance metadata).
-/// A local endpoint without them gets placeholder credentials, which emulators accept.
-pub async fn client(config: &impl StoreSettings) -> Client {
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(config.timeouts().connect_timeout)
-        .operation_attempt_timeout(config.timeouts().request_timeout)
-        .operation_timeout(config.timeouts().request_timeout)
-        .build();
-    let retries = RetryConfig::standard()
-        .with_max_attempts(3)
-        .with_initial_backoff(Duration::from_millis(50))
-        .with_max_backoff(Duration::from_secs(1));
-    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
-        .or_else(Region::from_static("us-east-1"));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https_client())
-        .region(region)
-        .timeout_config(timeouts)
-        .retry_config(retries);
-    let env_credentials = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
-        .iter()
-        .all(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()));
-    if env_credentials {
-        // As in Lambda, which always sets them: the SDK's default chain would first
-        // build its providers for profiles, web identity (an STS client, with its
-        // endpoint rules) and the instance metadata service, about a third of what
-        // this client costs to start (perf, BENCHMARKS.md section 3), only to take
-        // these from the environment in the end.
-        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
-    }
-    if let Some(endpoint) = &config.store().endpoint {
-        loader = loader.endpoint_url(endpoint);
-        if !env_credentials {
-            loader = loader
-                .credentials_provider(Credentials::new("local", "local", None, None, "local"));
-        }
-    }
-    Client::new(&loader.load().await)
-}
+pub use aws_client::https_client;
 
-/// The SDK's HTTPS client ([`super::https`]): rustls on ring, one TLS stack per binary
-/// (the SDK's default would bring aws-lc beside users' ring), with Mozilla's roots
-/// compiled in unless `SSL_CERT_FILE` / `SSL_CERT_DIR` name others.
-pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    aws_sdk_dynamodb::config::SharedHttpClient::new(super::https::SdkHttpClient::new(
-        super::https::Roots::from_env(),
-    ))
+/// The one DynamoDB client of a process ([`aws_client::sdk_config`]): `DYNAMODB_ENDPOINT`
+/// as endpoint override, `CONNECT_TIMEOUT_MS` and `REQUEST_TIMEOUT_MS` as its bounds.
+/// Builds without I/O; credentials are resolved on first use.
+pub async fn client(config: &impl StoreSettings) -> Client {
+    let endpoint = config.store().endpoint.as_deref();
+    Client::new(&aws_client::sdk_config(config.timeouts(), endpoint).await)
 }
 
 /// A key of the security table that never exists: `KEY#` items are public keys by key
@@ -103,6 +49,8 @@ pub fn warm_up(client: &Client, security_table: &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::config::StoreAccess;
     use settings::ReadConfig;

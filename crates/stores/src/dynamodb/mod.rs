@@ -7,7 +7,6 @@ mod client;
 mod conditions;
 mod cross_table;
 mod error;
-pub mod https;
 mod item;
 mod keys;
 mod mail_tokens;
@@ -19,6 +18,8 @@ mod transact;
 
 pub use accounts::DynamoAccountStore;
 pub use attempts::DynamoLoginAttemptStore;
+/// The DynamoDB client's HTTP client, now every AWS client's ([`aws_client::https`]).
+pub use aws_client::https;
 pub use client::{client, https_client, warm_up};
 pub use cross_table::DynamoCrossTableWrites;
 pub use keys::DynamoKeyStore;

@@ -1,12 +1,13 @@
-//! The DynamoDB client's HTTP client: hyper's pooled HTTP/1 client over rustls on ring,
-//! trusting Mozilla's root certificates compiled into the binary (webpki-roots), or the
-//! roots that `SSL_CERT_FILE` / `SSL_CERT_DIR` name when either is set.
+//! The AWS clients' HTTP client (DynamoDB's, SES's): hyper's pooled HTTP/1 client over
+//! rustls on ring, trusting Mozilla's root certificates compiled into the binary
+//! (webpki-roots), or the roots that `SSL_CERT_FILE` / `SSL_CERT_DIR` name when either
+//! is set.
 //!
 //! The SDK's own client (aws-smithy-http-client) takes trust roots only as PEM and
-//! parses the system's bundle when the DynamoDB client is built, on the init path of
-//! every cold start: about 0.9 ms of a 3.4 ms start (BENCHMARKS.md, section 3). Compiled
-//! in, the roots are ready-made trust anchors: nothing to read or parse. DynamoDB's
-//! endpoints chain to Amazon Trust Services, whose roots are in Mozilla's set.
+//! parses the system's bundle when a client is built, on the init path of every cold
+//! start: about 0.9 ms of a 3.4 ms start (BENCHMARKS.md, section 3). Compiled in, the
+//! roots are ready-made trust anchors: nothing to read or parse. The AWS endpoints
+//! chain to Amazon Trust Services, whose roots are in Mozilla's set.
 
 use std::error::Error as StdError;
 use std::sync::{Arc, Mutex};
@@ -26,7 +27,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// Where the DynamoDB client's TLS trust comes from.
+/// Where the AWS clients' TLS trust comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Roots {
     /// Mozilla's roots, compiled in (webpki-roots).
@@ -72,7 +73,7 @@ impl Roots {
 }
 
 /// The SDK's [`HttpClient`]: one connector per connect timeout the SDK asks for (one,
-/// in practice), built on the first request rather than with the DynamoDB client.
+/// in practice), built on the first request rather than with the client.
 #[derive(Debug)]
 pub struct SdkHttpClient {
     roots: Roots,
@@ -111,7 +112,7 @@ struct Connector(hyper_util::client::legacy::Client<HttpsConnector<TcpConnector>
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("dynamodb::https::Connector")
+        f.write_str("aws_client::https::Connector")
     }
 }
 
