@@ -6,7 +6,7 @@ STORE=dynamodb at its https:// endpoint.
 1. With SSL_CERT_FILE at a bundle holding the CA, a user registers, logs in and
    creates and reads a profile: TLS handshake, SNI by IP address, signing and the
    connection pool of the DynamoDB client's own HTTP client
-   (crates/stores/src/dynamodb/https.rs) all work.
+   (crates/aws-client/src/https.rs) all work.
 2. With neither SSL_CERT_FILE nor SSL_CERT_DIR, the client trusts only its compiled-in
    roots (Mozilla's): the same server is refused (503 JSON, the log says the issuer is
    unknown), never a hang, and nothing is written.
