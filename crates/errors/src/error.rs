@@ -29,6 +29,18 @@ pub enum Error {
     LoginLocked { retry_after_secs: u64 },
     #[error("Too many registrations from this address, try again later")]
     RegisterLimited { retry_after_secs: u64 },
+    #[error("Too many emails requested, try again later")]
+    MailLimited { retry_after_secs: u64 },
+    #[error("Invalid or expired token")]
+    InvalidMailToken,
+    #[error("Email not verified")]
+    EmailNotVerified,
+    #[error("Email already verified")]
+    EmailAlreadyVerified,
+    #[error("New email is the current email")]
+    SameEmail,
+    #[error("Mail service unavailable")]
+    MailUnavailable(String),
     /// Every bcrypt slot stayed busy past the queue deadline: load shed, not a fault.
     #[error("Too many password checks in progress, try again later")]
     PasswordChecksBusy { retry_after_secs: u64 },
@@ -99,7 +111,10 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::UsernameTaken | Self::EmailTaken | Self::ProfileExists => StatusCode::CONFLICT,
+            Self::UsernameTaken
+            | Self::EmailTaken
+            | Self::ProfileExists
+            | Self::EmailAlreadyVerified => StatusCode::CONFLICT,
             Self::InvalidCredentials
             | Self::InvalidToken
             | Self::TokenExpired
@@ -109,21 +124,26 @@ impl Error {
             | Self::MissingAuthHeader
             | Self::InvalidAuthHeader
             | Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::ForeignUsername => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::ForeignUsername | Self::EmailNotVerified => {
+                StatusCode::FORBIDDEN
+            }
             Self::UserNotFound | Self::SessionNotFound | Self::NotFound => StatusCode::NOT_FOUND,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidMailToken | Self::SameEmail => {
+                StatusCode::BAD_REQUEST
+            }
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::LoginLocked { .. } | Self::RegisterLimited { .. } => {
+            Self::LoginLocked { .. } | Self::RegisterLimited { .. } | Self::MailLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::AuthServiceUnavailable
             | Self::UserServiceUnavailable
             | Self::Unavailable(_)
+            | Self::MailUnavailable(_)
             | Self::PasswordChecksBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::PasswordHash(_) | Self::TokenGeneration(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -138,6 +158,7 @@ impl Error {
             | Self::TokenGeneration(c)
             | Self::Internal(c)
             | Self::Unavailable(c)
+            | Self::MailUnavailable(c)
             | Self::BadGateway(c) => Some(c),
             _ => None,
         }
@@ -172,6 +193,7 @@ impl IntoResponse for Error {
         let mut response = error_response(status, &self.to_string());
         if let Self::LoginLocked { retry_after_secs }
         | Self::RegisterLimited { retry_after_secs }
+        | Self::MailLimited { retry_after_secs }
         | Self::PasswordChecksBusy { retry_after_secs } = self
             && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
         {

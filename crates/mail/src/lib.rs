@@ -93,7 +93,7 @@ impl IntoResponse for MailError {
 impl From<MailError> for errors::Error {
     fn from(err: MailError) -> Self {
         match err {
-            MailError::Unavailable(cause) => Self::unavailable(format!("mail: {cause}")),
+            MailError::Unavailable(cause) => Self::MailUnavailable(format!("mail: {cause}")),
             MailError::Template(cause) => Self::internal(format!("mail template: {cause}")),
         }
     }

@@ -68,6 +68,9 @@ pub trait AccountStore: Send + Sync {
     /// The account with this id.
     async fn find_by_id(&self, user_id: Uuid) -> Result<Option<Account>, Error>;
 
+    /// The account whose address matches case-insensitively.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<Account>, Error>;
+
     /// Replaces the password hash of `account` with `new_hash`, a hash of the same
     /// password at another cost, in both copies of the account in one atomic step, if
     /// they still have the hash the caller verified: `false` (nothing written)
@@ -300,6 +303,18 @@ pub enum AttemptKey {
     /// Registrations attempted from a client address (counted by `/register`, apart
     /// from its login attempts).
     Register(IpAddr),
+    /// Mails asked for ([`MailRequest`]), counted per user, address or client.
+    Mail(MailRequest),
+}
+
+/// Who asked for mails, for their limits: a signed-in user (a new verification link, an
+/// email change), an address (a password reset, whether or not it has an account), or
+/// the client address a reset was asked from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MailRequest {
+    User(Uuid),
+    Address(String),
+    Client(IpAddr),
 }
 
 impl AttemptKey {

@@ -17,6 +17,10 @@ pub struct Claims {
     pub sid: String,
     pub iss: String,
     pub aud: String,
+    /// Whether the account's address was verified when the token was issued (absent in
+    /// tokens from before: false).
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 impl Claims {

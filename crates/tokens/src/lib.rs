@@ -197,8 +197,19 @@ impl Tokens {
         jwks_of(self.signing_key().into_iter())
     }
 
-    /// A token for `user_id` in session `sid`.
+    /// A token for `user_id` in session `sid`, whose address is not verified.
     pub fn issue(&self, user_id: Uuid, username: &str, sid: Uuid) -> Result<Issued, Error> {
+        self.issue_as(user_id, username, sid, false)
+    }
+
+    /// A token for `user_id` in session `sid`, saying whether the address is verified.
+    pub fn issue_as(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        sid: Uuid,
+        email_verified: bool,
+    ) -> Result<Issued, Error> {
         let now = chrono::Utc::now().timestamp();
         let expires_in = self.ttl.as_secs();
         let claims = Claims {
@@ -210,6 +221,7 @@ impl Tokens {
             sid: sid.to_string(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            email_verified,
         };
         self.sign(&claims).map(|token| Issued {
             token,
@@ -468,6 +480,7 @@ pub(crate) mod tests {
             sid: Uuid::new_v4().to_string(),
             iss: crate::DEFAULT_ISSUER.into(),
             aud: crate::DEFAULT_AUDIENCE.into(),
+            email_verified: false,
         };
         assert_eq!(t.verify(&t.sign(&claims).unwrap()), Err(Rejected::Invalid));
         let (sub, sid) = (Uuid::new_v4().to_string(), Uuid::new_v4().to_string());

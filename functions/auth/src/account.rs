@@ -23,7 +23,7 @@ pub const MAX_LISTED: usize = 100;
 /// it ended (they all end, counted or not).
 const MAX_COUNTED: usize = 5000;
 
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Claims, Error> {
+pub(crate) async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Claims, Error> {
     let bearer = edge::http::bearer_token(headers)?;
     verify_access(&state.tokens, state.checks.as_ref(), bearer).await
 }
@@ -100,7 +100,7 @@ pub async fn end_session(
 /// The caller's account when `password` is its password; a wrong password is counted
 /// against the username and the address like a failed login (and refused with 429 past
 /// the limits). `None` when the account is gone.
-async fn verified_account(
+pub(crate) async fn verified_account(
     state: &AppState,
     claims: &Claims,
     ip: Option<std::net::IpAddr>,
@@ -184,6 +184,7 @@ pub async fn change_password(
         return Err(Error::WrongPassword);
     }
     tracing::info!(user_id = %account.user_id, sessions_ended = others, "password changed");
+    crate::recovery::notify_password_changed(&state, &account).await;
     Ok(Json(PasswordChanged {
         message: "Password changed successfully",
         sessions_ended: others,

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use edge::client_ip::TrustedProxies;
+use mail::MailConfig;
 use settings::{ConfigError, HttpClientConfig, ReadConfig, Url, Vars, service_url};
 use stores::config::StoreConfig;
 use tokens::config::TokenConfig;
@@ -25,6 +26,16 @@ pub struct Config {
     pub public_url: Option<Url>,
     /// How many bcrypt runs at once, and how long one may wait for its turn.
     pub hashing: HashingLimits,
+    /// Which mailer, from which address, with links into which app.
+    pub mail: MailConfig,
+    /// Whether login waits for a verified address (`EMAIL_VERIFICATION`).
+    pub email_verification: EmailVerification,
+    /// How many mails a user, an address and a client may ask for.
+    pub mail_limits: MailLimits,
+    /// The time every `/password/forgot` answer waits for at least
+    /// (`FORGOT_PASSWORD_MIN_MS`), so that an address with an account (a token stored,
+    /// a mail sent) answers when one without does.
+    pub forgot_floor: Duration,
 }
 
 impl Default for Config {
@@ -40,6 +51,10 @@ impl Default for Config {
             trusted_proxies: TrustedProxies::default(),
             public_url: None,
             hashing: HashingLimits::default(),
+            mail: MailConfig::default(),
+            email_verification: EmailVerification::default(),
+            mail_limits: MailLimits::default(),
+            forgot_floor: DEFAULT_FORGOT_FLOOR,
         }
     }
 }
@@ -56,6 +71,72 @@ impl ReadConfig for Config {
             trusted_proxies: TrustedProxies::read(vars)?,
             public_url: read_public_url(vars)?,
             hashing: HashingLimits::read(vars)?,
+            mail: MailConfig::read(vars)?,
+            email_verification: EmailVerification::read(vars)?,
+            mail_limits: MailLimits::read(vars)?,
+            forgot_floor: vars.millis("FORGOT_PASSWORD_MIN_MS", DEFAULT_FORGOT_FLOOR)?,
+        })
+    }
+}
+
+/// `FORGOT_PASSWORD_MIN_MS` when unset: above a store write and an SES call together.
+pub const DEFAULT_FORGOT_FLOOR: Duration = Duration::from_millis(400);
+
+/// Whether an unverified address may log in (`EMAIL_VERIFICATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EmailVerification {
+    /// Login does not ask (the seed's flow); tokens say `email_verified`.
+    #[default]
+    Optional,
+    /// A correct password of an unverified account is answered 403 "Email not verified".
+    Required,
+}
+
+impl EmailVerification {
+    pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        vars.choice(
+            "EMAIL_VERIFICATION",
+            [("optional", Self::Optional), ("required", Self::Required)],
+        )
+    }
+}
+
+/// How many mails may be asked for in one window (`MAIL_WINDOW_SECS`, an hour): per
+/// signed-in user (`MAIL_MAX_PER_USER`, 3: new verification links and email changes),
+/// per address (`MAIL_MAX_PER_ADDRESS`, 3: password resets, counted whether or not the
+/// address has an account) and per client address (`MAIL_MAX_PER_CLIENT`, 20).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailLimits {
+    pub per_user: u64,
+    pub per_address: u64,
+    pub per_client: u64,
+    pub window: Duration,
+}
+
+impl Default for MailLimits {
+    fn default() -> Self {
+        Self {
+            per_user: 3,
+            per_address: 3,
+            per_client: 20,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl MailLimits {
+    pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        Ok(Self {
+            per_user: vars.between("MAIL_MAX_PER_USER", d.per_user, 1_000_000, "")?,
+            per_address: vars.between("MAIL_MAX_PER_ADDRESS", d.per_address, 1_000_000, "")?,
+            per_client: vars.between("MAIL_MAX_PER_CLIENT", d.per_client, 1_000_000, "")?,
+            window: Duration::from_secs(vars.between(
+                "MAIL_WINDOW_SECS",
+                d.window.as_secs(),
+                86_400,
+                "",
+            )?),
         })
     }
 }

@@ -16,7 +16,8 @@ use stores::session::until_both_expire;
 use stores::{Account, RefreshRecord, Rotation, Session, SessionUse};
 use tokens::verify_access;
 
-use crate::{AppState, ClientIp, limits};
+use crate::config::EmailVerification;
+use crate::{AppState, ClientIp, limits, recovery};
 
 pub async fn health() -> Json<Value> {
     Json(json!({
@@ -85,6 +86,10 @@ pub async fn register(
     };
     state.accounts.create(&account).await?;
     tracing::info!(user_id = %account.user_id, "account registered");
+    if let Err(err) = recovery::send_verification(&state, &account).await {
+        // The account exists; a new link is one `POST /email/verify/resend` away.
+        tracing::warn!(user_id = %account.user_id, error = ?err, "verification mail not sent");
+    }
     Ok(Json(RegisterResponse {
         user_id: account.user_id,
         username: account.username.as_str().to_owned(),
@@ -120,12 +125,15 @@ impl AppState {
 
     fn answer(
         &self,
-        user_id: Uuid,
-        username: &str,
+        account: &Account,
         sid: Uuid,
         refresh: RefreshSecret,
     ) -> Result<LoginResponse, Error> {
-        let issued = self.tokens.issue(user_id, username, sid)?;
+        let username = account.username.as_str();
+        let verified = account.email_verified;
+        let issued = self
+            .tokens
+            .issue_as(account.user_id, username, sid, verified)?;
         Ok(LoginResponse {
             token: issued.token,
             token_type: "Bearer",
@@ -180,6 +188,11 @@ async fn attempt_login(
         return Err(Error::InvalidCredentials);
     }
     let account = account.ok_or(Error::InvalidCredentials)?;
+    if state.email_verification == EmailVerification::Required && !account.email_verified {
+        // The password was right: the attempt is no failure.
+        reservation.succeeded(state.attempts.as_ref()).await;
+        return Err(Error::EmailNotVerified);
+    }
     let settle = reservation.settle();
 
     let now = Utc::now().timestamp();
@@ -216,14 +229,7 @@ async fn attempt_login(
     }
     rehash_if_needed(&state, &account, &password).await;
     state.publish_key().await?;
-    state
-        .answer(
-            account.user_id,
-            account.username.as_str(),
-            session.id,
-            refresh,
-        )
-        .map(Json)
+    state.answer(&account, session.id, refresh).map(Json)
 }
 
 /// Stores a hash of `password` at the current `BCRYPT_COST` when `account`'s was made at
@@ -288,9 +294,17 @@ pub async fn refresh(
     match rotation {
         Rotation::Rotated(record) => {
             state.publish_key().await?;
-            state
-                .answer(record.user_id, &record.username, record.family, next)
-                .map(Json)
+            // The account as it is now, for what the new token says of it
+            // (`email_verified`): one read of the username's copy.
+            let username =
+                Username::parse(&record.username).map_err(|_| Error::InvalidRefreshToken)?;
+            let account = state
+                .accounts
+                .find_by_username(&username)
+                .await?
+                .filter(|a| a.user_id == record.user_id)
+                .ok_or(Error::InvalidRefreshToken)?;
+            state.answer(&account, record.family, next).map(Json)
         }
         Rotation::Refused => Err(Error::InvalidRefreshToken),
         Rotation::Reused { family } => {

@@ -7,6 +7,7 @@ mod handlers;
 mod keys;
 mod limits;
 mod passwords;
+mod recovery;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +17,13 @@ use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
 
 pub use crate::config::Config;
-use crate::config::{LoginLimits, RegisterLimits};
+use crate::config::{EmailVerification, LoginLimits, MailLimits, RegisterLimits};
 use edge::client_ip::TrustedProxies;
+use mail::{Mailbox, Mailer, Mails};
 use settings::ConfigError;
 use stores::{
-    AccountStore, CrossTableWrites, KeyStore, LoginAttemptStore, SessionCheck, SessionStore, Stores,
+    AccountStore, CrossTableWrites, KeyStore, LoginAttemptStore, MailTokenStore, SessionCheck,
+    SessionStore, Stores,
 };
 use tokens::Tokens;
 
@@ -51,6 +54,14 @@ pub struct AppState {
     /// This API's public base URL, without a trailing slash, when configured
     /// (`PUBLIC_URL`): where the discovery document says the key set is.
     pub public_url: Option<Arc<str>>,
+    /// The tokens of mailed links.
+    pub mail_tokens: Arc<dyn MailTokenStore>,
+    /// What sends mails, and the mails it sends.
+    pub mailer: Arc<dyn Mailer>,
+    pub mails: Mails,
+    pub email_verification: EmailVerification,
+    pub mail_limits: MailLimits,
+    pub forgot_floor: Duration,
 }
 
 impl FromRef<AppState> for Arc<TrustedProxies> {
@@ -83,7 +94,20 @@ impl AppState {
                 .public_url
                 .as_ref()
                 .map(|url| url.as_str().trim_end_matches('/').into()),
+            mail_tokens: stores.mail_tokens.clone(),
+            mailer: Arc::new(Mailbox::new(&config.mail.from)),
+            mails: config.mail.mails(),
+            email_verification: config.email_verification,
+            mail_limits: config.mail_limits,
+            forgot_floor: config.forgot_floor,
         }
+    }
+
+    /// This state sending its mails through `mailer` (the local stack's mailbox, a
+    /// test's).
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
     }
 
     /// The state a deployed function runs with: everything from `config`.
@@ -97,7 +121,8 @@ impl AppState {
                 settings::Secret::MIN_BYTES
             ))
         })?;
-        Ok(Self::new(&stores, Arc::new(tokens), config))
+        let mailer = mail::mailer(&config.mail, &config.http).await?;
+        Ok(Self::new(&stores, Arc::new(tokens), config).with_mailer(mailer))
     }
 }
 
@@ -114,6 +139,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/sessions/{id}"),
     ("POST", "/password"),
     ("DELETE", "/account"),
+    ("POST", "/email/verify"),
+    ("POST", "/email/verify/resend"),
+    ("POST", "/password/forgot"),
+    ("POST", "/password/reset"),
+    ("POST", "/email"),
+    ("POST", "/email/confirm"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/.well-known/openid-configuration"),
 ];
@@ -130,6 +161,12 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}", delete(account::end_session))
         .route("/password", post(account::change_password))
         .route("/account", delete(account::delete_account))
+        .route("/email/verify", post(recovery::verify_email))
+        .route("/email/verify/resend", post(recovery::resend_verification))
+        .route("/password/forgot", post(recovery::forgot_password))
+        .route("/password/reset", post(recovery::reset_password))
+        .route("/email", post(recovery::change_email))
+        .route("/email/confirm", post(recovery::confirm_email_change))
         .route("/.well-known/jwks.json", get(keys::jwks))
         .route("/.well-known/openid-configuration", get(keys::discovery))
         .with_state(state);

@@ -13,7 +13,7 @@ use crate::config::{LoginLimits, RegisterLimits};
 use domain::Username;
 use edge::client_ip::limited_address;
 use errors::Error;
-use stores::{AttemptKey, Attempts, LoginAttemptStore, Settle};
+use stores::{AttemptKey, Attempts, LoginAttemptStore, MailRequest, Settle};
 
 /// Attempts counted for one login; a success gives them back.
 #[must_use]
@@ -92,6 +92,27 @@ pub async fn uncount_registration(store: &dyn LoginAttemptStore, ip: Option<IpAd
     if let Err(err) = store.release_attempt(&key, Utc::now().timestamp()).await {
         tracing::warn!(error = ?err, "could not give back a registration that hashed nothing");
     }
+}
+
+/// Counts one mail asked for by `who` and refuses it past `max` in `window` (429 with
+/// `Retry-After`): nothing is given back, as a mail asked for is one sent (or, for an
+/// unknown address, one that would have been).
+pub async fn count_mail(
+    store: &dyn LoginAttemptStore,
+    who: MailRequest,
+    max: u64,
+    window: Duration,
+) -> Result<(), Error> {
+    let now = Utc::now().timestamp();
+    let attempts = store
+        .count_attempt(&AttemptKey::Mail(who), window, now)
+        .await?;
+    if attempts.count > max {
+        let retry_after_secs = retry_after(attempts, now, window);
+        tracing::warn!(retry_after_secs, "mail refused: too many asked for");
+        return Err(Error::MailLimited { retry_after_secs });
+    }
+    Ok(())
 }
 
 /// Whole seconds until the window closes: at least 1, and at most the window itself. A

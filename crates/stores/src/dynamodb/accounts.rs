@@ -148,6 +148,16 @@ impl AccountStore for DynamoAccountStore {
         item.as_ref().map(account_from).transpose()
     }
 
+    /// A consistent `GetItem` of the `EMAIL#` claim, then of the account it names.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<Account>, Error> {
+        let key = ("pk", string_attr(Self::email_key(email)));
+        let Some(claim) = get_consistent(&self.client, &self.table, key).await? else {
+            return Ok(None);
+        };
+        let user_id = Fields::of(&claim, "email claim").uuid("user_id")?;
+        self.find_by_id(user_id).await
+    }
+
     async fn find_by_id(&self, user_id: Uuid) -> Result<Option<Account>, Error> {
         let key = ("pk", string_attr(Self::user_key(user_id)));
         let item = get_consistent(&self.client, &self.table, key).await?;

@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use crate::{AttemptKey, MailPurpose};
+use crate::{AttemptKey, MailPurpose, MailRequest};
 use domain::refresh::TokenHash;
 use domain::{Email, Username};
 
@@ -59,13 +59,18 @@ pub fn key(kid: &str) -> String {
     format!("{KEY}{kid}")
 }
 
-/// The counter of an [`AttemptKey`]: `ATTEMPTS#USER#<name>`, `ATTEMPTS#IP#<ip>` or
-/// `REGISTER#<ip>`.
+/// The counter of an [`AttemptKey`]: `ATTEMPTS#USER#<name>`, `ATTEMPTS#IP#<ip>`,
+/// `REGISTER#<ip>`, or `MAILREQ#USER#<id>`, `MAILREQ#EMAIL#<address>`, `MAILREQ#IP#<ip>`.
 pub fn attempt(key: &AttemptKey) -> String {
     match key {
         AttemptKey::User(name) => format!("ATTEMPTS#{USER}{name}"),
         AttemptKey::Ip(ip) => format!("ATTEMPTS#IP#{ip}"),
         AttemptKey::Register(ip) => format!("REGISTER#{ip}"),
+        AttemptKey::Mail(MailRequest::User(id)) => format!("MAILREQ#USER#{id}"),
+        AttemptKey::Mail(MailRequest::Address(address)) => {
+            format!("MAILREQ#EMAIL#{}", address.to_ascii_lowercase())
+        }
+        AttemptKey::Mail(MailRequest::Client(ip)) => format!("MAILREQ#IP#{ip}"),
     }
 }
 

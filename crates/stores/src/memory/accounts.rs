@@ -119,6 +119,14 @@ impl AccountStore for MemoryAccountStore {
         Ok(accounts.by_username.get(&username.key()).cloned())
     }
 
+    async fn find_by_email(&self, email: &Email) -> Result<Option<Account>, Error> {
+        let mut accounts = self.tables.accounts();
+        let Some(owner) = accounts.email_owners.get(&email.key()).copied() else {
+            return Ok(None);
+        };
+        Ok(accounts.by_id(owner).map(|a| a.clone()))
+    }
+
     async fn find_by_id(&self, user_id: Uuid) -> Result<Option<Account>, Error> {
         Ok(self.tables.accounts().by_id(user_id).map(|a| a.clone()))
     }

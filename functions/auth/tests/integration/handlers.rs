@@ -168,6 +168,7 @@ async fn an_expired_token_says_so() {
         sid: Uuid::new_v4().to_string(),
         iss: tokens::DEFAULT_ISSUER.into(),
         aud: tokens::DEFAULT_AUDIENCE.into(),
+        email_verified: false,
     };
     let token = tokens.sign(&claims).unwrap();
     assert_eq!(

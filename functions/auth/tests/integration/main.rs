@@ -8,5 +8,6 @@ mod dynamodb;
 mod handlers;
 mod lambda;
 mod logs;
+mod recovery;
 mod security;
 mod support;

@@ -178,6 +178,7 @@ impl TestApp {
                 sid: sid.to_string(),
                 iss: tokens::DEFAULT_ISSUER.into(),
                 aud: tokens::DEFAULT_AUDIENCE.into(),
+                email_verified: false,
             })
             .unwrap()
     }
