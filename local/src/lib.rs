@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
+use mail::{Mailbox, MailerKind};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -75,6 +76,9 @@ pub struct Stack {
     pub auth: SocketAddr,
     pub users: SocketAddr,
     pub gateway: SocketAddr,
+    /// The mails auth sent (`MAILER=mailbox`, the default), also served at the
+    /// gateway's `GET /_aws/ses` (LocalStack's convention).
+    pub mailbox: Mailbox,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
 }
@@ -154,10 +158,17 @@ pub async fn start_with(
     };
     let users_state = users::AppState::new(stores.profiles.clone(), authenticator)
         .with_profile_emails(config.users.profile_emails);
+    let mail = &wired.auth.mail;
+    let mailbox = Mailbox::new(&mail.from);
+    let auth_state = match mail.mailer {
+        MailerKind::Mailbox => auth_state.with_mailer(Arc::new(mailbox.clone())),
+        MailerKind::Ses => auth_state.with_mailer(mail::mailer(mail, &wired.auth.http).await?),
+    };
+    let gateway_app = gateway::router(gateway::AppState::from_config(&wired.gateway)?);
     let apps = [
         auth::router(auth_state),
         users::router(users_state),
-        gateway::router(gateway::AppState::from_config(&wired.gateway)?),
+        gateway_app.merge(mailbox.router()),
     ];
     let (stop, stopped) = watch::channel(false);
     let [auth_app, users_app, gateway_app] = apps;
@@ -189,6 +200,7 @@ pub async fn start_with(
         auth: addrs[0],
         users: addrs[1],
         gateway: addrs[2],
+        mailbox,
         stop,
         servers,
     })
