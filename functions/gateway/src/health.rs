@@ -64,6 +64,12 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
                 "end_session": "DELETE /api/sessions/:id",
                 "change_password": "POST /api/password",
                 "delete_account": "DELETE /api/account",
+                "verify_email": "POST /api/email/verify",
+                "resend_verification": "POST /api/email/verify/resend",
+                "forgot_password": "POST /api/password/forgot",
+                "reset_password": "POST /api/password/reset",
+                "change_email": "POST /api/email",
+                "confirm_email": "POST /api/email/confirm",
                 "jwks": "GET /.well-known/jwks.json",
                 "discovery": "GET /.well-known/openid-configuration"
             },

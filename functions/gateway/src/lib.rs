@@ -163,6 +163,12 @@ pub const AUTH_PATHS: &[&str] = &[
     "/sessions/{id}",
     "/password",
     "/account",
+    "/email/verify",
+    "/email/verify/resend",
+    "/password/forgot",
+    "/password/reset",
+    "/email",
+    "/email/confirm",
     "/.well-known/jwks.json",
     "/.well-known/openid-configuration",
 ];

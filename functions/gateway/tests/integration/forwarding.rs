@@ -173,6 +173,52 @@ async fn account_routes_go_to_auth_with_method_path_body_and_headers() {
     assert!(users.received().is_empty());
 }
 
+/// The routes of mailed links (issue 33): verification, reset and email change, with
+/// and without a bearer token, each body passed on as sent.
+#[tokio::test]
+async fn mail_routes_go_to_auth_with_method_path_body_and_headers() {
+    let (url, auth, users) = setup().await;
+    let token = "J1f3Jw0c8m2Xj1zF0Q7mN6yqkHq3YfGZx1l3b3mQk9E";
+    let reset = json!({"token": token, "new_password": "evenMoreSecure456"});
+    let change = json!({"new_email": "alice@example.org", "password": "securePassword123"});
+    // (path, body, whether it carries a bearer token)
+    let routes = [
+        ("/api/email/verify", Some(json!({"token": token})), false),
+        ("/api/email/verify/resend", None, true),
+        (
+            "/api/password/forgot",
+            Some(json!({"email": "alice@example.com"})),
+            false,
+        ),
+        ("/api/password/reset", Some(reset), false),
+        ("/api/email", Some(change), true),
+        ("/api/email/confirm", Some(json!({"token": token})), false),
+    ];
+    for (i, (path, body, bearer)) in routes.into_iter().enumerate() {
+        let expected_id = format!("req-mail-{i}");
+        let mut headers = vec![
+            ("cookie", "session=secret"),
+            ("x-request-id", expected_id.as_str()),
+        ];
+        if bearer {
+            headers.push(("authorization", "Bearer abc.def.ghi"));
+        }
+        let sends_body = body.is_some();
+        let got = forward(&url, &auth, &("POST", path.into(), body), &headers).await;
+        let authorization = bearer.then_some("Bearer abc.def.ghi");
+        assert_eq!(got.header("authorization"), authorization, "{path}");
+        assert_eq!(got.header("x-request-id"), Some(expected_id.as_str()));
+        assert_eq!(got.header("cookie"), None, "{path}");
+        // The client's address: auth counts /password/forgot per client.
+        assert_eq!(got.header("x-forwarded-for"), Some("127.0.0.1"), "{path}");
+        if sends_body {
+            assert_eq!(got.header("content-type"), Some("application/json"));
+        }
+    }
+    assert_eq!(auth.received().len(), 6);
+    assert!(users.received().is_empty());
+}
+
 #[tokio::test]
 async fn user_routes_go_to_users_with_every_method_path_and_query() {
     let (url, auth, users) = setup().await;
@@ -303,6 +349,9 @@ async fn unknown_api_paths_are_a_404_json_without_contacting_anyone() {
         "/api/nope",
         "/api/users/a/b",
         "/api/registerx",
+        "/api/password/forgotten",
+        "/api/email/verify/again",
+        "/api/email/x",
         "/nope",
         "/api/",
     ] {
