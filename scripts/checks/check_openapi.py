@@ -59,8 +59,8 @@ def problems(doc):
             declared = {p["name"] for p in shared + own}
             if declared != templated:
                 yield f"{method} {path}: path parameters {sorted(declared)} != {sorted(templated)}"
-            if "200" not in op.get("responses", {}):
-                yield f"{method} {path}: no 200 response"
+            if not any(code in op.get("responses", {}) for code in ("200", "202")):
+                yield f"{method} {path}: no success response (200 or 202)"
 
 
 def main():

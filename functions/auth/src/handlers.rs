@@ -34,6 +34,12 @@ pub async fn health() -> Json<Value> {
             "end_session": "/sessions/{id}",
             "change_password": "/password",
             "delete_account": "/account",
+            "verify_email": "/email/verify",
+            "resend_verification": "/email/verify/resend",
+            "forgot_password": "/password/forgot",
+            "reset_password": "/password/reset",
+            "change_email": "/email",
+            "confirm_email": "/email/confirm",
             "jwks": "/.well-known/jwks.json",
             "discovery": "/.well-known/openid-configuration"
         }

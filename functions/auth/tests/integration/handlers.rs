@@ -39,7 +39,11 @@ async fn health_answers_as_the_spec_shows() {
                 "health": "/", "register": "/register", "login": "/login", "validate": "/validate",
                 "refresh": "/refresh", "logout": "/logout", "sessions": "/sessions",
                 "end_session": "/sessions/{id}", "change_password": "/password",
-                "delete_account": "/account", "jwks": "/.well-known/jwks.json",
+                "delete_account": "/account", "verify_email": "/email/verify",
+                "resend_verification": "/email/verify/resend",
+                "forgot_password": "/password/forgot", "reset_password": "/password/reset",
+                "change_email": "/email", "confirm_email": "/email/confirm",
+                "jwks": "/.well-known/jwks.json",
                 "discovery": "/.well-known/openid-configuration"
             }
         })
