@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use serde_json::{Value, json};
 
+use mail::Mailbox;
 use stores::Stores;
 use testkit::dynamodb::TempTables;
 use testkit::{SECRET, event, invoke, tokens, with_body, with_header, with_path};
@@ -195,14 +196,31 @@ impl Intercept for Counter {
     }
 }
 
-/// The calls of a registration, taken or not.
-const REGISTER: &[&str] = &["UpdateItem", "TransactWriteItems(3)"];
+/// The calls of a registration: the address counted, the account and its claims, and
+/// the verification link's token (issued, its user's latest for the purpose).
+const REGISTER: &[&str] = &[
+    "UpdateItem",
+    "TransactWriteItems(3)",
+    "TransactWriteItems(2)",
+];
+/// The calls of a registration whose username or email is taken: no token.
+const REGISTER_TAKEN: &[&str] = &["UpdateItem", "TransactWriteItems(3)"];
 /// The calls of a password check (a login's, or a password change's or an account
 /// deletion's after the token check): an attempt reserved on both counters, username
 /// and address, then the account read.
 const PASSWORD_CHECK: &[&str] = &["UpdateItem", "UpdateItem", "GetItem"];
-/// The calls of a refresh, first or retried within the reuse interval.
-const REFRESH: &[&str] = &["GetItem", "TransactWriteItems(4)"];
+/// The calls of a refresh, first or retried within the reuse interval: the token, the
+/// rotation, then the account (for what the new token says of it, `email_verified`).
+const REFRESH: &[&str] = &["GetItem", "TransactWriteItems(4)", "GetItem"];
+/// The calls of using up a mailed token: it and its account read, then one transaction
+/// (the token deleted, its pointer checked, both account copies and what else changes).
+fn use_token(actions: usize) -> Vec<String> {
+    vec![
+        "GetItem".into(),
+        "GetItem".into(),
+        format!("TransactWriteItems({actions})"),
+    ]
+}
 /// The calls of a users read with a token: its check and the profile.
 const USERS_READ: &[&str] = &["BatchGetItem", "GetItem"];
 /// The calls of a users write with a token: its check and the profile with its guard.
@@ -224,6 +242,8 @@ struct Functions {
     stores: Stores,
     tables: TempTables,
     measured: Vec<Value>,
+    /// What auth mailed: the links' tokens.
+    mailbox: Mailbox,
 }
 
 impl Functions {
@@ -233,7 +253,11 @@ impl Functions {
         let config = on_tables(&tables, &[("JWT_SECRET", SECRET)]);
         let tokens = tokens();
         let stores = Stores::dynamodb(client, &config);
-        let auth = auth::router(auth::AppState::new(&stores, tokens.clone(), &config.auth));
+        let mailbox = Mailbox::new(&config.auth.mail.from);
+        let auth = auth::router(
+            auth::AppState::new(&stores, tokens.clone(), &config.auth)
+                .with_mailer(Arc::new(mailbox.clone())),
+        );
         let strict = on_tables(
             &tables,
             &[("JWT_SECRET", SECRET), ("REFRESH_REUSE_INTERVAL_SECS", "0")],
@@ -253,6 +277,7 @@ impl Functions {
             stores,
             tables,
             measured: Vec::new(),
+            mailbox,
         })
     }
 
@@ -335,6 +360,37 @@ impl Functions {
         answer["token"].as_str().unwrap().to_owned()
     }
 
+    /// The token of the last link to the app's `page` mailed to `to`.
+    fn mailed_token(&self, to: &str, page: &str) -> String {
+        let link = format!("/{page}#token=");
+        let mails = self.mailbox.sent_to(to);
+        let text = mails
+            .iter()
+            .rev()
+            .filter_map(|m| m.body.text_part.as_deref())
+            .find(|text| text.contains(&link))
+            .unwrap_or_else(|| panic!("no {page} link mailed to {to}"));
+        let at = text.find(&link).unwrap() + link.len();
+        text[at..].chars().take(43).collect()
+    }
+
+    /// A POST of `body` to auth's `path` (with `token` as its bearer), measured as
+    /// [`auth`](Self::auth).
+    async fn auth_post(
+        &mut self,
+        endpoint: &str,
+        path: &str,
+        (body, token): (Value, Option<&str>),
+        status: u16,
+        expected: &[&str],
+    ) -> Value {
+        let mut event = with_path(with_body(event("auth-login"), &body), path);
+        if let Some(token) = token {
+            event = with_header(event, "authorization", &format!("Bearer {token}"));
+        }
+        self.auth(endpoint, event, status, expected).await
+    }
+
     fn write_report(&self) {
         if let Some(path) = std::env::var_os("BENCH_DYNAMODB_CALLS") {
             std::fs::write(&path, serde_json::to_string_pretty(&self.measured).unwrap())
@@ -362,7 +418,7 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
             "POST /register (username taken: 409)",
             "auth-register",
             409,
-            REGISTER,
+            REGISTER_TAKEN,
         ),
     ] {
         f.auth(endpoint, event(fixture), status, expected).await;
@@ -495,10 +551,112 @@ async fn every_endpoint_makes_the_dynamodb_calls_of_the_cost_model() {
     f.users(gone, "users-get", Some(&logins[0]), 401, USERS_READ)
         .await;
 
+    mail_flows(&mut f).await;
     f.write_report();
     tokio::time::timeout(Duration::from_secs(30), f.tables.delete())
         .await
         .expect("tables deleted");
+}
+
+/// The mailed-link routes (issue 33) of a new account, carol's.
+async fn mail_flows(f: &mut Functions) {
+    let carol = json!({"username": "carol", "email": "carol@example.com",
+                       "password": "securePassword123"});
+    let register = with_body(event("auth-register"), &carol);
+    f.auth("POST /register (carol)", register, 200, REGISTER)
+        .await;
+    let credentials = json!({"username": "carol", "password": "securePassword123"});
+    let token = f.login(&credentials).await;
+
+    let resend = (json!({}), Some(token.as_str()));
+    let then = [
+        "BatchGetItem",
+        "GetItem",
+        "UpdateItem",
+        "TransactWriteItems(2)",
+    ];
+    f.auth_post(
+        "POST /email/verify/resend",
+        "/api/email/verify/resend",
+        resend,
+        202,
+        &then,
+    )
+    .await;
+    let link = f.mailed_token("carol@example.com", "verify-email");
+    let verify = (json!({"token": link}), None);
+    let used = use_token(4);
+    let used: Vec<&str> = used.iter().map(String::as_str).collect();
+    f.auth_post(
+        "POST /email/verify",
+        "/api/email/verify",
+        verify,
+        200,
+        &used,
+    )
+    .await;
+
+    let known = (json!({"email": "carol@example.com"}), None);
+    let counted = ["UpdateItem", "UpdateItem"];
+    let sent = calls(&[&counted, &["GetItem", "GetItem", "TransactWriteItems(2)"]]);
+    f.auth_post(
+        "POST /password/forgot",
+        "/api/password/forgot",
+        known,
+        202,
+        &sent,
+    )
+    .await;
+    let unknown = (json!({"email": "nobody@example.com"}), None);
+    let none = calls(&[&counted, &["GetItem"]]);
+    let what = "POST /password/forgot (no such account: the same answer)";
+    f.auth_post(what, "/api/password/forgot", unknown, 202, &none)
+        .await;
+    let link = f.mailed_token("carol@example.com", "reset-password");
+    let reset = json!({"token": link, "new_password": "a-brand-new-passphrase-42"});
+    let used = use_token(5);
+    let used: Vec<&str> = used.iter().map(String::as_str).collect();
+    f.auth_post(
+        "POST /password/reset",
+        "/api/password/reset",
+        (reset, None),
+        200,
+        &used,
+    )
+    .await;
+
+    let credentials = json!({"username": "carol", "password": "a-brand-new-passphrase-42"});
+    let token = f.login(&credentials).await;
+    let change = json!({"new_email": "carol.new@example.com",
+                        "password": "a-brand-new-passphrase-42"});
+    let then = [
+        "DeleteItem",
+        "UpdateItem",
+        "GetItem",
+        "UpdateItem",
+        "TransactWriteItems(2)",
+    ];
+    let asked = calls(&[&["BatchGetItem"], PASSWORD_CHECK, &then]);
+    f.auth_post(
+        "POST /email",
+        "/api/email",
+        (change, Some(&token)),
+        202,
+        &asked,
+    )
+    .await;
+    let link = f.mailed_token("carol.new@example.com", "confirm-email");
+    let confirmed = calls(&[&["GetItem", "GetItem"], &["GetItem", "GetItem"]]);
+    let confirmed = calls(&[&confirmed, &["TransactWriteItems(6)"]]);
+    let confirm = (json!({"token": link}), None);
+    f.auth_post(
+        "POST /email/confirm",
+        "/api/email/confirm",
+        confirm,
+        200,
+        &confirmed,
+    )
+    .await;
 }
 
 /// A flood of tokens under random well-formed key ids (EdDSA, users holding no key)
