@@ -121,18 +121,20 @@ mod tests {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (url, asked)
+        (spawn(app).await, asked)
     }
 
-    async fn serve(mailbox: Mailbox) -> String {
-        let app: Router = Router::new().route(MAILBOX_PATH, mailbox.route());
+    /// `app` served on a free port of 127.0.0.1; its base URL.
+    async fn spawn(app: Router) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         url
+    }
+
+    /// An API answering `/_aws/ses` from `mailbox`; its base URL.
+    async fn serve(mailbox: Mailbox) -> String {
+        spawn(Router::new().route(MAILBOX_PATH, mailbox.route())).await
     }
 
     #[tokio::test]
