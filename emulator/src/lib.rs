@@ -3,8 +3,9 @@
 //! 2.0, its own error answers: [`apigw`], [`cors`]) in front of the real `bootstrap`
 //! binaries of `sam build` run behind a Lambda Runtime API ([`lambda`]), with the
 //! template's environment, timeouts and memory sizes ([`template`]), on a DynamoDB
-//! (moto) whose tables and per-function IAM policies come from the template too
-//! ([`setup`]).
+//! and an SES (one moto) whose tables, verified sender and per-function IAM policies
+//! come from the template too ([`setup`]); the mails sent are read at `/_aws/ses`
+//! ([`ses`]).
 //!
 //! [`pipeline`] takes a request through all of these; [`run`] is the whole command,
 //! whose options are [`Cli`]; [`repo`] finds the checkout whose scripts it runs, and
@@ -20,6 +21,7 @@ pub mod repo;
 pub mod route;
 mod run;
 pub mod secrets;
+pub mod ses;
 pub mod setup;
 pub mod template;
 

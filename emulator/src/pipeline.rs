@@ -1,6 +1,7 @@
 //! The emulated API's pipeline, from a client's request to its answer: API Gateway's
 //! part ([`crate::apigw`], [`crate::cors`], throttling), then the function's instance
-//! ([`crate::lambda`]), and the answer mapped back.
+//! ([`crate::lambda`]), and the answer mapped back. Beside it, the emulated SES's
+//! mailbox at `/_aws/ses` ([`crate::ses`]), when there is one.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use crate::Error;
 use crate::apigw::{self, GatewayError, Throttle};
 use crate::cors::Cors;
 use crate::lambda::{Failure, Function, FunctionSpec};
+use crate::ses::{MAILBOX_PATH, Mailbox};
 use crate::template::{Route, Template};
 
 /// API Gateway's integration timeout for HTTP APIs (its maximum and default).
@@ -32,6 +34,8 @@ pub struct Api {
     cors: Option<Cors>,
     functions: BTreeMap<String, Arc<Function>>,
     throttle: Option<Throttle>,
+    /// The emulated SES's mailbox, answered at `/_aws/ses` ([`Api::with_mailbox`]).
+    mailbox: Option<Mailbox>,
 }
 
 /// What [`Api::new`] needs besides the template.
@@ -81,7 +85,15 @@ impl Api {
             throttle: setup
                 .throttle
                 .map(|(burst, rate)| Throttle::new(burst, rate)),
+            mailbox: None,
         })
+    }
+
+    /// The API answering `GET` and `DELETE /_aws/ses` from `mailbox` (the SES the
+    /// functions call), before any route of the template.
+    pub fn with_mailbox(mut self, mailbox: Mailbox) -> Self {
+        self.mailbox = Some(mailbox);
+        self
     }
 
     /// The function with the template's logical id `id`.
@@ -92,7 +104,11 @@ impl Api {
     /// The API as a router; each request needs its peer's address
     /// (`ConnectInfo<SocketAddr>`).
     pub fn router(self: Arc<Self>) -> Router {
-        Router::new().fallback(handle).with_state(self)
+        let mut router = Router::new();
+        if let Some(mailbox) = &self.mailbox {
+            router = router.route(MAILBOX_PATH, mailbox.clone().route());
+        }
+        router.fallback(handle).with_state(self)
     }
 }
 

@@ -1,5 +1,6 @@
 //! `local emulate` from start to end: the template read, the functions built, a
-//! DynamoDB with the template's tables and IAM, then the API served until Ctrl-C.
+//! DynamoDB and SES with the template's tables, sender and IAM, then the API served
+//! until Ctrl-C.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -10,6 +11,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::pipeline::{Api, Setup};
+use crate::ses::{MAILBOX_PATH, Mailbox};
 use crate::template::{self, Template};
 use crate::{Cli, Error, repo, secrets, setup};
 
@@ -29,6 +31,13 @@ where
         secret: secrets::generate_secret(64),
     };
     let template = Template::load(&cli.template, &locals)?;
+    for name in &template.stood_in {
+        tracing::info!(
+            target: "emulate",
+            "parameter {name} not given: {} (pass --parameter-overrides {name}=... for another)",
+            template.parameters[name]
+        );
+    }
 
     let build_dir = match &cli.build_dir {
         Some(dir) => dir.clone(),
@@ -39,15 +48,17 @@ where
         &template,
         &Setup {
             build_dir,
-            environment: BTreeMap::from([(
-                "DYNAMODB_ENDPOINT".to_owned(),
-                dynamodb.endpoint.clone(),
-            )]),
+            // In AWS the SDK finds both services itself.
+            environment: BTreeMap::from([
+                ("DYNAMODB_ENDPOINT".to_owned(), dynamodb.endpoint.clone()),
+                ("SES_ENDPOINT".to_owned(), dynamodb.endpoint.clone()),
+            ]),
             credentials: dynamodb.credentials.clone(),
             max_instances: cli.max_instances,
             throttle: template.throttle,
         },
-    )?;
+    )?
+    .with_mailbox(Mailbox::new(&dynamodb.endpoint));
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, cli.port))
         .await
         .map_err(|source| Error::Listen {
@@ -59,10 +70,11 @@ where
         tracing::info!(target: "emulate", "route {} → {}", route.key(), route.function);
     }
     println!(
-        "Emulated API of {} on http://localhost:{} (DynamoDB at {}; Ctrl-C stops it)",
+        "Emulated API of {} on http://localhost:{} (DynamoDB and SES at {}; mails sent: GET http://localhost:{}{MAILBOX_PATH}; Ctrl-C stops it)",
         cli.template.display(),
         cli.port,
-        dynamodb.endpoint
+        dynamodb.endpoint,
+        cli.port
     );
     tokio::select! {
         () = serve(listener, api.clone().router()) => {}

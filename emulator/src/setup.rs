@@ -1,7 +1,8 @@
 //! What `local emulate` installs and starts before serving: the `sam build` artifacts
-//! and a DynamoDB (moto, one request at a time) with the template's tables and one IAM
-//! user per function holding that function's policy. Each step is one of the repo's
-//! scripts, so the test command and the emulation share them.
+//! and a DynamoDB and SES (one moto, one request at a time) with the template's tables,
+//! its functions' sender (`MAIL_FROM`) verified, and one IAM user per function holding
+//! that function's policy. Each step is one of the repo's scripts, so the test command
+//! and the emulation share them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,8 +55,9 @@ async fn run(mut command: Command, what: &str) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// The DynamoDB the functions use, and each function's credentials for it.
+/// The DynamoDB and SES the functions use, and each function's credentials for them.
 pub struct DynamoDb {
+    /// Where both are (moto serves every AWS API on one port).
     pub endpoint: String,
     pub credentials: BTreeMap<String, BTreeMap<String, String>>,
     /// The moto started here; killed when this is dropped.
@@ -63,7 +65,8 @@ pub struct DynamoDb {
 }
 
 /// Starts moto with IAM enforced (unless `--dynamodb-endpoint` names another server),
-/// creates the template's tables there, and one IAM user per function.
+/// creates the template's tables there, verifies the functions' sender in its SES, and
+/// one IAM user per function.
 pub async fn dynamodb(repo: &Path, options: &Cli, template: &Template) -> Result<DynamoDb, Error> {
     let mut tools = Command::new("bash");
     tools
@@ -126,6 +129,27 @@ pub async fn dynamodb(repo: &Path, options: &Cli, template: &Template) -> Result
     }
     run(create, "scripts/emulator/create_tables.py").await?;
 
+    let senders = template.mail_senders();
+    if !senders.is_empty() {
+        let mut verify = Command::new(&python);
+        verify
+            .args(["-m", "scripts.emulator.ses_identities"])
+            .args(["--endpoint", &endpoint])
+            .args(&senders)
+            .current_dir(repo)
+            .envs(admin_env());
+        match run(verify, "scripts/emulator/ses_identities.py").await {
+            Ok(_) => {
+                tracing::info!(target: "emulate", "SES identity verified: {}", senders.join(", "));
+            }
+            // Another server may be a DynamoDB without SES: then mails fail, as logged.
+            Err(error) if moto.is_none() => {
+                tracing::warn!(target: "emulate", "{error}: mails from {} will fail there", senders.join(", "));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+
     let credentials = if moto.is_some() {
         let mut iam = Command::new(&python);
         iam.args(["-m", "scripts.emulator.iam"])
@@ -136,10 +160,17 @@ pub async fn dynamodb(repo: &Path, options: &Cli, template: &Template) -> Result
         for (flag, name) in &names {
             iam.args([*flag, name.as_str()]);
         }
+        // The template's parameters as here (e.g. MailFrom in auth's SES grant).
+        iam.arg("--parameter-overrides").args(
+            template
+                .parameters
+                .iter()
+                .map(|(name, value)| format!("{name}={value}")),
+        );
         let printed = run(iam, "scripts/emulator/iam.py").await?;
         let credentials: BTreeMap<String, BTreeMap<String, String>> =
             serde_json::from_str(&printed).map_err(Error::Credentials)?;
-        tracing::info!(target: "emulate", "IAM enforced: each function calls DynamoDB with its own user and policy");
+        tracing::info!(target: "emulate", "IAM enforced: each function calls DynamoDB and SES with its own user and policy");
         credentials
     } else {
         tracing::warn!(target: "emulate", "--dynamodb-endpoint given: IAM policies are not enforced there");

@@ -20,6 +20,16 @@ const DEFAULT_MEMORY_MB: u64 = 128;
 pub const ACCOUNT_ID: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
+/// Values for the parameters a deployer must give (they have no `Default`: `sam deploy
+/// --guided` asks for them), when `--parameter-overrides` does not: the repository's
+/// mail settings. `MailFrom` is verified in the emulated SES at start; links point at
+/// the local stack's default front end (`crates/mail`'s `MailConfig` defaults alike).
+/// Any other parameter without a `Default` must be given.
+pub const STAND_INS: [(&str, &str); 2] = [
+    ("MailFrom", "no-reply@example.com"),
+    ("AppUrl", "http://localhost:8080"),
+];
+
 #[derive(Debug, thiserror::Error)]
 #[error("template: {0}")]
 pub struct TemplateError(pub String);
@@ -38,6 +48,11 @@ pub struct Template {
     pub throttle: Option<(u64, u64)>,
     /// Logical ids of the `AWS::DynamoDB::Table`s and the names they get here.
     pub tables: BTreeMap<String, String>,
+    /// Every parameter's value here (a list's items comma-joined): the override, else
+    /// its `Default`, else its [`STAND_INS`] value.
+    pub parameters: BTreeMap<String, String>,
+    /// The parameters that took their [`STAND_INS`] value.
+    pub stood_in: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -149,11 +164,28 @@ impl Template {
             cors,
             throttle,
             tables: resolver.tables.clone(),
+            parameters: resolver
+                .parameters
+                .iter()
+                .map(|(name, (value, _))| (name.clone(), value.clone()))
+                .collect(),
+            stood_in: resolver.stood_in.clone(),
         })
     }
 
     pub fn function(&self, id: &str) -> Option<&Function> {
         self.functions.iter().find(|f| f.id == id)
+    }
+
+    /// The addresses the functions send mail from (`MAIL_FROM`), each once: the SES
+    /// identities a deployment must have verified.
+    pub fn mail_senders(&self) -> Vec<String> {
+        let senders: std::collections::BTreeSet<&String> = self
+            .functions
+            .iter()
+            .filter_map(|f| f.environment.get("MAIL_FROM"))
+            .collect();
+        senders.into_iter().cloned().collect()
     }
 }
 
@@ -183,12 +215,15 @@ struct Resolver {
     /// `Ref` of each secret (its ARN) → its value.
     secrets: BTreeMap<String, String>,
     stack_name: String,
+    /// Parameters that took their [`STAND_INS`] value.
+    stood_in: Vec<String>,
 }
 
 impl Resolver {
     fn new(root: &Value, resources: &Mapping, locals: &Locals) -> Result<Self, TemplateError> {
         let declared = root.get("Parameters").and_then(Value::as_mapping);
         let mut parameters = BTreeMap::new();
+        let mut stood_in = Vec::new();
         for (name, spec) in declared.into_iter().flatten() {
             let name = name.as_str().unwrap_or_default().to_owned();
             let list = spec.get("Type").and_then(Value::as_str) == Some("CommaDelimitedList");
@@ -198,11 +233,17 @@ impl Resolver {
                     Some(d) => scalar(d).ok_or_else(|| {
                         TemplateError(format!("parameter {name}: Default is not a scalar"))
                     })?,
-                    None => {
-                        return fail(format!(
-                            "parameter {name} has no Default: pass --parameter-overrides {name}=..."
-                        ));
-                    }
+                    None => match STAND_INS.iter().find(|(n, _)| *n == name) {
+                        Some((_, value)) => {
+                            stood_in.push(name.clone());
+                            (*value).to_owned()
+                        }
+                        None => {
+                            return fail(format!(
+                                "parameter {name} has no Default: pass --parameter-overrides {name}=..."
+                            ));
+                        }
+                    },
                 },
             };
             check_parameter(&name, &value, spec)?;
@@ -248,6 +289,7 @@ impl Resolver {
             refs,
             secrets,
             stack_name: locals.stack_name.clone(),
+            stood_in,
         })
     }
 
@@ -584,4 +626,114 @@ fn check_parameter(name: &str, value: &str, spec: &Value) -> Result<(), Template
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = r#"
+Parameters:
+  MailFrom:
+    Type: String
+  AppUrl:
+    Type: String
+  EmailVerification:
+    Type: String
+    Default: optional
+    AllowedValues: [optional, required]
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+  Sender:
+    Type: AWS::Serverless::Function
+    Properties:
+      Environment:
+        Variables:
+          MAIL_FROM: !Ref MailFrom
+          APP_URL: !Ref AppUrl
+          EMAIL_VERIFICATION: !Ref EmailVerification
+          IDENTITY: !Sub "arn:aws:ses:${AWS::Region}:${AWS::AccountId}:identity/${MailFrom}"
+  Quiet:
+    Type: AWS::Serverless::Function
+  AlsoSender:
+    Type: AWS::Serverless::Function
+    Properties:
+      Environment:
+        Variables:
+          MAIL_FROM: !Ref MailFrom
+"#;
+
+    fn parse(overrides: &[(&str, &str)]) -> Result<Template, TemplateError> {
+        let locals = Locals {
+            parameters: overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            stack_name: "local".into(),
+            secret: String::new(),
+        };
+        Template::parse(TEMPLATE, &locals)
+    }
+
+    #[test]
+    fn mail_parameters_without_a_default_take_the_stand_ins() {
+        let template = parse(&[]).unwrap();
+        let env = &template.function("Sender").unwrap().environment;
+        assert_eq!(env["MAIL_FROM"], "no-reply@example.com");
+        assert_eq!(env["APP_URL"], "http://localhost:8080");
+        assert_eq!(env["EMAIL_VERIFICATION"], "optional");
+        assert_eq!(
+            env["IDENTITY"],
+            "arn:aws:ses:us-east-1:123456789012:identity/no-reply@example.com"
+        );
+        assert_eq!(
+            template.stood_in,
+            ["MailFrom", "AppUrl"],
+            "in the order declared"
+        );
+        assert_eq!(template.parameters["MailFrom"], "no-reply@example.com");
+        assert_eq!(template.parameters["EmailVerification"], "optional");
+        assert_eq!(template.mail_senders(), ["no-reply@example.com"]);
+    }
+
+    #[test]
+    fn overrides_win_over_stand_ins() {
+        let template = parse(&[
+            ("MailFrom", "auth@mail.example.org"),
+            ("EmailVerification", "required"),
+        ])
+        .unwrap();
+        let env = &template.function("Sender").unwrap().environment;
+        assert_eq!(env["MAIL_FROM"], "auth@mail.example.org");
+        assert_eq!(env["EMAIL_VERIFICATION"], "required");
+        assert_eq!(template.stood_in, ["AppUrl"]);
+        assert_eq!(template.mail_senders(), ["auth@mail.example.org"]);
+        let refused = parse(&[("EmailVerification", "sometimes")]).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("not one of optional, required"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn other_parameters_without_a_default_must_be_given() {
+        let text = TEMPLATE.replace(
+            "  AppUrl:\n",
+            "  SenderName:\n    Type: String\n  AppUrl:\n",
+        );
+        let locals = Locals {
+            stack_name: "local".into(),
+            ..Locals::default()
+        };
+        let refused = Template::parse(&text, &locals).unwrap_err();
+        assert!(
+            refused.to_string().contains(
+                "parameter SenderName has no Default: pass --parameter-overrides SenderName=..."
+            ),
+            "{refused}"
+        );
+    }
 }

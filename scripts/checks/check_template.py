@@ -8,7 +8,11 @@ KEYS item, the registry of the public keys auth publishes, for its GetItem), the
 keys and indexes and keep their data safe, and the signing key never appears in the
 template: auth alone gets JWT_SIGNING_KEY (EdDSA), from the stack's one generated
 secret through a dynamic reference; no function gets JWT_SECRET (HS256), users gets no
-key or secret at all, and no function may call Secrets Manager.
+key or secret at all, and no function may call Secrets Manager. Mail: auth alone sends
+it, through SES (MAILER=ses) from the MailFrom parameter, an email address without a
+default, with links into AppUrl (no default either) and EmailVerification
+(optional|required, default optional); its one SES grant is ses:SendEmail on the
+MailFrom identity's ARN, and no other function has any SES action or mail setting.
 
 Usage: python -m scripts.checks.check_template [template.yaml]   (from the repository root,
 with .tools/venv/bin/python)
@@ -42,6 +46,13 @@ ROUTES = {
     "DELETE /api/sessions/{id}": "AuthFunction",
     "POST /api/password": "AuthFunction",
     "DELETE /api/account": "AuthFunction",
+    # Email verification, password reset and email change (issue 33's API).
+    "POST /api/email/verify": "AuthFunction",
+    "POST /api/email/verify/resend": "AuthFunction",
+    "POST /api/password/forgot": "AuthFunction",
+    "POST /api/password/reset": "AuthFunction",
+    "POST /api/email": "AuthFunction",
+    "POST /api/email/confirm": "AuthFunction",
     # The public keys and discovery, at the root where RFC 8615 puts them.
     "GET /.well-known/jwks.json": "AuthFunction",
     "GET /.well-known/openid-configuration": "AuthFunction",
@@ -70,8 +81,9 @@ SESSIONS_INDEX = "sessions-by-user"
 FUNCTIONS = {
     "AuthFunction": ("auth", "functions/auth", {
         "AccountsTable": ITEM_RW,
-        # Account deletion removes the profile inside its one TransactWriteItems.
-        "ProfilesTable": {"dynamodb:DeleteItem"},
+        # Account deletion removes the profile inside its one TransactWriteItems; a
+        # confirmed email change reads the profile and updates its email in its own.
+        "ProfilesTable": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         "SecurityTable": ITEM_RW | {"dynamodb:BatchGetItem"},
         f"SecurityTable/index/{SESSIONS_INDEX}": {"dynamodb:Query"},
     }),
@@ -142,6 +154,101 @@ def signing_key_reference():
 # The issuer and audience every function that signs or checks tokens gets, alike.
 TOKEN_CLAIM_VARS = ("JWT_ISSUER", "JWT_AUDIENCE")
 TOKEN_FUNCTIONS = ("AuthFunction", "UsersFunction")
+
+# Mail: the one function that sends it, through SES, and the parameters it comes from.
+MAILER = "AuthFunction"
+MAIL_FROM_PARAMETER = "MailFrom"
+# Auth's mail settings: variable -> the parameter it must be a Ref to ("MAILER" is "ses").
+MAIL_PARAMETERS = {"MAIL_FROM": MAIL_FROM_PARAMETER, "APP_URL": "AppUrl", "EMAIL_VERIFICATION": "EmailVerification"}
+# Variables of the mail settings: none in another function; SES_ENDPOINT in none at all
+# (it points the SDK at moto under emulation; in AWS the SDK finds SES itself).
+MAIL_VARS = ("MAILER", "MAIL_FROM", "APP_URL", "EMAIL_VERIFICATION", "SES_ENDPOINT", "FORGOT_PASSWORD_MIN_MS")
+SES_ACTIONS = {"ses:SendEmail"}
+# Parameter -> (values its AllowedPattern must accept, values it must refuse).
+PATTERNS = {
+    MAIL_FROM_PARAMETER: (["no-reply@example.com", "a.b+c@mail.example.co.uk"],
+                          ["", "example.com", "no-reply@example", "a b@example.com", "a@b@example.com"]),
+    "AppUrl": (["https://app.example.com", "http://localhost:8080", "https://example.com/app/"],
+               ["", "app.example.com", "ftp://example.com", "https://example.com/?next=1",
+                "https://example.com/#x", "https://exa mple.com"]),
+}
+EMAIL_VERIFICATION_VALUES = ["optional", "required"]
+
+
+def identity_arn(parameter=MAIL_FROM_PARAMETER):
+    """The ARN of the SES identity named by `parameter`, as the template's !Sub writes it."""
+    return {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${" + parameter + "}"}
+
+
+def mail_problems(t):
+    """Problems of the mail parameters and of auth's mail settings."""
+    errors = []
+    params = t.get("Parameters", {})
+    for name, (good, bad) in PATTERNS.items():
+        p = params.get(name)
+        if not p:
+            errors.append(f"parameter {name} is missing")
+            continue
+        if p.get("Type") != "String":
+            errors.append(f"parameter {name}: Type must be String")
+        if "Default" in p:
+            errors.append(f"parameter {name}: must have no Default (a deployer must give it; "
+                          f"got {p['Default']!r})")
+        pattern = p.get("AllowedPattern")
+        try:
+            wrong = [v for v in good if not re.fullmatch(pattern, v)] + [v for v in bad if re.fullmatch(pattern, v)]
+        except (TypeError, re.error):
+            wrong = ["(no usable pattern)"]
+        if wrong:
+            errors.append(f"parameter {name}: AllowedPattern {pattern!r} misjudges {wrong}")
+    p = params.get("EmailVerification", {})
+    if sorted(p.get("AllowedValues") or []) != EMAIL_VERIFICATION_VALUES or p.get("Default") != "optional":
+        errors.append(f"parameter EmailVerification: AllowedValues must be {EMAIL_VERIFICATION_VALUES} with "
+                      f"Default optional (the seed's flow), got {p.get('AllowedValues')!r}, {p.get('Default')!r}")
+    for fid, res in t.get("Resources", {}).items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        env = res.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        if "SES_ENDPOINT" in env:
+            errors.append(f"{fid}: SES_ENDPOINT must stay unset (emulation only; in AWS the SDK finds SES)")
+        if fid != MAILER:
+            given = sorted(set(MAIL_VARS) & set(env))
+            if given:
+                errors.append(f"{fid}: must not get {given} (only {MAILER} sends mail)")
+            continue
+        if env.get("MAILER") != "ses":
+            errors.append(f"{fid}: MAILER must be ses, got {env.get('MAILER')!r}")
+        for var, param in MAIL_PARAMETERS.items():
+            if env.get(var) != {"Ref": param}:
+                errors.append(f"{fid}: {var} must be !Ref {param}, got {env.get(var)!r}")
+    glob = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    if set(MAIL_VARS) & set(glob):
+        errors.append(f"Globals: must not set {sorted(set(MAIL_VARS) & set(glob))} (only {MAILER} sends mail)")
+    return errors
+
+
+def ses_grant_problems(fid, statements):
+    """Problems of `fid`'s statements that give SES actions: the mailer needs exactly
+    one, ses:SendEmail on the MailFrom identity; any other function none."""
+    if fid != MAILER:
+        return [f"{fid}: must not be given SES actions (only {MAILER} sends mail), got "
+                f"{sorted(a for st in statements for a in as_list(st.get('Action', [])))}"] if statements else []
+    want = identity_arn()
+    if not statements:
+        return [f"{fid}: lacks ses:SendEmail on the {MAIL_FROM_PARAMETER} identity"]
+    if len(statements) > 1:
+        return [f"{fid}: SES actions must be in one statement, ses:SendEmail on the {MAIL_FROM_PARAMETER} "
+                f"identity; found {len(statements)}"]
+    st = statements[0]
+    errors = []
+    actions = {str(a) for a in as_list(st.get("Action", []))}
+    if actions != SES_ACTIONS:
+        errors.append(f"{fid}: its SES statement must give exactly {sorted(SES_ACTIONS)}, gives {sorted(actions)}")
+    if as_list(st.get("Resource", [])) != [want]:
+        errors.append(f"{fid}: ses:SendEmail must be granted on the {MAIL_FROM_PARAMETER} identity alone, "
+                      f"Resource exactly {want!r}; got {st.get('Resource')!r}")
+    return errors
+
 
 # Response headers a browser may read without them being exposed (Fetch standard).
 SAFELISTED_RESPONSE_HEADERS = {"cache-control", "content-language", "content-length", "content-type", "expires", "last-modified", "pragma"}
@@ -332,6 +439,7 @@ def check(t):
         tables_granted = {g.split("/", 1)[0] for g in grants}
         need(touched == tables_granted, f"{fid}: policies must name only {sorted(tables_granted) or 'no table'}, name {sorted(touched)}")
         given = {}  # what it may touch -> the actions its statements give there
+        ses_statements = []
         for policy in policies:
             if not isinstance(policy, dict) or "Statement" not in policy:
                 errors.append(f"{fid}: only inline policies are allowed, got {policy!r}")
@@ -348,6 +456,8 @@ def check(t):
                     "(auth's key arrives as a dynamic reference; no function reads secrets)",
                 )
                 need("NotAction" not in st and "NotResource" not in st, f"{fid}: NotAction / NotResource are not allowed")
+                if any(a.lower().startswith("ses:") for a in actions):
+                    ses_statements.append(st)
                 for res_ in as_list(st.get("Resource", [])):
                     target = grant_target(res_)
                     if target is None:
@@ -380,6 +490,7 @@ def check(t):
         for target, actions in grants.items():
             missing = actions - given.get(target, set())
             need(not missing, f"{fid}: lacks {sorted(missing)} on {target}")
+        errors.extend(ses_grant_problems(fid, ses_statements))
 
     # Tables: on-demand, key and indexes as scripts/emulator/create_tables.py makes them, PITR, SSE, TTL.
     for tid, (key, _) in TABLES.items():
@@ -451,6 +562,7 @@ def check(t):
     gateway_env = resources.get("GatewayFunction", {}).get("Properties", {}).get("Environment", {}).get("Variables", {})
     for var in ("AUTH_SERVICE_URL", "USER_SERVICE_URL"):
         need(var not in gateway_env, f"GatewayFunction: {var} must stay unset (API Gateway routes /api/*)")
+    errors.extend(mail_problems(t))
     # Outputs.
     for name in ("ApiUrl", "AccountsTableName", "ProfilesTableName", "SecurityTableName"):
         need(name in t.get("Outputs", {}), f"output {name} is missing")
@@ -559,6 +671,17 @@ def self_test(base):
         condition = statement(t, "UsersFunction", "SecurityTable", action)["Condition"]
         condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] = keys
 
+    def policy_statements(t, fid):
+        """The statement list of `fid`'s first inline policy (the one each function has)."""
+        return as_list(r(t)[fid]["Properties"]["Policies"])[0]["Statement"]
+
+    def ses_statement(t):
+        """Auth's one statement giving an SES action."""
+        found = [st for st in policy_statements(t, "AuthFunction")
+                 if any(str(a).startswith("ses:") for a in as_list(st.get("Action", [])))]
+        assert len(found) == 1, f"self-test: AuthFunction has {len(found)} SES statements"
+        return found[0]
+
     def arch_param(t):
         """The parameter Globals' Architectures refers to; one made up when it is a literal."""
         glob = t.setdefault("Globals", {}).setdefault("Function", {})
@@ -582,7 +705,7 @@ def self_test(base):
             lambda t: r(t)["AuthFunction"]["Properties"]["Policies"][0]["Statement"][0].update(
                 {"Resource": [{"Fn::GetAtt": ["AccountsTable", "Arn"]}, {"Fn::Sub": "${ProfilesTable.Arn}"}]}
             ),
-            "AuthFunction: actions ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] on ProfilesTable are more than it needs",
+            "AuthFunction: actions ['dynamodb:ConditionCheckItem', 'dynamodb:PutItem'] on ProfilesTable are more than it needs",
         ),
         "users policy naming the accounts table": (
             lambda t: statement(t, "UsersFunction", "ProfilesTable").update(
@@ -640,9 +763,133 @@ def self_test(base):
             ),
             f"AuthFunction: lacks ['dynamodb:Query'] on SecurityTable/index/{SESSIONS_INDEX}",
         ),
-        "auth may read profiles": (
-            lambda t: statement(t, "AuthFunction", "ProfilesTable")["Action"].append("dynamodb:GetItem"),
-            "AuthFunction: actions ['dynamodb:GetItem'] on ProfilesTable are more than it needs",
+        "auth may write whole profiles": (
+            lambda t: statement(t, "AuthFunction", "ProfilesTable")["Action"].append("dynamodb:PutItem"),
+            "AuthFunction: actions ['dynamodb:PutItem'] on ProfilesTable are more than it needs",
+        ),
+        "auth cannot move a profile's email": (
+            lambda t: statement(t, "AuthFunction", "ProfilesTable")["Action"].remove("dynamodb:UpdateItem"),
+            "AuthFunction: lacks ['dynamodb:UpdateItem'] on ProfilesTable",
+        ),
+        "password-forgot route missing": (
+            lambda t: r(t)["AuthFunction"]["Properties"]["Events"].pop("ForgotPassword"),
+            "POST /api/password/forgot must go to AuthFunction",
+        ),
+        "email-confirm route sent to users": (
+            lambda t: r(t)["UsersFunction"]["Properties"]["Events"].update(
+                {"ConfirmEmail": r(t)["AuthFunction"]["Properties"]["Events"].pop("ConfirmEmail")}
+            ),
+            "POST /api/email/confirm must go to AuthFunction, goes to UsersFunction",
+        ),
+        "other methods of /api/password/reset left to the gateway": (
+            lambda t: r(t)["AuthFunction"]["Properties"]["Events"].pop("ResetPasswordOtherMethods"),
+            "ANY /api/password/reset must go to AuthFunction",
+        ),
+        "resend route under another path": (
+            lambda t: r(t)["AuthFunction"]["Properties"]["Events"]["ResendVerification"]["Properties"].update(
+                {"Path": "/api/email/resend"}
+            ),
+            "POST /api/email/verify/resend must go to AuthFunction",
+        ),
+        "MailFrom with a placeholder default": (
+            lambda t: t["Parameters"][MAIL_FROM_PARAMETER].update({"Default": "no-reply@example.com"}),
+            "parameter MailFrom: must have no Default",
+        ),
+        "MailFrom taking a domain": (
+            lambda t: t["Parameters"][MAIL_FROM_PARAMETER].update({"AllowedPattern": "^[!-~]+$"}),
+            "parameter MailFrom: AllowedPattern '^[!-~]+$' misjudges ['example.com'",
+        ),
+        "MailFrom taking anything": (
+            lambda t: t["Parameters"][MAIL_FROM_PARAMETER].pop("AllowedPattern"),
+            "parameter MailFrom: AllowedPattern None misjudges",
+        ),
+        "AppUrl with a default": (
+            lambda t: t["Parameters"]["AppUrl"].update({"Default": "http://localhost:8080"}),
+            "parameter AppUrl: must have no Default",
+        ),
+        "AppUrl taking a query": (
+            lambda t: t["Parameters"]["AppUrl"].update({"AllowedPattern": "^https?://[!-~]+$"}),
+            "'https://example.com/?next=1'",
+        ),
+        "verification required by default": (
+            lambda t: t["Parameters"]["EmailVerification"].update({"Default": "required"}),
+            "parameter EmailVerification: AllowedValues must be",
+        ),
+        "verification free-form": (
+            lambda t: t["Parameters"]["EmailVerification"].pop("AllowedValues"),
+            "parameter EmailVerification: AllowedValues must be",
+        ),
+        "auth keeping mails in memory": (
+            lambda t: env(t, "AuthFunction").update({"MAILER": "mailbox"}),
+            "AuthFunction: MAILER must be ses",
+        ),
+        "auth sending from a literal address": (
+            lambda t: env(t, "AuthFunction").update({"MAIL_FROM": "no-reply@example.com"}),
+            "AuthFunction: MAIL_FROM must be !Ref MailFrom",
+        ),
+        "auth without APP_URL": (
+            lambda t: env(t, "AuthFunction").pop("APP_URL"),
+            "AuthFunction: APP_URL must be !Ref AppUrl",
+        ),
+        "auth without EMAIL_VERIFICATION": (
+            lambda t: env(t, "AuthFunction").pop("EMAIL_VERIFICATION"),
+            "AuthFunction: EMAIL_VERIFICATION must be !Ref EmailVerification",
+        ),
+        "SES endpoint in the template": (
+            lambda t: env(t, "AuthFunction").update({"SES_ENDPOINT": "http://127.0.0.1:5000"}),
+            "AuthFunction: SES_ENDPOINT must stay unset",
+        ),
+        "users given the sender": (
+            lambda t: env(t, "UsersFunction").update({"MAIL_FROM": {"Ref": MAIL_FROM_PARAMETER}}),
+            "UsersFunction: must not get ['MAIL_FROM']",
+        ),
+        "mail settings in Globals": (
+            lambda t: t["Globals"]["Function"]["Environment"]["Variables"].update({"MAILER": "ses"}),
+            "Globals: must not set ['MAILER']",
+        ),
+        "auth without its SES grant": (
+            lambda t: policy_statements(t, "AuthFunction").remove(ses_statement(t)),
+            "AuthFunction: lacks ses:SendEmail on the MailFrom identity",
+        ),
+        "auth may send raw mail too": (
+            lambda t: ses_statement(t)["Action"].append("ses:SendRawEmail"),
+            "AuthFunction: its SES statement must give exactly ['ses:SendEmail']",
+        ),
+        "auth may manage identities": (
+            lambda t: policy_statements(t, "AuthFunction").append(
+                {"Effect": "Allow", "Action": ["ses:CreateEmailIdentity"], "Resource": identity_arn()}
+            ),
+            "AuthFunction: SES actions must be in one statement",
+        ),
+        "auth may do anything in SES": (
+            lambda t: ses_statement(t).update({"Action": ["ses:*"]}),
+            "AuthFunction: wildcard action in ['ses:*']",
+        ),
+        "auth may send from every identity": (
+            lambda t: ses_statement(t).update({"Resource": {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"}}),
+            "AuthFunction: wildcard Resource",
+        ),
+        "auth may send from the domain instead": (
+            lambda t: ses_statement(t).update({"Resource": {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/example.com"}}),
+            "AuthFunction: ses:SendEmail must be granted on the MailFrom identity alone",
+        ),
+        "auth's SES grant on a literal ARN": (
+            lambda t: ses_statement(t).update({"Resource": "arn:aws:ses:us-east-1:123456789012:identity/no-reply@example.com"}),
+            "AuthFunction: ses:SendEmail must be granted on the MailFrom identity alone",
+        ),
+        "auth's SES grant on a second identity too": (
+            lambda t: ses_statement(t).update({"Resource": [identity_arn(), identity_arn("AlarmEmail")]}),
+            "AuthFunction: ses:SendEmail must be granted on the MailFrom identity alone",
+        ),
+        "users may send mail": (
+            lambda t: policy_statements(t, "UsersFunction").append(copy.deepcopy(ses_statement(t))),
+            "UsersFunction: must not be given SES actions",
+        ),
+        "gateway may send mail": (
+            lambda t: r(t)["GatewayFunction"]["Properties"].update(
+                {"Policies": [{"Version": "2012-10-17", "Statement": [copy.deepcopy(ses_statement(t))]}]}
+            ),
+            "GatewayFunction: must not be given SES actions",
         ),
         "sessions route missing": (
             lambda t: r(t)["AuthFunction"]["Properties"]["Events"].pop("EndSession"),

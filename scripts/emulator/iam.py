@@ -6,8 +6,10 @@ For every AWS::Serverless::Function this creates an IAM user named after its log
 puts each inline policy document of its `Policies` on it (`!GetAtt <Table>.Arn` resolved
 to the local table's ARN, `!Ref <Table>` to its name, and in `!Sub` text `${<Table>.Arn}`
 and `${<Table>}` the same way, e.g. `!Sub "${SecurityTable.Arn}/index/sessions-by-user"`
-to the local index's ARN, and `${AWS::Region}`, `${AWS::AccountId}`, `${AWS::Partition}`
-to moto's), creates an access key and prints
+to the local index's ARN, `${AWS::Region}`, `${AWS::AccountId}`, `${AWS::Partition}`
+to moto's, and a parameter to its value: `--parameter-overrides Name=Value`, else its
+Default; e.g. auth's SES grant `!Sub "arn:${AWS::Partition}:ses:...:identity/${MailFrom}"`
+to the identity ARN of the MailFrom given), creates an access key and prints
 {"AuthFunction": {"AWS_ACCESS_KEY_ID": ..., "AWS_SECRET_ACCESS_KEY": ...}, ...} on stdout.
 A function without Policies gets a user with no permissions. Anything else it cannot
 resolve (other intrinsics, SAM policy templates such as DynamoDBCrudPolicy, managed
@@ -24,11 +26,13 @@ admin key afterwards: run this once, on a fresh moto, after everything else is s
 (/moto-api/reset-auth itself is never checked: "inf" there switches enforcement off.)
 
 What moto then enforces (with moto_serial.py --iam; see its docstring): Action, the
-table ARN of Resource, Allow/Deny, TransactWriteItems item by item. What it does not:
+table ARN of Resource, Allow/Deny, TransactWriteItems item by item, and SES sends
+against the identity ARN of their From address. What it does not:
 Condition blocks (e.g. dynamodb:LeadingKeys) are ignored, so a conditional Allow acts
 as an unconditional one.
 
 Usage: python -m scripts.emulator.iam --endpoint URL [--template T] [--accounts A --profiles P --security S]
+                                      [--parameter-overrides Name=Value ...]
 """
 import argparse
 import json
@@ -73,11 +77,30 @@ def function_policies(template: Path, refs: dict, arns: dict) -> dict:
     return found
 
 
+def parameter_values(template: Path, overrides: list) -> dict:
+    """Each parameter of `template` -> its value: the override given, else its Default
+    (one without either is left out: a policy naming it then stops this script)."""
+    declared = model.parameters(model.load(template))
+    given = {}
+    for pair in overrides:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            fail(f"--parameter-overrides takes Name=Value, got {pair!r}")
+        if name not in declared:
+            fail(f"--parameter-overrides names {name}, which {template} does not declare")
+        given[name] = value
+    values = {name: str(spec["Default"]) for name, spec in declared.items() if "Default" in spec}
+    values.update(given)
+    return values
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--endpoint", default=os.environ.get("DYNAMODB_ENDPOINT"),
                    help="moto's URL (default: $DYNAMODB_ENDPOINT)")
     p.add_argument("--template", type=Path, default=model.TEMPLATE, help="the SAM template")
+    p.add_argument("--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE",
+                   help="parameter values over the template's defaults, as `sam deploy` takes them")
     for name in model.TABLES.values():
         p.add_argument(f"--{name.option}", default=os.environ.get(name.env, name.option))
     args = p.parse_args()
@@ -94,9 +117,10 @@ def main() -> None:
         fail(f"moto refused the setup request ({e}); it must not enforce IAM yet: "
              "run this once, on a fresh moto_serial.py --iam")
 
-    refs = {logical_id: getattr(args, name.option) for logical_id, name in model.TABLES.items()}
-    arns = {logical_id: f"arn:aws:dynamodb:{region}:{account}:table/{name}"
-            for logical_id, name in refs.items()}
+    refs = parameter_values(args.template, args.parameter_overrides)
+    refs.update({logical_id: getattr(args, name.option) for logical_id, name in model.TABLES.items()})
+    arns = {logical_id: f"arn:aws:dynamodb:{region}:{account}:table/{refs[logical_id]}"
+            for logical_id in model.TABLES}
     refs.update({"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": "aws"})
     keys = {}
     for function, documents in function_policies(args.template, refs, arns).items():

@@ -30,6 +30,20 @@ NotResource (a statement without Resource matches every resource).
     UnrecognizedClientException / InvalidSignatureException for unknown keys / bad
     signatures), its message naming the action and the resource as AWS's does.
 
+With --iam, SES's sending calls are authorised per identity too. moto alone
+authorises them against the resource "*" as well (so a grant naming an identity never
+matches), and answers SES v2's JSON API with an XML error. --iam authorises SES v2
+SendEmail and SES v1 SendEmail / SendRawEmail as AWS does: the action (ses:SendEmail,
+ses:SendRawEmail) on the ARN of the identity the From address is sent as,
+arn:aws:ses:<region>:<account>:identity/<identity>. That identity is the address itself
+when it is a verified identity, else its domain when the domain is (and the address
+when neither is: SES then rejects the mail as unverified, if IAM let it through). A
+refusal is SES's: for v2, HTTP 403 with x-amzn-ErrorType AccessDeniedException and a
+JSON body; for v1 an XML AccessDenied; each message "User `<arn>' is not authorized to
+perform `ses:SendEmail' on resource `<identity ARN>'", as SES words it. SES's other
+actions keep moto's check (resource "*"), their v2 refusals in JSON. Not emulated: the
+sandbox, where SES also authorises each recipient's identity.
+
 Without --iam, or before enforcement starts (moto's INITIAL_NO_AUTH_ACTION_COUNT,
 default: never), nothing changes.
 
@@ -51,12 +65,16 @@ Usage: python scripts/emulator/moto_serial.py [-H HOST] [-p PORT] [--iam] [--exi
 """
 
 import argparse
+import base64
+import email
 import json
 import os
+import re
 import signal
 import sys
 import threading
 import time
+from email.utils import parseaddr
 from urllib.parse import parse_qs, urlparse
 
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -88,8 +106,8 @@ ITEM_ACTIONS = {
     "ConditionCheck": "ConditionCheckItem",
     "Get": "GetItem",
 }
-# moto's IAM error code -> DynamoDB's.
-DYNAMODB_ERRORS = {
+# moto's IAM error code -> a JSON API's (DynamoDB's, SES v2's).
+JSON_ERRORS = {
     "AccessDenied": "AccessDeniedException",
     "InvalidClientTokenId": "UnrecognizedClientException",
     "SignatureDoesNotMatch": "InvalidSignatureException",
@@ -109,36 +127,49 @@ def dynamodb_checks(action, params):
     return [(action, params.get("TableName"), params.get("IndexName"))]
 
 
+def enforcing():
+    """Whether moto checks credentials and policies now (see scripts/emulator/iam.py)."""
+    from moto import settings
+    from moto.core.responses import ActionAuthenticatorMixin
+
+    return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+def check_request(handler, action, arn):
+    """moto's own signature check and policy evaluation of `handler`'s request, as
+    `action` on the resource `arn`; raises moto's error when refused."""
+    from moto.iam.access_control import IAMRequest
+
+    query = urlparse(handler.uri).query
+    path = handler.raw_path + (f"?{query}" if query else "")
+    request = IAMRequest(
+        account_id=handler.current_account, method=handler.method, path=path,
+        data=handler.data, body=handler.raw_body, headers=handler.headers, action=action,
+    )
+    request.check_signature()
+    request.check_action_permitted(arn)
+
+
 def authorise_dynamodb_per_table():
     """Make moto authorise DynamoDB requests as described in the module docstring."""
-    from moto import settings
     from moto.core.exceptions import JsonRESTError, _RESTError
-    from moto.core.responses import ActionAuthenticatorMixin
     from moto.dynamodb.responses import DynamoHandler
-    from moto.iam.access_control import IAMRequest
     from moto.utilities.utils import get_partition
 
     moto_authorise = DynamoHandler._authenticate_and_authorize_normal_action
 
     def authorise(self, resource="*"):
-        if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        if not enforcing():
             return moto_authorise(self, resource)  # not enforcing: moto counts the request
         partition = get_partition(self.region)
         prefix = f"arn:{partition}:dynamodb:{self.region}:{self.current_account}:table/"
-        query = urlparse(self.uri).query
-        path = self.raw_path + (f"?{query}" if query else "")
         for action, table, index in dynamodb_checks(self._get_action(), self.body):
             arn = "*" if table is None else table if table.startswith("arn:") else prefix + table
             arn += f"/index/{index}" if index else ""
             try:
-                request = IAMRequest(
-                    account_id=self.current_account, method=self.method, path=path,
-                    data=self.data, body=self.raw_body, headers=self.headers, action=action,
-                )
-                request.check_signature()
-                request.check_action_permitted(arn)
+                check_request(self, action, arn)
             except _RESTError as e:
-                code = DYNAMODB_ERRORS.get(e.error_type, e.error_type)
+                code = JSON_ERRORS.get(e.error_type, e.error_type)
                 message = e.message
                 if e.error_type == "AccessDenied":
                     message += f" on resource: {arn}"
@@ -147,6 +178,98 @@ def authorise_dynamodb_per_table():
                 raise error from e
 
     DynamoHandler._authenticate_and_authorize_normal_action = authorise
+
+
+# SES's sending actions authorised per identity (v1 names; v2's SendEmail sends raw
+# mail as well, as ses:SendEmail).
+SES_SENDS = {"SendEmail", "SendRawEmail"}
+
+
+def raw_sender(data):
+    """The From address of a raw mail (bytes, or text), or None."""
+    if isinstance(data, str):
+        data = data.encode()
+    return email.message_from_bytes(data)["From"] if data else None
+
+
+def ses_v1_sender(handler):
+    """The From address of a SES v1 SendEmail or SendRawEmail request (moto hands the
+    raw mail over decoded)."""
+    return handler._get_param("Source") or raw_sender(handler._get_param("RawMessage.Data"))
+
+
+def ses_v2_sender(handler):
+    """The From address of a SES v2 SendEmail request."""
+    try:
+        params = json.loads(handler.body or "{}")
+    except ValueError:
+        return None
+    raw = (params.get("Content") or {}).get("Raw") or {}
+    try:
+        data = base64.b64decode(raw.get("Data") or "")
+    except ValueError:
+        data = None
+    return params.get("FromEmailAddress") or raw_sender(data)
+
+
+def sending_identity(account, region, sender):
+    """The identity SES sends `sender` as: the address when it is a verified identity,
+    else its domain when that is, else the address."""
+    from moto.ses.models import ses_backends
+
+    _, address = parseaddr(sender or "")
+    identities = ses_backends[account][region].email_identities
+    domain = address.rpartition("@")[2]
+    return domain if address not in identities and domain in identities else address
+
+
+def ses_denial(error, action, arn):
+    """SES's wording of moto's refusal `error` of `action` on `arn`."""
+    if error.error_type != "AccessDenied":
+        return error.message
+    user = re.match(r"User: (\S+) is not authorized", error.message)
+    who = user.group(1) if user else "the caller"
+    return f"User `{who}' is not authorized to perform `ses:{action}' on resource `{arn}'"
+
+
+def authorise_ses_per_identity():
+    """Make moto authorise SES requests as described in the module docstring."""
+    from moto.core.exceptions import JsonRESTError, _RESTError
+    from moto.ses.responses import EmailResponse
+    from moto.sesv2.responses import SESV2Response
+    from moto.utilities.utils import get_partition
+
+    def authorising(handler_class, sender, json_errors):
+        moto_authorise = handler_class._authenticate_and_authorize_normal_action
+
+        def authorise(self, resource="*"):
+            if not enforcing():
+                return moto_authorise(self, resource)  # not enforcing: moto counts the request
+            action = self._get_action()
+            arn = None
+            try:
+                if action in SES_SENDS:
+                    identity = sending_identity(self.current_account, self.region, sender(self))
+                    arn = f"arn:{get_partition(self.region)}:ses:{self.region}:{self.current_account}:identity/{identity}"
+                    check_request(self, action, arn)
+                else:
+                    moto_authorise(self, resource)
+            except _RESTError as e:
+                message = ses_denial(e, action, arn) if arn else e.message
+                if not json_errors:
+                    error = _RESTError(e.error_type, message)
+                    error.code = e.code
+                    raise error from e
+                code = JSON_ERRORS.get(e.error_type, e.error_type)
+                self.response_headers.update({"Content-Type": "application/json", "x-amzn-ErrorType": code})
+                error = JsonRESTError(code, message)
+                error.code = e.code
+                raise error from e
+
+        handler_class._authenticate_and_authorize_normal_action = authorise
+
+    authorising(EmailResponse, ses_v1_sender, json_errors=False)
+    authorising(SESV2Response, ses_v2_sender, json_errors=True)
 
 
 SES_PATH = "/_aws/ses"
@@ -266,7 +389,8 @@ def main(argv=None):
     )
     parser.add_argument(
         "--iam", action="store_true",
-        help="authorise DynamoDB requests per table once IAM is enforced (see above)",
+        help="authorise DynamoDB requests per table and SES sends per identity once IAM is "
+             "enforced (see above)",
     )
     parser.add_argument(
         "--tls", nargs=2, metavar=("CERT", "KEY"),
@@ -283,6 +407,7 @@ def main(argv=None):
         watch_parent(os.getppid())
     if args.iam:
         authorise_dynamodb_per_table()
+        authorise_ses_per_identity()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: sys.exit(0))

@@ -5,8 +5,14 @@ Starts moto_serial.py --iam on a free port, creates the tables (create_tables.py
 each function its template policies (iam.py) and then calls DynamoDB with each
 function's keys, the way the functions' code does, checking what is allowed and what is
 denied, a Query on the sessions-by-user index included (granted on the index's ARN,
-refused on the table's), and the key registry auth publishes (KEYS) that users reads. Then shows planted faults failing (the template without one
-Action of AuthFunction; its Query granted on the table instead of the index), the
+refused on the table's), and the key registry auth publishes (KEYS) that users reads.
+SES too: with MailFrom, other addresses and a domain verified in moto
+(ses_identities.py), auth's keys may SendEmail (SES v2, as crates/mail sends) from the
+MailFrom identity and are refused from any other and for any other SES action; users'
+and gateway's are refused. Then shows planted faults failing (the template without one
+Action of AuthFunction; its Query granted on the table instead of the index; its
+SendEmail granted on the domain of MailFrom instead of the address), which identity a
+From address is authorised as (the address when verified, else its domain), the
 known gap (conditions), and what moto does without --iam.
 Prints every check; exits 1 if any fails.
 Usage: python -m scripts.steps.test_iam   (from the repository's root)
@@ -32,6 +38,12 @@ TEMPLATE = model.TEMPLATE
 # Each table under the name of its option.
 TABLES = {name.option: name.option for name in model.TABLES.values()}
 REGION = "us-east-1"
+# SES identities verified in moto: MailFrom, what the template's grant names; another
+# address of its domain, verified too, so that a refusal is IAM's and not SES's; and a
+# domain verified as a domain only.
+MAIL_FROM = "no-reply@example.com"
+OTHER_SENDER = "other@example.com"
+MAIL_DOMAIN = "example.org"
 ENV = {**os.environ, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
        "AWS_ACCESS_KEY_ID": "setup", "AWS_SECRET_ACCESS_KEY": "setup"}
 failures = []
@@ -68,17 +80,24 @@ def run(module: str, *args: str) -> str:
     return out.stdout
 
 
-def deploy(url: str, template: Path = TEMPLATE) -> dict:
-    """Tables from the real template, users from `template`; a DynamoDB client per function."""
+def deploy(url: str, template: Path = TEMPLATE, mail_from: str = MAIL_FROM) -> dict:
+    """Tables from the real template, the SES identities, users from `template` (its
+    MailFrom `mail_from`); each function's keys."""
     tables = [f"--{option}={name}" for option, name in TABLES.items()]
     run("create_tables", f"--endpoint={url}", *tables)
-    keys = json.loads(run("iam", f"--endpoint={url}", f"--template={template}", *tables))
-    return {function: client(url, k["AWS_ACCESS_KEY_ID"], k["AWS_SECRET_ACCESS_KEY"])
+    run("ses_identities", f"--endpoint={url}", MAIL_FROM, OTHER_SENDER, MAIL_DOMAIN)
+    return json.loads(run("iam", f"--endpoint={url}", f"--template={template}", *tables,
+                          "--parameter-overrides", f"MailFrom={mail_from}"))
+
+
+def clients(url: str, keys: dict, service: str = "dynamodb") -> dict:
+    """A `service` client per function, with its keys."""
+    return {function: client(url, k["AWS_ACCESS_KEY_ID"], k["AWS_SECRET_ACCESS_KEY"], service)
             for function, k in keys.items()}
 
 
-def client(url: str, key_id: str, secret: str):
-    return boto3.client("dynamodb", endpoint_url=url, region_name=REGION,
+def client(url: str, key_id: str, secret: str, service: str = "dynamodb"):
+    return boto3.client(service, endpoint_url=url, region_name=REGION,
                         aws_access_key_id=key_id, aws_secret_access_key=secret,
                         config=Config(retries={"max_attempts": 1}))
 
@@ -194,6 +213,46 @@ def change_password(accounts: str, name: str) -> dict:
     return {"TransactItems": [update("USER#u1"), update(f"USERNAME#{name}")]}
 
 
+def mail_token_item(token_hash: str, purpose: str) -> dict:
+    """A mailed token (MAIL#<hash>, crates/stores/src/TABLES.md)."""
+    return {"pk": s(f"MAIL#{token_hash}"), "purpose": s(purpose), "user_id": s("u1"),
+            "email": s("alice@example.com"), "expires_at": n(4102444800)}
+
+
+def issue_token(security: str, token_hash: str, purpose: str) -> dict:
+    """A mailed token issued: its MAIL# item and the user's MAILS# pointer to it, at once."""
+    return {"TransactItems": [
+        {"Put": {"TableName": security, "Item": mail_token_item(token_hash, purpose),
+                 "ConditionExpression": "attribute_not_exists(pk)"}},
+        {"Put": {"TableName": security, "Item": {"pk": s(f"MAILS#u1#{purpose}"), "latest": s(token_hash),
+                                                  "expires_at": n(4102444800)}}},
+    ]}
+
+
+def change_email(accounts: str, profiles: str, security: str, name: str) -> dict:
+    """A confirmed email change as crates/stores/src/dynamodb/cross_table.rs writes it:
+    the token used up (deleted, its pointer checked), the account and its username copy
+    moved to the new address, the old claim deleted, the new one put, the profile's
+    copy of the address updated."""
+    new = "alice.new@example.com"
+    update = lambda table, k, expr, values: {"Update": {  # noqa: E731
+        "TableName": table, "Key": k, "UpdateExpression": expr, "ExpressionAttributeValues": values}}
+    moved = {":e": s(new), ":t": {"BOOL": True}}
+    return {"TransactItems": [
+        {"Delete": {"TableName": security, "Key": {"pk": s("MAIL#h2")},
+                    "ConditionExpression": "attribute_exists(pk) AND purpose = :p",
+                    "ExpressionAttributeValues": {":p": s("change_email")}}},
+        {"ConditionCheck": {"TableName": security, "Key": {"pk": s("MAILS#u1#change_email")},
+                            "ConditionExpression": "latest = :h", "ExpressionAttributeValues": {":h": s("h2")}}},
+        update(accounts, {"pk": s("USER#u1")}, "SET email = :e, email_verified = :t", moved),
+        update(accounts, {"pk": s(f"USERNAME#{name}")}, "SET email = :e, email_verified = :t", moved),
+        {"Delete": {"TableName": accounts, "Key": {"pk": s(f"EMAIL#{name}@example.com")}}},
+        {"Put": {"TableName": accounts, "Item": {"pk": s(f"EMAIL#{new}"), "user_id": s("u1")},
+                 "ConditionExpression": "attribute_not_exists(pk)"}},
+        update(profiles, {"user_id": s("u1")}, "SET email = :e", {":e": s(new)}),
+    ]}
+
+
 def sessions_of(user: str) -> dict:
     return {"IndexName": "sessions-by-user", "KeyConditionExpression": "session_user = :u",
             "ExpressionAttributeValues": {":u": s(user)}, "ScanIndexForward": False, "Limit": 100}
@@ -228,6 +287,34 @@ def key(pk: str) -> dict:
     return {"Key": {"pk": s(pk)}}
 
 
+def mail(ses, sender: str, to: str = "alice@example.net") -> None:
+    """A verification mail as crates/mail's SesMailer sends it: SES v2 SendEmail, simple
+    content, UTF-8 subject, text and HTML; then it must be in moto's /_aws/ses."""
+    part = lambda data: {"Data": data, "Charset": "UTF-8"}  # noqa: E731
+    sent = ses.send_email(FromEmailAddress=sender, Destination={"ToAddresses": [to]}, Content={
+        "Simple": {"Subject": part("Verify your email"),
+                   "Body": {"Text": part("https://app.example.com/verify-email#token=x"),
+                            "Html": part('<a href="https://app.example.com/verify-email#token=x">Verify</a>')}}})
+    url = ses.meta.endpoint_url
+    _, _, body = net.request("GET", f"{url}/_aws/ses?id={sent['MessageId']}")
+    got = [(m["Source"], m["Destination"]["ToAddresses"]) for m in json.loads(body)["messages"]]
+    if got != [(sender, [to])]:
+        raise AssertionError(f"/_aws/ses shows {got} for {sent['MessageId']}")
+
+
+def raw_mail(sender: str) -> bytes:
+    return f"From: {sender}\r\nTo: alice@example.net\r\nSubject: s\r\n\r\nbody\r\n".encode()
+
+
+def ses_grant_on_domain(template: Path) -> str:
+    """`template` with AuthFunction's SendEmail granted on MailFrom's domain's identity
+    (the domain verified, the address not) instead of on MailFrom's."""
+    text = template.read_text()
+    old = ":identity/${MailFrom}\""
+    assert text.count(old) == 1, "fault not planted"
+    return text.replace(old, f":identity/{MAIL_FROM.split('@')[1]}\"")
+
+
 def without_accounts_putitem(template: Path) -> str:
     """`template` with dynamodb:PutItem taken out of AuthFunction's AccountsTable statement."""
     text = template.read_text()
@@ -250,7 +337,8 @@ def main() -> None:
 
     print("== the template's policies (moto_serial.py --iam)")
     with moto("--iam") as url:
-        fn = deploy(url)
+        keys = deploy(url)
+        fn, ses = clients(url, keys), clients(url, keys, "sesv2")
         auth, users, gateway = fn["AuthFunction"], fn["UsersFunction"], fn["GatewayFunction"]
 
         check("AuthFunction GetItem accounts", lambda: auth.get_item(TableName=A, **key("USERNAME#alice")), "allowed")
@@ -272,6 +360,12 @@ def main() -> None:
         check("AuthFunction UpdateItem security (the KEYS registry of its key ids)",
               lambda: auth.update_item(TableName=S, **key("KEYS"), UpdateExpression="ADD kids :k",
                                        ExpressionAttributeValues={":k": {"SS": ["k1"]}}), "allowed")
+        check("AuthFunction TransactWriteItems mailed token issued (MAIL# + MAILS# pointer on security)",
+              lambda: auth.transact_write_items(**issue_token(S, "h1", "verify_email")), "allowed")
+        check("AuthFunction GetItem security MAIL# (consistent, the token looked up)",
+              lambda: expect_item(auth.get_item(TableName=S, ConsistentRead=True, **key("MAIL#h1")), "MAIL#h1"),
+              "allowed")
+        auth.transact_write_items(**issue_token(S, "h2", "change_email"))
         check("AuthFunction BatchGetItem security (a session and its user marker)",
               lambda: auth.batch_get_item(**session_check("s1", "u1")), "allowed")
         check("AuthFunction Query security index sessions-by-user",
@@ -295,11 +389,7 @@ def main() -> None:
               "1 Delete on profiles, 1 Update on security)",
               lambda: auth.transact_write_items(**delete_account(A, P, S, "alice")), "allowed")
         check("AuthFunction DeleteItem profiles", lambda: auth.delete_item(TableName=P, Key={"user_id": s("u1")}), "allowed")
-        check("AuthFunction GetItem profiles", lambda: auth.get_item(TableName=P, Key={"user_id": s("u1")}), "denied")
         check("AuthFunction PutItem profiles", lambda: auth.put_item(TableName=P, Item={"user_id": s("u1")}), "denied")
-        check("AuthFunction UpdateItem profiles",
-              lambda: auth.update_item(TableName=P, Key={"user_id": s("u1")}, UpdateExpression="SET a = :a",
-                                       ExpressionAttributeValues={":a": s("b")}), "denied")
         check("AuthFunction Scan profiles", lambda: auth.scan(TableName=P), "denied")
         check("AuthFunction TransactWriteItems Put accounts + Put profiles",
               lambda: auth.transact_write_items(TransactItems=[
@@ -307,6 +397,12 @@ def main() -> None:
                   {"Put": {"TableName": P, "Item": {"user_id": s("u2")}}}]), "denied")
 
         check("UsersFunction PutItem profiles", lambda: users.put_item(TableName=P, Item={"user_id": s("u1")}), "allowed")
+        check("AuthFunction GetItem profiles (consistent: before an email change)",
+              lambda: auth.get_item(TableName=P, Key={"user_id": s("u1")}, ConsistentRead=True), "allowed")
+        check("AuthFunction TransactWriteItems email change (mailed token used, account and claims moved, "
+              "profile's email updated)",
+              lambda: auth.transact_write_items(**change_email(A, P, S, "alice")), "allowed")
+        check("AuthFunction Scan profiles (after the grants above)", lambda: auth.scan(TableName=P), "denied")
         check("UsersFunction Scan profiles", lambda: users.scan(TableName=P), "allowed")
         check("UsersFunction BatchGetItem security SESSION#sid + USER#sub",
               lambda: users.batch_get_item(**session_check("s1", "u1")), "allowed")
@@ -351,6 +447,34 @@ def main() -> None:
             check(f"GatewayFunction Scan {table}", lambda: gateway.scan(TableName=table), "denied")
         check("GatewayFunction ListTables", lambda: gateway.list_tables(), "denied")
 
+        print("-- SES: SendEmail from the MailFrom identity only, and by auth only")
+        check(f"AuthFunction SES v2 SendEmail from {MAIL_FROM} (MailFrom)",
+              lambda: mail(ses["AuthFunction"], MAIL_FROM), "allowed")
+        check(f"AuthFunction SES v2 SendEmail raw content from {MAIL_FROM} (still ses:SendEmail)",
+              lambda: ses["AuthFunction"].send_email(Content={"Raw": {"Data": raw_mail(MAIL_FROM)}}), "allowed")
+        check(f"AuthFunction SES v2 SendEmail from {OTHER_SENDER} (verified, not MailFrom)",
+              lambda: mail(ses["AuthFunction"], OTHER_SENDER), "denied")
+        check(f"AuthFunction SES v2 SendEmail from no-reply@{MAIL_DOMAIN} (sent as the domain identity)",
+              lambda: mail(ses["AuthFunction"], f"no-reply@{MAIL_DOMAIN}"), "denied")
+        check("AuthFunction SES v2 CreateEmailIdentity",
+              lambda: ses["AuthFunction"].create_email_identity(EmailIdentity="evil@example.com"), "denied")
+        check("AuthFunction SES v2 ListEmailIdentities", lambda: ses["AuthFunction"].list_email_identities(), "denied")
+        v1 = client(url, keys["AuthFunction"]["AWS_ACCESS_KEY_ID"], keys["AuthFunction"]["AWS_SECRET_ACCESS_KEY"], "ses")
+        check(f"AuthFunction SES v1 SendEmail from {MAIL_FROM} (the same action)",
+              lambda: v1.send_email(Source=MAIL_FROM, Destination={"ToAddresses": ["alice@example.net"]},
+                                    Message={"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}}), "allowed")
+        check(f"AuthFunction SES v1 SendRawEmail from {MAIL_FROM} (ses:SendRawEmail: not granted)",
+              lambda: v1.send_raw_email(RawMessage={"Data": raw_mail(MAIL_FROM)}), "denied", denial=r"AccessDenied")
+        for function in ("UsersFunction", "GatewayFunction"):
+            check(f"{function} SES v2 SendEmail from {MAIL_FROM}", lambda: mail(ses[function], MAIL_FROM), "denied")
+        try:
+            ses["UsersFunction"].send_email(FromEmailAddress=MAIL_FROM, Destination={"ToAddresses": ["a@example.net"]},
+                                            Content={"Raw": {"Data": raw_mail(MAIL_FROM)}})
+        except ClientError as e:
+            meta = e.response["ResponseMetadata"]
+            print(f"     a denial: HTTP {meta['HTTPStatusCode']}, x-amzn-ErrorType "
+                  f"{meta['HTTPHeaders'].get('x-amzn-errortype')}, {e.response['Error']['Message']}")
+
         print("-- how a denial looks")
         try:
             users.get_item(TableName=A, **key("USERNAME#alice"))
@@ -379,7 +503,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, moto("--iam") as url:
         faulty = Path(tmp) / "template.yaml"
         faulty.write_text(without_accounts_putitem(TEMPLATE))
-        auth = deploy(url, faulty)["AuthFunction"]
+        auth = clients(url, deploy(url, faulty))["AuthFunction"]
         check("AuthFunction TransactWriteItems registration", lambda: auth.transact_write_items(**register(A, "bob")), "denied")
         check("AuthFunction PutItem accounts", lambda: auth.put_item(TableName=A, Item={"pk": s("USER#x")}), "denied")
         check("AuthFunction GetItem accounts (still granted)", lambda: auth.get_item(TableName=A, **key("x")), "allowed")
@@ -389,16 +513,38 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, moto("--iam") as url:
         faulty = Path(tmp) / "template.yaml"
         faulty.write_text(query_on_table_not_index(TEMPLATE))
-        auth = deploy(url, faulty)["AuthFunction"]
+        auth = clients(url, deploy(url, faulty))["AuthFunction"]
         check("AuthFunction Query security index sessions-by-user",
               lambda: auth.query(TableName=S, **sessions_of("u1")), "denied")
         check("AuthFunction Query security table (allowed by the fault, never used)",
               lambda: auth.query(TableName=S, KeyConditionExpression="pk = :pk",
                                  ExpressionAttributeValues={":pk": s("SESSION#s1")}), "allowed")
 
+    print("== planted fault: AuthFunction's SendEmail granted on MailFrom's domain, not the address")
+    with tempfile.TemporaryDirectory() as tmp, moto("--iam") as url:
+        faulty = Path(tmp) / "template.yaml"
+        faulty.write_text(ses_grant_on_domain(TEMPLATE))
+        ses = clients(url, deploy(url, faulty), "sesv2")
+        check(f"AuthFunction SES v2 SendEmail from {MAIL_FROM} (the address is a verified identity of its own)",
+              lambda: mail(ses["AuthFunction"], MAIL_FROM), "denied")
+        check(f"AuthFunction SES v2 SendEmail from {OTHER_SENDER} (the same: verified itself)",
+              lambda: mail(ses["AuthFunction"], OTHER_SENDER), "denied")
+
+    print(f"== MailFrom no-reply@{MAIL_DOMAIN}: only its domain verified, so sent as the domain identity")
+    with moto("--iam") as url:
+        ses = clients(url, deploy(url, mail_from=f"no-reply@{MAIL_DOMAIN}"), "sesv2")
+        check(f"AuthFunction SES v2 SendEmail from no-reply@{MAIL_DOMAIN} (granted on the address, "
+              f"authorised as {MAIL_DOMAIN}: verify the address itself)",
+              lambda: mail(ses["AuthFunction"], f"no-reply@{MAIL_DOMAIN}"), "denied")
+
     print("== moto without --iam, enforcing (why --iam exists)")
     with moto() as url:
-        auth = deploy(url)["AuthFunction"]
+        keys = deploy(url)
+        auth = clients(url, keys)["AuthFunction"]
+        check(f"AuthFunction SES v2 SendEmail from {MAIL_FROM} (resource '*' matches no identity ARN; "
+              "the denial in XML, which an SES v2 client cannot read)",
+              lambda: mail(clients(url, keys, "sesv2")["AuthFunction"], MAIL_FROM), "denied",
+              r"<Code>AccessDenied</Code>")
         check("AuthFunction GetItem accounts (resource '*' matches no table ARN)",
               lambda: auth.get_item(TableName=A, **key("x")), "denied", r"<Code>AccessDenied</Code>")
         check("AuthFunction TransactWriteItems registration (checked as dynamodb:TransactWriteItems)",
