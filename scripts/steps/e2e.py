@@ -64,7 +64,7 @@ client address, 15 with the mail groups (the 409s included; REGISTER_MAX_PER_IP,
 default 20 per hour; the template's RegisterMaxPerIp): about 1 run an hour from one
 address at the default.
 scripts/steps/test_emulated.sh raises it for the emulated API, and starts its local stack
-with 12 and --register-limit 12. With --register-limit N (the target's
+with 12 and --register-limit 12 --no-mail (the mail groups' 5 would pass 12). With --register-limit N (the target's
 REGISTER_MAX_PER_IP, low on purpose), a last group registers until an answer is 429,
 at most N + 1 times, and checks that 429 and its Retry-After; without the flag that
 group is skipped, as it spends the address's whole budget.
