@@ -611,28 +611,36 @@ def no_link(mail):
     expect(text and html and not LINK.search(text + html), mail, "a notice with a text and an HTML body, no token")
 
 
+def answered(answer, code, message):
+    """The answer is `code` with exactly {"message": `message`}."""
+    expect(status(answer, code, {"message"})["message"] == message, answer, f"expected message {message!r}")
+
+
+def email_verified(api, name, want, password=PASSWORD):
+    """A login's tokens, whose access token's `email_verified` claim is `want`."""
+    tokens = login(api, name, password)
+    expect(claims(tokens["token"]).get("email_verified") is want, claims(tokens["token"]),
+           f"email_verified {want}")
+    return tokens
+
+
 def check_verify(api, mails):
     g, name = "verify", fresh_name("v")
     register(api, name)
-    address = f"{name}@example.com"
-    token = link_token(mails.wait(address, "verify"), "verify")
+    token = link_token(mails.wait(f"{name}@example.com", "verify"), "verify")
     ok(g, "POST /api/register mails a link to the app's /verify-email#token=… (text and HTML body)")
-    before = login(api, name)["token"]
-    expect(claims(before).get("email_verified") is False, claims(before), "email_verified false before")
+    email_verified(api, name, False)
     ok(g, "before: the access token's email_verified claim is false")
-    answer = api.call("POST", "/api/email/verify", {"token": token})
-    expect(status(answer, 200, {"message"})["message"] == "Email verified", answer, "verify answer")
+    answered(api.call("POST", "/api/email/verify", {"token": token}), 200, "Email verified")
     ok(g, "POST /api/email/verify with the link's token: 200 Email verified")
-    after = login(api, name)["token"]
-    expect(claims(after).get("email_verified") is True, claims(after), "email_verified true after")
+    email_verified(api, name, True)
     ok(g, "a login after: email_verified true")
-    error(api.call("POST", "/api/email/verify", {"token": token}), 400, "Invalid or expired token")
-    ok(g, "the link used twice: 400 Invalid or expired token")
-    error(api.call("POST", "/api/email/verify", {"token": "A" * 43}), 400, "Invalid or expired token")
-    ok(g, "an unknown token: 400 Invalid or expired token")
+    for what, used in (("the link used twice", token), ("an unknown token", "A" * 43)):
+        error(api.call("POST", "/api/email/verify", {"token": used}), 400, "Invalid or expired token")
+        ok(g, f"{what}: 400 Invalid or expired token")
 
 
-FORGOT = {"message": "If an account has this email, a password reset link has been sent"}
+FORGOT = "If an account has this email, a password reset link has been sent"
 
 
 def check_reset(api, mails):
@@ -642,21 +650,19 @@ def check_reset(api, mails):
     old = login(api, name)
     answers = [api.call("POST", "/api/password/forgot", {"email": email}) for email in (address, stranger)]
     for answer in answers:
-        expect(status(answer, 202, {"message"}) == FORGOT, answer, "the forgot answer")
+        answered(answer, 202, FORGOT)
     expect(answers[0].text == answers[1].text, answers[1], f"the same body as for the known address: {answers[0]}")
     ok(g, "POST /api/password/forgot for a known and an unknown address: the same 202 answer")
     token = link_token(mails.wait(address, "reset"), "reset")
     expect(mails.to(stranger) == [], mails.to(stranger), "no mail to the unknown address")
     ok(g, "only the known address gets a mail: a link to the app's /reset-password#token=…")
-    answer = api.call("POST", "/api/password/reset", {"token": token, "new_password": NEW_PASSWORD})
-    expect(status(answer, 200, {"message"})["message"] == "Password reset successfully", answer, "reset answer")
+    answered(api.call("POST", "/api/password/reset", {"token": token, "new_password": NEW_PASSWORD}),
+             200, "Password reset successfully")
     ok(g, "POST /api/password/reset with the link's token: 200 Password reset successfully")
     error(api.call("POST", "/api/login", {"username": name, "password": PASSWORD}),
           401, "Invalid username or password")
-    new = login(api, name, NEW_PASSWORD)
-    expect(claims(new["token"]).get("email_verified") is True, claims(new["token"]),
-           "email_verified true: the link proved the address")
-    ok(g, "the old password: 401; the new one: 200, email_verified true")
+    email_verified(api, name, True, NEW_PASSWORD)
+    ok(g, "the old password: 401; the new one: 200, email_verified true (the link proved the address)")
     error(api.call("POST", "/api/validate", {"token": old["token"]}), 401, "Token has been revoked")
     error(api.call("POST", "/api/refresh", {"refresh_token": old["refresh_token"]}),
           401, "Invalid or expired refresh token")
@@ -673,19 +679,16 @@ def check_email_change(api, mails):
     register(api, name)
     old_address, new_address = f"{name}@example.com", f"{fresh_name('n')}@example.com"
     token = login(api, name)["token"]
-    answer = api.call("POST", "/api/email", {"new_email": new_address, "password": PASSWORD}, token=token)
-    expect(status(answer, 202, {"message"})["message"] == "Confirmation email sent to the new address",
-           answer, "email change answer")
+    answered(api.call("POST", "/api/email", {"new_email": new_address, "password": PASSWORD}, token=token),
+             202, "Confirmation email sent to the new address")
     ok(g, "POST /api/email (bearer, password): 202")
     link = link_token(mails.wait(new_address, "change"), "change")
     no_link(mails.wait(old_address, "change notice"))
     ok(g, "a link to the app's /confirm-email#token=… at the new address, a notice at the old one")
-    answer = api.call("POST", "/api/email/confirm", {"token": link})
-    expect(status(answer, 200, {"message"})["message"] == "Email changed", answer, "confirm answer")
+    answered(api.call("POST", "/api/email/confirm", {"token": link}), 200, "Email changed")
     ok(g, "POST /api/email/confirm with the link's token: 200 Email changed")
-    after = login(api, name)["token"]
-    expect(claims(after).get("email_verified") is True, claims(after), "the new address counts as verified")
-    ok(g, "login still works, email_verified true")
+    email_verified(api, name, True)
+    ok(g, "login still works, email_verified true (the new address is proven)")
     error(api.call("POST", "/api/email/confirm", {"token": link}), 400, "Invalid or expired token")
     ok(g, "the link used again: 400 Invalid or expired token")
     register(api, fresh_name("o"), old_address)
@@ -693,7 +696,6 @@ def check_email_change(api, mails):
     error(api.call("POST", "/api/register", {"username": fresh_name("o"), "email": new_address,
                                              "password": PASSWORD}), 409, "Email already registered")
     ok(g, "the new address cannot: 409 Email already registered")
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
