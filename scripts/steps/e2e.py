@@ -3,7 +3,8 @@
 docs/api.md describes them. Python 3.11 standard library only.
 
 Usage: python -m scripts.steps.e2e --base-url URL [--expect local|emulated]
-                      [--max-failures-per-user N] [--register-limit N]   (from the repository's root)
+                      [--max-failures-per-user N] [--register-limit N]
+                      [--mail-url URL | --no-mail]   (from the repository's root)
 
   local     the local stack (`target/debug/local`): URL is the gateway (port 3002)
   emulated  the API as template.yaml deploys it (`target/debug/local emulate`), or
@@ -13,7 +14,8 @@ Prints one line per passed check; stops at the first failed one with the request
 the answer, exit status 1. Groups: topology (health and unprefixed paths), contract
 (the seed walk: register, login, validate, profile CRUD, paging, errors), refresh
 (rotation and reuse), logout, account (sessions listed and ended, password change,
-account deletion: no token survives the event that ends it), lockout, and the error shape of every error answer seen
+account deletion: no token survives the event that ends it), lockout, the mailed links
+(verify, reset, email change: below), and the error shape of every error answer seen
 (JSON {"status": "<code>", "message": ...}, `content-type: application/json`, a
 request id header). Usernames are made of the time and a random part, so the suite
 can run again against the same server; the profiles it creates are deleted again.
@@ -29,18 +31,40 @@ Where the two topologies differ (--expect):
     Gateway adds `apigw-requestid` beside it. This suite first found them missing
     there: auth and users used to leave the header to the gateway function.
 
+Mailed links (issue 33): the mails are read where LocalStack's SES emulation shows
+them, `GET <mail URL>?to=<address>` ({"messages": [{"Destination", "Subject", "Body":
+{"text_part", "html_part"}}, ...]}): --mail-url, by default the local gateway's
+<base-url>/_aws/ses with --expect local. The emulated API sends through moto's SES,
+which serves the same route on moto's port: --expect emulated needs --mail-url
+http://127.0.0.1:<moto port>/_aws/ses, and stops at once without it (or --no-mail,
+which skips these groups). Each group has users of its own, as the mail limits count
+per address and per user (3 an hour):
+  - verify: registration mails a link to {APP_URL}/verify-email#token=...; the token at
+    POST /api/email/verify makes the login's `email_verified` claim true; used twice, 400;
+  - reset: POST /api/password/forgot for a known and an unknown address answers the
+    same 202, and only the known one gets a mail; the link's token at
+    /api/password/reset: 200, the old password 401, the new one 200, the session from
+    before refused (access and refresh token), the link dead, a notice mailed;
+  - email change: POST /api/email (bearer, password) 202, a link at the new address and
+    a notice at the old one; POST /api/email/confirm 200; login still works; the old
+    address is free to register, the new one taken.
+Each run asks /password/forgot twice from the client address (20 an hour: about 10
+runs an hour from one address).
+
 Login limits: the lockout check registers a fresh user and expects the answer 429
 after --max-failures-per-user wrong passwords (LOGIN_MAX_FAILURES_PER_USER, default 5
 as in functions/auth/src/config.rs; template.yaml does not set it). Each run spends
 10 attempts of the client address's budget (LOGIN_MAX_FAILURES_PER_IP, default 50 per
-15-minute window; a wrong current password counts like a failed login), so about 5
-runs per window from one address; then logins are 429.
+15-minute window; a wrong current password counts like a failed login), and the reset
+group 1 more (the old password), so about 4 runs per window from one address; then
+logins are 429.
 
 Registration limit: each run makes 10 registration attempts that count against the
-client address (the 409s included; REGISTER_MAX_PER_IP, default 20 per hour; the
-template's RegisterMaxPerIp): about 2 runs an hour from one address at the default.
+client address, 15 with the mail groups (the 409s included; REGISTER_MAX_PER_IP,
+default 20 per hour; the template's RegisterMaxPerIp): about 1 run an hour from one
+address at the default.
 scripts/steps/test_emulated.sh raises it for the emulated API, and starts its local stack
-with 12 and --register-limit 12. With --register-limit N (the target's
+with 12 and --register-limit 12 --no-mail (the mail groups' 5 would pass 12). With --register-limit N (the target's
 REGISTER_MAX_PER_IP, low on purpose), a last group registers until an answer is 429,
 at most N + 1 times, and checks that 429 and its Retry-After; without the flag that
 group is skipped, as it spends the address's whole budget.
@@ -51,6 +75,7 @@ import hashlib
 import hmac
 import json
 import random
+import re
 import sys
 import time
 import urllib.parse
@@ -59,6 +84,7 @@ import uuid
 from scripts.lib import net
 
 PASSWORD = "e2e-Password-1"
+NEW_PASSWORD = "e2e-New-Password-2"
 
 
 class CheckFailed(Exception):
@@ -362,9 +388,14 @@ def check_logout(api):
     ok(g, "a new login still works")
 
 
-def sid_of(token):
+def claims(token):
+    """The payload of a JWT, unverified."""
     payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def sid_of(token):
+    return claims(token)["sid"]
 
 
 def check_account(api):
@@ -511,6 +542,161 @@ def check_cors(api):
     ok(g, f"answers to {origin} expose {', '.join(documented)} (every header openapi.json documents)")
 
 
+# --- Mailed links (issue 33): verification, password reset, email change -------------
+
+LINK = re.compile(r"(\S*?/(verify-email|reset-password|confirm-email))#token=([A-Za-z0-9_-]{43})\b")
+SUBJECTS = {
+    "verify": "Confirm your email address",
+    "reset": "Reset your password",
+    "change": "Confirm your new email address",
+    "change notice": "Your email address is being changed",
+    "reset notice": "Your password was reset",
+}
+PAGES = {"verify": "verify-email", "reset": "reset-password", "change": "confirm-email"}
+
+
+class Mailbox:
+    """The mails the target sent, as LocalStack's `GET /_aws/ses` shows them: the local
+    stack's (on the gateway's port) or moto's SES (under `local emulate`)."""
+
+    def __init__(self, url):
+        self.url = url.rstrip("/")
+
+    def to(self, address):
+        """The messages sent to `address`, oldest first (filtered here too: moto's
+        `?to=` may be missing where LocalStack's `?email=` filters by sender)."""
+        url = f"{self.url}?to={urllib.parse.quote(address, safe='@')}"
+        code, _, text = net.request("GET", url, timeout=30)
+        try:
+            messages = json.loads(text)["messages"] if code == 200 else None
+        except (ValueError, KeyError, TypeError):
+            messages = None
+        if not isinstance(messages, list):
+            raise CheckFailed(f"the mailbox did not answer {{\"messages\": [...]}}\n  GET {url} -> {code} {text[:300]!r}")
+        return [m for m in messages
+                if address.lower() in (a.lower() for a in m.get("Destination", {}).get("ToAddresses", []))]
+
+    def wait(self, address, kind, count=1, secs=10):
+        """The `count`-th mail of `kind` (a key of SUBJECTS) to `address`, once it is there."""
+        deadline = time.monotonic() + secs
+        while True:
+            found = [m for m in self.to(address) if m.get("Subject") == SUBJECTS[kind]]
+            if len(found) >= count:
+                return found[count - 1]
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"no mail {SUBJECTS[kind]!r} (#{count}) to {address} within {secs} s at "
+                                  f"{self.url}; there: {[m.get('Subject') for m in self.to(address)]}")
+            time.sleep(0.2)
+
+
+def body_parts(mail):
+    body = mail.get("Body") or {}
+    return body.get("text_part") or "", body.get("html_part") or ""
+
+
+def link_token(mail, kind):
+    """The token of the mail's link to the app's page of `kind`: in the text body and the
+    same link in the HTML body, and no other secret (the password) in either."""
+    text, html = body_parts(mail)
+    links = LINK.findall(text)
+    expect(len(links) == 1 and links[0][1] == PAGES[kind], mail,
+           f"one link to the app's /{PAGES[kind]}#token=... in the text body")
+    expect(f"#token={links[0][2]}" in html, mail, "the same link in the HTML body")
+    expect(PASSWORD not in text + html and NEW_PASSWORD not in text + html, mail, "no password in the mail")
+    return links[0][2]
+
+
+def no_link(mail):
+    text, html = body_parts(mail)
+    expect(text and html and not LINK.search(text + html), mail, "a notice with a text and an HTML body, no token")
+
+
+def answered(answer, code, message):
+    """The answer is `code` with exactly {"message": `message`}."""
+    expect(status(answer, code, {"message"})["message"] == message, answer, f"expected message {message!r}")
+
+
+def email_verified(api, name, want, password=PASSWORD):
+    """A login's tokens, whose access token's `email_verified` claim is `want`."""
+    tokens = login(api, name, password)
+    expect(claims(tokens["token"]).get("email_verified") is want, claims(tokens["token"]),
+           f"email_verified {want}")
+    return tokens
+
+
+def check_verify(api, mails):
+    g, name = "verify", fresh_name("v")
+    register(api, name)
+    token = link_token(mails.wait(f"{name}@example.com", "verify"), "verify")
+    ok(g, "POST /api/register mails a link to the app's /verify-email#token=… (text and HTML body)")
+    email_verified(api, name, False)
+    ok(g, "before: the access token's email_verified claim is false")
+    answered(api.call("POST", "/api/email/verify", {"token": token}), 200, "Email verified")
+    ok(g, "POST /api/email/verify with the link's token: 200 Email verified")
+    email_verified(api, name, True)
+    ok(g, "a login after: email_verified true")
+    for what, used in (("the link used twice", token), ("an unknown token", "A" * 43)):
+        error(api.call("POST", "/api/email/verify", {"token": used}), 400, "Invalid or expired token")
+        ok(g, f"{what}: 400 Invalid or expired token")
+
+
+FORGOT = "If an account has this email, a password reset link has been sent"
+
+
+def check_reset(api, mails):
+    g, name = "reset", fresh_name("p")
+    register(api, name)
+    address, stranger = f"{name}@example.com", f"{fresh_name('u')}@example.com"
+    old = login(api, name)
+    answers = [api.call("POST", "/api/password/forgot", {"email": email}) for email in (address, stranger)]
+    for answer in answers:
+        answered(answer, 202, FORGOT)
+    expect(answers[0].text == answers[1].text, answers[1], f"the same body as for the known address: {answers[0]}")
+    ok(g, "POST /api/password/forgot for a known and an unknown address: the same 202 answer")
+    token = link_token(mails.wait(address, "reset"), "reset")
+    expect(mails.to(stranger) == [], mails.to(stranger), "no mail to the unknown address")
+    ok(g, "only the known address gets a mail: a link to the app's /reset-password#token=…")
+    answered(api.call("POST", "/api/password/reset", {"token": token, "new_password": NEW_PASSWORD}),
+             200, "Password reset successfully")
+    ok(g, "POST /api/password/reset with the link's token: 200 Password reset successfully")
+    error(api.call("POST", "/api/login", {"username": name, "password": PASSWORD}),
+          401, "Invalid username or password")
+    email_verified(api, name, True, NEW_PASSWORD)
+    ok(g, "the old password: 401; the new one: 200, email_verified true (the link proved the address)")
+    error(api.call("POST", "/api/validate", {"token": old["token"]}), 401, "Token has been revoked")
+    error(api.call("POST", "/api/refresh", {"refresh_token": old["refresh_token"]}),
+          401, "Invalid or expired refresh token")
+    ok(g, "the session from before the reset ended: its access token and refresh token refused")
+    error(api.call("POST", "/api/password/reset", {"token": token, "new_password": "yet-another-passphrase-7"}),
+          400, "Invalid or expired token")
+    ok(g, "the link used again: 400 Invalid or expired token")
+    no_link(mails.wait(address, "reset notice"))
+    ok(g, "a notice 'Your password was reset' reached the address")
+
+
+def check_email_change(api, mails):
+    g, name = "email change", fresh_name("c")
+    register(api, name)
+    old_address, new_address = f"{name}@example.com", f"{fresh_name('n')}@example.com"
+    token = login(api, name)["token"]
+    answered(api.call("POST", "/api/email", {"new_email": new_address, "password": PASSWORD}, token=token),
+             202, "Confirmation email sent to the new address")
+    ok(g, "POST /api/email (bearer, password): 202")
+    link = link_token(mails.wait(new_address, "change"), "change")
+    no_link(mails.wait(old_address, "change notice"))
+    ok(g, "a link to the app's /confirm-email#token=… at the new address, a notice at the old one")
+    answered(api.call("POST", "/api/email/confirm", {"token": link}), 200, "Email changed")
+    ok(g, "POST /api/email/confirm with the link's token: 200 Email changed")
+    email_verified(api, name, True)
+    ok(g, "login still works, email_verified true (the new address is proven)")
+    error(api.call("POST", "/api/email/confirm", {"token": link}), 400, "Invalid or expired token")
+    ok(g, "the link used again: 400 Invalid or expired token")
+    register(api, fresh_name("o"), old_address)
+    ok(g, "the old address can be registered by someone else")
+    error(api.call("POST", "/api/register", {"username": fresh_name("o"), "email": new_address,
+                                             "password": PASSWORD}), 409, "Email already registered")
+    ok(g, "the new address cannot: 409 Email already registered")
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-url", required=True)
@@ -521,12 +707,28 @@ def main():
     parser.add_argument("--register-limit", type=int, default=None,
                         help="the target's REGISTER_MAX_PER_IP, when low enough to reach: "
                              "checks the 429 past it (spends the address's budget)")
+    parser.add_argument("--mail-url", default=None,
+                        help="where the target's mails are read, LocalStack's GET /_aws/ses: by default "
+                             "<base-url>/_aws/ses with --expect local; required with --expect emulated "
+                             "(moto's, http://127.0.0.1:<moto port>/_aws/ses)")
+    parser.add_argument("--no-mail", action="store_true",
+                        help="skip the groups that read mails (verify, reset, email change)")
     args = parser.parse_args()
+    if args.mail_url is None and not args.no_mail:
+        if args.expect == "emulated":
+            parser.error("--expect emulated needs --mail-url, the GET /_aws/ses of the SES the API "
+                         "sends through (moto's under `local emulate`), or --no-mail")
+        args.mail_url = args.base_url.rstrip("/") + "/_aws/ses"
     api = Api(args.base_url, args.expect)
     started = time.monotonic()
     groups = [("topology", check_topology), ("contract", check_contract),
               ("refresh", lambda api: check_refresh(api, args.reuse_interval)), ("logout", check_logout), ("account", check_account), ("cors", check_cors),
               ("lockout", lambda api: check_lockout(api, args.max_failures_per_user))]
+    if not args.no_mail:
+        mails = Mailbox(args.mail_url)
+        groups += [("verify", lambda api: check_verify(api, mails)),
+                   ("reset", lambda api: check_reset(api, mails)),
+                   ("email change", lambda api: check_email_change(api, mails))]
     if args.register_limit is not None:
         groups.append(("register limit", lambda api: check_register_limit(api, args.register_limit)))
     for name, group in groups:

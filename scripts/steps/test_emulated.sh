@@ -67,7 +67,7 @@ wait_up "http://127.0.0.1:$port" "$WORK/local.log" "$!"
 "$PY" -m scripts.steps.stranger --base-url "http://127.0.0.1:$port"
 
 say "e2e suite against the local stack"
-"$PY" -m scripts.steps.e2e --base-url "http://127.0.0.1:$port" --expect local --register-limit 12 --reuse-interval 2
+"$PY" -m scripts.steps.e2e --base-url "http://127.0.0.1:$port" --expect local --register-limit 12 --reuse-interval 2 --no-mail
 
 say "e2e suite against the emulated API ($BUILD_DIR)"
 port="$(free_port)"

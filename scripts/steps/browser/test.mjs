@@ -13,6 +13,13 @@
 // (a login refused with 429 after LOGIN_MAX_FAILURES_PER_USER=2), and the browser
 // reports no CORS or network error. Another origin, or an empty value: the browser
 // refuses the very first call, as a CORS error.
+//
+// Then (local stack only) a password reset from the app's pages (reset.html, served at
+// /forgot-password and /reset-password of the page's origin, which is the stack's
+// APP_URL): the page asks for a link, the test reads the mail from the local mailbox
+// (GET /_aws/ses?to=… on the gateway), opens the link's /reset-password#token=…, where
+// the page sets a new password from a form, and signs in with it; what the page shows
+// is checked at each step.
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -57,25 +64,39 @@ function freePort() {
   });
 }
 
-/** Serves dashboard.html on 127.0.0.1:<port>; resolves to the server. */
+/** Serves dashboard.html, reset.html (at the app's /forgot-password and /reset-password)
+ * and /config.js (`window.API`: the URL of the stack in `server.api`) on
+ * 127.0.0.1:<port>; resolves to the server, whose `requests` lists the URLs asked for. */
 function servePage(port) {
-  const page = readFileSync(join(HERE, "dashboard.html"));
+  const html = (file) => ({ type: "text/html; charset=utf-8", body: readFileSync(join(HERE, file)) });
+  const pages = {
+    "/dashboard.html": html("dashboard.html"),
+    "/forgot-password": html("reset.html"),
+    "/reset-password": html("reset.html"),
+  };
   const server = createServer((req, res) => {
-    if (new URL(req.url, "http://page").pathname === "/dashboard.html") {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page);
+    server.requests.push(req.url);
+    const path = new URL(req.url, "http://page").pathname;
+    const page = path === "/config.js"
+      ? { type: "text/javascript", body: `window.API = ${JSON.stringify(server.api)};\n` }
+      : pages[path];
+    if (page) {
+      res.writeHead(200, { "content-type": page.type }).end(page.body);
     } else {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found");
     }
   });
+  server.requests = [];
   return new Promise((ok, fail) => {
     server.once("error", fail);
     server.listen(port, "127.0.0.1", () => ok(server));
   });
 }
 
-/** Starts the local stack binary with `cors` as CORS_ALLOWED_ORIGINS (undefined: unset),
- * or the emulated API with `cors` as the template's CorsAllowedOrigins parameter. */
-async function startStack(cors) {
+/** Starts the local stack binary with `cors` as CORS_ALLOWED_ORIGINS (undefined: unset)
+ * and `appUrl` as APP_URL, or the emulated API with `cors` as the template's
+ * CorsAllowedOrigins parameter. */
+async function startStack(cors, appUrl) {
   let child, url;
   if (TARGET === "emulated") {
     const port = await freePort();
@@ -85,7 +106,7 @@ async function startStack(cors) {
     url = `http://localhost:${port}`;
   } else {
     const [auth, users, gateway] = [await freePort(), await freePort(), await freePort()];
-    const env = { ...process.env, AUTH_PORT: auth, USERS_PORT: users, GATEWAY_PORT: gateway, BCRYPT_COST: "4", STORE: "memory", LOGIN_MAX_FAILURES_PER_USER: String(MAX_FAILURES), REGISTER_MAX_PER_IP: "1000000" };
+    const env = { ...process.env, AUTH_PORT: auth, USERS_PORT: users, GATEWAY_PORT: gateway, BCRYPT_COST: "4", STORE: "memory", LOGIN_MAX_FAILURES_PER_USER: String(MAX_FAILURES), REGISTER_MAX_PER_IP: "1000000", APP_URL: appUrl, MAILER: "mailbox" };
     delete env.CORS_ALLOWED_ORIGINS;
     delete env.AUTH_SERVICE_URL;
     delete env.USER_SERVICE_URL;
@@ -144,8 +165,9 @@ async function launch() {
   }
 }
 
-/** Opens the dashboard in a fresh chromium profile, runs its flow against `api`. */
-async function runInBrowser(pageUrl, api) {
+/** Runs `walk(page)` in a page of a fresh chromium profile; resolves to
+ * `{steps: <what walk resolved to>, problems, consoleErrors}`. */
+async function inBrowser(walk) {
   const { context, profile } = await launch();
   const problems = [];
   const consoleErrors = [];
@@ -159,14 +181,88 @@ async function runInBrowser(pageUrl, api) {
     page.on("requestfailed", (req) =>
       problems.push(`request failed: ${req.method()} ${req.url()}: ${req.failure()?.errorText}`),
     );
-    const response = await page.goto(`${pageUrl}/dashboard.html?api=${encodeURIComponent(api)}`);
-    assert.equal(response.status(), 200, "the dashboard page loads");
-    const steps = await page.evaluate(() => window.dashboard.run());
-    return { steps, problems, consoleErrors };
+    return { steps: await walk(page), problems, consoleErrors };
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });
   }
+}
+
+/** Opens the dashboard, runs its flow against the stack. */
+function runInBrowser(pageUrl, stack) {
+  return inBrowser(async (page) => {
+    const response = await page.goto(`${pageUrl}/dashboard.html?api=${encodeURIComponent(stack.url)}`);
+    assert.equal(response.status(), 200, "the dashboard page loads");
+    return page.evaluate(() => window.dashboard.run());
+  });
+}
+
+const FORGOT_ANSWER = "If an account has this email, a password reset link has been sent";
+
+/** The mails of the local mailbox (GET /_aws/ses on the gateway) to `address` with `subject`. */
+async function mailsTo(api, address, subject) {
+  const response = await fetch(`${api}/_aws/ses?to=${encodeURIComponent(address)}`);
+  assert.equal(response.status, 200, "GET /_aws/ses answers");
+  const { messages } = await response.json();
+  return messages.filter((m) => m.Destination.ToAddresses.includes(address) && m.Subject === subject);
+}
+
+/** Submits the form whose button says `button`; resolves to [status, text] of what the
+ * page then shows in the element `shown`. */
+async function submit(page, button, shown) {
+  await page.getByRole("button", { name: button }).click();
+  const element = page.locator(`#${shown}`);
+  await page.waitForFunction((id) => document.getElementById(id).dataset.status, shown);
+  return [await element.getAttribute("data-status"), await element.textContent()];
+}
+
+/** A password reset from the app's pages, the link read from the local mailbox, then a
+ * sign-in with the new password; asserts what the page shows at each step. */
+function runReset(pageUrl, stack, pageServer) {
+  const [username, password, newPassword] = ["carol", "securePassword123", "a-new-passphrase-42"];
+  const email = `${username}@example.com`;
+  return inBrowser(async (page) => {
+    const registered = await fetch(`${stack.url}/api/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username, email, password }),
+    });
+    assert.equal(registered.status, 200, "registered");
+
+    assert.equal((await page.goto(`${pageUrl}/forgot-password`)).status(), 200, "the forgot page loads");
+    assert.equal(await page.locator("h1").textContent(), "Forgot your password?");
+    await page.locator("#forgot-email").fill(email);
+    assert.deepEqual(await submit(page, "Send reset link", "status"), ["202", FORGOT_ANSWER],
+      "the page shows the forgot answer");
+
+    const mails = await mailsTo(stack.url, email, "Reset your password");
+    assert.equal(mails.length, 1, "one reset mail in the local mailbox");
+    const link = /\S+\/reset-password#token=[A-Za-z0-9_-]{43}\b/.exec(mails[0].Body.text_part)?.[0];
+    assert.ok(link?.startsWith(`${pageUrl}/reset-password#token=`), `the mail links to the app's page: ${link}`);
+    const token = link.split("#token=")[1];
+
+    assert.equal((await page.goto(link)).status(), 200, "the link's page loads");
+    assert.equal(await page.locator("h1").textContent(), "Choose a new password");
+    assert.equal(page.url(), `${pageUrl}/reset-password`, "the page drops the token from the address bar");
+    assert.ok(!pageServer.requests.some((url) => url.includes(token)), "the token never reaches the page's server");
+    await page.locator("#new-password").fill(newPassword);
+    assert.deepEqual(await submit(page, "Set new password", "status"), ["200", "Password reset successfully"],
+      "the page shows the reset done");
+
+    await page.locator("#login-username").fill(username);
+    await page.locator("#login-password").fill(password);
+    assert.deepEqual(await submit(page, "Sign in", "session"), ["401", "Invalid username or password"],
+      "the old password is refused");
+    await page.locator("#login-password").fill(newPassword);
+    assert.deepEqual(await submit(page, "Sign in", "session"), ["200", `Signed in as ${username}`],
+      "the new password signs in");
+
+    await page.locator("#new-password").fill("yet-another-passphrase-7");
+    assert.deepEqual(await submit(page, "Set new password", "status"), ["400", "Invalid or expired token"],
+      "the link works once");
+    assert.equal((await mailsTo(stack.url, email, "Your password was reset")).length, 1, "a notice was mailed");
+    return ["forgot", "mail", "reset", "old password", "new password", "reset again", "notice"];
+  });
 }
 
 const byName = (steps) => Object.fromEntries(steps.map((s) => [s.name, s]));
@@ -235,6 +331,11 @@ function checkRefused({ steps, problems, consoleErrors }) {
   assert.ok(problems.some((text) => text.includes("/api/register")), `the request is reported failed: ${problems}`);
 }
 
+function checkReset({ problems, consoleErrors }) {
+  assert.deepEqual(problems, [], "no failed request or page error");
+  assert.deepEqual(unexpectedConsoleErrors(consoleErrors, [400, 401]), [], "no CORS or network error in the console");
+}
+
 const CASES = TARGET === "emulated" ? [
   { name: "emulated API, template's CorsAllowedOrigins default (*)", cors: undefined, check: checkAllowed },
   { name: "emulated API, CorsAllowedOrigins naming the page's origin", cors: (page) => page, check: checkAllowed },
@@ -244,6 +345,7 @@ const CASES = TARGET === "emulated" ? [
   { name: "CORS_ALLOWED_ORIGINS naming the page's origin", cors: (page) => page, check: checkAllowed },
   { name: "CORS_ALLOWED_ORIGINS naming another origin", cors: () => "http://elsewhere.example", check: checkRefused },
   { name: "CORS_ALLOWED_ORIGINS empty: CORS off", cors: () => "", check: checkRefused },
+  { name: "a password reset from the app's pages, the link from the local mailbox", cors: undefined, walk: runReset, check: checkReset },
 ];
 
 async function main() {
@@ -253,9 +355,10 @@ async function main() {
   try {
     for (const test of CASES) {
       const started = Date.now();
-      const stack = await startStack(typeof test.cors === "function" ? test.cors(pageUrl) : test.cors);
+      const stack = await startStack(typeof test.cors === "function" ? test.cors(pageUrl) : test.cors, pageUrl);
+      page.api = stack.url;
       try {
-        const result = await runInBrowser(pageUrl, stack.url);
+        const result = await (test.walk ?? runInBrowser)(pageUrl, stack, page);
         try {
           test.check(result);
           console.log(`ok   ${test.name} (${Date.now() - started} ms, ${result.steps.length} calls)`);
