@@ -33,11 +33,9 @@ Where the two topologies differ (--expect):
 
 Mailed links (issue 33): the mails are read where LocalStack's SES emulation shows
 them, `GET <mail URL>?to=<address>` ({"messages": [{"Destination", "Subject", "Body":
-{"text_part", "html_part"}}, ...]}): --mail-url, by default the local gateway's
-<base-url>/_aws/ses with --expect local. The emulated API sends through moto's SES,
-which serves the same route on moto's port: --expect emulated needs --mail-url
-http://127.0.0.1:<moto port>/_aws/ses, and stops at once without it (or --no-mail,
-which skips these groups). Each group has users of its own, as the mail limits count
+{"text_part", "html_part"}}, ...]}): --mail-url, by default <base-url>/_aws/ses, which
+the local stack's gateway serves from its mailbox and the emulated API from moto's SES,
+which auth sends through under `local emulate` (--no-mail skips these groups). Each group has users of its own, as the mail limits count
 per address and per user (3 an hour):
   - verify: registration mails a link to {APP_URL}/verify-email#token=...; the token at
     POST /api/email/verify makes the login's `email_verified` claim true; used twice, 400;
@@ -64,7 +62,7 @@ client address, 15 with the mail groups (the 409s included; REGISTER_MAX_PER_IP,
 default 20 per hour; the template's RegisterMaxPerIp): about 1 run an hour from one
 address at the default.
 scripts/steps/test_emulated.sh raises it for the emulated API, and starts its local stack
-with 12 and --register-limit 12 --no-mail (the mail groups' 5 would pass 12). With --register-limit N (the target's
+with 17 and --register-limit 17. With --register-limit N (the target's
 REGISTER_MAX_PER_IP, low on purpose), a last group registers until an answer is 429,
 at most N + 1 times, and checks that 429 and its Retry-After; without the flag that
 group is skipped, as it spends the address's whole budget.
@@ -709,15 +707,12 @@ def main():
                              "checks the 429 past it (spends the address's budget)")
     parser.add_argument("--mail-url", default=None,
                         help="where the target's mails are read, LocalStack's GET /_aws/ses: by default "
-                             "<base-url>/_aws/ses with --expect local; required with --expect emulated "
-                             "(moto's, http://127.0.0.1:<moto port>/_aws/ses)")
+                             "<base-url>/_aws/ses (the local gateway's mailbox, or moto's SES through "
+                             "the emulated API)")
     parser.add_argument("--no-mail", action="store_true",
                         help="skip the groups that read mails (verify, reset, email change)")
     args = parser.parse_args()
     if args.mail_url is None and not args.no_mail:
-        if args.expect == "emulated":
-            parser.error("--expect emulated needs --mail-url, the GET /_aws/ses of the SES the API "
-                         "sends through (moto's under `local emulate`), or --no-mail")
         args.mail_url = args.base_url.rstrip("/") + "/_aws/ses"
     api = Api(args.base_url, args.expect)
     started = time.monotonic()
