@@ -10,6 +10,7 @@ pub mod attacks;
 pub mod dynamodb;
 pub mod http;
 pub mod lambda;
+pub mod mail;
 
 pub use app::*;
 pub use attacks::{jwt_attacks, under_made_up_key_id};

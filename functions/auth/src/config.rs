@@ -128,15 +128,10 @@ impl MailLimits {
     pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
         let d = Self::default();
         Ok(Self {
-            per_user: vars.between("MAIL_MAX_PER_USER", d.per_user, 1_000_000, "")?,
-            per_address: vars.between("MAIL_MAX_PER_ADDRESS", d.per_address, 1_000_000, "")?,
-            per_client: vars.between("MAIL_MAX_PER_CLIENT", d.per_client, 1_000_000, "")?,
-            window: Duration::from_secs(vars.between(
-                "MAIL_WINDOW_SECS",
-                d.window.as_secs(),
-                86_400,
-                "",
-            )?),
+            per_user: count(vars, "MAIL_MAX_PER_USER", d.per_user)?,
+            per_address: count(vars, "MAIL_MAX_PER_ADDRESS", d.per_address)?,
+            per_client: count(vars, "MAIL_MAX_PER_CLIENT", d.per_client)?,
+            window: window(vars, "MAIL_WINDOW_SECS", d.window)?,
         })
     }
 }
@@ -158,6 +153,21 @@ pub fn read_bcrypt_cost(vars: &Vars) -> Result<u32, ConfigError> {
         return Err(ConfigError("BCRYPT_COST must be between 4 and 31".into()));
     }
     Ok(cost as u32)
+}
+
+/// A limit's count `key` (1 to a million; `default` when unset).
+fn count(vars: &Vars, key: &str, default: u64) -> Result<u64, ConfigError> {
+    vars.between(key, default, 1_000_000, "")
+}
+
+/// A limit's window `key` in seconds (at most a day; `default` when unset).
+fn window(vars: &Vars, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(vars.between(
+        key,
+        default.as_secs(),
+        86_400,
+        "",
+    )?))
 }
 
 /// How many failed logins a username and a client IP may have in one window before
@@ -182,21 +192,10 @@ impl Default for LoginLimits {
 impl LoginLimits {
     pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
         let default = Self::default();
-        let window = default.window.as_secs();
         Ok(Self {
-            per_user: vars.between(
-                "LOGIN_MAX_FAILURES_PER_USER",
-                default.per_user,
-                1_000_000,
-                "",
-            )?,
-            per_ip: vars.between("LOGIN_MAX_FAILURES_PER_IP", default.per_ip, 1_000_000, "")?,
-            window: Duration::from_secs(vars.between(
-                "LOGIN_FAILURE_WINDOW_SECS",
-                window,
-                86_400,
-                "",
-            )?),
+            per_user: count(vars, "LOGIN_MAX_FAILURES_PER_USER", default.per_user)?,
+            per_ip: count(vars, "LOGIN_MAX_FAILURES_PER_IP", default.per_ip)?,
+            window: window(vars, "LOGIN_FAILURE_WINDOW_SECS", default.window)?,
         })
     }
 }
@@ -224,13 +223,8 @@ impl RegisterLimits {
     pub fn read(vars: &Vars) -> Result<Self, ConfigError> {
         let default = Self::default();
         Ok(Self {
-            per_ip: vars.between("REGISTER_MAX_PER_IP", default.per_ip, 1_000_000, "")?,
-            window: Duration::from_secs(vars.between(
-                "REGISTER_WINDOW_SECS",
-                default.window.as_secs(),
-                86_400,
-                "",
-            )?),
+            per_ip: count(vars, "REGISTER_MAX_PER_IP", default.per_ip)?,
+            window: window(vars, "REGISTER_WINDOW_SECS", default.window)?,
         })
     }
 }

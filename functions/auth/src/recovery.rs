@@ -102,11 +102,23 @@ pub async fn verify_email(
     State(state): State<AppState>,
     Json(req): Json<TokenBody>,
 ) -> Result<Json<Value>, Error> {
-    let hash = presented(&req.token)?;
-    let now = Utc::now().timestamp();
-    let account = used(state.cross_table.verify_email(&hash, now).await?, "verify")?;
-    tracing::info!(user_id = %account.user_id, "email verified");
+    confirm(&state, &req.token, MailPurpose::VerifyEmail).await?;
     Ok(Json(json!({"message": "Email verified"})))
+}
+
+/// Uses up the token of a link that needs nothing else (an address verified, an email
+/// change confirmed): the account as it was, or 400 (409 when a new address was taken).
+async fn confirm(state: &AppState, token: &str, purpose: MailPurpose) -> Result<Account, Error> {
+    let hash = presented(token)?;
+    let now = Utc::now().timestamp();
+    let outcome = match purpose {
+        MailPurpose::VerifyEmail => state.cross_table.verify_email(&hash, now).await?,
+        MailPurpose::ChangeEmail => state.cross_table.change_email(&hash, now).await?,
+        MailPurpose::ResetPassword => return Err(Error::internal("a reset needs its password")),
+    };
+    let account = used(outcome, purpose.as_str())?;
+    tracing::info!(user_id = %account.user_id, flow = purpose.as_str(), "mailed link used");
+    Ok(account)
 }
 
 /// `POST /email/verify/resend` (bearer): a new link, at most `MAIL_MAX_PER_USER` an
@@ -150,24 +162,11 @@ pub async fn forgot_password(
     let arrived = Instant::now();
     let email = Email::parse(&req.email)?;
     let limits = state.mail_limits;
-    if let Some(ip) = ip {
-        let who = MailRequest::Client(limited_address(ip));
-        limits::count_mail(
-            state.attempts.as_ref(),
-            who,
-            limits.per_client,
-            limits.window,
-        )
-        .await?;
+    let client = ip.map(|ip| (MailRequest::Client(limited_address(ip)), limits.per_client));
+    let address = (MailRequest::Address(email.key()), limits.per_address);
+    for (who, max) in client.into_iter().chain([address]) {
+        limits::count_mail(state.attempts.as_ref(), who, max, limits.window).await?;
     }
-    let who = MailRequest::Address(email.key());
-    limits::count_mail(
-        state.attempts.as_ref(),
-        who,
-        limits.per_address,
-        limits.window,
-    )
-    .await?;
     let work = send_reset(&state, &email, ip);
     let (sent, ()) = tokio::join!(work, tokio::time::sleep(state.forgot_floor));
     if let Err(err) = sent {
@@ -280,9 +279,6 @@ pub async fn confirm_email_change(
     State(state): State<AppState>,
     Json(req): Json<TokenBody>,
 ) -> Result<Json<Value>, Error> {
-    let hash = presented(&req.token)?;
-    let now = Utc::now().timestamp();
-    let account = used(state.cross_table.change_email(&hash, now).await?, "email")?;
-    tracing::info!(user_id = %account.user_id, "email changed");
+    confirm(&state, &req.token, MailPurpose::ChangeEmail).await?;
     Ok(Json(json!({"message": "Email changed"})))
 }

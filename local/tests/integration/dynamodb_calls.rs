@@ -213,14 +213,10 @@ const PASSWORD_CHECK: &[&str] = &["UpdateItem", "UpdateItem", "GetItem"];
 /// rotation, then the account (for what the new token says of it, `email_verified`).
 const REFRESH: &[&str] = &["GetItem", "TransactWriteItems(4)", "GetItem"];
 /// The calls of using up a mailed token: it and its account read, then one transaction
-/// (the token deleted, its pointer checked, both account copies and what else changes).
-fn use_token(actions: usize) -> Vec<String> {
-    vec![
-        "GetItem".into(),
-        "GetItem".into(),
-        format!("TransactWriteItems({actions})"),
-    ]
-}
+/// (the token deleted, its pointer checked, both account copies, and for a reset the
+/// user's state).
+const VERIFY_LINK: &[&str] = &["GetItem", "GetItem", "TransactWriteItems(4)"];
+const RESET_LINK: &[&str] = &["GetItem", "GetItem", "TransactWriteItems(5)"];
 /// The calls of a users read with a token: its check and the profile.
 const USERS_READ: &[&str] = &["BatchGetItem", "GetItem"];
 /// The calls of a users write with a token: its check and the profile with its guard.
@@ -362,16 +358,7 @@ impl Functions {
 
     /// The token of the last link to the app's `page` mailed to `to`.
     fn mailed_token(&self, to: &str, page: &str) -> String {
-        let link = format!("/{page}#token=");
-        let mails = self.mailbox.sent_to(to);
-        let text = mails
-            .iter()
-            .rev()
-            .filter_map(|m| m.body.text_part.as_deref())
-            .find(|text| text.contains(&link))
-            .unwrap_or_else(|| panic!("no {page} link mailed to {to}"));
-        let at = text.find(&link).unwrap() + link.len();
-        text[at..].chars().take(43).collect()
+        testkit::mail::link_token(&self.mailbox, to, page)
     }
 
     /// A POST of `body` to auth's `path` (with `token` as its bearer), measured as
@@ -585,16 +572,9 @@ async fn mail_flows(f: &mut Functions) {
     .await;
     let link = f.mailed_token("carol@example.com", "verify-email");
     let verify = (json!({"token": link}), None);
-    let used = use_token(4);
-    let used: Vec<&str> = used.iter().map(String::as_str).collect();
-    f.auth_post(
-        "POST /email/verify",
-        "/api/email/verify",
-        verify,
-        200,
-        &used,
-    )
-    .await;
+    let route = ("POST /email/verify", "/api/email/verify");
+    f.auth_post(route.0, route.1, verify, 200, VERIFY_LINK)
+        .await;
 
     let known = (json!({"email": "carol@example.com"}), None);
     let counted = ["UpdateItem", "UpdateItem"];
@@ -614,14 +594,12 @@ async fn mail_flows(f: &mut Functions) {
         .await;
     let link = f.mailed_token("carol@example.com", "reset-password");
     let reset = json!({"token": link, "new_password": "a-brand-new-passphrase-42"});
-    let used = use_token(5);
-    let used: Vec<&str> = used.iter().map(String::as_str).collect();
     f.auth_post(
         "POST /password/reset",
         "/api/password/reset",
         (reset, None),
         200,
-        &used,
+        RESET_LINK,
     )
     .await;
 

@@ -82,19 +82,7 @@ impl Flow {
 
     /// The token of the last link to the app's page `page` mailed to `to`.
     fn token_mailed(&self, to: &str, page: &str) -> String {
-        let mails = self.mailbox.sent_to(to);
-        let link = format!("/{page}#token=");
-        let text = mails
-            .iter()
-            .rev()
-            .filter_map(|m| m.body.text_part.as_deref())
-            .find(|text| text.contains(&link))
-            .unwrap_or_else(|| panic!("no link to {page} mailed to {to}: {mails:?}"));
-        let at = text.find(&link).unwrap() + link.len();
-        text[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .collect()
+        testkit::mail::link_token(&self.mailbox, to, page)
     }
 
     fn subjects_to(&self, to: &str) -> Vec<String> {
@@ -104,6 +92,21 @@ impl Flow {
             .map(|m| m.subject.to_lowercase())
             .collect()
     }
+}
+
+/// 202 with `message`.
+fn accepted(message: &str) -> (StatusCode, Value) {
+    (StatusCode::ACCEPTED, json!({ "message": message }))
+}
+
+/// 200 with `message`.
+fn done(message: &str) -> (StatusCode, Value) {
+    (StatusCode::OK, json!({ "message": message }))
+}
+
+/// Asserts that `reply` is `expected` (status and body).
+fn answered(reply: &Reply, expected: (StatusCode, Value), why: &str) {
+    assert!(*reply == expected, "{why}: {reply:?}");
 }
 
 /// The `email_verified` claim of an access token.
@@ -129,17 +132,14 @@ async fn registration_mails_a_link_that_verifies_the_address_once(f: &Flow) {
     assert_eq!(link.len(), 43, "256 bits, base64url");
 
     let reply = f.post("/email/verify", json!({"token": link}), None).await;
-    assert!(
-        reply == (StatusCode::OK, json!({"message": "Email verified"})),
-        "{reply:?}"
-    );
+    answered(&reply, done("Email verified"), "reply");
     let again = f.post("/email/verify", json!({"token": link}), None).await;
-    assert!(again == invalid_token(), "single use: {again:?}");
+    answered(&again, invalid_token(), "single use: {again:?}");
     assert!(email_verified(&f.logged_in("alice", PASSWORD).await));
 
     for bad in ["", "short", &"A".repeat(43), &format!("{link}x")] {
         let reply = f.post("/email/verify", json!({"token": bad}), None).await;
-        assert!(reply == invalid_token(), "{bad:?}: {reply:?}");
+        answered(&reply, invalid_token(), "{bad:?}: {reply:?}");
     }
 }
 
@@ -149,18 +149,11 @@ async fn a_new_verification_link_retires_the_old_and_resends_are_limited(f: &Flo
     let resent = f
         .post("/email/verify/resend", json!({}), Some(&token))
         .await;
-    assert!(
-        resent
-            == (
-                StatusCode::ACCEPTED,
-                json!({"message": "Verification email sent"})
-            ),
-        "{resent:?}"
-    );
+    answered(&resent, accepted("Verification email sent"), "resent");
     let second = f.token_mailed("alice@example.com", "verify-email");
     assert_ne!(first, second);
     let old = f.post("/email/verify", json!({"token": first}), None).await;
-    assert!(old == invalid_token(), "retired: {old:?}");
+    answered(&old, invalid_token(), "retired: {old:?}");
 
     let resent = f
         .post("/email/verify/resend", json!({}), Some(&token))
@@ -169,13 +162,13 @@ async fn a_new_verification_link_retires_the_old_and_resends_are_limited(f: &Flo
     let limited = f
         .post("/email/verify/resend", json!({}), Some(&token))
         .await;
-    assert!(
-        limited
-            == (
-                StatusCode::TOO_MANY_REQUESTS,
-                error(429, "Too many emails requested, try again later")
-            ),
-        "MAIL_MAX_PER_USER=2: {limited:?}"
+    answered(
+        &limited,
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            error(429, "Too many emails requested, try again later"),
+        ),
+        "MAIL_MAX_PER_USER=2: {limited:?}",
     );
     assert!(limited.headers.contains_key("retry-after"));
 
@@ -188,9 +181,10 @@ async fn a_new_verification_link_retires_the_old_and_resends_are_limited(f: &Flo
     let done = f
         .post("/email/verify/resend", json!({}), Some(&token))
         .await;
-    assert!(
-        done == (StatusCode::CONFLICT, error(409, "Email already verified")),
-        "{done:?}"
+    answered(
+        &done,
+        (StatusCode::CONFLICT, error(409, "Email already verified")),
+        "done",
     );
     let anonymous = f.post("/email/verify/resend", json!({}), None).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
@@ -198,10 +192,7 @@ async fn a_new_verification_link_retires_the_old_and_resends_are_limited(f: &Flo
 
 async fn forgot_answers_alike_for_known_and_unknown_addresses(f: &Flow) {
     f.signed_up("alice").await;
-    let expected = (
-        StatusCode::ACCEPTED,
-        json!({"message": "If an account has this email, a password reset link has been sent"}),
-    );
+    let expected = accepted("If an account has this email, a password reset link has been sent");
     for email in [
         "alice@example.com",
         "nobody@example.com",
@@ -234,13 +225,13 @@ async fn forgot_answers_alike_for_known_and_unknown_addresses(f: &Flow) {
             None,
         )
         .await;
-    assert!(
-        limited
-            == (
-                StatusCode::TOO_MANY_REQUESTS,
-                error(429, "Too many emails requested, try again later")
-            ),
-        "MAIL_MAX_PER_ADDRESS=2 counts unknown addresses too: {limited:?}"
+    answered(
+        &limited,
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            error(429, "Too many emails requested, try again later"),
+        ),
+        "MAIL_MAX_PER_ADDRESS=2 counts unknown addresses too: {limited:?}",
     );
     let bad = f
         .post("/password/forgot", json!({"email": "not-an-email"}), None)
@@ -271,25 +262,18 @@ async fn a_reset_sets_the_password_ends_every_session_and_verifies(f: &Flow) {
     );
     let body = json!({"token": link, "new_password": NEW_PASSWORD});
     let reply = f.post("/password/reset", body.clone(), None).await;
-    assert!(
-        reply
-            == (
-                StatusCode::OK,
-                json!({"message": "Password reset successfully"})
-            ),
-        "{reply:?}"
-    );
+    answered(&reply, done("Password reset successfully"), "reply");
     let again = f.post("/password/reset", body, None).await;
-    assert!(again == invalid_token(), "the link is dead: {again:?}");
+    answered(&again, invalid_token(), "the link is dead: {again:?}");
 
     let validate = f.post("/validate", json!({"token": old_token}), None).await;
-    assert!(
-        validate
-            == (
-                StatusCode::UNAUTHORIZED,
-                error(401, "Token has been revoked")
-            ),
-        "the old session ended: {validate:?}"
+    answered(
+        &validate,
+        (
+            StatusCode::UNAUTHORIZED,
+            error(401, "Token has been revoked"),
+        ),
+        "the old session ended: {validate:?}",
     );
     let refreshed = f
         .post("/refresh", json!({"refresh_token": refresh}), None)
@@ -311,49 +295,38 @@ async fn an_email_change_is_confirmed_from_the_new_address(f: &Flow) {
     f.signed_up("bob").await;
     let ask =
         |new_email: &str, password: &str| json!({"new_email": new_email, "password": password});
-    let wrong = f
-        .post(
-            "/email",
+    let refusals = [
+        (
             ask("new@example.com", "wrongPassword1"),
-            Some(&token),
-        )
-        .await;
-    assert!(
-        wrong
-            == (
+            (
                 StatusCode::UNAUTHORIZED,
-                error(401, "Current password is incorrect")
+                error(401, "Current password is incorrect"),
             ),
-        "{wrong:?}"
-    );
-    let same = f
-        .post("/email", ask("Alice@Example.com", PASSWORD), Some(&token))
-        .await;
-    assert!(
-        same == (
-            StatusCode::BAD_REQUEST,
-            error(400, "New email is the current email")
         ),
-        "{same:?}"
-    );
-    let taken = f
-        .post("/email", ask("bob@example.com", PASSWORD), Some(&token))
-        .await;
-    assert!(
-        taken == (StatusCode::CONFLICT, error(409, "Email already registered")),
-        "{taken:?}"
-    );
+        (
+            ask("Alice@Example.com", PASSWORD),
+            (
+                StatusCode::BAD_REQUEST,
+                error(400, "New email is the current email"),
+            ),
+        ),
+        (
+            ask("bob@example.com", PASSWORD),
+            (StatusCode::CONFLICT, error(409, "Email already registered")),
+        ),
+    ];
+    for (body, expected) in refusals {
+        let reply = f.post("/email", body.clone(), Some(&token)).await;
+        answered(&reply, expected, &body.to_string());
+    }
 
     let asked = f
         .post("/email", ask("new@example.com", PASSWORD), Some(&token))
         .await;
-    assert!(
-        asked
-            == (
-                StatusCode::ACCEPTED,
-                json!({"message": "Confirmation email sent to the new address"})
-            ),
-        "{asked:?}"
+    answered(
+        &asked,
+        accepted("Confirmation email sent to the new address"),
+        "asked",
     );
     let link = f.token_mailed("new@example.com", "confirm-email");
     let notices = f.subjects_to("alice@example.com");
@@ -362,10 +335,7 @@ async fn an_email_change_is_confirmed_from_the_new_address(f: &Flow) {
         "the old address is told: {notices:?}"
     );
     let confirmed = f.post("/email/confirm", json!({"token": link}), None).await;
-    assert!(
-        confirmed == (StatusCode::OK, json!({"message": "Email changed"})),
-        "{confirmed:?}"
-    );
+    answered(&confirmed, done("Email changed"), "confirmed");
     let again = f.post("/email/confirm", json!({"token": link}), None).await;
     assert!(again == invalid_token());
     assert!(email_verified(&f.logged_in("alice", PASSWORD).await));
@@ -386,9 +356,10 @@ async fn an_email_change_to_an_address_taken_meanwhile_is_409(f: &Flow) {
     let first = register(&f.app, "bob", "Wanted@example.com", PASSWORD).await;
     assert_eq!(first.status, StatusCode::OK);
     let confirmed = f.post("/email/confirm", json!({"token": link}), None).await;
-    assert!(
-        confirmed == (StatusCode::CONFLICT, error(409, "Email already registered")),
-        "{confirmed:?}"
+    answered(
+        &confirmed,
+        (StatusCode::CONFLICT, error(409, "Email already registered")),
+        "confirmed",
     );
     let heir = register(&f.app, "carol", "alice@example.com", PASSWORD).await;
     assert_eq!(heir.status, StatusCode::CONFLICT, "alice keeps her address");
@@ -398,9 +369,10 @@ async fn required_verification_refuses_login_until_verified(f: &Flow) {
     let reply = register(&f.app, "alice", "alice@example.com", PASSWORD).await;
     assert_eq!(reply.status, StatusCode::OK, "registration is unchanged");
     let refused = login(&f.app, "alice", PASSWORD).await;
-    assert!(
-        refused == (StatusCode::FORBIDDEN, error(403, "Email not verified")),
-        "{refused:?}"
+    answered(
+        &refused,
+        (StatusCode::FORBIDDEN, error(403, "Email not verified")),
+        "refused",
     );
     let wrong = login(&f.app, "alice", "wrongPassword1").await;
     assert_eq!(
@@ -419,13 +391,10 @@ async fn a_password_change_sends_a_notice(f: &Flow) {
     let before = f.mailbox.sent_to("alice@example.com").len();
     let body = json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD});
     let changed = f.post("/password", body, Some(&token)).await;
-    assert_eq!(changed.status, StatusCode::OK, "{changed:?}");
+    assert_eq!(changed.status, StatusCode::OK, "changed");
     let subjects = f.subjects_to("alice@example.com");
     assert_eq!(subjects.len(), before + 1);
-    assert!(
-        subjects.last().unwrap().contains("password"),
-        "{subjects:?}"
-    );
+    assert!(subjects.last().unwrap().contains("password"), "subjects");
 }
 
 /// The median of 20 `POST /password/forgot` of a known address is within 10 % of that
