@@ -812,8 +812,9 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-") as tmpname:
         tmp = Path(tmpname)
         if args.only == "cold":
-            values, missed = report.cold_section(bench_cold(build, p, tmp), bench_cold_tls(build, p, tmp))
-            print(values["cold_table"], values["cold_tls_table"], *missed, sep="\n\n")
+            values, missed = report.cold_section(bench_cold(build, p, tmp))
+            tls_values, tls_missed = report.cold_tls_section(bench_cold_tls(build, p, tmp))
+            print(values["cold_table"], tls_values["cold_tls_table"], *missed, *tls_missed, sep="\n\n")
             return
         read = bench_read(build, p, tmp)
         if args.only == "read":
