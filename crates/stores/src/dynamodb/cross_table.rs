@@ -23,6 +23,29 @@ use crate::{Account, AccountStore, CrossTableWrites, MailPurpose, MailToken, Tok
 use domain::refresh::TokenHash;
 use errors::Error;
 
+/// What using up a mailed token of `purpose` involves besides the token: whether it is
+/// stale once the account's address has changed (`bound`), which of the changes is a claim
+/// on a new address (`taken`, its index among them), and whether the changes need to know
+/// if there is a profile (`reads_profile`: one more consistent read, redone on a retry).
+struct TokenUse {
+    purpose: MailPurpose,
+    bound: bool,
+    taken: Option<usize>,
+    reads_profile: bool,
+}
+
+impl TokenUse {
+    /// A token that proves the account's current address and changes nothing else's.
+    fn bound_to_address(purpose: MailPurpose) -> Self {
+        Self {
+            purpose,
+            bound: true,
+            taken: None,
+            reads_profile: false,
+        }
+    }
+}
+
 /// [`CrossTableWrites`] on the accounts, profiles and security tables.
 #[derive(Clone)]
 pub struct DynamoCrossTableWrites {
@@ -100,15 +123,19 @@ impl DynamoCrossTableWrites {
     async fn use_token<F>(
         &self,
         hash: &TokenHash,
-        purpose: MailPurpose,
+        how: TokenUse,
         now: i64,
-        bound: bool,
-        taken: Option<usize>,
         changes: F,
     ) -> Result<Used, Error>
     where
-        F: Fn(&MailToken, &Account) -> Result<Vec<TransactWriteItem>, Error> + Send + Sync,
+        F: Fn(&MailToken, &Account, bool) -> Result<Vec<TransactWriteItem>, Error> + Send + Sync,
     {
+        let TokenUse {
+            purpose,
+            bound,
+            taken,
+            reads_profile,
+        } = how;
         let mut retry = Retry::new();
         loop {
             let token = mail_tokens::find(&self.client, &self.security, hash).await?;
@@ -120,8 +147,14 @@ impl DynamoCrossTableWrites {
             else {
                 return Ok(Err(TokenRefusal::Stale));
             };
+            let has_profile = reads_profile && {
+                let key = ("user_id", string_attr(account.user_id.to_string()));
+                get_consistent(&self.client, &self.profiles, key)
+                    .await?
+                    .is_some()
+            };
             let mut items = self.token_items(&token, now)?;
-            items.extend(changes(&token, &account)?);
+            items.extend(changes(&token, &account, has_profile)?);
             let Some(cancelled) =
                 transact_with_retry(&self.client, purpose.as_str(), items).await?
             else {
@@ -239,14 +272,10 @@ impl CrossTableWrites for DynamoCrossTableWrites {
     /// both copies of the account marked verified (if still at the address the mail
     /// went to).
     async fn verify_email(&self, hash: &TokenHash, now: i64) -> Result<Used, Error> {
-        self.use_token(
-            hash,
-            MailPurpose::VerifyEmail,
-            now,
-            true,
-            None,
-            |_, account| self.set_at_address(account, "SET email_verified = :true", &[]),
-        )
+        let how = TokenUse::bound_to_address(MailPurpose::VerifyEmail);
+        self.use_token(hash, how, now, |_, account, _| {
+            self.set_at_address(account, "SET email_verified = :true", &[])
+        })
         .await
     }
 
@@ -259,81 +288,67 @@ impl CrossTableWrites for DynamoCrossTableWrites {
         new_hash: &str,
         now: i64,
     ) -> Result<Used, Error> {
-        self.use_token(
-            hash,
-            MailPurpose::ResetPassword,
-            now,
-            true,
-            None,
-            |_, account| {
-                let generation = number_attr(account.generation as i64 + 1);
-                let mut items = self.set_at_address(
-                    account,
-                    "SET password_hash = :new, gen = :gen, email_verified = :true",
-                    &[
-                        (":new", string_attr(new_hash)),
-                        (":gen", generation.clone()),
-                    ],
-                )?;
-                items.push(self.new_generation(account.user_id, generation, None)?);
-                Ok(items)
-            },
-        )
+        let how = TokenUse::bound_to_address(MailPurpose::ResetPassword);
+        self.use_token(hash, how, now, |_, account, _| {
+            let generation = number_attr(account.generation as i64 + 1);
+            let mut items = self.set_at_address(
+                account,
+                "SET password_hash = :new, gen = :gen, email_verified = :true",
+                &[
+                    (":new", string_attr(new_hash)),
+                    (":gen", generation.clone()),
+                ],
+            )?;
+            items.push(self.new_generation(account.user_id, generation, None)?);
+            Ok(items)
+        })
         .await
     }
 
-    /// Two consistent `GetItem`s (token, account) and one of the profile, then one
+    /// Three consistent `GetItem`s (token, account, profile), then one
     /// `TransactWriteItems`: the token used up, both copies of the account moved to
     /// the new address (verified), the old address's claim deleted (if the user's),
     /// the new one's put (if free: else 409), and the profile's copy of the address
     /// updated (if there is a profile). A profile created between the read and the
     /// transaction keeps the address its creator's token carried.
     async fn change_email(&self, hash: &TokenHash, now: i64) -> Result<Used, Error> {
-        let profile = |user_id: Uuid| {
-            let key = ("user_id", string_attr(user_id.to_string()));
-            get_consistent(&self.client, &self.profiles, key)
+        let how = TokenUse {
+            purpose: MailPurpose::ChangeEmail,
+            bound: false,
+            // The new address's claim: the 4th change, after both copies and the old claim.
+            taken: Some(3),
+            reads_profile: true,
         };
-        let Some(token) = mail_tokens::find(&self.client, &self.security, hash).await? else {
-            return Ok(Err(TokenRefusal::Invalid));
-        };
-        let has_profile = profile(token.user_id).await?.is_some();
-        self.use_token(
-            hash,
-            MailPurpose::ChangeEmail,
-            now,
-            false,
-            Some(3),
-            |token, account| {
-                let new_email = string_attr(token.email.as_str());
-                let mut items = self.set_at_address(
-                    account,
-                    "SET email = :new_email, email_verified = :true",
-                    &[(":new_email", new_email.clone())],
-                )?;
-                let old = self.delete_copy(pk::email(&account.email), account, CLAIMED_BY)?;
-                items.push(transact::delete(old));
-                let claim = [
-                    ("pk".to_owned(), string_attr(pk::email(&token.email))),
-                    (
-                        "user_id".to_owned(),
-                        string_attr(account.user_id.to_string()),
-                    ),
-                ];
-                items.push(put_new(&self.accounts, claim.into_iter().collect())?);
-                if has_profile {
-                    let update = Update::builder()
-                        .table_name(&self.profiles)
-                        .key("user_id", string_attr(account.user_id.to_string()))
-                        .update_expression("SET email = :new_email")
-                        .condition_expression(PROFILE_EXISTS)
-                        .expression_attribute_values(":new_email", new_email)
-                        .build()
-                        .map_err(Error::internal)?;
-                    items.push(transact::update(update));
-                }
-                Ok(items)
-            },
-        )
+        self.use_token(hash, how, now, |token, account, has_profile| {
+            let new_email = string_attr(token.email.as_str());
+            let mut items = self.set_at_address(
+                account,
+                "SET email = :new_email, email_verified = :true",
+                &[(":new_email", new_email.clone())],
+            )?;
+            let old = self.delete_copy(pk::email(&account.email), account, CLAIMED_BY)?;
+            items.push(transact::delete(old));
+            let claim = [
+                ("pk".to_owned(), string_attr(pk::email(&token.email))),
+                (
+                    "user_id".to_owned(),
+                    string_attr(account.user_id.to_string()),
+                ),
+            ];
+            items.push(put_new(&self.accounts, claim.into_iter().collect())?);
+            if has_profile {
+                let update = Update::builder()
+                    .table_name(&self.profiles)
+                    .key("user_id", string_attr(account.user_id.to_string()))
+                    .update_expression("SET email = :new_email")
+                    .condition_expression(PROFILE_EXISTS)
+                    .expression_attribute_values(":new_email", new_email)
+                    .build()
+                    .map_err(Error::internal)?;
+                items.push(transact::update(update));
+            }
+            Ok(items)
+        })
         .await
     }
 }
